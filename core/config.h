@@ -1,0 +1,73 @@
+/* The configuration: one YAML file (see conf/duikou.example.yaml).
+ *
+ * Loading checks the structure and collects every problem found as
+ * "FILE:LINE:COLUMN: what is wrong (at /sources/1/url)". Relative paths in the
+ * file are resolved against the file's folder. Secrets are never read here:
+ * the configuration only names the environment variable or file holding
+ * them, and dk_auth_resolve() reads them when a request needs them. */
+#ifndef DK_CONFIG_H
+#define DK_CONFIG_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include "error.h"
+#include "yamldoc.h"
+
+struct dk_auth {
+  char *bearer_env;     /* name of an environment variable holding a token */
+  char *bearer_file;    /* path of a file holding a token */
+  char *basic_user;     /* basic auth user name (not a secret) */
+  char *basic_password_env;
+  char *basic_password_file;
+};
+
+struct dk_source_conf {
+  char *name;      /* unique, [a-z0-9][a-z0-9._-]* */
+  char *plugin;    /* plugin name */
+  char *city;      /* jinan | linyi | province | central | other */
+  char *url;
+  char *every;     /* "30m" style interval, or NULL */
+  char *cron;      /* five-field cron expression, or NULL */
+  json_t *options; /* object, never NULL (empty when not given); owned */
+  struct dk_auth auth;
+  long timeout_ms; /* total transfer timeout; default 60000 */
+  long max_body;   /* bytes; default 64 MiB */
+  char *pointer;   /* "/sources/N", for messages */
+};
+
+struct dk_config {
+  char *path;          /* the file loaded (NULL for a built-in config) */
+  char *repository;    /* bare git repository path (absolute) */
+  char *state;         /* state folder (absolute) */
+  char *plugins;       /* plugin folder, or NULL (then the installed one) */
+  char *log_level;     /* or NULL */
+  struct dk_source_conf *sources;
+  size_t nsources;
+  json_t *reconcile;   /* the `reconcile` mapping as given, or NULL (owned) */
+  json_t *status;      /* the `status` mapping as given, or NULL (owned) */
+  json_t *remotes;     /* the `remotes` list as given, or NULL (owned) */
+  struct dk_yamldoc doc;
+  json_t *errors;      /* array of message strings; empty when all is well (owned) */
+};
+
+/* Load and check a configuration file. Always sets *out to a new config
+ * (free it with dk_config_free) unless memory runs out. Returns 0, DK_EIO
+ * (cannot read), DK_EPARSE (YAML syntax) or DK_ECONFIG (structure); in every
+ * failing case (*out)->errors holds one message per problem. */
+int dk_config_load(const char *path, struct dk_config **out);
+/* The same on an in-memory document (`name` used in messages, relative paths
+ * resolved against `basedir`). */
+int dk_config_load_string(const char *name, const char *text, size_t len,
+                          const char *basedir, struct dk_config **out);
+void dk_config_free(struct dk_config *cfg);
+
+/* The source named `name`, or NULL. */
+const struct dk_source_conf *dk_config_source(const struct dk_config *cfg, const char *name);
+
+/* Read the secret a dk_auth names and build the value of an Authorization
+ * header ("Bearer …" or "Basic …"). *out is NULL when no auth is configured.
+ * Returns 0, or DK_ECONFIG with err saying which variable or file is missing
+ * (never the secret itself). The caller frees *out (and should wipe it). */
+int dk_auth_header(const struct dk_auth *auth, char **out, char *err);
+
+#endif

@@ -1,0 +1,380 @@
+#include "http.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+
+#include "log.h"
+#include "util.h"
+
+#ifndef DK_VERSION
+#define DK_VERSION "0"
+#endif
+
+struct dk_http {
+  uv_loop_t *loop;
+  CURLM *multi;
+  uv_timer_t timer;
+  size_t active;
+  int closing;
+  int handles_open; /* uv handles not yet closed: the timer and the polls */
+  void (*done)(void *);
+  void *done_arg;
+  struct dk__xfer *xfers; /* running transfers, for close */
+  struct dk__poll *polls; /* open polls, for close */
+};
+
+struct dk__poll {
+  uv_poll_t poll;
+  curl_socket_t fd;
+  struct dk_http *http;
+  struct dk__poll *next, *prev;
+};
+
+struct dk__xfer {
+  struct dk_http *http;
+  CURL *easy;
+  struct curl_slist *hdrs;
+  struct dk_buf body;
+  size_t max_body;
+  int too_big;
+  char **rheaders;
+  size_t nrheaders;
+  dk_http_cb cb;
+  void *arg;
+  char curlerr[CURL_ERROR_SIZE];
+  struct dk__xfer *next, *prev;
+};
+
+const char *dk_http_user_agent(void) { return "duikou/" DK_VERSION; }
+
+static void dk__http_maybe_done(struct dk_http *http) {
+  if (http->closing && http->handles_open == 0) {
+    void (*done)(void *) = http->done;
+    void *arg = http->done_arg;
+    free(http);
+    if (done) done(arg);
+  }
+}
+
+static void dk__poll_closed(uv_handle_t *h) {
+  struct dk__poll *p = h->data;
+  struct dk_http *http = p->http;
+  if (p->prev) p->prev->next = p->next; else http->polls = p->next;
+  if (p->next) p->next->prev = p->prev;
+  free(p);
+  http->handles_open--;
+  dk__http_maybe_done(http);
+}
+
+static void dk__xfer_free(struct dk__xfer *x) {
+  curl_slist_free_all(x->hdrs);
+  dk_buf_free(&x->body);
+  for (size_t i = 0; i < x->nrheaders; i++) free(x->rheaders[i]);
+  free(x->rheaders);
+  free(x);
+}
+
+static char *dk__dup_trim(const char *s) {
+  if (s == NULL) return NULL;
+  while (*s == ' ' || *s == '\t') s++;
+  size_t n = strlen(s);
+  while (n > 0 && (s[n - 1] == '\r' || s[n - 1] == '\n' || s[n - 1] == ' ' || s[n - 1] == '\t')) n--;
+  return dk_strndup(s, n);
+}
+
+const char *dk_http_res_header(const struct dk_http_res *res, const char *name) {
+  size_t nl = strlen(name);
+  for (char **h = res->headers; h && *h; h++)
+    if (strncasecmp(*h, name, nl) == 0 && (*h)[nl] == ':') return *h + nl + 1 + ((*h)[nl + 1] == ' ');
+  return NULL;
+}
+
+/* Finish one transfer: build the response and call back. */
+static void dk__xfer_finish(struct dk__xfer *x, CURLcode code) {
+  struct dk_http *http = x->http;
+  struct dk_http_res res;
+  memset(&res, 0, sizeof res);
+  dk_buf_cstr(&x->body);
+  res.body = x->body.data;
+  res.body_len = x->body.len;
+  x->rheaders = dk_realloc(x->rheaders, (x->nrheaders + 1) * sizeof *x->rheaders);
+  x->rheaders[x->nrheaders] = NULL;
+  res.headers = x->rheaders;
+  curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &res.status);
+  char *eff = NULL;
+  curl_easy_getinfo(x->easy, CURLINFO_EFFECTIVE_URL, &eff);
+  res.effective_url = eff;
+  curl_easy_getinfo(x->easy, CURLINFO_TOTAL_TIME, &res.total_secs);
+  res.content_type = (char *)dk_http_res_header(&res, "content-type");
+  res.etag = (char *)dk_http_res_header(&res, "etag");
+  res.last_modified = (char *)dk_http_res_header(&res, "last-modified");
+  res.retry_after = (char *)dk_http_res_header(&res, "retry-after");
+  if (x->too_big) {
+    res.err = dk_failf(res.errmsg, DK_ETOOBIG, "response body larger than the limit of %zu bytes",
+                       x->max_body);
+  } else if (code == CURLE_OPERATION_TIMEDOUT) {
+    res.err = dk_failf(res.errmsg, DK_ETIMEDOUT, "%s", x->curlerr[0] ? x->curlerr : curl_easy_strerror(code));
+  } else if (code == CURLE_ABORTED_BY_CALLBACK && http->closing) {
+    res.err = dk_failf(res.errmsg, DK_ECANCELED, "transfer canceled at shutdown");
+  } else if (code != CURLE_OK) {
+    res.err = dk_failf(res.errmsg, DK_EHTTP, "%s", x->curlerr[0] ? x->curlerr : curl_easy_strerror(code));
+  }
+  if (x->prev) x->prev->next = x->next; else http->xfers = x->next;
+  if (x->next) x->next->prev = x->prev;
+  curl_multi_remove_handle(http->multi, x->easy);
+  curl_easy_cleanup(x->easy);
+  x->easy = NULL;
+  http->active--;
+  x->cb(x->arg, &res);
+  dk__xfer_free(x);
+}
+
+/* Always drain the message queue, even when no transfer is running any more:
+ * the last completion is only reported through it. */
+static void dk__drain(struct dk_http *http) {
+  CURLMsg *msg;
+  int pending;
+  /* A completion callback may close the client: stop draining then. */
+  while (http->multi && (msg = curl_multi_info_read(http->multi, &pending)) != NULL) {
+    if (msg->msg != CURLMSG_DONE) continue;
+    struct dk__xfer *x = NULL;
+    curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&x);
+    dk__xfer_finish(x, msg->data.result);
+  }
+}
+
+static void dk__on_poll(uv_poll_t *h, int status, int events) {
+  struct dk__poll *p = h->data;
+  int flags = 0;
+  if (status < 0) flags = CURL_CSELECT_ERR;
+  if (events & UV_READABLE) flags |= CURL_CSELECT_IN;
+  if (events & UV_WRITABLE) flags |= CURL_CSELECT_OUT;
+  int running;
+  if (p->http->multi == NULL) return;
+  curl_multi_socket_action(p->http->multi, p->fd, flags, &running);
+  dk__drain(p->http);
+}
+
+static void dk__on_timer(uv_timer_t *t) {
+  struct dk_http *http = t->data;
+  int running;
+  if (http->multi == NULL) return;
+  curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+  dk__drain(http);
+}
+
+static int dk__cb_timer(CURLM *multi, long timeout_ms, void *userp) {
+  struct dk_http *http = userp;
+  if (timeout_ms < 0) uv_timer_stop(&http->timer);
+  else uv_timer_start(&http->timer, dk__on_timer, (uint64_t)timeout_ms, 0);
+  return 0;
+}
+
+/* One uv_poll_t per socket, found again through curl_multi_assign. */
+static int dk__cb_socket(CURL *easy, curl_socket_t s, int action, void *userp, void *socketp) {
+  struct dk_http *http = userp;
+  struct dk__poll *p = socketp;
+  if (action == CURL_POLL_REMOVE) {
+    if (p && !uv_is_closing((uv_handle_t *)&p->poll)) {
+      uv_poll_stop(&p->poll);
+      if (http->multi) curl_multi_assign(http->multi, s, NULL);
+      uv_close((uv_handle_t *)&p->poll, dk__poll_closed);
+    }
+    return 0;
+  }
+  if (p == NULL) {
+    if (http->closing) return 0;
+    p = dk_calloc(1, sizeof *p);
+    p->fd = s;
+    p->http = http;
+    if (uv_poll_init_socket(http->loop, &p->poll, s) != 0) {
+      free(p);
+      return -1;
+    }
+    p->poll.data = p;
+    p->next = http->polls;
+    if (p->next) p->next->prev = p;
+    http->polls = p;
+    http->handles_open++;
+    curl_multi_assign(http->multi, s, p);
+  }
+  int ev = 0;
+  if (action == CURL_POLL_IN || action == CURL_POLL_INOUT) ev |= UV_READABLE;
+  if (action == CURL_POLL_OUT || action == CURL_POLL_INOUT) ev |= UV_WRITABLE;
+  uv_poll_start(&p->poll, ev, dk__on_poll);
+  return 0;
+}
+
+static void dk__curl_init(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+
+int dk_http_new(uv_loop_t *loop, long max_total, long max_host, struct dk_http **out) {
+  static uv_once_t once = UV_ONCE_INIT;
+  uv_once(&once, dk__curl_init);
+  *out = NULL;
+  struct dk_http *http = dk_calloc(1, sizeof *http);
+  http->loop = loop;
+  http->multi = curl_multi_init();
+  if (http->multi == NULL) {
+    free(http);
+    return DK_ENOMEM;
+  }
+  uv_timer_init(loop, &http->timer);
+  http->timer.data = http;
+  http->handles_open = 1;
+  curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, dk__cb_socket);
+  curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
+  curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, dk__cb_timer);
+  curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
+  curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_total > 0 ? max_total : 16L);
+  curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host > 0 ? max_host : 4L);
+  *out = http;
+  return 0;
+}
+
+static size_t dk__cb_write(char *data, size_t size, size_t n, void *userp) {
+  struct dk__xfer *x = userp;
+  size_t len = size * n;
+  if (x->body.len + len > x->max_body) {
+    x->too_big = 1;
+    return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+  }
+  dk_buf_append(&x->body, data, len);
+  return len;
+}
+
+static size_t dk__cb_header(char *data, size_t size, size_t n, void *userp) {
+  struct dk__xfer *x = userp;
+  size_t len = size * n;
+  /* A new status line (after a redirect or a 100 Continue) starts a new set. */
+  if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) {
+    for (size_t i = 0; i < x->nrheaders; i++) free(x->rheaders[i]);
+    x->nrheaders = 0;
+    return len;
+  }
+  const char *colon = memchr(data, ':', len);
+  if (colon == NULL) return len;
+  char *line = dk_strndup(data, len);
+  for (char *c = line; *c && *c != ':'; c++) *c = (char)tolower((unsigned char)*c);
+  char *v = dk__dup_trim(line + (colon - data) + 1);
+  char *h = dk_asprintf("%.*s: %s", (int)(colon - data), line, v);
+  free(v);
+  free(line);
+  x->rheaders = dk_realloc(x->rheaders, (x->nrheaders + 2) * sizeof *x->rheaders);
+  x->rheaders[x->nrheaders++] = h;
+  return len;
+}
+
+static int dk__cb_progress(void *userp, curl_off_t dlt, curl_off_t dln, curl_off_t ult, curl_off_t uln) {
+  struct dk__xfer *x = userp;
+  if (x->http->closing) return 1;
+  if (dlt > 0 && (size_t)dlt > x->max_body) {
+    x->too_big = 1; /* Content-Length says it already */
+    return 1;
+  }
+  return 0;
+}
+
+int dk_http_get(struct dk_http *http, const struct dk_http_req *req, dk_http_cb cb, void *arg) {
+  if (http->closing) return DK_ECANCELED;
+  if (req->url == NULL || cb == NULL) return DK_EINVAL;
+  struct dk__xfer *x = dk_calloc(1, sizeof *x);
+  x->http = http;
+  x->cb = cb;
+  x->arg = arg;
+  x->max_body = req->max_body ? req->max_body : (size_t)64 << 20;
+  CURL *e = x->easy = curl_easy_init();
+  if (e == NULL) {
+    free(x);
+    return DK_ENOMEM;
+  }
+  curl_easy_setopt(e, CURLOPT_URL, req->url);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->curlerr);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, dk__cb_write);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, dk__cb_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+  curl_easy_setopt(e, CURLOPT_XFERINFOFUNCTION, dk__cb_progress);
+  curl_easy_setopt(e, CURLOPT_XFERINFODATA, x);
+  curl_easy_setopt(e, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, dk_http_user_agent());
+  curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, ""); /* every encoding libcurl was built with */
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 5L);
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https,file");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms > 0 ? req->connect_timeout_ms : 10000L);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms > 0 ? req->timeout_ms : 60000L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, req->low_speed_bytes > 0 ? req->low_speed_bytes : 1L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, req->low_speed_secs > 0 ? req->low_speed_secs : 30L);
+  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)x->max_body);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, req->insecure ? 0L : 1L);
+  curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, req->insecure ? 0L : 2L);
+  if (req->ca_file) curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_file);
+  if (req->proxy) curl_easy_setopt(e, CURLOPT_PROXY, req->proxy);
+  /* Credentials must not follow a redirect to another host. */
+  curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  for (const char *const *h = req->headers; h && *h; h++) x->hdrs = curl_slist_append(x->hdrs, *h);
+  if (req->authorization) {
+    char *h = dk_asprintf("Authorization: %s", req->authorization);
+    x->hdrs = curl_slist_append(x->hdrs, h);
+    memset(h, 0, strlen(h));
+    free(h);
+  }
+  if (req->if_none_match) {
+    char *h = dk_asprintf("If-None-Match: %s", req->if_none_match);
+    x->hdrs = curl_slist_append(x->hdrs, h);
+    free(h);
+  }
+  if (req->if_modified_since) {
+    char *h = dk_asprintf("If-Modified-Since: %s", req->if_modified_since);
+    x->hdrs = curl_slist_append(x->hdrs, h);
+    free(h);
+  }
+  if (x->hdrs) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+  CURLMcode mc = curl_multi_add_handle(http->multi, e);
+  if (mc != CURLM_OK) {
+    curl_easy_cleanup(e);
+    dk__xfer_free(x);
+    return DK_EHTTP;
+  }
+  x->next = http->xfers;
+  if (x->next) x->next->prev = x;
+  http->xfers = x;
+  http->active++;
+  return 0;
+}
+
+size_t dk_http_active(const struct dk_http *http) { return http->active; }
+
+static void dk__timer_closed(uv_handle_t *h) {
+  struct dk_http *http = h->data;
+  http->handles_open--;
+  dk__http_maybe_done(http);
+}
+
+void dk_http_close(struct dk_http *http, void (*done)(void *), void *arg) {
+  if (http->closing) return;
+  http->closing = 1;
+  http->done = done;
+  http->done_arg = arg;
+  /* Finish what is left as canceled; removing the easy handles makes libcurl
+   * tell us to forget their sockets (CURL_POLL_REMOVE), closing the polls. */
+  while (http->xfers) dk__xfer_finish(http->xfers, CURLE_ABORTED_BY_CALLBACK);
+  /* Cleaning up the multi closes its cached connections, which removes
+   * their sockets through dk__cb_socket; any poll still open after that is
+   * closed here. */
+  CURLM *multi = http->multi;
+  http->multi = NULL;
+  curl_multi_cleanup(multi);
+  for (struct dk__poll *p = http->polls; p; p = p->next)
+    if (!uv_is_closing((uv_handle_t *)&p->poll)) {
+      uv_poll_stop(&p->poll);
+      uv_close((uv_handle_t *)&p->poll, dk__poll_closed);
+    }
+  uv_timer_stop(&http->timer);
+  uv_close((uv_handle_t *)&http->timer, dk__timer_closed);
+}

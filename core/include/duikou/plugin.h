@@ -1,0 +1,160 @@
+/* duikou plugin ABI.
+ *
+ * A plugin is a shared object that exports exactly one symbol:
+ *
+ *     const struct dk_plugin duikou_plugin = { DK_PLUGIN_ABI_VERSION, ... };
+ *
+ * The core does all I/O (HTTP, retries, limits, secrets); a plugin only builds
+ * requests and turns response bodies into canonical records (JSON objects with
+ * "kind" and "id", see schemas/). Records are jansson values: plugins link the
+ * same libjansson as the core.
+ *
+ * Compatibility rules: the first field is the ABI version and is checked
+ * before anything else is read. New callbacks are only ever appended to the
+ * end of the structs below, and `struct_size` tells the core which of them a
+ * plugin built against an older header knows about. A change that is not an
+ * append bumps DK_PLUGIN_ABI_VERSION and the core refuses older plugins.
+ */
+#ifndef DUIKOU_PLUGIN_H
+#define DUIKOU_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <jansson.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DK_PLUGIN_ABI_VERSION 1u
+#define DK_PLUGIN_SYMBOL "duikou_plugin"
+
+/* Error codes: negative ints, stable numbers (never renumbered, only
+ * appended). The core's dk_strerror() gives the text. */
+#define DK_ERRNO_MAP(XX)                                               \
+  XX(EINVAL, -1, "invalid argument")                                   \
+  XX(ENOMEM, -2, "out of memory")                                      \
+  XX(EIO, -3, "input/output error")                                    \
+  XX(ECONFIG, -4, "configuration error")                               \
+  XX(EPARSE, -5, "cannot parse input")                                 \
+  XX(EHTTP, -6, "HTTP transfer failed")                                \
+  XX(EPLUGIN, -7, "plugin error")                                      \
+  XX(EABI, -8, "plugin ABI mismatch")                                  \
+  XX(EGIT, -9, "snapshot repository error")                            \
+  XX(ELOCKED, -10, "repository is locked by another duikou")           \
+  XX(ENOENT, -11, "not found")                                         \
+  XX(EINVALID, -12, "record is invalid")                               \
+  XX(ETIMEDOUT, -13, "timed out")                                      \
+  XX(ETOOBIG, -14, "size limit exceeded")                              \
+  XX(EEXIST, -15, "already exists")                                    \
+  XX(ECANCELED, -16, "operation canceled")                             \
+  XX(ESCHEMA, -17, "schema error")
+
+enum dk_errno {
+#define DK__ERR_ENUM(name, value, text) DK_##name = value,
+  DK_ERRNO_MAP(DK__ERR_ENUM)
+#undef DK__ERR_ENUM
+};
+
+/* What a parse says about the response it was given. The core owns retries:
+ * RETRY asks for the same request again later (with backoff), ERROR gives up
+ * on this round of the source. Records emitted before RETRY or ERROR are
+ * discarded; a round commits only what a complete, successful parse gave. */
+enum dk_result {
+  DK_OK = 0,
+  DK_RETRY = 1,
+  DK_ERROR = 2
+};
+
+enum dk_log_level {
+  DK_LOG_ERROR = 0,
+  DK_LOG_WARN = 1,
+  DK_LOG_INFO = 2,
+  DK_LOG_DEBUG = 3
+};
+
+/* The source a plugin instance serves. Owned by the core; valid from init to
+ * fini. `options` is the source's `options` mapping, already checked against
+ * the plugin's options_schema (an empty object when none was given). */
+struct dk_source {
+  const char *name;      /* "linyi-progress" */
+  const char *city;      /* "jinan", "linyi", ... */
+  const char *url;       /* the configured URL */
+  const json_t *options; /* borrowed */
+};
+
+/* A request the plugin may adjust in prepare(). The core fills `url` with the
+ * source URL (page 1) or the URL the plugin asked for with next_page(). */
+struct dk_request {
+  unsigned page; /* 1 for the first request of a round */
+  /* Replace the URL. The string is copied. Returns 0, or a negative DK_E* code. */
+  int (*set_url)(struct dk_request *req, const char *url);
+  /* Add a header line "Name: value". Copied. Authorization is the core's
+   * business and is refused here. Returns 0, or a negative DK_E* code. */
+  int (*add_header)(struct dk_request *req, const char *name, const char *value);
+  const char *url; /* current URL, read-only for the plugin */
+};
+
+/* A complete HTTP response. Everything is borrowed for the duration of the
+ * parse() call. The body is NUL-terminated for convenience (body[body_len]). */
+struct dk_response {
+  unsigned page;
+  long status;
+  const char *url;          /* effective URL after redirects */
+  const char *content_type; /* may be NULL */
+  const char *body;
+  size_t body_len;
+  /* Value of a response header (case-insensitive name), or NULL. */
+  const char *(*header)(const struct dk_response *resp, const char *name);
+};
+
+/* How parse() hands results back. */
+struct dk_emit {
+  /* Hand over one record. Takes the reference (steals it) whatever happens.
+   * Returns 0, or a negative DK_E* code when the core cannot take more (stop
+   * parsing and return DK_ERROR). Records are validated by the core. */
+  int (*record)(struct dk_emit *emit, json_t *record);
+  /* A single item of the source could not be turned into a record (a bad
+   * CSV row, say). `where` locates it ("line 12", "/data/items/3"). The round
+   * goes on; the item is reported and quarantined with its raw text. */
+  void (*reject)(struct dk_emit *emit, const char *where, const char *raw,
+                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+  /* Ask the core to fetch another page after this one. Copied. */
+  void (*next_page)(struct dk_emit *emit, const char *url);
+  /* Say why parse() returns DK_RETRY or DK_ERROR. The last call wins. */
+  void (*fail)(struct dk_emit *emit, const char *fmt, ...)
+      __attribute__((format(printf, 2, 3)));
+  /* Log a line attributed to the source. */
+  void (*log)(struct dk_emit *emit, enum dk_log_level level, const char *fmt, ...)
+      __attribute__((format(printf, 3, 4)));
+};
+
+struct dk_plugin {
+  uint32_t abi_version; /* DK_PLUGIN_ABI_VERSION: always first */
+  uint32_t struct_size; /* sizeof(struct dk_plugin) as built */
+  const char *name;     /* unique: what a source's `plugin:` names */
+  const char *version;
+  const char *description;
+  /* JSON Schema (draft 2020-12) of the source's `options`, as JSON text, or
+   * NULL for "no options". */
+  const char *options_schema;
+
+  /* Create the per-source state. On failure return a negative DK_E* code and
+   * write a message into err (size errlen); fini is then not called. */
+  int (*init)(void **state, const struct dk_source *source, char *err, size_t errlen);
+  /* Adjust the request for page req->page. Optional (NULL: plain GET of the
+   * URL). Returns 0 or a negative DK_E* code. */
+  int (*prepare)(void *state, struct dk_request *req);
+  /* Turn a response into records. Required. */
+  enum dk_result (*parse)(void *state, const struct dk_response *resp, struct dk_emit *emit);
+  /* Free the state. Optional. */
+  void (*fini)(void *state);
+};
+
+#define DK_PLUGIN_INIT_SIZE sizeof(struct dk_plugin)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* DUIKOU_PLUGIN_H */

@@ -1,0 +1,160 @@
+#include "loader.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "util.h"
+
+#ifndef DK_PLUGINDIR
+#define DK_PLUGINDIR "/usr/local/lib/duikou/plugins"
+#endif
+
+const char *dk_loader_pick_dir(const char *flag, const char *configured) {
+  if (flag && *flag) return flag;
+  const char *env = getenv("DUIKOU_PLUGIN_DIR");
+  if (env && *env) return env;
+  if (configured && *configured) return configured;
+  return DK_PLUGINDIR;
+}
+
+static struct dk_plugin_entry *dk__add(struct dk_loader *ld, const char *path) {
+  ld->entries = dk_realloc(ld->entries, (ld->nentries + 1) * sizeof *ld->entries);
+  struct dk_plugin_entry *e = &ld->entries[ld->nentries++];
+  memset(e, 0, sizeof *e);
+  e->path = dk_strdup(path);
+  return e;
+}
+
+static int dk__refuse(struct dk_loader *ld, struct dk_plugin_entry *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int dk__refuse(struct dk_loader *ld, struct dk_plugin_entry *e, int code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  dk_vfailf(ld->err, code, fmt, ap);
+  va_end(ap);
+  e->error = dk_strdup(ld->err);
+  e->plugin = NULL;
+  if (e->dl) dlclose(e->dl);
+  e->dl = NULL;
+  return code;
+}
+
+int dk_loader_open(struct dk_loader *ld, const char *path, const struct dk_plugin_entry **out) {
+  struct dk_plugin_entry *e = dk__add(ld, path);
+  if (out) *out = e;
+  e->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (e->dl == NULL)
+    return dk__refuse(ld, e, DK_EPLUGIN, "%s: cannot load: %s", path, dlerror());
+  const struct dk_plugin *p = dlsym(e->dl, DK_PLUGIN_SYMBOL);
+  if (p == NULL)
+    return dk__refuse(ld, e, DK_EPLUGIN,
+                      "%s: no symbol \"" DK_PLUGIN_SYMBOL "\": not a duikou plugin (a plugin exports "
+                      "`const struct dk_plugin duikou_plugin`; see contrib/plugin-template)", path);
+  if (p->abi_version != DK_PLUGIN_ABI_VERSION)
+    return dk__refuse(ld, e, DK_EABI,
+                      "%s: plugin ABI version %u, this duikou speaks %u: rebuild the plugin against "
+                      "this duikou's duikou/plugin.h", path, (unsigned)p->abi_version, DK_PLUGIN_ABI_VERSION);
+  if (p->struct_size < offsetof(struct dk_plugin, fini) + sizeof p->fini)
+    return dk__refuse(ld, e, DK_EABI, "%s: plugin struct is %u bytes, smaller than ABI %u requires: rebuild it",
+                      path, (unsigned)p->struct_size, DK_PLUGIN_ABI_VERSION);
+  if (p->name == NULL || p->name[0] == '\0' || p->parse == NULL || p->init == NULL)
+    return dk__refuse(ld, e, DK_EPLUGIN, "%s: plugin has no name, init or parse callback", path);
+  if (p->options_schema) {
+    json_error_t jerr;
+    json_t *schema = json_loads(p->options_schema, 0, &jerr);
+    if (schema == NULL)
+      return dk__refuse(ld, e, DK_EPLUGIN, "%s: options_schema is not JSON: %s (line %d)", path, jerr.text,
+                        jerr.line);
+    json_decref(schema);
+  }
+  for (size_t i = 0; i + 1 < ld->nentries; i++) {
+    const struct dk_plugin *q = ld->entries[i].plugin;
+    if (q && strcmp(q->name, p->name) == 0)
+      return dk__refuse(ld, e, DK_EEXIST,
+                        "%s: plugin name \"%s\" is already taken by %s: remove or rename one of them",
+                        path, p->name, ld->entries[i].path);
+  }
+  e->plugin = p;
+  return 0;
+}
+
+static int dk__is_so(const char *name) {
+  size_t n = strlen(name);
+  return n > 3 && strcmp(name + n - 3, ".so") == 0 && name[0] != '.';
+}
+
+static int dk__namecmp(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The .so files of dir and of its direct subfolders, sorted, so that which of
+ * two duplicates wins does not depend on readdir order. */
+static int dk__collect(const char *dir, int depth, char ***list, size_t *n) {
+  DIR *d = opendir(dir);
+  if (d == NULL) return -1;
+  struct dirent *de;
+  while ((de = readdir(d)) != NULL) {
+    if (de->d_name[0] == '.') continue;
+    char *path = dk_asprintf("%s/%s", dir, de->d_name);
+    struct stat st;
+    if (stat(path, &st) == 0) {
+      if (S_ISREG(st.st_mode) && dk__is_so(de->d_name)) {
+        *list = dk_realloc(*list, (*n + 1) * sizeof **list);
+        (*list)[(*n)++] = path;
+        continue;
+      }
+      if (S_ISDIR(st.st_mode) && depth == 0) dk__collect(path, 1, list, n);
+    }
+    free(path);
+  }
+  closedir(d);
+  return 0;
+}
+
+int dk_loader_scan(struct dk_loader *ld, const char *dir) {
+  free(ld->dir);
+  ld->dir = dk_strdup(dir);
+  char **list = NULL;
+  size_t n = 0;
+  if (dk__collect(dir, 0, &list, &n) != 0)
+    return dk_failf(ld->err, DK_EIO, "cannot read plugin folder %s: %s", dir, strerror(errno));
+  qsort(list, n, sizeof *list, dk__namecmp);
+  for (size_t i = 0; i < n; i++) {
+    dk_loader_open(ld, list[i], NULL);
+    free(list[i]);
+  }
+  free(list);
+  return 0;
+}
+
+const struct dk_plugin *dk_loader_find(struct dk_loader *ld, const char *name) {
+  struct dk_buf names = {0};
+  for (size_t i = 0; i < ld->nentries; i++) {
+    const struct dk_plugin *p = ld->entries[i].plugin;
+    if (p == NULL) continue;
+    if (strcmp(p->name, name) == 0) {
+      dk_buf_free(&names);
+      return p;
+    }
+    dk_buf_printf(&names, "%s%s", names.len ? ", " : "", p->name);
+  }
+  dk_failf(ld->err, DK_ENOENT, "no plugin \"%s\" in %s (found: %s); set --plugin-dir, $DUIKOU_PLUGIN_DIR or `plugins:`",
+           name, ld->dir ? ld->dir : "(no folder)", names.len ? dk_buf_cstr(&names) : "none");
+  dk_buf_free(&names);
+  return NULL;
+}
+
+void dk_loader_free(struct dk_loader *ld) {
+  for (size_t i = 0; i < ld->nentries; i++) {
+    if (ld->entries[i].dl) dlclose(ld->entries[i].dl);
+    free(ld->entries[i].path);
+    free(ld->entries[i].error);
+  }
+  free(ld->entries);
+  free(ld->dir);
+  memset(ld, 0, sizeof *ld);
+}

@@ -1,0 +1,301 @@
+/* duikou: the command line. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <curl/curl.h>
+#include <git2.h>
+
+#include "cli.h"
+#include "config.h"
+#include "loader.h"
+#include "log.h"
+#include "sync.h"
+#include "util.h"
+
+#ifndef DK_VERSION
+#define DK_VERSION "0"
+#endif
+
+struct dk__cmd {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+  const char *usage; /* after "duikou NAME " */
+  const char *help;  /* options, one per line */
+};
+
+static const struct dk__cmd *dk__find(const char *name);
+
+static const char dk__common_help[] =
+    "  -c, --config FILE      configuration file (default $DUIKOU_CONFIG, else /etc/duikou/duikou.yaml)\n"
+    "      --plugin-dir DIR   plugin folder (default $DUIKOU_PLUGIN_DIR, then `plugins:` of the\n"
+    "                         configuration, then " DK_PLUGINDIR ")\n"
+    "      --log-level LEVEL  error, warn, info (default) or debug\n"
+    "  -h, --help             this help\n";
+
+static void dk__usage(FILE *f, const struct dk__cmd *c);
+
+/* Options every command takes; returns DK_EXIT_OK, or DK_EXIT_USAGE after
+ * printing why, or -1 when --help was given (already printed). */
+struct dk__opts {
+  const char *config;
+  const char *plugin_dir;
+  const char *source;
+  const char *dir;
+  int positional; /* index in argv of the first non-option */
+};
+
+static int dk__parse_opts(const struct dk__cmd *c, int argc, char **argv, struct dk__opts *o, int with_source,
+                          int with_dir) {
+  static const struct option longopts[] = {
+    {"config", required_argument, NULL, 'c'},
+    {"plugin-dir", required_argument, NULL, 'P'},
+    {"log-level", required_argument, NULL, 'L'},
+    {"source", required_argument, NULL, 's'},
+    {"dir", required_argument, NULL, 'd'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+  };
+  memset(o, 0, sizeof *o);
+  o->config = getenv("DUIKOU_CONFIG");
+  optind = 1;
+  opterr = 0;
+  int ch;
+  while ((ch = getopt_long(argc, argv, "+c:h", longopts, NULL)) != -1) {
+    switch (ch) {
+      case 'c': o->config = optarg; break;
+      case 'P': o->plugin_dir = optarg; break;
+      case 'L': {
+        enum dk_log_level lvl;
+        if (dk_log_parse_level(optarg, &lvl) != 0) {
+          fprintf(stderr, "duikou %s: --log-level: \"%s\" is not one of error, warn, info, debug\n", c->name, optarg);
+          return DK_EXIT_USAGE;
+        }
+        dk_log_set_level(lvl);
+        break;
+      }
+      case 's':
+        if (!with_source) goto bad;
+        o->source = optarg;
+        break;
+      case 'd':
+        if (!with_dir) goto bad;
+        o->dir = optarg;
+        break;
+      case 'h':
+        dk__usage(stdout, c);
+        return -1;
+      default:
+      bad:
+        if (optopt) fprintf(stderr, "duikou %s: unknown option -%c\n", c->name, optopt);
+        else fprintf(stderr, "duikou %s: unknown option %s\n", c->name, argv[optind - 1]);
+        dk__usage(stderr, c);
+        return DK_EXIT_USAGE;
+    }
+  }
+  o->positional = optind;
+  return DK_EXIT_OK;
+}
+
+/* Load the configuration, printing every problem. NULL on failure. */
+static struct dk_config *dk__load_config(const char *path) {
+  if (path == NULL) path = "/etc/duikou/duikou.yaml";
+  struct dk_config *cfg = NULL;
+  int rc = dk_config_load(path, &cfg);
+  if (rc != 0) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(cfg->errors, i, e) fprintf(stderr, "%s\n", json_string_value(e));
+    dk_config_free(cfg);
+    return NULL;
+  }
+  if (cfg->log_level) {
+    enum dk_log_level lvl;
+    if (dk_log_parse_level(cfg->log_level, &lvl) == 0 && dk_log_get_level() == DK_LOG_INFO) dk_log_set_level(lvl);
+  }
+  return cfg;
+}
+
+void dk_cli_print_results(FILE *f, const struct dk_sync *sync) {
+  size_t n;
+  const struct dk_source_result *res = dk_sync_results(sync, &n);
+  for (size_t i = 0; i < n; i++) {
+    const struct dk_source_result *r = &res[i];
+    switch (r->outcome) {
+      case DK_SOURCE_COMMITTED:
+        fprintf(f, "%-20s committed %.12s: %zu records, %zu changed, %zu invalid, %zu rejected\n", r->name,
+                r->commit, r->records, r->changed, r->invalid, r->rejected);
+        break;
+      case DK_SOURCE_UNCHANGED:
+        fprintf(f, "%-20s unchanged: %zu records, no commit\n", r->name, r->records);
+        break;
+      case DK_SOURCE_NOT_MODIFIED:
+        fprintf(f, "%-20s not modified (HTTP 304), no commit\n", r->name);
+        break;
+      default:
+        fprintf(f, "%-20s FAILED: %s\n", r->name, r->error);
+    }
+  }
+}
+
+static int dk__cmd_sync(int argc, char **argv) {
+  const struct dk__cmd *c = dk__find("sync");
+  struct dk__opts o;
+  int rc = dk__parse_opts(c, argc, argv, &o, 1, 0);
+  if (rc != 0) return rc < 0 ? DK_EXIT_OK : rc;
+  if (o.positional < argc) {
+    fprintf(stderr, "duikou sync: unexpected argument \"%s\"\n", argv[o.positional]);
+    dk__usage(stderr, c);
+    return DK_EXIT_USAGE;
+  }
+  struct dk_config *cfg = dk__load_config(o.config);
+  if (cfg == NULL) return DK_EXIT_USAGE;
+  struct dk_sync_opts so = {.only_source = o.source, .plugin_dir = o.plugin_dir};
+  struct dk_sync *sync = NULL;
+  char err[DK_ERRBUF_SIZE];
+  rc = dk_sync_run(cfg, &so, &sync, err);
+  if (rc != 0) {
+    fprintf(stderr, "duikou sync: %s\n", err);
+    dk_config_free(cfg);
+    return rc == DK_ENOENT ? DK_EXIT_USAGE : DK_EXIT_FAILED;
+  }
+  dk_cli_print_results(stdout, sync);
+  int failed = dk_sync_failed(sync);
+  dk_sync_free(sync);
+  dk_config_free(cfg);
+  return failed ? DK_EXIT_FAILED : DK_EXIT_OK;
+}
+
+static int dk__cmd_check_config(int argc, char **argv) {
+  const struct dk__cmd *c = dk__find("check-config");
+  struct dk__opts o;
+  int rc = dk__parse_opts(c, argc, argv, &o, 0, 0);
+  if (rc != 0) return rc < 0 ? DK_EXIT_OK : rc;
+  const char *path = o.positional < argc ? argv[o.positional] : o.config;
+  if (o.positional + 1 < argc) {
+    fprintf(stderr, "duikou check-config: one file at a time\n");
+    return DK_EXIT_USAGE;
+  }
+  struct dk_config *cfg = dk__load_config(path);
+  if (cfg == NULL) return DK_EXIT_USAGE;
+  printf("%s: ok (%zu source%s; repository %s; state %s)\n", cfg->path, cfg->nsources,
+         cfg->nsources == 1 ? "" : "s", cfg->repository, cfg->state);
+  dk_config_free(cfg);
+  return DK_EXIT_OK;
+}
+
+static int dk__cmd_plugins(int argc, char **argv) {
+  const struct dk__cmd *c = dk__find("plugins");
+  struct dk__opts o;
+  int rc = dk__parse_opts(c, argc, argv, &o, 0, 0);
+  if (rc != 0) return rc < 0 ? DK_EXIT_OK : rc;
+  const char *configured = NULL;
+  struct dk_config *cfg = NULL;
+  if (o.config && o.plugin_dir == NULL) {
+    cfg = dk__load_config(o.config);
+    if (cfg == NULL) return DK_EXIT_USAGE;
+    configured = cfg->plugins;
+  }
+  struct dk_loader ld = {0};
+  const char *dir = dk_loader_pick_dir(o.plugin_dir, configured);
+  rc = dk_loader_scan(&ld, dir);
+  if (rc != 0) {
+    fprintf(stderr, "duikou plugins: %s\n", ld.err);
+    dk_loader_free(&ld);
+    dk_config_free(cfg);
+    return DK_EXIT_FAILED;
+  }
+  printf("plugin folder: %s\n", dir);
+  int bad = 0;
+  for (size_t i = 0; i < ld.nentries; i++) {
+    const struct dk_plugin_entry *e = &ld.entries[i];
+    if (e->plugin)
+      printf("  %-12s %-8s %s\n               %s\n", e->plugin->name, e->plugin->version ? e->plugin->version : "?",
+             e->plugin->description ? e->plugin->description : "", e->path);
+    else {
+      printf("  REFUSED      %s\n", e->error);
+      bad = 1;
+    }
+  }
+  if (ld.nentries == 0) printf("  (no plugins found)\n");
+  dk_loader_free(&ld);
+  dk_config_free(cfg);
+  return bad ? DK_EXIT_FAILED : DK_EXIT_OK;
+}
+
+static int dk__cmd_version(int argc, char **argv) {
+  const struct dk__cmd *c = dk__find("version");
+  struct dk__opts o;
+  int rc = dk__parse_opts(c, argc, argv, &o, 0, 0);
+  if (rc != 0) return rc < 0 ? DK_EXIT_OK : rc;
+  int maj, min, rev;
+  git_libgit2_version(&maj, &min, &rev);
+  printf("duikou %s (plugin ABI %u)\n", DK_VERSION, DK_PLUGIN_ABI_VERSION);
+  printf("libuv %s, %s, libgit2 %d.%d.%d, jansson %s\n", uv_version_string(), curl_version(), maj, min, rev,
+         JANSSON_VERSION);
+  return DK_EXIT_OK;
+}
+
+static int dk__cmd_demo(int argc, char **argv) { return dk_cmd_demo(argc, argv); }
+
+static const struct dk__cmd dk__cmds[] = {
+  {"sync", dk__cmd_sync, "run every source (or one) once and exit", "[-c FILE] [--source NAME]",
+   "      --source NAME      only this source\n"
+   "Exit status: 0 when every source succeeded (committed, unchanged or not modified),\n"
+   "1 when any failed, 2 on a usage or configuration error.\n"},
+  {"demo", dk__cmd_demo, "sync the simulated cities into ./duikou-demo.git, with no network", "[--dir DIR]",
+   "      --dir DIR          where to put duikou-demo.git and duikou-demo/ (default: here)\n"},
+  {"check-config", dk__cmd_check_config, "load and check a configuration file", "[FILE]",
+   "Prints every problem as FILE:LINE:COLUMN: what is wrong (at /json/pointer); exit 2 if any.\n"},
+  {"plugins", dk__cmd_plugins, "list the plugins found, and those refused", "[--plugin-dir DIR]", ""},
+  {"version", dk__cmd_version, "print the version of duikou and its libraries", "", ""},
+};
+
+static const struct dk__cmd *dk__find(const char *name) {
+  for (size_t i = 0; i < sizeof dk__cmds / sizeof dk__cmds[0]; i++)
+    if (strcmp(dk__cmds[i].name, name) == 0) return &dk__cmds[i];
+  return NULL;
+}
+
+static void dk__usage(FILE *f, const struct dk__cmd *c) {
+  fprintf(f, "usage: duikou %s %s\n\n%s.\n\n%s%s", c->name, c->usage, c->summary, c->help, dk__common_help);
+}
+
+static void dk__main_usage(FILE *f) {
+  fprintf(f,
+          "usage: duikou COMMAND [OPTIONS]\n\n"
+          "duikou keeps the Jinan-Linyi paired-cooperation plan (济南—临沂对口合作) in a git\n"
+          "repository: it pulls each city's plan and progress data, checks it, and commits it.\n\n"
+          "Commands:\n");
+  for (size_t i = 0; i < sizeof dk__cmds / sizeof dk__cmds[0]; i++)
+    fprintf(f, "  %-14s %s\n", dk__cmds[i].name, dk__cmds[i].summary);
+  fprintf(f, "\n`duikou COMMAND --help` tells more. Exit status: 0 success, 1 the job failed,\n"
+             "2 usage or configuration error.\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    dk__main_usage(stderr);
+    return DK_EXIT_USAGE;
+  }
+  const char *name = argv[1];
+  if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0 || strcmp(name, "help") == 0) {
+    if (argc > 2 && dk__find(argv[2])) dk__usage(stdout, dk__find(argv[2]));
+    else dk__main_usage(stdout);
+    return DK_EXIT_OK;
+  }
+  if (strcmp(name, "--version") == 0) name = "version";
+  const struct dk__cmd *c = dk__find(name);
+  if (c == NULL) {
+    fprintf(stderr, "duikou: unknown command \"%s\"\n\n", name);
+    dk__main_usage(stderr);
+    return DK_EXIT_USAGE;
+  }
+  git_libgit2_init();
+  curl_global_init(CURL_GLOBAL_DEFAULT);
+  int rc = c->run(argc - 1, argv + 1);
+  curl_global_cleanup();
+  git_libgit2_shutdown();
+  return rc;
+}

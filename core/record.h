@@ -1,0 +1,40 @@
+/* Canonical records: kinds, ids and where they live in the snapshot tree.
+ *
+ *   plan      jnly-2024                    plans/jnly-2024.json
+ *   task      jnly-2024/12                 tasks/jnly-2024/12.json
+ *   progress  jnly-2024/12/linyi/2024-06   progress/jnly-2024/12/linyi/2024-06.json
+ *   unit      linyi/教育局                  units/linyi/教育局.json
+ *
+ * The path is always <folder>/<id>.json, so an id is one path and one path
+ * is one id. Ids are lowercase ASCII segments [a-z0-9][a-z0-9._-]* joined by
+ * '/'; the name segment of a unit may be any UTF-8 text without '/', control
+ * characters or "..". An id that could escape its folder is refused, never
+ * repaired. */
+#ifndef DK_RECORD_H
+#define DK_RECORD_H
+
+#include <stddef.h>
+#include <jansson.h>
+
+enum dk_kind { DK_KIND_NONE = -1, DK_KIND_PLAN, DK_KIND_TASK, DK_KIND_PROGRESS, DK_KIND_UNIT, DK_KIND_COUNT };
+
+/* "plan" -> DK_KIND_PLAN; DK_KIND_NONE when unknown. */
+enum dk_kind dk_kind_from_name(const char *name);
+const char *dk_kind_name(enum dk_kind kind);     /* "plan" */
+const char *dk_kind_folder(enum dk_kind kind);   /* "plans" */
+
+/* Check an id for a kind (segment count and characters). Returns 0, or
+ * DK_EINVALID with err (DK_ERRBUF_SIZE) saying which rule is broken. */
+int dk_record_check_id(enum dk_kind kind, const char *id, char *err);
+
+/* Check the envelope of a record (an object with a known "kind" and a valid
+ * "id") and give its path. Returns 0 and a malloc'd path in *path, or
+ * DK_EINVALID with err naming the field and the rule. */
+int dk_record_path(const json_t *record, char **path, char *err);
+
+/* The reverse: "tasks/jnly-2024/12.json" -> kind and id (malloc'd). Also
+ * accepts a bare id with kind given by its shape ("jnly-2024/12" is a task).
+ * Returns 0 or DK_EINVAL. */
+int dk_record_parse_name(const char *name, enum dk_kind *kind, char **id);
+
+#endif

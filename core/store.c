@@ -1,0 +1,343 @@
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "util.h"
+
+struct dk__upd {
+  char *path;
+  git_oid oid;
+  int remove;
+};
+
+struct dk_txn {
+  struct dk_store *st;
+  char *ref;
+  git_oid base;       /* commit the ref pointed to */
+  int has_base;
+  git_tree *base_tree; /* NULL for a new ref */
+  struct dk__upd *upd;
+  size_t nupd, capupd;
+  json_t *index;      /* path -> index in upd */
+  git_oid parents[4];
+  size_t nparents;
+};
+
+static int dk__giterr(char *err, const char *what) {
+  const git_error *e = git_error_last();
+  return dk_failf(err, DK_EGIT, "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
+}
+
+int dk_store_open(const char *path, struct dk_store **out, char *err) {
+  static int inited;
+  if (!inited) {
+    git_libgit2_init();
+    /* fsync objects, refs and the index: a power cut must not leave a ref on
+     * objects that never reached the disk. */
+    git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 1);
+    inited = 1;
+  }
+  *out = NULL;
+  git_repository *repo = NULL;
+  int rc = git_repository_open_bare(&repo, path);
+  if (rc == GIT_ENOTFOUND) {
+    char *parent = dk_dirname(path);
+    int prc = dk_mkdir_p(parent, 0, err);
+    free(parent);
+    if (prc != 0) return prc;
+    git_repository_init_options opts;
+    git_repository_init_options_init(&opts, GIT_REPOSITORY_INIT_OPTIONS_VERSION);
+    opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
+    opts.initial_head = "main";
+    opts.description = "duikou snapshot repository: the audit trail of the Jinan-Linyi paired-cooperation plan";
+    rc = git_repository_init_ext(&repo, path, &opts);
+    if (rc != 0) return dk__giterr(err, path);
+  } else if (rc != 0) {
+    return dk__giterr(err, path);
+  }
+  struct dk_store *st = dk_calloc(1, sizeof *st);
+  st->repo = repo;
+  st->path = dk_strdup(path);
+  *out = st;
+  return 0;
+}
+
+void dk_store_close(struct dk_store *st) {
+  if (st == NULL) return;
+  git_repository_free(st->repo);
+  free(st->path);
+  free(st);
+}
+
+int dk_store_ref(struct dk_store *st, const char *ref, git_oid *oid, int *found) {
+  int rc = git_reference_name_to_id(oid, st->repo, ref);
+  if (rc == GIT_ENOTFOUND) {
+    memset(oid, 0, sizeof *oid);
+    *found = 0;
+    return 0;
+  }
+  if (rc != 0) return dk__giterr(st->err, ref);
+  *found = 1;
+  return 0;
+}
+
+int dk_store_read(struct dk_store *st, const char *ref, const git_oid *commit, const char *path,
+                  char **data, size_t *len) {
+  *data = NULL;
+  git_oid oid;
+  if (commit == NULL) {
+    int found;
+    int rc = dk_store_ref(st, ref, &oid, &found);
+    if (rc != 0) return rc;
+    if (!found) return DK_ENOENT;
+    commit = &oid;
+  }
+  git_commit *c = NULL;
+  git_tree *tree = NULL;
+  git_tree_entry *ent = NULL;
+  git_blob *blob = NULL;
+  int ret = 0;
+  if (git_commit_lookup(&c, st->repo, commit) != 0 || git_commit_tree(&tree, c) != 0) {
+    ret = dk__giterr(st->err, "reading commit");
+    goto out;
+  }
+  int rc = git_tree_entry_bypath(&ent, tree, path);
+  if (rc == GIT_ENOTFOUND) {
+    ret = DK_ENOENT;
+    goto out;
+  }
+  if (rc != 0 || git_blob_lookup(&blob, st->repo, git_tree_entry_id(ent)) != 0) {
+    ret = dk__giterr(st->err, path);
+    goto out;
+  }
+  size_t n = (size_t)git_blob_rawsize(blob);
+  *data = dk_strndup(git_blob_rawcontent(blob), n);
+  if (len) *len = n;
+out:
+  git_blob_free(blob);
+  git_tree_entry_free(ent);
+  git_tree_free(tree);
+  git_commit_free(c);
+  return ret;
+}
+
+int dk_txn_begin(struct dk_store *st, const char *ref, struct dk_txn **out) {
+  *out = NULL;
+  struct dk_txn *t = dk_calloc(1, sizeof *t);
+  t->st = st;
+  t->ref = dk_strdup(ref);
+  t->index = json_object();
+  int rc = dk_store_ref(st, ref, &t->base, &t->has_base);
+  if (rc != 0) {
+    dk_txn_free(t);
+    return rc;
+  }
+  if (t->has_base) {
+    git_commit *c = NULL;
+    if (git_commit_lookup(&c, st->repo, &t->base) != 0 || git_commit_tree(&t->base_tree, c) != 0) {
+      git_commit_free(c);
+      dk_txn_free(t);
+      return dk__giterr(st->err, ref);
+    }
+    git_commit_free(c);
+  }
+  *out = t;
+  return 0;
+}
+
+/* The blob id at path in the base tree; 0 when found. */
+static int dk__base_id(struct dk_txn *t, const char *path, git_oid *oid, git_filemode_t *mode) {
+  if (t->base_tree == NULL) return GIT_ENOTFOUND;
+  git_tree_entry *ent = NULL;
+  int rc = git_tree_entry_bypath(&ent, t->base_tree, path);
+  if (rc != 0) return rc;
+  git_oid_cpy(oid, git_tree_entry_id(ent));
+  if (mode) *mode = git_tree_entry_filemode(ent);
+  git_tree_entry_free(ent);
+  return 0;
+}
+
+int dk_txn_base_read(struct dk_txn *t, const char *path, char **data, size_t *len) {
+  *data = NULL;
+  if (!t->has_base) return DK_ENOENT;
+  return dk_store_read(t->st, NULL, &t->base, path, data, len);
+}
+
+int dk_txn_base_has(struct dk_txn *t, const char *path) {
+  git_oid oid;
+  return dk__base_id(t, path, &oid, NULL) == 0;
+}
+
+/* Record (or replace) the pending update of path; drop it when it brings the
+ * path back to what the base has. */
+static int dk__stage(struct dk_txn *t, const char *path, const git_oid *oid, int remove) {
+  git_oid cur;
+  git_filemode_t mode = GIT_FILEMODE_BLOB;
+  int in_base = dk__base_id(t, path, &cur, &mode) == 0;
+  int same_as_base = remove ? !in_base : (in_base && mode == GIT_FILEMODE_BLOB && git_oid_equal(&cur, oid));
+  json_t *ix = json_object_get(t->index, path);
+  if (ix) {
+    struct dk__upd *u = &t->upd[json_integer_value(ix)];
+    int was_noop = u->path == NULL;
+    if (same_as_base) {
+      free(u->path);
+      u->path = NULL; /* a hole: skipped at commit */
+      return was_noop ? 0 : 1;
+    }
+    if (was_noop) u->path = dk_strdup(path);
+    int changed = was_noop || u->remove != remove || (!remove && !git_oid_equal(&u->oid, oid));
+    u->remove = remove;
+    if (!remove) git_oid_cpy(&u->oid, oid);
+    return changed;
+  }
+  if (same_as_base) return 0;
+  if (t->nupd == t->capupd) {
+    t->capupd = t->capupd ? t->capupd * 2 : 64;
+    t->upd = dk_realloc(t->upd, t->capupd * sizeof *t->upd);
+  }
+  struct dk__upd *u = &t->upd[t->nupd];
+  u->path = dk_strdup(path);
+  u->remove = remove;
+  if (!remove) git_oid_cpy(&u->oid, oid);
+  json_object_set_new(t->index, path, json_integer((json_int_t)t->nupd));
+  t->nupd++;
+  return 1;
+}
+
+int dk_txn_put(struct dk_txn *t, const char *path, const void *data, size_t len) {
+  git_oid oid;
+  if (git_blob_create_from_buffer(&oid, t->st->repo, data, len) != 0)
+    return dk__giterr(t->st->err, path);
+  return dk__stage(t, path, &oid, 0);
+}
+
+int dk_txn_remove(struct dk_txn *t, const char *path) {
+  return dk__stage(t, path, NULL, 1);
+}
+
+size_t dk_txn_changes(const struct dk_txn *t) {
+  size_t n = 0;
+  for (size_t i = 0; i < t->nupd; i++) n += t->upd[i].path != NULL;
+  return n;
+}
+
+void dk_txn_add_parent(struct dk_txn *t, const git_oid *parent) {
+  if (t->nparents < sizeof t->parents / sizeof t->parents[0]) git_oid_cpy(&t->parents[t->nparents++], parent);
+}
+
+int dk_txn_commit(struct dk_txn *t, const struct dk_commit_meta *meta, int force, git_oid *out) {
+  git_repository *repo = t->st->repo;
+  size_t n = dk_txn_changes(t);
+  if (n == 0 && !force) {
+    if (out) git_oid_cpy(out, &t->base);
+    return 0;
+  }
+  git_tree_update *ups = dk_calloc(n ? n : 1, sizeof *ups);
+  size_t k = 0;
+  for (size_t i = 0; i < t->nupd; i++) {
+    if (t->upd[i].path == NULL) continue;
+    ups[k].action = t->upd[i].remove ? GIT_TREE_UPDATE_REMOVE : GIT_TREE_UPDATE_UPSERT;
+    ups[k].filemode = GIT_FILEMODE_BLOB;
+    ups[k].path = t->upd[i].path;
+    if (!t->upd[i].remove) git_oid_cpy(&ups[k].id, &t->upd[i].oid);
+    k++;
+  }
+  int ret = 0;
+  git_oid tree_oid, commit_oid;
+  git_tree *tree = NULL, *empty = NULL;
+  git_signature *author = NULL, *committer = NULL;
+  const git_commit *parents[5];
+  git_commit *pc[5] = {0};
+  size_t np = 0;
+
+  git_tree *base = t->base_tree;
+  if (base == NULL) {
+    git_treebuilder *tb = NULL;
+    git_oid empty_oid;
+    if (git_treebuilder_new(&tb, repo, NULL) != 0 || git_treebuilder_write(&empty_oid, tb) != 0 ||
+        git_tree_lookup(&empty, repo, &empty_oid) != 0) {
+      git_treebuilder_free(tb);
+      ret = dk__giterr(t->st->err, "creating the first tree");
+      goto out;
+    }
+    git_treebuilder_free(tb);
+    base = empty;
+  }
+  if (git_tree_create_updated(&tree_oid, repo, base, k, ups) != 0 ||
+      git_tree_lookup(&tree, repo, &tree_oid) != 0) {
+    ret = dk__giterr(t->st->err, "updating the tree");
+    goto out;
+  }
+  git_time_t when = meta->when ? meta->when : (git_time_t)time(NULL);
+  if (git_signature_new(&author, meta->author_name, meta->author_email, when, meta->offset_minutes) != 0 ||
+      git_signature_new(&committer, meta->committer_name ? meta->committer_name : "duikou",
+                        meta->committer_email ? meta->committer_email : "duikou@localhost", when,
+                        meta->offset_minutes) != 0) {
+    ret = dk__giterr(t->st->err, "commit signature");
+    goto out;
+  }
+  if (t->has_base) {
+    if (git_commit_lookup(&pc[np], repo, &t->base) != 0) {
+      ret = dk__giterr(t->st->err, "base commit");
+      goto out;
+    }
+    parents[np] = pc[np];
+    np++;
+  }
+  for (size_t i = 0; i < t->nparents; i++) {
+    if (git_commit_lookup(&pc[np], repo, &t->parents[i]) != 0) {
+      ret = dk__giterr(t->st->err, "merge parent");
+      goto out;
+    }
+    parents[np] = pc[np];
+    np++;
+  }
+  /* Write the commit object first (ref NULL), then move the ref with a
+   * compare-and-swap on the value the transaction started from. */
+  if (git_commit_create(&commit_oid, repo, NULL, author, committer, "UTF-8", meta->message, tree, np,
+                        parents) != 0) {
+    ret = dk__giterr(t->st->err, "writing the commit");
+    goto out;
+  }
+  git_reference *newref = NULL;
+  int rc;
+  char *log = dk_asprintf("duikou: %.*s", (int)strcspn(meta->message, "\n"), meta->message);
+  if (t->has_base)
+    rc = git_reference_create_matching(&newref, repo, t->ref, &commit_oid, 1, &t->base, log);
+  else
+    rc = git_reference_create(&newref, repo, t->ref, &commit_oid, 0, log);
+  free(log);
+  git_reference_free(newref);
+  if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS) {
+    ret = dk_failf(t->st->err, DK_EEXIST, "%s moved while this commit was prepared", t->ref);
+    goto out;
+  }
+  if (rc != 0) {
+    ret = dk__giterr(t->st->err, t->ref);
+    goto out;
+  }
+  if (out) git_oid_cpy(out, &commit_oid);
+  ret = 1;
+out:
+  for (size_t i = 0; i < np; i++) git_commit_free(pc[i]);
+  git_signature_free(author);
+  git_signature_free(committer);
+  git_tree_free(tree);
+  git_tree_free(empty);
+  free(ups);
+  return ret;
+}
+
+void dk_txn_free(struct dk_txn *t) {
+  if (t == NULL) return;
+  for (size_t i = 0; i < t->nupd; i++) free(t->upd[i].path);
+  free(t->upd);
+  json_decref(t->index);
+  git_tree_free(t->base_tree);
+  free(t->ref);
+  free(t);
+}

@@ -1,0 +1,685 @@
+#include "sync.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <openssl/evp.h>
+
+#include "canonical.h"
+#include "http.h"
+#include "loader.h"
+#include "log.h"
+#include "record.h"
+#include "store.h"
+#include "util.h"
+
+#define DK__MAX_PAGES 10000
+#define DK__MAIN "refs/heads/main"
+
+struct dk__run;
+
+struct dk__emit {
+  struct dk_emit pub; /* first: the plugin sees only this */
+  struct dk__run *run;
+};
+
+struct dk__run {
+  struct dk_sync *sync;
+  const struct dk_source_conf *src;
+  const struct dk_plugin *plugin;
+  void *pstate;
+  int pstate_live;
+  struct dk_source pub;
+  char *auth;           /* Authorization value: a secret, wiped on free */
+  json_t *records;      /* what the source said this round, in order */
+  json_t *state;        /* state file contents (owned) */
+  char *state_path;
+  unsigned page;
+  char *url;            /* current page URL */
+  char *next_url;       /* asked for by the plugin */
+  json_t *seen_urls;    /* loop guard for pagination */
+  char **headers;       /* from prepare() */
+  size_t nheaders;
+  char failmsg[DK_ERRBUF_SIZE];
+  /* provenance of the round, for the commit trailers */
+  char *etag, *last_modified, *fetched_url;
+  char fetched_at[40];
+  EVP_MD_CTX *sha;      /* over every page body */
+  struct dk_source_result *res;
+};
+
+struct dk_sync {
+  uv_loop_t *loop;
+  const struct dk_config *cfg;
+  struct dk_http *http;
+  struct dk_store *store;
+  struct dk_loader loader;
+  struct dk__run *runs;
+  struct dk_source_result *results;
+  size_t nruns, pending;
+  dk_sync_done_cb done;
+  void *done_arg;
+  int closing;
+};
+
+/* --- state ------------------------------------------------------------- */
+
+static void dk__iso_now(char *out, size_t n) {
+  time_t t = time(NULL);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  char z[8];
+  strftime(z, sizeof z, "%z", &tm); /* +0800 */
+  strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+  size_t l = strlen(out);
+  snprintf(out + l, n - l, "%.3s:%.2s", z, z + 3);
+}
+
+static void dk__state_load(struct dk__run *r) {
+  char err[DK_ERRBUF_SIZE];
+  char *data = NULL;
+  size_t len = 0;
+  r->state = NULL;
+  if (dk_read_file(r->state_path, &data, &len, err) == 0) {
+    r->state = json_loadb(data, len, 0, NULL);
+    if (r->state == NULL)
+      dk_log(DK_LOG_WARN, "source", r->src->name, NULL, "state file %s is not JSON; starting afresh",
+             r->state_path);
+  }
+  free(data);
+  if (!json_is_object(r->state)) {
+    json_decref(r->state);
+    r->state = json_object();
+  }
+}
+
+static void dk__state_save(struct dk__run *r) {
+  char err[DK_ERRBUF_SIZE];
+  size_t len;
+  char *data = dk_canonical_dump(r->state, &len);
+  if (dk_write_file_atomic(r->state_path, data, len, err) != 0)
+    dk_log(DK_LOG_ERROR, "source", r->src->name, NULL, "cannot save state: %s", err);
+  free(data);
+}
+
+/* --- the plugin's side -------------------------------------------------- */
+
+static int dk__emit_record(struct dk_emit *e, json_t *rec) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  if (rec == NULL) return DK_EINVAL;
+  json_array_append_new(r->records, rec);
+  return 0;
+}
+
+static void dk__emit_reject(struct dk_emit *e, const char *where, const char *raw, const char *fmt, ...) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  char msg[DK_ERRBUF_SIZE];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  r->res->rejected++;
+  dk_log(DK_LOG_WARN, "source", r->src->name, "where", where, NULL, "item refused by plugin %s: %s",
+         r->plugin->name, msg);
+}
+
+static void dk__emit_next(struct dk_emit *e, const char *url) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  free(r->next_url);
+  r->next_url = url ? dk_strdup(url) : NULL;
+}
+
+static void dk__emit_fail(struct dk_emit *e, const char *fmt, ...) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->failmsg, sizeof r->failmsg, fmt, ap);
+  va_end(ap);
+}
+
+static void dk__emit_log(struct dk_emit *e, enum dk_log_level level, const char *fmt, ...) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  const char *kv[] = {"source", r->src->name, "plugin", r->plugin->name, NULL};
+  va_list ap;
+  va_start(ap, fmt);
+  dk_vlog(level, kv, fmt, ap);
+  va_end(ap);
+}
+
+struct dk__req {
+  struct dk_request pub;
+  struct dk__run *run;
+};
+
+static int dk__req_set_url(struct dk_request *req, const char *url) {
+  struct dk__run *r = ((struct dk__req *)req)->run;
+  if (url == NULL) return DK_EINVAL;
+  free(r->url);
+  r->url = dk_strdup(url);
+  req->url = r->url;
+  return 0;
+}
+
+static int dk__req_add_header(struct dk_request *req, const char *name, const char *value) {
+  struct dk__run *r = ((struct dk__req *)req)->run;
+  if (name == NULL || value == NULL || strpbrk(name, ":\r\n") || strpbrk(value, "\r\n")) return DK_EINVAL;
+  if (strcasecmp(name, "authorization") == 0) return DK_EINVAL; /* the core's business */
+  r->headers = dk_realloc(r->headers, (r->nheaders + 2) * sizeof *r->headers);
+  r->headers[r->nheaders++] = dk_asprintf("%s: %s", name, value);
+  r->headers[r->nheaders] = NULL;
+  return 0;
+}
+
+static const char *dk__resp_header(const struct dk_response *resp, const char *name);
+
+struct dk__resp {
+  struct dk_response pub;
+  const struct dk_http_res *res;
+};
+
+static const char *dk__resp_header(const struct dk_response *resp, const char *name) {
+  return dk_http_res_header(((const struct dk__resp *)resp)->res, name);
+}
+
+/* --- the round ---------------------------------------------------------- */
+
+static void dk__run_finish(struct dk__run *r);
+static void dk__fetch(struct dk__run *r);
+
+static void dk__fail(struct dk__run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void dk__fail(struct dk__run *r, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->res->error, sizeof r->res->error, fmt, ap);
+  va_end(ap);
+  r->res->outcome = DK_SOURCE_FAILED;
+  dk_log(DK_LOG_ERROR, "source", r->src->name, "url", r->url, NULL, "%s", r->res->error);
+  dk__run_finish(r);
+}
+
+/* A printable prefix of a body for error messages. */
+static void dk__snippet(const char *body, size_t len, char *out, size_t n) {
+  size_t k = len < n - 4 ? len : n - 4;
+  while (k > 0 && !dk_utf8_valid(body, k)) k--; /* cut on a character boundary */
+  size_t o = 0;
+  for (size_t i = 0; i < k && o + 1 < n; i++) out[o++] = (body[i] == '\n' || body[i] == '\r') ? ' ' : body[i];
+  out[o] = '\0';
+  if (k < len && o + 3 < n) strcat(out, "...");
+}
+
+static void dk__on_response(void *arg, const struct dk_http_res *res) {
+  struct dk__run *r = arg;
+  if (res->err != 0) {
+    dk__fail(r, "fetch failed: %s", res->errmsg);
+    return;
+  }
+  if (res->status == 304 && r->page == 1) {
+    r->res->outcome = DK_SOURCE_NOT_MODIFIED;
+    dk_log(DK_LOG_INFO, "source", r->src->name, NULL, "not modified (304): nothing to do");
+    dk__run_finish(r);
+    return;
+  }
+  if (res->status != 200 && !(res->status == 0 && strncmp(r->url, "file:", 5) == 0)) {
+    char snip[200];
+    dk__snippet(res->body, res->body_len, snip, sizeof snip);
+    dk__fail(r, "HTTP %ld from %s: %s", res->status, res->effective_url ? res->effective_url : r->url, snip);
+    return;
+  }
+  if (r->page == 1) {
+    free(r->etag);
+    free(r->last_modified);
+    free(r->fetched_url);
+    r->etag = dk_strdup(res->etag);
+    r->last_modified = dk_strdup(res->last_modified);
+    r->fetched_url = dk_strdup(res->effective_url ? res->effective_url : r->url);
+    dk__iso_now(r->fetched_at, sizeof r->fetched_at);
+  }
+  EVP_DigestUpdate(r->sha, res->body, res->body_len);
+  r->res->pages++;
+
+  struct dk__resp resp = {
+    .pub = {.page = r->page, .status = res->status, .url = res->effective_url ? res->effective_url : r->url,
+            .content_type = res->content_type, .body = res->body, .body_len = res->body_len,
+            .header = dk__resp_header},
+    .res = res,
+  };
+  struct dk__emit em = {
+    .pub = {.record = dk__emit_record, .reject = dk__emit_reject, .next_page = dk__emit_next,
+            .fail = dk__emit_fail, .log = dk__emit_log},
+    .run = r,
+  };
+  free(r->next_url);
+  r->next_url = NULL;
+  r->failmsg[0] = '\0';
+  enum dk_result pr = r->plugin->parse(r->pstate, &resp.pub, &em.pub);
+  if (pr != DK_OK) {
+    dk__fail(r, "plugin %s %s page %u: %s", r->plugin->name, pr == DK_RETRY ? "asked to retry" : "could not parse",
+             r->page, r->failmsg[0] ? r->failmsg : "no reason given");
+    return;
+  }
+  if (r->next_url) {
+    if (json_object_get(r->seen_urls, r->next_url)) {
+      dk__fail(r, "pagination loops: page %u asks for %s again", r->page, r->next_url);
+      return;
+    }
+    if (r->page >= DK__MAX_PAGES) {
+      dk__fail(r, "more than %d pages: giving up", DK__MAX_PAGES);
+      return;
+    }
+    free(r->url);
+    r->url = r->next_url;
+    r->next_url = NULL;
+    r->page++;
+    dk__fetch(r);
+    return;
+  }
+  dk__run_finish(r);
+}
+
+static void dk__fetch(struct dk__run *r) {
+  for (size_t i = 0; i < r->nheaders; i++) free(r->headers[i]);
+  free(r->headers);
+  r->headers = NULL;
+  r->nheaders = 0;
+  struct dk__req req = {.pub = {.page = r->page, .set_url = dk__req_set_url,
+                                .add_header = dk__req_add_header, .url = r->url},
+                        .run = r};
+  if (r->plugin->prepare) {
+    int rc = r->plugin->prepare(r->pstate, &req.pub);
+    if (rc != 0) {
+      dk__fail(r, "plugin %s could not prepare page %u: %s", r->plugin->name, r->page, dk_strerror(rc));
+      return;
+    }
+  }
+  json_object_set_new(r->seen_urls, r->url, json_true());
+  /* Conditional GET only for a source whose last good round was one page:
+   * the first page of a paginated source says nothing about the others. */
+  json_t *st = r->state;
+  int conditional = r->page == 1 && json_integer_value(json_object_get(st, "pages")) == 1;
+  struct dk_http_req hr = {
+    .url = r->url,
+    .headers = (const char *const *)r->headers,
+    .authorization = r->auth,
+    .if_none_match = conditional ? json_string_value(json_object_get(st, "etag")) : NULL,
+    .if_modified_since = conditional ? json_string_value(json_object_get(st, "last_modified")) : NULL,
+    .timeout_ms = r->src->timeout_ms,
+    .max_body = r->src->max_body > 0 ? (size_t)r->src->max_body : 0,
+  };
+  dk_log(DK_LOG_DEBUG, "source", r->src->name, "url", r->url, NULL, "fetching page %u", r->page);
+  int rc = dk_http_get(r->sync->http, &hr, dk__on_response, r);
+  if (rc != 0) dk__fail(r, "cannot start the request: %s", dk_strerror(rc));
+}
+
+/* A value for a commit body line: strings as they are, others as compact
+ * JSON, cut to a readable length. */
+static char *dk__show(const json_t *v) {
+  char *s;
+  if (v == NULL) return dk_strdup("(none)");
+  if (json_is_string(v)) s = dk_strdup(json_string_value(v));
+  else s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
+  if (s == NULL) return dk_strdup("?");
+  size_t n = strlen(s);
+  if (n > 80) {
+    size_t k = 77;
+    while (k > 0 && ((unsigned char)s[k] & 0xC0) == 0x80) k--;
+    s[k] = '\0';
+    char *t = dk_asprintf("%s...", s);
+    free(s);
+    return t;
+  }
+  for (char *c = s; *c; c++)
+    if (*c == '\n') *c = ' ';
+  return s;
+}
+
+/* "status in_progress → completed, percent 40 → 60" for changed top-level
+ * fields of a record. */
+static void dk__describe_change(struct dk_buf *b, const json_t *old, const json_t *neu) {
+  const char *key;
+  json_t *v;
+  int first = 1;
+  json_t *keys = json_object();
+  json_object_foreach((json_t *)old, key, v) json_object_set_new(keys, key, json_true());
+  json_object_foreach((json_t *)neu, key, v) json_object_set_new(keys, key, json_true());
+  const char **sorted = dk_malloc((json_object_size(keys) + 1) * sizeof *sorted);
+  size_t n = 0;
+  json_object_foreach(keys, key, v) sorted[n++] = key;
+  for (size_t i = 1; i < n; i++)
+    for (size_t j = i; j > 0 && strcmp(sorted[j - 1], sorted[j]) > 0; j--) {
+      const char *t = sorted[j];
+      sorted[j] = sorted[j - 1];
+      sorted[j - 1] = t;
+    }
+  for (size_t i = 0; i < n; i++) {
+    json_t *a = json_object_get(old, sorted[i]), *c = json_object_get(neu, sorted[i]);
+    if (a && c && json_equal(a, c)) continue;
+    char *sa = dk__show(a), *sc = dk__show(c);
+    dk_buf_printf(b, "%s%s %s \xe2\x86\x92 %s", first ? "" : ", ", sorted[i], sa, sc);
+    free(sa);
+    free(sc);
+    first = 0;
+  }
+  free(sorted);
+  json_decref(keys);
+}
+
+static void dk__commit(struct dk__run *r) {
+  struct dk_sync *s = r->sync;
+  struct dk_store *st = s->store;
+  struct dk_txn *txn = NULL;
+  struct dk_buf body = {0};
+  size_t added[DK_KIND_COUNT] = {0}, changed[DK_KIND_COUNT] = {0};
+  json_t *seen = json_object();
+
+  if (dk_txn_begin(st, DK__MAIN, &txn) != 0) {
+    dk__fail(r, "repository: %s", st->err);
+    json_decref(seen);
+    return;
+  }
+  size_t i;
+  json_t *rec;
+  json_array_foreach(r->records, i, rec) {
+    char *path = NULL, err[DK_ERRBUF_SIZE];
+    const char *id = json_string_value(json_object_get(rec, "id"));
+    if (dk_record_path(rec, &path, err) != 0) {
+      r->res->invalid++;
+      char where[32];
+      snprintf(where, sizeof where, "%zu", i);
+      dk_log(DK_LOG_WARN, "source", r->src->name, "record", id ? id : where, NULL, "invalid record: %s", err);
+      continue;
+    }
+    if (json_object_get(seen, path))
+      dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL,
+             "record appears twice in one round; the later one is kept");
+    json_object_set_new(seen, path, json_true());
+    r->res->records++;
+    size_t len;
+    char *data = dk_canonical_dump(rec, &len);
+    char *old = NULL;
+    int had = dk_txn_base_read(txn, path, &old, NULL) == 0;
+    int rc = dk_txn_put(txn, path, data, len);
+    if (rc < 0) {
+      free(data);
+      free(old);
+      free(path);
+      dk_txn_free(txn);
+      json_decref(seen);
+      dk_buf_free(&body);
+      dk__fail(r, "repository: %s", st->err);
+      return;
+    }
+    if (rc == 1) {
+      enum dk_kind k = dk_kind_from_name(json_string_value(json_object_get(rec, "kind")));
+      if (!had) {
+        added[k]++;
+        dk_buf_printf(&body, "%s: added\n", path);
+      } else {
+        changed[k]++;
+        json_t *oldj = json_loads(old, 0, NULL);
+        dk_buf_printf(&body, "%s: ", path);
+        dk__describe_change(&body, oldj, rec);
+        dk_buf_puts(&body, "\n");
+        json_decref(oldj);
+      }
+    }
+    free(old);
+    free(data);
+    free(path);
+  }
+  json_decref(seen);
+
+  size_t nchanged = dk_txn_changes(txn);
+  r->res->changed = nchanged;
+  if (nchanged == 0) {
+    r->res->outcome = DK_SOURCE_UNCHANGED;
+    dk_txn_free(txn);
+    dk_buf_free(&body);
+    return;
+  }
+
+  struct dk_buf msg = {0};
+  dk_buf_printf(&msg, "sync %s:", r->src->name);
+  int parts = 0;
+  for (int k = 0; k < DK_KIND_COUNT; k++) {
+    const char *kn = dk_kind_folder((enum dk_kind)k);
+    if (changed[k]) dk_buf_printf(&msg, "%s %zu %s changed", parts++ ? "," : "", changed[k], kn);
+    if (added[k]) dk_buf_printf(&msg, "%s %zu %s added", parts++ ? "," : "", added[k], kn);
+  }
+  dk_buf_puts(&msg, "\n\n");
+  dk_buf_append(&msg, body.data, body.len);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int mdlen = 0;
+  EVP_DigestFinal_ex(r->sha, md, &mdlen);
+  char hex[2 * EVP_MAX_MD_SIZE + 1];
+  for (unsigned j = 0; j < mdlen; j++) snprintf(hex + 2 * j, 3, "%02x", md[j]);
+  dk_buf_printf(&msg, "\nDuikou-Source: %s\nDuikou-City: %s\nDuikou-Plugin: %s %s\nDuikou-URL: %s\n"
+                "Duikou-Fetched-At: %s\nDuikou-Pages: %zu\n",
+                r->src->name, r->src->city, r->plugin->name, r->plugin->version ? r->plugin->version : "?",
+                r->fetched_url ? r->fetched_url : r->src->url, r->fetched_at, r->res->pages);
+  if (r->etag) dk_buf_printf(&msg, "Duikou-ETag: %s\n", r->etag);
+  dk_buf_printf(&msg, "Duikou-Body-SHA256: %s\nDuikou-Records: %zu valid, %zu invalid, %zu rejected\n", hex,
+                r->res->records, r->res->invalid, r->res->rejected);
+
+  char email[256];
+  snprintf(email, sizeof email, "%s@%s.duikou.invalid", r->src->name, r->src->city);
+  char author[256];
+  snprintf(author, sizeof author, "%s (%s)", r->src->name, r->src->city);
+  time_t now = time(NULL);
+  struct tm tm;
+  localtime_r(&now, &tm);
+  struct dk_commit_meta meta = {
+    .author_name = author, .author_email = email,
+    .committer_name = "duikou", .committer_email = "duikou@localhost",
+    .when = (git_time_t)now, .offset_minutes = (int)(tm.tm_gmtoff / 60),
+    .message = dk_buf_cstr(&msg),
+  };
+  git_oid oid;
+  int rc = dk_txn_commit(txn, &meta, 0, &oid);
+  dk_txn_free(txn);
+  dk_buf_free(&msg);
+  dk_buf_free(&body);
+  if (rc < 0) {
+    dk__fail(r, "commit failed: %s", st->err);
+    return;
+  }
+  git_oid_tostr(r->res->commit, sizeof r->res->commit, &oid);
+  r->res->outcome = DK_SOURCE_COMMITTED;
+}
+
+static void dk__http_closed(void *arg) {
+  struct dk_sync *s = arg;
+  s->http = NULL;
+  if (s->done) s->done(s, s->done_arg);
+}
+
+static void dk__run_finish(struct dk__run *r) {
+  struct dk_sync *s = r->sync;
+  if (r->res->outcome == DK_SOURCE_PENDING) dk__commit(r);
+  char now[40];
+  dk__iso_now(now, sizeof now);
+  if (r->res->outcome == DK_SOURCE_FAILED) {
+    json_object_set_new(r->state, "last_failure", json_string(now));
+    json_object_set_new(r->state, "last_failure_reason", json_string(r->res->error));
+    json_object_set_new(r->state, "consecutive_failures",
+                        json_integer(json_integer_value(json_object_get(r->state, "consecutive_failures")) + 1));
+  } else {
+    json_object_set_new(r->state, "last_success", json_string(now));
+    json_object_set_new(r->state, "consecutive_failures", json_integer(0));
+    if (r->res->outcome != DK_SOURCE_NOT_MODIFIED) {
+      json_object_set_new(r->state, "pages", json_integer((json_int_t)r->res->pages));
+      json_object_set_new(r->state, "etag", r->etag ? json_string(r->etag) : json_null());
+      json_object_set_new(r->state, "last_modified", r->last_modified ? json_string(r->last_modified) : json_null());
+    }
+    const char *what = r->res->outcome == DK_SOURCE_COMMITTED ? "committed"
+                       : r->res->outcome == DK_SOURCE_UNCHANGED ? "unchanged" : "not modified";
+    char counts[160];
+    snprintf(counts, sizeof counts, "%zu records, %zu changed, %zu invalid, %zu rejected", r->res->records,
+             r->res->changed, r->res->invalid, r->res->rejected);
+    dk_log(DK_LOG_INFO, "source", r->src->name, "commit", r->res->commit[0] ? r->res->commit : NULL, NULL,
+           "%s: %s", what, counts);
+  }
+  dk__state_save(r);
+  if (--s->pending == 0 && s->http) dk_http_close(s->http, dk__http_closed, s);
+}
+
+static void dk__run_free(struct dk__run *r) {
+  if (r->pstate_live && r->plugin->fini) r->plugin->fini(r->pstate);
+  if (r->auth) {
+    memset(r->auth, 0, strlen(r->auth));
+    free(r->auth);
+  }
+  json_decref(r->records);
+  json_decref(r->state);
+  json_decref(r->seen_urls);
+  free(r->state_path);
+  free(r->url);
+  free(r->next_url);
+  for (size_t i = 0; i < r->nheaders; i++) free(r->headers[i]);
+  free(r->headers);
+  free(r->etag);
+  free(r->last_modified);
+  free(r->fetched_url);
+  if (r->sha) EVP_MD_CTX_free(r->sha);
+}
+
+/* Set up a run. Returns 0 when it should fetch; otherwise it has failed
+ * (its result says why) and is already finished. */
+static int dk__run_setup(struct dk__run *r) {
+  const struct dk_source_conf *src = r->src;
+  struct dk_sync *s = r->sync;
+  char err[DK_ERRBUF_SIZE];
+  r->records = json_array();
+  r->seen_urls = json_object();
+  r->sha = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(r->sha, EVP_sha256(), NULL);
+  r->state_path = dk_asprintf("%s/sources/%s.json", s->cfg->state, src->name);
+  dk__state_load(r);
+  r->plugin = dk_loader_find(&s->loader, src->plugin);
+  if (r->plugin == NULL) {
+    dk_failf(r->res->error, DK_EPLUGIN, "%s", s->loader.err);
+    return DK_EPLUGIN;
+  }
+  if (dk_auth_header(&src->auth, &r->auth, err) != 0) {
+    dk_failf(r->res->error, DK_ECONFIG, "auth: %s", err);
+    return DK_ECONFIG;
+  }
+  r->pub.name = src->name;
+  r->pub.city = src->city;
+  r->pub.url = src->url;
+  r->pub.options = src->options;
+  err[0] = '\0';
+  int rc = r->plugin->init(&r->pstate, &r->pub, err, sizeof err);
+  if (rc != 0) {
+    dk_failf(r->res->error, rc, "plugin %s refused the source's options: %s", r->plugin->name,
+             err[0] ? err : dk_strerror(rc));
+    return rc;
+  }
+  r->pstate_live = 1;
+  r->url = dk_strdup(src->url);
+  r->page = 1;
+  return 0;
+}
+
+int dk_sync_start(uv_loop_t *loop, const struct dk_config *cfg, const struct dk_sync_opts *opts,
+                  dk_sync_done_cb done, void *arg, struct dk_sync **out, char *err) {
+  *out = NULL;
+  size_t n = 0;
+  for (size_t i = 0; i < cfg->nsources; i++)
+    if (opts->only_source == NULL || strcmp(opts->only_source, cfg->sources[i].name) == 0) n++;
+  if (n == 0)
+    return dk_failf(err, DK_ENOENT, opts->only_source ? "no source named \"%s\" in the configuration"
+                                                      : "the configuration has no sources%s",
+                    opts->only_source ? opts->only_source : "");
+  int rc;
+  char *statedir = dk_asprintf("%s/sources", cfg->state);
+  rc = dk_mkdir_p(statedir, 1, err);
+  free(statedir);
+  if (rc != 0) return rc;
+
+  struct dk_sync *s = dk_calloc(1, sizeof *s);
+  s->loop = loop;
+  s->cfg = cfg;
+  s->done = done;
+  s->done_arg = arg;
+  if ((rc = dk_store_open(cfg->repository, &s->store, err)) != 0) {
+    free(s);
+    return rc;
+  }
+  const char *pdir = dk_loader_pick_dir(opts->plugin_dir, cfg->plugins);
+  if ((rc = dk_loader_scan(&s->loader, pdir)) != 0) {
+    dk_failf(err, rc, "%s", s->loader.err);
+    dk_loader_free(&s->loader);
+    dk_store_close(s->store);
+    free(s);
+    return rc;
+  }
+  for (size_t i = 0; i < s->loader.nentries; i++)
+    if (s->loader.entries[i].error)
+      dk_log(DK_LOG_WARN, "plugin", s->loader.entries[i].path, NULL, "refused: %s", s->loader.entries[i].error);
+  if ((rc = dk_http_new(loop, 0, 0, &s->http)) != 0) {
+    dk_failf(err, rc, "cannot start the HTTP client");
+    dk_loader_free(&s->loader);
+    dk_store_close(s->store);
+    free(s);
+    return rc;
+  }
+  s->runs = dk_calloc(n, sizeof *s->runs);
+  s->results = dk_calloc(n, sizeof *s->results);
+  for (size_t i = 0; i < cfg->nsources; i++) {
+    const struct dk_source_conf *src = &cfg->sources[i];
+    if (opts->only_source && strcmp(opts->only_source, src->name) != 0) continue;
+    struct dk__run *r = &s->runs[s->nruns];
+    r->sync = s;
+    r->src = src;
+    r->res = &s->results[s->nruns];
+    r->res->name = src->name;
+    s->nruns++;
+  }
+  s->pending = s->nruns;
+  *out = s;
+  /* From here on the round reports through `done`, whatever happens. */
+  for (size_t i = 0; i < s->nruns; i++) {
+    struct dk__run *r = &s->runs[i];
+    if (dk__run_setup(r) != 0) {
+      r->res->outcome = DK_SOURCE_FAILED;
+      dk_log(DK_LOG_ERROR, "source", r->src->name, NULL, "%s", r->res->error);
+      dk__run_finish(r);
+      continue;
+    }
+    dk__fetch(r);
+  }
+  return 0;
+}
+
+const struct dk_source_result *dk_sync_results(const struct dk_sync *s, size_t *n) {
+  *n = s->nruns;
+  return s->results;
+}
+
+int dk_sync_failed(const struct dk_sync *s) {
+  for (size_t i = 0; i < s->nruns; i++)
+    if (s->results[i].outcome == DK_SOURCE_FAILED || s->results[i].outcome == DK_SOURCE_PENDING) return 1;
+  return 0;
+}
+
+void dk_sync_free(struct dk_sync *s) {
+  if (s == NULL) return;
+  for (size_t i = 0; i < s->nruns; i++) dk__run_free(&s->runs[i]);
+  free(s->runs);
+  free(s->results);
+  dk_loader_free(&s->loader);
+  dk_store_close(s->store);
+  free(s);
+}
+
+static void dk__run_done(struct dk_sync *s, void *arg) { *(int *)arg = 1; }
+
+int dk_sync_run(const struct dk_config *cfg, const struct dk_sync_opts *opts, struct dk_sync **out, char *err) {
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  int finished = 0;
+  int rc = dk_sync_start(&loop, cfg, opts, dk__run_done, &finished, out, err);
+  if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  return rc;
+}

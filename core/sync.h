@@ -1,0 +1,59 @@
+/* One round of sync: every configured source (or one) fetched, parsed by its
+ * plugin, checked, and committed to the snapshot repository.
+ *
+ * Sources run concurrently on the loop; commits are made one at a time on
+ * the loop thread. A source's trouble (HTTP error, bad payload, invalid
+ * records) is that source's result and never stops the others. */
+#ifndef DK_SYNC_H
+#define DK_SYNC_H
+
+#include <stddef.h>
+#include <uv.h>
+#include "config.h"
+#include "error.h"
+
+enum dk_source_outcome {
+  DK_SOURCE_PENDING = 0,
+  DK_SOURCE_COMMITTED,  /* new data, committed */
+  DK_SOURCE_UNCHANGED,  /* fetched, nothing changed: no commit */
+  DK_SOURCE_NOT_MODIFIED, /* the server said 304: nothing parsed */
+  DK_SOURCE_FAILED
+};
+
+struct dk_source_result {
+  const char *name;      /* borrowed from the config */
+  enum dk_source_outcome outcome;
+  size_t records;        /* valid records received */
+  size_t invalid;        /* records refused by validation */
+  size_t rejected;       /* items the plugin could not turn into records */
+  size_t changed;        /* paths changed by the commit */
+  size_t pages;
+  char commit[40 + 1];
+  char error[DK_ERRBUF_SIZE]; /* why it failed */
+};
+
+struct dk_sync_opts {
+  const char *only_source; /* NULL: all */
+  const char *plugin_dir;  /* --plugin-dir, or NULL */
+};
+
+struct dk_sync;
+typedef void (*dk_sync_done_cb)(struct dk_sync *sync, void *arg);
+
+/* Start a round on `loop`. Returns 0 (done is called once every source has
+ * finished and every handle the round opened is closed) or a negative DK_E*
+ * code with err saying why (done is never called). `cfg` must outlive the
+ * round. */
+int dk_sync_start(uv_loop_t *loop, const struct dk_config *cfg, const struct dk_sync_opts *opts,
+                  dk_sync_done_cb done, void *arg, struct dk_sync **out, char *err);
+/* Results, one per source run, valid until dk_sync_free. */
+const struct dk_source_result *dk_sync_results(const struct dk_sync *sync, size_t *n);
+/* 0 when every source succeeded (committed, unchanged or not modified), 1 otherwise. */
+int dk_sync_failed(const struct dk_sync *sync);
+void dk_sync_free(struct dk_sync *sync);
+
+/* Convenience: a round on a private loop, run to the end. Returns 0 when it
+ * ran (see dk_sync_failed for its outcome) or a negative DK_E* code. */
+int dk_sync_run(const struct dk_config *cfg, const struct dk_sync_opts *opts, struct dk_sync **out, char *err);
+
+#endif

@@ -1,0 +1,47 @@
+/* Small helpers: memory (abort on exhaustion, as Redis' zmalloc does: a
+ * daemon that cannot allocate a few bytes cannot report it either), files
+ * and paths. */
+#ifndef DK_UTIL_H
+#define DK_UTIL_H
+
+#include <stddef.h>
+#include <stdarg.h>
+
+void *dk_malloc(size_t n);
+void *dk_calloc(size_t n, size_t size);
+void *dk_realloc(void *p, size_t n);
+char *dk_strdup(const char *s);           /* NULL in, NULL out */
+char *dk_strndup(const char *s, size_t n);
+char *dk_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Read a whole file into a NUL-terminated buffer the caller frees.
+ * Returns 0, or DK_EIO / DK_ENOENT with err (DK_ERRBUF_SIZE) saying why. */
+int dk_read_file(const char *path, char **data, size_t *len, char *err);
+/* Write a file atomically: temporary file in the same folder, fsync, rename,
+ * fsync of the folder. Returns 0 or DK_EIO with err. */
+int dk_write_file_atomic(const char *path, const void *data, size_t len, char *err);
+/* mkdir -p with mode 0755 (0700 when private is set). Returns 0 or DK_EIO. */
+int dk_mkdir_p(const char *path, int private_dir, char *err);
+/* Absolute form of `path` relative to `base` (or the current folder when
+ * base is NULL). Does not touch the file system. Caller frees. */
+char *dk_path_abs(const char *base, const char *path);
+/* Folder part of a path ("." when none). Caller frees. */
+char *dk_dirname(const char *path);
+
+/* Growable byte buffer. */
+struct dk_buf {
+  char *data; /* NUL-terminated when len > 0 or after dk_buf_cstr */
+  size_t len, cap;
+};
+void dk_buf_append(struct dk_buf *b, const void *data, size_t n);
+void dk_buf_puts(struct dk_buf *b, const char *s);
+void dk_buf_printf(struct dk_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dk_buf_vprintf(struct dk_buf *b, const char *fmt, va_list ap);
+const char *dk_buf_cstr(struct dk_buf *b); /* "" for an empty buffer */
+char *dk_buf_steal(struct dk_buf *b);      /* hand over the data; b is reset */
+void dk_buf_free(struct dk_buf *b);
+
+/* Validate UTF-8 (no overlongs, no surrogates, max U+10FFFF). 1 if valid. */
+int dk_utf8_valid(const char *s, size_t len);
+
+#endif
