@@ -83,6 +83,7 @@ int dk_cmd_demo(int argc, char **argv) {
   if (rc != 0) {
     fprintf(stderr, "duikou demo: cannot start the city simulator on loopback: %s\n", uv_strerror(rc));
     free(absdir);
+    uv_run(&loop, UV_RUN_DEFAULT); /* let a half-opened listener finish closing */
     uv_loop_close(&loop);
     return DK_EXIT_FAILED;
   }

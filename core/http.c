@@ -124,10 +124,10 @@ static void dk__xfer_finish(struct dk__xfer *x, CURLcode code) {
   if (x->prev) x->prev->next = x->next; else http->xfers = x->next;
   if (x->next) x->next->prev = x->prev;
   curl_multi_remove_handle(http->multi, x->easy);
-  curl_easy_cleanup(x->easy);
-  x->easy = NULL;
   http->active--;
   x->cb(x->arg, &res);
+  /* Only now: effective_url belongs to the easy handle. */
+  curl_easy_cleanup(x->easy);
   dk__xfer_free(x);
 }
 

@@ -1,5 +1,6 @@
 /* duikou: the command line. */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -292,6 +293,8 @@ int main(int argc, char **argv) {
     dk__main_usage(stderr);
     return DK_EXIT_USAGE;
   }
+  /* A peer closing a socket must be an error code, not a signal. */
+  signal(SIGPIPE, SIG_IGN);
   git_libgit2_init();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = c->run(argc - 1, argv + 1);

@@ -441,9 +441,9 @@ static void dk__commit(struct dk__run *r) {
   dk_buf_printf(&msg, "sync %s:", r->src->name);
   int parts = 0;
   for (int k = 0; k < DK_KIND_COUNT; k++) {
-    const char *kn = dk_kind_folder((enum dk_kind)k);
-    if (changed[k]) dk_buf_printf(&msg, "%s %zu %s changed", parts++ ? "," : "", changed[k], kn);
-    if (added[k]) dk_buf_printf(&msg, "%s %zu %s added", parts++ ? "," : "", added[k], kn);
+    const char *one = dk_kind_name((enum dk_kind)k), *many = dk_kind_folder((enum dk_kind)k);
+    if (changed[k]) dk_buf_printf(&msg, "%s %zu %s changed", parts++ ? "," : "", changed[k], changed[k] == 1 ? one : many);
+    if (added[k]) dk_buf_printf(&msg, "%s %zu %s added", parts++ ? "," : "", added[k], added[k] == 1 ? one : many);
   }
   dk_buf_puts(&msg, "\n\n");
   dk_buf_append(&msg, body.data, body.len);

@@ -46,6 +46,7 @@ struct dk__yctx {
   struct ynode *root;
   size_t count; /* nodes produced in pass 2 */
   bool expanded;
+  const struct ynode *alias; /* outermost alias being expanded, for messages */
   char *path; /* current JSON Pointer in pass 2 */
   size_t pathlen, pathcap;
 };
@@ -59,6 +60,26 @@ static int dk__grow(void **p, size_t *cap, size_t need, size_t elem) {
   *p = q;
   *cap = n;
   return 0;
+}
+
+/* A short, printable copy of user text for a message: cut at a UTF-8
+ * character boundary, control characters shown as '?'. */
+static const char *dk__excerpt(char out[80], const char *s, size_t len) {
+  size_t o = 0, i = 0;
+  while (i < len) {
+    size_t k = 1;
+    unsigned char b = (unsigned char)s[i];
+    if (b >= 0xF0) k = 4;
+    else if (b >= 0xE0) k = 3;
+    else if (b >= 0xC0) k = 2;
+    if (o + k > 64 || i + k > len) break;
+    if (b < 0x20 || b == 0x7F) out[o++] = '?';
+    else memcpy(out + o, s + i, k), o += k;
+    i += k;
+  }
+  if (i < len) memcpy(out + o, "...", 3), o += 3;
+  out[o] = '\0';
+  return out;
 }
 
 static int dk__fail_at(struct dk__yctx *c, int code, size_t line, size_t col, const char *fmt, ...)
@@ -114,11 +135,16 @@ static int dk__register(struct dk__yctx *c, const yaml_char_t *anchor, struct yn
 }
 
 static int dk__push(struct dk__yctx *c, struct ynode *n, const yaml_char_t *anchor) {
+  if (c->nstack >= DK__YAML_MAX_DEPTH)
+    return dk__fail_at(c, DK_EPARSE, n->line, n->col, "nesting too deep");
+  size_t cap = c->capstack;
   if (dk__grow((void **)&c->stack, &c->capstack, c->nstack + 1, sizeof *c->stack)) return DK_ENOMEM;
-  /* anchors grows with stack: same capacity */
-  char **a = realloc(c->anchors, c->capstack * sizeof *a);
-  if (a == NULL) return DK_ENOMEM;
-  c->anchors = a;
+  if (cap != c->capstack) {
+    /* anchors has the same capacity as stack */
+    char **a = realloc(c->anchors, c->capstack * sizeof *a);
+    if (a == NULL) return DK_ENOMEM;
+    c->anchors = a;
+  }
   c->anchors[c->nstack] = NULL;
   if (anchor != NULL && (c->anchors[c->nstack] = strdup((const char *)anchor)) == NULL)
     return DK_ENOMEM;
@@ -168,6 +194,7 @@ static int dk__parser_error(struct dk__yctx *c, const yaml_parser_t *p, const ch
 static int dk__build(struct dk__yctx *c, const char *text, size_t len) {
   yaml_parser_t parser;
   yaml_event_t ev;
+  char ex[80];
   int rc = 0, docs = 0;
   bool done = false;
   if (!yaml_parser_initialize(&parser)) return dk_failf(c->doc->err, DK_ENOMEM, "out of memory");
@@ -226,8 +253,9 @@ static int dk__build(struct dk__yctx *c, const char *text, size_t len) {
       json_t *idx = json_object_get(c->anchor_map, (const char *)ev.data.alias.anchor);
       if (idx == NULL) {
         rc = dk__fail_at(c, DK_EPARSE, ev.start_mark.line + 1, ev.start_mark.column + 1,
-                         "alias *%.64s refers to no anchor defined before it",
-                         (const char *)ev.data.alias.anchor);
+                         "alias *%s refers to no anchor defined before it",
+                         dk__excerpt(ex, (const char *)ev.data.alias.anchor,
+                                     strlen((const char *)ev.data.alias.anchor)));
         break;
       }
       if ((n = dk__node_new(c, N_ALIAS, ev.start_mark)) == NULL) {
@@ -291,6 +319,7 @@ static json_t *dk__resolve(struct dk__yctx *c, const struct ynode *n, const char
   static const char *const nans[] = {".nan", ".NaN", ".NAN", NULL};
   const char *s = n->text;
   const char *type = "str";
+  char ex[80];
   json_t *v = NULL;
   bool embedded_nul = strlen(s) != n->len;
 
@@ -315,7 +344,7 @@ static json_t *dk__resolve(struct dk__yctx *c, const struct ynode *n, const char
         i = strtoll(s, NULL, 10);
       }
       if (errno == ERANGE) {
-        dk__fail_at(c, DK_EPARSE, n->line, n->col, "integer %.64s is out of range", s);
+        dk__fail_at(c, DK_EPARSE, n->line, n->col, "integer %s is out of range", dk__excerpt(ex, s, n->len));
         return NULL;
       }
       v = want && strcmp(want, "float") == 0 ? json_real((double)i) : json_integer(i);
@@ -330,7 +359,7 @@ static json_t *dk__resolve(struct dk__yctx *c, const struct ynode *n, const char
       }
       double d = strtod(s, NULL);
       if (!isfinite(d)) {
-        dk__fail_at(c, DK_EPARSE, n->line, n->col, "number %.64s is out of range", s);
+        dk__fail_at(c, DK_EPARSE, n->line, n->col, "number %s is out of range", dk__excerpt(ex, s, n->len));
         return NULL;
       }
       v = json_real(d);
@@ -342,7 +371,7 @@ static json_t *dk__resolve(struct dk__yctx *c, const struct ynode *n, const char
   }
   if (want && strcmp(want, type) != 0) {
     json_decref(v);
-    dk__fail_at(c, DK_EPARSE, n->line, n->col, "%.64s is not a valid !!%s", s, want);
+    dk__fail_at(c, DK_EPARSE, n->line, n->col, "\"%s\" is not a valid !!%s", dk__excerpt(ex, s, n->len), want);
     return NULL;
   }
   if (v == NULL) v = json_stringn(n->text, n->len);
@@ -357,7 +386,8 @@ static json_t *dk__scalar(struct dk__yctx *c, const struct ynode *n) {
   const char *t = n->tag;
   if (strncmp(t, TAG_PREFIX, strlen(TAG_PREFIX)) == 0 && dk__one_of(t + strlen(TAG_PREFIX), known))
     return dk__resolve(c, n, t + strlen(TAG_PREFIX));
-  dk__fail_at(c, DK_EPARSE, n->line, n->col, "unsupported tag %.64s", t);
+  char ex[80];
+  dk__fail_at(c, DK_EPARSE, n->line, n->col, "unsupported tag %s", dk__excerpt(ex, t, strlen(t)));
   return NULL;
 }
 
@@ -383,17 +413,27 @@ static int dk__set_mark(struct dk__yctx *c, const struct ynode *n) {
   return 0;
 }
 
+static json_t *dk__convert(struct dk__yctx *c, const struct ynode *n, int depth, int *rc);
+
 /* Pass 2: the node at c->path. Returns NULL with doc->err set on failure;
  * *rc says which failure. */
+static json_t *dk__convert_node(struct dk__yctx *c, const struct ynode *n, int depth, int *rc) {
+  if (n->kind != N_ALIAS || c->alias != NULL) return dk__convert(c, n, depth, rc);
+  c->alias = n;
+  c->expanded = true;
+  json_t *v = dk__convert(c, n, depth, rc);
+  c->alias = NULL;
+  return v;
+}
+
 static json_t *dk__convert(struct dk__yctx *c, const struct ynode *n, int depth, int *rc) {
   const struct ynode *at = n; /* where the node is written: the alias, if any */
-  if (n->kind == N_ALIAS) {
-    n = n->target;
-    c->expanded = true;
-  }
+  char num[80];
+  if (n->kind == N_ALIAS) n = n->target;
   if (++c->count > DK__YAML_MAX_NODES) {
-    *rc = dk__fail_at(c, DK_EPARSE, at->line, at->col, c->expanded ? "too many nodes (alias expansion)"
-                                                                   : "too many nodes");
+    const struct ynode *w = c->alias ? c->alias : at;
+    *rc = dk__fail_at(c, DK_EPARSE, w->line, w->col, c->expanded ? "too many nodes (alias expansion)"
+                                                                 : "too many nodes");
     return NULL;
   }
   if (depth > DK__YAML_MAX_DEPTH) {
@@ -408,7 +448,7 @@ static json_t *dk__convert(struct dk__yctx *c, const struct ynode *n, int depth,
   }
   if (n->tag && strcmp(n->tag, "!") != 0 &&
       strcmp(n->tag, n->kind == N_SEQ ? TAG_PREFIX "seq" : TAG_PREFIX "map") != 0) {
-    *rc = dk__fail_at(c, DK_EPARSE, n->line, n->col, "unsupported tag %.64s", n->tag);
+    *rc = dk__fail_at(c, DK_EPARSE, n->line, n->col, "unsupported tag %s", dk__excerpt(num, n->tag, strlen(n->tag)));
     return NULL;
   }
   json_t *out = n->kind == N_SEQ ? json_array() : json_object();
@@ -417,7 +457,6 @@ static json_t *dk__convert(struct dk__yctx *c, const struct ynode *n, int depth,
     return NULL;
   }
   size_t saved = c->pathlen;
-  char num[32];
   for (size_t i = 0; i < n->nkids; i += (n->kind == N_MAP ? 2 : 1)) {
     const char *key = num;
     const struct ynode *child = n->kids[i];
@@ -437,12 +476,12 @@ static json_t *dk__convert(struct dk__yctx *c, const struct ynode *n, int depth,
       }
       key = kt->text;
       if (json_object_get(out, key) != NULL) {
-        *rc = dk__fail_at(c, DK_EPARSE, k->line, k->col, "duplicate key \"%.64s\"", key);
+        *rc = dk__fail_at(c, DK_EPARSE, k->line, k->col, "duplicate key \"%s\"", dk__excerpt(num, key, kt->len));
         goto fail;
       }
     }
     if ((*rc = dk__path_push(c, key)) != 0) goto fail;
-    json_t *v = dk__convert(c, child, depth + 1, rc);
+    json_t *v = dk__convert_node(c, child, depth + 1, rc);
     c->pathlen = saved;
     c->path[saved] = '\0';
     if (v == NULL) goto fail;
@@ -475,7 +514,7 @@ int dk_yamldoc_load_string(struct dk_yamldoc *doc, const char *name, const char 
     rc = dk__set_mark(&c, &empty);
     goto out;
   }
-  doc->root = dk__convert(&c, c.root, 0, &rc);
+  doc->root = dk__convert_node(&c, c.root, 0, &rc);
 out:
   if (rc == DK_ENOMEM && doc->err[0] == '\0')
     dk_failf(doc->err, rc, "%s: out of memory", doc->name ? doc->name : "<string>");

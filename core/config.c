@@ -1,0 +1,782 @@
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define DK__DEFAULT_TIMEOUT_MS 60000L
+#define DK__DEFAULT_MAX_BODY (64L * 1024 * 1024)
+#define DK__SECRET_MAX (64 * 1024)
+
+/* Accepted JSON types of a key, as a bit mask. */
+enum { T_STR = 1, T_INT = 2, T_MAP = 4, T_LIST = 8 };
+
+struct dk__pending {
+  int line, col;
+  size_t seq;
+  json_t *msg;
+};
+
+struct dk__cctx {
+  struct dk_config *cfg;
+  char *basedir; /* absolute folder relative paths are resolved against */
+  struct dk__pending *pending; /* problems found, sorted by position at the end */
+  size_t npending, cappending;
+  bool oom;
+};
+
+/* A value check: returns NULL when `v` is fine, else says what was expected
+ * (written into msg). */
+typedef const char *(*dk__check_fn)(const json_t *v, char *msg, size_t n);
+
+/* One key of a mapping. The structure checks are these tables (to be
+ * replaced by schemas/config.schema.json), plus the few rules between keys
+ * that follow each table's use. */
+struct dk__field {
+  const char *key;
+  unsigned types;
+  bool required;
+  dk__check_fn check;
+  ptrdiff_t off; /* offset of the char * the string is copied to, or -1 */
+};
+
+/* A short, printable copy of user text for a message: cut at a UTF-8
+ * character boundary, control characters shown as '?'. */
+static const char *dk__excerpt(char out[80], const char *s) {
+  size_t o = 0, i = 0, len = strlen(s);
+  while (i < len) {
+    size_t k = 1;
+    unsigned char b = (unsigned char)s[i];
+    if (b >= 0xF0) k = 4;
+    else if (b >= 0xE0) k = 3;
+    else if (b >= 0xC0) k = 2;
+    if (o + k > 64 || i + k > len) break;
+    if (b < 0x20 || b == 0x7F) out[o++] = '?';
+    else memcpy(out + o, s + i, k), o += k;
+    i += k;
+  }
+  if (i < len) memcpy(out + o, "...", 3), o += 3;
+  out[o] = '\0';
+  return out;
+}
+
+static const char *dk__type_name(const json_t *v) {
+  switch (json_typeof(v)) {
+  case JSON_OBJECT: return "a mapping";
+  case JSON_ARRAY: return "a list";
+  case JSON_STRING: return "a string";
+  case JSON_INTEGER: return "an integer";
+  case JSON_REAL: return "a number";
+  case JSON_TRUE:
+  case JSON_FALSE: return "a boolean";
+  case JSON_NULL: return "null";
+  }
+  return "something else";
+}
+
+static unsigned dk__type_bit(const json_t *v) {
+  switch (json_typeof(v)) {
+  case JSON_OBJECT: return T_MAP;
+  case JSON_ARRAY: return T_LIST;
+  case JSON_STRING: return T_STR;
+  case JSON_INTEGER: return T_INT;
+  default: return 0;
+  }
+}
+
+static const char *dk__types_name(unsigned types) {
+  switch (types) {
+  case T_STR: return "a string";
+  case T_INT: return "an integer";
+  case T_MAP: return "a mapping";
+  case T_LIST: return "a list";
+  case T_INT | T_STR: return "an integer or a string";
+  }
+  return "another type";
+}
+
+/* pointer + "/" + key, with RFC 6901 escaping. */
+static void dk__ptr(char *out, size_t n, const char *parent, const char *key) {
+  size_t o = (size_t)snprintf(out, n, "%s/", parent);
+  for (const char *p = key; *p && o + 3 < n; p++) {
+    if (*p == '~') out[o++] = '~', out[o++] = '0';
+    else if (*p == '/') out[o++] = '~', out[o++] = '1';
+    else out[o++] = *p;
+  }
+  out[o < n ? o : n - 1] = '\0';
+}
+
+static json_t *dk__message(const char *msg) {
+  json_t *s = json_string(msg);
+  if (s == NULL) {
+    /* not UTF-8 (a file name, say): keep the ASCII */
+    char *copy = strdup(msg);
+    if (copy != NULL) {
+      for (char *p = copy; *p; p++)
+        if ((unsigned char)*p >= 0x80) *p = '?';
+      s = json_string(copy);
+      free(copy);
+    }
+  }
+  return s;
+}
+
+static void dk__add_error(struct dk__cctx *c, const char *msg) {
+  json_t *s = dk__message(msg);
+  if (s == NULL || json_array_append_new(c->cfg->errors, s)) c->oom = true;
+}
+
+static int dk__pending_cmp(const void *a, const void *b) {
+  const struct dk__pending *x = a, *y = b;
+  if (x->line != y->line) return x->line < y->line ? -1 : 1;
+  if (x->col != y->col) return x->col < y->col ? -1 : 1;
+  return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* Move the problems found into cfg->errors, in the order of the file. */
+static void dk__flush_errors(struct dk__cctx *c) {
+  if (c->npending > 1) qsort(c->pending, c->npending, sizeof *c->pending, dk__pending_cmp);
+  for (size_t i = 0; i < c->npending; i++)
+    if (json_array_append_new(c->cfg->errors, c->pending[i].msg)) c->oom = true;
+  free(c->pending);
+  c->pending = NULL;
+  c->npending = 0;
+}
+
+static void dk__errf(struct dk__cctx *c, const char *pointer, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Record "FILE:LINE:COLUMN: what (at POINTER)". */
+static void dk__errf(struct dk__cctx *c, const char *pointer, const char *fmt, ...) {
+  char what[DK_ERRBUF_SIZE], msg[2 * DK_ERRBUF_SIZE];
+  int line = 1, col = 1;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  dk_yamldoc_mark(&c->cfg->doc, pointer, &line, &col);
+  snprintf(msg, sizeof msg, "%s:%d:%d: %s (at %s)", c->cfg->doc.name, line, col, what,
+           pointer[0] ? pointer : "/");
+  if (c->npending == c->cappending) {
+    size_t n = c->cappending ? 2 * c->cappending : 16;
+    struct dk__pending *p = realloc(c->pending, n * sizeof *p);
+    if (p == NULL) {
+      c->oom = true;
+      return;
+    }
+    c->pending = p;
+    c->cappending = n;
+  }
+  json_t *s = dk__message(msg);
+  if (s == NULL) {
+    c->oom = true;
+    return;
+  }
+  c->pending[c->npending] = (struct dk__pending){line, col, c->npending, s};
+  c->npending++;
+}
+
+static char *dk__strdup(struct dk__cctx *c, const char *s) {
+  char *d = strdup(s);
+  if (d == NULL) c->oom = true;
+  return d;
+}
+
+/* --- value checks ------------------------------------------------------ */
+
+static const char *dk__check_nonempty(const json_t *v, char *msg, size_t n) {
+  return json_string_length(v) ? NULL : "expected a non-empty string";
+}
+
+static const char *dk__check_enum(const json_t *v, char *msg, size_t n, const char *const *list,
+                                  const char *listed) {
+  for (; *list; list++)
+    if (strcmp(json_string_value(v), *list) == 0) return NULL;
+  char ex[80];
+  snprintf(msg, n, "expected one of %s, found \"%s\"", listed, dk__excerpt(ex, json_string_value(v)));
+  return msg;
+}
+
+static const char *dk__check_log_level(const json_t *v, char *msg, size_t n) {
+  static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
+  return dk__check_enum(v, msg, n, levels, "error, warn, info, debug");
+}
+
+static const char *dk__check_city(const json_t *v, char *msg, size_t n) {
+  static const char *const cities[] = {"jinan", "linyi", "province", "central", "other", NULL};
+  return dk__check_enum(v, msg, n, cities, "jinan, linyi, province, central, other");
+}
+
+static const char *dk__check_name(const json_t *v, char *msg, size_t n) {
+  const char *s = json_string_value(v);
+  bool ok = (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9');
+  for (const char *p = s; ok && *p; p++)
+    ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
+  if (ok) return NULL;
+  char ex[80];
+  snprintf(msg, n, "expected a name of lowercase letters, digits, '.', '_' and '-' "
+           "starting with a letter or digit, found \"%s\"", dk__excerpt(ex, s));
+  return msg;
+}
+
+static const char *dk__check_url(const json_t *v, char *msg, size_t n) {
+  static const char *const schemes[] = {"http://", "https://", "file://"};
+  const char *s = json_string_value(v);
+  for (size_t i = 0; i < sizeof schemes / sizeof *schemes; i++) {
+    size_t k = strlen(schemes[i]);
+    if (strncasecmp(s, schemes[i], k) != 0) continue;
+    /* user:password@host would put a secret into the configuration, the
+     * logs and the commit trailers */
+    size_t end = k + strcspn(s + k, "/?#");
+    if (memchr(s + k, '@', end - k) != NULL)
+      return "a URL must not hold credentials (user@ or user:password@); use auth instead";
+    return s[k] || i == 2 ? NULL : "expected a URL with a host";
+  }
+  /* the value is not echoed: a URL may carry a token in its query */
+  return "expected a URL starting with http://, https:// or file://";
+}
+
+/* "30s", "15m", "2h", "1d" in milliseconds; 0 when malformed. */
+static long dk__duration_ms(const char *s) {
+  long v = 0;
+  const char *p = s;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (v > 100000000L) return 0;
+    v = v * 10 + (*p - '0');
+  }
+  if (p == s || p[1] != '\0') return 0;
+  switch (*p) {
+  case 's': return v * 1000L;
+  case 'm': return v * 60000L;
+  case 'h': return v * 3600000L;
+  case 'd': return v * 86400000L;
+  }
+  return 0;
+}
+
+static const char *dk__check_duration(const json_t *v, char *msg, size_t n) {
+  if (dk__duration_ms(json_string_value(v)) > 0) return NULL;
+  char ex[80];
+  snprintf(msg, n, "expected a duration such as 30s, 15m, 2h or 1d, found \"%s\"",
+           dk__excerpt(ex, json_string_value(v)));
+  return msg;
+}
+
+static const char *dk__check_cron(const json_t *v, char *msg, size_t n) {
+  size_t fields = 0;
+  for (const char *p = json_string_value(v); *p;) {
+    p += strspn(p, " \t");
+    if (*p == '\0') break;
+    fields++;
+    p += strcspn(p, " \t");
+  }
+  if (fields == 5) return NULL;
+  snprintf(msg, n, "expected a cron expression of five fields, found %zu field%s", fields,
+           fields == 1 ? "" : "s");
+  return msg;
+}
+
+/* An integer, or "64M"-style text; -1 when malformed or not positive. */
+static long dk__size_bytes(const json_t *v) {
+  if (json_is_integer(v)) {
+    json_int_t i = json_integer_value(v);
+    return i > 0 && i <= LONG_MAX ? (long)i : -1;
+  }
+  const char *s = json_string_value(v), *p = s;
+  long n = 0, mult = 1;
+  for (; *p >= '0' && *p <= '9'; p++) {
+    if (n > LONG_MAX / 10 - 9) return -1;
+    n = n * 10 + (*p - '0');
+  }
+  if (p == s) return -1;
+  switch (*p) {
+  case '\0': break;
+  case 'K': case 'k': mult = 1024L; break;
+  case 'M': case 'm': mult = 1024L * 1024; break;
+  case 'G': case 'g': mult = 1024L * 1024 * 1024; break;
+  default: return -1;
+  }
+  if (*p && p[1] != '\0') return -1;
+  if (n <= 0 || n > LONG_MAX / mult) return -1;
+  return n * mult;
+}
+
+static const char *dk__check_size(const json_t *v, char *msg, size_t n) {
+  if (dk__size_bytes(v) > 0) return NULL;
+  if (json_is_integer(v)) return "expected a positive number of bytes";
+  char ex[80];
+  snprintf(msg, n, "expected a size in bytes, or a number with K, M or G such as 64M, found \"%s\"",
+           dk__excerpt(ex, json_string_value(v)));
+  return msg;
+}
+
+static const char *dk__check_env_name(const json_t *v, char *msg, size_t n) {
+  const char *s = json_string_value(v);
+  bool ok = *s && !(*s >= '0' && *s <= '9');
+  for (const char *p = s; ok && *p; p++)
+    ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+  if (ok) return NULL;
+  char ex[80];
+  snprintf(msg, n, "expected the name of an environment variable (letters, digits, '_'), found \"%s\"",
+           dk__excerpt(ex, s));
+  return msg;
+}
+
+static const char *dk__check_user(const json_t *v, char *msg, size_t n) {
+  const char *s = json_string_value(v);
+  if (*s == '\0') return "expected a non-empty string";
+  for (const char *p = s; *p; p++)
+    if (*p == ':' || (unsigned char)*p < 0x20 || *p == 0x7F)
+      return "a basic auth user name must not contain ':' or control characters";
+  return NULL;
+}
+
+/* --- tables ------------------------------------------------------------- */
+
+#define NO_FIELD ((ptrdiff_t)-1)
+
+enum { C_REPOSITORY, C_STATE, C_PLUGINS, C_LOG_LEVEL, C_STATUS, C_REMOTES, C_RECONCILE, C_SOURCES };
+
+static const struct dk__field dk__top_fields[] = {
+  [C_REPOSITORY] = {"repository", T_STR, true, dk__check_nonempty, offsetof(struct dk_config, repository)},
+  [C_STATE] = {"state", T_STR, false, dk__check_nonempty, offsetof(struct dk_config, state)},
+  [C_PLUGINS] = {"plugins", T_STR, false, dk__check_nonempty, offsetof(struct dk_config, plugins)},
+  [C_LOG_LEVEL] = {"log_level", T_STR, false, dk__check_log_level, offsetof(struct dk_config, log_level)},
+  [C_STATUS] = {"status", T_MAP, false, NULL, NO_FIELD},
+  [C_REMOTES] = {"remotes", T_LIST, false, NULL, NO_FIELD},
+  [C_RECONCILE] = {"reconcile", T_MAP, false, NULL, NO_FIELD},
+  [C_SOURCES] = {"sources", T_LIST, true, NULL, NO_FIELD},
+};
+
+enum { S_NAME, S_PLUGIN, S_CITY, S_URL, S_EVERY, S_CRON, S_AUTH, S_OPTIONS, S_TIMEOUT, S_MAX_BODY };
+
+static const struct dk__field dk__source_fields[] = {
+  [S_NAME] = {"name", T_STR, true, dk__check_name, offsetof(struct dk_source_conf, name)},
+  [S_PLUGIN] = {"plugin", T_STR, true, dk__check_nonempty, offsetof(struct dk_source_conf, plugin)},
+  [S_CITY] = {"city", T_STR, true, dk__check_city, offsetof(struct dk_source_conf, city)},
+  [S_URL] = {"url", T_STR, true, dk__check_url, offsetof(struct dk_source_conf, url)},
+  [S_EVERY] = {"every", T_STR, false, dk__check_duration, offsetof(struct dk_source_conf, every)},
+  [S_CRON] = {"cron", T_STR, false, dk__check_cron, offsetof(struct dk_source_conf, cron)},
+  [S_AUTH] = {"auth", T_MAP, false, NULL, NO_FIELD},
+  [S_OPTIONS] = {"options", T_MAP, false, NULL, NO_FIELD},
+  [S_TIMEOUT] = {"timeout", T_STR, false, dk__check_duration, NO_FIELD},
+  [S_MAX_BODY] = {"max_body", T_INT | T_STR, false, dk__check_size, NO_FIELD},
+};
+
+enum { A_BEARER_ENV, A_BEARER_FILE, A_BASIC_USER, A_BASIC_PASSWORD_ENV, A_BASIC_PASSWORD_FILE };
+
+static const struct dk__field dk__auth_fields[] = {
+  [A_BEARER_ENV] = {"bearer_env", T_STR, false, dk__check_env_name, offsetof(struct dk_auth, bearer_env)},
+  [A_BEARER_FILE] = {"bearer_file", T_STR, false, dk__check_nonempty, offsetof(struct dk_auth, bearer_file)},
+  [A_BASIC_USER] = {"basic_user", T_STR, false, dk__check_user, offsetof(struct dk_auth, basic_user)},
+  [A_BASIC_PASSWORD_ENV] = {"basic_password_env", T_STR, false, dk__check_env_name,
+                            offsetof(struct dk_auth, basic_password_env)},
+  [A_BASIC_PASSWORD_FILE] = {"basic_password_file", T_STR, false, dk__check_nonempty,
+                             offsetof(struct dk_auth, basic_password_file)},
+};
+
+#define NFIELDS(t) (sizeof t / sizeof *t)
+#define BIT(i) (1u << (i))
+
+/* Check `obj` (at `pointer`) against a table: unknown keys, missing required
+ * keys, types and values. Valid strings are copied into `target`. Returns the
+ * mask of keys present with a valid value. */
+static unsigned dk__check_fields(struct dk__cctx *c, const json_t *obj, const char *pointer,
+                                 const struct dk__field *fields, size_t nfields, void *target) {
+  char ptr[512], msg[DK_ERRBUF_SIZE], ex[80];
+  const char *key;
+  json_t *v;
+  unsigned ok = 0;
+  json_object_foreach((json_t *)obj, key, v) {
+    size_t i = 0;
+    while (i < nfields && strcmp(fields[i].key, key) != 0) i++;
+    if (i == nfields) {
+      dk__ptr(ptr, sizeof ptr, pointer, key);
+      dk__errf(c, ptr, "unknown key \"%s\"", dk__excerpt(ex, key));
+    }
+  }
+  for (size_t i = 0; i < nfields; i++) {
+    const struct dk__field *f = &fields[i];
+    dk__ptr(ptr, sizeof ptr, pointer, f->key);
+    v = json_object_get(obj, f->key);
+    if (v == NULL) {
+      if (f->required) dk__errf(c, ptr, "missing required key \"%s\"", f->key);
+      continue;
+    }
+    if ((dk__type_bit(v) & f->types) == 0) {
+      dk__errf(c, ptr, "expected %s, found %s", dk__types_name(f->types), dk__type_name(v));
+      continue;
+    }
+    const char *why = f->check ? f->check(v, msg, sizeof msg) : NULL;
+    if (why != NULL) {
+      dk__errf(c, ptr, "%s", why);
+      continue;
+    }
+    ok |= BIT(i);
+    if (f->off != NO_FIELD) *(char **)((char *)target + f->off) = dk__strdup(c, json_string_value(v));
+  }
+  return ok;
+}
+
+/* Absolute path of `p`: kept when absolute, else under c->basedir. */
+static char *dk__resolve_path(struct dk__cctx *c, const char *p) {
+  if (p == NULL) return NULL;
+  if (p[0] == '/') return dk__strdup(c, p);
+  while (p[0] == '.' && p[1] == '/') p += 2 + strspn(p + 2, "/");
+  char *out = NULL;
+  size_t n = strlen(c->basedir);
+  const char *sep = n && c->basedir[n - 1] == '/' ? "" : "/";
+  if (asprintf(&out, "%s%s%s", c->basedir, sep, p[0] ? p : ".") < 0) {
+    c->oom = true;
+    return NULL;
+  }
+  return out;
+}
+
+static void dk__resolve_in_place(struct dk__cctx *c, char **p) {
+  if (*p == NULL) return;
+  char *abs = dk__resolve_path(c, *p);
+  free(*p);
+  *p = abs;
+}
+
+static void dk__check_auth(struct dk__cctx *c, const json_t *obj, const char *spointer,
+                           struct dk_auth *auth) {
+  char pointer[512];
+  dk__ptr(pointer, sizeof pointer, spointer, "auth");
+  size_t before = c->npending;
+  unsigned ok = dk__check_fields(c, obj, pointer, dk__auth_fields, NFIELDS(dk__auth_fields), auth);
+  if (c->npending != before) return;
+  bool bearer = ok & (BIT(A_BEARER_ENV) | BIT(A_BEARER_FILE));
+  bool basic = ok & (BIT(A_BASIC_USER) | BIT(A_BASIC_PASSWORD_ENV) | BIT(A_BASIC_PASSWORD_FILE));
+  unsigned both_bearer = BIT(A_BEARER_ENV) | BIT(A_BEARER_FILE);
+  unsigned both_pass = BIT(A_BASIC_PASSWORD_ENV) | BIT(A_BASIC_PASSWORD_FILE);
+  if (bearer && basic)
+    dk__errf(c, pointer, "use either bearer_env/bearer_file or basic_user, not both");
+  else if ((ok & both_bearer) == both_bearer)
+    dk__errf(c, pointer, "give one of bearer_env and bearer_file, not both");
+  else if ((ok & both_pass) == both_pass)
+    dk__errf(c, pointer, "give one of basic_password_env and basic_password_file, not both");
+  else if (basic && !(ok & BIT(A_BASIC_USER)))
+    dk__errf(c, pointer, "missing required key \"basic_user\"");
+  else if (basic && !(ok & both_pass))
+    dk__errf(c, pointer, "basic_user needs basic_password_env or basic_password_file");
+  else if (!bearer && !basic)
+    dk__errf(c, pointer, "expected one of bearer_env, bearer_file or basic_user");
+  dk__resolve_in_place(c, &auth->bearer_file);
+  dk__resolve_in_place(c, &auth->basic_password_file);
+}
+
+static void dk__check_source(struct dk__cctx *c, const json_t *obj, size_t index) {
+  struct dk_source_conf *s = &c->cfg->sources[index];
+  char ptr[512];
+  unsigned ok = dk__check_fields(c, obj, s->pointer, dk__source_fields, NFIELDS(dk__source_fields), s);
+  if ((ok & BIT(S_EVERY)) && (ok & BIT(S_CRON))) {
+    dk__ptr(ptr, sizeof ptr, s->pointer, "cron");
+    dk__errf(c, ptr, "give either every or cron, not both");
+  }
+  if (s->name != NULL) {
+    for (size_t i = 0; i < index; i++) {
+      if (c->cfg->sources[i].name && strcmp(c->cfg->sources[i].name, s->name) == 0) {
+        dk__ptr(ptr, sizeof ptr, s->pointer, "name");
+        dk__errf(c, ptr, "duplicate source name \"%s\", already used by %s", s->name,
+                 c->cfg->sources[i].pointer);
+        break;
+      }
+    }
+  }
+  if (ok & BIT(S_TIMEOUT)) s->timeout_ms = dk__duration_ms(json_string_value(json_object_get(obj, "timeout")));
+  if (ok & BIT(S_MAX_BODY)) s->max_body = dk__size_bytes(json_object_get(obj, "max_body"));
+  if (ok & BIT(S_AUTH)) dk__check_auth(c, json_object_get(obj, "auth"), s->pointer, &s->auth);
+  if (ok & BIT(S_OPTIONS)) {
+    json_decref(s->options);
+    if ((s->options = json_deep_copy(json_object_get(obj, "options"))) == NULL) c->oom = true;
+  }
+}
+
+static void dk__check_sources(struct dk__cctx *c, const json_t *list) {
+  struct dk_config *cfg = c->cfg;
+  size_t n = json_array_size(list);
+  if (n == 0) {
+    dk__errf(c, "/sources", "expected at least one source");
+    return;
+  }
+  if ((cfg->sources = calloc(n, sizeof *cfg->sources)) == NULL) {
+    c->oom = true;
+    return;
+  }
+  cfg->nsources = n;
+  for (size_t i = 0; i < n; i++) {
+    struct dk_source_conf *s = &cfg->sources[i];
+    s->timeout_ms = DK__DEFAULT_TIMEOUT_MS;
+    s->max_body = DK__DEFAULT_MAX_BODY;
+    s->options = json_object();
+    if (asprintf(&s->pointer, "/sources/%zu", i) < 0) s->pointer = NULL;
+    if (s->options == NULL || s->pointer == NULL) {
+      c->oom = true;
+      return;
+    }
+    const json_t *item = json_array_get(list, i);
+    if (!json_is_object(item))
+      dk__errf(c, s->pointer, "expected a mapping, found %s", dk__type_name(item));
+    else
+      dk__check_source(c, item, i);
+  }
+}
+
+static json_t *dk__copy(struct dk__cctx *c, const json_t *v) {
+  if (v == NULL) return NULL;
+  json_t *copy = json_deep_copy(v);
+  if (copy == NULL) c->oom = true;
+  return copy;
+}
+
+static void dk__check_config(struct dk__cctx *c) {
+  struct dk_config *cfg = c->cfg;
+  const json_t *root = cfg->doc.root;
+  if (!json_is_object(root)) {
+    dk__errf(c, "", "expected a mapping, found %s", dk__type_name(root));
+    return;
+  }
+  unsigned ok = dk__check_fields(c, root, "", dk__top_fields, NFIELDS(dk__top_fields), cfg);
+  dk__resolve_in_place(c, &cfg->repository);
+  dk__resolve_in_place(c, &cfg->plugins);
+  if (ok & BIT(C_STATE))
+    dk__resolve_in_place(c, &cfg->state);
+  else if (!json_object_get(root, "state"))
+    cfg->state = dk__resolve_path(c, "state");
+  cfg->status = dk__copy(c, json_object_get(root, "status"));
+  cfg->reconcile = dk__copy(c, json_object_get(root, "reconcile"));
+  if (ok & BIT(C_REMOTES)) {
+    const json_t *remotes = json_object_get(root, "remotes"), *r;
+    size_t i;
+    char ptr[64];
+    json_array_foreach(remotes, i, r) {
+      if (json_is_object(r)) continue;
+      snprintf(ptr, sizeof ptr, "/remotes/%zu", i);
+      dk__errf(c, ptr, "expected a mapping, found %s", dk__type_name(r));
+    }
+    cfg->remotes = dk__copy(c, remotes);
+  }
+  if (ok & BIT(C_SOURCES)) dk__check_sources(c, json_object_get(root, "sources"));
+}
+
+/* Absolute form of `dir` (NULL: the working directory). */
+static char *dk__absdir(const char *dir) {
+  if (dir != NULL && dir[0] == '/') return strdup(dir);
+  char *cwd = getcwd(NULL, 0);
+  if (cwd == NULL || dir == NULL || strcmp(dir, ".") == 0) return cwd;
+  char *out = NULL;
+  if (asprintf(&out, "%s/%s", cwd, dir) < 0) out = NULL;
+  free(cwd);
+  return out;
+}
+
+static int dk__finish(struct dk__cctx *c, int rc) {
+  if (rc == 0) dk__check_config(c);
+  else dk__add_error(c, c->cfg->doc.err);
+  dk__flush_errors(c);
+  free(c->basedir);
+  if (c->oom) return DK_ENOMEM;
+  if (rc == 0 && json_array_size(c->cfg->errors) > 0) rc = DK_ECONFIG;
+  return rc;
+}
+
+static struct dk_config *dk__config_new(void) {
+  struct dk_config *cfg = calloc(1, sizeof *cfg);
+  if (cfg == NULL) return NULL;
+  if ((cfg->errors = json_array()) == NULL) {
+    free(cfg);
+    return NULL;
+  }
+  return cfg;
+}
+
+int dk_config_load(const char *path, struct dk_config **out) {
+  struct dk_config *cfg = *out = dk__config_new();
+  if (cfg == NULL) return DK_ENOMEM;
+  struct dk__cctx c = {.cfg = cfg};
+  if ((cfg->path = strdup(path)) == NULL) c.oom = true;
+  const char *slash = strrchr(path, '/');
+  if (slash == NULL) {
+    c.basedir = dk__absdir(NULL);
+  } else {
+    char *dir = strndup(path, slash == path ? 1 : (size_t)(slash - path));
+    c.basedir = dir ? dk__absdir(dir) : NULL;
+    free(dir);
+  }
+  if (c.basedir == NULL) c.oom = true;
+  int rc = dk_yamldoc_load_file(&cfg->doc, path);
+  if (c.oom && rc == 0) rc = DK_ENOMEM;
+  return dk__finish(&c, rc);
+}
+
+int dk_config_load_string(const char *name, const char *text, size_t len, const char *basedir,
+                          struct dk_config **out) {
+  struct dk_config *cfg = *out = dk__config_new();
+  if (cfg == NULL) return DK_ENOMEM;
+  struct dk__cctx c = {.cfg = cfg};
+  if ((c.basedir = dk__absdir(basedir)) == NULL) c.oom = true;
+  int rc = dk_yamldoc_load_string(&cfg->doc, name, text, len);
+  if (c.oom && rc == 0) rc = DK_ENOMEM;
+  return dk__finish(&c, rc);
+}
+
+static void dk__auth_free(struct dk_auth *a) {
+  free(a->bearer_env);
+  free(a->bearer_file);
+  free(a->basic_user);
+  free(a->basic_password_env);
+  free(a->basic_password_file);
+}
+
+void dk_config_free(struct dk_config *cfg) {
+  if (cfg == NULL) return;
+  for (size_t i = 0; i < cfg->nsources; i++) {
+    struct dk_source_conf *s = &cfg->sources[i];
+    free(s->name);
+    free(s->plugin);
+    free(s->city);
+    free(s->url);
+    free(s->every);
+    free(s->cron);
+    json_decref(s->options);
+    dk__auth_free(&s->auth);
+    free(s->pointer);
+  }
+  free(cfg->sources);
+  free(cfg->path);
+  free(cfg->repository);
+  free(cfg->state);
+  free(cfg->plugins);
+  free(cfg->log_level);
+  json_decref(cfg->reconcile);
+  json_decref(cfg->status);
+  json_decref(cfg->remotes);
+  json_decref(cfg->errors);
+  dk_yamldoc_free(&cfg->doc);
+  free(cfg);
+}
+
+const struct dk_source_conf *dk_config_source(const struct dk_config *cfg, const char *name) {
+  for (size_t i = 0; cfg && i < cfg->nsources; i++)
+    if (cfg->sources[i].name && strcmp(cfg->sources[i].name, name) == 0) return &cfg->sources[i];
+  return NULL;
+}
+
+/* --- secrets -------------------------------------------------------------- */
+
+static void dk__wipe_free(char *s) {
+  if (s == NULL) return;
+  explicit_bzero(s, strlen(s));
+  free(s);
+}
+
+/* Read the secret from an environment variable or a file into a new string,
+ * trailing whitespace removed. Messages name the variable or file only. */
+static int dk__read_secret(const char *env, const char *file, char **out, char *err) {
+  char *s = NULL;
+  const char *what = env ? "environment variable" : "file";
+  const char *which = env ? env : file;
+  *out = NULL;
+  if (env != NULL) {
+    const char *v = getenv(env);
+    if (v == NULL) return dk_failf(err, DK_ECONFIG, "environment variable %s is not set", env);
+    if ((s = strdup(v)) == NULL) return dk_failf(err, DK_ENOMEM, "out of memory");
+  } else {
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return dk_failf(err, DK_ECONFIG, "cannot read secret file %s: %s", file, strerror(errno));
+    if ((s = malloc(DK__SECRET_MAX + 1)) == NULL) {
+      close(fd);
+      return dk_failf(err, DK_ENOMEM, "out of memory");
+    }
+    size_t len = 0;
+    ssize_t got = 0;
+    while (len <= DK__SECRET_MAX && (got = read(fd, s + len, DK__SECRET_MAX + 1 - len)) > 0)
+      len += (size_t)got;
+    int e = errno;
+    close(fd);
+    if (got < 0 || len > DK__SECRET_MAX) {
+      explicit_bzero(s, len);
+      free(s);
+      if (got < 0) return dk_failf(err, DK_ECONFIG, "cannot read secret file %s: %s", file, strerror(e));
+      return dk_failf(err, DK_ECONFIG, "secret file %s is larger than %d bytes", file, DK__SECRET_MAX);
+    }
+    s[len] = '\0';
+    if (strlen(s) != len) {
+      explicit_bzero(s, len);
+      free(s);
+      return dk_failf(err, DK_ECONFIG, "secret file %s holds a NUL byte", file);
+    }
+  }
+  size_t len = strlen(s);
+  while (len > 0 && strchr(" \t\r\n\v\f", s[len - 1]) != NULL) s[--len] = '\0';
+  if (len == 0) {
+    dk__wipe_free(s);
+    return dk_failf(err, DK_ECONFIG, "the secret in %s %s is empty", what, which);
+  }
+  /* a newline inside would let the secret inject header lines */
+  for (size_t i = 0; i < len; i++) {
+    if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F) {
+      dk__wipe_free(s);
+      return dk_failf(err, DK_ECONFIG, "the secret in %s %s holds control characters", what, which);
+    }
+  }
+  *out = s;
+  return 0;
+}
+
+static char *dk__base64(const unsigned char *in, size_t len) {
+  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
+  if (out == NULL) return NULL;
+  for (size_t i = 0; i < len; i += 3) {
+    uint32_t v = (uint32_t)in[i] << 16;
+    if (i + 1 < len) v |= (uint32_t)in[i + 1] << 8;
+    if (i + 2 < len) v |= in[i + 2];
+    *o++ = tab[(v >> 18) & 63];
+    *o++ = tab[(v >> 12) & 63];
+    *o++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+    *o++ = i + 2 < len ? tab[v & 63] : '=';
+  }
+  *o = '\0';
+  return out;
+}
+
+int dk_auth_header(const struct dk_auth *auth, char **out, char *err) {
+  char *secret = NULL, *header = NULL;
+  int rc;
+  *out = NULL;
+  if (auth == NULL) return 0;
+  if (auth->bearer_env || auth->bearer_file) {
+    if ((rc = dk__read_secret(auth->bearer_env, auth->bearer_file, &secret, err)) != 0) return rc;
+    if (asprintf(&header, "Bearer %s", secret) < 0) header = NULL;
+  } else if (auth->basic_user) {
+    if (!auth->basic_password_env && !auth->basic_password_file)
+      return dk_failf(err, DK_ECONFIG, "basic_user %s has no password configured", auth->basic_user);
+    char *pass = NULL, *b64 = NULL;
+    if ((rc = dk__read_secret(auth->basic_password_env, auth->basic_password_file, &pass, err)) != 0)
+      return rc;
+    if (asprintf(&secret, "%s:%s", auth->basic_user, pass) < 0) secret = NULL;
+    dk__wipe_free(pass);
+    if (secret != NULL && (b64 = dk__base64((const unsigned char *)secret, strlen(secret))) != NULL &&
+        asprintf(&header, "Basic %s", b64) < 0)
+      header = NULL;
+    dk__wipe_free(b64);
+  } else {
+    return 0;
+  }
+  dk__wipe_free(secret);
+  if (header == NULL) return dk_failf(err, DK_ENOMEM, "out of memory");
+  *out = header;
+  return 0;
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The command line: help, usage errors, exit codes, check-config.
+. "$TEST_LIB"
+
+check_status "duikou --help exits 0" 0 "$DUIKOU" --help
+check_grep "--help lists the commands" "check-config" "$WORK/last.out"
+check_status "duikou with no command exits 2" 2 "$DUIKOU"
+check_status "duikou frobnicate exits 2" 2 "$DUIKOU" frobnicate
+check_grep "unknown command is named on stderr" 'unknown command "frobnicate"' "$WORK/last.err"
+check_grep "usage goes to stderr" "usage: duikou COMMAND" "$WORK/last.err"
+for c in sync demo check-config plugins version; do
+  check_status "duikou $c --help exits 0" 0 "$DUIKOU" "$c" --help
+  check_grep "duikou $c --help prints its usage" "usage: duikou $c" "$WORK/last.out"
+done
+check_status "unknown option exits 2" 2 "$DUIKOU" sync --frobnicate
+check_grep "unknown option is named" "unknown option --frobnicate" "$WORK/last.err"
+check_status "bad --log-level exits 2" 2 "$DUIKOU" sync --log-level loud
+check_status "duikou version exits 0" 0 "$DUIKOU" version
+check_grep "version names libgit2" "libgit2" "$WORK/last.out"
+
+# check-config: a good file, a YAML syntax error with line and column, a
+# wrong type named by its path and line.
+cat >"$WORK/good.yaml" <<'YAML'
+repository: repo.git
+sources:
+  - name: jinan-tasks
+    plugin: json-api
+    city: jinan
+    url: http://127.0.0.1:1/tasks.json
+YAML
+check_status "check-config accepts a good file" 0 "$DUIKOU" check-config "$WORK/good.yaml"
+check_grep "check-config says ok" ": ok (1 source" "$WORK/last.out"
+
+printf 'repository: repo.git\nsources:\n  - name: a\n    url: [unclosed\n' >"$WORK/broken.yaml"
+check_status "check-config refuses broken YAML with exit 2" 2 "$DUIKOU" check-config "$WORK/broken.yaml"
+check_grep "syntax error names file:line:column" "broken.yaml:[0-9]*:[0-9]*: " "$WORK/last.err"
+
+cat >"$WORK/wrongtype.yaml" <<'YAML'
+repository: repo.git
+sources:
+  - name: jinan-tasks
+    plugin: json-api
+    city: jinan
+    url: 42
+YAML
+check_status "check-config refuses a wrong type with exit 2" 2 "$DUIKOU" check-config "$WORK/wrongtype.yaml"
+check_grep "wrong type names line, column and path" "wrongtype.yaml:6:10: .*(at /sources/0/url)" "$WORK/last.err"
+
+check_status "check-config of a missing file exits 2" 2 "$DUIKOU" check-config "$WORK/nope.yaml"
+
+# plugins: the shipped plugin is found in the build tree.
+check_status "duikou plugins exits 0" 0 "$DUIKOU" plugins
+check_grep "plugins lists json-api" "json-api" "$WORK/last.out"
+finish

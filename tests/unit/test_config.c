@@ -1,0 +1,428 @@
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "config.h"
+
+static char tmpdir[4096];
+
+static const char *data_path(const char *name) {
+  static char buf[4096];
+  const char *d = getenv("DK_TEST_DATA");
+  snprintf(buf, sizeof buf, "%s/config/%s", d ? d : "tests/data", name);
+  return buf;
+}
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  return remove(path);
+}
+
+static int setup(void **state) {
+  const char *base = getenv("TMPDIR");
+  snprintf(tmpdir, sizeof tmpdir, "%s/dk-test-config-XXXXXX", base && *base ? base : "/tmp");
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Write `text` to a file in the test folder; returns its path (static). */
+static const char *write_tmp(const char *name, const char *text) {
+  static char path[4200];
+  snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+  FILE *f = fopen(path, "w");
+  assert_non_null(f);
+  fputs(text, f);
+  fclose(f);
+  return path;
+}
+
+static bool ends_with(const char *s, const char *suffix) {
+  size_t n = strlen(s), k = strlen(suffix);
+  return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+static void dump_errors(const struct dk_config *cfg) {
+  size_t i;
+  json_t *e;
+  json_array_foreach(cfg->errors, i, e) print_message("  error: %s\n", json_string_value(e));
+}
+
+/* The errors of `cfg` are exactly `want` (NULL-terminated), in order. */
+static void assert_errors(const struct dk_config *cfg, const char *const *want) {
+  size_t n = 0;
+  while (want[n]) n++;
+  if (json_array_size(cfg->errors) != n) {
+    dump_errors(cfg);
+    fail_msg("%zu errors, expected %zu", json_array_size(cfg->errors), n);
+  }
+  for (size_t i = 0; i < n; i++)
+    assert_string_equal(json_string_value(json_array_get(cfg->errors, i)), want[i]);
+}
+
+/* Load a fixture, expect `code`, and the errors formatted with its path. */
+static void expect_fixture(const char *name, int code, const char *const *fmts) {
+  char path[4096], msgs[16][4400];
+  const char *want[17] = {0};
+  snprintf(path, sizeof path, "%s", data_path(name));
+  for (size_t i = 0; fmts[i]; i++) {
+    snprintf(msgs[i], sizeof msgs[i], "%s%s", path, fmts[i]);
+    want[i] = msgs[i];
+  }
+  struct dk_config *cfg;
+  assert_int_equal(dk_config_load(path, &cfg), code);
+  assert_errors(cfg, want);
+  dk_config_free(cfg);
+}
+
+/* Load `text` as "t.yaml" (paths relative to the test folder). */
+static int load_text(const char *text, struct dk_config **cfg) {
+  return dk_config_load_string("t.yaml", text, strlen(text), tmpdir, cfg);
+}
+
+static void expect_text(const char *text, int code, const char *const *want) {
+  struct dk_config *cfg;
+  assert_int_equal(load_text(text, &cfg), code);
+  assert_errors(cfg, want);
+  dk_config_free(cfg);
+}
+
+#define SOURCE_HEAD "repository: /r.git\nsources:\n  - name: s\n    plugin: csv\n    city: jinan\n"
+
+static void test_good_file(void **state) {
+  struct dk_config *cfg;
+  const char *path = data_path("good.yaml");
+  int rc = dk_config_load(path, &cfg);
+  if (rc != 0) dump_errors(cfg);
+  assert_int_equal(rc, 0);
+  assert_int_equal(json_array_size(cfg->errors), 0);
+  assert_string_equal(cfg->path, path);
+  /* relative paths resolved against the file's folder, stored absolute */
+  assert_true(cfg->repository[0] == '/' && ends_with(cfg->repository, "/config/snapshots.git"));
+  assert_true(cfg->state[0] == '/' && ends_with(cfg->state, "/config/state"));
+  assert_true(cfg->plugins[0] == '/' && ends_with(cfg->plugins, "/config/plugins"));
+  assert_string_equal(cfg->log_level, "debug");
+  assert_string_equal(json_string_value(json_object_get(cfg->status, "listen")), "127.0.0.1:8787");
+  assert_int_equal(json_array_size(cfg->remotes), 1);
+  assert_string_equal(json_string_value(json_object_get(cfg->reconcile, "default")), "owner");
+  assert_int_equal(cfg->nsources, 2);
+
+  const struct dk_source_conf *j = dk_config_source(cfg, "jinan-tasks");
+  assert_ptr_equal(j, &cfg->sources[0]);
+  assert_string_equal(j->plugin, "json-api");
+  assert_string_equal(j->city, "jinan");
+  assert_string_equal(j->url, "https://data.jinan.example/api/tasks");
+  assert_string_equal(j->every, "15m");
+  assert_null(j->cron);
+  assert_int_equal(j->timeout_ms, 90000);
+  assert_int_equal(j->max_body, 16L * 1024 * 1024);
+  assert_string_equal(j->auth.bearer_env, "JINAN_TOKEN");
+  assert_null(j->auth.bearer_file);
+  assert_int_equal(json_integer_value(json_object_get(j->options, "page_size")), 100);
+  assert_string_equal(j->pointer, "/sources/0");
+
+  const struct dk_source_conf *l = dk_config_source(cfg, "linyi-progress");
+  assert_non_null(l);
+  assert_string_equal(l->url, "file:///srv/exports/progress.csv");
+  assert_null(l->every);
+  assert_string_equal(l->cron, "*/5 * * * *");
+  assert_int_equal(l->timeout_ms, 60000);
+  assert_int_equal(l->max_body, 1048576);
+  assert_string_equal(l->auth.basic_user, "duikou");
+  assert_true(l->auth.basic_password_file[0] == '/' &&
+              ends_with(l->auth.basic_password_file, "/config/secrets/linyi.pw"));
+  assert_true(json_is_object(l->options) && json_object_size(l->options) == 0);
+
+  assert_null(dk_config_source(cfg, "nope"));
+  dk_config_free(cfg);
+}
+
+static void test_paths_and_defaults(void **state) {
+  struct dk_config *cfg;
+  char want[4200];
+  assert_int_equal(load_text("repository: ./snap.git\nsources:\n  - name: s\n    plugin: csv\n"
+                             "    city: other\n    url: http://x.example/\n", &cfg), 0);
+  assert_null(cfg->path);
+  snprintf(want, sizeof want, "%s/snap.git", tmpdir);
+  assert_string_equal(cfg->repository, want);
+  snprintf(want, sizeof want, "%s/state", tmpdir);
+  assert_string_equal(cfg->state, want);
+  assert_null(cfg->plugins);
+  assert_null(cfg->log_level);
+  assert_null(cfg->status);
+  assert_null(cfg->remotes);
+  assert_null(cfg->reconcile);
+  assert_int_equal(cfg->sources[0].timeout_ms, 60000);
+  assert_int_equal(cfg->sources[0].max_body, 64L * 1024 * 1024);
+  assert_true(json_is_object(cfg->sources[0].options));
+  dk_config_free(cfg);
+
+  assert_int_equal(load_text("repository: /abs/snap.git\nstate: /abs/state\nsources:\n  - name: s\n"
+                             "    plugin: csv\n    city: other\n    url: http://x.example/\n"
+                             "    max_body: 2G\n", &cfg), 0);
+  assert_string_equal(cfg->repository, "/abs/snap.git");
+  assert_string_equal(cfg->state, "/abs/state");
+  assert_int_equal(cfg->sources[0].max_body, 2L * 1024 * 1024 * 1024);
+  dk_config_free(cfg);
+}
+
+static void test_syntax_error(void **state) {
+  expect_fixture("syntax.yaml", DK_EPARSE, (const char *const[]){
+    ":5:11: did not find expected ',' or ']' (while parsing a flow sequence)", NULL});
+  expect_text("repository: x\n  sources: y\n", DK_EPARSE, (const char *const[]){
+    "t.yaml:2:10: mapping values are not allowed in this context", NULL});
+}
+
+static void test_wrong_type(void **state) {
+  expect_fixture("wrong_type.yaml", DK_ECONFIG, (const char *const[]){
+    ":10:10: expected a string, found an integer (at /sources/1/url)", NULL});
+  expect_text("repository: [a]\nsources: {}\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:1:13: expected a string, found a list (at /repository)",
+    "t.yaml:2:10: expected a list, found a mapping (at /sources)", NULL});
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    max_body: [1]\n    options: 3\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:15: expected an integer or a string, found a list (at /sources/0/max_body)",
+    "t.yaml:8:14: expected a mapping, found an integer (at /sources/0/options)", NULL});
+  expect_text("- a\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:1:1: expected a mapping, found a list (at /)", NULL});
+  expect_text("", DK_ECONFIG, (const char *const[]){
+    "t.yaml:1:1: expected a mapping, found null (at /)", NULL});
+}
+
+static void test_missing_key(void **state) {
+  /* a missing key is reported where its mapping starts */
+  expect_fixture("missing_key.yaml", DK_ECONFIG, (const char *const[]){
+    ":1:1: missing required key \"repository\" (at /repository)",
+    ":2:5: missing required key \"url\" (at /sources/0/url)", NULL});
+  expect_text("repository: /r.git\nsources: []\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:2:10: expected at least one source (at /sources)", NULL});
+}
+
+static void test_unknown_key(void **state) {
+  expect_fixture("unknown_key.yaml", DK_ECONFIG, (const char *const[]){
+    ":2:6: unknown key \"foo\" (at /foo)",
+    ":8:12: unknown key \"evrey\" (at /sources/0/evrey)",
+    ":9:35: unknown key \"token\" (at /sources/0/auth/token)", NULL});
+  /* keys are escaped as JSON Pointer tokens */
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    a/b~c: 1\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:12: unknown key \"a/b~c\" (at /sources/0/a~1b~0c)", NULL});
+}
+
+static void test_duplicate_source_name(void **state) {
+  expect_fixture("dup_name.yaml", DK_ECONFIG, (const char *const[]){
+    ":11:11: duplicate source name \"same\", already used by /sources/0 (at /sources/2/name)", NULL});
+}
+
+static void test_duplicate_yaml_key(void **state) {
+  expect_fixture("dup_key.yaml", DK_EPARSE, (const char *const[]){
+    ":7:5: duplicate key \"plugin\"", NULL});
+}
+
+static void test_alias_bomb(void **state) {
+  struct dk_config *cfg;
+  assert_int_equal(dk_config_load(data_path("alias_bomb.yaml"), &cfg), DK_EPARSE);
+  assert_int_equal(json_array_size(cfg->errors), 1);
+  assert_non_null(strstr(json_string_value(json_array_get(cfg->errors, 0)),
+                         ": too many nodes (alias expansion)"));
+  dk_config_free(cfg);
+}
+
+static void test_all_problems_collected(void **state) {
+  expect_fixture("many_errors.yaml", DK_ECONFIG, (const char *const[]){
+    ":1:13: expected a string, found an integer (at /repository)",
+    ":2:12: expected one of error, warn, info, debug, found \"loud\" (at /log_level)",
+    ":4:11: expected a name of lowercase letters, digits, '.', '_' and '-' starting with a "
+        "letter or digit, found \"Bad Name\" (at /sources/0/name)",
+    ":6:11: expected one of jinan, linyi, province, central, other, found \"shanghai\" (at /sources/0/city)",
+    ":7:10: expected a URL starting with http://, https:// or file:// (at /sources/0/url)",
+    ":8:12: expected a duration such as 30s, 15m, 2h or 1d, found \"30x\" (at /sources/0/every)",
+    ":9:11: expected a cron expression of five fields, found 3 fields (at /sources/0/cron)",
+    ":10:14: expected a duration such as 30s, 15m, 2h or 1d, found \"0s\" (at /sources/0/timeout)",
+    ":11:15: expected a size in bytes, or a number with K, M or G such as 64M, found \"12Q\" "
+        "(at /sources/0/max_body)",
+    ":12:5: expected a mapping, found a string (at /sources/1)",
+    NULL});
+}
+
+static void test_source_rules(void **state) {
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    every: 5m\n    cron: \"0 * * * *\"\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:8:11: give either every or cron, not both (at /sources/0/cron)", NULL});
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    cron: \"* * *\"\n    timeout: 0s\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:11: expected a cron expression of five fields, found 3 fields (at /sources/0/cron)",
+    "t.yaml:8:14: expected a duration such as 30s, 15m, 2h or 1d, found \"0s\" (at /sources/0/timeout)",
+    NULL});
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    max_body: 0\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:15: expected a positive number of bytes (at /sources/0/max_body)", NULL});
+  /* credentials in a URL are refused, and never echoed */
+  struct dk_config *cfg;
+  assert_int_equal(load_text(SOURCE_HEAD "    url: https://bob:hunter2@x.example/\n", &cfg), DK_ECONFIG);
+  assert_int_equal(json_array_size(cfg->errors), 1);
+  assert_null(strstr(json_string_value(json_array_get(cfg->errors, 0)), "hunter2"));
+  assert_null(cfg->sources[0].url);
+  dk_config_free(cfg);
+}
+
+static void test_auth_rules(void **state) {
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    auth: { bearer_env: A, bearer_file: /f }\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:11: give one of bearer_env and bearer_file, not both (at /sources/0/auth)", NULL});
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    auth: { bearer_env: A, basic_user: u }\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:11: use either bearer_env/bearer_file or basic_user, not both (at /sources/0/auth)", NULL});
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    auth: { basic_user: u }\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:11: basic_user needs basic_password_env or basic_password_file (at /sources/0/auth)", NULL});
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    auth: { basic_password_env: P }\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:11: missing required key \"basic_user\" (at /sources/0/auth)", NULL});
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    auth: {}\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:11: expected one of bearer_env, bearer_file or basic_user (at /sources/0/auth)", NULL});
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    auth: { bearer_env: \"NOT A NAME\" }\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:25: expected the name of an environment variable (letters, digits, '_'), "
+    "found \"NOT A NAME\" (at /sources/0/auth/bearer_env)", NULL});
+
+  struct dk_config *cfg;
+  assert_int_equal(load_text(SOURCE_HEAD "    url: http://x.example/\n"
+                             "    auth: { basic_user: u, basic_password_file: pw.txt }\n", &cfg), 0);
+  char want[4200];
+  snprintf(want, sizeof want, "%s/pw.txt", tmpdir);
+  assert_string_equal(cfg->sources[0].auth.basic_password_file, want);
+  dk_config_free(cfg);
+}
+
+static void test_example_config(void **state) {
+  char path[4096];
+  const char *d = getenv("DK_TEST_DATA");
+  snprintf(path, sizeof path, "%s/../../conf/duikou.example.yaml", d ? d : "tests/data");
+  struct dk_config *cfg;
+  int rc = dk_config_load(path, &cfg);
+  dump_errors(cfg);
+  assert_int_equal(rc, 0);
+  assert_int_equal(json_array_size(cfg->errors), 0);
+  assert_int_equal(cfg->nsources, 2);
+  const struct dk_source_conf *j = dk_config_source(cfg, "jinan-tasks");
+  assert_non_null(j);
+  assert_string_equal(j->plugin, "json-api");
+  assert_string_equal(j->auth.bearer_env, "JINAN_TOKEN");
+  assert_non_null(j->every);
+  const struct dk_source_conf *l = dk_config_source(cfg, "linyi-progress");
+  assert_non_null(l);
+  assert_string_equal(l->plugin, "csv");
+  assert_string_equal(l->cron, "0 */2 * * *");
+  assert_string_equal(json_string_value(json_object_get(l->options, "encoding")), "GB18030");
+  dk_config_free(cfg);
+}
+
+static void test_missing_file(void **state) {
+  struct dk_config *cfg;
+  char path[4200];
+  snprintf(path, sizeof path, "%s/absent.yaml", tmpdir);
+  assert_int_equal(dk_config_load(path, &cfg), DK_EIO);
+  assert_int_equal(json_array_size(cfg->errors), 1);
+  assert_non_null(strstr(json_string_value(json_array_get(cfg->errors, 0)), "absent.yaml: cannot open"));
+  dk_config_free(cfg);
+}
+
+static void test_auth_header_env(void **state) {
+  struct dk_auth auth = {.bearer_env = "DK_TEST_TOKEN"};
+  char err[DK_ERRBUF_SIZE] = "";
+  char *h = NULL;
+  setenv("DK_TEST_TOKEN", "tok-123 \n", 1);
+  assert_int_equal(dk_auth_header(&auth, &h, err), 0);
+  assert_string_equal(h, "Bearer tok-123");
+  free(h);
+
+  unsetenv("DK_TEST_TOKEN");
+  h = (char *)"x";
+  assert_int_equal(dk_auth_header(&auth, &h, err), DK_ECONFIG);
+  assert_null(h);
+  assert_non_null(strstr(err, "DK_TEST_TOKEN"));
+  assert_null(strstr(err, "tok-123"));
+
+  /* a secret that cannot be used is refused without being shown */
+  setenv("DK_TEST_TOKEN", "sekrit\r\nX-Evil: 1", 1);
+  assert_int_equal(dk_auth_header(&auth, &h, err), DK_ECONFIG);
+  assert_non_null(strstr(err, "DK_TEST_TOKEN"));
+  assert_null(strstr(err, "sekrit"));
+  setenv("DK_TEST_TOKEN", " \n", 1);
+  assert_int_equal(dk_auth_header(&auth, &h, err), DK_ECONFIG);
+  assert_non_null(strstr(err, "DK_TEST_TOKEN"));
+  unsetenv("DK_TEST_TOKEN");
+}
+
+static void test_auth_header_file(void **state) {
+  char path[4200], err[DK_ERRBUF_SIZE] = "";
+  snprintf(path, sizeof path, "%s", write_tmp("token", "file-token-456\n"));
+  struct dk_auth auth = {.bearer_file = path};
+  char *h = NULL;
+  assert_int_equal(dk_auth_header(&auth, &h, err), 0);
+  assert_string_equal(h, "Bearer file-token-456");
+  free(h);
+
+  snprintf(path, sizeof path, "%s/no-such-token", tmpdir);
+  assert_int_equal(dk_auth_header(&auth, &h, err), DK_ECONFIG);
+  assert_null(h);
+  assert_non_null(strstr(err, path));
+}
+
+static void test_auth_header_basic(void **state) {
+  char err[DK_ERRBUF_SIZE] = "";
+  char *h = NULL;
+  setenv("DK_TEST_PASSWORD", "pw", 1);
+  struct dk_auth auth = {.basic_user = "alice", .basic_password_env = "DK_TEST_PASSWORD"};
+  assert_int_equal(dk_auth_header(&auth, &h, err), 0);
+  assert_string_equal(h, "Basic YWxpY2U6cHc=");
+  free(h);
+  unsetenv("DK_TEST_PASSWORD");
+
+  char path[4200];
+  snprintf(path, sizeof path, "%s", write_tmp("password", "p@ss w0rd\r\n"));
+  struct dk_auth fauth = {.basic_user = "duikou", .basic_password_file = path};
+  assert_int_equal(dk_auth_header(&fauth, &h, err), 0);
+  assert_string_equal(h, "Basic ZHVpa291OnBAc3MgdzByZA==");
+  free(h);
+
+  struct dk_auth none = {0};
+  h = (char *)"x";
+  assert_int_equal(dk_auth_header(&none, &h, err), 0);
+  assert_null(h);
+  h = (char *)"x";
+  assert_int_equal(dk_auth_header(NULL, &h, err), 0);
+  assert_null(h);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_good_file),
+    cmocka_unit_test(test_paths_and_defaults),
+    cmocka_unit_test(test_syntax_error),
+    cmocka_unit_test(test_wrong_type),
+    cmocka_unit_test(test_missing_key),
+    cmocka_unit_test(test_unknown_key),
+    cmocka_unit_test(test_duplicate_source_name),
+    cmocka_unit_test(test_duplicate_yaml_key),
+    cmocka_unit_test(test_alias_bomb),
+    cmocka_unit_test(test_all_problems_collected),
+    cmocka_unit_test(test_source_rules),
+    cmocka_unit_test(test_auth_rules),
+    cmocka_unit_test(test_example_config),
+    cmocka_unit_test(test_missing_file),
+    cmocka_unit_test(test_auth_header_env),
+    cmocka_unit_test(test_auth_header_file),
+    cmocka_unit_test(test_auth_header_basic),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
