@@ -253,7 +253,7 @@ static long dk__duration_ms(const char *s) {
     if (v > 100000000L) return 0;
     v = v * 10 + (*p - '0');
   }
-  if (p == s || p[1] != '\0') return 0;
+  if (p == s || *p == '\0' || p[1] != '\0') return 0;
   switch (*p) {
   case 's': return v * 1000L;
   case 'm': return v * 60000L;
@@ -416,6 +416,10 @@ static unsigned dk__check_fields(struct dk__cctx *c, const json_t *obj, const ch
       dk__errf(c, ptr, "expected %s, found %s", dk__types_name(f->types), dk__type_name(v));
       continue;
     }
+    if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
+      dk__errf(c, ptr, "a NUL character is not allowed here");
+      continue;
+    }
     const char *why = f->check ? f->check(v, msg, sizeof msg) : NULL;
     if (why != NULL) {
       dk__errf(c, ptr, "%s", why);
@@ -455,6 +459,8 @@ static void dk__check_auth(struct dk__cctx *c, const json_t *obj, const char *sp
   dk__ptr(pointer, sizeof pointer, spointer, "auth");
   size_t before = c->npending;
   unsigned ok = dk__check_fields(c, obj, pointer, dk__auth_fields, NFIELDS(dk__auth_fields), auth);
+  dk__resolve_in_place(c, &auth->bearer_file);
+  dk__resolve_in_place(c, &auth->basic_password_file);
   if (c->npending != before) return;
   bool bearer = ok & (BIT(A_BEARER_ENV) | BIT(A_BEARER_FILE));
   bool basic = ok & (BIT(A_BASIC_USER) | BIT(A_BASIC_PASSWORD_ENV) | BIT(A_BASIC_PASSWORD_FILE));
@@ -466,14 +472,22 @@ static void dk__check_auth(struct dk__cctx *c, const json_t *obj, const char *sp
     dk__errf(c, pointer, "give one of bearer_env and bearer_file, not both");
   else if ((ok & both_pass) == both_pass)
     dk__errf(c, pointer, "give one of basic_password_env and basic_password_file, not both");
-  else if (basic && !(ok & BIT(A_BASIC_USER)))
-    dk__errf(c, pointer, "missing required key \"basic_user\"");
+  else if (basic && !(ok & BIT(A_BASIC_USER))) {
+    char ptr[600];
+    dk__ptr(ptr, sizeof ptr, pointer, "basic_user");
+    dk__errf(c, ptr, "missing required key \"basic_user\"");
+  }
   else if (basic && !(ok & both_pass))
     dk__errf(c, pointer, "basic_user needs basic_password_env or basic_password_file");
   else if (!bearer && !basic)
     dk__errf(c, pointer, "expected one of bearer_env, bearer_file or basic_user");
-  dk__resolve_in_place(c, &auth->bearer_file);
-  dk__resolve_in_place(c, &auth->basic_password_file);
+}
+
+static json_t *dk__copy(struct dk__cctx *c, const json_t *v) {
+  if (v == NULL) return NULL;
+  json_t *copy = json_deep_copy(v);
+  if (copy == NULL) c->oom = true;
+  return copy;
 }
 
 static void dk__check_source(struct dk__cctx *c, const json_t *obj, size_t index) {
@@ -497,9 +511,10 @@ static void dk__check_source(struct dk__cctx *c, const json_t *obj, size_t index
   if (ok & BIT(S_TIMEOUT)) s->timeout_ms = dk__duration_ms(json_string_value(json_object_get(obj, "timeout")));
   if (ok & BIT(S_MAX_BODY)) s->max_body = dk__size_bytes(json_object_get(obj, "max_body"));
   if (ok & BIT(S_AUTH)) dk__check_auth(c, json_object_get(obj, "auth"), s->pointer, &s->auth);
-  if (ok & BIT(S_OPTIONS)) {
+  json_t *options = ok & BIT(S_OPTIONS) ? dk__copy(c, json_object_get(obj, "options")) : NULL;
+  if (options != NULL) {
     json_decref(s->options);
-    if ((s->options = json_deep_copy(json_object_get(obj, "options"))) == NULL) c->oom = true;
+    s->options = options;
   }
 }
 
@@ -533,13 +548,6 @@ static void dk__check_sources(struct dk__cctx *c, const json_t *list) {
   }
 }
 
-static json_t *dk__copy(struct dk__cctx *c, const json_t *v) {
-  if (v == NULL) return NULL;
-  json_t *copy = json_deep_copy(v);
-  if (copy == NULL) c->oom = true;
-  return copy;
-}
-
 static void dk__check_config(struct dk__cctx *c) {
   struct dk_config *cfg = c->cfg;
   const json_t *root = cfg->doc.root;
@@ -554,8 +562,8 @@ static void dk__check_config(struct dk__cctx *c) {
     dk__resolve_in_place(c, &cfg->state);
   else if (!json_object_get(root, "state"))
     cfg->state = dk__resolve_path(c, "state");
-  cfg->status = dk__copy(c, json_object_get(root, "status"));
-  cfg->reconcile = dk__copy(c, json_object_get(root, "reconcile"));
+  if (ok & BIT(C_STATUS)) cfg->status = dk__copy(c, json_object_get(root, "status"));
+  if (ok & BIT(C_RECONCILE)) cfg->reconcile = dk__copy(c, json_object_get(root, "reconcile"));
   if (ok & BIT(C_REMOTES)) {
     const json_t *remotes = json_object_get(root, "remotes"), *r;
     size_t i;
@@ -583,7 +591,7 @@ static char *dk__absdir(const char *dir) {
 
 static int dk__finish(struct dk__cctx *c, int rc) {
   if (rc == 0) dk__check_config(c);
-  else dk__add_error(c, c->cfg->doc.err);
+  else dk__add_error(c, c->cfg->doc.err[0] ? c->cfg->doc.err : "out of memory");
   dk__flush_errors(c);
   free(c->basedir);
   if (c->oom) return DK_ENOMEM;

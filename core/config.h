@@ -4,7 +4,7 @@
  * "FILE:LINE:COLUMN: what is wrong (at /sources/1/url)". Relative paths in the
  * file are resolved against the file's folder. Secrets are never read here:
  * the configuration only names the environment variable or file holding
- * them, and dk_auth_resolve() reads them when a request needs them. */
+ * them, and dk_auth_header() reads them when a request needs them. */
 #ifndef DK_CONFIG_H
 #define DK_CONFIG_H
 

@@ -3,7 +3,6 @@
  * The city simulator (contrib/city-sim) is started in this process on a
  * loopback port; a configuration naming it is built in memory; one sync round
  * runs on the same loop into ./duikou-demo.git. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,47 +26,28 @@ static void dk__sync_done(struct dk_sync *sync, void *arg) {
   csim_close(d->sim, dk__sim_closed, d);
 }
 
+static void dk__demo_usage(FILE *f) {
+  fprintf(f, "usage: duikou demo [--dir DIR]\n\n"
+             "Starts simulated Jinan and Linyi sources on loopback (data from the published\n"
+             "济南—临沂对口合作2024年工作要点), syncs them into DIR/duikou-demo.git and prints\n"
+             "where to look. Needs no network. Running it again makes no new commit.\n\n"
+             "      --dir DIR          where to put duikou-demo.git and duikou-demo/ (default: here)\n%s",
+          dk_cli_common_help);
+}
+
 int dk_cmd_demo(int argc, char **argv) {
-  static const struct option longopts[] = {
-    {"dir", required_argument, NULL, 'd'},
-    {"plugin-dir", required_argument, NULL, 'P'},
-    {"log-level", required_argument, NULL, 'L'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-  };
-  const char *dir = ".", *plugin_dir = NULL;
-  optind = 1;
-  opterr = 0;
-  int ch;
-  while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
-    switch (ch) {
-      case 'd': dir = optarg; break;
-      case 'P': plugin_dir = optarg; break;
-      case 'L': {
-        enum dk_log_level lvl;
-        if (dk_log_parse_level(optarg, &lvl) != 0) {
-          fprintf(stderr, "duikou demo: --log-level: \"%s\" is not one of error, warn, info, debug\n", optarg);
-          return DK_EXIT_USAGE;
-        }
-        dk_log_set_level(lvl);
-        break;
-      }
-      case 'h':
-        printf("usage: duikou demo [--dir DIR] [--plugin-dir DIR] [--log-level LEVEL]\n\n"
-               "Starts simulated Jinan and Linyi sources on loopback (data from the published\n"
-               "济南—临沂对口合作2024年工作要点), syncs them into DIR/duikou-demo.git and prints\n"
-               "where to look. Needs no network. Running it again makes no new commit.\n");
-        return DK_EXIT_OK;
-      default:
-        fprintf(stderr, "duikou demo: unknown option %s\nusage: duikou demo [--dir DIR] [--plugin-dir DIR]\n",
-                argv[optind - 1]);
-        return DK_EXIT_USAGE;
-    }
-  }
-  if (optind < argc) {
-    fprintf(stderr, "duikou demo: unexpected argument \"%s\"\n", argv[optind]);
+  struct dk_cli_opts o;
+  int rc = dk_cli_parse_opts("demo", dk__demo_usage, argc, argv, &o, 0, 1);
+  if (rc != 0) return rc < 0 ? DK_EXIT_OK : rc;
+  if (o.positional < argc) {
+    fprintf(stderr, "duikou demo: unexpected argument \"%s\"\n", argv[o.positional]);
+    dk__demo_usage(stderr);
     return DK_EXIT_USAGE;
   }
+  /* The demo prints its own summary: only warnings and errors are logged
+   * unless asked otherwise. */
+  if (!o.log_level_set) dk_log_set_level(DK_LOG_WARN);
+  const char *dir = o.dir ? o.dir : ".", *plugin_dir = o.plugin_dir;
   char err[DK_ERRBUF_SIZE];
   if (dk_mkdir_p(dir, 0, err) != 0) {
     fprintf(stderr, "duikou demo: %s\n", err);
@@ -79,7 +59,7 @@ int dk_cmd_demo(int argc, char **argv) {
   uv_loop_init(&loop);
   struct dk__demo d = {0};
   struct csim_options so = {.host = "127.0.0.1", .port = 0, .quiet = 1};
-  int rc = csim_start(&loop, &so, &d.sim);
+  rc = csim_start(&loop, &so, &d.sim);
   if (rc != 0) {
     fprintf(stderr, "duikou demo: cannot start the city simulator on loopback: %s\n", uv_strerror(rc));
     free(absdir);

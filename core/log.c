@@ -58,9 +58,11 @@ void dk_vlog(enum dk_log_level level, const char **kv, const char *fmt, va_list 
   struct tm tm;
   gettimeofday(&tv, NULL);
   localtime_r(&tv.tv_sec, &tm);
+  char z[8];
+  strftime(z, sizeof z, "%z", &tm);
   o += strftime(line, sizeof line, "ts=%Y-%m-%dT%H:%M:%S", &tm);
-  o += (size_t)snprintf(line + o, sizeof line - o, ".%03d level=%s", (int)(tv.tv_usec / 1000),
-                        dk__level_names[level]);
+  o += (size_t)snprintf(line + o, sizeof line - o, ".%03d%.3s:%.2s level=%s", (int)(tv.tv_usec / 1000), z,
+                        z + 3, dk__level_names[level]);
   for (size_t i = 0; kv && kv[i]; i += 2) {
     if (kv[i + 1] == NULL) continue;
     if (o + 2 >= sizeof line) break;

@@ -27,28 +27,39 @@ struct dk__cmd {
 };
 
 static const struct dk__cmd *dk__find(const char *name);
+static void dk__usage(FILE *f, const struct dk__cmd *c);
 
-static const char dk__common_help[] =
+const char dk_cli_common_help[] =
     "  -c, --config FILE      configuration file (default $DUIKOU_CONFIG, else /etc/duikou/duikou.yaml)\n"
     "      --plugin-dir DIR   plugin folder (default $DUIKOU_PLUGIN_DIR, then `plugins:` of the\n"
     "                         configuration, then " DK_PLUGINDIR ")\n"
     "      --log-level LEVEL  error, warn, info (default) or debug\n"
     "  -h, --help             this help\n";
 
-static void dk__usage(FILE *f, const struct dk__cmd *c);
+static int dk__parse(const struct dk__cmd *c, int argc, char **argv, struct dk_cli_opts *o, int with_source,
+                     int with_dir);
 
-/* Options every command takes; returns DK_EXIT_OK, or DK_EXIT_USAGE after
- * printing why, or -1 when --help was given (already printed). */
-struct dk__opts {
-  const char *config;
-  const char *plugin_dir;
-  const char *source;
-  const char *dir;
-  int positional; /* index in argv of the first non-option */
-};
+/* Load the configuration, printing every problem. NULL on failure. */
+static struct dk_config *dk__load_config(const char *path) {
+  if (path == NULL) path = "/etc/duikou/duikou.yaml";
+  struct dk_config *cfg = NULL;
+  int rc = dk_config_load(path, &cfg);
+  if (rc != 0) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(cfg->errors, i, e) fprintf(stderr, "%s\n", json_string_value(e));
+    dk_config_free(cfg);
+    return NULL;
+  }
+  if (cfg->log_level) {
+    enum dk_log_level lvl;
+    if (dk_log_parse_level(cfg->log_level, &lvl) == 0 && dk_log_get_level() == DK_LOG_INFO) dk_log_set_level(lvl);
+  }
+  return cfg;
+}
 
-static int dk__parse_opts(const struct dk__cmd *c, int argc, char **argv, struct dk__opts *o, int with_source,
-                          int with_dir) {
+int dk_cli_parse_opts(const char *name, void (*usage)(FILE *), int argc, char **argv, struct dk_cli_opts *o,
+                      int with_source, int with_dir) {
   static const struct option longopts[] = {
     {"config", required_argument, NULL, 'c'},
     {"plugin-dir", required_argument, NULL, 'P'},
@@ -70,10 +81,11 @@ static int dk__parse_opts(const struct dk__cmd *c, int argc, char **argv, struct
       case 'L': {
         enum dk_log_level lvl;
         if (dk_log_parse_level(optarg, &lvl) != 0) {
-          fprintf(stderr, "duikou %s: --log-level: \"%s\" is not one of error, warn, info, debug\n", c->name, optarg);
+          fprintf(stderr, "duikou %s: --log-level: \"%s\" is not one of error, warn, info, debug\n", name, optarg);
           return DK_EXIT_USAGE;
         }
         dk_log_set_level(lvl);
+        o->log_level_set = 1;
         break;
       }
       case 's':
@@ -85,37 +97,18 @@ static int dk__parse_opts(const struct dk__cmd *c, int argc, char **argv, struct
         o->dir = optarg;
         break;
       case 'h':
-        dk__usage(stdout, c);
+        usage(stdout);
         return -1;
       default:
       bad:
-        if (optopt) fprintf(stderr, "duikou %s: unknown option -%c\n", c->name, optopt);
-        else fprintf(stderr, "duikou %s: unknown option %s\n", c->name, argv[optind - 1]);
-        dk__usage(stderr, c);
+        if (optopt) fprintf(stderr, "duikou %s: unknown option -%c\n", name, optopt);
+        else fprintf(stderr, "duikou %s: unknown option %s\n", name, argv[optind - 1]);
+        usage(stderr);
         return DK_EXIT_USAGE;
     }
   }
   o->positional = optind;
   return DK_EXIT_OK;
-}
-
-/* Load the configuration, printing every problem. NULL on failure. */
-static struct dk_config *dk__load_config(const char *path) {
-  if (path == NULL) path = "/etc/duikou/duikou.yaml";
-  struct dk_config *cfg = NULL;
-  int rc = dk_config_load(path, &cfg);
-  if (rc != 0) {
-    size_t i;
-    json_t *e;
-    json_array_foreach(cfg->errors, i, e) fprintf(stderr, "%s\n", json_string_value(e));
-    dk_config_free(cfg);
-    return NULL;
-  }
-  if (cfg->log_level) {
-    enum dk_log_level lvl;
-    if (dk_log_parse_level(cfg->log_level, &lvl) == 0 && dk_log_get_level() == DK_LOG_INFO) dk_log_set_level(lvl);
-  }
-  return cfg;
 }
 
 void dk_cli_print_results(FILE *f, const struct dk_sync *sync) {
@@ -142,8 +135,8 @@ void dk_cli_print_results(FILE *f, const struct dk_sync *sync) {
 
 static int dk__cmd_sync(int argc, char **argv) {
   const struct dk__cmd *c = dk__find("sync");
-  struct dk__opts o;
-  int rc = dk__parse_opts(c, argc, argv, &o, 1, 0);
+  struct dk_cli_opts o;
+  int rc = dk__parse(c, argc, argv, &o, 1, 0);
   if (rc != 0) return rc < 0 ? DK_EXIT_OK : rc;
   if (o.positional < argc) {
     fprintf(stderr, "duikou sync: unexpected argument \"%s\"\n", argv[o.positional]);
@@ -170,8 +163,8 @@ static int dk__cmd_sync(int argc, char **argv) {
 
 static int dk__cmd_check_config(int argc, char **argv) {
   const struct dk__cmd *c = dk__find("check-config");
-  struct dk__opts o;
-  int rc = dk__parse_opts(c, argc, argv, &o, 0, 0);
+  struct dk_cli_opts o;
+  int rc = dk__parse(c, argc, argv, &o, 0, 0);
   if (rc != 0) return rc < 0 ? DK_EXIT_OK : rc;
   const char *path = o.positional < argc ? argv[o.positional] : o.config;
   if (o.positional + 1 < argc) {
@@ -188,8 +181,8 @@ static int dk__cmd_check_config(int argc, char **argv) {
 
 static int dk__cmd_plugins(int argc, char **argv) {
   const struct dk__cmd *c = dk__find("plugins");
-  struct dk__opts o;
-  int rc = dk__parse_opts(c, argc, argv, &o, 0, 0);
+  struct dk_cli_opts o;
+  int rc = dk__parse(c, argc, argv, &o, 0, 0);
   if (rc != 0) return rc < 0 ? DK_EXIT_OK : rc;
   const char *configured = NULL;
   struct dk_config *cfg = NULL;
@@ -227,8 +220,8 @@ static int dk__cmd_plugins(int argc, char **argv) {
 
 static int dk__cmd_version(int argc, char **argv) {
   const struct dk__cmd *c = dk__find("version");
-  struct dk__opts o;
-  int rc = dk__parse_opts(c, argc, argv, &o, 0, 0);
+  struct dk_cli_opts o;
+  int rc = dk__parse(c, argc, argv, &o, 0, 0);
   if (rc != 0) return rc < 0 ? DK_EXIT_OK : rc;
   int maj, min, rev;
   git_libgit2_version(&maj, &min, &rev);
@@ -260,7 +253,16 @@ static const struct dk__cmd *dk__find(const char *name) {
 }
 
 static void dk__usage(FILE *f, const struct dk__cmd *c) {
-  fprintf(f, "usage: duikou %s %s\n\n%s.\n\n%s%s", c->name, c->usage, c->summary, c->help, dk__common_help);
+  fprintf(f, "usage: duikou %s %s\n\n%s.\n\n%s%s", c->name, c->usage, c->summary, c->help, dk_cli_common_help);
+}
+
+static const struct dk__cmd *dk__current;
+static void dk__usage_current(FILE *f) { dk__usage(f, dk__current); }
+
+static int dk__parse(const struct dk__cmd *c, int argc, char **argv, struct dk_cli_opts *o, int with_source,
+                     int with_dir) {
+  dk__current = c;
+  return dk_cli_parse_opts(c->name, dk__usage_current, argc, argv, o, with_source, with_dir);
 }
 
 static void dk__main_usage(FILE *f) {

@@ -215,7 +215,6 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
   }
   if (res->status == 304 && r->page == 1) {
     r->res->outcome = DK_SOURCE_NOT_MODIFIED;
-    dk_log(DK_LOG_INFO, "source", r->src->name, NULL, "not modified (304): nothing to do");
     dk__run_finish(r);
     return;
   }
@@ -511,7 +510,7 @@ static void dk__run_finish(struct dk__run *r) {
       json_object_set_new(r->state, "last_modified", r->last_modified ? json_string(r->last_modified) : json_null());
     }
     const char *what = r->res->outcome == DK_SOURCE_COMMITTED ? "committed"
-                       : r->res->outcome == DK_SOURCE_UNCHANGED ? "unchanged" : "not modified";
+                       : r->res->outcome == DK_SOURCE_UNCHANGED ? "unchanged" : "not modified (304)";
     char counts[160];
     snprintf(counts, sizeof counts, "%zu records, %zu changed, %zu invalid, %zu rejected", r->res->records,
              r->res->changed, r->res->invalid, r->res->rejected);

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -199,7 +200,6 @@ static int dk__build(struct dk__yctx *c, const char *text, size_t len) {
   bool done = false;
   if (!yaml_parser_initialize(&parser)) return dk_failf(c->doc->err, DK_ENOMEM, "out of memory");
   yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-  yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING);
   while (!done && rc == 0) {
     if (!yaml_parser_parse(&parser, &ev)) {
       rc = dk__parser_error(c, &parser, text, len);

@@ -262,6 +262,10 @@ static void test_source_rules(void **state) {
     "t.yaml:7:11: expected a cron expression of five fields, found 3 fields (at /sources/0/cron)",
     "t.yaml:8:14: expected a duration such as 30s, 15m, 2h or 1d, found \"0s\" (at /sources/0/timeout)",
     NULL});
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    every: \"30\"\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:12: expected a duration such as 30s, 15m, 2h or 1d, found \"30\" (at /sources/0/every)", NULL});
+  expect_text(SOURCE_HEAD "    url: \"http://x.example/\\0\"\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:6:10: a NUL character is not allowed here (at /sources/0/url)", NULL});
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    max_body: 0\n", DK_ECONFIG, (const char *const[]){
     "t.yaml:7:15: expected a positive number of bytes (at /sources/0/max_body)", NULL});
   /* credentials in a URL are refused, and never echoed */
@@ -285,7 +289,7 @@ static void test_auth_rules(void **state) {
     "t.yaml:7:11: basic_user needs basic_password_env or basic_password_file (at /sources/0/auth)", NULL});
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    auth: { basic_password_env: P }\n",
               DK_ECONFIG, (const char *const[]){
-    "t.yaml:7:11: missing required key \"basic_user\" (at /sources/0/auth)", NULL});
+    "t.yaml:7:11: missing required key \"basic_user\" (at /sources/0/auth/basic_user)", NULL});
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    auth: {}\n",
               DK_ECONFIG, (const char *const[]){
     "t.yaml:7:11: expected one of bearer_env, bearer_file or basic_user (at /sources/0/auth)", NULL});

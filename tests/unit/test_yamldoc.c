@@ -199,6 +199,11 @@ static void test_documents(void **state) {
   assert_int_equal(load(&doc, "---\na: 1\n...\n"), 0);
   assert_int_equal(json_integer_value(json_object_get(doc.root, "a")), 1);
   dk_yamldoc_free(&doc);
+  /* a byte order mark, as Windows editors write it */
+  assert_int_equal(load(&doc, "\xef\xbb\xbf" "city: \xe6\xb5\x8e\xe5\x8d\x97\n"), 0);
+  assert_string_equal(json_string_value(json_object_get(doc.root, "city")), "\xe6\xb5\x8e\xe5\x8d\x97");
+  assert_mark(&doc, "/city", 1, 7);
+  dk_yamldoc_free(&doc);
   expect_error("a: 1\n---\nb: 2\n", DK_EPARSE, "t.yaml:2:1: more than one document in the file");
 }
 
