@@ -1,4 +1,5 @@
 #include "config.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -49,24 +50,8 @@ struct dk__field {
   ptrdiff_t off; /* offset of the char * the string is copied to, or -1 */
 };
 
-/* A short, printable copy of user text for a message: cut at a UTF-8
- * character boundary, control characters shown as '?'. */
 static const char *dk__excerpt(char out[80], const char *s) {
-  size_t o = 0, i = 0, len = strlen(s);
-  while (i < len) {
-    size_t k = 1;
-    unsigned char b = (unsigned char)s[i];
-    if (b >= 0xF0) k = 4;
-    else if (b >= 0xE0) k = 3;
-    else if (b >= 0xC0) k = 2;
-    if (o + k > 64 || i + k > len) break;
-    if (b < 0x20 || b == 0x7F) out[o++] = '?';
-    else memcpy(out + o, s + i, k), o += k;
-    i += k;
-  }
-  if (i < len) memcpy(out + o, "...", 3), o += 3;
-  out[o] = '\0';
-  return out;
+  return dk_excerpt(out, 72, s, strlen(s));
 }
 
 static const char *dk__type_name(const json_t *v) {

@@ -197,15 +197,6 @@ static void dk__fail(struct dk__run *r, const char *fmt, ...) {
   dk__run_finish(r);
 }
 
-/* A printable prefix of a body for error messages. */
-static void dk__snippet(const char *body, size_t len, char *out, size_t n) {
-  size_t k = len < n - 4 ? len : n - 4;
-  while (k > 0 && !dk_utf8_valid(body, k)) k--; /* cut on a character boundary */
-  size_t o = 0;
-  for (size_t i = 0; i < k && o + 1 < n; i++) out[o++] = (body[i] == '\n' || body[i] == '\r') ? ' ' : body[i];
-  out[o] = '\0';
-  if (k < len && o + 3 < n) strcat(out, "...");
-}
 
 static void dk__on_response(void *arg, const struct dk_http_res *res) {
   struct dk__run *r = arg;
@@ -220,7 +211,7 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
   }
   if (res->status != 200 && !(res->status == 0 && strncmp(r->url, "file:", 5) == 0)) {
     char snip[200];
-    dk__snippet(res->body, res->body_len, snip, sizeof snip);
+    dk_excerpt(snip, sizeof snip, res->body, res->body_len);
     dk__fail(r, "HTTP %ld from %s: %s", res->status, res->effective_url ? res->effective_url : r->url, snip);
     return;
   }

@@ -250,3 +250,22 @@ int dk_utf8_valid(const char *str, size_t len) {
   }
   return 1;
 }
+
+char *dk_excerpt(char *out, size_t n, const char *s, size_t len) {
+  size_t o = 0, i = 0, room = n - 4; /* keep space for "..." and the NUL */
+  while (i < len) {
+    size_t k = 1;
+    unsigned char b = (unsigned char)s[i];
+    if (b >= 0xF0) k = 4;
+    else if (b >= 0xE0) k = 3;
+    else if (b >= 0xC0) k = 2;
+    if (o + k > room || i + k > len) break;
+    if (b == '\n' || b == '\r') out[o++] = ' ';
+    else if (b < 0x20 || b == 0x7F) out[o++] = '?';
+    else memcpy(out + o, s + i, k), o += k;
+    i += k;
+  }
+  if (i < len) memcpy(out + o, "...", 3), o += 3;
+  out[o] = '\0';
+  return out;
+}

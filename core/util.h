@@ -41,6 +41,12 @@ const char *dk_buf_cstr(struct dk_buf *b); /* "" for an empty buffer */
 char *dk_buf_steal(struct dk_buf *b);      /* hand over the data; b is reset */
 void dk_buf_free(struct dk_buf *b);
 
+/* A short, printable copy of user text for a message, written into out
+ * (size n, at least 8): cut at a UTF-8 character boundary with "..." when it
+ * does not fit, control characters shown as '?' (newlines as spaces).
+ * Returns out. */
+char *dk_excerpt(char *out, size_t n, const char *s, size_t len);
+
 /* Validate UTF-8 (no overlongs, no surrogates, max U+10FFFF). 1 if valid. */
 int dk_utf8_valid(const char *s, size_t len);
 

@@ -1,4 +1,5 @@
 #include "yamldoc.h"
+#include "util.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -63,24 +64,8 @@ static int dk__grow(void **p, size_t *cap, size_t need, size_t elem) {
   return 0;
 }
 
-/* A short, printable copy of user text for a message: cut at a UTF-8
- * character boundary, control characters shown as '?'. */
 static const char *dk__excerpt(char out[80], const char *s, size_t len) {
-  size_t o = 0, i = 0;
-  while (i < len) {
-    size_t k = 1;
-    unsigned char b = (unsigned char)s[i];
-    if (b >= 0xF0) k = 4;
-    else if (b >= 0xE0) k = 3;
-    else if (b >= 0xC0) k = 2;
-    if (o + k > 64 || i + k > len) break;
-    if (b < 0x20 || b == 0x7F) out[o++] = '?';
-    else memcpy(out + o, s + i, k), o += k;
-    i += k;
-  }
-  if (i < len) memcpy(out + o, "...", 3), o += 3;
-  out[o] = '\0';
-  return out;
+  return dk_excerpt(out, 72, s, len);
 }
 
 static int dk__fail_at(struct dk__yctx *c, int code, size_t line, size_t col, const char *fmt, ...)

@@ -51,4 +51,15 @@ check_status "check-config of a missing file exits 2" 2 "$DUIKOU" check-config "
 # plugins: the shipped plugin is found in the build tree.
 check_status "duikou plugins exits 0" 0 "$DUIKOU" plugins
 check_grep "plugins lists json-api" "json-api" "$WORK/last.out"
+
+# The loader refuses what it cannot trust, and says what to do.
+mkdir -p "$WORK/plugins/sub"
+cp "$BAD_PLUGIN_DIR"/*.so "$WORK/plugins/"
+cp "$DUIKOU_PLUGIN_DIR"/json-api/json-api.so "$WORK/plugins/sub/"
+check_status "duikou plugins with refused plugins exits 1" 1 "$DUIKOU" plugins --plugin-dir "$WORK/plugins"
+check_grep "a wrong ABI is refused" "bad-abi.so: plugin ABI version 999, this duikou speaks 1: rebuild the plugin" "$WORK/last.out"
+check_grep "a missing symbol is refused" 'no-symbol.so: no symbol "duikou_plugin": not a duikou plugin' "$WORK/last.out"
+check_grep "a duplicate name is refused, naming both" 'sub/json-api.so: plugin name "json-api" is already taken by .*dup-name.so' "$WORK/last.out"
+check_status "a plugin folder that does not exist exits 1" 1 "$DUIKOU" plugins --plugin-dir "$WORK/nowhere"
+check_grep "the missing folder is named" "cannot read plugin folder $WORK/nowhere" "$WORK/last.err"
 finish
