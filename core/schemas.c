@@ -1,0 +1,103 @@
+#include "schemas.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "schemas_embed.h"
+#include "util.h"
+
+#define DK__BASE "https://duikou.invalid/schemas/"
+
+static struct dk_registry *dk__reg;
+static struct dk_schema *dk__kinds[DK_KIND_COUNT];
+static struct dk_schema *dk__config;
+
+static const struct {
+  const char *name;
+  const unsigned char *data;
+  const size_t *len;
+} dk__files[] = {
+  {"defs.schema.json", dk_schema_defs, &dk_schema_defs_len},
+  {"plan.schema.json", dk_schema_plan, &dk_schema_plan_len},
+  {"task.schema.json", dk_schema_task, &dk_schema_task_len},
+  {"progress.schema.json", dk_schema_progress, &dk_schema_progress_len},
+  {"unit.schema.json", dk_schema_unit, &dk_schema_unit_len},
+  {"config.schema.json", dk_schema_config, &dk_schema_config_len},
+};
+
+struct dk_registry *dk_schemas_registry(void) {
+  if (dk__reg) return dk__reg;
+  dk__reg = dk_registry_new();
+  for (size_t i = 0; i < sizeof dk__files / sizeof dk__files[0]; i++) {
+    json_error_t jerr;
+    json_t *doc = json_loadb((const char *)dk__files[i].data, *dk__files[i].len, 0, &jerr);
+    char err[DK_ERRBUF_SIZE];
+    char *uri = dk_asprintf(DK__BASE "%s", dk__files[i].name);
+    if (doc == NULL || dk_registry_add(dk__reg, uri, doc, err) != 0) {
+      /* A built-in schema that does not load is a build defect. */
+      fprintf(stderr, "duikou: built-in schema %s: %s\n", dk__files[i].name, doc ? err : jerr.text);
+      abort();
+    }
+    free(uri);
+    json_decref(doc);
+  }
+  return dk__reg;
+}
+
+static struct dk_schema *dk__compile(const char *name, char *err) {
+  struct dk_registry *reg = dk_schemas_registry();
+  char *uri = dk_asprintf(DK__BASE "%s", name);
+  json_t *ref = json_pack("{s:s}", "$ref", uri);
+  struct dk_schema_opts opts = {.assert_formats = 1, .check_metaschema = 0};
+  struct dk_schema *s = NULL;
+  int rc = dk_schema_compile(reg, ref, NULL, &opts, &s, err);
+  json_decref(ref);
+  free(uri);
+  return rc == 0 ? s : NULL;
+}
+
+const struct dk_schema *dk_schemas_kind(enum dk_kind kind, char *err) {
+  if (kind < 0 || kind >= DK_KIND_COUNT) return NULL;
+  if (dk__kinds[kind] == NULL) {
+    char *name = dk_asprintf("%s.schema.json", dk_kind_name(kind));
+    dk__kinds[kind] = dk__compile(name, err);
+    free(name);
+  }
+  return dk__kinds[kind];
+}
+
+const struct dk_schema *dk_schemas_config(char *err) {
+  if (dk__config == NULL) dk__config = dk__compile("config.schema.json", err);
+  return dk__config;
+}
+
+int dk_schemas_init(char *err) {
+  for (int k = 0; k < DK_KIND_COUNT; k++)
+    if (dk_schemas_kind((enum dk_kind)k, err) == NULL) return DK_ESCHEMA;
+  return dk_schemas_config(err) ? 0 : DK_ESCHEMA;
+}
+
+void dk_schemas_shutdown(void) {
+  for (int k = 0; k < DK_KIND_COUNT; k++) {
+    dk_schema_free(dk__kinds[k]);
+    dk__kinds[k] = NULL;
+  }
+  dk_schema_free(dk__config);
+  dk__config = NULL;
+  dk_registry_free(dk__reg);
+  dk__reg = NULL;
+}
+
+int dk_schemas_validate_record(const json_t *record, struct dk_vresult *res, char *err) {
+  enum dk_kind kind = dk_kind_from_name(json_string_value(json_object_get(record, "kind")));
+  const struct dk_schema *s = dk_schemas_kind(kind, err);
+  if (s == NULL) return DK_ESCHEMA;
+  return dk_schema_validate(s, record, res);
+}
+
+char *dk_schemas_format_error(const struct dk_verror *e) {
+  const char *kw = strrchr(e->keyword_location, '/');
+  return dk_asprintf("%s: %s (%s)", e->instance_location[0] ? e->instance_location : "/", e->message,
+                     kw ? kw + 1 : "schema");
+}

@@ -1,0 +1,33 @@
+/* duikou's own schemas (the files in schemas/), built into the binary and compiled
+ * once: the four record kinds and the configuration. Formats are assertions
+ * for these (a "published" that is not a date is an error, not a remark). */
+#ifndef DK_SCHEMAS_H
+#define DK_SCHEMAS_H
+
+#include "error.h"
+#include "jsonschema/jsonschema.h"
+#include "record.h"
+
+/* The compiled schema of a record kind, or of the configuration. Compiled on
+ * first use and kept for the life of the process. NULL only if a built-in
+ * schema does not compile (a build defect: err says why). Not thread-safe on
+ * first use; call dk_schemas_init() before starting threads. */
+const struct dk_schema *dk_schemas_kind(enum dk_kind kind, char *err);
+const struct dk_schema *dk_schemas_config(char *err);
+/* The registry holding duikou's schemas (to compile schemas that refer to
+ * them, e.g. `duikou validate --schema`). */
+struct dk_registry *dk_schemas_registry(void);
+/* Compile everything now. Returns 0 or DK_ESCHEMA with err. */
+int dk_schemas_init(char *err);
+/* Release everything (at exit, so that leak checkers stay quiet). */
+void dk_schemas_shutdown(void);
+
+/* Validate a record against the schema of its kind (the envelope — kind,
+ * id, path — is checked first by dk_record_path). Returns 1 valid, 0 invalid
+ * with res filled (free with dk_vresult_free), or a negative DK_E* code. */
+int dk_schemas_validate_record(const json_t *record, struct dk_vresult *res, char *err);
+
+/* "/units/0/city: \"jinnan\" is not one of … (enum)": one error as a line. */
+char *dk_schemas_format_error(const struct dk_verror *e);
+
+#endif
