@@ -1,5 +1,6 @@
 #include "config.h"
 #include "util.h"
+#include "schemas.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -574,9 +575,35 @@ static char *dk__absdir(const char *dir) {
   return out;
 }
 
+/* Check the document against schemas/config.schema.json; each error is
+ * reported at the line and column of the value it is about. Returns the
+ * number of errors. */
+static size_t dk__check_schema(struct dk__cctx *c) {
+  char err[DK_ERRBUF_SIZE];
+  const struct dk_schema *schema = dk_schemas_config(err);
+  if (schema == NULL) {
+    dk__errf(c, "", "built-in configuration schema: %s", err);
+    return 1;
+  }
+  struct dk_vresult res = {0};
+  int rc = dk_schema_validate(schema, c->cfg->doc.root, &res);
+  size_t n = res.nerrors;
+  for (size_t i = 0; i < res.nerrors; i++)
+    dk__errf(c, res.errors[i].instance_location, "%s", res.errors[i].message);
+  if (rc < 0 && n == 0) {
+    dk__errf(c, "", "cannot be checked: %s", dk_strerror(rc));
+    n = 1;
+  }
+  dk_vresult_free(&res);
+  return n;
+}
+
 static int dk__finish(struct dk__cctx *c, int rc) {
-  if (rc == 0) dk__check_config(c);
-  else dk__add_error(c, c->cfg->doc.err[0] ? c->cfg->doc.err : "out of memory");
+  if (rc == 0) {
+    if (dk__check_schema(c) == 0) dk__check_config(c);
+  } else {
+    dk__add_error(c, c->cfg->doc.err[0] ? c->cfg->doc.err : "out of memory");
+  }
   dk__flush_errors(c);
   free(c->basedir);
   if (c->oom) return DK_ENOMEM;

@@ -11,6 +11,7 @@
 #include "config.h"
 #include "loader.h"
 #include "log.h"
+#include "schemas.h"
 #include "sync.h"
 #include "util.h"
 
@@ -232,6 +233,7 @@ static int dk__cmd_version(int argc, char **argv) {
 }
 
 static int dk__cmd_demo(int argc, char **argv) { return dk_cmd_demo(argc, argv); }
+static int dk__cmd_validate(int argc, char **argv) { return dk_cmd_validate(argc, argv); }
 
 static const struct dk__cmd dk__cmds[] = {
   {"sync", dk__cmd_sync, "run every source (or one) once and exit", "[-c FILE] [--source NAME]",
@@ -242,6 +244,8 @@ static const struct dk__cmd dk__cmds[] = {
    "      --dir DIR          where to put duikou-demo.git and duikou-demo/ (default: here)\n"},
   {"check-config", dk__cmd_check_config, "load and check a configuration file", "[FILE]",
    "Prints every problem as FILE:LINE:COLUMN: what is wrong (at /json/pointer); exit 2 if any.\n"},
+  {"validate", dk__cmd_validate, "check records against duikou's schemas (or --schema FILE)",
+   "[--schema FILE | --kind KIND] [--output text|basic] FILE...", ""},
   {"plugins", dk__cmd_plugins, "list the plugins found, and those refused", "[--plugin-dir DIR]", ""},
   {"version", dk__cmd_version, "print the version of duikou and its libraries", "", ""},
 };
@@ -289,6 +293,8 @@ int main(int argc, char **argv) {
     return DK_EXIT_OK;
   }
   if (strcmp(name, "--version") == 0) name = "version";
+  if (strcmp(name, "validate") == 0 && argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0))
+    return dk_cmd_validate(argc - 1, argv + 1);
   const struct dk__cmd *c = dk__find(name);
   if (c == NULL) {
     fprintf(stderr, "duikou: unknown command \"%s\"\n\n", name);
@@ -300,6 +306,7 @@ int main(int argc, char **argv) {
   git_libgit2_init();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = c->run(argc - 1, argv + 1);
+  dk_schemas_shutdown();
   curl_global_cleanup();
   git_libgit2_shutdown();
   return rc;

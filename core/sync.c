@@ -10,6 +10,7 @@
 #include "loader.h"
 #include "log.h"
 #include "record.h"
+#include "schemas.h"
 #include "store.h"
 #include "util.h"
 
@@ -378,6 +379,22 @@ static void dk__commit(struct dk__run *r) {
       dk_log(DK_LOG_WARN, "source", r->src->name, "record", id ? id : where, NULL, "invalid record: %s", err);
       continue;
     }
+    struct dk_vresult vr = {0};
+    int vrc = dk_schemas_validate_record(rec, &vr, err);
+    if (vrc != 1) {
+      r->res->invalid++;
+      if (vrc < 0)
+        dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL, "invalid record: %s",
+               vrc == DK_ETOOBIG ? "nested too deeply to validate" : err);
+      for (size_t e = 0; e < vr.nerrors; e++) {
+        char *line = dk_schemas_format_error(&vr.errors[e]);
+        dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL, "invalid record: %s", line);
+        free(line);
+      }
+      dk_vresult_free(&vr);
+      free(path);
+      continue;
+    }
     if (json_object_get(seen, path))
       dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL,
              "record appears twice in one round; the later one is kept");
@@ -552,6 +569,35 @@ static int dk__run_setup(struct dk__run *r) {
   if (dk_auth_header(&src->auth, &r->auth, err) != 0) {
     dk_failf(r->res->error, DK_ECONFIG, "auth: %s", err);
     return DK_ECONFIG;
+  }
+  if (r->plugin->options_schema) {
+    json_t *schema = json_loads(r->plugin->options_schema, 0, NULL);
+    struct dk_schema *cs = NULL;
+    char *uri = dk_asprintf("urn:duikou:plugin:%s:options", r->plugin->name);
+    struct dk_schema_opts so = {.assert_formats = 1, .check_metaschema = 1};
+    int rc = dk_schema_compile(dk_schemas_registry(), schema, uri, &so, &cs, err);
+    free(uri);
+    json_decref(schema);
+    if (rc != 0) {
+      dk_failf(r->res->error, DK_EPLUGIN, "plugin %s: its options schema does not compile: %s", r->plugin->name, err);
+      return DK_EPLUGIN;
+    }
+    struct dk_vresult vr = {0};
+    rc = dk_schema_validate(cs, src->options, &vr);
+    if (rc != 1) {
+      struct dk_buf b = {0};
+      for (size_t e = 0; e < vr.nerrors; e++)
+        dk_buf_printf(&b, "%s%s/options%s: %s", e ? "; " : "", src->pointer ? src->pointer : "", vr.errors[e].instance_location,
+                      vr.errors[e].message);
+      dk_failf(r->res->error, DK_ECONFIG, "plugin %s refuses the options: %s", r->plugin->name,
+               b.len ? dk_buf_cstr(&b) : dk_strerror(rc));
+      dk_buf_free(&b);
+      dk_vresult_free(&vr);
+      dk_schema_free(cs);
+      return DK_ECONFIG;
+    }
+    dk_vresult_free(&vr);
+    dk_schema_free(cs);
   }
   r->pub.name = src->name;
   r->pub.city = src->city;

@@ -74,7 +74,10 @@ int main(void) {
   int started = 0;
   while ((n = getline(&line, &cap, stdin)) > 0) {
     json_error_t jerr;
-    json_t *req = json_loadb(line, (size_t)n, 0, &jerr);
+    /* NUL inside strings is valid JSON; integers too big for 64 bits are
+     * read as reals rather than refused. */
+    json_t *req = json_loadb(line, (size_t)n, JSON_ALLOW_NUL, &jerr);
+    if (req == NULL) req = json_loadb(line, (size_t)n, JSON_ALLOW_NUL | JSON_DECODE_INT_AS_REAL, &jerr);
     const char *cmd = json_string_value(json_object_get(req, "cmd"));
     if (req == NULL || cmd == NULL) {
       fprintf(stderr, "duikou-bowtie: not a command: %s\n", req ? "no cmd" : jerr.text);

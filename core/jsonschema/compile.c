@@ -2,6 +2,7 @@
  * is resolved to its node ahead of time. Nodes are made from a work queue
  * (not by recursion through references), so reference cycles simply point
  * back at nodes already made. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,15 +28,13 @@ struct cctx {
   char *err;
 };
 
-static int fail_at(struct cctx *c, const struct dk__node *n, const char *kw, const char *fmt, const char *arg)
-{
+static int fail_at(struct cctx *c, const struct dk__node *n, const char *kw, const char *fmt, const char *arg) {
   char what[256];
   snprintf(what, sizeof what, fmt, arg);
   return dk_failf(c->err, DK_ESCHEMA, "%s at %s/%s", what, n->abs, kw);
 }
 
-static unsigned vocab_bit(const char *v, int *known)
-{
+static unsigned vocab_bit(const char *v, int *known) {
   static const struct { const char *name; unsigned bit; } tab[] = {
     { "core", 0 }, { "applicator", DK__V_APPLICATOR }, { "unevaluated", DK__V_UNEVALUATED },
     { "validation", DK__V_VALIDATION }, { "meta-data", 0 }, { "format-annotation", 0 },
@@ -59,8 +58,7 @@ static unsigned vocab_bit(const char *v, int *known)
 }
 
 /* The vocabularies a metaschema enables. */
-static int vocab_of(struct cctx *c, const char *meta, unsigned *out)
-{
+static int vocab_of(struct cctx *c, const char *meta, unsigned *out) {
   char *m = dk__uri_strip_fragment(meta, NULL);
   int r = 0;
   if (strcmp(m, DK__META_2020) == 0) {
@@ -96,8 +94,7 @@ static int vocab_of(struct cctx *c, const char *meta, unsigned *out)
 
 static struct dk__node *get_node(struct cctx *c, json_t *json, struct dk__resource *res, const char *ptr);
 
-static struct dk__cres *get_cres(struct cctx *c, struct dk__resource *res)
-{
+static struct dk__cres *get_cres(struct cctx *c, struct dk__resource *res) {
   struct dk__cres *cr = dk__map_get(&c->cres, DK__PTRKEY(res));
   if (cr)
     return cr;
@@ -127,8 +124,7 @@ static struct dk__cres *get_cres(struct cctx *c, struct dk__resource *res)
 }
 
 /* The node for a schema at a location; made (and queued) when new. */
-static struct dk__node *get_node(struct cctx *c, json_t *json, struct dk__resource *res, const char *ptr)
-{
+static struct dk__node *get_node(struct cctx *c, json_t *json, struct dk__resource *res, const char *ptr) {
   if (json_is_object(json)) {
     struct dk__node *n = dk__map_get(&c->nodes, DK__PTRKEY(json));
     if (n)
@@ -163,8 +159,7 @@ static struct dk__node *get_node(struct cctx *c, json_t *json, struct dk__resour
 }
 
 static struct dk__node *child(struct cctx *c, const struct pending *p, json_t *json, const char *t1,
-                              const char *t2, size_t n2)
-{
+                              const char *t2, size_t n2) {
   struct dk_buf ptr = {0};
   dk_buf_puts(&ptr, p->ptr);
   dk__ptr_append(&ptr, t1, strlen(t1));
@@ -176,8 +171,7 @@ static struct dk__node *child(struct cctx *c, const struct pending *p, json_t *j
 }
 
 static int child_array(struct cctx *c, const struct pending *p, json_t *arr, const char *kw,
-                       struct dk__node ***out, size_t *nout)
-{
+                       struct dk__node ***out, size_t *nout) {
   if (!json_is_array(arr) || json_array_size(arr) == 0)
     return fail_at(c, p->node, kw, "%s must be a non-empty array of schemas", kw);
   *nout = json_array_size(arr);
@@ -191,8 +185,7 @@ static int child_array(struct cctx *c, const struct pending *p, json_t *arr, con
   return 0;
 }
 
-static int prop_cmp(const void *a, const void *b)
-{
+static int prop_cmp(const void *a, const void *b) {
   const struct dk__prop *x = a, *y = b;
   if (x->klen != y->klen)
     return x->klen < y->klen ? -1 : 1;
@@ -200,8 +193,7 @@ static int prop_cmp(const void *a, const void *b)
 }
 
 static int child_map(struct cctx *c, const struct pending *p, json_t *obj, const char *kw,
-                     struct dk__prop **out, size_t *nout)
-{
+                     struct dk__prop **out, size_t *nout) {
   if (!json_is_object(obj))
     return fail_at(c, p->node, kw, "%s must be an object of schemas", kw);
   *out = dk_calloc(json_object_size(obj) + 1, sizeof **out);
@@ -220,25 +212,19 @@ static int child_map(struct cctx *c, const struct pending *p, json_t *obj, const
   return 0;
 }
 
-static int nonneg(const json_t *v, size_t *out)
-{
+static int nonneg(const json_t *v, size_t *out) {
   if (json_is_integer(v) && json_integer_value(v) >= 0) {
     *out = (size_t)json_integer_value(v);
     return 1;
   }
-  if (json_is_real(v) && json_real_value(v) >= 0 && json_real_value(v) == (double)(long long)json_real_value(v)) {
-    *out = (size_t)json_real_value(v);
-    return 1;
-  }
-  if (json_is_real(v) && json_real_value(v) >= 1e18) {
-    *out = (size_t)-1;
-    return 1;
-  }
-  return 0;
+  double d = json_real_value(v);
+  if (!json_is_real(v) || !(d >= 0) || d != floor(d))
+    return 0;
+  *out = d >= 1e18 ? (size_t)-1 : (size_t)d;
+  return 1;
 }
 
-static int strings(const json_t *arr, struct dk__strs *out)
-{
+static int strings(const json_t *arr, struct dk__strs *out) {
   if (!json_is_array(arr))
     return 0;
   out->n = json_array_size(arr);
@@ -254,8 +240,7 @@ static int strings(const json_t *arr, struct dk__strs *out)
   return 1;
 }
 
-static unsigned type_bit(const json_t *t)
-{
+static unsigned type_bit(const json_t *t) {
   static const char *const names[] = { "null", "boolean", "object", "array", "number", "string", "integer" };
   if (!json_is_string(t))
     return 0;
@@ -265,8 +250,7 @@ static unsigned type_bit(const json_t *t)
   return 0;
 }
 
-static int add_depreq(struct dk__node *n, const char *k, size_t klen, const json_t *v)
-{
+static int add_depreq(struct dk__node *n, const char *k, size_t klen, const json_t *v) {
   n->depreq = dk_realloc(n->depreq, (n->ndepreq + 1) * sizeof *n->depreq);
   struct dk__strs *d = &n->depreq[n->ndepreq++];
   memset(d, 0, sizeof *d);
@@ -276,8 +260,7 @@ static int add_depreq(struct dk__node *n, const char *k, size_t klen, const json
 }
 
 static int add_depsch(struct cctx *c, const struct pending *p, const char *kw, const char *k, size_t klen,
-                      json_t *v)
-{
+                      json_t *v) {
   struct dk__node *n = p->node;
   n->depsch = dk_realloc(n->depsch, (n->ndepsch + 1) * sizeof *n->depsch);
   struct dk__prop *d = &n->depsch[n->ndepsch++];
@@ -290,8 +273,7 @@ static int add_depsch(struct cctx *c, const struct pending *p, const char *kw, c
 /* Resolve a reference from resource `res` to the node it names. *target
  * receives the schema JSON. */
 static struct dk__node *resolve(struct cctx *c, const struct dk__node *from, struct dk__resource *res,
-                                const char *ref, const char *kw, json_t **target)
-{
+                                const char *ref, const char *kw, json_t **target) {
   const char *frag;
   char *full = dk__uri_resolve(res->uri, ref);
   char *base = dk__uri_strip_fragment(full, &frag);
@@ -368,8 +350,7 @@ static struct dk__node *resolve(struct cctx *c, const struct dk__node *from, str
 }
 
 /* Compile one schema object's keywords. */
-static int compile_body(struct cctx *c, struct pending *p)
-{
+static int compile_body(struct cctx *c, struct pending *p) {
   struct dk__node *n = p->node;
   json_t *s = p->json;
   unsigned vocab = n->cres->vocab;
@@ -582,11 +563,26 @@ static int compile_body(struct cctx *c, struct pending *p)
       n->format = json_string_value(v);
     }
   }
+  /* When every required name is also a property, validation counts them
+   * while it walks the instance's keys instead of looking each one up. */
+  if ((n->kw & DK__K_REQUIRED) && n->nprops) {
+    n->req_in_props = 1;
+    for (size_t i = 0; i < n->required.n; i++) {
+      struct dk__prop *pr = (struct dk__prop *)dk__find_prop(n->props, n->nprops, n->required.s[i], n->required.len[i]);
+      if (!pr || pr->required) {
+        n->req_in_props = 0;
+        break;
+      }
+      pr->required = 1;
+    }
+    if (!n->req_in_props)
+      for (size_t i = 0; i < n->nprops; i++)
+        n->props[i].required = 0;
+  }
   return 0;
 }
 
-static void node_free(struct dk__node *n)
-{
+static void node_free(struct dk__node *n) {
   free(n->abs);
   free(n->allof);
   free(n->anyof);
@@ -609,8 +605,8 @@ static void node_free(struct dk__node *n)
   free(n);
 }
 
-void dk_schema_free(struct dk_schema *s)
-{
+/* Free a compiled schema (NULL is fine). */
+void dk_schema_free(struct dk_schema *s) {
   if (!s)
     return;
   for (size_t i = 0; i < s->nnodes; i++)
@@ -629,8 +625,7 @@ void dk_schema_free(struct dk_schema *s)
   free(s);
 }
 
-static int check_metaschema(struct dk_registry *reg, const json_t *schema, char *err)
-{
+static int check_metaschema(struct dk_registry *reg, const json_t *schema, char *err) {
   json_t *sch = json_object_get(schema, "$schema");
   if (sch && !json_is_string(sch))
     return dk_failf(err, DK_ESCHEMA, "$schema must be a string");
@@ -658,9 +653,10 @@ static int check_metaschema(struct dk_registry *reg, const json_t *schema, char 
   return r;
 }
 
+/* Compile schema: index it, check it against its metaschema when asked,
+ * then make every node from the work queue. */
 int dk_schema_compile(struct dk_registry *reg, const json_t *schema, const char *uri,
-                      const struct dk_schema_opts *opts, struct dk_schema **out, char *err)
-{
+                      const struct dk_schema_opts *opts, struct dk_schema **out, char *err) {
   static const struct dk_schema_opts defaults = { 0, 0, 0 };
   if (!opts)
     opts = &defaults;

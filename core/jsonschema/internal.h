@@ -4,6 +4,7 @@
 #define DK_JSONSCHEMA_INTERNAL_H
 
 #include <stddef.h>
+#include <string.h>
 #include <jansson.h>
 #include "jsonschema.h"
 
@@ -151,7 +152,26 @@ struct dk__prop {
   const char *key;
   size_t klen;
   struct dk__node *node;
+  unsigned char required; /* also listed in "required" */
 };
+
+/* Binary search in properties sorted by (length, bytes). */
+static inline const struct dk__prop *dk__find_prop(const struct dk__prop *props, size_t n, const char *k,
+                                                   size_t klen) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    const struct dk__prop *p = &props[mid];
+    int c = p->klen != klen ? (p->klen < klen ? -1 : 1) : memcmp(p->key, k, klen);
+    if (c == 0)
+      return p;
+    if (c < 0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return NULL;
+}
 
 struct dk__pat {
   struct dk_regex *re;
@@ -192,6 +212,7 @@ struct dk__node {
   struct dk__strs *depreq;
   size_t ndepreq;
   struct dk__strs required;
+  unsigned char req_in_props; /* every required name is in props, once */
   size_t minprops, maxprops;
 
   struct dk__node **prefix;

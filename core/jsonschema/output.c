@@ -8,8 +8,8 @@
 #include "internal.h"
 #include "../util.h"
 
-void dk_vresult_free(struct dk_vresult *res)
-{
+/* Free the errors of a result and reset it. */
+void dk_vresult_free(struct dk_vresult *res) {
   if (!res)
     return;
   for (size_t i = 0; i < res->nerrors; i++) {
@@ -23,8 +23,8 @@ void dk_vresult_free(struct dk_vresult *res)
   res->nerrors = 0;
 }
 
-json_t *dk_vresult_basic(const struct dk_vresult *res)
-{
+/* The "basic" output unit of a result. New reference. */
+json_t *dk_vresult_basic(const struct dk_vresult *res) {
   json_t *out = json_object();
   json_object_set_new(out, "valid", json_boolean(!res || res->nerrors == 0));
   if (!res || res->nerrors == 0)
@@ -43,8 +43,7 @@ json_t *dk_vresult_basic(const struct dk_vresult *res)
   return out;
 }
 
-static void describe(struct dk_buf *b, const json_t *v, size_t limit, int bare, unsigned depth)
-{
+static void describe(struct dk_buf *b, const json_t *v, size_t limit, int bare, unsigned depth) {
   char tmp[160];
   switch (json_typeof(v)) {
   case JSON_STRING: {
@@ -133,7 +132,7 @@ static void describe(struct dk_buf *b, const json_t *v, size_t limit, int bare, 
   }
 }
 
-void dk__describe(struct dk_buf *b, const json_t *v, size_t budget, int bare)
-{
+/* Append a short rendering of v (strings quoted unless bare). */
+void dk__describe(struct dk_buf *b, const json_t *v, size_t budget, int bare) {
   describe(b, v, b->len + budget, bare, 0);
 }

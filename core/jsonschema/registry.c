@@ -11,8 +11,7 @@
 
 /* --- hash map ------------------------------------------------------------ */
 
-static size_t map_hash(const void *key, size_t klen)
-{
+static size_t map_hash(const void *key, size_t klen) {
   const unsigned char *p = key;
   size_t h = 1469598103934665603ull;
   for (size_t i = 0; i < klen; i++) {
@@ -22,8 +21,7 @@ static size_t map_hash(const void *key, size_t klen)
   return h;
 }
 
-static struct dk__map_ent *map_find(const struct dk__map *m, const void *key, size_t klen, size_t h)
-{
+static struct dk__map_ent *map_find(const struct dk__map *m, const void *key, size_t klen, size_t h) {
   size_t mask = m->cap - 1;
   for (size_t i = h & mask;; i = (i + 1) & mask) {
     struct dk__map_ent *e = &m->ents[i];
@@ -32,16 +30,16 @@ static struct dk__map_ent *map_find(const struct dk__map *m, const void *key, si
   }
 }
 
-void *dk__map_get(const struct dk__map *m, const void *key, size_t klen)
-{
+/* The value under key, or NULL. */
+void *dk__map_get(const struct dk__map *m, const void *key, size_t klen) {
   if (!m->n)
     return NULL;
   struct dk__map_ent *e = map_find(m, key, klen, map_hash(key, klen));
   return e->key ? e->val : NULL;
 }
 
-void dk__map_put(struct dk__map *m, const void *key, size_t klen, void *val)
-{
+/* Insert or replace; the key is copied. */
+void dk__map_put(struct dk__map *m, const void *key, size_t klen, void *val) {
   if ((m->n + 1) * 2 > m->cap) {
     struct dk__map old = *m;
     m->cap = old.cap ? old.cap * 2 : 16;
@@ -64,8 +62,8 @@ void dk__map_put(struct dk__map *m, const void *key, size_t klen, void *val)
   e->val = val;
 }
 
-void dk__map_free(struct dk__map *m, void (*free_val)(void *))
-{
+/* Free the keys, and the values with free_val when it is not NULL. */
+void dk__map_free(struct dk__map *m, void (*free_val)(void *)) {
   for (size_t i = 0; i < m->cap; i++) {
     if (!m->ents[i].key)
       continue;
@@ -85,8 +83,7 @@ struct uparts {
   int hasauth, hasquery, hasfrag;
 };
 
-static void usplit(const char *s, struct uparts *u)
-{
+static void usplit(const char *s, struct uparts *u) {
   memset(u, 0, sizeof *u);
   const char *p = s;
   if (isalpha((unsigned char)*p)) {
@@ -126,8 +123,7 @@ static void usplit(const char *s, struct uparts *u)
 }
 
 /* RFC 3986 section 5.2.4. */
-static void remove_dots(struct dk_buf *out, const char *path, size_t n)
-{
+static void remove_dots(struct dk_buf *out, const char *path, size_t n) {
   char *in = dk_strndup(path, n);
   char *p = in;
   while (*p) {
@@ -165,8 +161,8 @@ static void remove_dots(struct dk_buf *out, const char *path, size_t n)
   free(in);
 }
 
-char *dk__uri_resolve(const char *base, const char *ref)
-{
+/* RFC 3986 section 5.2.2: ref against base. Caller frees. */
+char *dk__uri_resolve(const char *base, const char *ref) {
   struct uparts b, r;
   usplit(base ? base : "", &b);
   usplit(ref, &r);
@@ -230,16 +226,15 @@ char *dk__uri_resolve(const char *base, const char *ref)
   return dk_buf_steal(&out);
 }
 
-char *dk__uri_strip_fragment(const char *uri, const char **frag)
-{
+/* The URI without its fragment (caller frees); *frag points after the '#'. */
+char *dk__uri_strip_fragment(const char *uri, const char **frag) {
   const char *h = strchr(uri, '#');
   if (frag)
     *frag = h ? h + 1 : NULL;
   return h ? dk_strndup(uri, (size_t)(h - uri)) : dk_strdup(uri);
 }
 
-static int hexval(int c)
-{
+static int hexval(int c) {
   if (c >= '0' && c <= '9')
     return c - '0';
   if (c >= 'a' && c <= 'f')
@@ -249,8 +244,8 @@ static int hexval(int c)
   return -1;
 }
 
-char *dk__pct_decode(const char *s, size_t n, size_t *outlen)
-{
+/* Percent-decode n bytes (invalid escapes kept as they are). Caller frees. */
+char *dk__pct_decode(const char *s, size_t n, size_t *outlen) {
   char *out = dk_malloc(n + 1);
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
@@ -269,8 +264,8 @@ char *dk__pct_decode(const char *s, size_t n, size_t *outlen)
   return out;
 }
 
-void dk__ptr_append(struct dk_buf *b, const char *tok, size_t len)
-{
+/* Append "/" and a JSON Pointer token with ~0 and ~1 escapes. */
+void dk__ptr_append(struct dk_buf *b, const char *tok, size_t len) {
   dk_buf_puts(b, "/");
   for (size_t i = 0; i < len; i++) {
     if (tok[i] == '~')
@@ -282,8 +277,8 @@ void dk__ptr_append(struct dk_buf *b, const char *tok, size_t len)
   }
 }
 
-void dk__frag_append(struct dk_buf *b, const char *s, size_t len)
-{
+/* Append bytes percent-encoded where a URI fragment does not allow them. */
+void dk__frag_append(struct dk_buf *b, const char *s, size_t len) {
   static const char ok[] = "-._~!$&'()*+,;=:@/?";
   for (size_t i = 0; i < len; i++) {
     unsigned char c = (unsigned char)s[i];
@@ -296,8 +291,7 @@ void dk__frag_append(struct dk_buf *b, const char *s, size_t len)
 
 /* --- the index ----------------------------------------------------------- */
 
-static void resource_free(struct dk__resource *r)
-{
+static void resource_free(struct dk__resource *r) {
   free(r->uri);
   free(r->metaschema);
   dk__map_free(&r->anchors, NULL);
@@ -305,15 +299,14 @@ static void resource_free(struct dk__resource *r)
   free(r);
 }
 
-static void loc_free(void *p)
-{
+static void loc_free(void *p) {
   struct dk__loc *l = p;
   free(l->ptr);
   free(l);
 }
 
-void dk__index_free(struct dk__index *idx)
-{
+/* Free an index and its resources (not the documents). */
+void dk__index_free(struct dk__index *idx) {
   for (size_t i = 0; i < idx->nres; i++)
     resource_free(idx->res[i]);
   free(idx->res);
@@ -323,8 +316,7 @@ void dk__index_free(struct dk__index *idx)
 }
 
 static struct dk__resource *resource_new(struct dk__index *idx, const char *uri, json_t *schema,
-                                         const char *meta)
-{
+                                         const char *meta) {
   struct dk__resource *r = dk_calloc(1, sizeof *r);
   r->uri = dk_strdup(uri);
   r->schema = schema;
@@ -334,8 +326,7 @@ static struct dk__resource *resource_new(struct dk__index *idx, const char *uri,
   return r;
 }
 
-static int alias(struct dk__index *idx, const char *uri, struct dk__resource *r, char *err)
-{
+static int alias(struct dk__index *idx, const char *uri, struct dk__resource *r, char *err) {
   struct dk__resource *old = dk__map_get(&idx->uris, uri, strlen(uri));
   if (old && old->schema != r->schema)
     return dk_failf(err, DK_EEXIST, "two schemas have the $id %s", uri);
@@ -352,8 +343,7 @@ static const char *const map_kw[] = {
   "properties", "patternProperties", "$defs", "dependentSchemas", "dependencies", NULL,
 };
 
-static int is_kw(const char *const *list, const char *k)
-{
+static int is_kw(const char *const *list, const char *k) {
   for (; *list; list++)
     if (strcmp(*list, k) == 0)
       return 1;
@@ -365,8 +355,7 @@ static int walk(struct dk__index *idx, json_t *node, struct dk__resource *res, s
 
 static int walk_child(struct dk__index *idx, json_t *child, struct dk__resource *res,
                       struct dk_buf *ptr, const char *t1, size_t n1, const char *t2, size_t n2,
-                      unsigned depth, char *err)
-{
+                      unsigned depth, char *err) {
   size_t keep = ptr->len;
   dk__ptr_append(ptr, t1, n1);
   if (t2)
@@ -379,8 +368,7 @@ static int walk_child(struct dk__index *idx, json_t *child, struct dk__resource 
 }
 
 static int walk(struct dk__index *idx, json_t *node, struct dk__resource *res, struct dk_buf *ptr,
-                unsigned depth, char *err)
-{
+                unsigned depth, char *err) {
   if (!json_is_object(node))
     return 0;
   if (depth > 2048)
@@ -454,8 +442,9 @@ static int walk(struct dk__index *idx, json_t *node, struct dk__resource *res, s
   return r;
 }
 
-int dk__index_doc(struct dk__index *idx, json_t *doc, const char *uri, char *err)
-{
+/* Index a document's resources, anchors and schema locations. Returns 0,
+ * DK_EEXIST (two different schemas claim one $id) or DK_ESCHEMA. */
+int dk__index_doc(struct dk__index *idx, json_t *doc, const char *uri, char *err) {
   json_t *id = json_object_get(doc, "$id");
   json_t *sch = json_object_get(doc, "$schema");
   if (!uri && !json_is_string(id))
@@ -487,8 +476,8 @@ extern const size_t dk__meta_schema_len, dk__meta_core_len, dk__meta_applicator_
     dk__meta_unevaluated_len, dk__meta_validation_len, dk__meta_meta_data_len,
     dk__meta_format_annotation_len, dk__meta_format_assertion_len, dk__meta_content_len;
 
-struct dk_registry *dk_registry_new(void)
-{
+/* A registry holding the built-in 2020-12 metaschemas. */
+struct dk_registry *dk_registry_new(void) {
   static const struct { const unsigned char *data; const size_t *len; } builtin[] = {
     { dk__meta_schema, &dk__meta_schema_len },
     { dk__meta_core, &dk__meta_core_len },
@@ -512,13 +501,12 @@ struct dk_registry *dk_registry_new(void)
   return reg;
 }
 
-static void schema_free_cb(void *p)
-{
+static void schema_free_cb(void *p) {
   dk_schema_free(p);
 }
 
-void dk_registry_free(struct dk_registry *reg)
-{
+/* Free the registry, its cached metaschemas and its document references. */
+void dk_registry_free(struct dk_registry *reg) {
   if (!reg)
     return;
   dk__map_free(&reg->meta, schema_free_cb);
@@ -529,12 +517,19 @@ void dk_registry_free(struct dk_registry *reg)
   free(reg);
 }
 
-int dk_registry_add(struct dk_registry *reg, const char *uri, json_t *doc, char *err)
-{
+/* Register doc (indexed first, merged only when nothing conflicts). */
+int dk_registry_add(struct dk_registry *reg, const char *uri, json_t *doc, char *err) {
   if (!json_is_object(doc) && !json_is_boolean(doc))
     return dk_failf(err, DK_ESCHEMA, "a schema must be an object or a boolean");
   if (uri && strchr(uri, '#') && strchr(uri, '#')[1])
     return dk_failf(err, DK_ESCHEMA, "the URI %s has a fragment", uri);
+  if (!uri) {
+    struct uparts u;
+    json_t *id = json_object_get(doc, "$id");
+    usplit(json_is_string(id) ? json_string_value(id) : "", &u);
+    if (!u.scheme)
+      return dk_failf(err, DK_ESCHEMA, "the schema has no URI and no absolute $id");
+  }
   struct dk__index tmp = {0};
   int r = dk__index_doc(&tmp, doc, uri, err);
   if (r) {
@@ -582,8 +577,7 @@ int dk_registry_add(struct dk_registry *reg, const char *uri, json_t *doc, char 
 }
 
 static int add_tree(struct dk_registry *reg, const char *dir, const char *rel, const char *base_uri,
-                    char *err)
-{
+                    char *err) {
   char *path = *rel ? dk_asprintf("%s/%s", dir, rel) : dk_strdup(dir);
   struct dirent **ents;
   int n = scandir(path, &ents, NULL, alphasort);
@@ -624,27 +618,27 @@ static int add_tree(struct dk_registry *reg, const char *dir, const char *rel, c
   return r;
 }
 
-int dk_registry_add_dir(struct dk_registry *reg, const char *dir, const char *base_uri, char *err)
-{
+/* Register every *.json under dir as base_uri + relative path. */
+int dk_registry_add_dir(struct dk_registry *reg, const char *dir, const char *base_uri, char *err) {
   return add_tree(reg, dir, "", base_uri, err);
 }
 
+/* The resource at an absolute URI: the overlay wins over the registry. */
 struct dk__resource *dk__lookup(const struct dk_registry *reg, const struct dk__index *ov,
-                                const char *uri)
-{
+                                const char *uri) {
   struct dk__resource *r = ov ? dk__map_get(&ov->uris, uri, strlen(uri)) : NULL;
   return r ? r : dk__map_get(&reg->idx.uris, uri, strlen(uri));
 }
 
+/* Where an indexed schema object sits, or NULL. */
 struct dk__loc *dk__loc_of(const struct dk_registry *reg, const struct dk__index *ov,
-                           const json_t *node)
-{
+                           const json_t *node) {
   struct dk__loc *l = ov ? dk__map_get(&ov->locs, DK__PTRKEY(node)) : NULL;
   return l ? l : dk__map_get(&reg->idx.locs, DK__PTRKEY(node));
 }
 
-struct dk_schema *dk__metaschema(struct dk_registry *reg, const char *uri, char *err)
-{
+/* The compiled metaschema for uri, compiled once per registry. */
+struct dk_schema *dk__metaschema(struct dk_registry *reg, const char *uri, char *err) {
   struct dk_schema *s = dk__map_get(&reg->meta, uri, strlen(uri));
   if (s)
     return s;

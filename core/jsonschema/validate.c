@@ -31,7 +31,7 @@ enum { HINT_NONE, HINT_PROP, HINT_ITEM, HINT_NAME };
 struct vctx {
   struct dk_vresult *res;  /* NULL: stop at the first failure */
   size_t cap;
-  unsigned depth, max_depth;
+  unsigned depth, refs, max_depth; /* instance depth, references followed */
   const struct scope *scope;
   struct dk_buf ipath, kpath;
   int hint;                /* what a false schema is rejecting, for its message */
@@ -41,8 +41,7 @@ struct vctx {
 
 #define TRACK_BUF 64
 
-static void track_init(struct track *t, unsigned char *buf, size_t n)
-{
+static void track_init(struct track *t, unsigned char *buf, size_t n) {
   t->n = n;
   t->all = 0;
   t->heap = n > TRACK_BUF;
@@ -51,8 +50,7 @@ static void track_init(struct track *t, unsigned char *buf, size_t n)
     memset(buf, 0, n);
 }
 
-static void track_merge(struct track *dst, const struct track *src)
-{
+static void track_merge(struct track *dst, const struct track *src) {
   if (src->all)
     dst->all = 1;
   else if (!dst->all)
@@ -60,16 +58,14 @@ static void track_merge(struct track *dst, const struct track *src)
       dst->m[i] |= src->m[i];
 }
 
-static void track_done(struct track *t)
-{
+static void track_done(struct track *t) {
   if (t->heap)
     free(t->m);
 }
 
 /* --- errors -------------------------------------------------------------- */
 
-static void verror(struct vctx *c, const struct dk__node *n, const char *kw, const char *fmt, va_list ap)
-{
+static void verror(struct vctx *c, const struct dk__node *n, const char *kw, const char *fmt, va_list ap) {
   struct dk_vresult *res = c->res;
   if (res->nerrors == c->cap) {
     c->cap = c->cap ? c->cap * 2 : 8;
@@ -99,16 +95,14 @@ static void verror(struct vctx *c, const struct dk__node *n, const char *kw, con
 
 static void error(struct vctx *c, const struct dk__node *n, const char *kw, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
-static void error(struct vctx *c, const struct dk__node *n, const char *kw, const char *fmt, ...)
-{
+static void error(struct vctx *c, const struct dk__node *n, const char *kw, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   verror(c, n, kw, fmt, ap);
   va_end(ap);
 }
 
-static void truncate_errors(struct vctx *c, size_t mark)
-{
+static void truncate_errors(struct vctx *c, size_t mark) {
   while (c->res->nerrors > mark) {
     struct dk_verror *e = &c->res->errors[--c->res->nerrors];
     free(e->instance_location);
@@ -118,16 +112,14 @@ static void truncate_errors(struct vctx *c, size_t mark)
   }
 }
 
-/* A rendering of a value for messages; `str` is a small scratch buffer. */
-static const char *show(struct dk_buf *b, const json_t *v)
-{
+/* A short rendering of a value for a message, in b (reset first). */
+static const char *show(struct dk_buf *b, const json_t *v) {
   b->len = 0;
   dk__describe(b, v, 80, 0);
   return dk_buf_cstr(b);
 }
 
-static size_t path_push(struct vctx *c, struct dk_buf *p, const char *a, const char *tok, size_t len)
-{
+static size_t path_push(struct vctx *c, struct dk_buf *p, const char *a, const char *tok, size_t len) {
   if (!c->res)
     return 0;
   size_t old = p->len;
@@ -138,8 +130,7 @@ static size_t path_push(struct vctx *c, struct dk_buf *p, const char *a, const c
   return old;
 }
 
-static size_t path_index(struct vctx *c, struct dk_buf *p, const char *a, size_t i)
-{
+static size_t path_index(struct vctx *c, struct dk_buf *p, const char *a, size_t i) {
   if (!c->res)
     return 0;
   size_t old = p->len;
@@ -149,8 +140,7 @@ static size_t path_index(struct vctx *c, struct dk_buf *p, const char *a, size_t
   return old;
 }
 
-static void path_pop(struct vctx *c, struct dk_buf *p, size_t old)
-{
+static void path_pop(struct vctx *c, struct dk_buf *p, size_t old) {
   if (!c->res)
     return;
   p->len = old;
@@ -158,17 +148,23 @@ static void path_pop(struct vctx *c, struct dk_buf *p, size_t old)
     p->data[old] = 0;
 }
 
-static int too_deep(struct vctx *c, const struct dk__node *n, const char *kw)
-{
+static int too_deep(struct vctx *c, const struct dk__node *n, const char *kw) {
   if (c->res)
     error(c, n, kw, "nested deeper than the limit of %u", c->max_depth);
   return DK_ETOOBIG;
 }
 
+/* A subschema evaluated without error collection hit a limit. */
+static int gave_up(struct vctx *c, const struct dk__node *n, const char *kw) {
+  if (c->res)
+    error(c, n, kw, "could not be evaluated: nesting or pattern matching went past its limit");
+  return DK_ETOOBIG;
+}
+
 /* --- values -------------------------------------------------------------- */
 
-int dk__num_cmp(const json_t *a, const json_t *b)
-{
+/* Compare JSON numbers exactly (long double holds every int64). */
+int dk__num_cmp(const json_t *a, const json_t *b) {
   if (json_is_integer(a) && json_is_integer(b)) {
     json_int_t x = json_integer_value(a), y = json_integer_value(b);
     return x < y ? -1 : x > y;
@@ -178,8 +174,8 @@ int dk__num_cmp(const json_t *a, const json_t *b)
   return x < y ? -1 : x > y;
 }
 
-int dk__json_equal(const json_t *a, const json_t *b, unsigned depth)
-{
+/* JSON equality with a nesting bound; 1, 0 or DK_ETOOBIG. */
+int dk__json_equal(const json_t *a, const json_t *b, unsigned depth) {
   if (a == b)
     return 1;
   if (json_is_number(a) && json_is_number(b))
@@ -226,16 +222,14 @@ int dk__json_equal(const json_t *a, const json_t *b, unsigned depth)
   }
 }
 
-static int is_integer(const json_t *v)
-{
+static int is_integer(const json_t *v) {
   if (json_is_integer(v))
     return 1;
   double d = json_real_value(v);
   return json_is_real(v) && isfinite(d) && d == floor(d);
 }
 
-static int multiple_of(const json_t *x, const json_t *d)
-{
+static int multiple_of(const json_t *x, const json_t *d) {
   if (json_is_integer(x) && json_is_integer(d)) {
     json_int_t dv = json_integer_value(d);
     return dv == -1 || json_integer_value(x) % dv == 0;
@@ -244,15 +238,19 @@ static int multiple_of(const json_t *x, const json_t *d)
   if (dv == floor(dv))
     return xv == floor(xv) && fmod(xv, dv) == 0;
   double q = xv / dv;
-  if (!isfinite(q))
+  if (!isfinite(q)) {
+    /* an integer is a multiple of any 1/k */
+    double inv = 1 / dv;
+    if (xv == floor(xv) && fabs(inv - nearbyint(inv)) <= inv * 4 * DBL_EPSILON)
+      return 1;
     return fmod(xv, dv) == 0;
+  }
   /* decimal divisors are inexact in binary: accept a quotient within a
    * few units in the last place of an integer */
   return fabs(q - nearbyint(q)) <= fabs(q) * 4 * DBL_EPSILON;
 }
 
-static const char *type_name(const json_t *v)
-{
+static const char *type_name(const json_t *v) {
   switch (json_typeof(v)) {
   case JSON_OBJECT:
     return "an object";
@@ -272,8 +270,7 @@ static const char *type_name(const json_t *v)
   }
 }
 
-static int type_ok(unsigned types, const json_t *v)
-{
+static int type_ok(unsigned types, const json_t *v) {
   switch (json_typeof(v)) {
   case JSON_OBJECT:
     return types & DK__T_OBJECT;
@@ -293,8 +290,7 @@ static int type_ok(unsigned types, const json_t *v)
   }
 }
 
-static void type_error(struct vctx *c, const struct dk__node *n, const json_t *v)
-{
+static void type_error(struct vctx *c, const struct dk__node *n, const json_t *v) {
   static const char *const names[] = { "null", "a boolean", "an object", "an array", "a number", "a string", "an integer" };
   struct dk_buf b = {0};
   unsigned left = n->types;
@@ -310,29 +306,11 @@ static void type_error(struct vctx *c, const struct dk__node *n, const json_t *v
   dk_buf_free(&b);
 }
 
-static size_t code_points(const char *s, size_t n)
-{
+static size_t code_points(const char *s, size_t n) {
   size_t c = 0;
   for (size_t i = 0; i < n; i++)
     c += ((unsigned char)s[i] & 0xC0) != 0x80;
   return c;
-}
-
-static const struct dk__prop *find_prop(const struct dk__node *n, const char *k, size_t klen)
-{
-  size_t lo = 0, hi = n->nprops;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    const struct dk__prop *p = &n->props[mid];
-    int c = p->klen != klen ? (p->klen < klen ? -1 : 1) : memcmp(p->key, k, klen);
-    if (c == 0)
-      return p;
-    if (c < 0)
-      lo = mid + 1;
-    else
-      hi = mid;
-  }
-  return NULL;
 }
 
 /* --- the walk ------------------------------------------------------------ */
@@ -341,8 +319,7 @@ static int v_node(struct vctx *c, const struct dk__node *n, const json_t *inst, 
 
 /* Validate a child instance (one level deeper). */
 static int v_child(struct vctx *c, const struct dk__node *parent, const struct dk__node *n, const json_t *inst,
-                   const char *kw, int hint, const char *key, size_t klen)
-{
+                   const char *kw, int hint, const char *key, size_t klen) {
   if (c->depth >= c->max_depth)
     return too_deep(c, parent, kw);
   c->depth++;
@@ -354,8 +331,7 @@ static int v_child(struct vctx *c, const struct dk__node *parent, const struct d
   return r;
 }
 
-static int v_number(struct vctx *c, const struct dk__node *n, const json_t *inst)
-{
+static int v_number(struct vctx *c, const struct dk__node *n, const json_t *inst) {
   int ok = 1;
   struct dk_buf b = {0}, b2 = {0};
   if ((n->kw & DK__K_MULTIPLEOF) && !multiple_of(inst, n->multipleof)) {
@@ -395,8 +371,7 @@ static int v_number(struct vctx *c, const struct dk__node *n, const json_t *inst
   return ok;
 }
 
-static int v_string(struct vctx *c, const struct dk__node *n, const json_t *inst)
-{
+static int v_string(struct vctx *c, const struct dk__node *n, const json_t *inst) {
   const char *s = json_string_value(inst);
   size_t len = json_string_length(inst);
   int ok = 1;
@@ -443,20 +418,20 @@ static int v_string(struct vctx *c, const struct dk__node *n, const json_t *inst
   return ok;
 }
 
-#define CHECK(expr)                                                                                                 \
-  do {                                                                                                               \
-    int r_ = (expr);                                                                                                 \
-    if (r_ < 0)                                                                                                      \
-      return r_;                                                                                                     \
-    if (!r_) {                                                                                                       \
-      ok = 0;                                                                                                        \
-      if (!c->res)                                                                                                   \
-        return 0;                                                                                                    \
-    }                                                                                                                \
+/* A keyword's result: limits abort, failures stop the fast mode only. */
+#define CHECK(expr)        \
+  do {                     \
+    int r_ = (expr);       \
+    if (r_ < 0)            \
+      return r_;           \
+    if (!r_) {             \
+      ok = 0;              \
+      if (!c->res)         \
+        return 0;          \
+    }                      \
   } while (0)
 
-static int v_array(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t)
-{
+static int v_array(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
   size_t len = json_array_size(inst);
   int ok = 1;
   if ((n->kw & DK__K_MINITEMS) && len < n->minitems) {
@@ -524,7 +499,7 @@ static int v_array(struct vctx *c, const struct dk__node *n, const json_t *inst,
       int r = v_child(c, n, n->contains, json_array_get(inst, i), "contains", HINT_NONE, NULL, 0);
       if (r < 0) {
         c->res = saved;
-        return too_deep(c, n, "contains");
+        return gave_up(c, n, "contains");
       }
       if (r) {
         found++;
@@ -557,8 +532,7 @@ static int v_array(struct vctx *c, const struct dk__node *n, const json_t *inst,
   return ok;
 }
 
-static int v_object(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t)
-{
+static int v_object(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
   json_t *obj = (json_t *)inst; /* jansson's iterators take no const */
   int ok = 1;
   size_t size = json_object_size(obj);
@@ -576,7 +550,72 @@ static int v_object(struct vctx *c, const struct dk__node *n, const json_t *inst
     error(c, n, "maxProperties", "has %zu propert%s, more than the maximum %zu", size, size == 1 ? "y" : "ies",
           n->maxprops);
   }
-  if (n->kw & DK__K_REQUIRED) {
+  /* Walk the instance's keys when something needs them, or when that is
+   * cheaper than looking up every declared property. */
+  int walk = n->npats || n->addl || t || (n->nprops && size < n->nprops);
+  size_t required_seen = 0;
+  if (walk) {
+    size_t idx = 0;
+    for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it), idx++) {
+      const char *k = json_object_iter_key(it);
+      size_t klen = json_object_iter_key_len(it);
+      json_t *v = json_object_iter_value(it);
+      const struct dk__prop *p = n->nprops ? dk__find_prop(n->props, n->nprops, k, klen) : NULL;
+      int matched = p != NULL;
+      if (p) {
+        required_seen += p->required;
+        size_t ik = path_push(c, &c->kpath, "properties", p->key, p->klen);
+        size_t ii = path_push(c, &c->ipath, NULL, k, klen);
+        int r = v_child(c, n, p->node, v, "properties", HINT_PROP, k, klen);
+        path_pop(c, &c->kpath, ik);
+        path_pop(c, &c->ipath, ii);
+        CHECK(r);
+      }
+      for (size_t j = 0; j < n->npats; j++) {
+        int r = dk_regex_search(n->pats[j].re, k, klen);
+        if (r < 0) {
+          if (c->res)
+            error(c, n, "patternProperties", "matching pattern %s took too long", n->pats[j].src);
+          return DK_ETOOBIG;
+        }
+        if (!r)
+          continue;
+        matched = 1;
+        size_t ik = path_push(c, &c->kpath, "patternProperties", n->pats[j].src, strlen(n->pats[j].src));
+        size_t ii = path_push(c, &c->ipath, NULL, k, klen);
+        r = v_child(c, n, n->pats[j].node, v, "patternProperties", HINT_PROP, k, klen);
+        path_pop(c, &c->kpath, ik);
+        path_pop(c, &c->ipath, ii);
+        CHECK(r);
+      }
+      if (!matched && n->addl) {
+        matched = 1;
+        size_t ik = path_push(c, &c->kpath, "additionalProperties", NULL, 0);
+        size_t ii = path_push(c, &c->ipath, NULL, k, klen);
+        int r = v_child(c, n, n->addl, v, "additionalProperties", HINT_PROP, k, klen);
+        path_pop(c, &c->kpath, ik);
+        path_pop(c, &c->ipath, ii);
+        CHECK(r);
+      }
+      if (matched && t)
+        t->m[idx] = 1;
+    }
+  } else {
+    for (size_t i = 0; i < n->nprops; i++) {
+      const struct dk__prop *p = &n->props[i];
+      json_t *v = json_object_getn(obj, p->key, p->klen);
+      if (!v)
+        continue;
+      required_seen += p->required;
+      size_t ik = path_push(c, &c->kpath, "properties", p->key, p->klen);
+      size_t ii = path_push(c, &c->ipath, NULL, p->key, p->klen);
+      int r = v_child(c, n, p->node, v, "properties", HINT_PROP, p->key, p->klen);
+      path_pop(c, &c->kpath, ik);
+      path_pop(c, &c->ipath, ii);
+      CHECK(r);
+    }
+  }
+  if ((n->kw & DK__K_REQUIRED) && !(n->req_in_props && required_seen == n->required.n)) {
     for (size_t i = 0; i < n->required.n; i++) {
       if (json_object_getn(obj, n->required.s[i], n->required.len[i]))
         continue;
@@ -609,55 +648,6 @@ static int v_object(struct vctx *c, const struct dk__node *n, const json_t *inst
       }
     }
   }
-  for (size_t i = 0; i < n->nprops; i++) {
-    const struct dk__prop *p = &n->props[i];
-    json_t *v = json_object_getn(obj, p->key, p->klen);
-    if (!v)
-      continue;
-    size_t ik = path_push(c, &c->kpath, "properties", p->key, p->klen);
-    size_t ii = path_push(c, &c->ipath, NULL, p->key, p->klen);
-    int r = v_child(c, n, p->node, v, "properties", HINT_PROP, p->key, p->klen);
-    path_pop(c, &c->kpath, ik);
-    path_pop(c, &c->ipath, ii);
-    CHECK(r);
-  }
-  if (n->npats || n->addl || (t && n->nprops)) {
-    size_t idx = 0;
-    for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it), idx++) {
-      const char *k = json_object_iter_key(it);
-      size_t klen = json_object_iter_key_len(it);
-      json_t *v = json_object_iter_value(it);
-      int matched = n->nprops && find_prop(n, k, klen);
-      for (size_t j = 0; j < n->npats; j++) {
-        int r = dk_regex_search(n->pats[j].re, k, klen);
-        if (r < 0) {
-          if (c->res)
-            error(c, n, "patternProperties", "matching pattern %s took too long", n->pats[j].src);
-          return DK_ETOOBIG;
-        }
-        if (!r)
-          continue;
-        matched = 1;
-        size_t ik = path_push(c, &c->kpath, "patternProperties", n->pats[j].src, strlen(n->pats[j].src));
-        size_t ii = path_push(c, &c->ipath, NULL, k, klen);
-        r = v_child(c, n, n->pats[j].node, v, "patternProperties", HINT_PROP, k, klen);
-        path_pop(c, &c->kpath, ik);
-        path_pop(c, &c->ipath, ii);
-        CHECK(r);
-      }
-      if (!matched && n->addl) {
-        matched = 1;
-        size_t ik = path_push(c, &c->kpath, "additionalProperties", NULL, 0);
-        size_t ii = path_push(c, &c->ipath, NULL, k, klen);
-        int r = v_child(c, n, n->addl, v, "additionalProperties", HINT_PROP, k, klen);
-        path_pop(c, &c->kpath, ik);
-        path_pop(c, &c->ipath, ii);
-        CHECK(r);
-      }
-      if (matched && t)
-        t->m[idx] = 1;
-    }
-  }
   if (n->pnames) {
     size_t ik = path_push(c, &c->kpath, "propertyNames", NULL, 0);
     const char *k;
@@ -685,8 +675,7 @@ static int v_object(struct vctx *c, const struct dk__node *n, const json_t *inst
   return ok;
 }
 
-static void false_error(struct vctx *c, const struct dk__node *n, int hint, const char *key, size_t klen)
-{
+static void false_error(struct vctx *c, const struct dk__node *n, int hint, const char *key, size_t klen) {
   char ex[128];
   if (hint == HINT_PROP)
     error(c, n, NULL, "property \"%s\" is not allowed", dk_excerpt(ex, sizeof ex, key, klen));
@@ -700,8 +689,7 @@ static void false_error(struct vctx *c, const struct dk__node *n, int hint, cons
 
 /* An in-place subschema whose failure does not fail this schema by itself:
  * gets its own marks, merged into t only when it passes. */
-static int v_branch(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t)
-{
+static int v_branch(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
   if (!t)
     return v_node(c, n, inst, NULL);
   unsigned char buf[TRACK_BUF];
@@ -714,16 +702,15 @@ static int v_branch(struct vctx *c, const struct dk__node *n, const json_t *inst
   return r;
 }
 
-static int v_applicators(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t)
-{
+static int v_applicators(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
   int ok = 1;
   if (n->ref) {
-    if (c->depth >= c->max_depth)
+    if (c->refs >= c->max_depth)
       return too_deep(c, n, "$ref");
     size_t ik = path_push(c, &c->kpath, "$ref", NULL, 0);
-    c->depth++;
+    c->refs++;
     int r = v_node(c, n->ref, inst, t);
-    c->depth--;
+    c->refs--;
     path_pop(c, &c->kpath, ik);
     CHECK(r);
   }
@@ -735,12 +722,12 @@ static int v_applicators(struct vctx *c, const struct dk__node *n, const json_t 
           if (strcmp(s->cres->dyn_names[i], n->dyn_name) == 0)
             target = s->cres->dyn_nodes[i];
     }
-    if (c->depth >= c->max_depth)
+    if (c->refs >= c->max_depth)
       return too_deep(c, n, "$dynamicRef");
     size_t ik = path_push(c, &c->kpath, "$dynamicRef", NULL, 0);
-    c->depth++;
+    c->refs++;
     int r = v_node(c, target, inst, t);
-    c->depth--;
+    c->refs--;
     path_pop(c, &c->kpath, ik);
     CHECK(r);
   }
@@ -810,7 +797,7 @@ static int v_applicators(struct vctx *c, const struct dk__node *n, const json_t 
     int r = v_node(c, n->not_, inst, NULL);
     c->res = saved;
     if (r < 0)
-      return too_deep(c, n, "not");
+      return gave_up(c, n, "not");
     if (r) {
       ok = 0;
       if (!c->res)
@@ -824,7 +811,7 @@ static int v_applicators(struct vctx *c, const struct dk__node *n, const json_t 
     int r = v_branch(c, n->if_, inst, t);
     c->res = saved;
     if (r < 0)
-      return too_deep(c, n, "if");
+      return gave_up(c, n, "if");
     const struct dk__node *next = r ? n->then_ : n->else_;
     if (next) {
       size_t ik = path_push(c, &c->kpath, r ? "then" : "else", NULL, 0);
@@ -836,8 +823,7 @@ static int v_applicators(struct vctx *c, const struct dk__node *n, const json_t 
   return ok;
 }
 
-static int v_node(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t)
-{
+static int v_node(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
   int hint = c->hint;
   c->hint = HINT_NONE;
   if (n->boolean) {
@@ -999,14 +985,24 @@ done:
   return ok;
 }
 
-int dk_schema_validate(const struct dk_schema *schema, const json_t *instance, struct dk_vresult *res)
-{
-  struct vctx c = { .res = res, .max_depth = schema->max_depth };
+/* Validate instance; see jsonschema.h for the modes and results. */
+int dk_schema_validate(const struct dk_schema *schema, const json_t *instance, struct dk_vresult *res) {
+  struct vctx c = { .res = NULL, .max_depth = schema->max_depth };
   if (res) {
     res->errors = NULL;
     res->nerrors = 0;
   }
+  if (!instance)
+    return DK_EINVAL;
+  /* Most instances are valid: find out without building any strings, and
+   * walk again collecting errors only when there are some. */
   int r = v_node(&c, schema->root, instance, NULL);
+  if (r == 1 || !res)
+    return r;
+  c.depth = c.refs = 0;
+  c.scope = NULL;
+  c.res = res;
+  r = v_node(&c, schema->root, instance, NULL);
   if (res && r != 1 && res->nerrors == 0)
     error(&c, schema->root, NULL, "%s", r < 0 ? dk_strerror(r) : "invalid");
   dk_buf_free(&c.ipath);

@@ -186,35 +186,35 @@ static void test_wrong_type(void **state) {
   expect_fixture("wrong_type.yaml", DK_ECONFIG, (const char *const[]){
     ":10:10: expected a string, found an integer (at /sources/1/url)", NULL});
   expect_text("repository: [a]\nsources: {}\n", DK_ECONFIG, (const char *const[]){
-    "t.yaml:1:13: expected a string, found a list (at /repository)",
-    "t.yaml:2:10: expected a list, found a mapping (at /sources)", NULL});
+    "t.yaml:1:13: expected a string, found an array (at /repository)",
+    "t.yaml:2:10: expected an array, found an object (at /sources)", NULL});
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    max_body: [1]\n    options: 3\n",
               DK_ECONFIG, (const char *const[]){
-    "t.yaml:7:15: expected an integer or a string, found a list (at /sources/0/max_body)",
-    "t.yaml:8:14: expected a mapping, found an integer (at /sources/0/options)", NULL});
+    "t.yaml:7:15: expected a string or an integer, found an array (at /sources/0/max_body)",
+    "t.yaml:8:14: expected an object, found an integer (at /sources/0/options)", NULL});
   expect_text("- a\n", DK_ECONFIG, (const char *const[]){
-    "t.yaml:1:1: expected a mapping, found a list (at /)", NULL});
+    "t.yaml:1:1: expected an object, found an array (at /)", NULL});
   expect_text("", DK_ECONFIG, (const char *const[]){
-    "t.yaml:1:1: expected a mapping, found null (at /)", NULL});
+    "t.yaml:1:1: expected an object, found null (at /)", NULL});
 }
 
 static void test_missing_key(void **state) {
   /* a missing key is reported where its mapping starts */
   expect_fixture("missing_key.yaml", DK_ECONFIG, (const char *const[]){
-    ":1:1: missing required key \"repository\" (at /repository)",
-    ":2:5: missing required key \"url\" (at /sources/0/url)", NULL});
+    ":1:1: missing required property \"repository\" (at /)",
+    ":2:5: missing required property \"url\" (at /sources/0)", NULL});
   expect_text("repository: /r.git\nsources: []\n", DK_ECONFIG, (const char *const[]){
-    "t.yaml:2:10: expected at least one source (at /sources)", NULL});
+    "t.yaml:2:10: has 0 items, fewer than the minimum 1 (at /sources)", NULL});
 }
 
 static void test_unknown_key(void **state) {
   expect_fixture("unknown_key.yaml", DK_ECONFIG, (const char *const[]){
-    ":2:6: unknown key \"foo\" (at /foo)",
-    ":8:12: unknown key \"evrey\" (at /sources/0/evrey)",
-    ":9:35: unknown key \"token\" (at /sources/0/auth/token)", NULL});
+    ":2:6: property \"foo\" is not allowed (at /foo)",
+    ":8:12: property \"evrey\" is not allowed (at /sources/0/evrey)",
+    ":9:35: property \"token\" is not allowed (at /sources/0/auth/token)", NULL});
   /* keys are escaped as JSON Pointer tokens */
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    a/b~c: 1\n", DK_ECONFIG, (const char *const[]){
-    "t.yaml:7:12: unknown key \"a/b~c\" (at /sources/0/a~1b~0c)", NULL});
+    "t.yaml:7:12: property \"a/b~c\" is not allowed (at /sources/0/a~1b~0c)", NULL});
 }
 
 static void test_duplicate_source_name(void **state) {
@@ -239,17 +239,15 @@ static void test_alias_bomb(void **state) {
 static void test_all_problems_collected(void **state) {
   expect_fixture("many_errors.yaml", DK_ECONFIG, (const char *const[]){
     ":1:13: expected a string, found an integer (at /repository)",
-    ":2:12: expected one of error, warn, info, debug, found \"loud\" (at /log_level)",
-    ":4:11: expected a name of lowercase letters, digits, '.', '_' and '-' starting with a "
-        "letter or digit, found \"Bad Name\" (at /sources/0/name)",
-    ":6:11: expected one of jinan, linyi, province, central, other, found \"shanghai\" (at /sources/0/city)",
-    ":7:10: expected a URL starting with http://, https:// or file:// (at /sources/0/url)",
-    ":8:12: expected a duration such as 30s, 15m, 2h or 1d, found \"30x\" (at /sources/0/every)",
-    ":9:11: expected a cron expression of five fields, found 3 fields (at /sources/0/cron)",
-    ":10:14: expected a duration such as 30s, 15m, 2h or 1d, found \"0s\" (at /sources/0/timeout)",
-    ":11:15: expected a size in bytes, or a number with K, M or G such as 64M, found \"12Q\" "
-        "(at /sources/0/max_body)",
-    ":12:5: expected a mapping, found a string (at /sources/1)",
+    ":2:12: \"loud\" is not one of error, warn, info, debug (at /log_level)",
+    ":4:11: does not match pattern ^[a-z0-9][a-z0-9._-]*$ (at /sources/0/name)",
+    ":6:11: \"shanghai\" is not one of jinan, linyi, province, central, other (at /sources/0/city)",
+    ":7:10: does not match pattern ^(https?|file)://[^\\s@]+$ (at /sources/0/url)",
+    ":8:12: does not match pattern ^[1-9][0-9]{0,8}(ms|s|m|h|d)$ (at /sources/0/every)",
+    ":9:11: does not match pattern ^\\S+( +\\S+){4}$ (at /sources/0/cron)",
+    ":10:14: does not match pattern ^[1-9][0-9]{0,8}(ms|s|m|h|d)$ (at /sources/0/timeout)",
+    ":11:15: does not match pattern ^[1-9][0-9]*[KMG]?$ (at /sources/0/max_body)",
+    ":12:5: expected an object, found a string (at /sources/1)",
     NULL});
 }
 
@@ -259,21 +257,21 @@ static void test_source_rules(void **state) {
     "t.yaml:8:11: give either every or cron, not both (at /sources/0/cron)", NULL});
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    cron: \"* * *\"\n    timeout: 0s\n",
               DK_ECONFIG, (const char *const[]){
-    "t.yaml:7:11: expected a cron expression of five fields, found 3 fields (at /sources/0/cron)",
-    "t.yaml:8:14: expected a duration such as 30s, 15m, 2h or 1d, found \"0s\" (at /sources/0/timeout)",
+    "t.yaml:7:11: does not match pattern ^\\S+( +\\S+){4}$ (at /sources/0/cron)",
+    "t.yaml:8:14: does not match pattern ^[1-9][0-9]{0,8}(ms|s|m|h|d)$ (at /sources/0/timeout)",
     NULL});
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    every: \"30\"\n", DK_ECONFIG, (const char *const[]){
-    "t.yaml:7:12: expected a duration such as 30s, 15m, 2h or 1d, found \"30\" (at /sources/0/every)", NULL});
+    "t.yaml:7:12: does not match pattern ^[1-9][0-9]{0,8}(ms|s|m|h|d)$ (at /sources/0/every)", NULL});
   expect_text(SOURCE_HEAD "    url: \"http://x.example/\\0\"\n", DK_ECONFIG, (const char *const[]){
     "t.yaml:6:10: a NUL character is not allowed here (at /sources/0/url)", NULL});
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    max_body: 0\n", DK_ECONFIG, (const char *const[]){
-    "t.yaml:7:15: expected a positive number of bytes (at /sources/0/max_body)", NULL});
+    "t.yaml:7:15: 0 is less than the minimum 1 (at /sources/0/max_body)", NULL});
   /* credentials in a URL are refused, and never echoed */
   struct dk_config *cfg;
   assert_int_equal(load_text(SOURCE_HEAD "    url: https://bob:hunter2@x.example/\n", &cfg), DK_ECONFIG);
   assert_int_equal(json_array_size(cfg->errors), 1);
   assert_null(strstr(json_string_value(json_array_get(cfg->errors, 0)), "hunter2"));
-  assert_null(cfg->sources[0].url);
+  assert_true(cfg->nsources == 0 || cfg->sources[0].url == NULL);
   dk_config_free(cfg);
 }
 
@@ -295,8 +293,7 @@ static void test_auth_rules(void **state) {
     "t.yaml:7:11: expected one of bearer_env, bearer_file or basic_user (at /sources/0/auth)", NULL});
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    auth: { bearer_env: \"NOT A NAME\" }\n",
               DK_ECONFIG, (const char *const[]){
-    "t.yaml:7:25: expected the name of an environment variable (letters, digits, '_'), "
-    "found \"NOT A NAME\" (at /sources/0/auth/bearer_env)", NULL});
+    "t.yaml:7:25: does not match pattern ^[A-Za-z_][A-Za-z0-9_]*$ (at /sources/0/auth/bearer_env)", NULL});
 
   struct dk_config *cfg;
   assert_int_equal(load_text(SOURCE_HEAD "    url: http://x.example/\n"
