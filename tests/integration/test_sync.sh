@@ -90,14 +90,27 @@ p=sys.argv[1]; recs=json.load(open(p,encoding="utf-8"))
 recs.append({"kind":"task","id":"../../etc/passwd","title":"escape"})
 recs.append({"kind":"memo","id":"x"})
 recs.append({"kind":"task","id":"jnly-2024/32","plan":"jnly-2024","number":32,"title":"新增任务"})
+recs.append({"kind":"task","id":"jnly-2024/33","plan":"jnly-2024","number":33,"title":"x",
+             "units":[{"name":"教育局","city":"jinnan","role":"lead"}]})
 json.dump(recs,open(p,"w",encoding="utf-8"),ensure_ascii=False)
 PY
 check_status "sync with invalid records still exits 0" 0 "$DUIKOU" sync -c "$WORK/duikou.yaml"
 check_grep "the escaping id is refused with source and field" 'source=jinan-tasks record=../../etc/passwd msg="invalid record: /id: ' "$WORK/last.err"
 check_grep "the unknown kind is refused with the rule" '/kind: \\"memo\\" is not one of plan, task, progress, unit' "$WORK/last.err"
-check_grep "the result counts 2 invalid" "2 invalid" "$WORK/last.out"
+check_grep "a schema violation names source, record, field and rule" \
+  'source=jinan-tasks record=jnly-2024/33 msg="invalid record: /units/0/city: \\"jinnan\\" is not one of jinan, linyi, province, central, other (enum)"' "$WORK/last.err"
+check_grep "the result counts 3 invalid" "3 invalid" "$WORK/last.out"
+check "the schema-invalid task is not committed" bash -c "! git --git-dir '$REPO' cat-file -e main:tasks/jnly-2024/33.json"
 check "the valid new task landed" git --git-dir "$REPO" cat-file -e main:tasks/jnly-2024/32.json
 check "nothing escaped the tree" test -z "$(git --git-dir "$REPO" ls-tree -r --name-only main | grep -v -E '^(plans|tasks)/jnly-2024')"
+
+# A source whose options its plugin refuses fails before any request, naming
+# the option and the rule.
+cp "$WORK/duikou.yaml" "$WORK/badopts.yaml"
+printf '    options: { records: 5, colour: red }\n' >>"$WORK/badopts.yaml"
+check_status "sync with options the plugin refuses exits 1" 1 "$DUIKOU" sync -c "$WORK/badopts.yaml"
+check_grep "the refused option is named with its rule" 'plugin json-api refuses the options: .*/sources/0/options/records: expected a string, found an integer' "$WORK/last.out"
+check_grep "the unknown option is named" 'property \"colour\" is not allowed' "$WORK/last.out"
 
 # An HTTP error fails the source with the status, exit 1, and commits nothing.
 sed -i "s#$SIM_URL/records.json#$SIM_URL/missing.json#" "$WORK/duikou.yaml"
@@ -105,7 +118,7 @@ before=$(commits "$REPO")
 check_status "sync of a 404 exits 1" 1 "$DUIKOU" sync -c "$WORK/duikou.yaml"
 check_grep "the failure names the status" "HTTP 404" "$WORK/last.out"
 check_eq "no commit on failure" "$before" "$(commits "$REPO")"
-check_grep "the failure is in the state" '"consecutive_failures": 1' "$WORK/state/sources/jinan-tasks.json"
+check_grep "the failure is in the state" '"consecutive_failures": [1-9]' "$WORK/state/sources/jinan-tasks.json"
 
 # A missing secret is a clear error that names the variable, not a value.
 unset JINAN_TOKEN

@@ -45,6 +45,10 @@ printf '{"kind": "task",' >"$WORK/notjson.json"
 check_status "a file that is not JSON exits 1" 1 "$DUIKOU" validate "$WORK/notjson.json"
 check_grep "not JSON is named with line and column" "notjson.json:1:[0-9]*: not JSON" "$WORK/last.out"
 
+printf '{"kind": "task", "title": "\xff\xfe"}' >"$WORK/badutf8.json"
+check_status "invalid UTF-8 is refused, exit 1" 1 "$DUIKOU" validate "$WORK/badutf8.json"
+check_grep "invalid UTF-8 is named with its place" "badutf8.json:1:[0-9]*: not JSON: unable to decode byte 0xff" "$WORK/last.out"
+
 # check-config reports schema errors at their YAML line and column.
 cat >"$WORK/cfg.yaml" <<'YAML'
 repository: repo.git
