@@ -269,3 +269,15 @@ char *dk_excerpt(char *out, size_t n, const char *s, size_t len) {
   out[o] = '\0';
   return out;
 }
+
+uint32_t dk_utf8_next(const char **pp, const char *end) {
+  const unsigned char *s = (const unsigned char *)*pp;
+  uint32_t c = s[0];
+  size_t n = 0;
+  if (c >= 0xF0) { c &= 0x07; n = 3; }
+  else if (c >= 0xE0) { c &= 0x0F; n = 2; }
+  else if (c >= 0xC0) { c &= 0x1F; n = 1; }
+  for (size_t i = 1; i <= n && (end == NULL || (const char *)s + i < end); i++) c = (c << 6) | (s[i] & 0x3F);
+  *pp += n + 1;
+  return c;
+}

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdarg.h>
+#include <stdint.h>
 
 void *dk_malloc(size_t n);
 void *dk_calloc(size_t n, size_t size);
@@ -46,6 +47,10 @@ void dk_buf_free(struct dk_buf *b);
  * does not fit, control characters shown as '?' (newlines as spaces).
  * Returns out. */
 char *dk_excerpt(char *out, size_t n, const char *s, size_t len);
+
+/* Decode the UTF-8 character at *pp (text already known to be valid UTF-8)
+ * and advance *pp past it; never reads at or past `end` (NULL: no bound). */
+uint32_t dk_utf8_next(const char **pp, const char *end);
 
 /* Validate UTF-8 (no overlongs, no surrogates, max U+10FFFF). 1 if valid. */
 int dk_utf8_valid(const char *s, size_t len);

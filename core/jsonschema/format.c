@@ -46,17 +46,7 @@ static long num(const char *s, size_t n) {
 }
 
 /* Decode one UTF-8 character of valid UTF-8 text. */
-static uint32_t utf8_next(const char **pp) {
-  const unsigned char *s = (const unsigned char *)*pp;
-  uint32_t c = s[0];
-  size_t n = 0;
-  if (c >= 0xF0) { c &= 0x07; n = 3; }
-  else if (c >= 0xE0) { c &= 0x0F; n = 2; }
-  else if (c >= 0xC0) { c &= 0x1F; n = 1; }
-  for (size_t i = 1; i <= n; i++) c = (c << 6) | (s[i] & 0x3F);
-  *pp += n + 1;
-  return c;
-}
+static uint32_t utf8_next(const char **pp) { return dk_utf8_next(pp, NULL); }
 
 static size_t utf8_put(char *u, uint32_t cp) {
   if (cp < 0x80) { u[0] = (char)cp; return 1; }

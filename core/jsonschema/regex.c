@@ -174,17 +174,7 @@ static int fail(struct tr *t, const char *at, const char *fmt, ...) {
 }
 
 /* Decode one UTF-8 character (the pattern was validated beforehand). */
-static uint32_t next_cp(const char **pp, const char *end) {
-  const unsigned char *s = (const unsigned char *)*pp;
-  uint32_t c = s[0];
-  size_t n = 0;
-  if (c >= 0xF0) { c &= 0x07; n = 3; }
-  else if (c >= 0xE0) { c &= 0x0F; n = 2; }
-  else if (c >= 0xC0) { c &= 0x1F; n = 1; }
-  for (size_t i = 1; i <= n && (const char *)s + i < end; i++) c = (c << 6) | (s[i] & 0x3F);
-  *pp += n + 1;
-  return c;
-}
+static uint32_t next_cp(const char **pp, const char *end) { return dk_utf8_next(pp, end); }
 
 static void put_utf8(struct dk_buf *b, uint32_t cp) {
   char u[4];
