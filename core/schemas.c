@@ -49,7 +49,7 @@ static struct dk_schema *dk__compile(const char *name, char *err) {
   struct dk_registry *reg = dk_schemas_registry();
   char *uri = dk_asprintf(DK__BASE "%s", name);
   json_t *ref = json_pack("{s:s}", "$ref", uri);
-  struct dk_schema_opts opts = {.assert_formats = 1, .check_metaschema = 0};
+  struct dk_schema_opts opts = {.assert_formats = 1, .check_metaschema = 1};
   struct dk_schema *s = NULL;
   int rc = dk_schema_compile(reg, ref, NULL, &opts, &s, err);
   json_decref(ref);

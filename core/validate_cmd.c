@@ -17,13 +17,15 @@
 
 static void dk__usage(FILE *f) {
   fprintf(f,
-          "usage: duikou validate [--schema FILE | --kind KIND] [--output text|basic] FILE...\n\n"
+          "usage: duikou validate [--schema FILE [--assert-formats] | --kind KIND] [--output text|basic] FILE...\n\n"
           "Check records (a record, an array of records, or {\"records\": [...]}) against duikou's\n"
           "schemas (the kind comes from each record's \"kind\") or against --schema FILE.\n"
           "Prints each error as FILE: /pointer: message; exit 1 when any record is invalid.\n\n"
           "      --schema FILE      validate against this JSON Schema (draft 2020-12)\n"
           "      --kind KIND        plan, task, progress, unit or config\n"
           "      --output FORMAT    text (default) or basic (the specification's JSON output)\n"
+          "      --assert-formats   with --schema: \"format\" is an assertion (duikou's own\n"
+          "                         schemas always assert; others annotate, as the specification says)\n"
           "  -h, --help             this help\n");
 }
 
@@ -85,10 +87,12 @@ int dk_cmd_validate(int argc, char **argv) {
     {"schema", required_argument, NULL, 's'},
     {"kind", required_argument, NULL, 'k'},
     {"output", required_argument, NULL, 'o'},
+    {"assert-formats", no_argument, NULL, 'F'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
   const char *schema_file = NULL, *kind = NULL, *output = "text";
+  int assert_formats = 0;
   optind = 1;
   opterr = 0;
   int ch;
@@ -97,6 +101,7 @@ int dk_cmd_validate(int argc, char **argv) {
       case 's': schema_file = optarg; break;
       case 'k': kind = optarg; break;
       case 'o': output = optarg; break;
+      case 'F': assert_formats = 1; break;
       case 'h': dk__usage(stdout); return DK_EXIT_OK;
       default:
         fprintf(stderr, "duikou validate: unknown option %s\n", argv[optind - 1]);
@@ -136,7 +141,7 @@ int dk_cmd_validate(int argc, char **argv) {
     }
     char *uri = dk_path_abs(NULL, schema_file);
     char *fileuri = dk_asprintf("file://%s", uri);
-    struct dk_schema_opts opts = {.assert_formats = 1, .check_metaschema = 1};
+    struct dk_schema_opts opts = {.assert_formats = assert_formats, .check_metaschema = 1};
     int rc = dk_schema_compile(dk_schemas_registry(), doc, json_object_get(doc, "$id") ? NULL : fileuri, &opts,
                                &own, err);
     free(uri);
