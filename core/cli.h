@@ -34,5 +34,7 @@ void dk_cli_print_results(FILE *f, const struct dk_sync *sync);
 int dk_cmd_demo(int argc, char **argv);
 /* `duikou validate`: in validate_cmd.c. */
 int dk_cmd_validate(int argc, char **argv);
+/* `duikou parse`: in parse_cmd.c. */
+int dk_cmd_parse(int argc, char **argv);
 
 #endif

@@ -234,6 +234,7 @@ static int dk__cmd_version(int argc, char **argv) {
 
 static int dk__cmd_demo(int argc, char **argv) { return dk_cmd_demo(argc, argv); }
 static int dk__cmd_validate(int argc, char **argv) { return dk_cmd_validate(argc, argv); }
+static int dk__cmd_parse(int argc, char **argv) { return dk_cmd_parse(argc, argv); }
 
 static const struct dk__cmd dk__cmds[] = {
   {"sync", dk__cmd_sync, "run every source (or one) once and exit", "[-c FILE] [--source NAME]",
@@ -246,6 +247,8 @@ static const struct dk__cmd dk__cmds[] = {
    "Prints every problem as FILE:LINE:COLUMN: what is wrong (at /json/pointer); exit 2 if any.\n"},
   {"validate", dk__cmd_validate, "check records against duikou's schemas (or --schema FILE)",
    "[--schema FILE | --kind KIND] [--output text|basic] FILE...", ""},
+  {"parse", dk__cmd_parse, "run one plugin on a local file and print its records with their validation",
+   "--plugin NAME [--options JSON] FILE", ""},
   {"plugins", dk__cmd_plugins, "list the plugins found, and those refused", "[--plugin-dir DIR]", ""},
   {"version", dk__cmd_version, "print the version of duikou and its libraries", "", ""},
 };
@@ -293,8 +296,10 @@ int main(int argc, char **argv) {
     return DK_EXIT_OK;
   }
   if (strcmp(name, "--version") == 0) name = "version";
-  if (strcmp(name, "validate") == 0 && argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0))
-    return dk_cmd_validate(argc - 1, argv + 1);
+  if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
+    if (strcmp(name, "validate") == 0) return dk_cmd_validate(argc - 1, argv + 1);
+    if (strcmp(name, "parse") == 0) return dk_cmd_parse(argc - 1, argv + 1);
+  }
   const struct dk__cmd *c = dk__find(name);
   if (c == NULL) {
     fprintf(stderr, "duikou: unknown command \"%s\"\n\n", name);

@@ -101,3 +101,30 @@ char *dk_schemas_format_error(const struct dk_verror *e) {
   return dk_asprintf("%s: %s (%s)", e->instance_location[0] ? e->instance_location : "/", e->message,
                      kw ? kw + 1 : "schema");
 }
+
+int dk_schemas_check_options(const struct dk_plugin *plugin, const json_t *options, const char *pointer,
+                             char *err) {
+  if (plugin->options_schema == NULL) return 0;
+  json_t *schema = json_loads(plugin->options_schema, 0, NULL);
+  struct dk_schema *cs = NULL;
+  char *uri = dk_asprintf("urn:duikou:plugin:%s:options", plugin->name);
+  struct dk_schema_opts so = {.assert_formats = 1, .check_metaschema = 1};
+  char why[DK_ERRBUF_SIZE];
+  int rc = dk_schema_compile(dk_schemas_registry(), schema, uri, &so, &cs, why);
+  free(uri);
+  json_decref(schema);
+  if (rc != 0) return dk_failf(err, DK_EPLUGIN, "plugin %s: its options schema does not compile: %s", plugin->name, why);
+  struct dk_vresult vr = {0};
+  rc = dk_schema_validate(cs, options, &vr);
+  if (rc != 1) {
+    struct dk_buf b = {0};
+    for (size_t e = 0; e < vr.nerrors; e++)
+      dk_buf_printf(&b, "%s%s/options%s: %s", e ? "; " : "", pointer ? pointer : "", vr.errors[e].instance_location,
+                    vr.errors[e].message);
+    dk_failf(err, DK_ECONFIG, "plugin %s refuses the options: %s", plugin->name, b.len ? dk_buf_cstr(&b) : dk_strerror(rc));
+    dk_buf_free(&b);
+  }
+  dk_vresult_free(&vr);
+  dk_schema_free(cs);
+  return rc == 1 ? 0 : DK_ECONFIG;
+}

@@ -7,6 +7,7 @@
 #include "error.h"
 #include "jsonschema/jsonschema.h"
 #include "record.h"
+#include "duikou/plugin.h"
 
 /* The compiled schema of a record kind, or of the configuration. Compiled on
  * first use and kept for the life of the process. NULL only if a built-in
@@ -26,6 +27,13 @@ void dk_schemas_shutdown(void);
  * id, path — is checked first by dk_record_path). Returns 1 valid, 0 invalid
  * with res filled (free with dk_vresult_free), or a negative DK_E* code. */
 int dk_schemas_validate_record(const json_t *record, struct dk_vresult *res, char *err);
+
+/* Check a source's `options` against the schema its plugin declares.
+ * `pointer` is where the source sits in the configuration ("/sources/0", or
+ * NULL). Returns 0, or DK_ECONFIG / DK_EPLUGIN with err (DK_ERRBUF_SIZE)
+ * naming each refused option and the rule. */
+int dk_schemas_check_options(const struct dk_plugin *plugin, const json_t *options, const char *pointer,
+                             char *err);
 
 /* "/units/0/city: \"jinnan\" is not one of … (enum)": one error as a line. */
 char *dk_schemas_format_error(const struct dk_verror *e);

@@ -570,34 +570,9 @@ static int dk__run_setup(struct dk__run *r) {
     dk_failf(r->res->error, DK_ECONFIG, "auth: %s", err);
     return DK_ECONFIG;
   }
-  if (r->plugin->options_schema) {
-    json_t *schema = json_loads(r->plugin->options_schema, 0, NULL);
-    struct dk_schema *cs = NULL;
-    char *uri = dk_asprintf("urn:duikou:plugin:%s:options", r->plugin->name);
-    struct dk_schema_opts so = {.assert_formats = 1, .check_metaschema = 1};
-    int rc = dk_schema_compile(dk_schemas_registry(), schema, uri, &so, &cs, err);
-    free(uri);
-    json_decref(schema);
-    if (rc != 0) {
-      dk_failf(r->res->error, DK_EPLUGIN, "plugin %s: its options schema does not compile: %s", r->plugin->name, err);
-      return DK_EPLUGIN;
-    }
-    struct dk_vresult vr = {0};
-    rc = dk_schema_validate(cs, src->options, &vr);
-    if (rc != 1) {
-      struct dk_buf b = {0};
-      for (size_t e = 0; e < vr.nerrors; e++)
-        dk_buf_printf(&b, "%s%s/options%s: %s", e ? "; " : "", src->pointer ? src->pointer : "", vr.errors[e].instance_location,
-                      vr.errors[e].message);
-      dk_failf(r->res->error, DK_ECONFIG, "plugin %s refuses the options: %s", r->plugin->name,
-               b.len ? dk_buf_cstr(&b) : dk_strerror(rc));
-      dk_buf_free(&b);
-      dk_vresult_free(&vr);
-      dk_schema_free(cs);
-      return DK_ECONFIG;
-    }
-    dk_vresult_free(&vr);
-    dk_schema_free(cs);
+  if (dk_schemas_check_options(r->plugin, src->options, src->pointer, err) != 0) {
+    dk_failf(r->res->error, DK_ECONFIG, "%s", err);
+    return DK_ECONFIG;
   }
   r->pub.name = src->name;
   r->pub.city = src->city;
