@@ -1,6 +1,7 @@
 #include "config.h"
 #include "util.h"
 #include "schemas.h"
+#include "cron.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -258,16 +259,10 @@ static const char *dk__check_duration(const json_t *v, char *msg, size_t n) {
 }
 
 static const char *dk__check_cron(const json_t *v, char *msg, size_t n) {
-  size_t fields = 0;
-  for (const char *p = json_string_value(v); *p;) {
-    p += strspn(p, " \t");
-    if (*p == '\0') break;
-    fields++;
-    p += strcspn(p, " \t");
-  }
-  if (fields == 5) return NULL;
-  snprintf(msg, n, "expected a cron expression of five fields, found %zu field%s", fields,
-           fields == 1 ? "" : "s");
+  struct dk_cron c;
+  char err[DK_ERRBUF_SIZE];
+  if (dk_cron_parse(json_string_value(v), &c, err) == 0) return NULL;
+  snprintf(msg, n, "cron %s", err);
   return msg;
 }
 

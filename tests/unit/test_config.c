@@ -260,6 +260,8 @@ static void test_source_rules(void **state) {
     "t.yaml:7:11: does not match pattern ^\\S+( +\\S+){4}$ (at /sources/0/cron)",
     "t.yaml:8:14: does not match pattern ^[1-9][0-9]{0,8}(ms|s|m|h|d)$ (at /sources/0/timeout)",
     NULL});
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    cron: \"0 24 * * *\"\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:11: cron hour: \"24\" is outside 0-23 (at /sources/0/cron)", NULL});
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    every: \"30\"\n", DK_ECONFIG, (const char *const[]){
     "t.yaml:7:12: does not match pattern ^[1-9][0-9]{0,8}(ms|s|m|h|d)$ (at /sources/0/every)", NULL});
   expect_text(SOURCE_HEAD "    url: \"http://x.example/\\0\"\n", DK_ECONFIG, (const char *const[]){
