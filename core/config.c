@@ -240,7 +240,9 @@ static long dk__duration_ms(const char *s) {
     if (v > 100000000L) return 0;
     v = v * 10 + (*p - '0');
   }
-  if (p == s || *p == '\0' || p[1] != '\0') return 0;
+  if (p == s || *p == '\0') return 0;
+  if (strcmp(p, "ms") == 0) return v;
+  if (p[1] != '\0') return 0;
   switch (*p) {
   case 's': return v * 1000L;
   case 'm': return v * 60000L;
@@ -253,7 +255,7 @@ static long dk__duration_ms(const char *s) {
 static const char *dk__check_duration(const json_t *v, char *msg, size_t n) {
   if (dk__duration_ms(json_string_value(v)) > 0) return NULL;
   char ex[80];
-  snprintf(msg, n, "expected a duration such as 30s, 15m, 2h or 1d, found \"%s\"",
+  snprintf(msg, n, "expected a duration such as 500ms, 30s, 15m, 2h or 1d, found \"%s\"",
            dk__excerpt(ex, json_string_value(v)));
   return msg;
 }
@@ -338,7 +340,8 @@ static const struct dk__field dk__top_fields[] = {
   [C_SOURCES] = {"sources", T_LIST, true, NULL, NO_FIELD},
 };
 
-enum { S_NAME, S_PLUGIN, S_CITY, S_URL, S_EVERY, S_CRON, S_AUTH, S_OPTIONS, S_TIMEOUT, S_MAX_BODY };
+enum { S_NAME, S_PLUGIN, S_CITY, S_URL, S_EVERY, S_CRON, S_AUTH, S_OPTIONS, S_TIMEOUT, S_MAX_BODY, S_RETRIES,
+       S_RETRY_BASE };
 
 static const struct dk__field dk__source_fields[] = {
   [S_NAME] = {"name", T_STR, true, dk__check_name, offsetof(struct dk_source_conf, name)},
@@ -351,6 +354,8 @@ static const struct dk__field dk__source_fields[] = {
   [S_OPTIONS] = {"options", T_MAP, false, NULL, NO_FIELD},
   [S_TIMEOUT] = {"timeout", T_STR, false, dk__check_duration, NO_FIELD},
   [S_MAX_BODY] = {"max_body", T_INT | T_STR, false, dk__check_size, NO_FIELD},
+  [S_RETRIES] = {"retries", T_INT, false, NULL, NO_FIELD},
+  [S_RETRY_BASE] = {"retry_base", T_STR, false, dk__check_duration, NO_FIELD},
 };
 
 enum { A_BEARER_ENV, A_BEARER_FILE, A_BASIC_USER, A_BASIC_PASSWORD_ENV, A_BASIC_PASSWORD_FILE };
@@ -491,6 +496,8 @@ static void dk__check_source(struct dk__cctx *c, const json_t *obj, size_t index
   }
   if (ok & BIT(S_TIMEOUT)) s->timeout_ms = dk__duration_ms(json_string_value(json_object_get(obj, "timeout")));
   if (ok & BIT(S_MAX_BODY)) s->max_body = dk__size_bytes(json_object_get(obj, "max_body"));
+  if (ok & BIT(S_RETRIES)) s->retries = (int)json_integer_value(json_object_get(obj, "retries"));
+  if (ok & BIT(S_RETRY_BASE)) s->retry_base_ms = dk__duration_ms(json_string_value(json_object_get(obj, "retry_base")));
   if (ok & BIT(S_AUTH)) dk__check_auth(c, json_object_get(obj, "auth"), s->pointer, &s->auth);
   json_t *options = ok & BIT(S_OPTIONS) ? dk__copy(c, json_object_get(obj, "options")) : NULL;
   if (options != NULL) {
@@ -515,6 +522,8 @@ static void dk__check_sources(struct dk__cctx *c, const json_t *list) {
     struct dk_source_conf *s = &cfg->sources[i];
     s->timeout_ms = DK__DEFAULT_TIMEOUT_MS;
     s->max_body = DK__DEFAULT_MAX_BODY;
+    s->retries = 3;
+    s->retry_base_ms = 1000;
     s->options = json_object();
     if (asprintf(&s->pointer, "/sources/%zu", i) < 0) s->pointer = NULL;
     if (s->options == NULL || s->pointer == NULL) {

@@ -32,6 +32,8 @@ struct dk_source_conf {
   struct dk_auth auth;
   long timeout_ms; /* total transfer timeout; default 60000 */
   long max_body;   /* bytes; default 64 MiB */
+  int retries;     /* retries of a failed request in one round; default 3 */
+  long retry_base_ms; /* first retry waits up to this (full jitter, doubling, cap 30 s); default 1 s */
   char *pointer;   /* "/sources/N", for messages */
 };
 

@@ -5,6 +5,7 @@
 #include <time.h>
 #include <openssl/evp.h>
 
+#include "backoff.h"
 #include "canonical.h"
 #include "http.h"
 #include "loader.h"
@@ -46,6 +47,9 @@ struct dk__run {
   char *etag, *last_modified, *fetched_url;
   char fetched_at[40];
   EVP_MD_CTX *sha;      /* over every page body */
+  unsigned attempt;     /* tries of the current page so far */
+  uv_timer_t retry;     /* waits before a retry */
+  int retry_live;
   struct dk_source_result *res;
 };
 
@@ -199,10 +203,39 @@ static void dk__fail(struct dk__run *r, const char *fmt, ...) {
 }
 
 
+static void dk__on_retry(uv_timer_t *t) { dk__fetch(t->data); }
+
+/* The page failed in a way worth another try (connection error, 5xx, 429,
+ * a plugin's RETRY): wait with full-jitter backoff, honouring the server's
+ * Retry-After, or give up when the tries are spent. The engine owns retries;
+ * plugins only say RETRY. */
+static void dk__retry_or_fail(struct dk__run *r, const char *retry_after, const char *why) {
+  struct dk_backoff b = {.base_ms = (uint64_t)(r->src->retry_base_ms > 0 ? r->src->retry_base_ms : 1000),
+                         .cap_ms = 30000, .max_tries = (unsigned)r->src->retries + 1};
+  int64_t ra = dk_retry_after_ms(retry_after, time(NULL));
+  int64_t delay = dk_backoff_delay(&b, r->attempt, ra > 0 ? (uint64_t)ra : 0, (double)rand() / ((double)RAND_MAX + 1));
+  if (delay < 0) {
+    dk__fail(r, "%s (gave up after %u tr%s)", why, r->attempt, r->attempt == 1 ? "y" : "ies");
+    return;
+  }
+  dk_log(DK_LOG_WARN, "source", r->src->name, "url", r->url, NULL, "%s; retry %u of %d in %lld ms", why,
+         r->attempt, r->src->retries, (long long)delay);
+  if (!r->retry_live) {
+    uv_timer_init(r->sync->loop, &r->retry);
+    r->retry.data = r;
+    r->retry_live = 1;
+  }
+  uv_timer_start(&r->retry, dk__on_retry, (uint64_t)delay, 0);
+}
+
 static void dk__on_response(void *arg, const struct dk_http_res *res) {
   struct dk__run *r = arg;
+  r->attempt++;
   if (res->err != 0) {
-    dk__fail(r, "fetch failed: %s", res->errmsg);
+    char why[DK_ERRBUF_SIZE + 32];
+    snprintf(why, sizeof why, "fetch failed: %s", res->errmsg);
+    if (res->err == DK_ETOOBIG || res->err == DK_ECANCELED) dk__fail(r, "%s", why);
+    else dk__retry_or_fail(r, NULL, why);
     return;
   }
   if (res->status == 304 && r->page == 1) {
@@ -211,9 +244,12 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
     return;
   }
   if (res->status != 200 && !(res->status == 0 && strncmp(r->url, "file:", 5) == 0)) {
-    char snip[200];
+    char snip[200], why[DK_ERRBUF_SIZE];
     dk_excerpt(snip, sizeof snip, res->body, res->body_len);
-    dk__fail(r, "HTTP %ld from %s: %s", res->status, res->effective_url ? res->effective_url : r->url, snip);
+    snprintf(why, sizeof why, "HTTP %ld from %s: %s", res->status, res->effective_url ? res->effective_url : r->url,
+             snip);
+    if (dk_http_retryable(res->status)) dk__retry_or_fail(r, res->retry_after, why);
+    else dk__fail(r, "%s", why);
     return;
   }
   if (r->page == 1) {
@@ -225,8 +261,6 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
     r->fetched_url = dk_strdup(res->effective_url ? res->effective_url : r->url);
     dk__iso_now(r->fetched_at, sizeof r->fetched_at);
   }
-  EVP_DigestUpdate(r->sha, res->body, res->body_len);
-  r->res->pages++;
 
   struct dk__resp resp = {
     .pub = {.page = r->page, .status = res->status, .url = res->effective_url ? res->effective_url : r->url,
@@ -242,12 +276,21 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
   free(r->next_url);
   r->next_url = NULL;
   r->failmsg[0] = '\0';
+  size_t before = json_array_size(r->records);
   enum dk_result pr = r->plugin->parse(r->pstate, &resp.pub, &em.pub);
   if (pr != DK_OK) {
-    dk__fail(r, "plugin %s %s page %u: %s", r->plugin->name, pr == DK_RETRY ? "asked to retry" : "could not parse",
-             r->page, r->failmsg[0] ? r->failmsg : "no reason given");
+    /* what a failed parse emitted is not kept (the ABI's promise) */
+    while (json_array_size(r->records) > before) json_array_remove(r->records, json_array_size(r->records) - 1);
+    char why[DK_ERRBUF_SIZE + 64];
+    snprintf(why, sizeof why, "plugin %s %s page %u: %s", r->plugin->name,
+             pr == DK_RETRY ? "asked to retry" : "could not parse", r->page,
+             r->failmsg[0] ? r->failmsg : "no reason given");
+    if (pr == DK_RETRY) dk__retry_or_fail(r, NULL, why);
+    else dk__fail(r, "%s", why);
     return;
   }
+  EVP_DigestUpdate(r->sha, res->body, res->body_len);
+  r->res->pages++;
   if (r->next_url) {
     if (json_object_get(r->seen_urls, r->next_url)) {
       dk__fail(r, "pagination loops: page %u asks for %s again", r->page, r->next_url);
@@ -261,6 +304,7 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
     r->url = r->next_url;
     r->next_url = NULL;
     r->page++;
+    r->attempt = 0;
     dk__fetch(r);
     return;
   }
@@ -526,6 +570,10 @@ static void dk__run_finish(struct dk__run *r) {
            "%s: %s", what, counts);
   }
   dk__state_save(r);
+  if (r->retry_live) {
+    uv_close((uv_handle_t *)&r->retry, NULL); /* the runs are freed only after the loop has ended */
+    r->retry_live = 0;
+  }
   if (--s->pending == 0 && s->http) dk_http_close(s->http, dk__http_closed, s);
 }
 

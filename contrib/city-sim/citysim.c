@@ -72,7 +72,16 @@ struct conn {
   char rbuf[CSIM_READ_CHUNK];
 };
 
+#define CSIM_MAX_FLAKY 64
+
 struct csim {
+  /* Misbehaviour on request: "?fail=N&status=S&retry_after=R" makes the first
+   * N requests of that path and query answer S (default 503), with a
+   * Retry-After of R seconds when given. */
+  struct {
+    char key[256];
+    int served;
+  } flaky[CSIM_MAX_FLAKY];
   uv_loop_t *loop;
   uv_tcp_t listener;
   char *host, *data_dir;
@@ -500,6 +509,45 @@ bad:
   return NULL;
 }
 
+/* The integer value of `name` in a query string, or `dflt`. */
+static int query_int(const char *q, const char *name, int dflt)
+{
+  size_t n = strlen(name);
+  for (const char *p = q; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
+    if (strncmp(p, name, n) == 0 && p[n] == '=')
+      return atoi(p + n + 1);
+  return dflt;
+}
+
+/* Answer with the requested failure while the path still owes some. */
+static int misbehave(struct conn *c)
+{
+  const char *q = c->req.query;
+  int fail = q ? query_int(q, "fail", 0) : 0;
+  if (fail <= 0)
+    return 0;
+  char key[256];
+  snprintf(key, sizeof key, "%s?%.*s", c->req.path, (int)strcspn(q, " #"), q);
+  struct csim *sim = c->sim;
+  int slot = -1;
+  for (int i = 0; i < CSIM_MAX_FLAKY && slot < 0; i++)
+    if (sim->flaky[i].key[0] == '\0' || strcmp(sim->flaky[i].key, key) == 0)
+      slot = i;
+  if (slot < 0)
+    return 0;
+  if (sim->flaky[slot].key[0] == '\0')
+    snprintf(sim->flaky[slot].key, sizeof sim->flaky[slot].key, "%s", key);
+  if (sim->flaky[slot].served >= fail)
+    return 0;
+  sim->flaky[slot].served++;
+  int status = query_int(q, "status", 503), ra = query_int(q, "retry_after", -1);
+  char extra[64] = "";
+  if (ra >= 0)
+    snprintf(extra, sizeof extra, "Retry-After: %d\r\n", ra);
+  reply_error(c, status, extra);
+  return 1;
+}
+
 static void dispatch(struct conn *c)
 {
   struct request *r = &c->req;
@@ -533,7 +581,7 @@ static void dispatch(struct conn *c)
     reply_error(c, 404, NULL);
   else if (!(rt->methods & M(r->method)))
     reply_error(c, 405, "Allow: GET, HEAD\r\n");
-  else
+  else if (!misbehave(c))
     rt->fn(c, rt);
 }
 
