@@ -47,6 +47,7 @@ struct dk__run {
   char *etag, *last_modified, *fetched_url;
   char fetched_at[40];
   EVP_MD_CTX *sha;      /* over every page body */
+  char body_sha[65];    /* hex SHA-256 of the round's bodies, once finished */
   unsigned attempt;     /* tries of the current page so far */
   uv_timer_t retry;     /* waits before a retry */
   int retry_live;
@@ -398,6 +399,17 @@ static void dk__describe_change(struct dk_buf *b, const json_t *old, const json_
   json_decref(keys);
 }
 
+/* The SHA-256 of every page body of the round, in hex (finished once). */
+static const char *dk__body_sha(struct dk__run *r) {
+  if (r->body_sha[0] == '\0') {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    EVP_DigestFinal_ex(r->sha, md, &mdlen);
+    for (unsigned j = 0; j < mdlen && j < 32; j++) snprintf(r->body_sha + 2 * j, 3, "%02x", md[j]);
+  }
+  return r->body_sha;
+}
+
 static void dk__commit(struct dk__run *r) {
   struct dk_sync *s = r->sync;
   struct dk_store *st = s->store;
@@ -498,11 +510,7 @@ static void dk__commit(struct dk__run *r) {
   }
   dk_buf_puts(&msg, "\n\n");
   dk_buf_append(&msg, body.data, body.len);
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int mdlen = 0;
-  EVP_DigestFinal_ex(r->sha, md, &mdlen);
-  char hex[2 * EVP_MAX_MD_SIZE + 1];
-  for (unsigned j = 0; j < mdlen; j++) snprintf(hex + 2 * j, 3, "%02x", md[j]);
+  const char *hex = dk__body_sha(r);
   dk_buf_printf(&msg, "\nDuikou-Source: %s\nDuikou-City: %s\nDuikou-Plugin: %s %s\nDuikou-URL: %s\n"
                 "Duikou-Fetched-At: %s\nDuikou-Pages: %zu\n",
                 r->src->name, r->src->city, r->plugin->name, r->plugin->version ? r->plugin->version : "?",
@@ -560,6 +568,7 @@ static void dk__run_finish(struct dk__run *r) {
       json_object_set_new(r->state, "pages", json_integer((json_int_t)r->res->pages));
       json_object_set_new(r->state, "etag", r->etag ? json_string(r->etag) : json_null());
       json_object_set_new(r->state, "last_modified", r->last_modified ? json_string(r->last_modified) : json_null());
+      json_object_set_new(r->state, "body_sha256", json_string(dk__body_sha(r)));
     }
     const char *what = r->res->outcome == DK_SOURCE_COMMITTED ? "committed"
                        : r->res->outcome == DK_SOURCE_UNCHANGED ? "unchanged" : "not modified (304)";

@@ -52,6 +52,9 @@ check_grep "trailer: URL" "^Duikou-URL: $SIM_URL/records.json" "$WORK/msg1"
 check_grep "trailer: ETag" "^Duikou-ETag: \"" "$WORK/msg1"
 check_grep "trailer: body SHA-256" "^Duikou-Body-SHA256: $(sha256sum "$DATA/records.json" | cut -d' ' -f1)" "$WORK/msg1"
 check "the state file is written" test -s "$WORK/state/sources/jinan-tasks.json"
+check_grep "the state keeps the ETag" '"etag": "\\"' "$WORK/state/sources/jinan-tasks.json"
+check_grep "the state keeps the body's hash" "\"body_sha256\": \"$(sha256sum "$DATA/records.json" | cut -d' ' -f1)\"" "$WORK/state/sources/jinan-tasks.json"
+check_grep "the state keeps the last success" '"last_success": "20' "$WORK/state/sources/jinan-tasks.json"
 
 # Second sync: the server answers 304 to the ETag, and nothing is committed.
 check_status "second sync exits 0" 0 "$DUIKOU" sync -c "$WORK/duikou.yaml" --log-level debug
