@@ -13,67 +13,8 @@
 
 #include "loader.h"
 #include "schemas.h"
+#include "plugin_harness.h"
 
-struct collect {
-  struct dk_emit emit; /* first: the plugin gets &collect.emit */
-  json_t *records;
-  json_t *rejects; /* [{"where", "raw", "why"}] */
-  char failed[512];
-};
-
-static int c_record(struct dk_emit *e, json_t *rec) {
-  struct collect *c = (struct collect *)e;
-  return json_array_append_new(c->records, rec) == 0 ? 0 : DK_ENOMEM;
-}
-
-static void c_reject(struct dk_emit *e, const char *where, const char *raw, const char *fmt, ...) {
-  struct collect *c = (struct collect *)e;
-  char why[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(why, sizeof why, fmt, ap);
-  va_end(ap);
-  json_t *r = json_pack("{s:s, s:s, s:s}", "where", where, "raw", raw, "why", why);
-  assert_non_null(r);
-  json_array_append_new(c->rejects, r);
-}
-
-static void c_next_page(struct dk_emit *e, const char *url) {
-  (void)e;
-  fail_msg("unexpected next_page %s", url);
-}
-
-static void c_fail(struct dk_emit *e, const char *fmt, ...) {
-  struct collect *c = (struct collect *)e;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(c->failed, sizeof c->failed, fmt, ap);
-  va_end(ap);
-}
-
-static void c_log(struct dk_emit *e, enum dk_log_level level, const char *fmt, ...) {
-  (void)e;
-  (void)level;
-  (void)fmt;
-}
-
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) {
-    fail_msg("cannot open %s", path);
-    return NULL;
-  }
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  rewind(f);
-  char *b = malloc((size_t)n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  b[n] = '\0';
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
 
 struct loaded {
   struct dk_loader ld;
@@ -112,8 +53,7 @@ static enum dk_result run_body(const char *body, size_t len, const char *city, c
   if (l.p->init(&state, &src, err, sizeof err) != 0) fail_msg("init: %s", err);
   struct dk_response resp = {.page = 1, .status = 200, .url = src.url, .content_type = "text/csv",
                              .body = body, .body_len = len};
-  *c = (struct collect){.emit = {c_record, c_reject, c_next_page, c_fail, c_log},
-                        .records = json_array(), .rejects = json_array()};
+  collect_init(c);
   enum dk_result res = l.p->parse(state, &resp, &c->emit);
   l.p->fini(state);
   json_decref(opts);
@@ -152,8 +92,7 @@ static enum dk_result run(const char *fixture, const char *city, const char *opt
 }
 
 static void done(struct collect *c) {
-  json_decref(c->records);
-  json_decref(c->rejects);
+  collect_free(c);
 }
 
 static const json_t *find(const json_t *recs, const char *id) {

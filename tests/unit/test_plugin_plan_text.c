@@ -11,57 +11,8 @@
 
 #include "loader.h"
 #include "schemas.h"
+#include "plugin_harness.h"
 
-struct collect {
-  struct dk_emit emit; /* first: the plugin gets &collect.emit */
-  json_t *records;
-  char failed[512];
-};
-
-static int c_record(struct dk_emit *e, json_t *rec) {
-  struct collect *c = (struct collect *)e;
-  return json_array_append_new(c->records, rec) == 0 ? 0 : DK_ENOMEM;
-}
-
-static void c_reject(struct dk_emit *e, const char *where, const char *raw, const char *fmt, ...) {
-  (void)e;
-  (void)raw;
-  fail_msg("unexpected reject at %s (%s)", where, fmt);
-}
-
-static void c_next_page(struct dk_emit *e, const char *url) {
-  (void)e;
-  fail_msg("unexpected next_page %s", url);
-}
-
-static void c_fail(struct dk_emit *e, const char *fmt, ...) {
-  struct collect *c = (struct collect *)e;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(c->failed, sizeof c->failed, fmt, ap);
-  va_end(ap);
-}
-
-static void c_log(struct dk_emit *e, enum dk_log_level level, const char *fmt, ...) {
-  (void)e;
-  (void)level;
-  (void)fmt;
-}
-
-static char *slurp(const char *path, size_t *len) {
-  FILE *f = fopen(path, "rb");
-  if (f == NULL) fail_msg("cannot open %s", path);
-  fseek(f, 0, SEEK_END);
-  long n = ftell(f);
-  rewind(f);
-  char *b = malloc((size_t)n + 1);
-  assert_non_null(b);
-  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
-  b[n] = '\0';
-  fclose(f);
-  *len = (size_t)n;
-  return b;
-}
 
 /* Parse tests/data/<rel> with `options` (JSON text); returns the records. */
 static json_t *run(const char *rel, const char *content_type, const char *options) {
@@ -89,7 +40,8 @@ static json_t *run(const char *rel, const char *content_type, const char *option
   char *body = slurp(path, &len);
   struct dk_response resp = {.page = 1, .status = 200, .url = src.url, .content_type = content_type,
                              .body = body, .body_len = len};
-  struct collect c = {.emit = {c_record, c_reject, c_next_page, c_fail, c_log}, .records = json_array()};
+  struct collect c;
+  collect_init(&c);
   enum dk_result res = p->parse(state, &resp, &c.emit);
   if (res != DK_OK) fail_msg("parse %s: %d: %s", rel, res, c.failed);
   if (p->fini) p->fini(state);
@@ -108,6 +60,10 @@ static json_t *run(const char *rel, const char *content_type, const char *option
       fail_msg("%s: invalid record %s", rel, json_string_value(json_object_get(rec, "id")));
     }
   }
+  if (json_array_size(c.rejects) > 0)
+    fail_msg("unexpected reject at %s: %s", json_string_value(json_object_get(json_array_get(c.rejects, 0), "where")),
+             json_string_value(json_object_get(json_array_get(c.rejects, 0), "why")));
+  json_decref(c.rejects);
   return c.records;
 }
 
