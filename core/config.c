@@ -80,17 +80,6 @@ static unsigned dk__type_bit(const json_t *v) {
   }
 }
 
-static const char *dk__types_name(unsigned types) {
-  switch (types) {
-  case T_STR: return "a string";
-  case T_INT: return "an integer";
-  case T_MAP: return "a mapping";
-  case T_LIST: return "a list";
-  case T_INT | T_STR: return "an integer or a string";
-  }
-  return "another type";
-}
-
 /* pointer + "/" + key, with RFC 6901 escaping. */
 static void dk__ptr(char *out, size_t n, const char *parent, const char *key) {
   size_t o = (size_t)snprintf(out, n, "%s/", parent);
@@ -180,58 +169,6 @@ static char *dk__strdup(struct dk__cctx *c, const char *s) {
 
 /* --- value checks ------------------------------------------------------ */
 
-static const char *dk__check_nonempty(const json_t *v, char *msg, size_t n) {
-  return json_string_length(v) ? NULL : "expected a non-empty string";
-}
-
-static const char *dk__check_enum(const json_t *v, char *msg, size_t n, const char *const *list,
-                                  const char *listed) {
-  for (; *list; list++)
-    if (strcmp(json_string_value(v), *list) == 0) return NULL;
-  char ex[80];
-  snprintf(msg, n, "expected one of %s, found \"%s\"", listed, dk__excerpt(ex, json_string_value(v)));
-  return msg;
-}
-
-static const char *dk__check_log_level(const json_t *v, char *msg, size_t n) {
-  static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
-  return dk__check_enum(v, msg, n, levels, "error, warn, info, debug");
-}
-
-static const char *dk__check_city(const json_t *v, char *msg, size_t n) {
-  static const char *const cities[] = {"jinan", "linyi", "province", "central", "other", NULL};
-  return dk__check_enum(v, msg, n, cities, "jinan, linyi, province, central, other");
-}
-
-static const char *dk__check_name(const json_t *v, char *msg, size_t n) {
-  const char *s = json_string_value(v);
-  bool ok = (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9');
-  for (const char *p = s; ok && *p; p++)
-    ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '.' || *p == '_' || *p == '-';
-  if (ok) return NULL;
-  char ex[80];
-  snprintf(msg, n, "expected a name of lowercase letters, digits, '.', '_' and '-' "
-           "starting with a letter or digit, found \"%s\"", dk__excerpt(ex, s));
-  return msg;
-}
-
-static const char *dk__check_url(const json_t *v, char *msg, size_t n) {
-  static const char *const schemes[] = {"http://", "https://", "file://"};
-  const char *s = json_string_value(v);
-  for (size_t i = 0; i < sizeof schemes / sizeof *schemes; i++) {
-    size_t k = strlen(schemes[i]);
-    if (strncasecmp(s, schemes[i], k) != 0) continue;
-    /* user:password@host would put a secret into the configuration, the
-     * logs and the commit trailers */
-    size_t end = k + strcspn(s + k, "/?#");
-    if (memchr(s + k, '@', end - k) != NULL)
-      return "a URL must not hold credentials (user@ or user:password@); use auth instead";
-    return s[k] || i == 2 ? NULL : "expected a URL with a host";
-  }
-  /* the value is not echoed: a URL may carry a token in its query */
-  return "expected a URL starting with http://, https:// or file://";
-}
-
 /* "30s", "15m", "2h", "1d" in milliseconds; 0 when malformed. */
 static long dk__duration_ms(const char *s) {
   long v = 0;
@@ -302,27 +239,6 @@ static const char *dk__check_size(const json_t *v, char *msg, size_t n) {
   return msg;
 }
 
-static const char *dk__check_env_name(const json_t *v, char *msg, size_t n) {
-  const char *s = json_string_value(v);
-  bool ok = *s && !(*s >= '0' && *s <= '9');
-  for (const char *p = s; ok && *p; p++)
-    ok = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
-  if (ok) return NULL;
-  char ex[80];
-  snprintf(msg, n, "expected the name of an environment variable (letters, digits, '_'), found \"%s\"",
-           dk__excerpt(ex, s));
-  return msg;
-}
-
-static const char *dk__check_user(const json_t *v, char *msg, size_t n) {
-  const char *s = json_string_value(v);
-  if (*s == '\0') return "expected a non-empty string";
-  for (const char *p = s; *p; p++)
-    if (*p == ':' || (unsigned char)*p < 0x20 || *p == 0x7F)
-      return "a basic auth user name must not contain ':' or control characters";
-  return NULL;
-}
-
 /* --- tables ------------------------------------------------------------- */
 
 #define NO_FIELD ((ptrdiff_t)-1)
@@ -330,10 +246,10 @@ static const char *dk__check_user(const json_t *v, char *msg, size_t n) {
 enum { C_REPOSITORY, C_STATE, C_PLUGINS, C_LOG_LEVEL, C_STATUS, C_REMOTES, C_RECONCILE, C_SOURCES };
 
 static const struct dk__field dk__top_fields[] = {
-  [C_REPOSITORY] = {"repository", T_STR, true, dk__check_nonempty, offsetof(struct dk_config, repository)},
-  [C_STATE] = {"state", T_STR, false, dk__check_nonempty, offsetof(struct dk_config, state)},
-  [C_PLUGINS] = {"plugins", T_STR, false, dk__check_nonempty, offsetof(struct dk_config, plugins)},
-  [C_LOG_LEVEL] = {"log_level", T_STR, false, dk__check_log_level, offsetof(struct dk_config, log_level)},
+  [C_REPOSITORY] = {"repository", T_STR, true, NULL, offsetof(struct dk_config, repository)},
+  [C_STATE] = {"state", T_STR, false, NULL, offsetof(struct dk_config, state)},
+  [C_PLUGINS] = {"plugins", T_STR, false, NULL, offsetof(struct dk_config, plugins)},
+  [C_LOG_LEVEL] = {"log_level", T_STR, false, NULL, offsetof(struct dk_config, log_level)},
   [C_STATUS] = {"status", T_MAP, false, NULL, NO_FIELD},
   [C_REMOTES] = {"remotes", T_LIST, false, NULL, NO_FIELD},
   [C_RECONCILE] = {"reconcile", T_MAP, false, NULL, NO_FIELD},
@@ -344,10 +260,10 @@ enum { S_NAME, S_PLUGIN, S_CITY, S_URL, S_EVERY, S_CRON, S_AUTH, S_OPTIONS, S_TI
        S_RETRY_BASE };
 
 static const struct dk__field dk__source_fields[] = {
-  [S_NAME] = {"name", T_STR, true, dk__check_name, offsetof(struct dk_source_conf, name)},
-  [S_PLUGIN] = {"plugin", T_STR, true, dk__check_nonempty, offsetof(struct dk_source_conf, plugin)},
-  [S_CITY] = {"city", T_STR, true, dk__check_city, offsetof(struct dk_source_conf, city)},
-  [S_URL] = {"url", T_STR, true, dk__check_url, offsetof(struct dk_source_conf, url)},
+  [S_NAME] = {"name", T_STR, true, NULL, offsetof(struct dk_source_conf, name)},
+  [S_PLUGIN] = {"plugin", T_STR, true, NULL, offsetof(struct dk_source_conf, plugin)},
+  [S_CITY] = {"city", T_STR, true, NULL, offsetof(struct dk_source_conf, city)},
+  [S_URL] = {"url", T_STR, true, NULL, offsetof(struct dk_source_conf, url)},
   [S_EVERY] = {"every", T_STR, false, dk__check_duration, offsetof(struct dk_source_conf, every)},
   [S_CRON] = {"cron", T_STR, false, dk__check_cron, offsetof(struct dk_source_conf, cron)},
   [S_AUTH] = {"auth", T_MAP, false, NULL, NO_FIELD},
@@ -361,12 +277,12 @@ static const struct dk__field dk__source_fields[] = {
 enum { A_BEARER_ENV, A_BEARER_FILE, A_BASIC_USER, A_BASIC_PASSWORD_ENV, A_BASIC_PASSWORD_FILE };
 
 static const struct dk__field dk__auth_fields[] = {
-  [A_BEARER_ENV] = {"bearer_env", T_STR, false, dk__check_env_name, offsetof(struct dk_auth, bearer_env)},
-  [A_BEARER_FILE] = {"bearer_file", T_STR, false, dk__check_nonempty, offsetof(struct dk_auth, bearer_file)},
-  [A_BASIC_USER] = {"basic_user", T_STR, false, dk__check_user, offsetof(struct dk_auth, basic_user)},
-  [A_BASIC_PASSWORD_ENV] = {"basic_password_env", T_STR, false, dk__check_env_name,
+  [A_BEARER_ENV] = {"bearer_env", T_STR, false, NULL, offsetof(struct dk_auth, bearer_env)},
+  [A_BEARER_FILE] = {"bearer_file", T_STR, false, NULL, offsetof(struct dk_auth, bearer_file)},
+  [A_BASIC_USER] = {"basic_user", T_STR, false, NULL, offsetof(struct dk_auth, basic_user)},
+  [A_BASIC_PASSWORD_ENV] = {"basic_password_env", T_STR, false, NULL,
                             offsetof(struct dk_auth, basic_password_env)},
-  [A_BASIC_PASSWORD_FILE] = {"basic_password_file", T_STR, false, dk__check_nonempty,
+  [A_BASIC_PASSWORD_FILE] = {"basic_password_file", T_STR, false, NULL,
                              offsetof(struct dk_auth, basic_password_file)},
 };
 
@@ -376,32 +292,19 @@ static const struct dk__field dk__auth_fields[] = {
 /* Check `obj` (at `pointer`) against a table: unknown keys, missing required
  * keys, types and values. Valid strings are copied into `target`. Returns the
  * mask of keys present with a valid value. */
+/* Copy the fields of `obj` into `target`. The structure (types, required
+ * and unknown keys) was already checked against schemas/config.schema.json;
+ * what is left here are the rules a schema cannot state clearly, each with
+ * its own message. Returns a bit set of the fields present and accepted. */
 static unsigned dk__check_fields(struct dk__cctx *c, const json_t *obj, const char *pointer,
                                  const struct dk__field *fields, size_t nfields, void *target) {
-  char ptr[512], msg[DK_ERRBUF_SIZE], ex[80];
-  const char *key;
-  json_t *v;
+  char ptr[512], msg[DK_ERRBUF_SIZE];
   unsigned ok = 0;
-  json_object_foreach((json_t *)obj, key, v) {
-    size_t i = 0;
-    while (i < nfields && strcmp(fields[i].key, key) != 0) i++;
-    if (i == nfields) {
-      dk__ptr(ptr, sizeof ptr, pointer, key);
-      dk__errf(c, ptr, "unknown key \"%s\"", dk__excerpt(ex, key));
-    }
-  }
   for (size_t i = 0; i < nfields; i++) {
     const struct dk__field *f = &fields[i];
+    json_t *v = json_object_get(obj, f->key);
+    if (v == NULL || (dk__type_bit(v) & f->types) == 0) continue;
     dk__ptr(ptr, sizeof ptr, pointer, f->key);
-    v = json_object_get(obj, f->key);
-    if (v == NULL) {
-      if (f->required) dk__errf(c, ptr, "missing required key \"%s\"", f->key);
-      continue;
-    }
-    if ((dk__type_bit(v) & f->types) == 0) {
-      dk__errf(c, ptr, "expected %s, found %s", dk__types_name(f->types), dk__type_name(v));
-      continue;
-    }
     if (json_is_string(v) && strlen(json_string_value(v)) != json_string_length(v)) {
       dk__errf(c, ptr, "a NUL character is not allowed here");
       continue;
