@@ -458,12 +458,9 @@ static void dk__commit(struct dk__run *r) {
     r->res->records++;
     size_t len;
     char *data = dk_canonical_dump(rec, &len);
-    char *old = NULL;
-    int had = dk_txn_base_read(txn, path, &old, NULL) == 0;
     int rc = dk_txn_put(txn, path, data, len);
     if (rc < 0) {
       free(data);
-      free(old);
       free(path);
       dk_txn_free(txn);
       json_decref(seen);
@@ -472,6 +469,9 @@ static void dk__commit(struct dk__run *r) {
       return;
     }
     if (rc == 1) {
+      /* Only a changed record needs its previous version, for the body. */
+      char *old = NULL;
+      int had = dk_txn_base_read(txn, path, &old, NULL) == 0;
       enum dk_kind k = dk_kind_from_name(json_string_value(json_object_get(rec, "kind")));
       if (!had) {
         added[k]++;
@@ -484,8 +484,8 @@ static void dk__commit(struct dk__run *r) {
         dk_buf_puts(&body, "\n");
         json_decref(oldj);
       }
+      free(old);
     }
-    free(old);
     free(data);
     free(path);
   }
