@@ -12,14 +12,6 @@ const char *dk_strerror(int err) {
   return "unknown error";
 }
 
-const char *dk_err_name(int err) {
-  switch (err) {
-#define XX(name, value, text) case DK_##name: return "DK_" #name;
-    DK_ERRNO_MAP(XX)
-#undef XX
-  }
-  return "DK_EUNKNOWN";
-}
 
 int dk_vfailf(char *buf, int err, const char *fmt, va_list ap) {
   if (buf != NULL)

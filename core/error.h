@@ -10,8 +10,6 @@
 
 /* Text of a DK_E* code; "unknown error" for anything else. Never NULL. */
 const char *dk_strerror(int err);
-/* Name of a DK_E* code ("DK_EIO"); "DK_EUNKNOWN" for anything else. */
-const char *dk_err_name(int err);
 
 /* Format a message into buf (size DK_ERRBUF_SIZE) and return err, so that
  * callers can write `return dk_failf(obj->err, DK_EIO, "…", …);`. */

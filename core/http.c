@@ -16,7 +16,6 @@ struct dk_http {
   uv_loop_t *loop;
   CURLM *multi;
   uv_timer_t timer;
-  size_t active;
   int closing;
   int handles_open; /* uv handles not yet closed: the timer and the polls */
   void (*done)(void *);
@@ -124,7 +123,6 @@ static void dk__xfer_finish(struct dk__xfer *x, CURLcode code) {
   if (x->prev) x->prev->next = x->next; else http->xfers = x->next;
   if (x->next) x->next->prev = x->prev;
   curl_multi_remove_handle(http->multi, x->easy);
-  http->active--;
   x->cb(x->arg, &res);
   /* Only now: effective_url belongs to the easy handle. */
   curl_easy_cleanup(x->easy);
@@ -344,11 +342,9 @@ int dk_http_get(struct dk_http *http, const struct dk_http_req *req, dk_http_cb 
   x->next = http->xfers;
   if (x->next) x->next->prev = x;
   http->xfers = x;
-  http->active++;
   return 0;
 }
 
-size_t dk_http_active(const struct dk_http *http) { return http->active; }
 
 static void dk__timer_closed(uv_handle_t *h) {
   struct dk_http *http = h->data;

@@ -59,8 +59,6 @@ const char *dk_http_res_header(const struct dk_http_res *res, const char *name);
  * DK_ECANCELED), close every handle; `done` is called once all libuv handles
  * are closed, then the client is freed. */
 void dk_http_close(struct dk_http *http, void (*done)(void *arg), void *arg);
-/* How many transfers are under way. */
-size_t dk_http_active(const struct dk_http *http);
 
 /* The User-Agent sent: "duikou/VERSION". */
 const char *dk_http_user_agent(void);

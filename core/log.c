@@ -5,13 +5,11 @@
 #include <sys/time.h>
 
 static enum dk_log_level dk__level = DK_LOG_INFO;
-static FILE *dk__stream;
 
 static const char *const dk__level_names[] = {"error", "warn", "info", "debug"};
 
 void dk_log_set_level(enum dk_log_level level) { dk__level = level; }
 enum dk_log_level dk_log_get_level(void) { return dk__level; }
-void dk_log_set_stream(FILE *f) { dk__stream = f; }
 
 int dk_log_parse_level(const char *s, enum dk_log_level *out) {
   for (int i = 0; i < 4; i++) {
@@ -48,7 +46,6 @@ static size_t dk__quote(char *out, size_t n, const char *s, int quote) {
   return o;
 }
 
-size_t dk_log_quote(char *out, size_t n, const char *s) { return dk__quote(out, n, s, 0); }
 
 void dk_vlog(enum dk_log_level level, const char **kv, const char *fmt, va_list ap) {
   if (level > dk__level) return;
@@ -67,7 +64,7 @@ void dk_vlog(enum dk_log_level level, const char **kv, const char *fmt, va_list 
     if (kv[i + 1] == NULL) continue;
     if (o + 2 >= sizeof line) break;
     o += (size_t)snprintf(line + o, sizeof line - o, " %s=", kv[i]);
-    if (o < sizeof line) o += dk_log_quote(line + o, sizeof line - o, kv[i + 1]);
+    if (o < sizeof line) o += dk__quote(line + o, sizeof line - o, kv[i + 1], 0);
   }
   vsnprintf(msg, sizeof msg, fmt, ap);
   if (o + 6 < sizeof line) {
@@ -77,9 +74,8 @@ void dk_vlog(enum dk_log_level level, const char **kv, const char *fmt, va_list 
   }
   if (o >= sizeof line) o = sizeof line - 1;
   line[o] = '\0';
-  FILE *f = dk__stream ? dk__stream : stderr;
-  fprintf(f, "%s\n", line);
-  fflush(f);
+  fprintf(stderr, "%s\n", line);
+  fflush(stderr);
 }
 
 void dk_log(enum dk_log_level level, ...) {

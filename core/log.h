@@ -15,16 +15,10 @@ void dk_log_set_level(enum dk_log_level level);
 enum dk_log_level dk_log_get_level(void);
 /* Parse "error", "warn", "info", "debug". Returns 0 or DK_EINVAL. */
 int dk_log_parse_level(const char *s, enum dk_log_level *out);
-/* Redirect output (tests); NULL restores stderr. */
-void dk_log_set_stream(FILE *f);
 
 /* dk_log(DK_LOG_WARN, "source", name, "record", id, NULL, "fetch failed: %s", why)
  * Keys with a NULL value are skipped. */
 void dk_log(enum dk_log_level level, ...);
 void dk_vlog(enum dk_log_level level, const char **kv, const char *fmt, va_list ap);
-
-/* Append `s` to `out` (size n) as a log value, quoted and escaped when it
- * holds spaces, quotes, '=' or control characters. Returns bytes written. */
-size_t dk_log_quote(char *out, size_t n, const char *s);
 
 #endif

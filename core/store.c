@@ -167,10 +167,6 @@ int dk_txn_base_read(struct dk_txn *t, const char *path, char **data, size_t *le
   return dk_store_read(t->st, NULL, &t->base, path, data, len);
 }
 
-int dk_txn_base_has(struct dk_txn *t, const char *path) {
-  git_oid oid;
-  return dk__base_id(t, path, &oid, NULL) == 0;
-}
 
 /* Record (or replace) the pending update of path; drop it when it brings the
  * path back to what the base has. */

@@ -48,8 +48,6 @@ int dk_txn_remove(struct dk_txn *txn, const char *path);
 /* Read `path` from the base tree (before this transaction). Returns 0 with a
  * malloc'd NUL-terminated copy, DK_ENOENT, or DK_EGIT. */
 int dk_txn_base_read(struct dk_txn *txn, const char *path, char **data, size_t *len);
-/* Whether `path` exists in the base tree (before this transaction). */
-int dk_txn_base_has(struct dk_txn *txn, const char *path);
 /* Number of paths that change so far. */
 size_t dk_txn_changes(const struct dk_txn *txn);
 /* Add a parent after the base commit (a merge). */

@@ -133,6 +133,38 @@ static void test_compare_and_swap(void **state) {
   dk_store_close(st);
 }
 
+static void test_merge_commit_has_two_parents(void **state) {
+  /* A reconcile commit on main has two parents: the previous main and the
+   * source-branch commit it merges. */
+  struct dk_store *st = NULL;
+  char err[DK_ERRBUF_SIZE];
+  assert_int_equal(dk_store_open(repo_path, &st, err), 0);
+  struct dk_txn *src;
+  assert_int_equal(dk_txn_begin(st, "refs/duikou/sources/linyi-progress", &src), 0);
+  assert_int_equal(dk_txn_put(src, "progress/jnly-2024/12/linyi/2024-06.json", "{\"percent\": 60}\n", 16), 1);
+  git_oid source_commit, main_before, merged;
+  assert_int_equal(dk_txn_commit(src, &meta, 0, &source_commit), 1);
+  dk_txn_free(src);
+  int found;
+  assert_int_equal(dk_store_ref(st, "refs/heads/main", &main_before, &found), 0);
+  assert_true(found);
+  struct dk_txn *m;
+  assert_int_equal(dk_txn_begin(st, "refs/heads/main", &m), 0);
+  assert_int_equal(dk_txn_put(m, "progress/jnly-2024/12/linyi/2024-06.json", "{\"percent\": 60}\n", 16), 1);
+  dk_txn_add_parent(m, &source_commit);
+  assert_int_equal(dk_txn_commit(m, &meta, 0, &merged), 1);
+  dk_txn_free(m);
+  char want[2 * GIT_OID_HEXSZ + 3], a[GIT_OID_HEXSZ + 1], b[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(a, sizeof a, &main_before);
+  git_oid_tostr(b, sizeof b, &source_commit);
+  snprintf(want, sizeof want, "%s %s\n", a, b);
+  char *parents = git_out("log -1 --format=%P main");
+  assert_string_equal(parents, want);
+  free(parents);
+  assert_true(git_ok("fsck --strict"));
+  dk_store_close(st);
+}
+
 static void test_open_refuses_a_file(void **state) {
   char *path = dk_asprintf("%s/not-a-repo", tmpl);
   FILE *f = fopen(path, "w");
@@ -150,6 +182,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_create_put_commit),
     cmocka_unit_test(test_compare_and_swap),
+    cmocka_unit_test(test_merge_commit_has_two_parents),
     cmocka_unit_test(test_open_refuses_a_file),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
