@@ -18,6 +18,10 @@ struct dk_cli_opts {
   int positional;         /* index in argv of the first non-option */
 };
 
+/* Apply --log-level ARG. Returns 0, or DK_EXIT_USAGE after saying on stderr
+ * why ARG is not a level. */
+int dk_cli_log_level(const char *cmd, const char *arg);
+
 /* Help text of the options every command takes. */
 extern const char dk_cli_common_help[];
 

@@ -40,8 +40,19 @@ const char dk_cli_common_help[] =
 static int dk__parse(const struct dk__cmd *c, int argc, char **argv, struct dk_cli_opts *o, int with_source,
                      int with_dir);
 
-/* Load the configuration, printing every problem. NULL on failure. */
-static struct dk_config *dk__load_config(const char *path) {
+int dk_cli_log_level(const char *cmd, const char *arg) {
+  enum dk_log_level lvl;
+  if (dk_log_parse_level(arg, &lvl) != 0) {
+    fprintf(stderr, "duikou %s: --log-level: \"%s\" is not one of error, warn, info, debug\n", cmd, arg);
+    return DK_EXIT_USAGE;
+  }
+  dk_log_set_level(lvl);
+  return 0;
+}
+
+/* Load the configuration, printing every problem. NULL on failure. Its
+ * log_level applies unless --log-level was given (o->log_level_set). */
+static struct dk_config *dk__load_config(const char *path, const struct dk_cli_opts *o) {
   if (path == NULL) path = "/etc/duikou/duikou.yaml";
   struct dk_config *cfg = NULL;
   int rc = dk_config_load(path, &cfg);
@@ -54,7 +65,7 @@ static struct dk_config *dk__load_config(const char *path) {
   }
   if (cfg->log_level) {
     enum dk_log_level lvl;
-    if (dk_log_parse_level(cfg->log_level, &lvl) == 0 && dk_log_get_level() == DK_LOG_INFO) dk_log_set_level(lvl);
+    if (!o->log_level_set && dk_log_parse_level(cfg->log_level, &lvl) == 0) dk_log_set_level(lvl);
   }
   return cfg;
 }
@@ -79,16 +90,10 @@ int dk_cli_parse_opts(const char *name, void (*usage)(FILE *), int argc, char **
     switch (ch) {
       case 'c': o->config = optarg; break;
       case 'P': o->plugin_dir = optarg; break;
-      case 'L': {
-        enum dk_log_level lvl;
-        if (dk_log_parse_level(optarg, &lvl) != 0) {
-          fprintf(stderr, "duikou %s: --log-level: \"%s\" is not one of error, warn, info, debug\n", name, optarg);
-          return DK_EXIT_USAGE;
-        }
-        dk_log_set_level(lvl);
+      case 'L':
+        if (dk_cli_log_level(name, optarg) != 0) return DK_EXIT_USAGE;
         o->log_level_set = 1;
         break;
-      }
       case 's':
         if (!with_source) goto bad;
         o->source = optarg;
@@ -144,7 +149,7 @@ static int dk__cmd_sync(int argc, char **argv) {
     dk__usage(stderr, c);
     return DK_EXIT_USAGE;
   }
-  struct dk_config *cfg = dk__load_config(o.config);
+  struct dk_config *cfg = dk__load_config(o.config, &o);
   if (cfg == NULL) return DK_EXIT_USAGE;
   struct dk_sync_opts so = {.only_source = o.source, .plugin_dir = o.plugin_dir};
   struct dk_sync *sync = NULL;
@@ -172,7 +177,7 @@ static int dk__cmd_check_config(int argc, char **argv) {
     fprintf(stderr, "duikou check-config: one file at a time\n");
     return DK_EXIT_USAGE;
   }
-  struct dk_config *cfg = dk__load_config(path);
+  struct dk_config *cfg = dk__load_config(path, &o);
   if (cfg == NULL) return DK_EXIT_USAGE;
   printf("%s: ok (%zu source%s; repository %s; state %s)\n", cfg->path, cfg->nsources,
          cfg->nsources == 1 ? "" : "s", cfg->repository, cfg->state);
@@ -188,7 +193,7 @@ static int dk__cmd_plugins(int argc, char **argv) {
   const char *configured = NULL;
   struct dk_config *cfg = NULL;
   if (o.config && o.plugin_dir == NULL) {
-    cfg = dk__load_config(o.config);
+    cfg = dk__load_config(o.config, &o);
     if (cfg == NULL) return DK_EXIT_USAGE;
     configured = cfg->plugins;
   }

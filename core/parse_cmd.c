@@ -143,15 +143,9 @@ int dk_cmd_parse(int argc, char **argv) {
       case 'u': url = optarg; break;
       case 'C': city = optarg; break;
       case 'P': pdir = optarg; break;
-      case 'L': {
-        enum dk_log_level lvl;
-        if (dk_log_parse_level(optarg, &lvl) != 0) {
-          fprintf(stderr, "duikou parse: --log-level: \"%s\" is not one of error, warn, info, debug\n", optarg);
-          return DK_EXIT_USAGE;
-        }
-        dk_log_set_level(lvl);
+      case 'L':
+        if (dk_cli_log_level("parse", optarg) != 0) return DK_EXIT_USAGE;
         break;
-      }
       case 'h': dk__usage(stdout); return DK_EXIT_OK;
       default:
         fprintf(stderr, "duikou parse: unknown option %s\n", argv[optind - 1]);

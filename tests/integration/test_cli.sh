@@ -52,6 +52,23 @@ check_status "check-config of a missing file exits 2" 2 "$DUIKOU" check-config "
 check_status "duikou plugins exits 0" 0 "$DUIKOU" plugins
 check_grep "plugins lists json-api" "json-api" "$WORK/last.out"
 
+# log_level in the file applies, unless --log-level says otherwise (even
+# when it names the default level).
+cat >"$WORK/debug.yaml" <<'YAML'
+repository: repo.git
+log_level: debug
+sources:
+  - name: down
+    plugin: json-api
+    city: jinan
+    url: http://127.0.0.1:1/tasks.json
+    retries: 0
+YAML
+check_status "a sync of a source that is down exits 1" 1 "$DUIKOU" sync -c "$WORK/debug.yaml"
+check_grep "the file's log_level: debug applies" "level=debug" "$WORK/last.err"
+check_status "the same sync with --log-level info exits 1" 1 "$DUIKOU" sync -c "$WORK/debug.yaml" --log-level info
+check_no_grep "--log-level info wins over the file" "level=debug" "$WORK/last.err"
+
 # The loader refuses what it cannot trust, and says what to do.
 mkdir -p "$WORK/plugins/sub"
 cp "$BAD_PLUGIN_DIR"/*.so "$WORK/plugins/"
