@@ -410,6 +410,22 @@ static int add_unit(json_t *units, const char *prefix, const char *item, size_t 
   return 0;
 }
 
+/* The next separator of s..end outside parentheses (end when none): 、 for
+ * items, or a comma or semicolon (either width) for parts of a clause. */
+static const char *next_sep(const char *q, const char *end, int parts) {
+  int depth = 0;
+  while (q < end) {
+    size_t l;
+    if ((l = open_paren(q))) depth++;
+    else if ((l = close_paren(q))) depth--;
+    else if (depth <= 0 && (parts ? (*q == ',' || *q == ';' || starts(q, "，") || starts(q, "；"))
+                                  : starts(q, "、")))
+      break;
+    q += l ? l : 1;
+  }
+  return q;
+}
+
 /* Items of one group "两市A、B" / "济南市A、B、临沂市C" (no separators left).
  * A prefix (两市, 济南市, 临沂市) carries to the following items that do not
  * name their own owner. */
@@ -417,15 +433,7 @@ static int add_group(json_t *units, const char *s, size_t n, const char *role) {
   const char *prefix = NULL;
   const char *end = s + n;
   while (s < end) {
-    const char *q = s;
-    int depth = 0;
-    while (q < end) {
-      size_t l;
-      if ((l = open_paren(q))) depth++;
-      else if ((l = close_paren(q))) depth--;
-      else if (depth <= 0 && starts(q, "、")) break;
-      q += l ? l : 1;
-    }
+    const char *q = next_sep(s, end, 0);
     char item[512];
     size_t il = (size_t)(q - s);
     if (il >= sizeof item) il = sizeof item - 1;
@@ -476,15 +484,7 @@ static json_t *parse_units(const char *s, size_t n, bool listed) {
   const char *end = s + n;
   size_t pending_from = 0;
   while (s < end) {
-    const char *q = s;
-    int depth = 0;
-    while (q < end) {
-      size_t l;
-      if ((l = open_paren(q))) depth++;
-      else if ((l = close_paren(q))) depth--;
-      else if (depth <= 0 && (*q == ',' || *q == ';' || starts(q, "，") || starts(q, "；"))) break;
-      q += l ? l : 1;
-    }
+    const char *q = next_sep(s, end, 1);
     const char *next = q < end ? q + u8len((unsigned char)*q) : end;
     size_t pl = (size_t)(q - s);
     while (pl && s[pl - 1] == ' ') pl--;

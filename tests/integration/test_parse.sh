@@ -26,4 +26,13 @@ check_grep "the plugin's reason is shown" "could not parse: response is not JSON
 check_status "an unknown plugin exits 2" 2 "$DUIKOU" parse --plugin nope "$WORK/garbage.txt"
 check_grep "the unknown plugin is named with what exists" 'no plugin "nope" in .* (found: .*json-api' "$WORK/last.err"
 check_status "parse --help exits 0" 0 "$DUIKOU" parse --help
+
+# plan-text on the published 2024 document gives exactly the demo's records
+# (which contrib/tools/seed-records.py made from the same text).
+check_status "plan-text parses the 2024 seed, all valid" 0 "$DUIKOU" parse --plugin plan-text --options '{"plan": "jnly-2024"}' "$DK_TEST_DATA/seeds/jnly-2024-work-points.txt"
+check "plan-text's records equal the demo data record for record" python3 -c '
+import json,sys
+got=sorted((json.loads(l)["record"] for l in open(sys.argv[1])), key=lambda r: r["id"])
+want=sorted(json.load(open(sys.argv[2])), key=lambda r: r["id"])
+sys.exit(0 if got==want else 1)' "$WORK/last.out" "$CITY_SIM_DATA/jnly-2024.json"
 finish
