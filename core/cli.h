@@ -31,9 +31,17 @@ extern const char dk_cli_common_help[];
 int dk_cli_parse_opts(const char *name, void (*usage)(FILE *f), int argc, char **argv, struct dk_cli_opts *o,
                       int with_source, int with_dir);
 
+/* Load the configuration at `path` (NULL: /etc/duikou/duikou.yaml),
+ * printing every problem on stderr; NULL then. Its log_level applies unless
+ * --log-level was given, and its time zone becomes the process's. The caller
+ * frees it with dk_config_free. */
+struct dk_config *dk_cli_load_config(const char *path, const struct dk_cli_opts *o);
+
 /* Print a round's results, one line per source, to f. */
 void dk_cli_print_results(FILE *f, const struct dk_sync *sync);
 
+/* `duikou daemon`: in daemon.c. */
+int dk_cmd_daemon(int argc, char **argv);
 /* `duikou demo`: in demo.c. */
 int dk_cmd_demo(int argc, char **argv);
 /* `duikou validate`: in validate_cmd.c. */

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DK__DEFAULT_TIMEOUT_MS 60000L
@@ -239,17 +240,35 @@ static const char *dk__check_size(const json_t *v, char *msg, size_t n) {
   return msg;
 }
 
+#define DK__DEFAULT_TZ "Asia/Shanghai"
+
+/* The zone must exist in the system's zone database, or glibc would silently
+ * use UTC and every cron schedule would fire eight hours off. */
+static const char *dk__check_timezone(const json_t *v, char *msg, size_t n) {
+  const char *tz = json_string_value(v), *dir = getenv("TZDIR");
+  char path[512];
+  snprintf(path, sizeof path, "%s/%s", dir && *dir ? dir : "/usr/share/zoneinfo", tz);
+  if (strstr(tz, "..") == NULL && access(path, R_OK) == 0) return NULL;
+  char ex[80];
+  snprintf(msg, n, "unknown time zone \"%s\" (not in %s; install tzdata, or use a name such as Asia/Shanghai)",
+           dk__excerpt(ex, tz), dir && *dir ? dir : "/usr/share/zoneinfo");
+  return msg;
+}
+
 /* --- tables ------------------------------------------------------------- */
 
 #define NO_FIELD ((ptrdiff_t)-1)
 
-enum { C_REPOSITORY, C_STATE, C_PLUGINS, C_LOG_LEVEL, C_STATUS, C_REMOTES, C_RECONCILE, C_SOURCES };
+enum { C_REPOSITORY, C_STATE, C_PLUGINS, C_LOG_LEVEL, C_TIMEZONE, C_HTTP, C_STATUS, C_REMOTES, C_RECONCILE,
+       C_SOURCES };
 
 static const struct dk__field dk__top_fields[] = {
   [C_REPOSITORY] = {"repository", T_STR, true, NULL, offsetof(struct dk_config, repository)},
   [C_STATE] = {"state", T_STR, false, NULL, offsetof(struct dk_config, state)},
   [C_PLUGINS] = {"plugins", T_STR, false, NULL, offsetof(struct dk_config, plugins)},
   [C_LOG_LEVEL] = {"log_level", T_STR, false, NULL, offsetof(struct dk_config, log_level)},
+  [C_TIMEZONE] = {"timezone", T_STR, false, dk__check_timezone, offsetof(struct dk_config, timezone)},
+  [C_HTTP] = {"http", T_MAP, false, NULL, NO_FIELD},
   [C_STATUS] = {"status", T_MAP, false, NULL, NO_FIELD},
   [C_REMOTES] = {"remotes", T_LIST, false, NULL, NO_FIELD},
   [C_RECONCILE] = {"reconcile", T_MAP, false, NULL, NO_FIELD},
@@ -257,7 +276,7 @@ static const struct dk__field dk__top_fields[] = {
 };
 
 enum { S_NAME, S_PLUGIN, S_CITY, S_URL, S_EVERY, S_CRON, S_AUTH, S_OPTIONS, S_TIMEOUT, S_MAX_BODY, S_RETRIES,
-       S_RETRY_BASE };
+       S_RETRY_BASE, S_PROXY, S_CA_FILE };
 
 static const struct dk__field dk__source_fields[] = {
   [S_NAME] = {"name", T_STR, true, NULL, offsetof(struct dk_source_conf, name)},
@@ -272,6 +291,24 @@ static const struct dk__field dk__source_fields[] = {
   [S_MAX_BODY] = {"max_body", T_INT | T_STR, false, dk__check_size, NO_FIELD},
   [S_RETRIES] = {"retries", T_INT, false, NULL, NO_FIELD},
   [S_RETRY_BASE] = {"retry_base", T_STR, false, dk__check_duration, NO_FIELD},
+  [S_PROXY] = {"proxy", T_STR, false, NULL, offsetof(struct dk_source_conf, proxy)},
+  [S_CA_FILE] = {"ca_file", T_STR, false, NULL, offsetof(struct dk_source_conf, ca_file)},
+};
+
+enum { H_MAX_CONNECTIONS, H_MAX_PER_HOST, H_CONNECT_TIMEOUT, H_LOW_SPEED_TIME, H_PROXY, H_CA_FILE };
+
+/* The http mapping's strings land in a scratch struct, then on each source. */
+struct dk__http_strings {
+  char *proxy, *ca_file;
+};
+
+static const struct dk__field dk__http_fields[] = {
+  [H_MAX_CONNECTIONS] = {"max_connections", T_INT, false, NULL, NO_FIELD},
+  [H_MAX_PER_HOST] = {"max_per_host", T_INT, false, NULL, NO_FIELD},
+  [H_CONNECT_TIMEOUT] = {"connect_timeout", T_STR, false, dk__check_duration, NO_FIELD},
+  [H_LOW_SPEED_TIME] = {"low_speed_time", T_STR, false, dk__check_duration, NO_FIELD},
+  [H_PROXY] = {"proxy", T_STR, false, NULL, offsetof(struct dk__http_strings, proxy)},
+  [H_CA_FILE] = {"ca_file", T_STR, false, NULL, offsetof(struct dk__http_strings, ca_file)},
 };
 
 enum { A_BEARER_ENV, A_BEARER_FILE, A_BASIC_USER, A_BASIC_PASSWORD_ENV, A_BASIC_PASSWORD_FILE };
@@ -402,11 +439,39 @@ static void dk__check_source(struct dk__cctx *c, const json_t *obj, size_t index
   if (ok & BIT(S_RETRIES)) s->retries = (int)json_integer_value(json_object_get(obj, "retries"));
   if (ok & BIT(S_RETRY_BASE)) s->retry_base_ms = dk__duration_ms(json_string_value(json_object_get(obj, "retry_base")));
   if (ok & BIT(S_AUTH)) dk__check_auth(c, json_object_get(obj, "auth"), s->pointer, &s->auth);
+  dk__resolve_in_place(c, &s->ca_file);
   json_t *options = ok & BIT(S_OPTIONS) ? dk__copy(c, json_object_get(obj, "options")) : NULL;
   if (options != NULL) {
     json_decref(s->options);
     s->options = options;
   }
+}
+
+/* The http mapping: limits into cfg->http; proxy and CA file become each
+ * source's default (a source's own value wins). */
+static void dk__check_http(struct dk__cctx *c, const json_t *obj) {
+  struct dk_config *cfg = c->cfg;
+  struct dk__http_strings hs = {0};
+  unsigned ok = dk__check_fields(c, obj, "/http", dk__http_fields, NFIELDS(dk__http_fields), &hs);
+  if (ok & BIT(H_MAX_CONNECTIONS)) cfg->http.max_connections = (long)json_integer_value(json_object_get(obj, "max_connections"));
+  if (ok & BIT(H_MAX_PER_HOST)) cfg->http.max_per_host = (long)json_integer_value(json_object_get(obj, "max_per_host"));
+  if (ok & BIT(H_CONNECT_TIMEOUT))
+    cfg->http.connect_timeout_ms = dk__duration_ms(json_string_value(json_object_get(obj, "connect_timeout")));
+  if (ok & BIT(H_LOW_SPEED_TIME)) {
+    long ms = dk__duration_ms(json_string_value(json_object_get(obj, "low_speed_time")));
+    cfg->http.low_speed_secs = ms < 1000 ? 1 : ms / 1000;
+  }
+  if (cfg->http.max_per_host > cfg->http.max_connections)
+    dk__errf(c, "/http/max_per_host", "max_per_host (%ld) is more than max_connections (%ld)",
+             cfg->http.max_per_host, cfg->http.max_connections);
+  dk__resolve_in_place(c, &hs.ca_file);
+  for (size_t i = 0; i < cfg->nsources; i++) {
+    struct dk_source_conf *s = &cfg->sources[i];
+    if (s->proxy == NULL && hs.proxy) s->proxy = dk__strdup(c, hs.proxy);
+    if (s->ca_file == NULL && hs.ca_file) s->ca_file = dk__strdup(c, hs.ca_file);
+  }
+  free(hs.proxy);
+  free(hs.ca_file);
 }
 
 static void dk__check_sources(struct dk__cctx *c, const json_t *list) {
@@ -469,6 +534,19 @@ static void dk__check_config(struct dk__cctx *c) {
     cfg->remotes = dk__copy(c, remotes);
   }
   if (ok & BIT(C_SOURCES)) dk__check_sources(c, json_object_get(root, "sources"));
+  if (ok & BIT(C_HTTP)) dk__check_http(c, json_object_get(root, "http"));
+  for (size_t i = 0; i < cfg->nsources; i++) {
+    const char *ca = cfg->sources[i].ca_file;
+    if (ca && access(ca, R_OK) != 0) {
+      char ptr[600];
+      int own = json_object_get(json_array_get(json_object_get(root, "sources"), i), "ca_file") != NULL;
+      if (own) dk__ptr(ptr, sizeof ptr, cfg->sources[i].pointer, "ca_file");
+      else snprintf(ptr, sizeof ptr, "/http/ca_file");
+      dk__errf(c, ptr, "cannot read CA file %s: %s", ca, strerror(errno));
+      if (!own) break;
+    }
+  }
+  if (cfg->timezone == NULL) cfg->timezone = dk__strdup(c, DK__DEFAULT_TZ);
 }
 
 /* Absolute form of `dir` (NULL: the working directory). */
@@ -521,6 +599,8 @@ static int dk__finish(struct dk__cctx *c, int rc) {
 static struct dk_config *dk__config_new(void) {
   struct dk_config *cfg = calloc(1, sizeof *cfg);
   if (cfg == NULL) return NULL;
+  cfg->http = (struct dk_http_conf){.max_connections = 16, .max_per_host = 4, .connect_timeout_ms = 10000,
+                                    .low_speed_secs = 30};
   if ((cfg->errors = json_array()) == NULL) {
     free(cfg);
     return NULL;
@@ -578,6 +658,8 @@ void dk_config_free(struct dk_config *cfg) {
     free(s->cron);
     json_decref(s->options);
     dk__auth_free(&s->auth);
+    free(s->proxy);
+    free(s->ca_file);
     free(s->pointer);
   }
   free(cfg->sources);
@@ -586,12 +668,18 @@ void dk_config_free(struct dk_config *cfg) {
   free(cfg->state);
   free(cfg->plugins);
   free(cfg->log_level);
+  free(cfg->timezone);
   json_decref(cfg->reconcile);
   json_decref(cfg->status);
   json_decref(cfg->remotes);
   json_decref(cfg->errors);
   dk_yamldoc_free(&cfg->doc);
   free(cfg);
+}
+
+void dk_config_apply_timezone(const struct dk_config *cfg) {
+  setenv("TZ", cfg->timezone ? cfg->timezone : DK__DEFAULT_TZ, 1);
+  tzset();
 }
 
 const struct dk_source_conf *dk_config_source(const struct dk_config *cfg, const char *name) {

@@ -34,7 +34,18 @@ struct dk_source_conf {
   long max_body;   /* bytes; default 64 MiB */
   int retries;     /* retries of a failed request in one round; default 3 */
   long retry_base_ms; /* first retry waits up to this (full jitter, doubling, cap 30 s); default 1 s */
+  char *proxy;     /* proxy URL, "" for none, NULL for libcurl's default (the *_proxy
+                      environment); the source's own, else http.proxy */
+  char *ca_file;   /* CA bundle (absolute), or NULL for the system's; the source's own, else http.ca_file */
   char *pointer;   /* "/sources/N", for messages */
+};
+
+/* The `http` mapping: limits shared by every source. */
+struct dk_http_conf {
+  long max_connections;    /* default 16 */
+  long max_per_host;       /* default 4 */
+  long connect_timeout_ms; /* default 10 s */
+  long low_speed_secs;     /* default 30 */
 };
 
 struct dk_config {
@@ -43,6 +54,8 @@ struct dk_config {
   char *state;         /* state folder (absolute) */
   char *plugins;       /* plugin folder, or NULL (then the installed one) */
   char *log_level;     /* or NULL */
+  char *timezone;      /* IANA name; default "Asia/Shanghai" (checked to exist) */
+  struct dk_http_conf http;
   struct dk_source_conf *sources;
   size_t nsources;
   json_t *reconcile;   /* the `reconcile` mapping as given, or NULL (owned) */
@@ -62,6 +75,10 @@ int dk_config_load(const char *path, struct dk_config **out);
 int dk_config_load_string(const char *name, const char *text, size_t len,
                           const char *basedir, struct dk_config **out);
 void dk_config_free(struct dk_config *cfg);
+
+/* Make cfg->timezone the process's time zone (TZ and tzset), for cron
+ * schedules and the times written. Call before any thread starts. */
+void dk_config_apply_timezone(const struct dk_config *cfg);
 
 /* The source named `name`, or NULL. */
 const struct dk_source_conf *dk_config_source(const struct dk_config *cfg, const char *name);

@@ -50,9 +50,7 @@ int dk_cli_log_level(const char *cmd, const char *arg) {
   return 0;
 }
 
-/* Load the configuration, printing every problem. NULL on failure. Its
- * log_level applies unless --log-level was given (o->log_level_set). */
-static struct dk_config *dk__load_config(const char *path, const struct dk_cli_opts *o) {
+struct dk_config *dk_cli_load_config(const char *path, const struct dk_cli_opts *o) {
   if (path == NULL) path = "/etc/duikou/duikou.yaml";
   struct dk_config *cfg = NULL;
   int rc = dk_config_load(path, &cfg);
@@ -67,6 +65,7 @@ static struct dk_config *dk__load_config(const char *path, const struct dk_cli_o
     enum dk_log_level lvl;
     if (!o->log_level_set && dk_log_parse_level(cfg->log_level, &lvl) == 0) dk_log_set_level(lvl);
   }
+  dk_config_apply_timezone(cfg);
   return cfg;
 }
 
@@ -133,8 +132,14 @@ void dk_cli_print_results(FILE *f, const struct dk_sync *sync) {
       case DK_SOURCE_NOT_MODIFIED:
         fprintf(f, "%-20s not modified (HTTP 304), no commit\n", r->name);
         break;
+      case DK_SOURCE_CANCELED:
+        fprintf(f, "%-20s canceled: %s\n", r->name, r->error);
+        break;
       default:
         fprintf(f, "%-20s FAILED: %s\n", r->name, r->error);
+        if (r->partial)
+          fprintf(f, "%-20s (the %zu valid records of the %zu pages received were committed: %.12s)\n", "",
+                  r->records, r->pages, r->commit);
     }
   }
 }
@@ -149,7 +154,7 @@ static int dk__cmd_sync(int argc, char **argv) {
     dk__usage(stderr, c);
     return DK_EXIT_USAGE;
   }
-  struct dk_config *cfg = dk__load_config(o.config, &o);
+  struct dk_config *cfg = dk_cli_load_config(o.config, &o);
   if (cfg == NULL) return DK_EXIT_USAGE;
   struct dk_sync_opts so = {.only_source = o.source, .plugin_dir = o.plugin_dir};
   struct dk_sync *sync = NULL;
@@ -177,7 +182,7 @@ static int dk__cmd_check_config(int argc, char **argv) {
     fprintf(stderr, "duikou check-config: one file at a time\n");
     return DK_EXIT_USAGE;
   }
-  struct dk_config *cfg = dk__load_config(path, &o);
+  struct dk_config *cfg = dk_cli_load_config(path, &o);
   if (cfg == NULL) return DK_EXIT_USAGE;
   printf("%s: ok (%zu source%s; repository %s; state %s)\n", cfg->path, cfg->nsources,
          cfg->nsources == 1 ? "" : "s", cfg->repository, cfg->state);
@@ -193,7 +198,7 @@ static int dk__cmd_plugins(int argc, char **argv) {
   const char *configured = NULL;
   struct dk_config *cfg = NULL;
   if (o.config && o.plugin_dir == NULL) {
-    cfg = dk__load_config(o.config, &o);
+    cfg = dk_cli_load_config(o.config, &o);
     if (cfg == NULL) return DK_EXIT_USAGE;
     configured = cfg->plugins;
   }
@@ -238,6 +243,7 @@ static int dk__cmd_version(int argc, char **argv) {
 }
 
 static int dk__cmd_demo(int argc, char **argv) { return dk_cmd_demo(argc, argv); }
+static int dk__cmd_daemon(int argc, char **argv) { return dk_cmd_daemon(argc, argv); }
 static int dk__cmd_validate(int argc, char **argv) { return dk_cmd_validate(argc, argv); }
 static int dk__cmd_parse(int argc, char **argv) { return dk_cmd_parse(argc, argv); }
 
@@ -246,6 +252,9 @@ static const struct dk__cmd dk__cmds[] = {
    "      --source NAME      only this source\n"
    "Exit status: 0 when every source succeeded (committed, unchanged or not modified),\n"
    "1 when any failed, 2 on a usage or configuration error.\n"},
+  {"daemon", dk__cmd_daemon, "run every source on its schedule, in the foreground, until SIGTERM", "[-c FILE]",
+   "SIGTERM or SIGINT: stop (fetches in progress are canceled, a commit is never cut short).\n"
+   "SIGHUP: reload the configuration (a bad file is reported and the running one kept).\n"},
   {"demo", dk__cmd_demo, "sync the simulated cities into ./duikou-demo.git, with no network", "[--dir DIR]",
    "      --dir DIR          where to put duikou-demo.git and duikou-demo/ (default: here)\n"},
   {"check-config", dk__cmd_check_config, "load and check a configuration file", "[FILE]",
@@ -304,6 +313,7 @@ int main(int argc, char **argv) {
   if (argc > 2 && (strcmp(argv[2], "--help") == 0 || strcmp(argv[2], "-h") == 0)) {
     if (strcmp(name, "validate") == 0) return dk_cmd_validate(argc - 1, argv + 1);
     if (strcmp(name, "parse") == 0) return dk_cmd_parse(argc - 1, argv + 1);
+    if (strcmp(name, "daemon") == 0) return dk_cmd_daemon(argc - 1, argv + 1);
   }
   const struct dk__cmd *c = dk__find(name);
   if (c == NULL) {

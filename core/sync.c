@@ -25,8 +25,13 @@ struct dk__emit {
   struct dk__run *run;
 };
 
+enum dk__wait { DK__WAIT_NONE, DK__WAIT_START, DK__WAIT_RETRY, DK__WAIT_FINISH };
+
 struct dk__run {
-  struct dk_sync *sync;
+  struct dk_engine *engine;
+  struct dk__run *prev, *next; /* the engine's runs in progress */
+  dk_run_cb cb;
+  void *cb_arg;
   const struct dk_source_conf *src;
   const struct dk_plugin *plugin;
   void *pstate;
@@ -49,37 +54,41 @@ struct dk__run {
   EVP_MD_CTX *sha;      /* over every page body */
   char body_sha[65];    /* hex SHA-256 of the round's bodies, once finished */
   unsigned attempt;     /* tries of the current page so far */
-  uv_timer_t retry;     /* waits before a retry */
-  int retry_live;
-  struct dk_source_result *res;
+  uv_timer_t timer;     /* the first fetch, a retry's wait, or a deferred finish */
+  int timer_live;
+  enum dk__wait wait;   /* what the timer is armed for */
+  struct dk_source_result result;
+  struct dk_source_result *res; /* &result */
 };
 
-struct dk_sync {
+struct dk_engine {
   uv_loop_t *loop;
   const struct dk_config *cfg;
   struct dk_http *http;
   struct dk_store *store;
   struct dk_loader loader;
-  struct dk__run *runs;
+  struct dk__run *active; /* runs in progress */
+  size_t nactive;
+  size_t nlive;           /* runs not yet freed (a closing timer keeps one alive) */
+  int closing;
+  void (*closed)(void *arg);
+  void *closed_arg;
+};
+
+struct dk_sync {
+  uv_loop_t *loop;
+  const struct dk_config *cfg;
+  struct dk_engine *engine;
+  const struct dk_source_conf **srcs;
   struct dk_source_result *results;
   size_t nruns, pending;
   dk_sync_done_cb done;
   void *done_arg;
-  int closing;
 };
 
 /* --- state ------------------------------------------------------------- */
 
-static void dk__iso_now(char *out, size_t n) {
-  time_t t = time(NULL);
-  struct tm tm;
-  localtime_r(&t, &tm);
-  char z[8];
-  strftime(z, sizeof z, "%z", &tm); /* +0800 */
-  strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
-  size_t l = strlen(out);
-  snprintf(out + l, n - l, "%.3s:%.2s", z, z + 3);
-}
+static void dk__iso_now(char *out, size_t n) { dk_time_iso(time(NULL), out, n); }
 
 static void dk__state_load(struct dk__run *r) {
   char err[DK_ERRBUF_SIZE];
@@ -192,19 +201,56 @@ static const char *dk__resp_header(const struct dk_response *resp, const char *n
 static void dk__run_finish(struct dk__run *r);
 static void dk__fetch(struct dk__run *r);
 
+static void dk__vset_failed(struct dk__run *r, const char *fmt, va_list ap) {
+  vsnprintf(r->res->error, sizeof r->res->error, fmt, ap);
+  r->res->outcome = DK_SOURCE_FAILED;
+  dk_log(DK_LOG_ERROR, "source", r->src->name, "url", r->url, NULL, "%s", r->res->error);
+}
+
+/* Mark the run failed and log why, without ending it. */
+static void dk__set_failed(struct dk__run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void dk__set_failed(struct dk__run *r, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  dk__vset_failed(r, fmt, ap);
+  va_end(ap);
+}
+
+/* Mark the run failed and end it. */
 static void dk__fail(struct dk__run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void dk__fail(struct dk__run *r, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(r->res->error, sizeof r->res->error, fmt, ap);
+  dk__vset_failed(r, fmt, ap);
   va_end(ap);
-  r->res->outcome = DK_SOURCE_FAILED;
-  dk_log(DK_LOG_ERROR, "source", r->src->name, "url", r->url, NULL, "%s", r->res->error);
   dk__run_finish(r);
 }
 
+static void dk__cancel(struct dk__run *r) {
+  if (r->res->outcome == DK_SOURCE_PENDING) {
+    r->res->outcome = DK_SOURCE_CANCELED;
+    snprintf(r->res->error, sizeof r->res->error, "canceled: duikou is stopping");
+  }
+  dk__run_finish(r);
+}
 
-static void dk__on_retry(uv_timer_t *t) { dk__fetch(t->data); }
+static void dk__on_timer(uv_timer_t *t) {
+  struct dk__run *r = t->data;
+  enum dk__wait w = r->wait;
+  r->wait = DK__WAIT_NONE;
+  if (w == DK__WAIT_FINISH) dk__run_finish(r);
+  else dk__fetch(r);
+}
+
+static void dk__arm(struct dk__run *r, enum dk__wait why, uint64_t delay_ms) {
+  if (!r->timer_live) {
+    uv_timer_init(r->engine->loop, &r->timer);
+    r->timer.data = r;
+    r->timer_live = 1;
+  }
+  r->wait = why;
+  uv_timer_start(&r->timer, dk__on_timer, delay_ms, 0);
+}
 
 /* The page failed in a way worth another try (connection error, 5xx, 429,
  * a plugin's RETRY): wait with full-jitter backoff, honouring the server's
@@ -221,17 +267,16 @@ static void dk__retry_or_fail(struct dk__run *r, const char *retry_after, const 
   }
   dk_log(DK_LOG_WARN, "source", r->src->name, "url", r->url, NULL, "%s; retry %u of %d in %lld ms", why,
          r->attempt, r->src->retries, (long long)delay);
-  if (!r->retry_live) {
-    uv_timer_init(r->sync->loop, &r->retry);
-    r->retry.data = r;
-    r->retry_live = 1;
-  }
-  uv_timer_start(&r->retry, dk__on_retry, (uint64_t)delay, 0);
+  dk__arm(r, DK__WAIT_RETRY, (uint64_t)delay);
 }
 
 static void dk__on_response(void *arg, const struct dk_http_res *res) {
   struct dk__run *r = arg;
   r->attempt++;
+  if (res->err == DK_ECANCELED && r->engine->closing) {
+    dk__cancel(r);
+    return;
+  }
   if (res->err != 0) {
     char why[DK_ERRBUF_SIZE + 32];
     snprintf(why, sizeof why, "fetch failed: %s", res->errmsg);
@@ -313,6 +358,10 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
 }
 
 static void dk__fetch(struct dk__run *r) {
+  if (r->engine->closing) {
+    dk__cancel(r);
+    return;
+  }
   for (size_t i = 0; i < r->nheaders; i++) free(r->headers[i]);
   free(r->headers);
   r->headers = NULL;
@@ -339,10 +388,14 @@ static void dk__fetch(struct dk__run *r) {
     .if_none_match = conditional ? json_string_value(json_object_get(st, "etag")) : NULL,
     .if_modified_since = conditional ? json_string_value(json_object_get(st, "last_modified")) : NULL,
     .timeout_ms = r->src->timeout_ms,
+    .connect_timeout_ms = r->engine->cfg->http.connect_timeout_ms,
+    .low_speed_secs = r->engine->cfg->http.low_speed_secs,
     .max_body = r->src->max_body > 0 ? (size_t)r->src->max_body : 0,
+    .proxy = r->src->proxy,
+    .ca_file = r->src->ca_file,
   };
   dk_log(DK_LOG_DEBUG, "source", r->src->name, "url", r->url, NULL, "fetching page %u", r->page);
-  int rc = dk_http_get(r->sync->http, &hr, dk__on_response, r);
+  int rc = dk_http_get(r->engine->http, &hr, dk__on_response, r);
   if (rc != 0) dk__fail(r, "cannot start the request: %s", dk_strerror(rc));
 }
 
@@ -410,16 +463,30 @@ static const char *dk__body_sha(struct dk__run *r) {
   return r->body_sha;
 }
 
-static void dk__commit(struct dk__run *r) {
-  struct dk_sync *s = r->sync;
-  struct dk_store *st = s->store;
+/* A commit failed: say so. A partial commit keeps the round's first error. */
+static void dk__commit_failed(struct dk__run *r, int partial, const char *what, const char *why) {
+  if (!partial) {
+    dk__set_failed(r, "%s: %s", what, why);
+    return;
+  }
+  size_t n = strlen(r->res->error);
+  snprintf(r->res->error + n, sizeof r->res->error - n, "; the pages received could not be committed: %s", why);
+  dk_log(DK_LOG_ERROR, "source", r->src->name, NULL, "%s: %s", what, why);
+}
+
+/* Validate the round's records and commit the valid ones. Sets the outcome
+ * (COMMITTED or UNCHANGED; FAILED when the repository fails) — unless
+ * `partial`: the round already failed after some pages, whose records are
+ * committed while the outcome stays FAILED. */
+static void dk__commit(struct dk__run *r, int partial) {
+  struct dk_store *st = r->engine->store;
   struct dk_txn *txn = NULL;
   struct dk_buf body = {0};
   size_t added[DK_KIND_COUNT] = {0}, changed[DK_KIND_COUNT] = {0};
   json_t *seen = json_object();
 
   if (dk_txn_begin(st, DK__MAIN, &txn) != 0) {
-    dk__fail(r, "repository: %s", st->err);
+    dk__commit_failed(r, partial, "repository", st->err);
     json_decref(seen);
     return;
   }
@@ -465,7 +532,7 @@ static void dk__commit(struct dk__run *r) {
       dk_txn_free(txn);
       json_decref(seen);
       dk_buf_free(&body);
-      dk__fail(r, "repository: %s", st->err);
+      dk__commit_failed(r, partial, "repository", st->err);
       return;
     }
     if (rc == 1) {
@@ -494,7 +561,7 @@ static void dk__commit(struct dk__run *r) {
   size_t nchanged = dk_txn_changes(txn);
   r->res->changed = nchanged;
   if (nchanged == 0) {
-    r->res->outcome = DK_SOURCE_UNCHANGED;
+    if (!partial) r->res->outcome = DK_SOURCE_UNCHANGED;
     dk_txn_free(txn);
     dk_buf_free(&body);
     return;
@@ -509,6 +576,9 @@ static void dk__commit(struct dk__run *r) {
     if (added[k]) dk_buf_printf(&msg, "%s %zu %s added", parts++ ? "," : "", added[k], added[k] == 1 ? one : many);
   }
   dk_buf_puts(&msg, "\n\n");
+  if (partial)
+    dk_buf_printf(&msg, "Partial: the round failed after %zu page%s; their records are committed, nothing\n"
+                  "else is changed. Why: %s\n\n", r->res->pages, r->res->pages == 1 ? "" : "s", r->res->error);
   dk_buf_append(&msg, body.data, body.len);
   const char *hex = dk__body_sha(r);
   dk_buf_printf(&msg, "\nDuikou-Source: %s\nDuikou-City: %s\nDuikou-Plugin: %s %s\nDuikou-URL: %s\n"
@@ -516,6 +586,7 @@ static void dk__commit(struct dk__run *r) {
                 r->src->name, r->src->city, r->plugin->name, r->plugin->version ? r->plugin->version : "?",
                 r->fetched_url ? r->fetched_url : r->src->url, r->fetched_at, r->res->pages);
   if (r->etag) dk_buf_printf(&msg, "Duikou-ETag: %s\n", r->etag);
+  if (partial) dk_buf_puts(&msg, "Duikou-Partial: yes\n");
   dk_buf_printf(&msg, "Duikou-Body-SHA256: %s\nDuikou-Records: %zu valid, %zu invalid, %zu rejected\n", hex,
                 r->res->records, r->res->invalid, r->res->rejected);
 
@@ -538,30 +609,72 @@ static void dk__commit(struct dk__run *r) {
   dk_buf_free(&msg);
   dk_buf_free(&body);
   if (rc < 0) {
-    dk__fail(r, "commit failed: %s", st->err);
+    dk__commit_failed(r, partial, "commit failed", st->err);
     return;
   }
   git_oid_tostr(r->res->commit, sizeof r->res->commit, &oid);
-  r->res->outcome = DK_SOURCE_COMMITTED;
+  if (partial) r->res->partial = 1;
+  else r->res->outcome = DK_SOURCE_COMMITTED;
 }
 
-static void dk__http_closed(void *arg) {
-  struct dk_sync *s = arg;
-  s->http = NULL;
-  if (s->done) s->done(s, s->done_arg);
+static void dk__engine_maybe_freed(struct dk_engine *e);
+
+static void dk__run_free(struct dk__run *r) {
+  struct dk_engine *e = r->engine;
+  if (r->pstate_live && r->plugin->fini) r->plugin->fini(r->pstate);
+  if (r->auth) {
+    explicit_bzero(r->auth, strlen(r->auth));
+    free(r->auth);
+  }
+  json_decref(r->records);
+  json_decref(r->state);
+  json_decref(r->seen_urls);
+  free(r->state_path);
+  free(r->url);
+  free(r->next_url);
+  for (size_t i = 0; i < r->nheaders; i++) free(r->headers[i]);
+  free(r->headers);
+  free(r->etag);
+  free(r->last_modified);
+  free(r->fetched_url);
+  if (r->sha) EVP_MD_CTX_free(r->sha);
+  free(r);
+  e->nlive--;
+  dk__engine_maybe_freed(e);
 }
 
+static void dk__run_timer_closed(uv_handle_t *h) { dk__run_free(h->data); }
+
+/* The run has ended: commit what it brought (all of it, or on a failure the
+ * records of the pages fully received), update and save the state, tell the
+ * caller, then release the run. */
 static void dk__run_finish(struct dk__run *r) {
-  struct dk_sync *s = r->sync;
-  if (r->res->outcome == DK_SOURCE_PENDING) dk__commit(r);
+  struct dk_engine *e = r->engine;
+  if (r->timer_live) uv_timer_stop(&r->timer);
+  r->wait = DK__WAIT_NONE;
+  if (r->res->outcome == DK_SOURCE_PENDING) dk__commit(r, 0);
+  else if (r->res->outcome == DK_SOURCE_FAILED && r->pstate_live && json_array_size(r->records) > 0)
+    dk__commit(r, 1);
   char now[40];
   dk__iso_now(now, sizeof now);
-  if (r->res->outcome == DK_SOURCE_FAILED) {
+  if (r->res->outcome == DK_SOURCE_CANCELED) {
+    dk_log(DK_LOG_INFO, "source", r->src->name, NULL, "run canceled: duikou is stopping");
+  } else if (r->res->outcome == DK_SOURCE_FAILED) {
+    json_object_set_new(r->state, "last_attempt", json_string(now));
     json_object_set_new(r->state, "last_failure", json_string(now));
     json_object_set_new(r->state, "last_failure_reason", json_string(r->res->error));
     json_object_set_new(r->state, "consecutive_failures",
                         json_integer(json_integer_value(json_object_get(r->state, "consecutive_failures")) + 1));
+    /* The next round fetches everything again: no validators of a round
+     * that did not end well. */
+    json_object_del(r->state, "etag");
+    json_object_del(r->state, "last_modified");
+    if (r->res->partial)
+      dk_log(DK_LOG_WARN, "source", r->src->name, "commit", r->res->commit, NULL,
+             "failed after %zu page%s; their %zu valid records were committed", r->res->pages,
+             r->res->pages == 1 ? "" : "s", r->res->records);
   } else {
+    json_object_set_new(r->state, "last_attempt", json_string(now));
     json_object_set_new(r->state, "last_success", json_string(now));
     json_object_set_new(r->state, "consecutive_failures", json_integer(0));
     if (r->res->outcome != DK_SOURCE_NOT_MODIFIED) {
@@ -578,49 +691,38 @@ static void dk__run_finish(struct dk__run *r) {
     dk_log(DK_LOG_INFO, "source", r->src->name, "commit", r->res->commit[0] ? r->res->commit : NULL, NULL,
            "%s: %s", what, counts);
   }
-  dk__state_save(r);
-  if (r->retry_live) {
-    uv_close((uv_handle_t *)&r->retry, NULL); /* the runs are freed only after the loop has ended */
-    r->retry_live = 0;
+  if (r->res->outcome != DK_SOURCE_CANCELED && r->state_path) dk__state_save(r);
+  if (r->prev) r->prev->next = r->next;
+  else e->active = r->next;
+  if (r->next) r->next->prev = r->prev;
+  r->prev = r->next = NULL;
+  e->nactive--;
+  if (r->cb) r->cb(r->cb_arg, r->res);
+  if (r->timer_live) {
+    r->timer_live = 0;
+    uv_close((uv_handle_t *)&r->timer, dk__run_timer_closed);
+  } else {
+    dk__run_free(r);
   }
-  if (--s->pending == 0 && s->http) dk_http_close(s->http, dk__http_closed, s);
 }
 
-static void dk__run_free(struct dk__run *r) {
-  if (r->pstate_live && r->plugin->fini) r->plugin->fini(r->pstate);
-  if (r->auth) {
-    memset(r->auth, 0, strlen(r->auth));
-    free(r->auth);
-  }
-  json_decref(r->records);
-  json_decref(r->state);
-  json_decref(r->seen_urls);
-  free(r->state_path);
-  free(r->url);
-  free(r->next_url);
-  for (size_t i = 0; i < r->nheaders; i++) free(r->headers[i]);
-  free(r->headers);
-  free(r->etag);
-  free(r->last_modified);
-  free(r->fetched_url);
-  if (r->sha) EVP_MD_CTX_free(r->sha);
-}
-
-/* Set up a run. Returns 0 when it should fetch; otherwise it has failed
- * (its result says why) and is already finished. */
+/* Set up a run. Returns 0 when it should fetch; otherwise its result says
+ * why it failed. */
 static int dk__run_setup(struct dk__run *r) {
   const struct dk_source_conf *src = r->src;
-  struct dk_sync *s = r->sync;
+  struct dk_engine *e = r->engine;
   char err[DK_ERRBUF_SIZE];
   r->records = json_array();
   r->seen_urls = json_object();
   r->sha = EVP_MD_CTX_new();
   EVP_DigestInit_ex(r->sha, EVP_sha256(), NULL);
-  r->state_path = dk_asprintf("%s/sources/%s.json", s->cfg->state, src->name);
+  r->state_path = dk_asprintf("%s/sources/%s.json", e->cfg->state, src->name);
   dk__state_load(r);
-  r->plugin = dk_loader_find(&s->loader, src->plugin);
+  r->url = dk_strdup(src->url);
+  r->page = 1;
+  r->plugin = dk_loader_find(&e->loader, src->plugin);
   if (r->plugin == NULL) {
-    dk_failf(r->res->error, DK_EPLUGIN, "%s", s->loader.err);
+    dk_failf(r->res->error, DK_EPLUGIN, "%s", e->loader.err);
     return DK_EPLUGIN;
   }
   if (dk_auth_header(&src->auth, &r->auth, err) != 0) {
@@ -643,9 +745,126 @@ static int dk__run_setup(struct dk__run *r) {
     return rc;
   }
   r->pstate_live = 1;
-  r->url = dk_strdup(src->url);
-  r->page = 1;
   return 0;
+}
+
+int dk_engine_open(uv_loop_t *loop, const struct dk_config *cfg, const char *plugin_dir, struct dk_engine **out,
+                   char *err) {
+  *out = NULL;
+  char *statedir = dk_asprintf("%s/sources", cfg->state);
+  int rc = dk_mkdir_p(statedir, 1, err);
+  free(statedir);
+  if (rc != 0) return rc;
+  struct dk_engine *e = dk_calloc(1, sizeof *e);
+  e->loop = loop;
+  e->cfg = cfg;
+  if ((rc = dk_store_open(cfg->repository, &e->store, err)) != 0) {
+    free(e);
+    return rc;
+  }
+  const char *pdir = dk_loader_pick_dir(plugin_dir, cfg->plugins);
+  if ((rc = dk_loader_scan(&e->loader, pdir)) != 0) {
+    dk_failf(err, rc, "%s", e->loader.err);
+    dk_loader_free(&e->loader);
+    dk_store_close(e->store);
+    free(e);
+    return rc;
+  }
+  for (size_t i = 0; i < e->loader.nentries; i++)
+    if (e->loader.entries[i].error)
+      dk_log(DK_LOG_WARN, "plugin", e->loader.entries[i].path, NULL, "refused: %s", e->loader.entries[i].error);
+  if ((rc = dk_http_new(loop, cfg->http.max_connections, cfg->http.max_per_host, &e->http)) != 0) {
+    dk_failf(err, rc, "cannot start the HTTP client");
+    dk_loader_free(&e->loader);
+    dk_store_close(e->store);
+    free(e);
+    return rc;
+  }
+  *out = e;
+  return 0;
+}
+
+int dk_engine_busy(const struct dk_engine *e, const struct dk_source_conf *src) {
+  for (const struct dk__run *r = e->active; r; r = r->next)
+    if (r->src == src || strcmp(r->src->name, src->name) == 0) return 1;
+  return 0;
+}
+
+size_t dk_engine_active(const struct dk_engine *e) { return e->nactive; }
+
+int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_cb cb, void *arg) {
+  if (e->closing) return DK_ECANCELED;
+  if (dk_engine_busy(e, src)) return DK_EBUSY;
+  struct dk__run *r = dk_calloc(1, sizeof *r);
+  r->engine = e;
+  r->src = src;
+  r->cb = cb;
+  r->cb_arg = arg;
+  r->res = &r->result;
+  r->res->name = src->name;
+  r->next = e->active;
+  if (e->active) e->active->prev = r;
+  e->active = r;
+  e->nactive++;
+  e->nlive++;
+  dk_log(DK_LOG_DEBUG, "source", src->name, NULL, "run started");
+  /* The first fetch (or the report of a failed setup) comes from the loop,
+   * so that cb is never called before this function has returned. */
+  if (dk__run_setup(r) != 0) {
+    r->res->outcome = DK_SOURCE_FAILED;
+    dk_log(DK_LOG_ERROR, "source", src->name, NULL, "%s", r->res->error);
+    dk__arm(r, DK__WAIT_FINISH, 0);
+  } else {
+    dk__arm(r, DK__WAIT_START, 0);
+  }
+  return 0;
+}
+
+static void dk__engine_maybe_freed(struct dk_engine *e) {
+  if (!e->closing || e->http != NULL || e->nlive > 0) return;
+  void (*closed)(void *) = e->closed;
+  void *arg = e->closed_arg;
+  dk_loader_free(&e->loader);
+  dk_store_close(e->store);
+  free(e);
+  if (closed) closed(arg);
+}
+
+static void dk__engine_http_closed(void *arg) {
+  struct dk_engine *e = arg;
+  e->http = NULL;
+  dk__engine_maybe_freed(e);
+}
+
+void dk_engine_close(struct dk_engine *e, void (*done)(void *arg), void *arg) {
+  if (e->closing) return;
+  e->closing = 1;
+  e->closed = done;
+  e->closed_arg = arg;
+  /* Runs waiting on a timer end now; runs in a transfer end through the
+   * HTTP client's cancellation below. */
+  struct dk__run *next;
+  for (struct dk__run *r = e->active; r; r = next) {
+    next = r->next;
+    if (r->wait == DK__WAIT_FINISH) dk__run_finish(r);
+    else if (r->wait != DK__WAIT_NONE) dk__cancel(r);
+  }
+  dk_http_close(e->http, dk__engine_http_closed, e);
+}
+
+/* --- a round ---------------------------------------------------------------- */
+
+static void dk__sync_engine_closed(void *arg) {
+  struct dk_sync *s = arg;
+  s->engine = NULL;
+  if (s->done) s->done(s, s->done_arg);
+}
+
+static void dk__sync_on_result(void *arg, const struct dk_source_result *res) {
+  struct dk_sync *s = arg;
+  for (size_t i = 0; i < s->nruns; i++)
+    if (s->results[i].name == res->name) s->results[i] = *res;
+  if (--s->pending == 0) dk_engine_close(s->engine, dk__sync_engine_closed, s);
 }
 
 int dk_sync_start(uv_loop_t *loop, const struct dk_config *cfg, const struct dk_sync_opts *opts,
@@ -658,64 +877,37 @@ int dk_sync_start(uv_loop_t *loop, const struct dk_config *cfg, const struct dk_
     return dk_failf(err, DK_ENOENT, opts->only_source ? "no source named \"%s\" in the configuration"
                                                       : "the configuration has no sources%s",
                     opts->only_source ? opts->only_source : "");
-  int rc;
-  char *statedir = dk_asprintf("%s/sources", cfg->state);
-  rc = dk_mkdir_p(statedir, 1, err);
-  free(statedir);
-  if (rc != 0) return rc;
-
   struct dk_sync *s = dk_calloc(1, sizeof *s);
+  int rc = dk_engine_open(loop, cfg, opts->plugin_dir, &s->engine, err);
+  if (rc != 0) {
+    free(s);
+    return rc;
+  }
   s->loop = loop;
   s->cfg = cfg;
   s->done = done;
   s->done_arg = arg;
-  if ((rc = dk_store_open(cfg->repository, &s->store, err)) != 0) {
-    free(s);
-    return rc;
-  }
-  const char *pdir = dk_loader_pick_dir(opts->plugin_dir, cfg->plugins);
-  if ((rc = dk_loader_scan(&s->loader, pdir)) != 0) {
-    dk_failf(err, rc, "%s", s->loader.err);
-    dk_loader_free(&s->loader);
-    dk_store_close(s->store);
-    free(s);
-    return rc;
-  }
-  for (size_t i = 0; i < s->loader.nentries; i++)
-    if (s->loader.entries[i].error)
-      dk_log(DK_LOG_WARN, "plugin", s->loader.entries[i].path, NULL, "refused: %s", s->loader.entries[i].error);
-  if ((rc = dk_http_new(loop, 0, 0, &s->http)) != 0) {
-    dk_failf(err, rc, "cannot start the HTTP client");
-    dk_loader_free(&s->loader);
-    dk_store_close(s->store);
-    free(s);
-    return rc;
-  }
-  s->runs = dk_calloc(n, sizeof *s->runs);
   s->results = dk_calloc(n, sizeof *s->results);
+  s->srcs = dk_calloc(n, sizeof *s->srcs);
   for (size_t i = 0; i < cfg->nsources; i++) {
     const struct dk_source_conf *src = &cfg->sources[i];
     if (opts->only_source && strcmp(opts->only_source, src->name) != 0) continue;
-    struct dk__run *r = &s->runs[s->nruns];
-    r->sync = s;
-    r->src = src;
-    r->res = &s->results[s->nruns];
-    r->res->name = src->name;
+    s->srcs[s->nruns] = src;
+    s->results[s->nruns].name = src->name;
     s->nruns++;
   }
-  s->pending = s->nruns;
   *out = s;
   /* From here on the round reports through `done`, whatever happens. */
+  s->pending = s->nruns;
   for (size_t i = 0; i < s->nruns; i++) {
-    struct dk__run *r = &s->runs[i];
-    if (dk__run_setup(r) != 0) {
-      r->res->outcome = DK_SOURCE_FAILED;
-      dk_log(DK_LOG_ERROR, "source", r->src->name, NULL, "%s", r->res->error);
-      dk__run_finish(r);
-      continue;
+    s->results[i].outcome = DK_SOURCE_PENDING;
+    if ((rc = dk_engine_run(s->engine, s->srcs[i], dk__sync_on_result, s)) != 0) {
+      s->results[i].outcome = DK_SOURCE_FAILED;
+      dk_failf(s->results[i].error, rc, "cannot start: %s", dk_strerror(rc));
+      s->pending--;
     }
-    dk__fetch(r);
   }
+  if (s->pending == 0) dk_engine_close(s->engine, dk__sync_engine_closed, s);
   return 0;
 }
 
@@ -726,17 +918,16 @@ const struct dk_source_result *dk_sync_results(const struct dk_sync *s, size_t *
 
 int dk_sync_failed(const struct dk_sync *s) {
   for (size_t i = 0; i < s->nruns; i++)
-    if (s->results[i].outcome == DK_SOURCE_FAILED || s->results[i].outcome == DK_SOURCE_PENDING) return 1;
+    if (s->results[i].outcome != DK_SOURCE_COMMITTED && s->results[i].outcome != DK_SOURCE_UNCHANGED &&
+        s->results[i].outcome != DK_SOURCE_NOT_MODIFIED)
+      return 1;
   return 0;
 }
 
 void dk_sync_free(struct dk_sync *s) {
   if (s == NULL) return;
-  for (size_t i = 0; i < s->nruns; i++) dk__run_free(&s->runs[i]);
-  free(s->runs);
   free(s->results);
-  dk_loader_free(&s->loader);
-  dk_store_close(s->store);
+  free(s->srcs);
   free(s);
 }
 

@@ -281,3 +281,39 @@ uint32_t dk_utf8_next(const char **pp, const char *end) {
   *pp += n + 1;
   return c;
 }
+
+char *dk_time_iso(time_t t, char *out, size_t n) {
+  struct tm tm;
+  char z[8];
+  localtime_r(&t, &tm);
+  strftime(z, sizeof z, "%z", &tm); /* +0800 */
+  strftime(out, n, "%Y-%m-%dT%H:%M:%S", &tm);
+  size_t l = strlen(out);
+  snprintf(out + l, n - l, "%.3s:%.2s", z, z + 3);
+  return out;
+}
+
+time_t dk_time_parse_iso(const char *s) {
+  int y, mo, d, h, mi, sec = 0, used = 0;
+  if (s == NULL || sscanf(s, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d, &h, &mi, &used) != 5) return (time_t)-1;
+  const char *p = s + used;
+  if (*p == ':') {
+    int k = 0;
+    if (sscanf(p, ":%2d%n", &sec, &k) != 1) return (time_t)-1;
+    p += k;
+    if (*p == '.')
+      for (p++; *p >= '0' && *p <= '9'; p++) {}
+  }
+  long off = 0;
+  if (*p == 'Z' || *p == 'z') p++;
+  else if (*p == '+' || *p == '-') {
+    int oh, om;
+    if (sscanf(p + 1, "%2d:%2d", &oh, &om) != 2) return (time_t)-1;
+    off = (oh * 60L + om) * 60L * (*p == '-' ? -1 : 1);
+    p += 6;
+  } else return (time_t)-1;
+  if (*p != '\0' || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return (time_t)-1;
+  struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h, .tm_min = mi, .tm_sec = sec};
+  time_t t = timegm(&tm);
+  return t == (time_t)-1 ? t : t - off;
+}

@@ -5,6 +5,7 @@
 #define DK_UTIL_H
 
 #include <stddef.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdint.h>
 
@@ -54,5 +55,12 @@ uint32_t dk_utf8_next(const char **pp, const char *end);
 
 /* Validate UTF-8 (no overlongs, no surrogates, max U+10FFFF). 1 if valid. */
 int dk_utf8_valid(const char *s, size_t len);
+
+/* `t` as RFC 3339 local time with its offset ("2024-06-30T17:00:00+08:00")
+ * into out (at least 32 bytes). Returns out. */
+char *dk_time_iso(time_t t, char *out, size_t n);
+/* Parse what dk_time_iso writes (also "Z" and no-seconds forms). Returns
+ * the time, or (time_t)-1 when `s` is not such a date-time. */
+time_t dk_time_parse_iso(const char *s);
 
 #endif

@@ -48,7 +48,8 @@ extern "C" {
   XX(ETOOBIG, -14, "size limit exceeded")                              \
   XX(EEXIST, -15, "already exists")                                    \
   XX(ECANCELED, -16, "operation canceled")                             \
-  XX(ESCHEMA, -17, "schema error")
+  XX(ESCHEMA, -17, "schema error")                                     \
+  XX(EBUSY, -18, "already running")
 
 enum dk_errno {
 #define DK__ERR_ENUM(name, value, text) DK_##name = value,

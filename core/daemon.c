@@ -1,0 +1,198 @@
+/* `duikou daemon`: the scheduler on the loop, in the foreground, until
+ * SIGTERM or SIGINT.
+ *
+ * SIGTERM lets no new run start, cancels fetches still running (their state
+ * records no failure), and exits once every handle is closed; a commit in
+ * progress is never cut short, since commits run on the loop thread between
+ * events. SIGHUP reloads the configuration: a bad file is reported and the
+ * running one kept; a good one waits for the runs in progress to end, then
+ * replaces the engine and the scheduler. With $NOTIFY_SOCKET set (systemd
+ * Type=notify) it reports READY=1, RELOADING=1 and STOPPING=1. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "scheduler.h"
+#include "sync.h"
+#include "util.h"
+
+struct dk__daemon {
+  uv_loop_t *loop;
+  const struct dk_cli_opts *opts;
+  const char *config_path;
+  struct dk_config *cfg;
+  struct dk_engine *engine;
+  struct dk_sched *sched;
+  struct dk_config *next_cfg; /* a reload waiting for the old scheduler and engine to end */
+  uv_signal_t sigterm, sigint, sighup;
+  int stopping;
+  int status;
+};
+
+/* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
+static void dk__notify(const char *msg) {
+  const char *path = getenv("NOTIFY_SOCKET");
+  if (path == NULL || (path[0] != '/' && path[0] != '@')) return;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  size_t n = strlen(path);
+  if (n >= sizeof sa.sun_path) return;
+  memcpy(sa.sun_path, path, n);
+  if (sa.sun_path[0] == '@') sa.sun_path[0] = '\0'; /* abstract namespace */
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+             (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
+    dk_log(DK_LOG_WARN, NULL, "cannot notify the service manager: %s", strerror(errno));
+  close(fd);
+}
+
+/* Engine and scheduler on d->cfg. Returns 0 or a DK_E* code (logged). */
+static int dk__daemon_begin(struct dk__daemon *d) {
+  char err[DK_ERRBUF_SIZE];
+  dk_config_apply_timezone(d->cfg);
+  int rc = dk_engine_open(d->loop, d->cfg, d->opts->plugin_dir, &d->engine, err);
+  if (rc != 0) {
+    dk_log(DK_LOG_ERROR, NULL, "cannot start: %s", err);
+    return rc;
+  }
+  rc = dk_sched_start(d->loop, d->cfg, d->engine, &d->sched, err);
+  if (rc != 0) {
+    dk_log(DK_LOG_ERROR, NULL, "cannot start: %s", err);
+    return rc;
+  }
+  dk_log(DK_LOG_INFO, "config", d->cfg->path, "timezone", d->cfg->timezone, NULL,
+         "running: %zu source%s, repository %s", d->cfg->nsources, d->cfg->nsources == 1 ? "" : "s",
+         d->cfg->repository);
+  return 0;
+}
+
+static void dk__close_signals(struct dk__daemon *d) {
+  uv_close((uv_handle_t *)&d->sigterm, NULL);
+  uv_close((uv_handle_t *)&d->sigint, NULL);
+  uv_close((uv_handle_t *)&d->sighup, NULL);
+}
+
+static void dk__engine_closed(void *arg) {
+  struct dk__daemon *d = arg;
+  d->engine = NULL;
+  if (d->stopping) {
+    dk_log(DK_LOG_INFO, NULL, "stopped");
+    dk__close_signals(d);
+    return;
+  }
+  /* a reload: begin again on the new configuration */
+  dk_config_free(d->cfg);
+  d->cfg = d->next_cfg;
+  d->next_cfg = NULL;
+  if (dk__daemon_begin(d) != 0) {
+    d->status = DK_EXIT_FAILED;
+    d->stopping = 1;
+    if (d->sched) {
+      dk_sched_stop(d->sched, NULL, NULL);
+      d->sched = NULL;
+    }
+    if (d->engine) dk_engine_close(d->engine, dk__engine_closed, d);
+    else dk__close_signals(d);
+    return;
+  }
+  dk__notify("READY=1");
+}
+
+static void dk__sched_stopped(void *arg) {
+  struct dk__daemon *d = arg;
+  if (!d->stopping && d->engine) dk_engine_close(d->engine, dk__engine_closed, d);
+}
+
+static void dk__on_stop(uv_signal_t *h, int signum) {
+  struct dk__daemon *d = h->data;
+  if (d->stopping) return;
+  d->stopping = 1;
+  dk_log(DK_LOG_INFO, NULL, "%s: stopping (%zu run%s in progress canceled)", signum == SIGTERM ? "SIGTERM" : "SIGINT",
+         d->engine ? dk_engine_active(d->engine) : (size_t)0,
+         d->engine && dk_engine_active(d->engine) == 1 ? "" : "s");
+  dk__notify("STOPPING=1");
+  if (d->sched) dk_sched_stop(d->sched, NULL, NULL);
+  d->sched = NULL;
+  if (d->engine) dk_engine_close(d->engine, dk__engine_closed, d);
+  else dk__close_signals(d);
+}
+
+static void dk__on_hup(uv_signal_t *h, int signum) {
+  struct dk__daemon *d = h->data;
+  if (d->stopping || d->next_cfg) return;
+  struct dk_config *cfg = NULL;
+  int rc = dk_config_load(d->config_path, &cfg);
+  if (rc != 0) {
+    size_t i;
+    json_t *e;
+    json_array_foreach(cfg->errors, i, e)
+      dk_log(DK_LOG_ERROR, "config", d->config_path, NULL, "reload refused: %s", json_string_value(e));
+    dk_config_free(cfg);
+    return;
+  }
+  dk_log(DK_LOG_INFO, "config", d->config_path, NULL, "SIGHUP: reloading once the %zu run%s in progress end",
+         dk_engine_active(d->engine), dk_engine_active(d->engine) == 1 ? "" : "s");
+  dk__notify("RELOADING=1");
+  d->next_cfg = cfg;
+  /* The old scheduler ends once its runs have; then the engine closes and
+   * the new configuration begins (dk__engine_closed). */
+  struct dk_sched *old = d->sched;
+  d->sched = NULL;
+  dk_sched_stop(old, dk__sched_stopped, d);
+}
+
+static void dk__daemon_usage(FILE *f) {
+  fprintf(f, "usage: duikou daemon [-c FILE]\n\n"
+             "Runs every source on its schedule (every: or cron:, in the configured time zone),\n"
+             "in the foreground, until SIGTERM or SIGINT. SIGHUP reloads the configuration.\n"
+             "Logs go to stderr. Exit status: 0 after SIGTERM/SIGINT, 1 when it cannot start,\n"
+             "2 on a usage or configuration error.\n\n%s",
+          dk_cli_common_help);
+}
+
+int dk_cmd_daemon(int argc, char **argv) {
+  struct dk_cli_opts o;
+  int rc = dk_cli_parse_opts("daemon", dk__daemon_usage, argc, argv, &o, 0, 0);
+  if (rc != 0) return rc < 0 ? DK_EXIT_OK : rc;
+  if (o.positional < argc) {
+    fprintf(stderr, "duikou daemon: unexpected argument \"%s\"\n", argv[o.positional]);
+    dk__daemon_usage(stderr);
+    return DK_EXIT_USAGE;
+  }
+  struct dk__daemon d = {.opts = &o, .config_path = o.config ? o.config : "/etc/duikou/duikou.yaml"};
+  d.cfg = dk_cli_load_config(d.config_path, &o);
+  if (d.cfg == NULL) return DK_EXIT_USAGE;
+  srand((unsigned)time(NULL) ^ (unsigned)getpid());
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  d.loop = &loop;
+  uv_signal_init(&loop, &d.sigterm);
+  uv_signal_init(&loop, &d.sigint);
+  uv_signal_init(&loop, &d.sighup);
+  d.sigterm.data = d.sigint.data = d.sighup.data = &d;
+  uv_signal_start(&d.sigterm, dk__on_stop, SIGTERM);
+  uv_signal_start(&d.sigint, dk__on_stop, SIGINT);
+  uv_signal_start(&d.sighup, dk__on_hup, SIGHUP);
+  if (dk__daemon_begin(&d) != 0) {
+    d.status = DK_EXIT_FAILED;
+    d.stopping = 1;
+    if (d.sched) dk_sched_stop(d.sched, NULL, NULL);
+    if (d.engine) dk_engine_close(d.engine, dk__engine_closed, &d);
+    else dk__close_signals(&d);
+  } else {
+    dk__notify("READY=1");
+  }
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_loop_close(&loop);
+  dk_config_free(d.cfg);
+  dk_config_free(d.next_cfg);
+  return d.status;
+}
