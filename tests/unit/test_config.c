@@ -277,6 +277,54 @@ static void test_source_rules(void **state) {
   dk_config_free(cfg);
 }
 
+static void test_http_and_timezone(void **state) {
+  struct dk_config *cfg;
+  /* defaults */
+  assert_int_equal(load_text(SOURCE_HEAD "    url: http://x.example/\n", &cfg), 0);
+  assert_string_equal(cfg->timezone, "Asia/Shanghai");
+  assert_int_equal(cfg->http.max_connections, 16);
+  assert_int_equal(cfg->http.max_per_host, 4);
+  assert_int_equal(cfg->http.connect_timeout_ms, 10000);
+  assert_null(cfg->sources[0].proxy);
+  assert_null(cfg->sources[0].ca_file);
+  dk_config_free(cfg);
+  /* http settings; proxy and CA file reach every source unless it has its own */
+  assert_int_equal(load_text("repository: /r.git\ntimezone: Europe/Berlin\n"
+                             "http: {max_connections: 8, max_per_host: 2, connect_timeout: 3s, low_speed_time: 20s,\n"
+                             "       proxy: \"http://proxy.example:3128\", ca_file: /etc/hostname}\n"
+                             "sources:\n"
+                             "  - {name: a, plugin: csv, city: jinan, url: http://x.example/}\n"
+                             "  - {name: b, plugin: csv, city: linyi, url: http://y.example/, proxy: \"\",\n"
+                             "     ca_file: /etc/passwd}\n", &cfg), 0);
+  assert_string_equal(cfg->timezone, "Europe/Berlin");
+  assert_int_equal(cfg->http.max_connections, 8);
+  assert_int_equal(cfg->http.max_per_host, 2);
+  assert_int_equal(cfg->http.connect_timeout_ms, 3000);
+  assert_int_equal(cfg->http.low_speed_secs, 20);
+  assert_string_equal(cfg->sources[0].proxy, "http://proxy.example:3128");
+  assert_string_equal(cfg->sources[0].ca_file, "/etc/hostname");
+  assert_string_equal(cfg->sources[1].proxy, ""); /* no proxy at all */
+  assert_string_equal(cfg->sources[1].ca_file, "/etc/passwd");
+  dk_config_free(cfg);
+  expect_text("repository: /r.git\ntimezone: Asia/Jinan\nsources:\n"
+              "  - {name: a, plugin: csv, city: jinan, url: http://x.example/}\n", DK_ECONFIG,
+              (const char *const[]){"t.yaml:2:11: unknown time zone \"Asia/Jinan\" (not in /usr/share/zoneinfo; "
+                                    "install tzdata, or use a name such as Asia/Shanghai) (at /timezone)", NULL});
+  expect_text("repository: /r.git\nhttp: {max_per_host: 20}\nsources:\n"
+              "  - {name: a, plugin: csv, city: jinan, url: http://x.example/, ca_file: /nonexistent/ca.pem}\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:2:22: max_per_host (20) is more than max_connections (16) (at /http/max_per_host)",
+    "t.yaml:4:74: cannot read CA file /nonexistent/ca.pem: No such file or directory (at /sources/0/ca_file)",
+    NULL});
+  /* a proxy URL with credentials is refused (they are secrets) */
+  assert_int_equal(load_text("repository: /r.git\nhttp: {proxy: \"http://bob:pw@proxy.example:3128\"}\n"
+                             "sources:\n  - {name: a, plugin: csv, city: jinan, url: http://x.example/}\n", &cfg),
+                   DK_ECONFIG);
+  assert_int_equal(json_array_size(cfg->errors), 1);
+  assert_non_null(strstr(json_string_value(json_array_get(cfg->errors, 0)), "(at /http/proxy)"));
+  dk_config_free(cfg);
+}
+
 static void test_auth_rules(void **state) {
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    auth: { bearer_env: A, bearer_file: /f }\n",
               DK_ECONFIG, (const char *const[]){
@@ -421,6 +469,7 @@ int main(void) {
     cmocka_unit_test(test_all_problems_collected),
     cmocka_unit_test(test_source_rules),
     cmocka_unit_test(test_auth_rules),
+    cmocka_unit_test(test_http_and_timezone),
     cmocka_unit_test(test_example_config),
     cmocka_unit_test(test_missing_file),
     cmocka_unit_test(test_auth_header_env),

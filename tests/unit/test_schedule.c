@@ -10,6 +10,8 @@
 
 #include "backoff.h"
 #include "cron.h"
+#include "scheduler.h"
+#include "util.h"
 
 static const struct dk_backoff B = {.base_ms = 1000, .cap_ms = 60000, .max_tries = 6};
 
@@ -124,6 +126,96 @@ static void test_cron_errors(void **state) {
   }
 }
 
+static struct dk_sched_rule rule_of(const char *every, const char *cron) {
+  struct dk_source_conf src = {.name = "s", .every = (char *)every, .cron = (char *)cron};
+  struct dk_sched_rule r;
+  char err[DK_ERRBUF_SIZE];
+  assert_int_equal(dk_sched_rule(&src, &r, err), 0);
+  return r;
+}
+
+#define MINUTE_MS 60000LL
+
+static void test_sched_every(void **state) {
+  struct dk_sched_rule r = rule_of("30m", NULL);
+  assert_int_equal(r.every_ms, 30 * MINUTE_MS);
+  assert_int_equal(rule_of("1500ms", NULL).every_ms, 1500);
+  assert_int_equal(rule_of("2d", NULL).every_ms, 2 * 24 * 60 * MINUTE_MS);
+  assert_int_equal(rule_of(NULL, NULL).every_ms, 30 * MINUTE_MS); /* neither: every 30 minutes */
+  time_t now = at(2024, 6, 30, 17, 0);
+  /* after a success: the interval, jittered within ±10 % */
+  assert_int_equal(dk_sched_next_ms(&r, now, 0, 0.0), 27 * MINUTE_MS);
+  assert_int_equal(dk_sched_next_ms(&r, now, 0, 0.5), 30 * MINUTE_MS);
+  assert_true(dk_sched_next_ms(&r, now, 0, 0.999999) <= 33 * MINUTE_MS);
+  /* after failures: doubling from the interval ... */
+  assert_int_equal(dk_sched_next_ms(&r, now, 1, 0.5), 30 * MINUTE_MS);
+  assert_int_equal(dk_sched_next_ms(&r, now, 2, 0.5), 60 * MINUTE_MS);
+  assert_int_equal(dk_sched_next_ms(&r, now, 3, 0.5), 120 * MINUTE_MS);
+  assert_int_equal(dk_sched_next_ms(&r, now, 4, 0.5), 240 * MINUTE_MS);
+  /* ... capped at 6 hours */
+  assert_int_equal(dk_sched_next_ms(&r, now, 5, 0.5), 360 * MINUTE_MS);
+  assert_int_equal(dk_sched_next_ms(&r, now, 40, 0.5), 360 * MINUTE_MS);
+  /* an interval longer than the cap is never shortened */
+  struct dk_sched_rule daily = rule_of("1d", NULL);
+  assert_int_equal(dk_sched_next_ms(&daily, now, 3, 0.5), 24 * 60 * MINUTE_MS);
+}
+
+static void test_sched_cron(void **state) {
+  struct dk_sched_rule r = rule_of(NULL, "0 */2 * * *");
+  assert_true(r.has_cron);
+  time_t now = at(2024, 6, 30, 17, 5);
+  /* the next slot, no jitter */
+  assert_int_equal(dk_sched_next_ms(&r, now, 0, 0.9), 55 * MINUTE_MS);
+  /* one failure keeps the next slot; then slots are skipped: 2 h, 4 h, ... */
+  assert_int_equal(dk_sched_next_ms(&r, now, 1, 0.5), 55 * MINUTE_MS);
+  assert_int_equal(dk_sched_next_ms(&r, now, 2, 0.5), 175 * MINUTE_MS);
+  assert_int_equal(dk_sched_next_ms(&r, now, 3, 0.5), 295 * MINUTE_MS); /* 8 h, capped at 6 h */
+  assert_true(dk_sched_next_ms(&r, now, 30, 0.5) <= 6 * 60 * MINUTE_MS);
+  /* a bad expression is refused with the field */
+  struct dk_source_conf bad = {.name = "s", .cron = "0 25 * * *"};
+  struct dk_sched_rule out;
+  char err[DK_ERRBUF_SIZE] = "";
+  assert_int_equal(dk_sched_rule(&bad, &out, err), DK_EINVAL);
+  assert_non_null(strstr(err, "hour"));
+}
+
+static void test_sched_first(void **state) {
+  struct dk_sched_rule r = rule_of("30m", NULL);
+  time_t now = at(2024, 6, 30, 17, 0);
+  /* never run: at once, after at most a tenth of the interval (10 s cap) */
+  assert_int_equal(dk_sched_first_ms(&r, now, 0, 0, 0.0), 0);
+  assert_int_equal(dk_sched_first_ms(&r, now, 0, 0, 0.5), 5000);
+  struct dk_sched_rule fast = rule_of("10s", NULL);
+  assert_int_equal(dk_sched_first_ms(&fast, now, 0, 0, 0.5), 500);
+  /* ran 10 minutes ago: keeps its rhythm */
+  assert_int_equal(dk_sched_first_ms(&r, now, now - 600, 0, 0.5), 20 * MINUTE_MS);
+  /* ran 2 hours ago: overdue, at once */
+  assert_int_equal(dk_sched_first_ms(&r, now, now - 7200, 0, 0.0), 0);
+  /* failed 3 times, last 10 minutes ago: the backoff (2 h) counts from then */
+  assert_int_equal(dk_sched_first_ms(&r, now, now - 600, 3, 0.5), 110 * MINUTE_MS);
+  /* a clock that went backwards: at once */
+  assert_int_equal(dk_sched_first_ms(&r, now, now + 3600, 0, 0.0), 0);
+  /* cron: a slot missed while down runs at once; otherwise the next slot */
+  struct dk_sched_rule c = rule_of(NULL, "0 */2 * * *");
+  time_t t = at(2024, 6, 30, 17, 5);
+  assert_int_equal(dk_sched_first_ms(&c, t, at(2024, 6, 30, 15, 0), 0, 0.0), 0);
+  assert_int_equal(dk_sched_first_ms(&c, t, at(2024, 6, 30, 16, 30), 0, 0.0), 55 * MINUTE_MS);
+}
+
+static void test_time_iso(void **state) {
+  char buf[40];
+  time_t t = at(2024, 6, 30, 17, 0);
+  assert_string_equal(dk_time_iso(t, buf, sizeof buf), "2024-06-30T17:00:00+08:00");
+  assert_int_equal(dk_time_parse_iso(buf), t);
+  assert_int_equal(dk_time_parse_iso("2024-06-30T09:00:00Z"), t);
+  assert_int_equal(dk_time_parse_iso("2024-06-30T09:00:00.250Z"), t);
+  assert_int_equal(dk_time_parse_iso("2024-06-30T04:00-05:00"), t);
+  assert_int_equal(dk_time_parse_iso("2024-06-30 17:00:00"), (time_t)-1);
+  assert_int_equal(dk_time_parse_iso("2024-13-30T17:00:00Z"), (time_t)-1);
+  assert_int_equal(dk_time_parse_iso("2024-06-30T17:00:00+08:00junk"), (time_t)-1);
+  assert_int_equal(dk_time_parse_iso(NULL), (time_t)-1);
+}
+
 int main(void) {
   setenv("TZ", "Asia/Shanghai", 1);
   tzset();
@@ -134,6 +226,10 @@ int main(void) {
     cmocka_unit_test(test_retryable),
     cmocka_unit_test(test_cron_next),
     cmocka_unit_test(test_cron_errors),
+    cmocka_unit_test(test_sched_every),
+    cmocka_unit_test(test_sched_cron),
+    cmocka_unit_test(test_sched_first),
+    cmocka_unit_test(test_time_iso),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
