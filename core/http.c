@@ -256,7 +256,21 @@ static size_t dk__cb_header(char *data, size_t size, size_t n, void *userp) {
   char *line = dk_strndup(data, len);
   for (char *c = line; *c && *c != ':'; c++) *c = (char)tolower((unsigned char)*c);
   char *v = dk__dup_trim(line + (colon - data) + 1);
-  char *h = dk_asprintf("%.*s: %s", (int)(colon - data), line, v);
+  int nlen = (int)(colon - data);
+  /* Lines of one name are one comma-separated list (RFC 9110, 5.3), so that
+   * a plugin sees every Link of the response; Set-Cookie cannot be joined. */
+  for (size_t i = 0; i < x->nrheaders; i++) {
+    char *old = x->rheaders[i];
+    if (strncmp(old, line, (size_t)nlen) == 0 && old[nlen] == ':' && strcmp(line, "set-cookie") != 0 &&
+        strncmp(line, "set-cookie", (size_t)nlen) != 0) {
+      x->rheaders[i] = dk_asprintf("%s, %s", old, v);
+      free(old);
+      free(v);
+      free(line);
+      return len;
+    }
+  }
+  char *h = dk_asprintf("%.*s: %s", nlen, line, v);
   free(v);
   free(line);
   x->rheaders = dk_realloc(x->rheaders, (x->nrheaders + 2) * sizeof *x->rheaders);

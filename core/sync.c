@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <openssl/evp.h>
 
@@ -138,10 +139,25 @@ static void dk__emit_reject(struct dk_emit *e, const char *where, const char *ra
          r->plugin->name, msg);
 }
 
+static int dk__is_http(const char *url) {
+  return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+}
+
+/* A next page may only be http(s) after an http(s) page: a body must never
+ * send the engine to a local file or another protocol. */
 static void dk__emit_next(struct dk_emit *e, const char *url) {
   struct dk__run *r = ((struct dk__emit *)e)->run;
   free(r->next_url);
-  r->next_url = url ? dk_strdup(url) : NULL;
+  r->next_url = NULL;
+  if (url == NULL) return;
+  if (dk__is_http(r->url) ? !dk__is_http(url) : strncmp(url, "file:", 5) != 0) {
+    char ex[120];
+    snprintf(r->failmsg, sizeof r->failmsg, "next page refused: %s is not a URL of the same kind as %s",
+             dk_excerpt(ex, sizeof ex, url, strlen(url)), r->src->url);
+    r->next_url = dk_strdup(""); /* marks the refusal; checked after parse */
+    return;
+  }
+  r->next_url = dk_strdup(url);
 }
 
 static void dk__emit_fail(struct dk_emit *e, const char *fmt, ...) {
@@ -333,6 +349,10 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
              r->failmsg[0] ? r->failmsg : "no reason given");
     if (pr == DK_RETRY) dk__retry_or_fail(r, NULL, why);
     else dk__fail(r, "%s", why);
+    return;
+  }
+  if (r->next_url && r->next_url[0] == '\0') {
+    dk__fail(r, "plugin %s page %u: %s", r->plugin->name, r->page, r->failmsg);
     return;
   }
   EVP_DigestUpdate(r->sha, res->body, res->body_len);

@@ -5,7 +5,8 @@
  * split into rows before they are decoded, with the scanner stepping over
  * whole GBK/GB18030 characters, because a GBK trail byte can equal an ASCII
  * delimiter such as '|'. Each field is then decoded to UTF-8 on its own, so
- * one undecodable row is rejected and the rest go on. */
+ * one undecodable row is rejected and the rest go on. An HTML page (a login
+ * form in front of the export) is refused first, see common/content_type.h. */
 #define _POSIX_C_SOURCE 200809L
 #include <ctype.h>
 #include <errno.h>
@@ -19,6 +20,8 @@
 #include <strings.h>
 
 #include <duikou/plugin.h>
+
+#include "common/content_type.h"
 
 enum csv_enc { ENC_UTF8, ENC_GBK, ENC_GB18030 };
 
@@ -37,6 +40,7 @@ struct csv {
   json_t *columns;   /* header → field (owned copies) */
   json_t *constants;
   json_t *types;
+  json_t *content_types; /* allow-list, or NULL: all but HTML */
   iconv_t cd; /* to UTF-8; (iconv_t)-1 for UTF-8 input */
 };
 
@@ -63,7 +67,8 @@ static const char options_schema[] =
     "  \"period_from\": {\"type\": \"string\", \"pattern\": \"^[a-z_][a-z0-9_]*$\"},"
     "  \"task_prefix\": {\"type\": \"string\", \"pattern\": \"^[a-z0-9][a-z0-9._-]*/$\"},"
     "  \"timezone\": {\"type\": \"string\", \"pattern\": \"^(Z|[+-](0[0-9]|1[0-4]):[0-5][0-9])$\","
-    "               \"default\": \"+08:00\"}"
+    "               \"default\": \"+08:00\"},"
+    "  " DK_CT_OPTION_SCHEMA
     " }}";
 
 static const char *const progress_fields[] = {"kind", "id", "task", "city", "period", "status", "percent",
@@ -560,6 +565,7 @@ static void csv_fini(void *state) {
   json_decref(c->columns);
   json_decref(c->constants);
   json_decref(c->types);
+  json_decref(c->content_types);
   free(c);
 }
 
@@ -599,11 +605,13 @@ static int csv_init(void **state, const struct dk_source *src, char *err, size_t
   c->timezone = strdup(tz ? tz : "+08:00");
   c->city = xstrdup(src->city);
   json_t *cols = json_object_get(o, "columns"), *consts = json_object_get(o, "constants"),
-         *types = json_object_get(o, "types");
+         *types = json_object_get(o, "types"), *ctypes = json_object_get(o, "content_types");
   c->columns = json_is_object(cols) ? json_deep_copy(cols) : json_object();
   c->constants = json_is_object(consts) ? json_deep_copy(consts) : json_object();
   c->types = json_is_object(types) ? json_deep_copy(types) : json_object();
-  if (c->kind == NULL || c->timezone == NULL || (id && !c->id) || !c->columns || !c->constants || !c->types) {
+  c->content_types = json_is_array(ctypes) ? json_deep_copy(ctypes) : NULL;
+  if (c->kind == NULL || c->timezone == NULL || (id && !c->id) || !c->columns || !c->constants || !c->types ||
+      (json_is_array(ctypes) && !c->content_types)) {
     snprintf(err, errlen, "out of memory");
     csv_fini(c);
     return DK_ENOMEM;
@@ -751,6 +759,11 @@ static int do_row(struct parse_ctx *x, const struct row *r) {
 
 static enum dk_result csv_parse(void *state, const struct dk_response *resp, struct dk_emit *emit) {
   struct csv *c = state;
+  char msg[512];
+  if (!dk_ct_accept(resp->content_type, c->content_types, "CSV", resp->body, resp->body_len, msg, sizeof msg)) {
+    emit->fail(emit, "%s", msg);
+    return DK_ERROR;
+  }
   struct scan s = {.p = resp->body, .end = resp->body + resp->body_len, .line = 1, .delim = c->delim, .enc = c->enc};
   if (c->enc == ENC_UTF8 && resp->body_len >= 3 && memcmp(s.p, "\xEF\xBB\xBF", 3) == 0) s.p += 3;
   if (c->enc == ENC_GB18030 && resp->body_len >= 4 && memcmp(s.p, "\x84\x31\x95\x33", 4) == 0) s.p += 4;
@@ -780,7 +793,6 @@ static enum dk_result csv_parse(void *state, const struct dk_response *resp, str
     x.headers[i] = h;
     x.fields[i] = header_field(c, h);
   }
-  char msg[512];
   if (header_check(c, x.fields, x.ncols, msg, sizeof msg)) {
     emit->fail(emit, "line %zu (header): %s", r.line, msg);
     goto out;

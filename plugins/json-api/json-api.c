@@ -7,13 +7,18 @@
  * the item) plus `options.constants`. Pagination: `options.next` (a JSON
  * Pointer to the next page's URL in the body), `options.link_header` (follow
  * `Link: <…>; rel="next"`), or `options.page_param` (page=1, 2, … until a page
- * brings no records). */
+ * brings no items). An HTML page (a login form in front of the API) is
+ * refused before parsing, see common/content_type.h. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <duikou/plugin.h>
+
+#include "common/content_type.h"
 
 struct jsonapi {
   char *records; /* JSON Pointer of the record array, or NULL */
@@ -22,6 +27,7 @@ struct jsonapi {
   char *next;    /* JSON Pointer of the next page's URL, or NULL */
   int link_header;
   char *page_param;
+  json_t *content_types; /* allow-list, or NULL: all but HTML */
 };
 
 static const char options_schema[] =
@@ -37,34 +43,55 @@ static const char options_schema[] =
     "  \"next\": {\"$ref\": \"#/$defs/pointer\", \"description\": \"JSON Pointer of the next page URL\"},"
     "  \"link_header\": {\"type\": \"boolean\", \"description\": \"follow Link: rel=next\"},"
     "  \"page_param\": {\"type\": \"string\", \"pattern\": \"^[A-Za-z0-9_.-]+$\","
-    "                  \"description\": \"query parameter numbering the pages\"}"
+    "                  \"description\": \"query parameter numbering the pages\"},"
+    "  " DK_CT_OPTION_SCHEMA
     " }}";
 
-/* RFC 6901: resolve a pointer in a document. Returns a borrowed value or NULL. */
+/* RFC 6901: resolve a pointer in a document. Returns a borrowed value, or
+ * NULL when nothing is there (or the pointer is malformed). */
 static json_t *jsonapi_pointer(json_t *doc, const char *ptr) {
   if (ptr == NULL || *ptr == '\0') return doc;
   if (*ptr != '/') return NULL;
+  /* a token is never longer than the pointer */
+  char small[256], *tok = strlen(ptr) <= sizeof small ? small : malloc(strlen(ptr));
+  if (tok == NULL) return NULL;
   json_t *cur = doc;
   const char *p = ptr + 1;
-  char tok[512];
   for (;;) {
     size_t n = 0;
-    while (*p && *p != '/' && n + 1 < sizeof tok) {
-      if (p[0] == '~' && p[1] == '0') { tok[n++] = '~'; p += 2; }
-      else if (p[0] == '~' && p[1] == '1') { tok[n++] = '/'; p += 2; }
-      else tok[n++] = *p++;
+    while (*p && *p != '/') {
+      if (p[0] == '~' && (p[1] == '0' || p[1] == '1')) {
+        tok[n++] = p[1] == '0' ? '~' : '/';
+        p += 2;
+      } else if (p[0] == '~') {
+        cur = NULL; /* "~" must be followed by 0 or 1 */
+        break;
+      } else tok[n++] = *p++;
     }
     tok[n] = '\0';
+    if (cur == NULL) break;
     if (json_is_object(cur)) cur = json_object_get(cur, tok);
     else if (json_is_array(cur)) {
-      char *end;
-      long i = strtol(tok, &end, 10);
-      cur = (*end == '\0' && n > 0) ? json_array_get(cur, (size_t)i) : NULL;
+      /* an index is "0" or digits without a leading zero */
+      bool index = n > 0 && strspn(tok, "0123456789") == n && (n == 1 || tok[0] != '0');
+      cur = index ? json_array_get(cur, strtoul(tok, NULL, 10)) : NULL;
     } else cur = NULL;
-    if (cur == NULL) return NULL;
-    if (*p != '/') return cur;
+    if (cur == NULL || *p != '/') break;
     p++;
   }
+  if (tok != small) free(tok);
+  return cur;
+}
+
+static void jsonapi_fini(void *state) {
+  struct jsonapi *j = state;
+  json_decref(j->map);
+  json_decref(j->constants);
+  json_decref(j->content_types);
+  free(j->next);
+  free(j->page_param);
+  free(j->records);
+  free(j);
 }
 
 static int jsonapi_init(void **state, const struct dk_source *src, char *err, size_t errlen) {
@@ -79,150 +106,387 @@ static int jsonapi_init(void **state, const struct dk_source *src, char *err, si
     free(j);
     return DK_ECONFIG;
   }
+  const char *next = json_string_value(json_object_get(src->options, "next"));
+  const char *pp = json_string_value(json_object_get(src->options, "page_param"));
   j->records = rec ? strdup(rec) : NULL;
+  j->next = next ? strdup(next) : NULL;
+  j->page_param = pp ? strdup(pp) : NULL;
   j->map = json_incref(json_object_get(src->options, "map"));
   j->constants = json_incref(json_object_get(src->options, "constants"));
-  const char *next = json_string_value(json_object_get(src->options, "next"));
-  j->next = next ? strdup(next) : NULL;
+  j->content_types = json_incref(json_object_get(src->options, "content_types"));
   j->link_header = json_is_true(json_object_get(src->options, "link_header"));
-  const char *pp = json_string_value(json_object_get(src->options, "page_param"));
-  j->page_param = pp ? strdup(pp) : NULL;
+  if ((rec && !j->records) || (next && !j->next) || (pp && !j->page_param)) {
+    snprintf(err, errlen, "out of memory");
+    jsonapi_fini(j);
+    return DK_ENOMEM;
+  }
   *state = j;
   return 0;
 }
 
-/* Build a record from a source item through the map. New reference. */
+/* Build a record from a source item through the map. New reference, or NULL
+ * when out of memory. The constants are copied: records outlive the parse,
+ * and must not share values with the source's options. */
 static json_t *jsonapi_map(struct jsonapi *j, json_t *item) {
   json_t *rec = json_object();
   const char *field;
   json_t *ptr;
   json_object_foreach(j->map, field, ptr) {
     json_t *v = jsonapi_pointer(item, json_string_value(ptr));
-    if (v) json_object_set(rec, field, v);
+    if (v && rec && json_object_set(rec, field, v) != 0) json_decref(rec), rec = NULL;
   }
-  json_object_foreach(j->constants, field, ptr) json_object_set(rec, field, ptr);
+  json_object_foreach(j->constants, field, ptr)
+    if (rec && json_object_set_new(rec, field, json_deep_copy(ptr)) != 0) json_decref(rec), rec = NULL;
   return rec;
 }
 
-/* `url` made absolute against `base` (only "/path" and absolute URLs). */
-static char *jsonapi_resolve(const char *base, const char *url) {
-  if (strstr(url, "://")) return strdup(url);
-  const char *scheme = strstr(base, "://");
-  if (url[0] != '/' || scheme == NULL) return NULL;
-  const char *host_end = strchr(scheme + 3, '/');
-  size_t n = host_end ? (size_t)(host_end - base) : strlen(base);
-  char *out = malloc(n + strlen(url) + 1);
-  if (out) {
-    memcpy(out, base, n);
-    strcpy(out + n, url);
+/* RFC 3986 appendix B: a URI reference split into scheme, authority, path,
+ * query and fragment (pointers into the string; `has` tells an empty part
+ * from a missing one). */
+struct uri {
+  const char *part[5];
+  size_t len[5];
+  bool has[5];
+};
+enum { U_SCHEME, U_AUTHORITY, U_PATH, U_QUERY, U_FRAGMENT };
+
+static void jsonapi_uri_split(const char *s, struct uri *u) {
+  memset(u, 0, sizeof *u);
+  /* a scheme is ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) before the first ':' */
+  size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-.");
+  if (n > 0 && s[n] == ':' && ((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z')) {
+    u->part[U_SCHEME] = s, u->len[U_SCHEME] = n, u->has[U_SCHEME] = true;
+    s += n + 1;
   }
+  if (s[0] == '/' && s[1] == '/') {
+    s += 2;
+    n = strcspn(s, "/?#");
+    u->part[U_AUTHORITY] = s, u->len[U_AUTHORITY] = n, u->has[U_AUTHORITY] = true;
+    s += n;
+  }
+  n = strcspn(s, "?#");
+  u->part[U_PATH] = s, u->len[U_PATH] = n, u->has[U_PATH] = true;
+  s += n;
+  if (*s == '?') {
+    n = strcspn(++s, "#");
+    u->part[U_QUERY] = s, u->len[U_QUERY] = n, u->has[U_QUERY] = true;
+    s += n;
+  }
+  if (*s == '#') u->part[U_FRAGMENT] = s + 1, u->len[U_FRAGMENT] = strlen(s + 1), u->has[U_FRAGMENT] = true;
+}
+
+/* RFC 3986 5.2.4: append `in` (n bytes) to out at *o with "." and ".."
+ * segments removed. The result is never longer than the input. */
+static void jsonapi_remove_dots(const char *in, size_t n, char *out, size_t *o) {
+  const char *end = in + n;
+  size_t start = *o;
+  while (in < end) {
+    size_t left = (size_t)(end - in);
+    if (left >= 3 && memcmp(in, "../", 3) == 0) in += 3;
+    else if (left >= 2 && memcmp(in, "./", 2) == 0) in += 2;
+    else if (left >= 3 && memcmp(in, "/./", 3) == 0) in += 2;
+    else if (left == 2 && memcmp(in, "/.", 2) == 0) out[(*o)++] = '/', in = end;
+    else if ((left >= 4 && memcmp(in, "/../", 4) == 0) || (left == 3 && memcmp(in, "/..", 3) == 0)) {
+      in += 3;
+      while (*o > start && out[*o - 1] != '/') (*o)--;
+      if (*o > start) (*o)--;
+      if (in == end) out[(*o)++] = '/';
+    } else if ((left == 1 && in[0] == '.') || (left == 2 && memcmp(in, "..", 2) == 0)) in = end;
+    else {
+      do out[(*o)++] = *in++;
+      while (in < end && *in != '/');
+    }
+  }
+}
+
+/* `ref` resolved against the absolute URL `base` (RFC 3986 5.2.2): absolute
+ * URLs, "//host/p", "/p", "p", "../p", "?q". Returns a malloc'd string, or
+ * NULL when `base` has no scheme (and ref is relative) or out of memory. */
+static char *jsonapi_resolve(const char *base, const char *ref) {
+  struct uri b, r, t;
+  jsonapi_uri_split(ref, &r);
+  jsonapi_uri_split(base ? base : "", &b);
+  if (!r.has[U_SCHEME] && !b.has[U_SCHEME]) return NULL;
+  char *out = malloc(strlen(ref) + (base ? strlen(base) : 0) + 8);
+  if (out == NULL) return NULL;
+  size_t o = 0;
+  const char *path = r.part[U_PATH], *prefix = "";
+  size_t plen = r.len[U_PATH], prefix_len = 0;
+  t = r;
+  if (!r.has[U_SCHEME]) {
+    t.part[U_SCHEME] = b.part[U_SCHEME], t.len[U_SCHEME] = b.len[U_SCHEME], t.has[U_SCHEME] = true;
+    if (!r.has[U_AUTHORITY]) {
+      t.part[U_AUTHORITY] = b.part[U_AUTHORITY], t.len[U_AUTHORITY] = b.len[U_AUTHORITY];
+      t.has[U_AUTHORITY] = b.has[U_AUTHORITY];
+      if (plen == 0) {
+        path = b.part[U_PATH], plen = b.len[U_PATH];
+        if (!r.has[U_QUERY]) {
+          t.part[U_QUERY] = b.part[U_QUERY], t.len[U_QUERY] = b.len[U_QUERY], t.has[U_QUERY] = b.has[U_QUERY];
+        }
+      } else if (path[0] != '/') {
+        /* merge: the base path up to its last '/', or "/" for "http://h" */
+        if (b.has[U_AUTHORITY] && b.len[U_PATH] == 0) prefix = "/", prefix_len = 1;
+        else {
+          prefix = b.part[U_PATH];
+          prefix_len = b.len[U_PATH];
+          while (prefix_len > 0 && prefix[prefix_len - 1] != '/') prefix_len--;
+        }
+      }
+    }
+  }
+  memcpy(out + o, t.part[U_SCHEME], t.len[U_SCHEME]);
+  o += t.len[U_SCHEME];
+  out[o++] = ':';
+  if (t.has[U_AUTHORITY]) {
+    memcpy(out + o, "//", 2);
+    memcpy(out + o + 2, t.part[U_AUTHORITY], t.len[U_AUTHORITY]);
+    o += 2 + t.len[U_AUTHORITY];
+  }
+  if (prefix_len > 0) {
+    /* dot segments are removed from the merged path as a whole */
+    char *merged = malloc(prefix_len + plen);
+    if (merged == NULL) {
+      free(out);
+      return NULL;
+    }
+    memcpy(merged, prefix, prefix_len);
+    memcpy(merged + prefix_len, path, plen);
+    jsonapi_remove_dots(merged, prefix_len + plen, out, &o);
+    free(merged);
+  } else jsonapi_remove_dots(path, plen, out, &o);
+  for (int k = U_QUERY; k <= U_FRAGMENT; k++) {
+    if (!t.has[k]) continue;
+    out[o++] = k == U_QUERY ? '?' : '#';
+    memcpy(out + o, t.part[k], t.len[k]);
+    o += t.len[k];
+  }
+  out[o] = '\0';
   return out;
 }
 
-/* The rel="next" target of a Link header, or NULL (malloc'd). */
-static char *jsonapi_link_next(const char *link) {
-  for (const char *p = link; p && (p = strchr(p, '<')) != NULL;) {
-    const char *end = strchr(p, '>');
+static bool jsonapi_is_blank(char c) {
+  return c == ' ' || c == '\t';
+}
+
+/* Does the rel value [v, v+n) list the relation type "next"? (A space
+ * separated list; relation types are case-insensitive.) */
+static bool jsonapi_rel_has_next(const char *v, size_t n) {
+  for (size_t i = 0; i < n;) {
+    while (i < n && jsonapi_is_blank(v[i])) i++;
+    size_t w = i;
+    while (i < n && !jsonapi_is_blank(v[i])) i++;
+    if (i - w == 4 && (v[w] | 0x20) == 'n' && (v[w + 1] | 0x20) == 'e' && (v[w + 2] | 0x20) == 'x' &&
+        (v[w + 3] | 0x20) == 't')
+      return true;
+  }
+  return false;
+}
+
+/* The target of the first rel="next" link of a Link header value (RFC 8288:
+ * `<url>; rel="next", <url>; rel=prev`), malloc'd, or NULL. */
+static char *jsonapi_link_next(const char *p) {
+  for (;;) {
+    while (jsonapi_is_blank(*p) || *p == ',') p++;
+    if (*p == '\0') return NULL;
+    if (*p != '<') { /* not a link-value: skip to the next comma */
+      p += strcspn(p, ",");
+      continue;
+    }
+    const char *target = p + 1, *end = strchr(target, '>');
     if (end == NULL) return NULL;
-    const char *params = end + 1, *comma = strchr(params, ',');
-    size_t plen = comma ? (size_t)(comma - params) : strlen(params);
-    char buf[256];
-    snprintf(buf, sizeof buf, "%.*s", (int)(plen < sizeof buf - 1 ? plen : sizeof buf - 1), params);
-    if (strstr(buf, "rel=\"next\"") || strstr(buf, "rel=next")) {
-      char *u = malloc((size_t)(end - p));
+    p = end + 1;
+    bool next = false, seen_rel = false;
+    /* link-params up to the comma ending this link-value */
+    while (*p && *p != ',') {
+      if (*p != ';') {
+        p++;
+        continue;
+      }
+      p++;
+      while (jsonapi_is_blank(*p)) p++;
+      const char *name = p;
+      p += strcspn(p, "=;, \t");
+      size_t nlen = (size_t)(p - name);
+      while (jsonapi_is_blank(*p)) p++;
+      const char *val = p;
+      size_t vlen = 0;
+      if (*p == '=') {
+        p++;
+        while (jsonapi_is_blank(*p)) p++;
+        if (*p == '"') {
+          val = ++p;
+          while (*p && *p != '"') p += (p[0] == '\\' && p[1]) ? 2 : 1;
+          vlen = (size_t)(p - val);
+          if (*p == '"') p++;
+        } else {
+          val = p;
+          p += strcspn(p, ";, \t");
+          vlen = (size_t)(p - val);
+        }
+      }
+      /* only the first rel of a link counts (RFC 8288 3.3) */
+      if (nlen == 3 && (name[0] | 0x20) == 'r' && (name[1] | 0x20) == 'e' && (name[2] | 0x20) == 'l' && !seen_rel) {
+        seen_rel = true;
+        next = jsonapi_rel_has_next(val, vlen);
+      }
+    }
+    if (next) {
+      size_t n = (size_t)(end - target);
+      while (n > 0 && jsonapi_is_blank(target[n - 1])) n--;
+      while (n > 0 && jsonapi_is_blank(*target)) target++, n--;
+      char *u = malloc(n + 1);
       if (u) {
-        memcpy(u, p + 1, (size_t)(end - p - 1));
-        u[end - p - 1] = '\0';
+        memcpy(u, target, n);
+        u[n] = '\0';
       }
       return u;
     }
-    p = end;
   }
-  return NULL;
 }
 
-/* The URL of page `page` with page_param set (replacing it when present). */
+/* The URL of page `page`: `url` with its fragment dropped and every `param`
+ * of its query removed, then param=page appended. Malloc'd, or NULL. */
 static char *jsonapi_page_url(const char *url, const char *param, unsigned page) {
-  size_t n = strlen(url), pl = strlen(param);
-  char *out = malloc(n + pl + 16);
+  size_t n = strcspn(url, "#"), pl = strlen(param), cap = n + pl + 16;
+  char *out = malloc(cap);
   if (out == NULL) return NULL;
-  const char *q = strchr(url, '?');
-  size_t keep = n;
-  if (q) {
-    for (const char *p = q + 1; *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : p + strlen(p)) {
-      if (strncmp(p, param, pl) == 0 && p[pl] == '=') {
-        keep = (size_t)(p - url);
-        const char *amp = strchr(p, '&');
-        /* the parameter is moved to the end */
-        snprintf(out, n + pl + 16, "%.*s%s%s%s=%u", (int)keep, url, amp ? amp + 1 : "", amp ? "&" : "", param, page);
-        return out;
-      }
-      if (!strchr(p, '&')) break;
+  const char *q = memchr(url, '?', n);
+  size_t o = q ? (size_t)(q - url) : n;
+  memcpy(out, url, o);
+  char sep = '?';
+  for (const char *p = q ? q + 1 : url + n, *end = url + n; p < end;) {
+    size_t len = strcspn(p, "&#"); /* stops at end: that is a '#' or the NUL */
+    bool same = len >= pl && memcmp(p, param, pl) == 0 && (len == pl || p[pl] == '=');
+    if (len > 0 && !same) {
+      out[o++] = sep;
+      memcpy(out + o, p, len);
+      o += len;
+      sep = '&';
     }
+    p += len;
+    if (p < end) p++; /* the '&' */
   }
-  snprintf(out, n + pl + 16, "%s%c%s=%u", url, q ? '&' : '?', param, page);
+  snprintf(out + o, cap - o, "%c%s=%u", sep, param, page);
   return out;
+}
+
+static bool jsonapi_is_http(const struct uri *u) {
+  return (u->len[U_SCHEME] == 4 && strncasecmp(u->part[U_SCHEME], "http", 4) == 0) ||
+         (u->len[U_SCHEME] == 5 && strncasecmp(u->part[U_SCHEME], "https", 5) == 0);
+}
+
+/* May a page from `base` send us on to `url`? Only to the same scheme, or
+ * between http and https: the body is the server's to write, and a
+ * "file:///..." in it must not make the core read local files. */
+static bool jsonapi_same_scheme(const char *base, const char *url) {
+  struct uri b, u;
+  jsonapi_uri_split(base, &b);
+  jsonapi_uri_split(url, &u);
+  if (jsonapi_is_http(&b) && jsonapi_is_http(&u)) return true;
+  return b.len[U_SCHEME] > 0 && b.len[U_SCHEME] == u.len[U_SCHEME] &&
+         strncasecmp(b.part[U_SCHEME], u.part[U_SCHEME], b.len[U_SCHEME]) == 0;
+}
+
+/* The URL of the page after this one, as the options say, into *out
+ * (malloc'd; NULL when there is none). `items` is how many items this page
+ * brought. Returns false, with emit->fail called, when the page names a URL
+ * it must not lead to. */
+static bool jsonapi_next_url(struct jsonapi *j, json_t *doc, size_t items, const struct dk_response *resp,
+                             struct dk_emit *emit, char **out) {
+  const char *ref = NULL;
+  char *link = NULL;
+  *out = NULL;
+  if (j->next) {
+    json_t *v = jsonapi_pointer(doc, j->next);
+    ref = json_string_value(v);
+    if (v && !ref && !json_is_null(v))
+      emit->log(emit, DK_LOG_WARN, "options.next: %s is not a string; no next page", j->next);
+  } else if (j->link_header) {
+    const char *h = resp->header ? resp->header(resp, "Link") : NULL;
+    ref = link = h ? jsonapi_link_next(h) : NULL;
+  } else if (j->page_param && items > 0 && resp->url) {
+    *out = jsonapi_page_url(resp->url, j->page_param, resp->page + 1);
+    return true;
+  }
+  bool ok = true;
+  if (ref && *ref) {
+    const char *base = resp->url ? resp->url : "";
+    char *next = jsonapi_resolve(base, ref);
+    if (next == NULL) emit->log(emit, DK_LOG_WARN, "cannot resolve the next page %s against \"%s\"", ref, base);
+    else if (!jsonapi_same_scheme(base, next)) {
+      emit->fail(emit, "the next page %s would leave %s for another scheme; refused", next, base);
+      free(next);
+      ok = false;
+    } else *out = next;
+  }
+  free(link);
+  return ok;
 }
 
 static enum dk_result jsonapi_parse(void *state, const struct dk_response *resp, struct dk_emit *emit) {
   struct jsonapi *j = state;
+  char msg[512];
+  if (!dk_ct_accept(resp->content_type, j->content_types, "JSON", resp->body, resp->body_len, msg, sizeof msg)) {
+    emit->fail(emit, "%s", msg);
+    return DK_ERROR;
+  }
+  const char *body = resp->body;
+  size_t len = resp->body_len;
+  if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) body += 3, len -= 3; /* RFC 8259 8.1 allows it */
   json_error_t jerr;
-  json_t *doc = json_loadb(resp->body, resp->body_len, JSON_DECODE_ANY, &jerr);
+  json_t *doc = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
   if (doc == NULL) {
     emit->fail(emit, "response is not JSON: %s at line %d, column %d", jerr.text, jerr.line, jerr.column);
     return DK_ERROR;
   }
+  const char *at = j->records; /* where the array sits, for messages */
   json_t *arr;
   if (j->records) arr = jsonapi_pointer(doc, j->records);
-  else if (json_is_array(doc)) arr = doc;
-  else arr = json_object_get(doc, "records");
+  else if (json_is_array(doc)) arr = doc, at = "";
+  else arr = json_object_get(doc, "records"), at = "/records";
   if (!json_is_array(arr)) {
     emit->fail(emit, "no array of records at %s", j->records ? j->records : "the top level or /records");
     json_decref(doc);
     return DK_ERROR;
   }
-  size_t i, emitted = 0;
-  json_t *rec;
-  json_array_foreach(arr, i, rec) {
-    if (!json_is_object(rec)) {
-      char where[64], *raw = json_dumps(rec, JSON_ENCODE_ANY | JSON_COMPACT);
-      snprintf(where, sizeof where, "%s/%zu", j->records ? j->records : "", i);
+  size_t wlen = strlen(at) + 24;
+  char *where = malloc(wlen);
+  if (where == NULL) {
+    emit->fail(emit, "out of memory");
+    json_decref(doc);
+    return DK_ERROR;
+  }
+  enum dk_result res = DK_ERROR;
+  size_t i;
+  json_t *item;
+  json_array_foreach(arr, i, item) {
+    snprintf(where, wlen, "%s/%zu", at, i);
+    if (!json_is_object(item)) {
+      char *raw = json_dumps(item, JSON_ENCODE_ANY | JSON_COMPACT);
       emit->reject(emit, where, raw ? raw : "", "a record must be a JSON object");
       free(raw);
       continue;
     }
-    if (emit->record(emit, j->map ? jsonapi_map(j, rec) : json_incref(rec)) != 0) {
-      json_decref(doc);
-      return DK_ERROR;
+    json_t *rec = j->map ? jsonapi_map(j, item) : json_incref(item);
+    if (rec == NULL) {
+      emit->fail(emit, "%s: out of memory", where);
+      goto out;
     }
-    emitted++;
+    int rc = emit->record(emit, rec);
+    if (rc != 0) {
+      emit->fail(emit, "%s: the record was refused (%d); stopping", where, rc);
+      goto out;
+    }
   }
-  char *next = NULL;
-  if (j->next) {
-    const char *u = json_string_value(jsonapi_pointer(doc, j->next));
-    if (u && *u) next = jsonapi_resolve(resp->url, u);
-  } else if (j->link_header) {
-    const char *link = resp->header(resp, "link");
-    char *u = link ? jsonapi_link_next(link) : NULL;
-    if (u) next = jsonapi_resolve(resp->url, u);
-    free(u);
-  } else if (j->page_param && emitted > 0) {
-    next = jsonapi_page_url(resp->url, j->page_param, resp->page + 1);
-  }
+  char *next;
+  if (!jsonapi_next_url(j, doc, json_array_size(arr), resp, emit, &next)) goto out;
   if (next) emit->next_page(emit, next);
   free(next);
+  res = DK_OK;
+out:
+  free(where);
   json_decref(doc);
-  return DK_OK;
-}
-
-static void jsonapi_fini(void *state) {
-  struct jsonapi *j = state;
-  json_decref(j->map);
-  json_decref(j->constants);
-  free(j->next);
-  free(j->page_param);
-  free(j->records);
-  free(j);
+  return res;
 }
 
 __attribute__((visibility("default")))

@@ -4,10 +4,13 @@
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 #include <cmocka.h>
 
 #include "plugin_harness.h"
 #include "error.h"
+#include "schemas.h"
 #include "util.h"
 
 static int c_record(struct dk_emit *e, json_t *rec) {
@@ -27,7 +30,13 @@ static void c_reject(struct dk_emit *e, const char *where, const char *raw, cons
   json_array_append_new(c->rejects, r);
 }
 
-static void c_next_page(struct dk_emit *e, const char *url) { fail_msg("unexpected next_page %s", url); }
+static void c_next_page(struct dk_emit *e, const char *url) {
+  struct collect *c = (struct collect *)e;
+  if (!c->paging) fail_msg("unexpected next_page %s", url);
+  /* made on first use: callers that free the arrays by hand know only two */
+  if (c->next_pages == NULL) c->next_pages = json_array();
+  assert_int_equal(json_array_append_new(c->next_pages, json_string(url)), 0);
+}
 
 static void c_fail(struct dk_emit *e, const char *fmt, ...) {
   struct collect *c = (struct collect *)e;
@@ -47,7 +56,60 @@ void collect_init(struct collect *c) {
 void collect_free(struct collect *c) {
   json_decref(c->records);
   json_decref(c->rejects);
-  c->records = c->rejects = NULL;
+  json_decref(c->next_pages);
+  c->records = c->rejects = c->next_pages = NULL;
+}
+
+static const char *r_header(const struct dk_response *resp, const char *name) {
+  const struct test_resp *r = (const struct test_resp *)resp;
+  for (size_t i = 0; i < r->nheaders; i++)
+    if (strcasecmp(r->names[i], name) == 0) return r->values[i];
+  return NULL;
+}
+
+void resp_init(struct test_resp *r, unsigned page, const char *url, const char *content_type, const char *body,
+               size_t len) {
+  *r = (struct test_resp){.resp = {.page = page, .status = 200, .url = url, .content_type = content_type,
+                                   .body = body, .body_len = len, .header = r_header}};
+}
+
+void resp_header(struct test_resp *r, const char *name, const char *value) {
+  if (r->nheaders == sizeof r->names / sizeof *r->names) fail_msg("too many headers");
+  r->names[r->nheaders] = name;
+  r->values[r->nheaders++] = value;
+}
+
+const struct dk_plugin *plugin_load(struct dk_loader *ld, const char *name) {
+  const char *root = getenv("DK_BUILD_ROOT");
+  if (root == NULL) fail_msg("DK_BUILD_ROOT must be set (meson test does)");
+  char path[4096];
+  snprintf(path, sizeof path, "%s/plugins/%s/%s.so", root, name, name);
+  memset(ld, 0, sizeof *ld);
+  const struct dk_plugin_entry *entry = NULL;
+  if (dk_loader_open(ld, path, &entry) != 0) fail_msg("%s: %s", path, ld->err);
+  assert_non_null(entry->plugin);
+  assert_string_equal(entry->plugin->name, name);
+  return entry->plugin;
+}
+
+void check_records(const json_t *records) {
+  size_t i;
+  json_t *rec;
+  json_array_foreach(records, i, rec) {
+    char err[DK_ERRBUF_SIZE] = "";
+    struct dk_vresult vr = {0};
+    int rc = dk_schemas_validate_record(rec, &vr, err);
+    if (rc != 1) {
+      for (size_t k = 0; k < vr.nerrors; k++)
+        print_error("  %s: %s\n", vr.errors[k].instance_location, vr.errors[k].message);
+      dk_vresult_free(&vr);
+      char *dump = json_dumps(rec, JSON_COMPACT);
+      print_error("%s\n", dump ? dump : "?");
+      free(dump);
+      const char *id = json_string_value(json_object_get(rec, "id"));
+      fail_msg("invalid record %s %s", id ? id : "(no id)", rc < 0 ? err : "");
+    }
+  }
 }
 
 char *slurp(const char *path, size_t *len) {

@@ -1,22 +1,48 @@
-/* What the plugin tests share: an emitter that collects what a plugin hands
- * over (records, rejected items, the failure message), and a file reader
- * that fails the test when the file is missing. */
+/* What the plugin tests share: loading a plugin of the build tree, an
+ * emitter that collects what a plugin hands over (records, rejected items,
+ * next pages, the failure message), a response with headers, a record check
+ * and a file reader that fails the test when the file is missing. */
 #ifndef DK_TEST_PLUGIN_HARNESS_H
 #define DK_TEST_PLUGIN_HARNESS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include "duikou/plugin.h"
+#include "loader.h"
 
 struct collect {
   struct dk_emit emit; /* first: the plugin gets &collect.emit */
   json_t *records;
   json_t *rejects;     /* [{"where", "raw", "why"}] */
+  json_t *next_pages;  /* URLs asked for with next_page; NULL until one is */
+  bool paging;         /* false (the default): a next_page fails the test */
   char failed[512];
 };
 
 /* A fresh collector; release with collect_free. */
 void collect_init(struct collect *c);
 void collect_free(struct collect *c);
+
+/* A response as the core hands it to parse (status 200); its `header`
+ * callback answers, case-insensitively, from the headers added with
+ * resp_header. Everything is borrowed. */
+struct test_resp {
+  struct dk_response resp; /* first: the plugin gets &test_resp.resp */
+  const char *names[8], *values[8];
+  size_t nheaders;
+};
+
+void resp_init(struct test_resp *r, unsigned page, const char *url, const char *content_type, const char *body,
+               size_t len);
+/* Add a header; fails the test past 8. */
+void resp_header(struct test_resp *r, const char *name, const char *value);
+
+/* plugins/<name>/<name>.so of the build tree ($DK_BUILD_ROOT) through the
+ * real loader; fails the test when it cannot be loaded or has another name.
+ * Release with dk_loader_free(ld). */
+const struct dk_plugin *plugin_load(struct dk_loader *ld, const char *name);
+/* Fail the test unless every record validates against its kind's schema. */
+void check_records(const json_t *records);
 /* The whole file, NUL-terminated (caller frees); fails the test if unreadable. */
 char *slurp(const char *path, size_t *len);
 

@@ -1,7 +1,8 @@
 /* csv through the real loader: the fixtures of plugins/csv/fixtures/ in
  * UTF-8 (with BOM), GBK and GB18030 give the progress records a data officer
- * expects, bad rows are rejected with their line while the rest go on, and
- * every record emitted is valid. */
+ * expects, bad rows are rejected with their line while the rest go on, an
+ * HTML page is refused by its Content-Type, and every record emitted is
+ * valid. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -16,64 +17,36 @@
 #include "plugin_harness.h"
 
 
-struct loaded {
+/* Parse `body`, served as `content_type`, with `options` (JSON text) for a
+ * source of `city`; returns the parse result with c filled. Every record
+ * must validate. */
+static enum dk_result run_typed(const char *body, size_t len, const char *city, const char *content_type,
+                                const char *options, struct collect *c) {
   struct dk_loader ld;
-  const struct dk_plugin *p;
-};
-
-static void load(struct loaded *l) {
-  const char *root = getenv("DK_BUILD_ROOT");
-  if (root == NULL) {
-    fail_msg("DK_BUILD_ROOT must be set (meson test does)");
-    return;
-  }
-  char path[4096];
-  snprintf(path, sizeof path, "%s/plugins/csv/csv.so", root);
-  memset(l, 0, sizeof *l);
-  const struct dk_plugin_entry *entry = NULL;
-  if (dk_loader_open(&l->ld, path, &entry) != 0) fail_msg("%s: %s", path, l->ld.err);
-  l->p = entry->plugin;
-  assert_non_null(l->p);
-  assert_string_equal(l->p->name, "csv");
-}
-
-/* Parse `body` with `options` (JSON text) for a source of `city`; returns the
- * parse result with c filled. Every record must validate. */
-static enum dk_result run_body(const char *body, size_t len, const char *city, const char *options,
-                               struct collect *c) {
-  struct loaded l;
-  load(&l);
+  const struct dk_plugin *p = plugin_load(&ld, "csv");
   json_t *opts = json_loads(options, 0, NULL);
   assert_non_null(opts);
   char err[DK_ERRBUF_SIZE] = "";
-  if (dk_schemas_check_options(l.p, opts, NULL, err) != 0) fail_msg("options refused: %s", err);
+  if (dk_schemas_check_options(p, opts, NULL, err) != 0) fail_msg("options refused: %s", err);
   struct dk_source src = {.name = "linyi-progress", .city = city, .url = "https://oa.linyi.example/export.csv",
                           .options = opts};
   void *state = NULL;
-  if (l.p->init(&state, &src, err, sizeof err) != 0) fail_msg("init: %s", err);
-  struct dk_response resp = {.page = 1, .status = 200, .url = src.url, .content_type = "text/csv",
-                             .body = body, .body_len = len};
+  if (p->init(&state, &src, err, sizeof err) != 0) fail_msg("init: %s", err);
+  struct test_resp r;
+  resp_init(&r, 1, src.url, content_type, body, len);
   collect_init(c);
-  enum dk_result res = l.p->parse(state, &resp, &c->emit);
-  l.p->fini(state);
+  enum dk_result res = p->parse(state, &r.resp, &c->emit);
+  p->fini(state);
   json_decref(opts);
-  dk_loader_free(&l.ld);
-
-  size_t i;
-  json_t *rec;
-  json_array_foreach(c->records, i, rec) {
-    struct dk_vresult vr = {0};
-    if (dk_schemas_validate_record(rec, &vr, err) != 1) {
-      for (size_t k = 0; k < vr.nerrors; k++)
-        print_error("  %s: %s\n", vr.errors[k].instance_location, vr.errors[k].message);
-      dk_vresult_free(&vr);
-      char *dump = json_dumps(rec, JSON_COMPACT);
-      print_error("%s\n", dump);
-      free(dump);
-      fail_msg("invalid record %s", json_string_value(json_object_get(rec, "id")));
-    }
-  }
+  dk_loader_free(&ld);
+  check_records(c->records);
   return res;
+}
+
+/* run_typed for a body served as text/csv. */
+static enum dk_result run_body(const char *body, size_t len, const char *city, const char *options,
+                               struct collect *c) {
+  return run_typed(body, len, city, "text/csv", options, c);
 }
 
 static enum dk_result run(const char *fixture, const char *city, const char *options, struct collect *c) {
@@ -311,28 +284,103 @@ static void test_edges(void **st) {
   done(&c);
 }
 
+/* A login page where the export should be. */
+static const char login_page[] =
+    "<!DOCTYPE html>\r\n<html>\n  <head>\n    <title>统一身份认证平台 - 登录</title>\n  </head>\n"
+    "  <body><form action=\"/sso/login\" method=\"post\"></form></body>\n</html>\n";
+/* ... as the message shows it: blanks folded, the first 80 characters. */
+static const char login_start[] =
+    "<!DOCTYPE html> <html> <head> <title>统一身份认证平台 - 登录</title> </head> <body><form a…";
+
+/* An HTML page is refused whatever its case or parameters, with the start
+ * of the page; the many other types CSV is served as, or none, are taken. */
+static void test_content_type(void **st) {
+  (void)st;
+  static const char csv[] = "task,percent,reported_at\njnly-2024/12,50,2024-06-30\n";
+  struct collect c;
+  static const char *const html[] = {"text/html", "text/html; charset=utf-8", "TEXT/HTML;charset=GBK",
+                                     " application/xhtml+xml"};
+  for (size_t i = 0; i < sizeof html / sizeof *html; i++) {
+    assert_int_equal(run_typed(login_page, sizeof login_page - 1, "linyi", html[i], "{}", &c), DK_ERROR);
+    char want[512];
+    snprintf(want, sizeof want, "expected CSV, got %s: %s", i < 3 ? "text/html" : "application/xhtml+xml",
+             login_start);
+    assert_string_equal(c.failed, want);
+    assert_int_equal(json_array_size(c.records), 0);
+    done(&c);
+  }
+  /* even a page that would scan as CSV */
+  assert_int_equal(run_typed(csv, sizeof csv - 1, "linyi", "text/html", "{}", &c), DK_ERROR);
+  assert_string_equal(c.failed, "expected CSV, got text/html: task,percent,reported_at jnly-2024/12,50,2024-06-30");
+  done(&c);
+  assert_int_equal(run_typed("", 0, "linyi", "text/html", "{}", &c), DK_ERROR);
+  assert_string_equal(c.failed, "expected CSV, got text/html: (empty body)");
+  done(&c);
+
+  static const char *const other[] = {"text/csv", "text/csv; charset=GBK", "text/plain",
+                                      "application/vnd.ms-excel", "application/octet-stream", "", NULL};
+  for (size_t i = 0; i < sizeof other / sizeof *other; i++) {
+    assert_int_equal(run_typed(csv, sizeof csv - 1, "linyi", other[i], "{}", &c), DK_OK);
+    assert_int_equal(json_array_size(c.records), 1);
+    done(&c);
+  }
+}
+
+/* options.content_types: only the types listed, parameters ignored. */
+static void test_content_type_allowed(void **st) {
+  (void)st;
+  static const char csv[] = "task,percent,reported_at\njnly-2024/12,50,2024-06-30\n";
+  static const char opts[] = "{\"content_types\": [\"text/csv\", \"application/vnd.ms-excel\"]}";
+  struct collect c;
+  static const char *const ok[] = {"text/csv", "Text/CSV; charset=GBK", "application/vnd.ms-excel"};
+  for (size_t i = 0; i < sizeof ok / sizeof *ok; i++) {
+    assert_int_equal(run_typed(csv, sizeof csv - 1, "linyi", ok[i], opts, &c), DK_OK);
+    assert_int_equal(json_array_size(c.records), 1);
+    done(&c);
+  }
+  assert_int_equal(run_typed(csv, sizeof csv - 1, "linyi", "text/plain", opts, &c), DK_ERROR);
+  assert_string_equal(c.failed, "expected CSV, got text/plain (not in options.content_types): "
+                                "task,percent,reported_at jnly-2024/12,50,2024-06-30");
+  assert_int_equal(json_array_size(c.records), 0);
+  done(&c);
+  assert_int_equal(run_typed(csv, sizeof csv - 1, "linyi", NULL, opts, &c), DK_ERROR);
+  assert_non_null(strstr(c.failed, "expected CSV, got no Content-Type (not in options.content_types): "));
+  done(&c);
+  assert_int_equal(run_typed(login_page, sizeof login_page - 1, "linyi", "text/html", opts, &c), DK_ERROR);
+  assert_non_null(strstr(c.failed, login_start));
+  done(&c);
+  /* the allow-list replaces the HTML rule */
+  assert_int_equal(run_typed(csv, sizeof csv - 1, "linyi", "text/html", "{\"content_types\": [\"text/html\"]}", &c),
+                   DK_OK);
+  assert_int_equal(json_array_size(c.records), 1);
+  done(&c);
+}
+
 static void test_options_schema(void **st) {
   (void)st;
-  struct loaded l;
-  load(&l);
+  struct dk_loader ld;
+  const struct dk_plugin *p = plugin_load(&ld, "csv");
   static const char *const refused[] = {
     "{\"encoding\": \"latin1\"}", "{\"unknown\": 1}", "{\"delimiter\": \";;\"}",
     "{\"types\": {\"percent\": \"float\"}}", "{\"columns\": {\"任务编号\": 12}}", "{\"timezone\": \"CST\"}",
+    "{\"content_types\": \"text/csv\"}", "{\"content_types\": []}", "{\"content_types\": [\"csv\"]}",
+    "{\"content_types\": [\"text/csv; charset=GBK\"]}",
   };
   char err[DK_ERRBUF_SIZE];
   for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
     json_t *o = json_loads(refused[i], 0, NULL);
     assert_non_null(o);
-    if (dk_schemas_check_options(l.p, o, NULL, err) == 0) fail_msg("accepted %s", refused[i]);
+    if (dk_schemas_check_options(p, o, NULL, err) == 0) fail_msg("accepted %s", refused[i]);
     json_decref(o);
   }
-  json_t *o = json_pack("{s:s, s:s, s:s, s:{s:s}, s:{s:s}, s:{s:s}, s:s, s:s, s:s}", "encoding", "GB18030",
-                        "delimiter", ";", "kind", "progress", "columns", "任务编号", "task", "constants", "city",
-                        "linyi", "types", "percent", "integer", "id", "{task}/{city}/{period}", "period_from",
-                        "reported_at", "task_prefix", "jnly-2024/");
-  if (dk_schemas_check_options(l.p, o, NULL, err) != 0) fail_msg("refused: %s", err);
+  json_t *o = json_pack("{s:s, s:s, s:s, s:{s:s}, s:{s:s}, s:{s:s}, s:s, s:s, s:s, s:[s,s]}", "encoding",
+                        "GB18030", "delimiter", ";", "kind", "progress", "columns", "任务编号", "task", "constants",
+                        "city", "linyi", "types", "percent", "integer", "id", "{task}/{city}/{period}",
+                        "period_from", "reported_at", "task_prefix", "jnly-2024/", "content_types", "text/csv",
+                        "application/vnd.ms-excel");
+  if (dk_schemas_check_options(p, o, NULL, err) != 0) fail_msg("refused: %s", err);
   json_decref(o);
-  dk_loader_free(&l.ld);
+  dk_loader_free(&ld);
 }
 
 static int teardown(void **st) {
@@ -351,6 +399,8 @@ int main(void) {
     cmocka_unit_test(test_bare_task_needs_prefix),
     cmocka_unit_test(test_unparseable),
     cmocka_unit_test(test_edges),
+    cmocka_unit_test(test_content_type),
+    cmocka_unit_test(test_content_type_allowed),
     cmocka_unit_test(test_options_schema),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
