@@ -1,11 +1,14 @@
 /* `duikou demo`: the whole path on embedded defaults, with no network.
  *
  * The city simulator (contrib/city-sim) is started in this process on a
- * loopback port; a configuration naming it is built in memory; one sync round
- * runs on the same loop into ./duikou-demo.git. */
+ * loopback port; a configuration naming its three sources — Jinan's task
+ * register (json-api, paginated, behind a bearer token), Linyi's progress
+ * export (csv in GBK) and the published plan documents (plan-text) — is built
+ * in memory; one sync round runs on the same loop into ./duikou-demo.git. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "citysim.h"
@@ -26,12 +29,18 @@ static void dk__sync_done(struct dk_sync *sync, void *arg) {
   csim_close(d->sim, dk__sim_closed, d);
 }
 
+#define DK__DEMO_DATE "2024-06-30"
+#define DK__DEMO_TOKEN_ENV "DUIKOU_DEMO_JINAN_TOKEN"
+
 static void dk__demo_usage(FILE *f) {
-  fprintf(f, "usage: duikou demo [--dir DIR]\n\n"
-             "Starts simulated Jinan and Linyi sources on loopback (data from the published\n"
-             "济南—临沂对口合作2024年工作要点), syncs them into DIR/duikou-demo.git and prints\n"
-             "where to look. Needs no network. Running it again makes no new commit.\n\n"
-             "      --dir DIR          where to put duikou-demo.git and duikou-demo/ (default: here)\n%s",
+  fprintf(f, "usage: duikou demo [--dir DIR] [--date YYYY-MM-DD]\n\n"
+             "Starts the simulated Jinan and Linyi sources on loopback — Jinan's task register\n"
+             "(a paginated JSON API behind a bearer token), Linyi's progress export (a GBK CSV)\n"
+             "and the published plan documents — syncs them into DIR/duikou-demo.git and\n"
+             "prints where to look. Needs no network. Running it again makes no new commit;\n"
+             "running it with a later --date brings the progress made in between.\n\n"
+             "      --dir DIR          where to put duikou-demo.git and duikou-demo/ (default: here)\n"
+             "      --date DATE        the simulated day (default " DK__DEMO_DATE ")\n%s",
           dk_cli_common_help);
 }
 
@@ -58,14 +67,32 @@ int dk_cmd_demo(int argc, char **argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   struct dk__demo d = {0};
-  struct csim_options so = {.host = "127.0.0.1", .port = 0, .quiet = 1};
+  /* The simulator's token reaches the sync the way a real secret would: by
+   * the environment variable the configuration names. */
+  char token[64];
+  srand((unsigned)time(NULL) ^ (unsigned)getpid());
+  snprintf(token, sizeof token, "demo-%08x%08x", (unsigned)rand(), (unsigned)rand());
+  setenv(DK__DEMO_TOKEN_ENV, token, 1);
+  const char *date = o.date ? o.date : DK__DEMO_DATE;
+  struct tm tm = {0};
+  const char *end = strptime(date, "%Y-%m-%d", &tm);
+  if (end == NULL || *end != '\0' || strlen(date) != 10 || tm.tm_year < 100 || tm.tm_year > 199) {
+    fprintf(stderr, "duikou demo: --date: \"%s\" is not a date YYYY-MM-DD between 2000 and 2099\n", date);
+    free(absdir);
+    uv_loop_close(&loop);
+    return DK_EXIT_USAGE;
+  }
+  struct csim_options so = {.host = "127.0.0.1", .port = 0, .quiet = 1, .date = date, .token = token};
   rc = csim_start(&loop, &so, &d.sim);
   if (rc != 0) {
-    fprintf(stderr, "duikou demo: cannot start the city simulator on loopback: %s\n", uv_strerror(rc));
+    if (rc == UV_EINVAL && o.date)
+      fprintf(stderr, "duikou demo: --date: \"%s\" is not a date YYYY-MM-DD between 2000 and 2099\n", o.date);
+    else
+      fprintf(stderr, "duikou demo: cannot start the city simulator on loopback: %s\n", uv_strerror(rc));
     free(absdir);
     uv_run(&loop, UV_RUN_DEFAULT); /* let a half-opened listener finish closing */
     uv_loop_close(&loop);
-    return DK_EXIT_FAILED;
+    return rc == UV_EINVAL && o.date ? DK_EXIT_USAGE : DK_EXIT_FAILED;
   }
   int port = csim_port(d.sim);
   char *yaml = dk_asprintf(
@@ -75,9 +102,31 @@ int dk_cmd_demo(int argc, char **argv) {
       "  - name: jinan-tasks\n"
       "    plugin: json-api\n"
       "    city: jinan\n"
-      "    url: http://127.0.0.1:%d/jinan/tasks.json\n"
-      "    every: 30m\n",
-      port);
+      "    url: http://127.0.0.1:%d/jinan/api/tasks?page=1&per_page=10\n"
+      "    every: 30m\n"
+      "    auth: { bearer_env: " DK__DEMO_TOKEN_ENV " }\n"
+      "    options:\n"
+      "      records: /data/items\n"
+      "      next: /links/next\n"
+      "      constants: { kind: task }\n"
+      "      map: { id: /code, plan: /plan_code, number: /no, title: /name, text: /content,\n"
+      "             section: /category, units: /depts, status: /state, updated_at: /modified }\n"
+      "  - name: linyi-progress\n"
+      "    plugin: csv\n"
+      "    city: linyi\n"
+      "    url: http://127.0.0.1:%d/linyi/export/progress.csv\n"
+      "    cron: \"0 */2 * * *\"\n"
+      "    options:\n"
+      "      encoding: GBK\n"
+      "      task_prefix: jnly-2024/\n"
+      "      columns: { 任务编号: task, 进展情况: summary, 完成比例: percent, 填报单位: unit, 填报时间: reported_at }\n"
+      "  - name: plan-documents\n"
+      "    plugin: plan-text\n"
+      "    city: other\n"
+      "    url: http://127.0.0.1:%d/plans/jnly-2023.md\n"
+      "    every: 1d\n"
+      "    options: { plans: [jnly-2023-division, jnly-2023] }\n",
+      port, port, port);
   struct dk_config *cfg = NULL;
   rc = dk_config_load_string("(demo)", yaml, strlen(yaml), absdir, &cfg);
   free(yaml);
@@ -92,7 +141,8 @@ int dk_cmd_demo(int argc, char **argv) {
     free(absdir);
     return DK_EXIT_FAILED;
   }
-  printf("duikou demo: simulated cities on http://127.0.0.1:%d/ (loopback only)\n", port);
+  dk_config_apply_timezone(cfg);
+  printf("duikou demo: simulated cities on http://127.0.0.1:%d/ (loopback only), simulated day %s\n", port, date);
   struct dk_sync_opts opts = {.plugin_dir = plugin_dir};
   struct dk_sync *sync = NULL;
   rc = dk_sync_start(&loop, cfg, &opts, dk__sync_done, &d, &sync, err);
@@ -113,8 +163,10 @@ int dk_cmd_demo(int argc, char **argv) {
     printf("Look at it with:\n"
            "  git --git-dir %s log --stat main\n"
            "  git --git-dir %s show main:tasks/jnly-2024/12.json\n"
-           "Run `duikou demo` again: nothing changed, so no new commit is made.\n",
-           cfg->repository, cfg->repository);
+           "  git --git-dir %s show main:progress/jnly-2024/12/linyi/2024-06.json\n"
+           "Run `duikou demo` again: nothing changed, so no new commit is made.\n"
+           "Run `duikou demo --date 2024-09-30`: three months later, the progress made is committed.\n",
+           cfg->repository, cfg->repository, cfg->repository);
   }
   dk_config_free(cfg);
   free(absdir);

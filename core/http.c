@@ -110,7 +110,7 @@ static void dk__xfer_finish(struct dk__xfer *x, CURLcode code) {
   res.etag = (char *)dk_http_res_header(&res, "etag");
   res.last_modified = (char *)dk_http_res_header(&res, "last-modified");
   res.retry_after = (char *)dk_http_res_header(&res, "retry-after");
-  if (x->too_big) {
+  if (x->too_big || code == CURLE_FILESIZE_EXCEEDED) {
     res.err = dk_failf(res.errmsg, DK_ETOOBIG, "response body larger than the limit of %zu bytes",
                        x->max_body);
   } else if (code == CURLE_OPERATION_TIMEDOUT) {

@@ -77,6 +77,7 @@ int dk_cli_parse_opts(const char *name, void (*usage)(FILE *), int argc, char **
     {"log-level", required_argument, NULL, 'L'},
     {"source", required_argument, NULL, 's'},
     {"dir", required_argument, NULL, 'd'},
+    {"date", required_argument, NULL, 'D'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
@@ -100,6 +101,10 @@ int dk_cli_parse_opts(const char *name, void (*usage)(FILE *), int argc, char **
       case 'd':
         if (!with_dir) goto bad;
         o->dir = optarg;
+        break;
+      case 'D':
+        if (!with_dir) goto bad;
+        o->date = optarg;
         break;
       case 'h':
         usage(stdout);
@@ -137,9 +142,12 @@ void dk_cli_print_results(FILE *f, const struct dk_sync *sync) {
         break;
       default:
         fprintf(f, "%-20s FAILED: %s\n", r->name, r->error);
-        if (r->partial)
-          fprintf(f, "%-20s (the %zu valid records of the %zu pages received were committed: %.12s)\n", "",
-                  r->records, r->pages, r->commit);
+        if (r->partial && r->commit[0])
+          fprintf(f, "%-20s (the %zu valid records of the %zu page%s received were committed: %.12s)\n", "",
+                  r->records, r->pages, r->pages == 1 ? "" : "s", r->commit);
+        else if (r->partial)
+          fprintf(f, "%-20s (the %zu valid records of the %zu page%s received changed nothing)\n", "",
+                  r->records, r->pages, r->pages == 1 ? "" : "s");
     }
   }
 }

@@ -500,6 +500,7 @@ static void dk__commit_failed(struct dk__run *r, int partial, const char *what, 
  * committed while the outcome stays FAILED. */
 static void dk__commit(struct dk__run *r, int partial) {
   struct dk_store *st = r->engine->store;
+  r->res->partial = partial;
   struct dk_txn *txn = NULL;
   struct dk_buf body = {0};
   size_t added[DK_KIND_COUNT] = {0}, changed[DK_KIND_COUNT] = {0};
@@ -633,8 +634,7 @@ static void dk__commit(struct dk__run *r, int partial) {
     return;
   }
   git_oid_tostr(r->res->commit, sizeof r->res->commit, &oid);
-  if (partial) r->res->partial = 1;
-  else r->res->outcome = DK_SOURCE_COMMITTED;
+  if (!partial) r->res->outcome = DK_SOURCE_COMMITTED;
 }
 
 static void dk__engine_maybe_freed(struct dk_engine *e);
@@ -690,9 +690,9 @@ static void dk__run_finish(struct dk__run *r) {
     json_object_del(r->state, "etag");
     json_object_del(r->state, "last_modified");
     if (r->res->partial)
-      dk_log(DK_LOG_WARN, "source", r->src->name, "commit", r->res->commit, NULL,
-             "failed after %zu page%s; their %zu valid records were committed", r->res->pages,
-             r->res->pages == 1 ? "" : "s", r->res->records);
+      dk_log(DK_LOG_WARN, "source", r->src->name, "commit", r->res->commit[0] ? r->res->commit : NULL, NULL,
+             "failed after %zu page%s; their %zu valid records were kept (%s)", r->res->pages,
+             r->res->pages == 1 ? "" : "s", r->res->records, r->res->commit[0] ? "committed" : "no change");
   } else {
     json_object_set_new(r->state, "last_attempt", json_string(now));
     json_object_set_new(r->state, "last_success", json_string(now));

@@ -36,7 +36,7 @@ struct dk_source_result {
   size_t rejected;       /* items the plugin could not turn into records */
   size_t changed;        /* paths changed by the commit */
   size_t pages;
-  int partial;           /* failed after some pages: what they held was committed */
+  int partial;           /* failed after some pages: what they held was kept (commit set if it changed anything) */
   char commit[40 + 1];
   char error[DK_ERRBUF_SIZE]; /* why it failed */
 };

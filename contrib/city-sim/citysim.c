@@ -3,7 +3,8 @@
  * One request is handled at a time per connection: when a request is
  * complete the parser is paused and reading stops until its response has
  * been written, then parsing resumes on whatever the client already sent.
- * That keeps pipelined responses in order even once handlers answer late. */
+ * That keeps pipelined responses in order even once handlers answer late
+ * (the "slow" misbehaviour answers from a timer). */
 #include "citysim.h"
 #include "citysim_data.h"
 
@@ -11,7 +12,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
+#include <iconv.h>
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,8 +31,19 @@
 #define CSIM_MAX_BODY (1u << 20)     /* request bodies are read and dropped */
 #define CSIM_MAX_FILE (64u << 20)
 #define CSIM_IDLE_MS 30000
-/* The embedded plan was published on 2024-04-24 (UTC+8). */
+/* The embedded 2024 plan was published on 2024-04-24, the 2023 one on
+ * 2023-06-01 (00:00 UTC+8). */
 #define CSIM_DATA_MTIME ((time_t)1713888000)
+#define CSIM_PLAN_2023_MTIME ((time_t)1685548800)
+#define CSIM_DEFAULT_DATE "2024-06-30"
+#define CSIM_DEFAULT_TOKEN "jinan-demo-token"
+#define CSIM_MIN_YEAR 2000           /* keeps the CSV (a row per month) bounded */
+#define CSIM_MAX_YEAR 2099
+#define CSIM_MAX_RULES 32
+#define CSIM_PAD_CHUNK 65536         /* oversize padding is written from this */
+#define CSIM_MAX_PAD (1ul << 30)
+#define CSIM_MAX_DELAY_MS 600000
+#define CSIM_WHY 160                 /* room for a parameter error message */
 
 struct buf {
   char *p;
@@ -38,6 +52,39 @@ struct buf {
 
 struct header {
   struct buf name, value;
+};
+
+enum mb_mode {
+  MB_NONE,
+  MB_STATUS,
+  MB_SLOW,
+  MB_TRUNCATE,
+  MB_WRONG_TYPE,
+  MB_INVALID_JSON,
+  MB_INVALID_UTF8,
+  MB_OVERSIZE,
+  MB_RESET,
+};
+
+static const char *const mb_names[] = {"none", "status", "slow", "truncate", "wrong-type",
+                                       "invalid-json", "invalid-utf8", "oversize", "reset"};
+
+/* One misbehaviour, with every parameter resolved to its default. */
+struct mb_spec {
+  int mode;            /* enum mb_mode */
+  int status;          /* status: the answer */
+  int retry_after;     /* seconds, or -1: no Retry-After */
+  int delay_ms;        /* slow */
+  size_t bytes;        /* oversize: padding after the body */
+  long count;          /* requests left, or -1: unlimited */
+};
+
+/* A misbehaviour set on a path with POST /_sim/misbehave or csim_misbehave. */
+struct mb_rule {
+  int used;
+  char path[256];
+  char query[128];     /* only requests whose raw query contains this; "" = all */
+  struct mb_spec spec;
 };
 
 struct request {
@@ -50,13 +97,15 @@ struct request {
   int method;          /* enum http_method */
   int keep_alive;
   char *path;          /* percent-decoded path, owned */
-  const char *query;   /* raw query inside url, or NULL */
+  char *query;         /* raw query (no '?'), owned, or NULL */
+  const struct route *rt; /* the route answering, once dispatched */
+  struct mb_spec mb;   /* this request's misbehaviour; respond() applies body modes */
 };
 
 struct conn {
   struct csim *sim;
   uv_tcp_t tcp;
-  uv_timer_t timer;    /* idle timeout, and the drain deadline when closing */
+  uv_timer_t timer;    /* idle timeout, the slow delay, the drain deadline */
   http_parser parser;
   struct request req;
   struct buf in;       /* received bytes not yet parsed (only while busy) */
@@ -77,20 +126,28 @@ struct conn {
 struct csim {
   /* Misbehaviour on request: "?fail=N&status=S&retry_after=R" makes the first
    * N requests of that path and query answer S (default 503), with a
-   * Retry-After of R seconds when given. */
+   * Retry-After of R seconds when given; "?misbehave=MODE&count=N" counts
+   * here too. */
   struct {
     char key[256];
     int served;
   } flaky[CSIM_MAX_FLAKY];
+  struct mb_rule rules[CSIM_MAX_RULES];
   uv_loop_t *loop;
   uv_tcp_t listener;
-  char *host, *data_dir;
+  char *host, *data_dir, *token;
   int quiet, idle_ms, port;
   time_t started;
+  long today;          /* simulated date, days since 1970-01-01 */
+  char today_str[16];  /* the same as "YYYY-MM-DD" */
+  json_t *data;        /* the embedded records, parsed once */
+  json_t **tasks;      /* its task records, by number (borrowed from data) */
+  size_t ntasks;
   struct conn *conns;
   int closing, listener_open;
   void (*done)(void *arg);
   void *done_arg;
+  char pad[2][CSIM_PAD_CHUNK]; /* oversize padding: '\n' and ' ' */
 };
 
 struct route;
@@ -98,13 +155,16 @@ typedef void (*csim_handler)(struct conn *c, const struct route *rt);
 
 #define M(m) (1u << (m))
 #define M_READ (M(HTTP_GET) | M(HTTP_HEAD))
+#define M_SIM (M_READ | M(HTTP_POST))
 
 struct route {
   const char *path;    /* exact match */
   unsigned methods;    /* M() mask */
   csim_handler fn;
-  const unsigned char *data; /* handler arguments */
+  const unsigned char *data; /* h_blob: the body, its length, type and date */
   const size_t *len;
+  const char *ctype;
+  time_t mtime;
 };
 
 struct wreq {
@@ -116,13 +176,19 @@ struct wreq {
 
 static void conn_process(struct conn *c);
 static void conn_close(struct conn *c);
+static void conn_reset(struct conn *c);
 static void conn_unref(struct conn *c);
 static void h_healthz(struct conn *c, const struct route *rt);
 static void h_blob(struct conn *c, const struct route *rt);
 static void h_file(struct conn *c, const struct route *rt);
+static void h_jinan_tasks(struct conn *c, const struct route *rt);
+static void h_linyi_progress(struct conn *c, const struct route *rt);
+static void h_clock(struct conn *c, const struct route *rt);
+static void h_misbehave(struct conn *c, const struct route *rt);
 
 /* ---- small helpers ---------------------------------------------------- */
 
+/* Append n bytes, keeping b NUL-terminated. Returns 0 or -1 (no memory). */
 static int buf_add(struct buf *b, const char *s, size_t n)
 {
   if (b->len + n + 1 > b->cap) {
@@ -141,6 +207,13 @@ static int buf_add(struct buf *b, const char *s, size_t n)
   return 0;
 }
 
+/* Append a C string. Returns 0 or -1. */
+static int buf_str(struct buf *b, const char *s)
+{
+  return buf_add(b, s, strlen(s));
+}
+
+/* Append printf output of under 512 bytes. Returns 0 or -1. */
 static int buf_printf(struct buf *b, const char *fmt, ...)
 {
   char tmp[512];
@@ -153,6 +226,7 @@ static int buf_printf(struct buf *b, const char *fmt, ...)
   return buf_add(b, tmp, (size_t)n);
 }
 
+/* Free the bytes and leave b empty, ready for reuse. */
 static void buf_free(struct buf *b)
 {
   free(b->p);
@@ -172,6 +246,7 @@ static void http_date(time_t t, char out[32])
            months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+/* Parse an IMF-fixdate into *out. Returns 0 or -1. */
 static int parse_http_date(const char *s, time_t *out)
 {
   char wd[4], mon[4];
@@ -190,6 +265,7 @@ static int parse_http_date(const char *s, time_t *out)
   return 0;
 }
 
+/* FNV-1a, 64 bits: the strong ETag of a body. */
 static uint64_t fnv1a(const void *data, size_t len)
 {
   const unsigned char *p = data;
@@ -216,6 +292,7 @@ static const char *req_header(struct request *r, const char *name)
   return NULL;
 }
 
+/* Free everything a request holds and zero it for the next one. */
 static void request_reset(struct request *r)
 {
   buf_free(&r->url);
@@ -224,11 +301,405 @@ static void request_reset(struct request *r)
     buf_free(&r->hdrs[i].value);
   }
   free(r->path);
+  free(r->query);
   memset(r, 0, sizeof *r);
+}
+
+/* ---- calendar --------------------------------------------------------- */
+
+/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
+ * days_from_civil); m is 1-12. */
+static long days_from_civil(long y, long m, long d)
+{
+  y -= m <= 2;
+  long era = (y >= 0 ? y : y - 399) / 400;
+  long yoe = y - era * 400;
+  long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/* The inverse of days_from_civil. */
+static void civil_from_days(long z, int *y, int *m, int *d)
+{
+  z += 719468;
+  long era = (z >= 0 ? z : z - 146096) / 146097;
+  long doe = z - era * 146097;
+  long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  long mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+/* 1 when `day` lies within CSIM_MIN_YEAR..CSIM_MAX_YEAR. */
+static int day_in_range(long day)
+{
+  return day >= days_from_civil(CSIM_MIN_YEAR, 1, 1) &&
+         day <= days_from_civil(CSIM_MAX_YEAR, 12, 31);
+}
+
+/* Parse exactly "YYYY-MM-DD", a real date within CSIM_MIN/MAX_YEAR, into
+ * days since 1970-01-01. Returns 0 or -1. */
+static int parse_day(const char *s, long *out)
+{
+  if (!s || strlen(s) != 10 || s[4] != '-' || s[7] != '-')
+    return -1;
+  for (int i = 0; i < 10; i++)
+    if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
+      return -1;
+  int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+  if (m < 1 || m > 12 || d < 1 || d > 31)
+    return -1;
+  long day = days_from_civil(y, m, d);
+  int y2, m2, d2;
+  civil_from_days(day, &y2, &m2, &d2);
+  if (y2 != y || m2 != m || d2 != d || !day_in_range(day)) /* e.g. 2023-02-30 */
+    return -1;
+  *out = day;
+  return 0;
+}
+
+/* "YYYY-MM-DD" of a day number. */
+static void format_day(long day, char out[16])
+{
+  int y, m, d;
+  civil_from_days(day, &y, &m, &d);
+  snprintf(out, 16, "%04d-%02d-%02d", y, m, d);
+}
+
+/* The instant `hour`:00 in UTC+8 (both cities' time) on `day`. */
+static time_t day_time(long day, int hour)
+{
+  return (time_t)day * 86400 + (hour - 8) * 3600;
+}
+
+/* ---- query strings ---------------------------------------------------- */
+
+struct qparam {
+  char key[64];
+  char val[512];
+  int bad;             /* malformed escape, NUL or too long */
+};
+
+/* The value of a hex digit, or -1. */
+static int hexval(char ch)
+{
+  if (ch >= '0' && ch <= '9')
+    return ch - '0';
+  if (ch >= 'a' && ch <= 'f')
+    return ch - 'a' + 10;
+  if (ch >= 'A' && ch <= 'F')
+    return ch - 'A' + 10;
+  return -1;
+}
+
+/* Percent-decode s[0..n) into out (size outsz), '+' as a space (forms).
+ * Returns 0, or -1 when malformed, too long or holding a NUL. */
+static int url_decode(const char *s, size_t n, char *out, size_t outsz)
+{
+  size_t o = 0;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (ch == '%') {
+      int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
+      int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+      if (hi < 0 || lo < 0)
+        return -1;
+      ch = (char)(hi * 16 + lo);
+      i += 2;
+    } else if (ch == '+') {
+      ch = ' ';
+    }
+    if (ch == '\0' || o + 1 >= outsz)
+      return -1;
+    out[o++] = ch;
+  }
+  out[o] = '\0';
+  return 0;
+}
+
+/* Read the "key=value" at *pp (inside a query string) into *qp and move *pp
+ * past it. Returns 0 when no parameter is left. */
+static int query_next(const char **pp, struct qparam *qp)
+{
+  const char *p = *pp;
+  while (p && *p == '&')
+    p++;
+  if (!p || !*p)
+    return 0;
+  size_t n = strcspn(p, "&");
+  const char *eq = memchr(p, '=', n);
+  size_t kn = eq ? (size_t)(eq - p) : n;
+  qp->bad = url_decode(p, kn, qp->key, sizeof qp->key) < 0;
+  if (eq)
+    qp->bad |= url_decode(eq + 1, n - kn - 1, qp->val, sizeof qp->val) < 0;
+  else
+    qp->val[0] = '\0';
+  *pp = p + n;
+  return 1;
+}
+
+/* The decoded value of the first parameter `name` of query `q` (may be
+ * NULL), copied into out. Returns 1 when found, 0 when absent, -1 when
+ * malformed or longer than out. */
+static int query_get(const char *q, const char *name, char *out, size_t outsz)
+{
+  struct qparam qp;
+  while (query_next(&q, &qp)) {
+    if (strcmp(qp.key, name) != 0)
+      continue;
+    if (qp.bad || strlen(qp.val) >= outsz)
+      return -1;
+    memcpy(out, qp.val, strlen(qp.val) + 1);
+    return 1;
+  }
+  return 0;
+}
+
+/* Parse a whole decimal integer within [lo, hi]. Returns 0 or -1. */
+static int parse_long(const char *s, long lo, long hi, long *out)
+{
+  if (!((*s >= '0' && *s <= '9') || (*s == '-' && s[1] >= '0' && s[1] <= '9')))
+    return -1;
+  char *end;
+  errno = 0;
+  long v = strtol(s, &end, 10);
+  if (errno || *end || v < lo || v > hi)
+    return -1;
+  *out = v;
+  return 0;
+}
+
+/* Integer parameter `name` of `q` within [lo, hi] into *out, left alone
+ * when absent. Returns 0, or -1 when present but not such a number. */
+static int query_long(const char *q, const char *name, long lo, long hi, long *out)
+{
+  char v[32];
+  int found = query_get(q, name, v, sizeof v);
+  return found == 0 ? 0 : found < 0 ? -1 : parse_long(v, lo, hi, out);
+}
+
+/* ---- the progress model ----------------------------------------------- */
+
+/* Where a task stands on a given day; every route uses task_progress(). */
+struct progress {
+  long start, end;     /* days: work starts, work is due (start + duration) */
+  int percent;         /* 0-100, in steps of 5 */
+  const char *status;  /* not_started | in_progress | completed | delayed */
+  long modified;       /* day of the last change, or -1: the plan's publication */
+};
+
+/* Task number `n` as of `day`: start s = 2024-05-01 + (n*37 % 60) days,
+ * duration d = 90 + (n*53 % 150) days, percent = floor((day-s)/d*100/5)*5
+ * clamped to 0-100; tasks n % 10 == 3 under 50% from 2024-09-01 are delayed;
+ * modified = the later of s and s+d that has been reached. */
+static struct progress task_progress(long n, long day)
+{
+  struct progress p;
+  p.start = days_from_civil(2024, 5, 1) + (n * 37) % 60;
+  long d = 90 + (n * 53) % 150;
+  p.end = p.start + d;
+  /* Integer arithmetic: (day-s)/d*100/5 == (day-s)*20/d exactly. */
+  long pct = day <= p.start ? 0 : (day - p.start) * 20 / d * 5;
+  p.percent = pct > 100 ? 100 : (int)pct;
+  p.status = p.percent == 0 ? "not_started" : p.percent == 100 ? "completed" : "in_progress";
+  if (n % 10 == 3 && p.percent < 50 && day >= days_from_civil(2024, 9, 1))
+    p.status = "delayed";
+  p.modified = p.end <= day ? p.end : p.start <= day ? p.start : -1;
+  return p;
+}
+
+/* Jinan's "modified": 09:00 UTC+8 on the day of the last change. */
+static void format_modified(long day, char out[32])
+{
+  if (day < 0) {
+    snprintf(out, 32, "2024-04-24T09:00:00+08:00");
+    return;
+  }
+  char d[16];
+  format_day(day, d);
+  snprintf(out, 32, "%sT09:00:00+08:00", d);
+}
+
+/* A task record's "number" (0 when missing). */
+static long task_number(json_t *rec)
+{
+  return (long)json_integer_value(json_object_get(rec, "number"));
+}
+
+/* ---- misbehaviour ----------------------------------------------------- */
+
+/* How mb_parse treats keys it does not know. */
+enum mb_strict {
+  MB_LENIENT,          /* ?misbehave= on a route: the others are the route's own */
+  MB_STRICT,           /* csim_misbehave: an error (a typo would do nothing) */
+  MB_STRICT_PATH,      /* POST /_sim/misbehave: an error, but for path= */
+};
+
+/* Fill *spec from the parameters of query `q`: the mode under `mode_key`,
+ * then count, query, status, retry_after, delay_ms and bytes; `strict` says
+ * what other keys are (enum mb_strict). `filter` (size 128)
+ * gets query=, or "". Returns 0, or -1 with the reason in `why` (size
+ * CSIM_WHY). */
+static int mb_parse(const char *q, const char *mode_key, enum mb_strict strict,
+                    struct mb_spec *spec, char *filter, char *why)
+{
+  struct qparam qp;
+  *spec = (struct mb_spec){.mode = -1, .status = 500, .retry_after = -1, .delay_ms = 5000,
+                           .bytes = 8u << 20, .count = -1};
+  filter[0] = '\0';
+  while (query_next(&q, &qp)) {
+    long v;
+    int is_mode = strcmp(qp.key, mode_key) == 0;
+    if (qp.bad && (strict || is_mode)) {
+      snprintf(why, CSIM_WHY, "malformed parameter");
+      return -1;
+    }
+    if (is_mode) {
+      for (size_t i = 0; i < sizeof mb_names / sizeof mb_names[0]; i++)
+        if (strcmp(qp.val, mb_names[i]) == 0)
+          spec->mode = (int)i;
+      if (spec->mode < 0) {
+        snprintf(why, CSIM_WHY, "unknown mode (none, status, slow, truncate, wrong-type, "
+                                "invalid-json, invalid-utf8, oversize, reset)");
+        return -1;
+      }
+    } else if (strcmp(qp.key, "count") == 0) {
+      if (parse_long(qp.val, 1, 1000000000, &spec->count) < 0) {
+        snprintf(why, CSIM_WHY, "count: a whole number from 1");
+        return -1;
+      }
+    } else if (strcmp(qp.key, "query") == 0) {
+      if (strlen(qp.val) >= 128) {
+        snprintf(why, CSIM_WHY, "query: at most 127 bytes");
+        return -1;
+      }
+      strcpy(filter, qp.val);
+    } else if (strcmp(qp.key, "status") == 0) {
+      if (parse_long(qp.val, 200, 599, &v) < 0) {
+        snprintf(why, CSIM_WHY, "status: 200-599");
+        return -1;
+      }
+      spec->status = (int)v;
+    } else if (strcmp(qp.key, "retry_after") == 0) {
+      if (parse_long(qp.val, 0, 86400, &v) < 0) {
+        snprintf(why, CSIM_WHY, "retry_after: 0-86400 seconds");
+        return -1;
+      }
+      spec->retry_after = (int)v;
+    } else if (strcmp(qp.key, "delay_ms") == 0) {
+      if (parse_long(qp.val, 0, CSIM_MAX_DELAY_MS, &v) < 0) {
+        snprintf(why, CSIM_WHY, "delay_ms: 0-600000");
+        return -1;
+      }
+      spec->delay_ms = (int)v;
+    } else if (strcmp(qp.key, "bytes") == 0) {
+      if (parse_long(qp.val, 0, (long)CSIM_MAX_PAD, &v) < 0) {
+        snprintf(why, CSIM_WHY, "bytes: 0-1073741824");
+        return -1;
+      }
+      spec->bytes = (size_t)v;
+    } else if (strict == MB_STRICT || (strict == MB_STRICT_PATH && strcmp(qp.key, "path"))) {
+      snprintf(why, CSIM_WHY, "unknown parameter: %s", qp.key);
+      return -1;
+    }
+  }
+  if (spec->mode < 0) {
+    snprintf(why, CSIM_WHY, "mode is missing");
+    return -1;
+  }
+  return 0;
+}
+
+/* Set the rule for (path, filter), replacing one with the same pair; mode
+ * none drops every rule of the path. Returns 0, UV_EINVAL (path not
+ * absolute, too long or with a '?') or UV_ENOSPC. */
+static int mb_set(struct csim *sim, const char *path, const char *filter,
+                  const struct mb_spec *spec)
+{
+  /* Rules match the path alone: a '?' could never match. */
+  if (path[0] != '/' || strchr(path, '?') || strlen(path) >= sizeof sim->rules[0].path)
+    return UV_EINVAL;
+  struct mb_rule *slot = NULL;
+  for (int i = 0; i < CSIM_MAX_RULES; i++) {
+    struct mb_rule *rl = &sim->rules[i];
+    if (rl->used && strcmp(rl->path, path) == 0 &&
+        (spec->mode == MB_NONE || strcmp(rl->query, filter) == 0))
+      rl->used = 0;
+    if (!rl->used && !slot)
+      slot = rl;
+  }
+  if (spec->mode == MB_NONE)
+    return 0;
+  if (!slot)
+    return UV_ENOSPC;
+  slot->used = 1;
+  snprintf(slot->path, sizeof slot->path, "%s", path);
+  snprintf(slot->query, sizeof slot->query, "%s", filter);
+  slot->spec = *spec;
+  return 0;
+}
+
+/* The rules as JSON: {"misbehaviours":[{path, query, mode, remaining, ...}]}.
+ * Returns a malloc'ed string or NULL. */
+static char *mb_list(const struct csim *sim)
+{
+  json_t *list = json_array();
+  for (int i = 0; list && i < CSIM_MAX_RULES; i++) {
+    const struct mb_rule *rl = &sim->rules[i];
+    if (!rl->used)
+      continue;
+    const struct mb_spec *s = &rl->spec;
+    json_t *query = rl->query[0] ? json_string(rl->query) : json_null();
+    json_t *left = s->count < 0 ? json_null() : json_integer(s->count);
+    json_t *ra = s->retry_after < 0 ? json_null() : json_integer(s->retry_after);
+    json_array_append_new(list, json_pack("{s:s,s:o,s:s,s:o,s:i,s:o,s:i,s:I}", "path", rl->path,
+                                          "query", query, "mode", mb_names[s->mode], "remaining",
+                                          left, "status", s->status, "retry_after", ra,
+                                          "delay_ms", s->delay_ms, "bytes", (json_int_t)s->bytes));
+  }
+  json_t *root = list ? json_pack("{s:o}", "misbehaviours", list) : NULL;
+  char *out = root ? json_dumps(root, JSON_COMPACT) : NULL;
+  json_decref(root);
+  return out;
+}
+
+/* Count one more request for `key` (a path and query); returns 1 while
+ * fewer than `limit` have been counted, else 0 (or when the table is full). */
+static int flaky_take(struct csim *sim, const char *key, long limit)
+{
+  int slot = -1;
+  for (int i = 0; i < CSIM_MAX_FLAKY && slot < 0; i++)
+    if (sim->flaky[i].key[0] == '\0' || strcmp(sim->flaky[i].key, key) == 0)
+      slot = i;
+  if (slot < 0)
+    return 0;
+  if (sim->flaky[slot].key[0] == '\0')
+    snprintf(sim->flaky[slot].key, sizeof sim->flaky[slot].key, "%s", key);
+  if (sim->flaky[slot].served >= limit)
+    return 0;
+  sim->flaky[slot].served++;
+  return 1;
+}
+
+/* Where invalid-utf8 inserts 0xFF 0xFE: from the middle, past any non-ASCII
+ * bytes, past the ASCII run that follows, at the next byte >= 0x80 -- a
+ * character's first byte in both UTF-8 and GBK. The end when there is none. */
+static size_t utf8_break(const unsigned char *b, size_t len)
+{
+  size_t i = len / 2;
+  while (i < len && b[i] >= 0x80)
+    i++;
+  while (i < len && b[i] < 0x80)
+    i++;
+  return i;
 }
 
 /* ---- responses -------------------------------------------------------- */
 
+/* One access-log line on stderr, unless quiet. */
 static void log_request(struct conn *c, int status, size_t len)
 {
   if (c->sim->quiet)
@@ -239,16 +710,29 @@ static void log_request(struct conn *c, int status, size_t len)
           r->url.p ? r->url.p : "-", status, len);
 }
 
+/* A log line naming the request's misbehaviour, unless quiet. */
+static void log_misbehave(struct conn *c)
+{
+  if (c->sim->quiet)
+    return;
+  struct request *r = &c->req;
+  fprintf(stderr, "city-sim: %s \"%s %s\" misbehave=%s\n", c->peer,
+          http_method_str((enum http_method)r->method), r->url.p, mb_names[r->mb.mode]);
+}
+
+/* Idle or drain deadline reached: close the connection. */
 static void on_idle(uv_timer_t *t)
 {
   conn_close(t->data);
 }
 
+/* (Re)arm the idle timeout. */
 static void idle_restart(struct conn *c)
 {
   uv_timer_start(&c->timer, on_idle, (uint64_t)c->sim->idle_ms, 0);
 }
 
+/* The last response is flushed: close the connection. */
 static void on_shutdown(uv_shutdown_t *req, int status)
 {
   struct conn *c = req->data;
@@ -256,6 +740,8 @@ static void on_shutdown(uv_shutdown_t *req, int status)
   conn_unref(c);
 }
 
+/* A response is written: unless the connection is ending, go on with the
+ * next request already received. */
 static void on_write(uv_write_t *w, int status)
 {
   struct wreq *wr = (struct wreq *)w;
@@ -272,30 +758,74 @@ static void on_write(uv_write_t *w, int status)
   conn_unref(c);
 }
 
-/* Queue one complete response. `extra` holds further header lines, each
- * ending in CRLF. HEAD and 304 get the headers only. */
-static void respond(struct conn *c, int status, const char *extra, const void *body, size_t len)
+/* Queue one complete response: `ctype` (or NULL) becomes Content-Type,
+ * `extra` holds further header lines, each ending in CRLF. HEAD and 304 get
+ * the headers only. The request's body misbehaviour is applied here, to
+ * whatever the route answered: truncate, invalid-json, invalid-utf8 and
+ * oversize (see README.md). */
+static void respond(struct conn *c, int status, const char *ctype, const char *extra,
+                    const void *body, size_t len)
 {
   struct request *r = &c->req;
-  int close_after = r->error || !r->keep_alive || c->sim->closing;
+  struct csim *sim = c->sim;
+  int close_after = r->error || !r->keep_alive || sim->closing;
   int no_body = status == 304 || r->method == HTTP_HEAD;
-  struct buf h = {0};
+  int cut = 0;         /* truncate: close after half the body */
+  size_t pad = 0;
+  struct buf alt = {0}, h = {0};
+  int err = 0;
+  if (status != 304) {
+    switch (r->mb.mode) {
+    case MB_TRUNCATE:
+      cut = 1;
+      break;
+    case MB_INVALID_JSON:
+      err = buf_add(&alt, body, len / 2) || buf_add(&alt, "}", 1);
+      break;
+    case MB_INVALID_UTF8: {
+      size_t at = utf8_break(body, len);
+      err = buf_add(&alt, body, at) || buf_add(&alt, "\xff\xfe", 2) ||
+            buf_add(&alt, (const char *)body + at, len - at);
+      break;
+    }
+    case MB_OVERSIZE:
+      pad = r->mb.bytes;
+      break;
+    default:
+      break;
+    }
+  }
+  if (alt.p) {
+    body = alt.p;
+    len = alt.len;
+  }
+  size_t clen = len + pad;
+  size_t blen = no_body ? 0 : cut ? len / 2 : len;
+  if (no_body)
+    pad = 0;
+  /* Padding that keeps the body valid: spaces in JSON, newlines elsewhere. */
+  char *pad_buf = sim->pad[ctype && strstr(ctype, "json") ? 1 : 0];
   char date[32];
   http_date(time(NULL), date);
-  int err = buf_printf(&h, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: city-sim\r\n", status,
-                       http_status_str((enum http_status)status), date);
+  err |= buf_printf(&h, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: city-sim\r\n", status,
+                    http_status_str((enum http_status)status), date);
   if (status != 304)
-    err |= buf_printf(&h, "Content-Length: %zu\r\n", len);
+    err |= buf_printf(&h, "Content-Length: %zu\r\n", clen);
   if (close_after)
-    err |= buf_add(&h, "Connection: close\r\n", 19);
+    err |= buf_str(&h, "Connection: close\r\n");
+  if (ctype)
+    err |= buf_printf(&h, "Content-Type: %s\r\n", ctype);
   if (extra)
-    err |= buf_add(&h, extra, strlen(extra));
+    err |= buf_str(&h, extra);
   err |= buf_add(&h, "\r\n", 2);
-  size_t blen = no_body ? 0 : len;
+  size_t nbufs = 1 + (pad + CSIM_PAD_CHUNK - 1) / CSIM_PAD_CHUNK;
   struct wreq *wr = err ? NULL : malloc(sizeof *wr + h.len + blen);
-  log_request(c, status, len);
-  if (!wr) {
+  uv_buf_t *bufs = wr ? calloc(nbufs, sizeof *bufs) : NULL;
+  log_request(c, status, clen);
+  if (!bufs) {
+    free(wr);
     buf_free(&h);
+    buf_free(&alt);
     conn_close(c);
     return;
   }
@@ -305,14 +835,21 @@ static void respond(struct conn *c, int status, const char *extra, const void *b
   if (blen)
     memcpy(wr->data + h.len, body, blen);
   buf_free(&h);
-  uv_buf_t b = uv_buf_init(wr->data, (unsigned)wr->len);
-  if (uv_write(&wr->w, (uv_stream_t *)&c->tcp, &b, 1, on_write) < 0) {
+  buf_free(&alt);
+  bufs[0] = uv_buf_init(wr->data, (unsigned)wr->len);
+  /* Padding is many buffers pointing at one chunk: sent as the peer reads,
+   * never allocated whole. libuv copies the array itself. */
+  for (size_t i = 1; i < nbufs; i++, pad -= CSIM_PAD_CHUNK)
+    bufs[i] = uv_buf_init(pad_buf, (unsigned)(pad < CSIM_PAD_CHUNK ? pad : CSIM_PAD_CHUNK));
+  int werr = uv_write(&wr->w, (uv_stream_t *)&c->tcp, bufs, (unsigned)nbufs, on_write);
+  free(bufs);
+  if (werr < 0) {
     free(wr);
     conn_close(c);
     return;
   }
   c->refs++;
-  if (close_after) {
+  if (close_after || cut) {
     c->draining = 1;
     c->shut.data = c;
     if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
@@ -325,13 +862,37 @@ static void respond(struct conn *c, int status, const char *extra, const void *b
   }
 }
 
+/* A status with a short text body ("404 Not Found") and the header lines
+ * `extra` (or NULL). */
 static void reply_error(struct conn *c, int status, const char *extra)
 {
   char body[64];
   int n = snprintf(body, sizeof body, "%d %s\n", status, http_status_str((enum http_status)status));
-  char hdrs[256];
-  snprintf(hdrs, sizeof hdrs, "Content-Type: text/plain; charset=utf-8\r\n%s", extra ? extra : "");
-  respond(c, status, hdrs, body, (size_t)n);
+  respond(c, status, "text/plain; charset=utf-8", extra, body, (size_t)n);
+}
+
+/* A plain-text answer: `msg` and a newline. */
+static void reply_text(struct conn *c, int status, const char *msg)
+{
+  struct buf b = {0};
+  if (buf_str(&b, msg) || buf_add(&b, "\n", 1)) {
+    buf_free(&b);
+    conn_close(c);
+    return;
+  }
+  respond(c, status, "text/plain; charset=utf-8", NULL, b.p, b.len);
+  buf_free(&b);
+}
+
+/* A JSON answer that no cache should keep (the simulator's own state). */
+static void reply_json(struct conn *c, int status, const char *json)
+{
+  if (!json) {
+    reply_error(c, 500, NULL);
+    return;
+  }
+  respond(c, status, "application/json; charset=utf-8", "Cache-Control: no-store\r\n", json,
+          strlen(json));
 }
 
 /* If-None-Match: a list of entity tags or "*", compared weakly (RFC 9110). */
@@ -358,10 +919,13 @@ static int etag_listed(const char *list, const char *etag)
   return 0;
 }
 
-/* 200 with validators, or 304 when the client's copy is current. */
-static void reply_ok(struct conn *c, const char *ctype, const void *body, size_t len, time_t mtime)
+/* 200 with validators (and the header lines `extra`, or NULL), or 304 when
+ * the client's copy is current. */
+static void reply_ok_extra(struct conn *c, const char *ctype, const void *body, size_t len,
+                           time_t mtime, const char *extra)
 {
-  char etag[24], lm[32], hdrs[256];
+  char etag[24], lm[32];
+  struct buf h = {0};
   snprintf(etag, sizeof etag, "\"%016" PRIx64 "\"", fnv1a(body, len));
   http_date(mtime, lm);
   const char *inm = req_header(&c->req, "If-None-Match");
@@ -369,36 +933,328 @@ static void reply_ok(struct conn *c, const char *ctype, const void *body, size_t
   time_t since;
   int fresh = inm ? etag_listed(inm, etag)
                   : ims && parse_http_date(ims, &since) == 0 && mtime <= since;
-  if (fresh) {
-    snprintf(hdrs, sizeof hdrs, "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
-    respond(c, 304, hdrs, NULL, 0);
+  int err = buf_printf(&h, "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
+  if (!fresh && extra)
+    err |= buf_str(&h, extra);
+  if (err) {
+    buf_free(&h);
+    conn_close(c);
     return;
   }
-  snprintf(hdrs, sizeof hdrs, "Content-Type: %s\r\nETag: %s\r\nLast-Modified: %s\r\n", ctype,
-           etag, lm);
-  respond(c, 200, hdrs, body, len);
+  if (fresh)
+    respond(c, 304, NULL, h.p, NULL, 0);
+  else
+    respond(c, 200, ctype, h.p, body, len);
+  buf_free(&h);
+}
+
+/* reply_ok_extra() without extra headers. */
+static void reply_ok(struct conn *c, const char *ctype, const void *body, size_t len, time_t mtime)
+{
+  reply_ok_extra(c, ctype, body, len, mtime, NULL);
 }
 
 /* ---- routes ----------------------------------------------------------- */
 
 /* Add new endpoints here; paths not listed fall through to data_dir. */
 static const struct route routes[] = {
-  {"/healthz", M_READ, h_healthz, NULL, 0},
-  {"/jinan/tasks.json", M_READ, h_blob, csim_data_jnly_2024, &csim_data_jnly_2024_len},
+  {"/healthz", M_READ, h_healthz, NULL, NULL, NULL, 0},
+  {"/jinan/tasks.json", M_READ, h_blob, csim_data_jnly_2024, &csim_data_jnly_2024_len,
+   "application/json; charset=utf-8", CSIM_DATA_MTIME},
+  {"/jinan/api/tasks", M_READ, h_jinan_tasks, NULL, NULL, NULL, 0},
+  {"/linyi/export/progress.csv", M_READ, h_linyi_progress, NULL, NULL, NULL, 0},
+  {"/plans/jnly-2024.txt", M_READ, h_blob, csim_plan_jnly_2024, &csim_plan_jnly_2024_len,
+   "text/plain; charset=utf-8", CSIM_DATA_MTIME},
+  {"/plans/jnly-2023.md", M_READ, h_blob, csim_plan_jnly_2023, &csim_plan_jnly_2023_len,
+   "text/markdown; charset=utf-8", CSIM_PLAN_2023_MTIME},
+  {"/_sim/clock", M_SIM, h_clock, NULL, NULL, NULL, 0},
+  {"/_sim/misbehave", M_SIM, h_misbehave, NULL, NULL, NULL, 0},
 };
 
-static const struct route file_route = {NULL, M_READ, h_file, NULL, 0};
+static const struct route file_route = {NULL, M_READ, h_file, NULL, NULL, NULL, 0};
 
+/* GET /healthz: "ok". */
 static void h_healthz(struct conn *c, const struct route *rt)
 {
   reply_ok(c, "text/plain; charset=utf-8", "ok", 2, c->sim->started);
 }
 
+/* An embedded document: rt->data with rt->ctype and rt->mtime. */
 static void h_blob(struct conn *c, const struct route *rt)
 {
-  reply_ok(c, "application/json; charset=utf-8", rt->data, *rt->len, CSIM_DATA_MTIME);
+  reply_ok(c, rt->ctype, rt->data, *rt->len, rt->mtime);
 }
 
+/* Jinan's error envelope: {"code":N,"message":"..."}. */
+static void jinan_error(struct conn *c, int status, const char *msg, const char *extra)
+{
+  json_t *o = json_pack("{s:i,s:s}", "code", status, "message", msg);
+  char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  if (!s) {
+    reply_error(c, 500, NULL);
+    return;
+  }
+  respond(c, status, "application/json; charset=utf-8", extra, s, strlen(s));
+  free(s);
+}
+
+/* 1 when the request carries "Authorization: Bearer <token>". */
+static int bearer_ok(struct request *r, const char *token)
+{
+  const char *a = req_header(r, "Authorization");
+  if (!a || strncasecmp(a, "Bearer ", 7) != 0) /* the scheme is case-insensitive */
+    return 0;
+  a += 7;
+  while (*a == ' ')
+    a++;
+  return strcmp(a, token) == 0;
+}
+
+/* One task as Jinan's register shows it: its own field names, canonical
+ * values, state and modified from the progress model. */
+static json_t *jinan_item(const struct csim *sim, json_t *rec)
+{
+  long n = task_number(rec);
+  struct progress p = task_progress(n, sim->today);
+  char mod[32];
+  format_modified(p.modified, mod);
+  json_t *o = json_object();
+  if (!o)
+    return NULL;
+  json_object_set(o, "code", json_object_get(rec, "id"));
+  json_object_set(o, "plan_code", json_object_get(rec, "plan"));
+  json_object_set_new(o, "no", json_integer(n));
+  json_object_set(o, "name", json_object_get(rec, "title"));
+  static const char *const opt[][2] = {{"text", "content"}, {"section", "category"},
+                                       {"units", "depts"}};
+  for (size_t i = 0; i < sizeof opt / sizeof opt[0]; i++) {
+    json_t *v = json_object_get(rec, opt[i][0]);
+    if (v)
+      json_object_set(o, opt[i][1], v);
+  }
+  json_object_set_new(o, "state", json_string(p.status));
+  json_object_set_new(o, "modified", json_string(mod));
+  return o;
+}
+
+/* GET /jinan/api/tasks?page=N&per_page=M: the paged task register, behind
+ * a bearer token. */
+static void h_jinan_tasks(struct conn *c, const struct route *rt)
+{
+  struct csim *sim = c->sim;
+  struct request *r = &c->req;
+  if (!bearer_ok(r, sim->token)) {
+    jinan_error(c, 401, "missing or wrong bearer token",
+                "WWW-Authenticate: Bearer realm=\"jinan\"\r\n");
+    return;
+  }
+  long page = 1, per = 10;
+  if (query_long(r->query, "page", 1, 1000000, &page) < 0) {
+    jinan_error(c, 400, "page must be a whole number from 1", NULL);
+    return;
+  }
+  if (query_long(r->query, "per_page", 1, 100, &per) < 0) {
+    jinan_error(c, 400, "per_page must be a whole number from 1 to 100", NULL);
+    return;
+  }
+  size_t first = (size_t)((page - 1) * per), last = (size_t)(page * per);
+  int more = last < sim->ntasks;
+  char next[96];
+  snprintf(next, sizeof next, "/jinan/api/tasks?page=%ld&per_page=%ld", page + 1, per);
+  json_t *items = json_array();
+  for (size_t i = first; items && i < last && i < sim->ntasks; i++)
+    json_array_append_new(items, jinan_item(sim, sim->tasks[i]));
+  json_t *root = json_pack("{s:i,s:s,s:{s:I,s:I,s:I,s:o},s:{s:o}}", "code", 0, "message", "ok",
+                           "data", "page", (json_int_t)page, "per_page", (json_int_t)per, "total",
+                           (json_int_t)sim->ntasks, "items", items, "links", "next",
+                           more ? json_string(next) : json_null());
+  char *body = root ? json_dumps(root, JSON_COMPACT) : NULL;
+  json_decref(root);
+  struct buf link = {0};
+  const char *host = req_header(r, "Host");
+  int err = !body;
+  if (more && host && *host)
+    err |= buf_printf(&link, "Link: <http://%.400s%s>; rel=\"next\"\r\n", host, next);
+  else if (more) /* HTTP/1.0 without Host: the address listened on */
+    err |= buf_printf(&link, "Link: <http://%s%.200s%s:%d%s>; rel=\"next\"\r\n",
+                      strchr(sim->host, ':') ? "[" : "", sim->host,
+                      strchr(sim->host, ':') ? "]" : "", sim->port, next);
+  if (err)
+    reply_error(c, 500, NULL);
+  else
+    reply_ok_extra(c, "application/json; charset=utf-8", body, strlen(body),
+                   day_time(sim->today, 17), link.p);
+  buf_free(&link);
+  free(body);
+}
+
+/* Append one CSV field, quoted per RFC 4180 when it needs to be. */
+static int csv_field(struct buf *b, const char *s)
+{
+  if (!strpbrk(s, ",\"\r\n"))
+    return buf_str(b, s);
+  int err = buf_add(b, "\"", 1);
+  for (; *s; s++)
+    err |= *s == '"' ? buf_add(b, "\"\"", 2) : buf_add(b, s, 1);
+  return err | buf_add(b, "\"", 1);
+}
+
+/* Linyi's 进展情况 for a report: a sentence by percent band. A task already
+ * complete before the report's month has an ASCII comma, so every export
+ * from 2024-09 on exercises CSV quoting. */
+static const char *progress_phrase(const struct progress *p, long month_first)
+{
+  if (strcmp(p->status, "delayed") == 0)
+    return "进度滞后，正在加紧推进";
+  if (p->percent == 100)
+    return p->end < month_first ? "已完成,转入常态化推进" : "已全面完成年度任务";
+  if (p->percent > 70)
+    return "主体工作基本完成，正在收尾";
+  if (p->percent > 30)
+    return "按计划推进，已完成阶段性目标";
+  return "已启动，正在制定工作方案";
+}
+
+/* The first unit of `rec` in Linyi, or NULL. */
+static const char *linyi_unit(json_t *rec)
+{
+  size_t i;
+  json_t *u;
+  json_array_foreach(json_object_get(rec, "units"), i, u) {
+    const char *city = json_string_value(json_object_get(u, "city"));
+    if (city && strcmp(city, "linyi") == 0)
+      return json_string_value(json_object_get(u, "name"));
+  }
+  return NULL;
+}
+
+/* UTF-8 to GBK (never longer for this text: 3-byte CJK become 2).
+ * Returns 0, or -1 when iconv cannot. */
+static int to_gbk(const struct buf *in, struct buf *out)
+{
+  iconv_t cd = iconv_open("GBK", "UTF-8");
+  if (cd == (iconv_t)-1)
+    return -1;
+  memset(out, 0, sizeof *out);
+  out->p = malloc(in->len + 1);
+  char *ip = in->p, *op = out->p;
+  size_t il = in->len, ol = in->len;
+  size_t rc = out->p ? iconv(cd, &ip, &il, &op, &ol) : (size_t)-1;
+  iconv_close(cd);
+  if (rc == (size_t)-1) {
+    buf_free(out);
+    return -1;
+  }
+  out->len = (size_t)(op - out->p);
+  out->cap = in->len + 1;
+  return 0;
+}
+
+/* GET /linyi/export/progress.csv: Linyi's monthly progress reports, GBK,
+ * one row per task with a Linyi unit and month from 2024-05 in which the
+ * task had started by the report (the month's last day 17:00, or today's). */
+static void h_linyi_progress(struct conn *c, const struct route *rt)
+{
+  struct csim *sim = c->sim;
+  struct buf csv = {0}, gbk;
+  int ty, tm, td;
+  civil_from_days(sim->today, &ty, &tm, &td);
+  int err = buf_str(&csv, "任务编号,进展情况,完成比例,填报单位,填报时间\r\n");
+  for (size_t i = 0; i < sim->ntasks && !err; i++) {
+    const char *unit = linyi_unit(sim->tasks[i]);
+    long n = task_number(sim->tasks[i]);
+    if (!unit)
+      continue;
+    /* Months as y * 12 + (m - 1), from 2024-05 to today's month. */
+    for (long k = 2024 * 12 + 4; !err && k <= ty * 12L + tm - 1; k++) {
+      long first = days_from_civil(k / 12, k % 12 + 1, 1);
+      long next = days_from_civil((k + 1) / 12, (k + 1) % 12 + 1, 1);
+      long report = next > sim->today ? sim->today : next - 1;
+      struct progress p = task_progress(n, report);
+      if (p.start > report)
+        continue;
+      char day[16];
+      format_day(report, day);
+      err |= buf_printf(&csv, "%ld,", n) || csv_field(&csv, progress_phrase(&p, first)) ||
+             buf_printf(&csv, ",%d%%,", p.percent) || csv_field(&csv, unit) ||
+             buf_printf(&csv, ",%s 17:00\r\n", day);
+    }
+  }
+  if (err || to_gbk(&csv, &gbk) < 0) {
+    buf_free(&csv);
+    reply_error(c, 500, NULL);
+    return;
+  }
+  buf_free(&csv);
+  reply_ok(c, "text/csv; charset=GBK", gbk.p, gbk.len, day_time(sim->today, 17));
+  buf_free(&gbk);
+}
+
+/* GET /_sim/clock: the date; POST ?date=YYYY-MM-DD or ?advance=DAYS sets it. */
+static void h_clock(struct conn *c, const struct route *rt)
+{
+  struct csim *sim = c->sim;
+  struct request *r = &c->req;
+  if (r->method == HTTP_POST) {
+    char v[32];
+    long days;
+    int hd = query_get(r->query, "date", v, sizeof v);
+    char a[32];
+    int ha = query_get(r->query, "advance", a, sizeof a);
+    if (hd < 0 || ha < 0 || hd + ha != 1) {
+      reply_text(c, 400, "want ?date=YYYY-MM-DD or ?advance=DAYS");
+      return;
+    }
+    if (hd && csim_set_date(sim, v) < 0) {
+      reply_text(c, 400, "date: want YYYY-MM-DD, a real day from 2000-01-01 to 2099-12-31");
+      return;
+    }
+    if (ha && (parse_long(a, -100000, 100000, &days) < 0 || csim_advance(sim, (int)days) < 0)) {
+      reply_text(c, 400, "advance: want whole days, and the date must stay within 2000-2099");
+      return;
+    }
+    if (!sim->quiet)
+      fprintf(stderr, "city-sim: clock set to %s\n", sim->today_str);
+  }
+  char body[48];
+  snprintf(body, sizeof body, "{\"date\":\"%s\"}", sim->today_str);
+  reply_json(c, 200, body);
+}
+
+/* GET /_sim/misbehave lists the rules; POST ?path=P&mode=M... sets one. */
+static void h_misbehave(struct conn *c, const struct route *rt)
+{
+  struct csim *sim = c->sim;
+  struct request *r = &c->req;
+  if (r->method == HTTP_POST) {
+    char path[256], filter[128];
+    struct mb_spec spec;
+    char why[CSIM_WHY];
+    int err;
+    if (query_get(r->query, "path", path, sizeof path) != 1 || path[0] != '/') {
+      reply_text(c, 400, "path: want an absolute path, e.g. path=/jinan/api/tasks");
+      return;
+    }
+    if (mb_parse(r->query, "mode", MB_STRICT_PATH, &spec, filter, why) < 0) {
+      reply_text(c, 400, why);
+      return;
+    }
+    if ((err = mb_set(sim, path, filter, &spec)) < 0) {
+      reply_text(c, 400, err == UV_ENOSPC ? "too many misbehaviours (32)"
+                                          : "path: at most 255 bytes, no '?' (see query=)");
+      return;
+    }
+    if (!sim->quiet)
+      fprintf(stderr, "city-sim: misbehave rule %s query=\"%s\": %s\n", path, filter,
+              mb_names[spec.mode]);
+  }
+  char *list = mb_list(sim);
+  reply_json(c, 200, list);
+  free(list);
+}
+
+/* The Content-Type of a --data file, by extension. */
 static const char *content_type(const char *path)
 {
   static const struct {
@@ -460,17 +1316,6 @@ static void h_file(struct conn *c, const struct route *rt)
   free(data);
 }
 
-static int hexval(char ch)
-{
-  if (ch >= '0' && ch <= '9')
-    return ch - '0';
-  if (ch >= 'a' && ch <= 'f')
-    return ch - 'a' + 10;
-  if (ch >= 'A' && ch <= 'F')
-    return ch - 'A' + 10;
-  return -1;
-}
-
 /* Percent-decode `n` bytes of a path. Returns NULL when the result could
  * leave its folder or is malformed: NUL, bad escapes, "." or ".." segments
  * (decoding first catches %2e%2e and ..%2f). */
@@ -509,45 +1354,134 @@ bad:
   return NULL;
 }
 
-/* The integer value of `name` in a query string, or `dflt`. */
-static int query_int(const char *q, const char *name, int dflt)
+/* The request's misbehaviour into r->mb (mode MB_NONE when it has none):
+ * "?misbehave=MODE..." on the request first, else the most specific rule of
+ * its path (one whose query= matches, else one without). A rule with a
+ * count is used up here. Returns 0, or -1 with the reason in `why` (size
+ * CSIM_WHY) for bad parameters. */
+static int pick_misbehaviour(struct csim *sim, struct request *r, char *why)
 {
-  size_t n = strlen(name);
-  for (const char *p = q; p && *p; p = strchr(p, '&') ? strchr(p, '&') + 1 : NULL)
-    if (strncmp(p, name, n) == 0 && p[n] == '=')
-      return atoi(p + n + 1);
-  return dflt;
+  char filter[128], mode[32];
+  r->mb.mode = MB_NONE;
+  if (query_get(r->query, "misbehave", mode, sizeof mode) != 0) {
+    if (mb_parse(r->query, "misbehave", MB_LENIENT, &r->mb, filter, why) < 0)
+      return -1;
+    if (r->mb.count > 0) { /* the first `count` requests of this path and query */
+      char key[256];
+      snprintf(key, sizeof key, "%s?%s", r->path, r->query);
+      if (!flaky_take(sim, key, r->mb.count))
+        r->mb.mode = MB_NONE;
+    }
+    return 0;
+  }
+  struct mb_rule *best = NULL;
+  for (int i = 0; i < CSIM_MAX_RULES; i++) {
+    struct mb_rule *rl = &sim->rules[i];
+    if (!rl->used || strcmp(rl->path, r->path) != 0)
+      continue;
+    if (rl->query[0] && r->query && strstr(r->query, rl->query))
+      best = rl;
+    else if (!rl->query[0] && !best)
+      best = rl;
+  }
+  if (!best)
+    return 0;
+  r->mb = best->spec;
+  if (best->spec.count > 0 && --best->spec.count == 0)
+    best->used = 0;
+  return 0;
 }
 
-/* Answer with the requested failure while the path still owes some. */
-static int misbehave(struct conn *c)
+/* The old form: "?fail=N[&status=S][&retry_after=R]". Answers and returns
+ * 1 while the path and query still owe failures. */
+static int fail_first(struct conn *c)
 {
-  const char *q = c->req.query;
-  int fail = q ? query_int(q, "fail", 0) : 0;
-  if (fail <= 0)
+  struct request *r = &c->req;
+  long fail = 0, status = 503, ra = -1;
+  if (query_long(r->query, "fail", 1, 1000000000, &fail) < 0 || fail <= 0)
     return 0;
   char key[256];
-  snprintf(key, sizeof key, "%s?%.*s", c->req.path, (int)strcspn(q, " #"), q);
-  struct csim *sim = c->sim;
-  int slot = -1;
-  for (int i = 0; i < CSIM_MAX_FLAKY && slot < 0; i++)
-    if (sim->flaky[i].key[0] == '\0' || strcmp(sim->flaky[i].key, key) == 0)
-      slot = i;
-  if (slot < 0)
+  snprintf(key, sizeof key, "%s?%s", r->path, r->query);
+  if (!flaky_take(c->sim, key, fail))
     return 0;
-  if (sim->flaky[slot].key[0] == '\0')
-    snprintf(sim->flaky[slot].key, sizeof sim->flaky[slot].key, "%s", key);
-  if (sim->flaky[slot].served >= fail)
-    return 0;
-  sim->flaky[slot].served++;
-  int status = query_int(q, "status", 503), ra = query_int(q, "retry_after", -1);
+  if (query_long(r->query, "status", 100, 599, &status) < 0)
+    status = 503;
+  if (query_long(r->query, "retry_after", 0, 1000000000, &ra) < 0)
+    ra = -1;
   char extra[64] = "";
   if (ra >= 0)
-    snprintf(extra, sizeof extra, "Retry-After: %d\r\n", ra);
-  reply_error(c, status, extra);
+    snprintf(extra, sizeof extra, "Retry-After: %ld\r\n", ra);
+  reply_error(c, (int)status, extra);
   return 1;
 }
 
+/* The slow delay is over: let the route answer. */
+static void on_slow(uv_timer_t *t)
+{
+  struct conn *c = t->data;
+  c->req.rt->fn(c, c->req.rt);
+}
+
+static const char wrong_type_page[] =
+  "<!DOCTYPE html>\n<html lang=\"zh-CN\">\n<head><meta charset=\"utf-8\">"
+  "<title>统一身份认证</title></head>\n<body>\n<h1>统一身份认证 登录</h1>\n"
+  "<form method=\"post\" action=\"/sso/login\">\n"
+  "<p><label>用户名 <input name=\"username\"></label></p>\n"
+  "<p><label>密码 <input name=\"password\" type=\"password\"></label></p>\n"
+  "<p><button type=\"submit\">登录</button></p>\n</form>\n</body>\n</html>\n";
+
+/* Answer with the request's misbehaviour, or let the route answer (body
+ * misbehaviours are applied by respond()). */
+static void misbehave_or_answer(struct conn *c)
+{
+  struct request *r = &c->req;
+  const struct route *rt = r->rt;
+  char why[CSIM_WHY];
+  /* The simulator's own routes never misbehave: their parameters overlap. */
+  if (strncmp(r->path, "/_sim/", 6) == 0) {
+    rt->fn(c, rt);
+    return;
+  }
+  if (fail_first(c))
+    return;
+  if (pick_misbehaviour(c->sim, r, why) < 0) {
+    char msg[CSIM_WHY + 16];
+    snprintf(msg, sizeof msg, "misbehave: %s", why);
+    reply_text(c, 400, msg);
+    return;
+  }
+  if (r->mb.mode != MB_NONE)
+    log_misbehave(c);
+  switch (r->mb.mode) {
+  case MB_STATUS: {
+    char extra[64] = "";
+    if (r->mb.retry_after >= 0)
+      snprintf(extra, sizeof extra, "Retry-After: %d\r\n", r->mb.retry_after);
+    reply_error(c, r->mb.status, extra);
+    break;
+  }
+  case MB_SLOW: /* the loop keeps serving others meanwhile */
+    uv_timer_start(&c->timer, on_slow, (uint64_t)r->mb.delay_ms, 0);
+    break;
+  case MB_WRONG_TYPE:
+    respond(c, 200, "text/html; charset=utf-8", NULL, wrong_type_page, sizeof wrong_type_page - 1);
+    break;
+  case MB_RESET:
+    conn_reset(c);
+    break;
+  default:
+    rt->fn(c, rt);
+  }
+}
+
+/* "GET, HEAD[, POST]" for a route's methods. */
+static void allow_header(unsigned methods, char out[64])
+{
+  snprintf(out, 64, "Allow: GET, HEAD%s\r\n", methods & M(HTTP_POST) ? ", POST" : "");
+}
+
+/* Answer the complete request in c->req: find its route, check the
+ * method, then misbehave or let the route answer. */
 static void dispatch(struct conn *c)
 {
   struct request *r = &c->req;
@@ -565,9 +1499,9 @@ static void dispatch(struct conn *c)
     return;
   }
   if (u.field_set & (1 << UF_QUERY))
-    r->query = r->url.p + u.field_data[UF_QUERY].off;
+    r->query = strndup(r->url.p + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
   r->path = decode_path(r->url.p + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
-  if (!r->path) {
+  if (!r->path || ((u.field_set & (1 << UF_QUERY)) && !r->query)) {
     reply_error(c, 400, NULL);
     return;
   }
@@ -577,16 +1511,22 @@ static void dispatch(struct conn *c)
       rt = &routes[i];
   if (!rt && c->sim->data_dir)
     rt = &file_route;
-  if (!rt)
+  r->rt = rt;
+  char allow[64];
+  if (!rt) {
     reply_error(c, 404, NULL);
-  else if (!(rt->methods & M(r->method)))
-    reply_error(c, 405, "Allow: GET, HEAD\r\n");
-  else if (!misbehave(c))
-    rt->fn(c, rt);
+  } else if (!(rt->methods & M(r->method))) {
+    allow_header(rt->methods, allow);
+    reply_error(c, 405, allow);
+  } else {
+    misbehave_or_answer(c);
+  }
 }
 
 /* ---- parsing ---------------------------------------------------------- */
 
+/* Count n more bytes of request line and headers; NULL (and a 431) past
+ * CSIM_MAX_HEAD. */
 static struct request *head_room(http_parser *p, size_t n)
 {
   struct conn *c = p->data;
@@ -598,6 +1538,8 @@ static struct request *head_room(http_parser *p, size_t n)
   return &c->req;
 }
 
+/* http_parser callbacks: collect the request, within the limits. A nonzero
+ * return stops the parser (the error is answered by dispatch()). */
 static int on_message_begin(http_parser *p)
 {
   request_reset(&((struct conn *)p->data)->req);
@@ -666,19 +1608,30 @@ static const http_parser_settings parser_settings = {
 
 /* ---- connections ------------------------------------------------------ */
 
+/* Free the simulator's memory (its handles must be closed). */
+static void sim_free(struct csim *sim)
+{
+  free(sim->host);
+  free(sim->data_dir);
+  free(sim->token);
+  free(sim->tasks);
+  json_decref(sim->data);
+  free(sim);
+}
+
+/* Once closing and every handle is gone, free sim and call done(). */
 static void sim_maybe_free(struct csim *sim)
 {
   if (!sim->closing || sim->listener_open || sim->conns)
     return;
   void (*done)(void *) = sim->done;
   void *arg = sim->done_arg;
-  free(sim->host);
-  free(sim->data_dir);
-  free(sim);
+  sim_free(sim);
   if (done)
     done(arg);
 }
 
+/* Drop a reference; the last one unlinks and frees the connection. */
 static void conn_unref(struct conn *c)
 {
   if (--c->refs > 0)
@@ -692,11 +1645,13 @@ static void conn_unref(struct conn *c)
   sim_maybe_free(sim);
 }
 
+/* A connection handle is closed: drop its reference. */
 static void on_conn_close(uv_handle_t *h)
 {
   conn_unref(h->data);
 }
 
+/* Close the connection's handles (once); it is freed when all are closed. */
 static void conn_close(struct conn *c)
 {
   if (c->closing)
@@ -706,12 +1661,25 @@ static void conn_close(struct conn *c)
   uv_close((uv_handle_t *)&c->timer, on_conn_close);
 }
 
+/* Close with a TCP reset (RST) rather than an orderly FIN. */
+static void conn_reset(struct conn *c)
+{
+  if (c->closing)
+    return;
+  c->closing = 1;
+  if (uv_tcp_close_reset(&c->tcp, on_conn_close) < 0)
+    uv_close((uv_handle_t *)&c->tcp, on_conn_close);
+  uv_close((uv_handle_t *)&c->timer, on_conn_close);
+}
+
+/* Reads go to the connection's own buffer. */
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 {
   struct conn *c = h->data;
   *b = uv_buf_init(c->rbuf, sizeof c->rbuf);
 }
 
+/* Received bytes: queue them and parse. */
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 {
   struct conn *c = s->data;
@@ -727,6 +1695,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
   conn_process(c);
 }
 
+/* Parse queued bytes while no request is being answered, dispatching each
+ * complete request; read only while idle. */
 static void conn_process(struct conn *c)
 {
   while (!c->busy && !c->closing && !c->draining && c->in_off < c->in.len) {
@@ -759,6 +1729,7 @@ static void conn_process(struct conn *c)
   c->reading = want;
 }
 
+/* Accept a connection and start reading it. */
 static void on_connection(uv_stream_t *server, int status)
 {
   struct csim *sim = server->data;
@@ -807,6 +1778,7 @@ static void on_connection(uv_stream_t *server, int status)
 
 /* ---- public API ------------------------------------------------------- */
 
+/* The listener is closed: free sim if nothing else is open. */
 static void on_listener_close(uv_handle_t *h)
 {
   struct csim *sim = h->data;
@@ -814,6 +1786,8 @@ static void on_listener_close(uv_handle_t *h)
   sim_maybe_free(sim);
 }
 
+/* An address for host:port (a literal, else the first getaddrinfo answer).
+ * Returns 0 or a libuv error. */
 static int resolve(uv_loop_t *loop, const char *host, int port, struct sockaddr_storage *ss)
 {
   if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0 ||
@@ -831,14 +1805,45 @@ static int resolve(uv_loop_t *loop, const char *host, int port, struct sockaddr_
   return 0;
 }
 
+/* qsort order of task records: by number. */
+static int by_number(const void *a, const void *b)
+{
+  long x = task_number(*(json_t *const *)a), y = task_number(*(json_t *const *)b);
+  return (x > y) - (x < y);
+}
+
+/* Parse the embedded records once and index the tasks by number.
+ * Returns 0 or UV_ENOMEM / UV_EINVAL. */
+static int load_tasks(struct csim *sim)
+{
+  sim->data = json_loadb((const char *)csim_data_jnly_2024, csim_data_jnly_2024_len, 0, NULL);
+  if (!json_is_array(sim->data))
+    return UV_EINVAL;
+  sim->tasks = calloc(json_array_size(sim->data) + 1, sizeof *sim->tasks);
+  if (!sim->tasks)
+    return UV_ENOMEM;
+  size_t i;
+  json_t *rec;
+  json_array_foreach(sim->data, i, rec) {
+    const char *kind = json_string_value(json_object_get(rec, "kind"));
+    if (kind && strcmp(kind, "task") == 0 && json_is_integer(json_object_get(rec, "number")))
+      sim->tasks[sim->ntasks++] = rec;
+  }
+  qsort(sim->tasks, sim->ntasks, sizeof *sim->tasks, by_number);
+  return 0;
+}
+
 /* See citysim.h. */
 int csim_start(uv_loop_t *loop, const struct csim_options *opts, struct csim **out)
 {
   struct sockaddr_storage ss;
   struct stat st;
   const char *host = opts->host ? opts->host : "127.0.0.1";
+  const char *token = opts->token ? opts->token : CSIM_DEFAULT_TOKEN;
+  long today;
   *out = NULL;
-  if (opts->port < 0 || opts->port > 65535)
+  if (opts->port < 0 || opts->port > 65535 || !*token || strpbrk(token, "\r\n") ||
+      parse_day(opts->date ? opts->date : CSIM_DEFAULT_DATE, &today) < 0)
     return UV_EINVAL;
   if (opts->data_dir && stat(opts->data_dir, &st) < 0)
     return uv_translate_sys_error(errno);
@@ -853,15 +1858,23 @@ int csim_start(uv_loop_t *loop, const struct csim_options *opts, struct csim **o
   sim->loop = loop;
   sim->host = strdup(host);
   sim->data_dir = opts->data_dir ? strdup(opts->data_dir) : NULL;
+  sim->token = strdup(token);
   sim->quiet = opts->quiet;
   sim->idle_ms = opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : CSIM_IDLE_MS;
   sim->started = time(NULL);
-  if (!sim->host || (opts->data_dir && !sim->data_dir) ||
-      (err = uv_tcp_init(loop, &sim->listener)) < 0) {
-    free(sim->host);
-    free(sim->data_dir);
-    free(sim);
-    return err < 0 ? err : UV_ENOMEM;
+  sim->today = today;
+  format_day(today, sim->today_str);
+  memset(sim->pad[0], '\n', CSIM_PAD_CHUNK);
+  memset(sim->pad[1], ' ', CSIM_PAD_CHUNK);
+  if (!sim->host || !sim->token || (opts->data_dir && !sim->data_dir))
+    err = UV_ENOMEM;
+  if (err == 0)
+    err = load_tasks(sim);
+  if (err == 0)
+    err = uv_tcp_init(loop, &sim->listener);
+  if (err < 0) {
+    sim_free(sim);
+    return err;
   }
   sim->listener.data = sim;
   sim->listener_open = 1;
@@ -895,4 +1908,45 @@ void csim_close(struct csim *sim, void (*done)(void *arg), void *arg)
   uv_close((uv_handle_t *)&sim->listener, on_listener_close);
   for (struct conn *c = sim->conns; c; c = c->next)
     conn_close(c);
+}
+
+/* See citysim.h. */
+int csim_set_date(struct csim *sim, const char *yyyy_mm_dd)
+{
+  long day;
+  if (parse_day(yyyy_mm_dd, &day) < 0)
+    return UV_EINVAL;
+  sim->today = day;
+  format_day(day, sim->today_str);
+  return 0;
+}
+
+/* See citysim.h. */
+int csim_advance(struct csim *sim, int days)
+{
+  long day = sim->today + days;
+  if (!day_in_range(day))
+    return UV_EINVAL;
+  sim->today = day;
+  format_day(day, sim->today_str);
+  return 0;
+}
+
+/* See citysim.h. */
+const char *csim_date(const struct csim *sim)
+{
+  return sim->today_str;
+}
+
+/* See citysim.h. */
+int csim_misbehave(struct csim *sim, const char *path, const char *spec)
+{
+  struct mb_spec s;
+  char filter[128];
+  char why[CSIM_WHY];
+  if (!path)
+    return UV_EINVAL;
+  if (mb_parse(spec ? spec : "mode=none", "mode", MB_STRICT, &s, filter, why) < 0)
+    return UV_EINVAL;
+  return mb_set(sim, path, filter, &s);
 }

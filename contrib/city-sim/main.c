@@ -1,4 +1,5 @@
-/* city-sim [--host H] [--port N] [--data DIR] [--port-file FILE] [--quiet] */
+/* city-sim [--host H] [--port N] [--data DIR] [--port-file FILE] [--date YYYY-MM-DD]
+ *          [--token T] [--quiet] */
 #include "citysim.h"
 
 #include <signal.h>
@@ -10,11 +11,31 @@
 static uv_signal_t sigterm, sigint;
 static struct csim *sim;
 
-static void usage(FILE *f)
+/* The usage line; with `full`, every option too (--help). */
+static void usage(FILE *f, int full)
 {
-  fputs("usage: city-sim [--host H] [--port N] [--data DIR] [--port-file FILE] [--quiet]\n", f);
+  fputs("usage: city-sim [--host H] [--port N] [--data DIR] [--port-file FILE]\n"
+        "                [--date YYYY-MM-DD] [--token T] [--quiet]\n",
+        f);
+  if (!full)
+    return;
+  fputs("\nThe simulated Jinan and Linyi data sources, on loopback.\n\n"
+        "  --host H            address to listen on (default 127.0.0.1)\n"
+        "  --port N            port, 0 = a free one (default 0)\n"
+        "  --data DIR          also serve the files under DIR\n"
+        "  --port-file FILE    write the port to FILE once listening\n"
+        "  --date YYYY-MM-DD   simulated date, 2000-2099 (default 2024-06-30);\n"
+        "                      change it later with POST /_sim/clock\n"
+        "  --token T           bearer token of /jinan/api/tasks (default $CITY_SIM_TOKEN,\n"
+        "                      else jinan-demo-token)\n"
+        "  --quiet             no log line per request on stderr\n"
+        "  -h, --help          this help\n\n"
+        "Routes, misbehaviours and the progress model: contrib/city-sim/README.md\n",
+        f);
 }
 
+/* SIGTERM / SIGINT: close the simulator and the signal handles, so the
+ * loop ends and main returns 0. */
 static void on_signal(uv_signal_t *s, int signum)
 {
   if (!sim)
@@ -47,6 +68,8 @@ static int write_port_file(const char *path, int port)
   return 0;
 }
 
+/* Parse the options, listen, print the address, run until a signal.
+ * Exit status: 0, 1 when it cannot start, 2 for bad usage. */
 int main(int argc, char **argv)
 {
   struct csim_options opts = {.host = "127.0.0.1"};
@@ -58,12 +81,12 @@ int main(int argc, char **argv)
       continue;
     }
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-      usage(stdout);
+      usage(stdout, 1);
       return 0;
     }
     if (!v || (strcmp(a, "--host") && strcmp(a, "--port") && strcmp(a, "--data") &&
-               strcmp(a, "--port-file"))) {
-      usage(stderr);
+               strcmp(a, "--port-file") && strcmp(a, "--date") && strcmp(a, "--token"))) {
+      usage(stderr, 0);
       return 2;
     }
     i++;
@@ -73,6 +96,10 @@ int main(int argc, char **argv)
       opts.data_dir = v;
     } else if (strcmp(a, "--port-file") == 0) {
       port_file = v;
+    } else if (strcmp(a, "--date") == 0) {
+      opts.date = v;
+    } else if (strcmp(a, "--token") == 0) {
+      opts.token = v;
     } else {
       char *end;
       long p = strtol(v, &end, 10);
@@ -84,13 +111,21 @@ int main(int argc, char **argv)
     }
   }
 
+  if (!opts.token && getenv("CITY_SIM_TOKEN") && *getenv("CITY_SIM_TOKEN"))
+    opts.token = getenv("CITY_SIM_TOKEN");
+
   signal(SIGPIPE, SIG_IGN);
   uv_loop_t loop;
   int err = uv_loop_init(&loop);
   if (err == 0)
     err = csim_start(&loop, &opts, &sim);
-  if (err < 0) {
+  if (err == UV_EINVAL && (opts.date || opts.token)) {
+    fprintf(stderr, "city-sim: bad --date (want YYYY-MM-DD, 2000-01-01 to 2099-12-31) or "
+                    "empty --token\n");
+  } else if (err < 0) {
     fprintf(stderr, "city-sim: %s:%d: %s\n", opts.host, opts.port, uv_strerror(err));
+  }
+  if (err < 0) {
     uv_run(&loop, UV_RUN_NOWAIT);
     uv_loop_close(&loop);
     return 1;
