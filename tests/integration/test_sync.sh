@@ -133,6 +133,31 @@ check_no_grep "the token is not in the logs" "s3cret-jinan-token-value" "$WORK/s
 check "the token is not in the state" bash -c "! grep -r s3cret-jinan-token-value '$WORK/state'"
 check "the token is not in the repository" bash -c "! git --git-dir '$REPO' log -p --all | grep -q s3cret-jinan-token-value"
 
+# The published plan documents through plan-text, from city-sim.
+cat >"$WORK/plans.yaml" <<YAML
+repository: plans.git
+state: plans-state
+sources:
+  - { name: plan-2024, plugin: plan-text, city: other, url: "$SIM_URL/plans/jnly-2024.txt" }
+  - name: plan-2023
+    plugin: plan-text
+    city: other
+    url: "$SIM_URL/plans/jnly-2023.md"
+    options: { plans: [jnly-2023-division, jnly-2023] }
+YAML
+check_status "the plan documents sync" 0 "$DUIKOU" sync -c "$WORK/plans.yaml"
+P="git --git-dir $WORK/plans.git"
+check_eq "2024: 1 plan" "plans/jnly-2024.json" "$($P ls-tree -r --name-only main plans | grep 2024)"
+check_eq "2024: 31 tasks" 31 "$($P ls-tree -r --name-only main tasks/jnly-2024 | wc -l)"
+check_eq "2024: 9 sections" 9 "$($P show main:plans/jnly-2024.json | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["sections"]))')"
+check_eq "2024: every task has its units" 31 "$(for t in $($P ls-tree -r --name-only main tasks/jnly-2024); do
+  $P show "main:$t" | python3 -c 'import json,sys; print(1 if json.load(sys.stdin).get("units") else 0)'; done | grep -c 1)"
+check_eq "2023: 53 tasks of the division plan" 53 "$($P ls-tree -r --name-only main tasks/jnly-2023-division | wc -l)"
+check_eq "2023: 43 tasks of the work points" 43 "$($P ls-tree -r --name-only main tasks/jnly-2023 | wc -l)"
+check_eq "2024 as the plan document says it = the demo's register data" \
+  "$(python3 -c 'import json,sys; [print(json.dumps(r, sort_keys=True, ensure_ascii=False)) for r in json.load(open(sys.argv[1])) if r["kind"]=="task"]' "$CITY_SIM_DATA/jnly-2024.json" | md5sum)" \
+  "$(for t in $($P ls-tree -r --name-only main tasks/jnly-2024); do $P show "main:$t" | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin), sort_keys=True, ensure_ascii=False))'; done | md5sum)"
+
 # The server is stopped: a connection error fails the source, exit 1.
 stop_sim
 check_status "sync with the server down exits 1" 1 "$DUIKOU" sync -c "$WORK/duikou.yaml"
