@@ -395,9 +395,10 @@ static int hexval(char ch)
   return -1;
 }
 
-/* Percent-decode s[0..n) into out (size outsz), '+' as a space (forms).
- * Returns 0, or -1 when malformed, too long or holding a NUL. */
-static int url_decode(const char *s, size_t n, char *out, size_t outsz)
+/* Percent-decode s[0..n) into out (size outsz); with `form`, '+' is a space
+ * (query strings). Returns 0, or -1 when malformed, too long or holding a
+ * NUL. */
+static int url_decode(const char *s, size_t n, char *out, size_t outsz, int form)
 {
   size_t o = 0;
   for (size_t i = 0; i < n; i++) {
@@ -409,7 +410,7 @@ static int url_decode(const char *s, size_t n, char *out, size_t outsz)
         return -1;
       ch = (char)(hi * 16 + lo);
       i += 2;
-    } else if (ch == '+') {
+    } else if (ch == '+' && form) {
       ch = ' ';
     }
     if (ch == '\0' || o + 1 >= outsz)
@@ -432,9 +433,9 @@ static int query_next(const char **pp, struct qparam *qp)
   size_t n = strcspn(p, "&");
   const char *eq = memchr(p, '=', n);
   size_t kn = eq ? (size_t)(eq - p) : n;
-  qp->bad = url_decode(p, kn, qp->key, sizeof qp->key) < 0;
+  qp->bad = url_decode(p, kn, qp->key, sizeof qp->key, 1) < 0;
   if (eq)
-    qp->bad |= url_decode(eq + 1, n - kn - 1, qp->val, sizeof qp->val) < 0;
+    qp->bad |= url_decode(eq + 1, n - kn - 1, qp->val, sizeof qp->val, 1) < 0;
   else
     qp->val[0] = '\0';
   *pp = p + n;
@@ -1322,25 +1323,9 @@ static void h_file(struct conn *c, const struct route *rt)
 static char *decode_path(const char *s, size_t n)
 {
   char *out = malloc(n + 1);
-  size_t o = 0;
   if (!out)
     return NULL;
-  for (size_t i = 0; i < n; i++) {
-    char ch = s[i];
-    if (ch == '%') {
-      int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-      int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
-      if (hi < 0 || lo < 0)
-        goto bad;
-      ch = (char)(hi * 16 + lo);
-      i += 2;
-    }
-    if (ch == '\0')
-      goto bad;
-    out[o++] = ch;
-  }
-  out[o] = '\0';
-  if (out[0] != '/')
+  if (url_decode(s, n, out, n + 1, 0) != 0 || out[0] != '/')
     goto bad;
   for (const char *seg = out; seg; seg = strchr(seg + 1, '/')) {
     const char *p = seg + 1;
