@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The HTTP engine's manners, seen from a real server on loopback: the
-# User-Agent, gzip, conditional requests, bearer and basic auth; proxies
+# User-Agent, gzip, conditional requests, bearer and basic auth; TLS
+# verification and a CA file; proxies
 # (city-sim answers absolute-form requests, as a proxy does); the per-host
 # connection limit.
 . "$TEST_LIB"
@@ -96,6 +97,41 @@ YAML
 check_status "a round with a proxy" 1 env http_proxy="$SIM_URL" "$DUIKOU" sync -c "$WORK/p.yaml"
 check_grep "http.proxy carries the request" "via-proxy *committed" "$WORK/last.out"
 check_grep "proxy: \"\" goes direct, even with http_proxy set" "no-proxy *FAILED: fetch failed: .*\(resolve\|Resolve\)" "$WORK/last.out"
+
+# TLS is verified: a self-signed server is refused, unless its certificate
+# is given as the source's ca_file.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+  -keyout "$WORK/tls.key" -out "$WORK/tls.pem" 2>/dev/null
+cat >"$WORK/tls.py" <<'PY'
+import http.server, ssl, sys
+body = open(sys.argv[1], "rb").read()
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+open(sys.argv[4], "w").write(str(s.server_address[1]))
+s.serve_forever()
+PY
+python3 "$WORK/tls.py" "$WORK/records.json" "$WORK/tls.pem" "$WORK/tls.key" "$WORK/tls.port" 2>/dev/null &
+TLS_PID=$!
+trap 'kill $ECHO_PID $TLS_PID 2>/dev/null; cleanup' EXIT
+for _ in $(seq 1 100); do [ -s "$WORK/tls.port" ] && break; sleep 0.05; done
+TLS="https://127.0.0.1:$(cat "$WORK/tls.port")"
+cat >"$WORK/t.yaml" <<YAML
+repository: tls.git
+state: tstate
+sources:
+  - { name: unknown-ca, plugin: json-api, city: jinan, url: "$TLS/a.json", retries: 0 }
+  - { name: our-ca, plugin: json-api, city: linyi, url: "$TLS/b.json", ca_file: tls.pem }
+YAML
+check_status "a round against a self-signed server" 1 env -u SSL_CERT_FILE -u CURL_CA_BUNDLE "$DUIKOU" sync -c "$WORK/t.yaml"
+check_grep "an unknown CA is refused (verification is on)" "unknown-ca *FAILED: fetch failed: .*\(certificate\|SSL\)" "$WORK/last.out"
+check_grep "the source's ca_file makes it trusted" "our-ca *committed" "$WORK/last.out"
 
 # max_per_host: 1 makes two slow sources of one host run one after the other.
 cat >"$WORK/l.yaml" <<YAML
