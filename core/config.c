@@ -276,7 +276,7 @@ static const struct dk__field dk__top_fields[] = {
 };
 
 enum { S_NAME, S_PLUGIN, S_CITY, S_URL, S_EVERY, S_CRON, S_AUTH, S_OPTIONS, S_TIMEOUT, S_MAX_BODY, S_RETRIES,
-       S_RETRY_BASE, S_PROXY, S_CA_FILE };
+       S_RETRY_BASE, S_PROXY, S_CA_FILE, S_DELETE_AFTER };
 
 static const struct dk__field dk__source_fields[] = {
   [S_NAME] = {"name", T_STR, true, NULL, offsetof(struct dk_source_conf, name)},
@@ -293,6 +293,7 @@ static const struct dk__field dk__source_fields[] = {
   [S_RETRY_BASE] = {"retry_base", T_STR, false, dk__check_duration, NO_FIELD},
   [S_PROXY] = {"proxy", T_STR, false, NULL, offsetof(struct dk_source_conf, proxy)},
   [S_CA_FILE] = {"ca_file", T_STR, false, NULL, offsetof(struct dk_source_conf, ca_file)},
+  [S_DELETE_AFTER] = {"delete_after", T_INT, false, NULL, NO_FIELD},
 };
 
 enum { H_MAX_CONNECTIONS, H_MAX_PER_HOST, H_CONNECT_TIMEOUT, H_LOW_SPEED_TIME, H_PROXY, H_CA_FILE };
@@ -437,6 +438,7 @@ static void dk__check_source(struct dk__cctx *c, const json_t *obj, size_t index
   if (ok & BIT(S_TIMEOUT)) s->timeout_ms = dk__duration_ms(json_string_value(json_object_get(obj, "timeout")));
   if (ok & BIT(S_MAX_BODY)) s->max_body = dk__size_bytes(json_object_get(obj, "max_body"));
   if (ok & BIT(S_RETRIES)) s->retries = (int)json_integer_value(json_object_get(obj, "retries"));
+  if (ok & BIT(S_DELETE_AFTER)) s->delete_after = (int)json_integer_value(json_object_get(obj, "delete_after"));
   if (ok & BIT(S_RETRY_BASE)) s->retry_base_ms = dk__duration_ms(json_string_value(json_object_get(obj, "retry_base")));
   if (ok & BIT(S_AUTH)) dk__check_auth(c, json_object_get(obj, "auth"), s->pointer, &s->auth);
   dk__resolve_in_place(c, &s->ca_file);

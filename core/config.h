@@ -34,6 +34,7 @@ struct dk_source_conf {
   long max_body;   /* bytes; default 64 MiB */
   int retries;     /* retries of a failed request in one round; default 3 */
   long retry_base_ms; /* first retry waits up to this (full jitter, doubling, cap 30 s); default 1 s */
+  int delete_after; /* absences in consecutive full listings before a record is removed; 0: never */
   char *proxy;     /* proxy URL, "" for none, NULL for libcurl's default (the *_proxy
                       environment); the source's own, else http.proxy */
   char *ca_file;   /* CA bundle (absolute), or NULL for the system's; the source's own, else http.ca_file */

@@ -29,6 +29,8 @@ struct dk__cmd {
 
 static const struct dk__cmd *dk__find(const char *name);
 static void dk__usage(FILE *f, const struct dk__cmd *c);
+static const struct dk__cmd *dk__current;
+static void dk__usage_current(FILE *f);
 
 const char dk_cli_common_help[] =
     "  -c, --config FILE      configuration file (default $DUIKOU_CONFIG, else /etc/duikou/duikou.yaml)\n"
@@ -132,7 +134,11 @@ void dk_cli_print_results(FILE *f, const struct dk_sync *sync) {
                 r->commit, r->records, r->changed, r->invalid, r->rejected);
         break;
       case DK_SOURCE_UNCHANGED:
-        fprintf(f, "%-20s unchanged: %zu records, no commit\n", r->name, r->records);
+        if (r->invalid || r->rejected)
+          fprintf(f, "%-20s unchanged: %zu records, %zu invalid, %zu rejected (in quarantine), no commit\n", r->name,
+                  r->records, r->invalid, r->rejected);
+        else
+          fprintf(f, "%-20s unchanged: %zu records, no commit\n", r->name, r->records);
         break;
       case DK_SOURCE_NOT_MODIFIED:
         fprintf(f, "%-20s not modified (HTTP 304), no commit\n", r->name);
@@ -254,6 +260,39 @@ static int dk__cmd_demo(int argc, char **argv) { return dk_cmd_demo(argc, argv);
 static int dk__cmd_daemon(int argc, char **argv) { return dk_cmd_daemon(argc, argv); }
 static int dk__cmd_validate(int argc, char **argv) { return dk_cmd_validate(argc, argv); }
 static int dk__cmd_parse(int argc, char **argv) { return dk_cmd_parse(argc, argv); }
+static int dk__cmd_quarantine(int argc, char **argv) { return dk_cmd_quarantine(argc, argv); }
+static int dk__cmd_log(int argc, char **argv) {
+  dk__current = dk__find("log");
+  return dk_cmd_log(argc, argv, dk__usage_current);
+}
+static int dk__cmd_show(int argc, char **argv) {
+  dk__current = dk__find("show");
+  return dk_cmd_show(argc, argv, dk__usage_current);
+}
+static int dk__cmd_diff(int argc, char **argv) {
+  dk__current = dk__find("diff");
+  return dk_cmd_diff(argc, argv, dk__usage_current);
+}
+static int dk__cmd_blame(int argc, char **argv) {
+  dk__current = dk__find("blame");
+  return dk_cmd_blame(argc, argv, dk__usage_current);
+}
+static int dk__cmd_conflicts(int argc, char **argv) {
+  dk__current = dk__find("conflicts");
+  return dk_cmd_conflicts(argc, argv, dk__usage_current);
+}
+
+#define DK__AUDIT_HELP                                                                                  \
+  "      --repo PATH        the snapshot repository (default: `repository:` of the configuration)\n"    \
+  "      --json             one JSON document on stdout\n"
+#define DK__AUDIT_TIMES                                                                                 \
+  "Times are RFC 3339 in the configured time zone (with --repo alone, the local one).\n"
+#define DK__AUDIT_REV                                                                                   \
+  "REV: anything git takes (a commit id, main~3); DATE: YYYY-MM-DD (the end of that day) or\n"          \
+  "RFC 3339 (2024-07-01T00:00:00+08:00): the last commit of main at or before it.\n"
+#define DK__AUDIT_ID                                                                                    \
+  "ID: a record's id (jnly-2024/12, jnly-2024, jnly-2024/12/linyi/2024-06, linyi/教育局)\n"              \
+  "or path (tasks/jnly-2024/12.json).\n"
 
 static const struct dk__cmd dk__cmds[] = {
   {"sync", dk__cmd_sync, "run every source (or one) once and exit", "[-c FILE] [--source NAME]",
@@ -271,6 +310,35 @@ static const struct dk__cmd dk__cmds[] = {
    "[--schema FILE | --kind KIND] [--output text|basic] FILE...", ""},
   {"parse", dk__cmd_parse, "run one plugin on a local file and print its records with their validation",
    "--plugin NAME [--options JSON] FILE", ""},
+  {"quarantine", dk__cmd_quarantine, "list, show or purge what sources sent that could not be committed",
+   "[list|show NAME|purge ...] [--source NAME] [--json]", ""},
+  {"log", dk__cmd_log, "the history of a record on main, newest first, field by field",
+   "ID [--limit N] [--json] [--repo PATH]",
+   "      --limit N          the N latest changes only\n" DK__AUDIT_HELP DK__AUDIT_ID DK__AUDIT_TIMES
+   "Exit status: 1 when the record has no history on main.\n"},
+  {"show", dk__cmd_show, "a record as it was at a commit or a date", "ID [--at REV|DATE] [--json] [--repo PATH]",
+   "      --at REV|DATE      the commit or date (default: main)\n" DK__AUDIT_HELP DK__AUDIT_ID DK__AUDIT_REV
+   "Exit status: 1 when the record was not there.\n"},
+  {"diff", dk__cmd_diff, "records added, changed and deleted between two commits or dates, field by field",
+   "A [B] [--json] [--repo PATH]",
+   DK__AUDIT_HELP "A, B: REV or DATE (B: main by default). " DK__AUDIT_REV},
+  {"blame", dk__cmd_blame, "who last changed each field of a record, from which source, when",
+   "ID [--at REV|DATE] [--json] [--repo PATH]",
+   "      --at REV|DATE      the record as of this commit or date (default: main)\n" DK__AUDIT_HELP DK__AUDIT_ID},
+  {"conflicts", dk__cmd_conflicts, "list, show and resolve the open conflicts on main",
+   "[list] [--json]\n"
+   "       duikou conflicts show ID [--json]\n"
+   "       duikou conflicts resolve ID [--field F] (--take SOURCE | --take main | --value JSON) [--by NAME]",
+   "      --field F          only this field (status, section.title, units[NAME].role, \"\" = the\n"
+   "                         whole record); default: every field of the conflict\n"
+   "      --take SOURCE      that source's value (its \"theirs\"; none: the field, or record, is deleted)\n"
+   "      --take main        keep what main holds\n"
+   "      --value JSON       this value (a string needs its quotes: --value '\"completed\"')\n"
+   "      --by NAME          who resolves (default $DUIKOU_USER, else $USER): the commit's author\n"
+   DK__AUDIT_HELP DK__AUDIT_ID
+   "resolve commits to main (compare-and-swap, safe beside a running daemon). Exit status:\n"
+   "1 for show when no conflict is open on ID; 2 for resolve when none is, or the field or\n"
+   "source is not in it, or the value is not JSON or makes the record invalid.\n"},
   {"plugins", dk__cmd_plugins, "list the plugins found, and those refused", "[--plugin-dir DIR]", ""},
   {"version", dk__cmd_version, "print the version of duikou and its libraries", "", ""},
 };
@@ -285,7 +353,6 @@ static void dk__usage(FILE *f, const struct dk__cmd *c) {
   fprintf(f, "usage: duikou %s %s\n\n%s.\n\n%s%s", c->name, c->usage, c->summary, c->help, dk_cli_common_help);
 }
 
-static const struct dk__cmd *dk__current;
 static void dk__usage_current(FILE *f) { dk__usage(f, dk__current); }
 
 static int dk__parse(const struct dk__cmd *c, int argc, char **argv, struct dk_cli_opts *o, int with_source,
@@ -322,6 +389,7 @@ int main(int argc, char **argv) {
     if (strcmp(name, "validate") == 0) return dk_cmd_validate(argc - 1, argv + 1);
     if (strcmp(name, "parse") == 0) return dk_cmd_parse(argc - 1, argv + 1);
     if (strcmp(name, "daemon") == 0) return dk_cmd_daemon(argc - 1, argv + 1);
+    if (strcmp(name, "quarantine") == 0) return dk_cmd_quarantine(argc - 1, argv + 1);
   }
   const struct dk__cmd *c = dk__find(name);
   if (c == NULL) {

@@ -87,6 +87,13 @@ static void dk__p_next(struct dk_emit *e, const char *url) {
   p->next = dk_strdup(url);
 }
 
+/* A tombstone is printed as {"tombstone": {"kind", "id", "reason"}}. */
+static int dk__p_tombstone(struct dk_emit *e, const char *kind, const char *id, const char *reason) {
+  if (kind == NULL || id == NULL) return DK_EINVAL;
+  dk__print(json_pack("{s:{s:s, s:s, s:s?}}", "tombstone", "kind", kind, "id", id, "reason", reason));
+  return 0;
+}
+
 static void dk__p_fail(struct dk_emit *e, const char *fmt, ...) {
   struct dk__pemit *p = (struct dk__pemit *)e;
   va_list ap;
@@ -207,7 +214,7 @@ int dk_cmd_parse(int argc, char **argv) {
                              .body_len = len, .header = dk__no_header};
   struct dk__pemit em = {
     .pub = {.record = dk__p_record, .reject = dk__p_reject, .next_page = dk__p_next, .fail = dk__p_fail,
-            .log = dk__p_log},
+            .log = dk__p_log, .tombstone = dk__p_tombstone},
     .plugin = p->name,
   };
   enum dk_result pr = p->parse(state, &resp, &em.pub);

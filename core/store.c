@@ -1,8 +1,14 @@
 #include "store.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -56,18 +62,78 @@ int dk_store_open(const char *path, struct dk_store **out, char *err) {
     opts.description = "duikou snapshot repository: the audit trail of the Jinan-Linyi paired-cooperation plan";
     rc = git_repository_init_ext(&repo, path, &opts);
     if (rc != 0) return dk__giterr(err, path);
+  } else if (rc == 0) {
+    /* git refuses a repository another user owns (safe.directory); libgit2
+     * checks that only when it searches for a repository, not for a bare
+     * one opened by path, so duikou checks it here. */
+    struct stat sb;
+    if (stat(path, &sb) == 0 && sb.st_uid != geteuid()) {
+      git_repository_free(repo);
+      return dk_failf(err, DK_EGIT,
+                      "%s: the repository belongs to user id %ld, not to the user duikou runs as (%ld); run duikou "
+                      "as the service user that owns it, or give it to that user (chown -R)",
+                      path, (long)sb.st_uid, (long)geteuid());
+    }
+  } else if (rc == GIT_EOWNER) {
+    /* libgit2 refuses a repository another user owns (git's safe.directory
+     * rule): duikou keeps that check, and says how to put it right. */
+    struct stat sb;
+    long owner = stat(path, &sb) == 0 ? (long)sb.st_uid : -1;
+    return dk_failf(err, DK_EGIT,
+                    "%s: the repository belongs to user id %ld, not to the user duikou runs as (%ld); run duikou "
+                    "as the service user that owns it, or give it to that user (chown -R)",
+                    path, owner, (long)geteuid());
   } else if (rc != 0) {
     return dk__giterr(err, path);
   }
   struct dk_store *st = dk_calloc(1, sizeof *st);
   st->repo = repo;
   st->path = dk_strdup(path);
+  st->lock_fd = -1;
   *out = st;
+  return 0;
+}
+
+int dk_store_lock(struct dk_store *st, const char *what, char *err) {
+  if (st->lock_fd >= 0) return 0;
+  char *lp = dk_asprintf("%s/duikou.lock", st->path);
+  int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    int rc = dk_failf(err, DK_EIO, "cannot open the lock file %s: %s", lp, strerror(errno));
+    free(lp);
+    return rc;
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    char holder[256] = "";
+    ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
+    holder[n > 0 ? n : 0] = '\0';
+    holder[strcspn(holder, "\n")] = '\0';
+    close(fd);
+    int rc = e == EWOULDBLOCK
+                 ? dk_failf(err, DK_ELOCKED,
+                            "%s is in use by another duikou (%s); only one may sync into a repository at a time",
+                            st->path, holder[0] ? holder : "holder unknown")
+                 : dk_failf(err, DK_EIO, "cannot lock %s: %s", lp, strerror(e));
+    free(lp);
+    return rc;
+  }
+  /* Who holds it, for the message a second duikou prints; the lock itself
+   * is the flock, released by the kernel even after kill -9. */
+  char now[40], line[300];
+  dk_time_iso(time(NULL), now, sizeof now);
+  int len = snprintf(line, sizeof line, "pid %ld, %s, since %s\n", (long)getpid(), what, now);
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
+    /* the message is a courtesy: the lock holds without it */
+  }
+  free(lp);
+  st->lock_fd = fd;
   return 0;
 }
 
 void dk_store_close(struct dk_store *st) {
   if (st == NULL) return;
+  if (st->lock_fd >= 0) close(st->lock_fd);
   git_repository_free(st->repo);
   free(st->path);
   free(st);
@@ -226,12 +292,46 @@ void dk_txn_add_parent(struct dk_txn *t, const git_oid *parent) {
 }
 
 int dk_txn_commit(struct dk_txn *t, const struct dk_commit_meta *meta, int force, git_oid *out) {
+  git_oid oid;
+  int rc = dk_txn_write(t, meta, force, &oid);
+  if (rc <= 0) {
+    if (rc == 0 && out) git_oid_cpy(out, &t->base);
+    return rc;
+  }
+  if ((rc = dk_txn_move(t, &oid)) != 0) return rc;
+  if (out) git_oid_cpy(out, &oid);
+  return 1;
+}
+
+int dk_txn_move(struct dk_txn *t, const git_oid *commit) {
+  git_repository *repo = t->st->repo;
+  git_reference *newref = NULL;
+  int rc;
+  git_commit *c = NULL;
+  char *log = NULL;
+  if (git_commit_lookup(&c, repo, commit) == 0) {
+    const char *m = git_commit_message(c);
+    log = dk_asprintf("duikou: %.*s", (int)strcspn(m, "\n"), m);
+    git_commit_free(c);
+  } else {
+    log = dk_strdup("duikou");
+  }
+  if (t->has_base)
+    rc = git_reference_create_matching(&newref, repo, t->ref, commit, 1, &t->base, log);
+  else
+    rc = git_reference_create(&newref, repo, t->ref, commit, 0, log);
+  free(log);
+  git_reference_free(newref);
+  if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS)
+    return dk_failf(t->st->err, DK_EEXIST, "%s moved while this commit was prepared", t->ref);
+  if (rc != 0) return dk__giterr(t->st->err, t->ref);
+  return 0;
+}
+
+int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force, git_oid *out) {
   git_repository *repo = t->st->repo;
   size_t n = dk_txn_changes(t);
-  if (n == 0 && !force) {
-    if (out) git_oid_cpy(out, &t->base);
-    return 0;
-  }
+  if (n == 0 && !force) return 0;
   git_tree_update *ups = dk_calloc(n ? n : 1, sizeof *ups);
   size_t k = 0;
   for (size_t i = 0; i < t->nupd; i++) {
@@ -299,23 +399,6 @@ int dk_txn_commit(struct dk_txn *t, const struct dk_commit_meta *meta, int force
     ret = dk__giterr(t->st->err, "writing the commit");
     goto out;
   }
-  git_reference *newref = NULL;
-  int rc;
-  char *log = dk_asprintf("duikou: %.*s", (int)strcspn(meta->message, "\n"), meta->message);
-  if (t->has_base)
-    rc = git_reference_create_matching(&newref, repo, t->ref, &commit_oid, 1, &t->base, log);
-  else
-    rc = git_reference_create(&newref, repo, t->ref, &commit_oid, 0, log);
-  free(log);
-  git_reference_free(newref);
-  if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS) {
-    ret = dk_failf(t->st->err, DK_EEXIST, "%s moved while this commit was prepared", t->ref);
-    goto out;
-  }
-  if (rc != 0) {
-    ret = dk__giterr(t->st->err, t->ref);
-    goto out;
-  }
   if (out) git_oid_cpy(out, &commit_oid);
   ret = 1;
 out:
@@ -327,6 +410,40 @@ out:
   free(ups);
   return ret;
 }
+
+struct dk__walk {
+  int (*cb)(const char *path, void *arg);
+  void *arg;
+};
+
+static int dk__walk_cb(const char *root, const git_tree_entry *e, void *payload) {
+  struct dk__walk *w = payload;
+  if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) return 0;
+  char *path = dk_asprintf("%s%s", root, git_tree_entry_name(e));
+  int rc = w->cb(path, w->arg);
+  free(path);
+  return rc ? -1 : 0;
+}
+
+int dk_txn_base_paths(struct dk_txn *t, const char *prefix, int (*cb)(const char *path, void *arg), void *arg) {
+  if (t->base_tree == NULL) return 0;
+  struct dk__walk w = {cb, arg};
+  git_tree *sub = NULL, *tree = t->base_tree;
+  if (prefix && *prefix) {
+    git_tree_entry *e = NULL;
+    if (git_tree_entry_bypath(&e, t->base_tree, prefix) != 0) return 0;
+    int rc = git_tree_lookup(&sub, t->st->repo, git_tree_entry_id(e));
+    git_tree_entry_free(e);
+    if (rc != 0) return 0;
+    tree = sub;
+  }
+  int rc = git_tree_walk(tree, GIT_TREEWALK_PRE, dk__walk_cb, &w);
+  git_tree_free(sub);
+  if (rc == GIT_EUSER) return 1;
+  return rc == 0 ? 0 : dk__giterr(t->st->err, "reading the tree");
+}
+
+int dk_txn_has_base(const struct dk_txn *t) { return t->has_base; }
 
 void dk_txn_free(struct dk_txn *t) {
   if (t == NULL) return;

@@ -17,6 +17,7 @@
 struct dk_store {
   git_repository *repo;
   char *path;
+  int lock_fd;        /* duikou.lock, held (flock) by a writer; -1 when not locked */
   char err[DK_ERRBUF_SIZE];
 };
 
@@ -25,6 +26,14 @@ struct dk_store {
  * success only; close it with dk_store_close. */
 int dk_store_open(const char *path, struct dk_store **out, char *err);
 void dk_store_close(struct dk_store *st);
+
+/* Take the repository's lock (an flock on duikou.lock inside it, held until
+ * dk_store_close; the kernel drops it if the process dies), so that a second
+ * duikou syncing into it is refused. `what` says who holds it ("duikou
+ * daemon"). Returns 0, DK_ELOCKED with err naming the holder, or DK_EIO.
+ * Writers that only make one commit (conflict resolution) rely on the
+ * compare-and-swap of the ref instead. */
+int dk_store_lock(struct dk_store *st, const char *what, char *err);
 
 /* The commit a ref points to; *found is 0 (and oid zeroed) when the ref does
  * not exist yet. Returns 0 or DK_EGIT. */
@@ -50,6 +59,8 @@ int dk_txn_remove(struct dk_txn *txn, const char *path);
 int dk_txn_base_read(struct dk_txn *txn, const char *path, char **data, size_t *len);
 /* Number of paths that change so far. */
 size_t dk_txn_changes(const struct dk_txn *txn);
+/* Whether the ref existed when the transaction began. */
+int dk_txn_has_base(const struct dk_txn *txn);
 /* Add a parent after the base commit (a merge). */
 void dk_txn_add_parent(struct dk_txn *txn, const git_oid *parent);
 
@@ -67,5 +78,18 @@ struct dk_commit_meta {
  * was changed; start again). The transaction is spent either way: free it. */
 int dk_txn_commit(struct dk_txn *txn, const struct dk_commit_meta *meta, int force, git_oid *out);
 void dk_txn_free(struct dk_txn *txn);
+
+/* The two halves of dk_txn_commit, for a commit that must exist before its
+ * ref may move (a source branch commit that main's merge names as parent):
+ * write the objects (returns 1 with *out, 0 when nothing changed and not
+ * `force`, or DK_EGIT), then move the ref from the transaction's base to
+ * `commit` by compare-and-swap (0, DK_EEXIST when it moved, DK_EGIT). */
+int dk_txn_write(struct dk_txn *txn, const struct dk_commit_meta *meta, int force, git_oid *out);
+int dk_txn_move(struct dk_txn *txn, const git_oid *commit);
+
+/* Call cb(path, arg) for every file of the base tree (below `prefix`, a
+ * folder, or all when NULL/""). Paths are full paths. Returns 0, 1 when cb
+ * stopped the walk by returning nonzero, or DK_EGIT. */
+int dk_txn_base_paths(struct dk_txn *txn, const char *prefix, int (*cb)(const char *path, void *arg), void *arg);
 
 #endif

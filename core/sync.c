@@ -11,6 +11,8 @@
 #include "http.h"
 #include "loader.h"
 #include "log.h"
+#include "merge.h"
+#include "quarantine.h"
 #include "record.h"
 #include "schemas.h"
 #include "store.h"
@@ -40,6 +42,8 @@ struct dk__run {
   struct dk_source pub;
   char *auth;           /* Authorization value: a secret, wiped on free */
   json_t *records;      /* what the source said this round, in order */
+  json_t *tombstones;   /* [{path, reason}]: what it says no longer exists */
+  size_t quarantined_rejects; /* refused items put in quarantine */
   json_t *state;        /* state file contents (owned) */
   char *state_path;
   unsigned page;
@@ -68,6 +72,7 @@ struct dk_engine {
   struct dk_http *http;
   struct dk_store *store;
   struct dk_loader loader;
+  struct dk_reconcile *rc;
   struct dk__run *active; /* runs in progress */
   size_t nactive;
   size_t nlive;           /* runs not yet freed (a closing timer keeps one alive) */
@@ -137,6 +142,31 @@ static void dk__emit_reject(struct dk_emit *e, const char *where, const char *ra
   r->res->rejected++;
   dk_log(DK_LOG_WARN, "source", r->src->name, "where", where, NULL, "item refused by plugin %s: %s",
          r->plugin->name, msg);
+  json_t *errors = json_pack("[s]", msg);
+  char name[DK_QUARANTINE_NAME_LEN + 1], err[DK_ERRBUF_SIZE];
+  struct dk_quarantine_item it = {.source = r->src->name, .city = r->src->city, .url = r->url, .where = where,
+                                  .raw = raw ? raw : "", .errors = errors};
+  if (dk_quarantine_put(r->engine->cfg->state, &it, name, err) < 0)
+    dk_log(DK_LOG_ERROR, "source", r->src->name, "where", where, NULL, "cannot quarantine: %s", err);
+  else
+    r->quarantined_rejects++;
+  json_decref(errors);
+}
+
+static int dk__emit_tombstone(struct dk_emit *e, const char *kind, const char *id, const char *reason) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  json_t *probe = json_pack("{s:s?, s:s?}", "kind", kind, "id", id);
+  char *path = NULL, err[DK_ERRBUF_SIZE];
+  int rc = probe ? dk_record_path(probe, &path, err) : DK_EINVAL;
+  json_decref(probe);
+  if (rc != 0) {
+    dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL, "tombstone refused: %s", err);
+    return DK_EINVAL;
+  }
+  json_array_append_new(r->tombstones, json_pack("{s:s, s:s}", "path", path, "reason",
+                                                 reason && *reason ? reason : "deleted by the source"));
+  free(path);
+  return 0;
 }
 
 static int dk__is_http(const char *url) {
@@ -332,17 +362,19 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
   };
   struct dk__emit em = {
     .pub = {.record = dk__emit_record, .reject = dk__emit_reject, .next_page = dk__emit_next,
-            .fail = dk__emit_fail, .log = dk__emit_log},
+            .fail = dk__emit_fail, .log = dk__emit_log, .tombstone = dk__emit_tombstone},
     .run = r,
   };
   free(r->next_url);
   r->next_url = NULL;
   r->failmsg[0] = '\0';
-  size_t before = json_array_size(r->records);
+  size_t before = json_array_size(r->records), tbefore = json_array_size(r->tombstones);
   enum dk_result pr = r->plugin->parse(r->pstate, &resp.pub, &em.pub);
   if (pr != DK_OK) {
     /* what a failed parse emitted is not kept (the ABI's promise) */
     while (json_array_size(r->records) > before) json_array_remove(r->records, json_array_size(r->records) - 1);
+    while (json_array_size(r->tombstones) > tbefore)
+      json_array_remove(r->tombstones, json_array_size(r->tombstones) - 1);
     char why[DK_ERRBUF_SIZE + 64];
     snprintf(why, sizeof why, "plugin %s %s page %u: %s", r->plugin->name,
              pr == DK_RETRY ? "asked to retry" : "could not parse", r->page,
@@ -441,37 +473,6 @@ static char *dk__show(const json_t *v) {
   return s;
 }
 
-/* "status in_progress → completed, percent 40 → 60" for changed top-level
- * fields of a record. */
-static void dk__describe_change(struct dk_buf *b, const json_t *old, const json_t *neu) {
-  const char *key;
-  json_t *v;
-  int first = 1;
-  json_t *keys = json_object();
-  json_object_foreach((json_t *)old, key, v) json_object_set_new(keys, key, json_true());
-  json_object_foreach((json_t *)neu, key, v) json_object_set_new(keys, key, json_true());
-  const char **sorted = dk_malloc((json_object_size(keys) + 1) * sizeof *sorted);
-  size_t n = 0;
-  json_object_foreach(keys, key, v) sorted[n++] = key;
-  for (size_t i = 1; i < n; i++)
-    for (size_t j = i; j > 0 && strcmp(sorted[j - 1], sorted[j]) > 0; j--) {
-      const char *t = sorted[j];
-      sorted[j] = sorted[j - 1];
-      sorted[j - 1] = t;
-    }
-  for (size_t i = 0; i < n; i++) {
-    json_t *a = json_object_get(old, sorted[i]), *c = json_object_get(neu, sorted[i]);
-    if (a && c && json_equal(a, c)) continue;
-    char *sa = dk__show(a), *sc = dk__show(c);
-    dk_buf_printf(b, "%s%s %s \xe2\x86\x92 %s", first ? "" : ", ", sorted[i], sa, sc);
-    free(sa);
-    free(sc);
-    first = 0;
-  }
-  free(sorted);
-  json_decref(keys);
-}
-
 /* The SHA-256 of every page body of the round, in hex (finished once). */
 static const char *dk__body_sha(struct dk__run *r) {
   if (r->body_sha[0] == '\0') {
@@ -494,147 +495,527 @@ static void dk__commit_failed(struct dk__run *r, int partial, const char *what, 
   dk_log(DK_LOG_ERROR, "source", r->src->name, NULL, "%s: %s", what, why);
 }
 
-/* Validate the round's records and commit the valid ones. Sets the outcome
- * (COMMITTED or UNCHANGED; FAILED when the repository fails) — unless
- * `partial`: the round already failed after some pages, whose records are
- * committed while the outcome stays FAILED. */
-static void dk__commit(struct dk__run *r, int partial) {
-  struct dk_store *st = r->engine->store;
-  r->res->partial = partial;
-  struct dk_txn *txn = NULL;
-  struct dk_buf body = {0};
-  size_t added[DK_KIND_COUNT] = {0}, changed[DK_KIND_COUNT] = {0};
-  json_t *seen = json_object();
+/* --- reconcile ----------------------------------------------------------- */
 
-  if (dk_txn_begin(st, DK__MAIN, &txn) != 0) {
-    dk__commit_failed(r, partial, "repository", st->err);
-    json_decref(seen);
-    return;
+#define DK__SRC_PREFIX "refs/duikou/sources/"
+#define DK__MAX_CAS_TRIES 5
+
+/* A changed record of this round: its path, what the source said before
+ * (base, from its branch) and says now (theirs; NULL for a deletion). */
+struct dk__chg {
+  char *path;
+  json_t *base, *theirs;
+  int tombstone;
+  char *reason; /* of a deletion */
+};
+
+struct dk__round {
+  struct dk__run *r;
+  json_t *valid;      /* path -> record, this round's valid records */
+  json_t *invalid;    /* path -> true: listed, but invalid (kept as they were on the branch) */
+  struct dk__chg *chg;
+  size_t nchg, capchg;
+  size_t quarantined;
+};
+
+static void dk__chg_add(struct dk__round *rd, const char *path, json_t *base, json_t *theirs, int tomb,
+                        const char *reason) {
+  if (rd->nchg == rd->capchg) {
+    rd->capchg = rd->capchg ? 2 * rd->capchg : 64;
+    rd->chg = dk_realloc(rd->chg, rd->capchg * sizeof *rd->chg);
   }
+  rd->chg[rd->nchg++] = (struct dk__chg){dk_strdup(path), base, theirs, tomb, reason ? dk_strdup(reason) : NULL};
+}
+
+static json_t *dk__parse_blob(const char *data) { return data ? json_loads(data, 0, NULL) : NULL; }
+
+/* A record's version on a ref (NULL when absent or unreadable). */
+static json_t *dk__read_record(struct dk_store *st, const char *ref, const char *path) {
+  char *data = NULL;
+  size_t len;
+  if (dk_store_read(st, ref, NULL, path, &data, &len) != 0) return NULL;
+  json_t *v = dk__parse_blob(data);
+  free(data);
+  return v;
+}
+
+static void dk__quarantine(struct dk__run *r, const char *where, const json_t *record, const char *raw,
+                           json_t *errors, struct dk__round *rd) {
+  char name[DK_QUARANTINE_NAME_LEN + 1], err[DK_ERRBUF_SIZE];
+  struct dk_quarantine_item it = {.source = r->src->name, .city = r->src->city, .url = r->url, .where = where,
+                                  .record = record, .raw = raw, .errors = errors};
+  int rc = dk_quarantine_put(r->engine->cfg->state, &it, name, err);
+  if (rc < 0) dk_log(DK_LOG_ERROR, "source", r->src->name, "record", where, NULL, "cannot quarantine: %s", err);
+  else if (rd) rd->quarantined++;
+}
+
+/* Validate every record of the round: the valid ones into rd->valid (the
+ * later of two with one path wins), the others into quarantine. */
+static void dk__validate_round(struct dk__run *r, struct dk__round *rd) {
   size_t i;
   json_t *rec;
   json_array_foreach(r->records, i, rec) {
     char *path = NULL, err[DK_ERRBUF_SIZE];
     const char *id = json_string_value(json_object_get(rec, "id"));
+    char where[32];
+    snprintf(where, sizeof where, "record %zu", i + 1);
+    json_t *errors = json_array();
     if (dk_record_path(rec, &path, err) != 0) {
-      r->res->invalid++;
-      char where[32];
-      snprintf(where, sizeof where, "%zu", i);
-      dk_log(DK_LOG_WARN, "source", r->src->name, "record", id ? id : where, NULL, "invalid record: %s", err);
-      continue;
-    }
-    struct dk_vresult vr = {0};
-    int vrc = dk_schemas_validate_record(rec, &vr, err);
-    if (vrc != 1) {
-      r->res->invalid++;
+      json_array_append_new(errors, json_string(err));
+    } else {
+      struct dk_vresult vr = {0};
+      int vrc = dk_schemas_validate_record(rec, &vr, err);
       if (vrc < 0)
-        dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL, "invalid record: %s",
-               vrc == DK_ETOOBIG ? "nested too deeply to validate" : err);
-      for (size_t e = 0; e < vr.nerrors; e++) {
+        json_array_append_new(errors, json_string(vrc == DK_ETOOBIG ? "nested too deeply to validate" : err));
+      for (size_t e = 0; vrc != 1 && e < vr.nerrors; e++) {
         char *line = dk_schemas_format_error(&vr.errors[e]);
-        dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL, "invalid record: %s", line);
+        json_array_append_new(errors, json_string(line));
         free(line);
       }
       dk_vresult_free(&vr);
-      free(path);
-      continue;
     }
-    if (json_object_get(seen, path))
-      dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL,
-             "record appears twice in one round; the later one is kept");
-    json_object_set_new(seen, path, json_true());
-    r->res->records++;
+    if (json_array_size(errors) > 0) {
+      r->res->invalid++;
+      if (path) json_object_set_new(rd->invalid, path, json_true());
+      size_t k;
+      json_t *m;
+      json_array_foreach(errors, k, m)
+        dk_log(DK_LOG_WARN, "source", r->src->name, "record", id ? id : where, NULL, "invalid record: %s",
+               json_string_value(m));
+      dk__quarantine(r, id ? id : where, rec, NULL, errors, rd);
+    } else {
+      if (json_object_get(rd->valid, path))
+        dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL,
+               "record appears twice in one round; the later one is kept");
+      json_object_set(rd->valid, path, rec);
+      r->res->records++;
+    }
+    json_decref(errors);
+    free(path);
+  }
+}
+
+struct dk__absent_ctx {
+  struct dk__round *rd;
+  json_t *listed_before; /* paths of the source branch not listed now */
+};
+
+static int dk__collect_absent(const char *path, void *arg) {
+  struct dk__absent_ctx *a = arg;
+  if (!json_object_get(a->rd->valid, path) && !json_object_get(a->rd->invalid, path))
+    json_object_set_new(a->listed_before, path, json_true());
+  return 0;
+}
+
+/* Does another source's branch hold `path`? */
+static int dk__held_elsewhere(struct dk__run *r, const char *path) {
+  const struct dk_config *cfg = r->engine->cfg;
+  for (size_t i = 0; i < cfg->nsources; i++) {
+    if (strcmp(cfg->sources[i].name, r->src->name) == 0) continue;
+    char *ref = dk_asprintf(DK__SRC_PREFIX "%s", cfg->sources[i].name), *data = NULL;
+    size_t len;
+    int rc = dk_store_read(r->engine->store, ref, NULL, path, &data, &len);
+    free(ref);
+    free(data);
+    if (rc == 0) return 1;
+  }
+  return 0;
+}
+
+/* The source branch for this round: puts every valid record, removes what a
+ * tombstone names and — after a full listing — what the source no longer
+ * lists, so that the branch holds exactly what the source last said.
+ * Collects the changes (with their base) into rd. Records that have been
+ * absent from delete_after full listings in a row become deletions. */
+static int dk__source_branch(struct dk__run *r, struct dk__round *rd, struct dk_txn *stx, int partial) {
+  const char *path;
+  json_t *rec;
+  json_object_foreach(rd->valid, path, rec) {
     size_t len;
     char *data = dk_canonical_dump(rec, &len);
-    int rc = dk_txn_put(txn, path, data, len);
-    if (rc < 0) {
-      free(data);
-      free(path);
-      dk_txn_free(txn);
-      json_decref(seen);
-      dk_buf_free(&body);
-      dk__commit_failed(r, partial, "repository", st->err);
-      return;
-    }
+    int rc = dk_txn_put(stx, path, data, len);
+    free(data);
+    if (rc < 0) return rc;
     if (rc == 1) {
-      /* Only a changed record needs its previous version, for the body. */
       char *old = NULL;
-      int had = dk_txn_base_read(txn, path, &old, NULL) == 0;
-      enum dk_kind k = dk_kind_from_name(json_string_value(json_object_get(rec, "kind")));
-      if (!had) {
-        added[k]++;
-        dk_buf_printf(&body, "%s: added\n", path);
-      } else {
-        changed[k]++;
-        json_t *oldj = json_loads(old, 0, NULL);
-        dk_buf_printf(&body, "%s: ", path);
-        dk__describe_change(&body, oldj, rec);
-        dk_buf_puts(&body, "\n");
-        json_decref(oldj);
+      dk_txn_base_read(stx, path, &old, NULL);
+      dk__chg_add(rd, path, dk__parse_blob(old), json_incref(rec), 0, NULL);
+      free(old);
+    }
+  }
+  size_t i;
+  json_t *t;
+  json_array_foreach(r->tombstones, i, t) {
+    const char *tp = json_string_value(json_object_get(t, "path"));
+    if (json_object_get(rd->valid, tp)) continue; /* listed and deleted in one round: the record wins */
+    char *old = NULL;
+    dk_txn_base_read(stx, tp, &old, NULL);
+    int rc = dk_txn_remove(stx, tp);
+    if (rc < 0) {
+      free(old);
+      return rc;
+    }
+    dk__chg_add(rd, tp, dk__parse_blob(old), NULL, 1, json_string_value(json_object_get(t, "reason")));
+    free(old);
+  }
+  /* Absences count only after a full listing that brought something: an
+   * empty page or a failed round never deletes anything. */
+  if (partial || json_object_size(rd->valid) == 0) return 0;
+  struct dk__absent_ctx a = {rd, json_object()};
+  int rc = dk_txn_base_paths(stx, NULL, dk__collect_absent, &a);
+  if (rc < 0) {
+    json_decref(a.listed_before);
+    return rc;
+  }
+  json_t *absent = json_object_get(r->state, "absent");
+  json_t *next = json_object();
+  void *tmp;
+  json_object_foreach(a.listed_before, path, t) json_object_set_new(next, path, json_integer(0));
+  json_object_foreach(absent, path, t)
+    if (!json_object_get(rd->valid, path) && !json_object_get(rd->invalid, path))
+      json_object_set_new(next, path, json_integer(json_integer_value(t)));
+  json_object_foreach_safe(next, tmp, path, t) {
+    json_int_t n = json_integer_value(t) + 1;
+    json_object_set_new(next, path, json_integer(n));
+    if (json_object_get(a.listed_before, path)) {
+      char *old = NULL;
+      dk_txn_base_read(stx, path, &old, NULL);
+      if ((rc = dk_txn_remove(stx, path)) < 0) {
+        free(old);
+        break;
       }
       free(old);
     }
+    if (r->src->delete_after > 0 && n >= r->src->delete_after) {
+      if (dk__held_elsewhere(r, path)) {
+        dk_log(DK_LOG_INFO, "source", r->src->name, "path", path, NULL,
+               "absent from %lld full listings, but another source still lists it: kept", (long long)n);
+      } else {
+        char reason[128];
+        snprintf(reason, sizeof reason, "absent from %lld consecutive full listings (delete_after: %d)", (long long)n,
+                 r->src->delete_after);
+        dk__chg_add(rd, path, NULL, NULL, 2, reason); /* 2: by absence, main's record goes */
+      }
+      json_object_del(next, path);
+    }
+  }
+  json_object_set_new(r->state, "absent", next);
+  json_decref(a.listed_before);
+  return rc < 0 ? rc : 0;
+}
+
+/* "status in_progress → completed, percent 40 → 60": the field changes. */
+static void dk__describe_changes(struct dk_buf *b, const struct dk_merge_out *mo) {
+  for (size_t i = 0; i < mo->nchanges; i++) {
+    char *from = dk__show(mo->changes[i].from), *to = dk__show(mo->changes[i].to);
+    dk_buf_printf(b, "%s%s %s \xe2\x86\x92 %s", i ? ", " : "", mo->changes[i].field, from, to);
+    free(from);
+    free(to);
+  }
+}
+
+/* Update conflicts/<kind>/<id>.json on main: this source's entries are
+ * replaced by the conflicts it leaves open now (none: removed). */
+static int dk__conflict_file(struct dk__run *r, struct dk_txn *mtx, const char *kind, const char *id,
+                             const char *path, const struct dk_merge_out *mo, const char *when) {
+  char *cpath = dk_asprintf("conflicts/%s/%s.json", kind, id), *old = NULL;
+  json_t *doc = NULL;
+  if (dk_txn_base_read(mtx, cpath, &old, NULL) == 0) doc = dk__parse_blob(old);
+  free(old);
+  if (doc == NULL && mo->open == 0) {
+    free(cpath);
+    return 0;
+  }
+  if (!json_is_object(doc)) {
+    json_decref(doc);
+    doc = json_pack("{s:s, s:s, s:s, s:[]}", "kind", kind, "id", id, "path", path, "fields");
+  }
+  json_t *fields = json_object_get(doc, "fields"), *kept = json_array();
+  size_t i;
+  json_t *f;
+  json_array_foreach(fields, i, f)
+    if (strcmp(json_string_value(json_object_get(f, "source")) ? json_string_value(json_object_get(f, "source")) : "",
+               r->src->name) != 0)
+      json_array_append(kept, f);
+  for (size_t c = 0; c < mo->nconflicts; c++) {
+    const struct dk_merge_conflict *k = &mo->conflicts[c];
+    if (strcmp(k->winner, "open") != 0) continue;
+    json_t *e = json_pack("{s:s, s:s, s:s, s:s, s:s}", "field", k->field, "source", r->src->name, "city",
+                          r->src->city, "policy", dk_policy_name(k->policy), "opened_at", when);
+    if (k->base) json_object_set(e, "base", k->base);
+    if (k->ours) json_object_set(e, "ours", k->ours);
+    if (k->theirs) json_object_set(e, "theirs", k->theirs);
+    json_array_append_new(kept, e);
+  }
+  int rc;
+  if (json_array_size(kept) == 0) {
+    rc = dk_txn_remove(mtx, cpath);
+  } else {
+    json_object_set_new(doc, "fields", kept);
+    kept = NULL;
+    size_t len;
+    char *data = dk_canonical_dump(doc, &len);
+    rc = dk_txn_put(mtx, cpath, data, len);
     free(data);
-    free(path);
   }
-  json_decref(seen);
+  json_decref(kept);
+  json_decref(doc);
+  free(cpath);
+  return rc < 0 ? rc : 0;
+}
 
-  size_t nchanged = dk_txn_changes(txn);
-  r->res->changed = nchanged;
-  if (nchanged == 0) {
-    if (!partial) r->res->outcome = DK_SOURCE_UNCHANGED;
-    dk_txn_free(txn);
-    dk_buf_free(&body);
-    return;
+struct dk__tally {
+  size_t added[DK_KIND_COUNT], changed[DK_KIND_COUNT], deleted[DK_KIND_COUNT];
+  size_t conflicts, open;
+};
+
+/* Merge every change of the round into a main transaction; the body lists
+ * records and conflicts. Returns 0 or a DK_E* code. */
+static int dk__reconcile(struct dk__run *r, struct dk__round *rd, struct dk_txn *mtx, struct dk_buf *body,
+                         struct dk_buf *conf, struct dk__tally *tl, const char *when) {
+  struct dk_engine *e = r->engine;
+  const struct dk_config *cfg = e->cfg;
+  struct dk_merge_other *others = dk_calloc(cfg->nsources ? cfg->nsources : 1, sizeof *others);
+  json_t **held = dk_calloc(cfg->nsources ? cfg->nsources : 1, sizeof *held);
+  int ret = 0;
+  for (size_t i = 0; i < rd->nchg && ret == 0; i++) {
+    struct dk__chg *c = &rd->chg[i];
+    char *old = NULL;
+    dk_txn_base_read(mtx, c->path, &old, NULL);
+    json_t *ours = dk__parse_blob(old);
+    free(old);
+    enum dk_kind kind;
+    char *id = NULL;
+    if (dk_record_parse_name(c->path, &kind, &id) != 0) {
+      json_decref(ours);
+      continue;
+    }
+    if (c->tombstone == 2) {
+      /* a configured absence: main's record goes, whoever changed it */
+      if (ours) {
+        if ((ret = dk_txn_remove(mtx, c->path)) >= 0) {
+          ret = 0;
+          tl->deleted[kind]++;
+          dk_buf_printf(body, "%s: deleted (%s)\n", c->path, c->reason);
+        }
+      }
+      json_decref(ours);
+      free(id);
+      continue;
+    }
+    size_t no = 0;
+    for (size_t s = 0; s < cfg->nsources; s++) {
+      if (strcmp(cfg->sources[s].name, r->src->name) == 0) continue;
+      char *ref = dk_asprintf(DK__SRC_PREFIX "%s", cfg->sources[s].name);
+      held[no] = dk__read_record(e->store, ref, c->path);
+      free(ref);
+      others[no] = (struct dk_merge_other){cfg->sources[s].name, cfg->sources[s].city, held[no]};
+      no++;
+    }
+    struct dk_merge_in in = {.rc = e->rc, .source = r->src->name, .city = r->src->city, .base = c->base,
+                             .ours = ours, .theirs = c->theirs, .tombstone = c->tombstone != 0,
+                             .tombstone_reason = c->reason, .others = others, .nothers = no};
+    struct dk_merge_out mo = {0};
+    char err[DK_ERRBUF_SIZE];
+    if (dk_merge(&in, &mo, err) != 0) {
+      dk_log(DK_LOG_ERROR, "source", r->src->name, "record", id, NULL, "cannot merge: %s", err);
+    } else {
+      int rc = 0;
+      if (mo.action == DK_MERGE_DELETE) {
+        rc = dk_txn_remove(mtx, c->path);
+        tl->deleted[kind]++;
+        dk_buf_printf(body, "%s: deleted (%s)\n", c->path, c->reason ? c->reason : "tombstone");
+      } else if (mo.action != DK_MERGE_NONE) {
+        size_t len;
+        char *data = dk_canonical_dump(mo.merged, &len);
+        rc = dk_txn_put(mtx, c->path, data, len);
+        free(data);
+        if (mo.action == DK_MERGE_ADD) {
+          tl->added[kind]++;
+          dk_buf_printf(body, "%s: added\n", c->path);
+        } else {
+          tl->changed[kind]++;
+          dk_buf_printf(body, "%s: ", c->path);
+          dk__describe_changes(body, &mo);
+          dk_buf_puts(body, "\n");
+        }
+      }
+      for (size_t k = 0; k < mo.nconflicts; k++) {
+        const struct dk_merge_conflict *x = &mo.conflicts[k];
+        char *b = dk__show(x->base), *o = dk__show(x->ours), *t = dk__show(x->theirs);
+        dk_buf_printf(conf, "%s %s: base %s, main %s, %s %s \xe2\x86\x92 %s (%s)\n", c->path,
+                      x->field[0] ? x->field : "(record)", b, o, r->src->name, t,
+                      strcmp(x->winner, "open") == 0 ? "open, main kept" : x->winner, dk_policy_name(x->policy));
+        free(b);
+        free(o);
+        free(t);
+      }
+      tl->conflicts += mo.nconflicts;
+      tl->open += mo.open;
+      if (rc >= 0) rc = dk__conflict_file(r, mtx, dk_kind_name(kind), id, c->path, &mo, when);
+      if (rc < 0) ret = rc;
+      dk_merge_out_free(&mo);
+    }
+    for (size_t s = 0; s < no; s++) json_decref(held[s]);
+    json_decref(ours);
+    free(id);
   }
+  free(others);
+  free(held);
+  return ret;
+}
 
-  struct dk_buf msg = {0};
-  dk_buf_printf(&msg, "sync %s:", r->src->name);
+static void dk__summary(struct dk_buf *msg, const struct dk__tally *tl) {
   int parts = 0;
   for (int k = 0; k < DK_KIND_COUNT; k++) {
     const char *one = dk_kind_name((enum dk_kind)k), *many = dk_kind_folder((enum dk_kind)k);
-    if (changed[k]) dk_buf_printf(&msg, "%s %zu %s changed", parts++ ? "," : "", changed[k], changed[k] == 1 ? one : many);
-    if (added[k]) dk_buf_printf(&msg, "%s %zu %s added", parts++ ? "," : "", added[k], added[k] == 1 ? one : many);
+    if (tl->changed[k])
+      dk_buf_printf(msg, "%s %zu %s changed", parts++ ? "," : "", tl->changed[k], tl->changed[k] == 1 ? one : many);
+    if (tl->added[k])
+      dk_buf_printf(msg, "%s %zu %s added", parts++ ? "," : "", tl->added[k], tl->added[k] == 1 ? one : many);
+    if (tl->deleted[k])
+      dk_buf_printf(msg, "%s %zu %s deleted", parts++ ? "," : "", tl->deleted[k], tl->deleted[k] == 1 ? one : many);
   }
-  dk_buf_puts(&msg, "\n\n");
-  if (partial)
-    dk_buf_printf(&msg, "Partial: the round failed after %zu page%s; their records are committed, nothing\n"
-                  "else is changed. Why: %s\n\n", r->res->pages, r->res->pages == 1 ? "" : "s", r->res->error);
-  dk_buf_append(&msg, body.data, body.len);
-  const char *hex = dk__body_sha(r);
-  dk_buf_printf(&msg, "\nDuikou-Source: %s\nDuikou-City: %s\nDuikou-Plugin: %s %s\nDuikou-URL: %s\n"
+  if (tl->conflicts)
+    dk_buf_printf(msg, "%s %zu conflict%s", parts++ ? "," : "", tl->conflicts, tl->conflicts == 1 ? "" : "s");
+  if (tl->open) dk_buf_printf(msg, " (%zu open)", tl->open);
+  if (parts == 0) dk_buf_puts(msg, " no change");
+}
+
+static void dk__trailers(struct dk_buf *msg, struct dk__run *r, size_t quarantined, int partial) {
+  dk_buf_printf(msg, "\nDuikou-Source: %s\nDuikou-City: %s\nDuikou-Plugin: %s %s\nDuikou-URL: %s\n"
                 "Duikou-Fetched-At: %s\nDuikou-Pages: %zu\n",
                 r->src->name, r->src->city, r->plugin->name, r->plugin->version ? r->plugin->version : "?",
                 r->fetched_url ? r->fetched_url : r->src->url, r->fetched_at, r->res->pages);
-  if (r->etag) dk_buf_printf(&msg, "Duikou-ETag: %s\n", r->etag);
-  if (partial) dk_buf_puts(&msg, "Duikou-Partial: yes\n");
-  dk_buf_printf(&msg, "Duikou-Body-SHA256: %s\nDuikou-Records: %zu valid, %zu invalid, %zu rejected\n", hex,
-                r->res->records, r->res->invalid, r->res->rejected);
+  if (r->etag) dk_buf_printf(msg, "Duikou-ETag: %s\n", r->etag);
+  if (partial) dk_buf_puts(msg, "Duikou-Partial: yes\n");
+  dk_buf_printf(msg, "Duikou-Body-SHA256: %s\nDuikou-Records: %zu valid, %zu invalid, %zu rejected\n"
+                "Duikou-Quarantined: %zu\n",
+                dk__body_sha(r), r->res->records, r->res->invalid, r->res->rejected, quarantined);
+}
 
-  char email[256];
+static void dk__round_free(struct dk__round *rd) {
+  for (size_t i = 0; i < rd->nchg; i++) {
+    free(rd->chg[i].path);
+    json_decref(rd->chg[i].base);
+    json_decref(rd->chg[i].theirs);
+    free(rd->chg[i].reason);
+  }
+  free(rd->chg);
+  json_decref(rd->valid);
+  json_decref(rd->invalid);
+}
+
+/* Validate the round's records (the invalid ones to quarantine), commit what
+ * the source said to its branch, and reconcile the changes into main: a
+ * merge commit whose parents are the previous main and the source-branch
+ * commit. main moves first, then the source branch, both by
+ * compare-and-swap: a crash in between leaves the branch behind, and the
+ * next round merges the same change again, finding it already on main.
+ * Sets the outcome (COMMITTED or UNCHANGED; FAILED when the repository
+ * fails) — unless `partial`: the round already failed after some pages, whose
+ * records are committed while the outcome stays FAILED. */
+static void dk__commit(struct dk__run *r, int partial) {
+  struct dk_store *st = r->engine->store;
+  r->res->partial = partial;
+  struct dk__round rd = {.r = r, .valid = json_object(), .invalid = json_object()};
+  dk__validate_round(r, &rd);
+  rd.quarantined += r->quarantined_rejects;
+  char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name);
+  char when[40];
+  dk__iso_now(when, sizeof when);
+  char email[256], author[256];
   snprintf(email, sizeof email, "%s@%s.duikou.invalid", r->src->name, r->src->city);
-  char author[256];
   snprintf(author, sizeof author, "%s (%s)", r->src->name, r->src->city);
   time_t now = time(NULL);
   struct tm tm;
   localtime_r(&now, &tm);
-  struct dk_commit_meta meta = {
-    .author_name = author, .author_email = email,
-    .committer_name = "duikou", .committer_email = "duikou@localhost",
-    .when = (git_time_t)now, .offset_minutes = (int)(tm.tm_gmtoff / 60),
-    .message = dk_buf_cstr(&msg),
-  };
-  git_oid oid;
-  int rc = dk_txn_commit(txn, &meta, 0, &oid);
-  dk_txn_free(txn);
-  dk_buf_free(&msg);
-  dk_buf_free(&body);
+  struct dk_commit_meta meta = {.author_name = author, .author_email = email, .committer_name = "duikou",
+                                .committer_email = "duikou@localhost", .when = (git_time_t)now,
+                                .offset_minutes = (int)(tm.tm_gmtoff / 60)};
+  struct dk_txn *stx = NULL, *mtx = NULL;
+  struct dk_buf smsg = {0}, msg = {0}, body = {0}, conf = {0};
+  git_oid scommit, mcommit;
+  int rc = dk_txn_begin(st, sref, &stx);
+  if (rc == 0) rc = dk__source_branch(r, &rd, stx, partial);
+  if (rc < 0) {
+    dk__commit_failed(r, partial, "repository", st->err);
+    goto out;
+  }
+  if (dk_txn_changes(stx) == 0) {
+    if (!partial) r->res->outcome = DK_SOURCE_UNCHANGED;
+    goto out;
+  }
+  dk_buf_printf(&smsg, "report %s: %zu record%s, %zu changed%s\n", r->src->name, r->res->records,
+                r->res->records == 1 ? "" : "s", dk_txn_changes(stx), partial ? " (partial)" : "");
+  dk__trailers(&smsg, r, rd.quarantined, partial);
+  meta.message = dk_buf_cstr(&smsg);
+  if ((rc = dk_txn_write(stx, &meta, 0, &scommit)) < 0) {
+    dk__commit_failed(r, partial, "source branch", st->err);
+    goto out;
+  }
+  /* main: merge, and start again from the new main when it moved (a person
+   * resolving a conflict meanwhile) */
+  for (int attempt = 1;; attempt++) {
+    struct dk__tally tl = {0};
+    dk_buf_free(&body);
+    dk_buf_free(&conf);
+    dk_buf_free(&msg);
+    dk_txn_free(mtx);
+    mtx = NULL;
+    if ((rc = dk_txn_begin(st, DK__MAIN, &mtx)) < 0 || (rc = dk__reconcile(r, &rd, mtx, &body, &conf, &tl, when)) < 0) {
+      dk__commit_failed(r, partial, "reconcile", st->err);
+      goto out;
+    }
+    /* The first commit of main is a root: main's first-parent line is its
+     * own history (the source commit is named in the trailer); every later
+     * one merges the source-branch commit as its second parent. */
+    if (dk_txn_has_base(mtx)) dk_txn_add_parent(mtx, &scommit);
+    dk_buf_printf(&msg, "sync %s:", r->src->name);
+    dk__summary(&msg, &tl);
+    dk_buf_puts(&msg, "\n\n");
+    if (partial)
+      dk_buf_printf(&msg, "Partial: the round failed after %zu page%s; their records are committed, nothing\n"
+                    "else is changed. Why: %s\n\n", r->res->pages, r->res->pages == 1 ? "" : "s", r->res->error);
+    dk_buf_append(&msg, body.data, body.len);
+    if (conf.len) {
+      dk_buf_printf(&msg, "%sConflicts:\n", body.len ? "\n" : "");
+      dk_buf_append(&msg, conf.data, conf.len);
+    }
+    dk__trailers(&msg, r, rd.quarantined, partial);
+    if (tl.conflicts) dk_buf_printf(&msg, "Duikou-Conflicts: %zu (%zu open)\n", tl.conflicts, tl.open);
+    char hex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(hex, sizeof hex, &scommit);
+    dk_buf_printf(&msg, "Duikou-Source-Commit: %s\n", hex);
+    meta.message = dk_buf_cstr(&msg);
+    r->res->changed = dk_txn_changes(mtx);
+    /* a conflict is recorded in history even when main keeps its values */
+    rc = dk_txn_commit(mtx, &meta, tl.conflicts > 0, &mcommit);
+    if (rc == DK_EEXIST && attempt < DK__MAX_CAS_TRIES) {
+      dk_log(DK_LOG_INFO, "source", r->src->name, NULL, "main moved meanwhile; merging again");
+      continue;
+    }
+    break;
+  }
   if (rc < 0) {
     dk__commit_failed(r, partial, "commit failed", st->err);
-    return;
+    goto out;
   }
-  git_oid_tostr(r->res->commit, sizeof r->res->commit, &oid);
-  if (!partial) r->res->outcome = DK_SOURCE_COMMITTED;
+  if (rc == 1) git_oid_tostr(r->res->commit, sizeof r->res->commit, &mcommit);
+  if ((rc = dk_txn_move(stx, &scommit)) < 0) {
+    dk__commit_failed(r, partial, "source branch", st->err);
+    goto out;
+  }
+  if (!partial) r->res->outcome = r->res->commit[0] ? DK_SOURCE_COMMITTED : DK_SOURCE_UNCHANGED;
+out:
+  dk_txn_free(stx);
+  dk_txn_free(mtx);
+  dk_buf_free(&smsg);
+  dk_buf_free(&msg);
+  dk_buf_free(&body);
+  dk_buf_free(&conf);
+  free(sref);
+  dk__round_free(&rd);
 }
 
 static void dk__engine_maybe_freed(struct dk_engine *e);
@@ -647,6 +1028,7 @@ static void dk__run_free(struct dk__run *r) {
     free(r->auth);
   }
   json_decref(r->records);
+  json_decref(r->tombstones);
   json_decref(r->state);
   json_decref(r->seen_urls);
   free(r->state_path);
@@ -673,7 +1055,8 @@ static void dk__run_finish(struct dk__run *r) {
   if (r->timer_live) uv_timer_stop(&r->timer);
   r->wait = DK__WAIT_NONE;
   if (r->res->outcome == DK_SOURCE_PENDING) dk__commit(r, 0);
-  else if (r->res->outcome == DK_SOURCE_FAILED && r->pstate_live && json_array_size(r->records) > 0)
+  else if (r->res->outcome == DK_SOURCE_FAILED && r->pstate_live &&
+           json_array_size(r->records) + json_array_size(r->tombstones) > 0)
     dk__commit(r, 1);
   char now[40];
   dk__iso_now(now, sizeof now);
@@ -733,6 +1116,7 @@ static int dk__run_setup(struct dk__run *r) {
   struct dk_engine *e = r->engine;
   char err[DK_ERRBUF_SIZE];
   r->records = json_array();
+  r->tombstones = json_array();
   r->seen_urls = json_object();
   r->sha = EVP_MD_CTX_new();
   EVP_DigestInit_ex(r->sha, EVP_sha256(), NULL);
@@ -782,10 +1166,18 @@ int dk_engine_open(uv_loop_t *loop, const struct dk_config *cfg, const char *plu
     free(e);
     return rc;
   }
+  if ((rc = dk_store_lock(e->store, "duikou sync, daemon or demo", err)) != 0 ||
+      (rc = dk_reconcile_new(cfg->reconcile, &e->rc, err)) != 0) {
+    dk_reconcile_free(e->rc);
+    dk_store_close(e->store);
+    free(e);
+    return rc;
+  }
   const char *pdir = dk_loader_pick_dir(plugin_dir, cfg->plugins);
   if ((rc = dk_loader_scan(&e->loader, pdir)) != 0) {
     dk_failf(err, rc, "%s", e->loader.err);
     dk_loader_free(&e->loader);
+    dk_reconcile_free(e->rc);
     dk_store_close(e->store);
     free(e);
     return rc;
@@ -796,6 +1188,7 @@ int dk_engine_open(uv_loop_t *loop, const struct dk_config *cfg, const char *plu
   if ((rc = dk_http_new(loop, cfg->http.max_connections, cfg->http.max_per_host, &e->http)) != 0) {
     dk_failf(err, rc, "cannot start the HTTP client");
     dk_loader_free(&e->loader);
+    dk_reconcile_free(e->rc);
     dk_store_close(e->store);
     free(e);
     return rc;
@@ -846,6 +1239,7 @@ static void dk__engine_maybe_freed(struct dk_engine *e) {
   void *arg = e->closed_arg;
   dk_loader_free(&e->loader);
   dk_store_close(e->store);
+  dk_reconcile_free(e->rc);
   free(e);
   if (closed) closed(arg);
 }

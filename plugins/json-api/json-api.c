@@ -28,6 +28,8 @@ struct jsonapi {
   int link_header;
   char *page_param;
   json_t *content_types; /* allow-list, or NULL: all but HTML */
+  char *deleted;        /* JSON Pointer into an item: a true value or a reason makes it a tombstone */
+  char *deleted_reason; /* JSON Pointer of the reason, or NULL */
 };
 
 static const char options_schema[] =
@@ -44,6 +46,9 @@ static const char options_schema[] =
     "  \"link_header\": {\"type\": \"boolean\", \"description\": \"follow Link: rel=next\"},"
     "  \"page_param\": {\"type\": \"string\", \"pattern\": \"^[A-Za-z0-9_.-]+$\","
     "                  \"description\": \"query parameter numbering the pages\"},"
+    "  \"deleted\": {\"$ref\": \"#/$defs/pointer\","
+    "               \"description\": \"an item whose value here is true or a non-empty string is a tombstone\"},"
+    "  \"deleted_reason\": {\"$ref\": \"#/$defs/pointer\", \"description\": \"the tombstone's reason\"},"
     "  " DK_CT_OPTION_SCHEMA
     " }}";
 
@@ -91,6 +96,8 @@ static void jsonapi_fini(void *state) {
   free(j->next);
   free(j->page_param);
   free(j->records);
+  free(j->deleted);
+  free(j->deleted_reason);
   free(j);
 }
 
@@ -115,7 +122,12 @@ static int jsonapi_init(void **state, const struct dk_source *src, char *err, si
   j->constants = json_incref(json_object_get(src->options, "constants"));
   j->content_types = json_incref(json_object_get(src->options, "content_types"));
   j->link_header = json_is_true(json_object_get(src->options, "link_header"));
-  if ((rec && !j->records) || (next && !j->next) || (pp && !j->page_param)) {
+  const char *del = json_string_value(json_object_get(src->options, "deleted"));
+  const char *delr = json_string_value(json_object_get(src->options, "deleted_reason"));
+  j->deleted = del ? strdup(del) : NULL;
+  j->deleted_reason = delr ? strdup(delr) : NULL;
+  if ((rec && !j->records) || (next && !j->next) || (pp && !j->page_param) || (del && !j->deleted) ||
+      (delr && !j->deleted_reason)) {
     snprintf(err, errlen, "out of memory");
     jsonapi_fini(j);
     return DK_ENOMEM;
@@ -471,6 +483,21 @@ static enum dk_result jsonapi_parse(void *state, const struct dk_response *resp,
     if (rec == NULL) {
       emit->fail(emit, "%s: out of memory", where);
       goto out;
+    }
+    json_t *dv = j->deleted ? jsonapi_pointer(item, j->deleted) : NULL;
+    if (json_is_true(dv) || (json_is_string(dv) && json_string_length(dv) > 0)) {
+      /* a tombstone: the item says the record is gone */
+      json_t *rv = j->deleted_reason ? jsonapi_pointer(item, j->deleted_reason) : NULL;
+      const char *reason = json_is_string(rv) ? json_string_value(rv) : json_is_string(dv) ? json_string_value(dv) : NULL;
+      const char *kind = json_string_value(json_object_get(rec, "kind"));
+      const char *id = json_string_value(json_object_get(rec, "id"));
+      if (kind == NULL || id == NULL || emit->tombstone(emit, kind, id, reason) != 0) {
+        char *raw = json_dumps(item, JSON_COMPACT);
+        emit->reject(emit, where, raw ? raw : "", "a deleted item needs a valid kind and id");
+        free(raw);
+      }
+      json_decref(rec);
+      continue;
     }
     int rc = emit->record(emit, rec);
     if (rc != 0) {

@@ -62,7 +62,9 @@ stop_sim() {
   if [ -n "$SIM_PID" ]; then kill "$SIM_PID"; wait "$SIM_PID"; SIM_STATUS=$?; SIM_PID=; fi
 }
 
-commits() { git --git-dir "$1" rev-list --count main 2>/dev/null || echo 0; }
+# commits on main (its first-parent line: the source-branch commits merged
+# into it are not counted)
+commits() { git --git-dir "$1" rev-list --count --first-parent main 2>/dev/null || echo 0; }
 
 finish() {
   echo "$PASSED passed, $FAILED failed"

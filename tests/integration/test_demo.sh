@@ -25,7 +25,7 @@ $G show main:progress/jnly-2024/12/linyi/2024-06.json >"$WORK/p12.json"
 check_grep "Linyi's GBK CSV decoded: the unit" '"unit": "临沂市工业和信息化局"' "$WORK/p12.json"
 check_grep "... the percent" '"percent": 25' "$WORK/p12.json"
 check_grep "... the report time in +08:00" '"reported_at": "2024-06-30T17:00:00+08:00"' "$WORK/p12.json"
-check_grep "the commit names its 4 pages" 'Duikou-Pages: 4' <($G log --format=%B main -- tasks/jnly-2024)
+check_grep "the commit names its 4 pages" 'Duikou-Pages: 4' <($G log --first-parent --format=%B main -- tasks/jnly-2024)
 check_no_grep "the demo's token never reaches the repository" 'demo-[0-9a-f]\{16\}' \
   <($G log --format=%B main; $G grep -h demo- main -- . 2>/dev/null)
 check_no_grep "... nor the state files" 'demo-[0-9a-f]\{16\}' <(cat duikou-demo/state/sources/*.json)
@@ -43,7 +43,7 @@ check_grep "... and Linyi's new reports" "linyi-progress *committed" "$WORK/last
 check_grep "the plan document did not change" "plan-documents *not modified" "$WORK/last.out"
 check_eq "two more commits" $((n + 2)) "$(commits duikou-demo.git)"
 check_grep "a task's status change is in its commit body" \
-  'tasks/jnly-2024/12.json: status in_progress → completed' <($G log --format=%B main -- tasks/jnly-2024/12.json)
+  'tasks/jnly-2024/12.json: status in_progress → completed' <($G log --first-parent --format=%B main -- tasks/jnly-2024/12.json)
 check "September's report on task 12 is there" $G cat-file -e main:progress/jnly-2024/12/linyi/2024-09.json
 check "the repository is still sound" $G fsck --strict
 check_status "a bad --date is refused" 2 "$DUIKOU" demo --date 2024-13-01

@@ -82,7 +82,7 @@ check_eq "two commits after the change" 2 "$(commits "$REPO")"
 git --git-dir "$REPO" log -1 --format=%B main >"$WORK/msg2"
 check_grep "subject says one task changed" "^sync jinan-tasks: 1 task changed$" "$WORK/msg2"
 check_grep "body names the record and field" "^tasks/jnly-2024/12.json: title 联合做强两市优势产业 → 联合做强两市优势产业(修订)" "$WORK/msg2"
-check_eq "the commit touches one path" "tasks/jnly-2024/12.json" "$(git --git-dir "$REPO" diff-tree --no-commit-id --name-only -r main)"
+check_eq "the commit touches one path" "tasks/jnly-2024/12.json" "$(git --git-dir "$REPO" diff-tree --no-commit-id --name-only -r main^1 main)"
 check "git fsck --strict is clean after the change" git --git-dir "$REPO" fsck --strict
 
 # Invalid records are refused with source, record, field and rule; the valid

@@ -48,8 +48,16 @@ static void c_fail(struct dk_emit *e, const char *fmt, ...) {
 
 static void c_log(struct dk_emit *e, enum dk_log_level level, const char *fmt, ...) {}
 
+static int c_tombstone(struct dk_emit *e, const char *kind, const char *id, const char *reason) {
+  struct collect *c = (struct collect *)e;
+  if (c->tombstones == NULL) c->tombstones = json_array();
+  assert_int_equal(json_array_append_new(c->tombstones, json_pack("{s:s, s:s, s:s?}", "kind", kind, "id", id,
+                                                                   "reason", reason)), 0);
+  return 0;
+}
+
 void collect_init(struct collect *c) {
-  *c = (struct collect){.emit = {c_record, c_reject, c_next_page, c_fail, c_log},
+  *c = (struct collect){.emit = {c_record, c_reject, c_next_page, c_fail, c_log, c_tombstone},
                         .records = json_array(), .rejects = json_array()};
 }
 
@@ -57,7 +65,8 @@ void collect_free(struct collect *c) {
   json_decref(c->records);
   json_decref(c->rejects);
   json_decref(c->next_pages);
-  c->records = c->rejects = c->next_pages = NULL;
+  json_decref(c->tombstones);
+  c->records = c->rejects = c->next_pages = c->tombstones = NULL;
 }
 
 static const char *r_header(const struct dk_response *resp, const char *name) {

@@ -15,6 +15,7 @@ struct collect {
   json_t *records;
   json_t *rejects;     /* [{"where", "raw", "why"}] */
   json_t *next_pages;  /* URLs asked for with next_page; NULL until one is */
+  json_t *tombstones;  /* [{"kind", "id", "reason"}]; NULL until one is */
   bool paging;         /* false (the default): a next_page fails the test */
   char failed[512];
 };

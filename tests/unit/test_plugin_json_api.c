@@ -419,6 +419,28 @@ static void test_options_schema(void **st) {
   dk_loader_free(&ld);
 }
 
+/* options.deleted: an item marked deleted becomes a tombstone, not a record. */
+static void test_tombstones(void **st) {
+  (void)st;
+  struct collect c;
+  const char *body = "{\"items\": ["
+                     "{\"code\": \"jnly-2024/12\", \"plan_code\": \"jnly-2024\", \"no\": 12, \"name\": \"x\"},"
+                     "{\"code\": \"jnly-2024/13\", \"is_deleted\": true, \"why\": \"merged into task 12\"},"
+                     "{\"code\": \"jnly-2024/14\", \"is_deleted\": \"withdrawn by the plan's revision\"},"
+                     "{\"code\": \"jnly-2024/15\", \"is_deleted\": false, \"plan_code\": \"jnly-2024\","
+                     " \"no\": 15, \"name\": \"y\"},"
+                     "{\"code\": \"../escape\", \"is_deleted\": true}]}";
+  const char *opts = "{\"records\": \"/items\", \"constants\": {\"kind\": \"task\"},"
+                     " \"map\": {\"id\": \"/code\", \"plan\": \"/plan_code\", \"number\": \"/no\", \"title\": \"/name\"},"
+                     " \"deleted\": \"/is_deleted\", \"deleted_reason\": \"/why\"}";
+  assert_int_equal(run(body, api_url, "application/json", opts, &c), DK_OK);
+  assert_int_equal(json_array_size(c.records), 2);
+  assert_json(c.tombstones, "[{\"kind\": \"task\", \"id\": \"jnly-2024/13\", \"reason\": \"merged into task 12\"},"
+                            " {\"kind\": \"task\", \"id\": \"jnly-2024/14\", \"reason\": \"withdrawn by the plan's revision\"},"
+                             " {\"kind\": \"task\", \"id\": \"../escape\", \"reason\": null}]");
+  collect_free(&c);
+}
+
 static int teardown(void **st) {
   (void)st;
   dk_schemas_shutdown();
@@ -436,6 +458,7 @@ int main(void) {
     cmocka_unit_test(test_link_header),
     cmocka_unit_test(test_content_type),
     cmocka_unit_test(test_options_schema),
+    cmocka_unit_test(test_tombstones),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -128,6 +128,11 @@ struct dk_emit {
   /* Log a line attributed to the source. */
   void (*log)(struct dk_emit *emit, enum dk_log_level level, const char *fmt, ...)
       __attribute__((format(printf, 3, 4)));
+  /* The source says the record `kind`/`id` no longer exists (a tombstone):
+   * the only way a record leaves `main` besides configured absences. `reason`
+   * goes into the commit. Returns 0, or DK_EINVAL for a bad kind or id.
+   * (Appended after the first release: callbacks are only ever appended.) */
+  int (*tombstone)(struct dk_emit *emit, const char *kind, const char *id, const char *reason);
 };
 
 struct dk_plugin {
