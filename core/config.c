@@ -2,6 +2,7 @@
 #include "util.h"
 #include "schemas.h"
 #include "cron.h"
+#include "merge.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -523,7 +524,13 @@ static void dk__check_config(struct dk__cctx *c) {
   else if (!json_object_get(root, "state"))
     cfg->state = dk__resolve_path(c, "state");
   if (ok & BIT(C_STATUS)) cfg->status = dk__copy(c, json_object_get(root, "status"));
-  if (ok & BIT(C_RECONCILE)) cfg->reconcile = dk__copy(c, json_object_get(root, "reconcile"));
+  if (ok & BIT(C_RECONCILE)) {
+    cfg->reconcile = dk__copy(c, json_object_get(root, "reconcile"));
+    struct dk_reconcile *rc = NULL;
+    char err[DK_ERRBUF_SIZE];
+    if (dk_reconcile_new(cfg->reconcile, &rc, err) != 0) dk__errf(c, "/reconcile", "%s", err);
+    dk_reconcile_free(rc);
+  }
   if (ok & BIT(C_REMOTES)) {
     const json_t *remotes = json_object_get(root, "remotes"), *r;
     size_t i;
@@ -549,6 +556,16 @@ static void dk__check_config(struct dk__cctx *c) {
     }
   }
   if (cfg->timezone == NULL) cfg->timezone = dk__strdup(c, DK__DEFAULT_TZ);
+  /* a priority list naming no configured source is a typo waiting to bite */
+  const json_t *prio = json_object_get(cfg->reconcile, "priority"), *name;
+  size_t i;
+  json_array_foreach(prio, i, name) {
+    if (json_is_string(name) && dk_config_source(cfg, json_string_value(name)) == NULL) {
+      char ptr[64];
+      snprintf(ptr, sizeof ptr, "/reconcile/priority/%zu", i);
+      dk__errf(c, ptr, "no source named \"%s\" in sources", json_string_value(name));
+    }
+  }
 }
 
 /* Absolute form of `dir` (NULL: the working directory). */

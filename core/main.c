@@ -321,7 +321,7 @@ static const struct dk__cmd dk__cmds[] = {
    "Exit status: 1 when the record was not there.\n"},
   {"diff", dk__cmd_diff, "records added, changed and deleted between two commits or dates, field by field",
    "A [B] [--json] [--repo PATH]",
-   DK__AUDIT_HELP "A, B: REV or DATE (B: main by default). " DK__AUDIT_REV},
+   DK__AUDIT_HELP "A, B: each a REV or DATE; B is main by default.\n" DK__AUDIT_REV},
   {"blame", dk__cmd_blame, "who last changed each field of a record, from which source, when",
    "ID [--at REV|DATE] [--json] [--repo PATH]",
    "      --at REV|DATE      the record as of this commit or date (default: main)\n" DK__AUDIT_HELP DK__AUDIT_ID},

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "log.h"
 #include "util.h"
 
 struct dk__upd {
@@ -316,12 +317,33 @@ int dk_txn_move(struct dk_txn *t, const git_oid *commit) {
   } else {
     log = dk_strdup("duikou");
   }
-  if (t->has_base)
-    rc = git_reference_create_matching(&newref, repo, t->ref, commit, 1, &t->base, log);
-  else
-    rc = git_reference_create(&newref, repo, t->ref, commit, 0, log);
+  /* Every duikou that moves refs (a sync, a conflict resolution) does it
+   * under this lock; so a <ref>.lock found while holding it was left by a
+   * writer that died (kill -9, power cut) and may be removed. */
+  char *lpath = dk_asprintf("%s/duikou.refs.lock", t->st->path);
+  int lfd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  free(lpath);
+  if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
+    int e = errno;
+    if (lfd >= 0) close(lfd);
+    free(log);
+    return dk_failf(t->st->err, DK_EIO, "cannot lock the refs of %s: %s", t->st->path, strerror(e));
+  }
+  for (int attempt = 0;; attempt++) {
+    if (t->has_base)
+      rc = git_reference_create_matching(&newref, repo, t->ref, commit, 1, &t->base, log);
+    else
+      rc = git_reference_create(&newref, repo, t->ref, commit, 0, log);
+    git_reference_free(newref);
+    newref = NULL;
+    if (rc != GIT_ELOCKED || attempt > 0) break;
+    char *stale = dk_asprintf("%s%s.lock", git_repository_path(repo), t->ref);
+    if (unlink(stale) == 0)
+      dk_log(DK_LOG_WARN, "ref", t->ref, NULL, "removed %s, left by a writer that did not finish", stale);
+    free(stale);
+  }
+  close(lfd);
   free(log);
-  git_reference_free(newref);
   if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS)
     return dk_failf(t->st->err, DK_EEXIST, "%s moved while this commit was prepared", t->ref);
   if (rc != 0) return dk__giterr(t->st->err, t->ref);

@@ -325,6 +325,18 @@ static void test_http_and_timezone(void **state) {
   dk_config_free(cfg);
 }
 
+static void test_reconcile_rules(void **state) {
+  expect_text("repository: /r.git\nreconcile: {priority: [jinan-tasks, linyi-taks]}\nsources:\n"
+              "  - {name: jinan-tasks, plugin: csv, city: jinan, url: http://x.example/}\n"
+              "  - {name: linyi-tasks, plugin: csv, city: linyi, url: http://y.example/}\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:2:37: no source named \"linyi-taks\" in sources (at /reconcile/priority/1)", NULL});
+  expect_text("repository: /r.git\nreconcile: {priority: [a, a]}\nsources:\n"
+              "  - {name: a, plugin: csv, city: jinan, url: http://x.example/}\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:2:23: items 0 and 1 are equal (at /reconcile/priority)", NULL});
+}
+
 static void test_auth_rules(void **state) {
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    auth: { bearer_env: A, bearer_file: /f }\n",
               DK_ECONFIG, (const char *const[]){
@@ -470,6 +482,7 @@ int main(void) {
     cmocka_unit_test(test_source_rules),
     cmocka_unit_test(test_auth_rules),
     cmocka_unit_test(test_http_and_timezone),
+    cmocka_unit_test(test_reconcile_rules),
     cmocka_unit_test(test_example_config),
     cmocka_unit_test(test_missing_file),
     cmocka_unit_test(test_auth_header_env),

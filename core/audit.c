@@ -1,0 +1,1260 @@
+#include "audit.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canonical.h"
+#include "schemas.h"
+#include "util.h"
+
+static int dk__giterr(char *err, int code, const char *what) {
+  const git_error *e = git_error_last();
+  return dk_failf(err, code, "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
+}
+
+int dk_audit_open(const char *path, struct dk_audit **out, char *err) {
+  *out = NULL;
+  git_repository *repo = NULL;
+  int rc = git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
+  if (rc == GIT_ENOTFOUND) return dk_failf(err, DK_ENOENT, "no repository at %s", path);
+  if (rc == GIT_EOWNER)
+    return dk_failf(err, DK_EGIT, "%s: the repository belongs to another user; run duikou as the user that owns it",
+                    path);
+  if (rc != 0) return dk__giterr(err, DK_EGIT, path);
+  struct dk_audit *a = dk_calloc(1, sizeof *a);
+  a->repo = repo;
+  a->path = dk_strdup(path);
+  *out = a;
+  return 0;
+}
+
+void dk_audit_close(struct dk_audit *a) {
+  if (a == NULL) return;
+  git_repository_free(a->repo);
+  free(a->path);
+  free(a);
+}
+
+/* ---- names ---- */
+
+int dk_audit_record_name(const char *name, char **path, enum dk_kind *kind, char **id, char *err) {
+  *path = NULL;
+  if (id) *id = NULL;
+  char *rid = NULL;
+  enum dk_kind k;
+  if (dk_record_parse_name(name, &k, &rid) != 0)
+    return dk_failf(err, DK_EINVAL,
+                    "\"%s\" names no record: give an id (jnly-2024, jnly-2024/12, jnly-2024/12/linyi/2024-06, "
+                    "linyi/教育局) or a path (tasks/jnly-2024/12.json)",
+                    name);
+  *path = dk_asprintf("%s/%s.json", dk_kind_folder(k), rid);
+  *kind = k;
+  if (id) *id = rid;
+  else free(rid);
+  return 0;
+}
+
+char *dk_audit_conflict_path(enum dk_kind kind, const char *id) {
+  return dk_asprintf("conflicts/%s/%s.json", dk_kind_name(kind), id);
+}
+
+int dk_audit_conflict_name(const char *name, char **record_path, enum dk_kind *kind, char **id, char **file,
+                           char *err) {
+  *record_path = NULL;
+  *id = NULL;
+  *file = NULL;
+  if (strncmp(name, "conflicts/", 10) == 0) {
+    const char *rest = name + 10, *slash = strchr(rest, '/');
+    size_t n = strlen(name);
+    char *kname = slash ? dk_strndup(rest, (size_t)(slash - rest)) : NULL;
+    enum dk_kind k = dk_kind_from_name(kname);
+    free(kname);
+    if (k == DK_KIND_NONE || n < 5 || strcmp(name + n - 5, ".json") != 0 || slash + 1 >= name + n - 5)
+      return dk_failf(err, DK_EINVAL, "\"%s\" is not a conflict file (conflicts/<kind>/<id>.json)", name);
+    char *cid = dk_strndup(slash + 1, (size_t)(name + n - 5 - (slash + 1)));
+    if (dk_record_check_id(k, cid, NULL) != 0) {
+      free(cid);
+      return dk_failf(err, DK_EINVAL, "\"%s\" is not a conflict file (conflicts/<kind>/<id>.json)", name);
+    }
+    *record_path = dk_asprintf("%s/%s.json", dk_kind_folder(k), cid);
+    *kind = k;
+    *id = cid;
+    *file = dk_strdup(name);
+    return 0;
+  }
+  int rc = dk_audit_record_name(name, record_path, kind, id, err);
+  if (rc != 0) return rc;
+  *file = dk_audit_conflict_path(*kind, *id);
+  return 0;
+}
+
+/* ---- revisions ---- */
+
+static int dk__digits(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (!isdigit((unsigned char)s[i])) return 0;
+  return 1;
+}
+
+int dk_audit_parse_date(const char *s, time_t *t) {
+  if (strlen(s) < 10 || !dk__digits(s, 4) || s[4] != '-' || !dk__digits(s + 5, 2) || s[7] != '-' ||
+      !dk__digits(s + 8, 2))
+    return 0;
+  if (s[10] == '\0') {
+    int y = atoi(s), m = atoi(s + 5), d = atoi(s + 8);
+    struct tm tm = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d, .tm_isdst = -1};
+    if (m < 1 || m > 12 || d < 1 || mktime(&tm) == (time_t)-1 || tm.tm_mday != d) return DK_EINVAL;
+    /* A day means all of it: the instant before the next local midnight. */
+    struct tm next = {.tm_year = y - 1900, .tm_mon = m - 1, .tm_mday = d + 1, .tm_isdst = -1};
+    *t = mktime(&next) - 1;
+    return 1;
+  }
+  if (s[10] != 'T') return DK_EINVAL;
+  time_t v = dk_time_parse_iso(s);
+  if (v == (time_t)-1) return DK_EINVAL;
+  *t = v;
+  return 1;
+}
+
+int dk_audit_main(struct dk_audit *a, git_oid *out) {
+  int rc = git_reference_name_to_id(out, a->repo, DK_AUDIT_MAIN);
+  if (rc == GIT_ENOTFOUND) return dk_failf(a->err, DK_ENOENT, "%s has no main branch yet: nothing was synced", a->path);
+  if (rc != 0) return dk__giterr(a->err, DK_EGIT, DK_AUDIT_MAIN);
+  return 0;
+}
+
+int dk_audit_resolve_rev(struct dk_audit *a, const char *spec, git_oid *out) {
+  time_t t;
+  int d = dk_audit_parse_date(spec, &t);
+  if (d < 0)
+    return dk_failf(a->err, DK_EINVAL,
+                    "\"%s\" is not a valid date: YYYY-MM-DD, or RFC 3339 with its offset "
+                    "(2024-07-01T00:00:00+08:00)",
+                    spec);
+  if (d == 1) {
+    git_oid cur;
+    int rc = dk_audit_main(a, &cur);
+    if (rc != 0) return rc;
+    for (;;) {
+      git_commit *c = NULL;
+      if (git_commit_lookup(&c, a->repo, &cur) != 0) return dk__giterr(a->err, DK_EGIT, "reading main's history");
+      int has_parent = git_commit_parentcount(c) > 0;
+      if ((time_t)git_commit_time(c) <= t) {
+        git_oid_cpy(out, &cur);
+        git_commit_free(c);
+        return 0;
+      }
+      if (has_parent) git_oid_cpy(&cur, git_commit_parent_id(c, 0));
+      git_commit_free(c);
+      if (!has_parent) break;
+    }
+    char when[40];
+    return dk_failf(a->err, DK_ENOENT, "main has no commit at or before %s", dk_time_iso(t, when, sizeof when));
+  }
+  git_object *obj = NULL, *peeled = NULL;
+  int rc = git_revparse_single(&obj, a->repo, spec);
+  if (rc == GIT_ENOTFOUND) return dk_failf(a->err, DK_ENOENT, "no revision \"%s\" in %s", spec, a->path);
+  if (rc == GIT_EAMBIGUOUS) return dk_failf(a->err, DK_EINVAL, "\"%s\" is ambiguous: give more of the commit id", spec);
+  if (rc == GIT_EINVALIDSPEC) return dk__giterr(a->err, DK_EINVAL, spec);
+  if (rc != 0) return dk__giterr(a->err, DK_EGIT, spec);
+  rc = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT);
+  git_object_free(obj);
+  if (rc != 0) return dk_failf(a->err, DK_EINVAL, "\"%s\" does not name a commit", spec);
+  git_oid_cpy(out, git_object_id(peeled));
+  git_object_free(peeled);
+  return 0;
+}
+
+/* ---- commits and blobs ---- */
+
+int dk_audit_commit_info(struct dk_audit *a, const git_oid *oid, struct dk_audit_commit *out) {
+  memset(out, 0, sizeof *out);
+  git_commit *c = NULL;
+  if (git_commit_lookup(&c, a->repo, oid) != 0) return dk__giterr(a->err, DK_EGIT, "reading a commit");
+  git_oid_cpy(&out->oid, oid);
+  git_oid_tostr(out->hex, sizeof out->hex, oid);
+  out->time = git_commit_time(c);
+  const git_signature *au = git_commit_author(c);
+  out->author = dk_strdup(au && au->name ? au->name : "?");
+  const char *summary = git_commit_summary(c);
+  out->summary = dk_strdup(summary ? summary : "");
+  git_message_trailer_array tr = {0};
+  const char *msg = git_commit_message(c);
+  if (msg && git_message_trailers(&tr, msg) == 0) {
+    for (size_t i = 0; i < tr.count; i++) {
+      if (strcasecmp(tr.trailers[i].key, "Duikou-Source") == 0 && out->source == NULL)
+        out->source = dk_strdup(tr.trailers[i].value);
+      else if (strcasecmp(tr.trailers[i].key, "Duikou-City") == 0 && out->city == NULL)
+        out->city = dk_strdup(tr.trailers[i].value);
+    }
+  }
+  git_message_trailer_array_free(&tr);
+  if (out->source == NULL) out->source = dk_strdup(out->author);
+  git_commit_free(c);
+  return 0;
+}
+
+void dk_audit_commit_clear(struct dk_audit_commit *c) {
+  free(c->source);
+  free(c->city);
+  free(c->author);
+  free(c->summary);
+  memset(c, 0, sizeof *c);
+}
+
+static void dk__commit_copy(struct dk_audit_commit *dst, const struct dk_audit_commit *src) {
+  *dst = *src;
+  dst->source = dk_strdup(src->source);
+  dst->city = dk_strdup(src->city);
+  dst->author = dk_strdup(src->author);
+  dst->summary = dk_strdup(src->summary);
+}
+
+/* The blob at `path` in commit c: 1 found, 0 absent, or DK_EGIT. */
+static int dk__blob_at(struct dk_audit *a, git_commit *c, const char *path, git_oid *blob) {
+  git_tree *tree = NULL;
+  git_tree_entry *ent = NULL;
+  if (git_commit_tree(&tree, c) != 0) return dk__giterr(a->err, DK_EGIT, "reading a tree");
+  int rc = git_tree_entry_bypath(&ent, tree, path);
+  git_tree_free(tree);
+  if (rc == GIT_ENOTFOUND) return 0;
+  if (rc != 0) return dk__giterr(a->err, DK_EGIT, path);
+  int found = git_tree_entry_type(ent) == GIT_OBJECT_BLOB;
+  if (found) git_oid_cpy(blob, git_tree_entry_id(ent));
+  git_tree_entry_free(ent);
+  return found;
+}
+
+/* A blob as JSON; text that is not JSON becomes a string. NULL on a git
+ * error (a->err). */
+static json_t *dk__blob_json(struct dk_audit *a, const git_oid *oid) {
+  git_blob *b = NULL;
+  if (git_blob_lookup(&b, a->repo, oid) != 0) {
+    dk__giterr(a->err, DK_EGIT, "reading a blob");
+    return NULL;
+  }
+  const char *data = git_blob_rawcontent(b);
+  size_t n = (size_t)git_blob_rawsize(b);
+  json_t *v = json_loadb(data, n, JSON_DECODE_ANY, NULL);
+  if (v == NULL) v = dk_utf8_valid(data, n) ? json_stringn(data, n) : json_string("(not UTF-8 text)");
+  git_blob_free(b);
+  return v;
+}
+
+int dk_audit_read(struct dk_audit *a, const git_oid *commit, const char *path, json_t **record, git_oid *blob) {
+  *record = NULL;
+  git_commit *c = NULL;
+  if (git_commit_lookup(&c, a->repo, commit) != 0) return dk__giterr(a->err, DK_EGIT, "reading a commit");
+  git_oid b;
+  int rc = dk__blob_at(a, c, path, &b);
+  git_commit_free(c);
+  if (rc < 0) return rc;
+  if (rc == 0) return dk_failf(a->err, DK_ENOENT, "%s is not there", path);
+  *record = dk__blob_json(a, &b);
+  if (*record == NULL) return DK_EGIT;
+  if (blob) git_oid_cpy(blob, &b);
+  return 0;
+}
+
+/* ---- fields ---- */
+
+int dk_audit_equal(const json_t *a, const json_t *b) {
+  if (a == b) return 1;
+  if (a == NULL || b == NULL) return 0;
+  if (json_is_number(a) && json_is_number(b)) {
+    if (json_is_integer(a) && json_is_integer(b)) return json_integer_value(a) == json_integer_value(b);
+    return json_number_value(a) == json_number_value(b);
+  }
+  if (json_typeof(a) != json_typeof(b)) return 0;
+  if (json_is_object(a)) {
+    if (json_object_size(a) != json_object_size(b)) return 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)a, k, v) if (!dk_audit_equal(v, json_object_get(b, k))) return 0;
+    return 1;
+  }
+  if (json_is_array(a)) {
+    if (json_array_size(a) != json_array_size(b)) return 0;
+    for (size_t i = 0; i < json_array_size(a); i++)
+      if (!dk_audit_equal(json_array_get(a, i), json_array_get(b, i))) return 0;
+    return 1;
+  }
+  return json_equal((json_t *)a, (json_t *)b);
+}
+
+/* The key of the keyed arrays a member holds (merge.c's dk__keyed). */
+static const char *dk__key_of(const char *member) {
+  if (strcmp(member, "units") == 0) return "name";
+  if (strcmp(member, "milestones") == 0) return "id";
+  return NULL;
+}
+
+/* The key field when `v`, member `member`, is a keyed array: every element
+ * an object with a string key, keys unique. NULL otherwise. */
+static const char *dk__keyed(const char *member, const json_t *v) {
+  const char *kf = dk__key_of(member);
+  if (kf == NULL || !json_is_array(v)) return NULL;
+  size_t n = json_array_size(v);
+  for (size_t i = 0; i < n; i++) {
+    const char *ki = json_string_value(json_object_get(json_array_get(v, i), kf));
+    if (ki == NULL) return NULL;
+    for (size_t j = 0; j < i; j++)
+      if (strcmp(ki, json_string_value(json_object_get(json_array_get(v, j), kf))) == 0) return NULL;
+  }
+  return kf;
+}
+
+static json_t *dk__find_elem(const json_t *arr, const char *kf, const char *key, size_t *index) {
+  for (size_t i = 0; i < json_array_size(arr); i++) {
+    json_t *e = json_array_get(arr, i);
+    const char *k = json_string_value(json_object_get(e, kf));
+    if (k && strcmp(k, key) == 0) {
+      if (index) *index = i;
+      return e;
+    }
+  }
+  return NULL;
+}
+
+static int dk__cmp_str(const void *x, const void *y) {
+  return strcmp(*(const char *const *)x, *(const char *const *)y);
+}
+
+/* The keys of a and b (either may be NULL), sorted, each once, without
+ * `skip`. The array is malloc'd; the strings are borrowed. */
+static const char **dk__keys(const json_t *a, const json_t *b, const char *skip, size_t *n) {
+  size_t cap = json_object_size(a) + json_object_size(b), k = 0;
+  const char **keys = dk_malloc((cap + 1) * sizeof *keys);
+  const char *key;
+  json_t *v;
+  json_object_foreach((json_t *)a, key, v) keys[k++] = key;
+  json_object_foreach((json_t *)b, key, v) if (json_object_get(a, key) == NULL) keys[k++] = key;
+  qsort(keys, k, sizeof *keys, dk__cmp_str);
+  size_t m = 0;
+  for (size_t i = 0; i < k; i++)
+    if (skip == NULL || strcmp(keys[i], skip) != 0) keys[m++] = keys[i];
+  *n = m;
+  return keys;
+}
+
+static char *dk__join(const char *prefix, const char *key) {
+  return prefix[0] ? dk_asprintf("%s.%s", prefix, key) : dk_strdup(key);
+}
+
+static void dk__flatten(json_t *out, const char *prefix, const json_t *obj, const char *skip) {
+  size_t n;
+  const char **keys = dk__keys(obj, NULL, skip, &n);
+  for (size_t i = 0; i < n; i++) {
+    json_t *v = json_object_get(obj, keys[i]);
+    char *name = dk__join(prefix, keys[i]);
+    const char *kf;
+    if (json_is_object(v) && json_object_size(v) > 0) {
+      dk__flatten(out, name, v, NULL);
+    } else if (json_array_size(v) > 0 && (kf = dk__keyed(keys[i], v)) != NULL) {
+      for (size_t j = 0; j < json_array_size(v); j++) {
+        json_t *e = json_array_get(v, j);
+        char *ename = dk_asprintf("%s[%s]", name, json_string_value(json_object_get(e, kf)));
+        if (json_object_size(e) > 1) dk__flatten(out, ename, e, kf);
+        else json_object_set(out, ename, e);
+        free(ename);
+      }
+    } else {
+      json_object_set(out, name, v);
+    }
+    free(name);
+  }
+  free(keys);
+}
+
+json_t *dk_audit_flatten(const json_t *record) {
+  json_t *out = json_object();
+  if (json_is_object(record)) dk__flatten(out, "", record, NULL);
+  else if (record) json_object_set(out, "", (json_t *)record);
+  return out;
+}
+
+static void dk__change(json_t *arr, const char *field, const json_t *o, const json_t *n) {
+  json_t *c = json_pack("{s:s}", "field", field);
+  if (o) json_object_set_new(c, "old", json_deep_copy(o));
+  if (n) json_object_set_new(c, "new", json_deep_copy(n));
+  json_array_append_new(arr, c);
+}
+
+static void dk__diff(json_t *arr, const char *prefix, const json_t *o, const json_t *n, const char *skip) {
+  size_t nk;
+  const char **keys = dk__keys(o, n, skip, &nk);
+  for (size_t i = 0; i < nk; i++) {
+    const json_t *a = json_object_get(o, keys[i]), *b = json_object_get(n, keys[i]);
+    if (dk_audit_equal(a, b)) continue;
+    char *name = dk__join(prefix, keys[i]);
+    const char *kf;
+    if (json_is_object(a) && json_is_object(b)) {
+      dk__diff(arr, name, a, b, NULL);
+    } else if ((kf = dk__keyed(keys[i], a)) != NULL && dk__keyed(keys[i], b) == kf) {
+      for (size_t j = 0; j < json_array_size(a); j++) {
+        json_t *e = json_array_get(a, j);
+        const char *key = json_string_value(json_object_get(e, kf));
+        json_t *f = dk__find_elem(b, kf, key, NULL);
+        char *ename = dk_asprintf("%s[%s]", name, key);
+        if (f == NULL) dk__change(arr, ename, e, NULL);
+        else if (!dk_audit_equal(e, f)) dk__diff(arr, ename, e, f, kf);
+        free(ename);
+      }
+      for (size_t j = 0; j < json_array_size(b); j++) {
+        json_t *f = json_array_get(b, j);
+        const char *key = json_string_value(json_object_get(f, kf));
+        if (dk__find_elem(a, kf, key, NULL) != NULL) continue;
+        char *ename = dk_asprintf("%s[%s]", name, key);
+        dk__change(arr, ename, NULL, f);
+        free(ename);
+      }
+    } else {
+      dk__change(arr, name, a, b);
+    }
+    free(name);
+  }
+  free(keys);
+}
+
+json_t *dk_audit_changes(const json_t *old, const json_t *neu) {
+  json_t *arr = json_array();
+  if (json_is_object(old) && json_is_object(neu)) dk__diff(arr, "", old, neu, NULL);
+  else if (!dk_audit_equal(old, neu)) dk__change(arr, "", old, neu);
+  return arr;
+}
+
+struct dk__seg {
+  char *key;
+  char *sel; /* the element key inside [...], or NULL */
+};
+
+static void dk__segs_free(struct dk__seg *s, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(s[i].key);
+    free(s[i].sel);
+  }
+  free(s);
+}
+
+/* "units[济南市教育局].role" -> {units, 济南市教育局}, {role, NULL}. An element
+ * key may hold '.', '[' or ']': it ends at the first ']' followed by '.' or
+ * the end. Returns 0 or DK_EINVAL. */
+static int dk__parse_field(const char *field, struct dk__seg **out, size_t *nout) {
+  struct dk__seg *segs = NULL;
+  size_t n = 0;
+  const char *p = field;
+  for (;;) {
+    size_t kl = strcspn(p, ".[");
+    if (kl == 0) goto bad;
+    segs = dk_realloc(segs, (n + 1) * sizeof *segs);
+    segs[n].key = dk_strndup(p, kl);
+    segs[n].sel = NULL;
+    n++;
+    p += kl;
+    if (*p == '[') {
+      const char *r = strchr(p + 1, ']');
+      while (r && r[1] != '.' && r[1] != '\0') r = strchr(r + 1, ']');
+      if (r == NULL || r == p + 1) goto bad;
+      segs[n - 1].sel = dk_strndup(p + 1, (size_t)(r - p - 1));
+      p = r + 1;
+    }
+    if (*p == '\0') break;
+    p++; /* '.' */
+  }
+  *out = segs;
+  *nout = n;
+  return 0;
+bad:
+  dk__segs_free(segs, n);
+  return DK_EINVAL;
+}
+
+json_t *dk_audit_field_get(const json_t *record, const char *field) {
+  if (field[0] == '\0') return (json_t *)record;
+  struct dk__seg *segs;
+  size_t n;
+  if (dk__parse_field(field, &segs, &n) != 0) return NULL;
+  json_t *cur = (json_t *)record;
+  for (size_t i = 0; i < n && cur; i++) {
+    cur = json_is_object(cur) ? json_object_get(cur, segs[i].key) : NULL;
+    if (cur && segs[i].sel) {
+      const char *kf = dk__key_of(segs[i].key);
+      cur = kf && json_is_array(cur) ? dk__find_elem(cur, kf, segs[i].sel, NULL) : NULL;
+    }
+  }
+  dk__segs_free(segs, n);
+  return cur;
+}
+
+int dk_audit_field_set(json_t **record, const char *field, json_t *value, char *err) {
+  if (field[0] == '\0') {
+    json_decref(*record);
+    *record = value;
+    return 0;
+  }
+  struct dk__seg *segs = NULL;
+  size_t n = 0;
+  int ret = 0;
+  if (dk__parse_field(field, &segs, &n) != 0) {
+    ret = dk_failf(err, DK_EINVAL, "\"%s\" is not a field name (status, section.title, units[NAME].role)", field);
+    goto out;
+  }
+  if (!json_is_object(*record)) {
+    ret = dk_failf(err, DK_EINVAL, "the record is not an object: no field \"%s\" to set", field);
+    goto out;
+  }
+  json_t *cur = *record;
+  for (size_t i = 0; i < n; i++) {
+    int last = i + 1 == n;
+    const char *key = segs[i].key;
+    if (segs[i].sel == NULL) {
+      if (last) {
+        if (value) json_object_set(cur, key, value);
+        else json_object_del(cur, key);
+        goto out;
+      }
+      json_t *next = json_object_get(cur, key);
+      if (next == NULL) {
+        if (value == NULL) goto out;
+        next = json_object();
+        json_object_set_new(cur, key, next);
+      }
+      if (!json_is_object(next)) {
+        ret = dk_failf(err, DK_EINVAL, "%s: \"%s\" is not an object", field, key);
+        goto out;
+      }
+      cur = next;
+      continue;
+    }
+    const char *kf = dk__key_of(key);
+    if (kf == NULL) {
+      ret = dk_failf(err, DK_EINVAL, "%s: \"%s\" is not a keyed array (units by name, milestones by id)", field, key);
+      goto out;
+    }
+    json_t *arr = json_object_get(cur, key);
+    if (arr == NULL) {
+      if (value == NULL) goto out;
+      arr = json_array();
+      json_object_set_new(cur, key, arr);
+    }
+    if (!json_is_array(arr)) {
+      ret = dk_failf(err, DK_EINVAL, "%s: \"%s\" is not an array", field, key);
+      goto out;
+    }
+    size_t idx = 0;
+    json_t *elem = dk__find_elem(arr, kf, segs[i].sel, &idx);
+    if (last) {
+      if (value == NULL) {
+        if (elem) json_array_remove(arr, idx);
+        goto out;
+      }
+      const char *given = json_string_value(json_object_get(value, kf));
+      int wrong_key = json_object_get(value, kf) && (given == NULL || strcmp(given, segs[i].sel) != 0);
+      if (!json_is_object(value) || wrong_key) {
+        ret = dk_failf(err, DK_EINVAL, "%s: the element must be an object whose \"%s\" is \"%s\"", field, kf,
+                       segs[i].sel);
+        goto out;
+      }
+      json_object_set_new(value, kf, json_string(segs[i].sel));
+      if (elem) json_array_set(arr, idx, value);
+      else json_array_append(arr, value);
+      goto out;
+    }
+    if (elem == NULL) {
+      if (value == NULL) goto out;
+      elem = json_pack("{s:s}", kf, segs[i].sel);
+      json_array_append_new(arr, elem);
+    }
+    cur = elem;
+  }
+out:
+  json_decref(value);
+  dk__segs_free(segs, n);
+  return ret;
+}
+
+char *dk_audit_short(const json_t *value, size_t max) {
+  if (value == NULL) return dk_strdup("(none)");
+  char *s = json_is_string(value) ? dk_strdup(json_string_value(value))
+                                  : json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
+  if (s == NULL) return dk_strdup("?");
+  if (max < 8) max = 8;
+  char *out = dk_malloc(max + 4);
+  dk_excerpt(out, max + 4, s, strlen(s));
+  free(s);
+  return out;
+}
+
+const char *dk_audit_action_name(enum dk_audit_action a) {
+  return a == DK_AUDIT_ADDED ? "added" : a == DK_AUDIT_DELETED ? "deleted" : "changed";
+}
+
+/* ---- history ---- */
+
+void dk_audit_entries_free(struct dk_audit_entry *entries, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    dk_audit_commit_clear(&entries[i].commit);
+    json_decref(entries[i].changes);
+  }
+  free(entries);
+}
+
+int dk_audit_log(struct dk_audit *a, const git_oid *from, const char *path, size_t limit,
+                 struct dk_audit_entry **entries, size_t *nout) {
+  *entries = NULL;
+  *nout = 0;
+  struct dk_audit_entry *v = NULL;
+  size_t n = 0;
+  int ret = 0;
+  git_commit *c = NULL, *p = NULL;
+  git_oid bc = {{0}}, bp = {{0}};
+  if (git_commit_lookup(&c, a->repo, from) != 0) return dk__giterr(a->err, DK_EGIT, "reading main's history");
+  int fc = dk__blob_at(a, c, path, &bc);
+  if (fc < 0) {
+    git_commit_free(c);
+    return fc;
+  }
+  for (;;) {
+    int fp = 0;
+    if (git_commit_parentcount(c) > 0) {
+      if (git_commit_parent(&p, c, 0) != 0) {
+        ret = dk__giterr(a->err, DK_EGIT, "reading main's history");
+        break;
+      }
+      if ((fp = dk__blob_at(a, p, path, &bp)) < 0) {
+        ret = fp;
+        break;
+      }
+    }
+    if (fc != fp || (fc && !git_oid_equal(&bc, &bp))) {
+      v = dk_realloc(v, (n + 1) * sizeof *v);
+      struct dk_audit_entry *e = &v[n];
+      memset(e, 0, sizeof *e);
+      if ((ret = dk_audit_commit_info(a, git_commit_id(c), &e->commit)) != 0) break;
+      n++;
+      e->action = !fp ? DK_AUDIT_ADDED : !fc ? DK_AUDIT_DELETED : DK_AUDIT_CHANGED;
+      if (e->action == DK_AUDIT_CHANGED) {
+        json_t *o = dk__blob_json(a, &bp), *nw = dk__blob_json(a, &bc);
+        if (o == NULL || nw == NULL) {
+          json_decref(o);
+          json_decref(nw);
+          ret = DK_EGIT;
+          break;
+        }
+        e->changes = dk_audit_changes(o, nw);
+        json_decref(o);
+        json_decref(nw);
+      } else {
+        e->changes = json_array();
+      }
+      if (limit && n == limit) break;
+    }
+    if (p == NULL) break;
+    git_commit_free(c);
+    c = p;
+    p = NULL;
+    fc = fp;
+    bc = bp;
+  }
+  git_commit_free(c);
+  git_commit_free(p);
+  if (ret != 0) {
+    dk_audit_entries_free(v, n);
+    return ret;
+  }
+  *entries = v;
+  *nout = n;
+  return 0;
+}
+
+int dk_audit_last_change(struct dk_audit *a, const git_oid *from, const char *path, git_oid *out) {
+  git_commit *c = NULL, *p = NULL;
+  git_oid bc, bp;
+  if (git_commit_lookup(&c, a->repo, from) != 0) return dk__giterr(a->err, DK_EGIT, "reading a commit");
+  int rc = dk__blob_at(a, c, path, &bc);
+  if (rc <= 0) {
+    git_commit_free(c);
+    return rc < 0 ? rc : dk_failf(a->err, DK_ENOENT, "%s is not there", path);
+  }
+  for (;;) {
+    if (git_commit_parentcount(c) == 0) break;
+    if (git_commit_parent(&p, c, 0) != 0) {
+      git_commit_free(c);
+      return dk__giterr(a->err, DK_EGIT, "reading a commit");
+    }
+    rc = dk__blob_at(a, p, path, &bp);
+    if (rc < 0) {
+      git_commit_free(c);
+      git_commit_free(p);
+      return rc;
+    }
+    if (rc == 0 || !git_oid_equal(&bp, &bc)) break;
+    git_commit_free(c);
+    c = p;
+    p = NULL;
+  }
+  git_oid_cpy(out, git_commit_id(c));
+  git_commit_free(c);
+  git_commit_free(p);
+  return 0;
+}
+
+void dk_audit_blame_free(struct dk_audit_blame *lines, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(lines[i].field);
+    json_decref(lines[i].value);
+    dk_audit_commit_clear(&lines[i].commit);
+  }
+  free(lines);
+}
+
+int dk_audit_blame_record(struct dk_audit *a, const git_oid *from, const char *path, json_t **record,
+                          struct dk_audit_blame **lines, size_t *nout) {
+  *record = NULL;
+  *lines = NULL;
+  *nout = 0;
+  git_oid bc = {{0}}, bp = {{0}};
+  json_t *rec = NULL;
+  int rc = dk_audit_read(a, from, path, &rec, &bc);
+  if (rc != 0) return rc;
+  json_t *flat = dk_audit_flatten(rec);
+  size_t n = json_object_size(flat), left = n;
+  struct dk_audit_blame *v = dk_calloc(n ? n : 1, sizeof *v);
+  int *done = dk_calloc(n ? n : 1, sizeof *done);
+  size_t i = 0;
+  const char *k;
+  json_t *val;
+  json_object_foreach(flat, k, val) {
+    v[i].field = dk_strdup(k);
+    v[i].value = json_incref(val);
+    i++;
+  }
+  json_decref(flat);
+
+  git_commit *c = NULL, *p = NULL;
+  int ret = 0;
+  if (git_commit_lookup(&c, a->repo, from) != 0) ret = dk__giterr(a->err, DK_EGIT, "reading a commit");
+  while (ret == 0 && left > 0) {
+    int fp = 0;
+    if (git_commit_parentcount(c) > 0) {
+      if (git_commit_parent(&p, c, 0) != 0) {
+        ret = dk__giterr(a->err, DK_EGIT, "reading main's history");
+        break;
+      }
+      if ((fp = dk__blob_at(a, p, path, &bp)) < 0) {
+        ret = fp;
+        break;
+      }
+    }
+    if (!fp || !git_oid_equal(&bp, &bc)) {
+      /* Fields whose value differs in the parent (or that it lacks: the
+       * record was added here) changed in c. */
+      json_t *pflat = NULL;
+      if (fp) {
+        json_t *prec = dk__blob_json(a, &bp);
+        if (prec == NULL) {
+          ret = DK_EGIT;
+          break;
+        }
+        pflat = dk_audit_flatten(prec);
+        json_decref(prec);
+      }
+      struct dk_audit_commit info;
+      int have_info = 0;
+      for (size_t j = 0; j < n && ret == 0; j++) {
+        if (done[j]) continue;
+        if (fp && dk_audit_equal(json_object_get(pflat, v[j].field), v[j].value)) continue;
+        if (!have_info) {
+          if ((ret = dk_audit_commit_info(a, git_commit_id(c), &info)) != 0) break;
+          have_info = 1;
+        }
+        dk__commit_copy(&v[j].commit, &info);
+        done[j] = 1;
+        left--;
+      }
+      if (have_info) dk_audit_commit_clear(&info);
+      json_decref(pflat);
+    }
+    if (p == NULL) break;
+    git_commit_free(c);
+    c = p;
+    p = NULL;
+    bc = bp;
+  }
+  git_commit_free(c);
+  git_commit_free(p);
+  free(done);
+  if (ret != 0) {
+    dk_audit_blame_free(v, n);
+    json_decref(rec);
+    return ret;
+  }
+  *record = rec;
+  *lines = v;
+  *nout = n;
+  return 0;
+}
+
+/* ---- diff ---- */
+
+void dk_audit_deltas_free(struct dk_audit_delta *d, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    free(d[i].path);
+    free(d[i].id);
+    json_decref(d[i].changes);
+  }
+  free(d);
+}
+
+/* A path of the snapshot tree as a record: <folder>/<id>.json. */
+static int dk__path_record(const char *path, enum dk_kind *kind, char **id) {
+  size_t n = strlen(path);
+  if (n < 5 || strcmp(path + n - 5, ".json") != 0) return 0;
+  for (int k = 0; k < DK_KIND_COUNT; k++) {
+    const char *f = dk_kind_folder((enum dk_kind)k);
+    size_t fl = strlen(f);
+    if (strncmp(path, f, fl) == 0 && path[fl] == '/') {
+      enum dk_kind got;
+      if (dk_record_parse_name(path, &got, id) != 0) return 0;
+      *kind = got;
+      return 1;
+    }
+  }
+  return 0;
+}
+
+static int dk__commit_tree(struct dk_audit *a, const git_oid *oid, git_tree **tree) {
+  git_commit *c = NULL;
+  int rc = git_commit_lookup(&c, a->repo, oid);
+  if (rc == 0) rc = git_commit_tree(tree, c);
+  git_commit_free(c);
+  return rc != 0 ? dk__giterr(a->err, DK_EGIT, "reading a commit's tree") : 0;
+}
+
+int dk_audit_diff(struct dk_audit *a, const git_oid *from, const git_oid *to, struct dk_audit_delta **deltas,
+                  size_t *nout) {
+  *deltas = NULL;
+  *nout = 0;
+  git_tree *t1 = NULL, *t2 = NULL;
+  git_diff *diff = NULL;
+  int ret = dk__commit_tree(a, from, &t1);
+  if (ret == 0) ret = dk__commit_tree(a, to, &t2);
+  git_diff_options opts;
+  git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+  if (ret == 0 && git_diff_tree_to_tree(&diff, a->repo, t1, t2, &opts) != 0)
+    ret = dk__giterr(a->err, DK_EGIT, "comparing the trees");
+  size_t nd = ret == 0 ? git_diff_num_deltas(diff) : 0, n = 0;
+  struct dk_audit_delta *v = dk_calloc(nd ? nd : 1, sizeof *v);
+  for (size_t i = 0; i < nd && ret == 0; i++) {
+    const git_diff_delta *d = git_diff_get_delta(diff, i);
+    struct dk_audit_delta *e = &v[n];
+    int added = d->status == GIT_DELTA_ADDED, deleted = d->status == GIT_DELTA_DELETED;
+    e->path = dk_strdup(deleted ? d->old_file.path : d->new_file.path);
+    e->action = added ? DK_AUDIT_ADDED : deleted ? DK_AUDIT_DELETED : DK_AUDIT_CHANGED;
+    e->kind = DK_KIND_NONE;
+    n++;
+    if (!dk__path_record(e->path, &e->kind, &e->id)) {
+      e->kind = DK_KIND_NONE;
+      e->conflict = strncmp(e->path, "conflicts/", 10) == 0;
+      continue;
+    }
+    if (e->action != DK_AUDIT_CHANGED) continue;
+    json_t *o = dk__blob_json(a, &d->old_file.id), *nw = dk__blob_json(a, &d->new_file.id);
+    if (o && nw) e->changes = dk_audit_changes(o, nw);
+    else ret = DK_EGIT;
+    json_decref(o);
+    json_decref(nw);
+  }
+  git_diff_free(diff);
+  git_tree_free(t1);
+  git_tree_free(t2);
+  if (ret != 0) {
+    dk_audit_deltas_free(v, n);
+    return ret;
+  }
+  *deltas = v;
+  *nout = n;
+  return 0;
+}
+
+/* ---- conflicts ---- */
+
+struct dk__walk {
+  json_t *found; /* path -> blob id (hex) */
+};
+
+static int dk__walk_cb(const char *root, const git_tree_entry *entry, void *payload) {
+  struct dk__walk *w = payload;
+  if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB) return 0;
+  char hex[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(hex, sizeof hex, git_tree_entry_id(entry));
+  char *path = dk_asprintf("conflicts/%s%s", root, git_tree_entry_name(entry));
+  json_object_set_new(w->found, path, json_string(hex));
+  free(path);
+  return 0;
+}
+
+int dk_audit_conflicts(struct dk_audit *a, const git_oid *at, json_t **list) {
+  *list = NULL;
+  git_tree *tree = NULL, *sub = NULL;
+  git_tree_entry *ent = NULL;
+  int ret = dk__commit_tree(a, at, &tree);
+  if (ret != 0) return ret;
+  json_t *out = json_array();
+  int rc = git_tree_entry_bypath(&ent, tree, "conflicts");
+  if (rc == GIT_ENOTFOUND || (rc == 0 && git_tree_entry_type(ent) != GIT_OBJECT_TREE)) goto done;
+  if (rc != 0 || git_tree_lookup(&sub, a->repo, git_tree_entry_id(ent)) != 0) {
+    ret = dk__giterr(a->err, DK_EGIT, "conflicts/");
+    goto done;
+  }
+  struct dk__walk w = {.found = json_object()};
+  if (git_tree_walk(sub, GIT_TREEWALK_PRE, dk__walk_cb, &w) != 0) {
+    json_decref(w.found);
+    ret = dk__giterr(a->err, DK_EGIT, "conflicts/");
+    goto done;
+  }
+  size_t n;
+  const char **paths = dk__keys(w.found, NULL, NULL, &n);
+  for (size_t i = 0; i < n && ret == 0; i++) {
+    git_oid oid;
+    git_oid_fromstr(&oid, json_string_value(json_object_get(w.found, paths[i])));
+    json_t *doc = dk__blob_json(a, &oid);
+    if (doc == NULL) {
+      ret = DK_EGIT;
+      break;
+    }
+    if (!json_is_object(doc)) {
+      json_decref(doc);
+      doc = json_pack("{s:s}", "error", "not a JSON object");
+    }
+    json_object_set_new(doc, "file", json_string(paths[i]));
+    json_array_append_new(out, doc);
+  }
+  free(paths);
+  json_decref(w.found);
+done:
+  git_tree_entry_free(ent);
+  git_tree_free(sub);
+  git_tree_free(tree);
+  if (ret != 0) {
+    json_decref(out);
+    return ret;
+  }
+  *list = out;
+  return 0;
+}
+
+/* ---- resolution ---- */
+
+void dk_resolve_result_clear(struct dk_resolve_result *res) {
+  free(res->path);
+  free(res->file);
+  json_decref(res->applied);
+  json_decref(res->remaining);
+  free(res->resolution);
+  free(res->message);
+  memset(res, 0, sizeof *res);
+}
+
+static const char *dk__field_label(const char *f) { return f[0] ? f : "(record)"; }
+
+/* "a, b, c" of the strings of an array. */
+static char *dk__list(const json_t *arr) {
+  struct dk_buf b = {0};
+  size_t i;
+  json_t *v;
+  json_array_foreach(arr, i, v) dk_buf_printf(&b, "%s%s", i ? ", " : "", dk__field_label(json_string_value(v)));
+  return dk_buf_steal(&b);
+}
+
+static int dk__in(const json_t *arr, const char *s) {
+  size_t i;
+  json_t *v;
+  json_array_foreach(arr, i, v) if (strcmp(json_string_value(v), s) == 0) return 1;
+  return 0;
+}
+
+static int dk__check_name(const char *by, char *err) {
+  if (by == NULL || by[0] == '\0') return dk_failf(err, DK_EINVAL, "--by: the operator's name is empty");
+  for (const unsigned char *p = (const unsigned char *)by; *p; p++)
+    if (*p < 0x20 || *p == 0x7f || *p == '<' || *p == '>')
+      return dk_failf(err, DK_EINVAL, "--by: a name may not hold '<', '>' or control characters");
+  if (!dk_utf8_valid(by, strlen(by))) return dk_failf(err, DK_EINVAL, "--by: the name is not UTF-8");
+  return 0;
+}
+
+static int dk__resolve_once(struct dk_store *st, const struct dk_resolve_req *req, struct dk_resolve_result *res) {
+  struct dk_txn *txn = NULL;
+  char *raw = NULL;
+  json_t *doc = NULL, *record = NULL, *neu = NULL, *fields = NULL, *applied = json_array(), *remaining = json_array(),
+         *kept = json_array();
+  struct dk_buf msg = {0}, body = {0};
+  int ret = 0;
+  git_oid head;
+  int found;
+  if ((ret = dk_store_ref(st, DK_AUDIT_MAIN, &head, &found)) != 0) goto out;
+  if (!found) {
+    ret = dk_failf(st->err, DK_ENOENT, "%s has no main branch yet: nothing was synced", st->path);
+    goto out;
+  }
+  if ((ret = dk_txn_begin(st, DK_AUDIT_MAIN, &txn)) != 0) goto out;
+  ret = dk_txn_base_read(txn, res->file, &raw, NULL);
+  if (ret == DK_ENOENT) {
+    ret = dk_failf(st->err, DK_EINVAL, "no open conflict on %s (main has no %s)", res->path, res->file);
+    goto out;
+  }
+  if (ret != 0) goto out;
+  doc = json_loads(raw, 0, NULL);
+  /* held: the file's list is replaced by what stays open before the
+   * message, which still describes the settled entries, is written */
+  fields = json_incref(json_object_get(doc, "fields"));
+  if (!json_is_object(doc) || !json_is_array(fields)) {
+    ret = dk_failf(st->err, DK_EINVAL, "%s is not a conflict document (no \"fields\" list)", res->file);
+    goto out;
+  }
+  /* The fields chosen, each once, in the file's order. */
+  json_t *chosen = json_array(), *all = json_array();
+  size_t i;
+  json_t *e;
+  json_array_foreach(fields, i, e) {
+    const char *f = json_string_value(json_object_get(e, "field"));
+    if (f == NULL) continue;
+    if (!dk__in(all, f)) json_array_append_new(all, json_string(f));
+    if ((req->field == NULL || strcmp(f, req->field) == 0) && !dk__in(chosen, f))
+      json_array_append_new(chosen, json_string(f));
+  }
+  if (json_array_size(chosen) == 0) {
+    char *names = dk__list(all);
+    ret = dk_failf(st->err, DK_EINVAL, "the conflict on %s has no field \"%s\" (its fields: %s)", res->path,
+                   req->field ? req->field : "", names);
+    free(names);
+    json_decref(chosen);
+    json_decref(all);
+    goto out;
+  }
+  json_decref(all);
+
+  char *rraw = NULL;
+  ret = dk_txn_base_read(txn, res->path, &rraw, NULL);
+  if (ret != 0 && ret != DK_ENOENT) {
+    json_decref(chosen);
+    goto out;
+  }
+  ret = 0;
+  if (rraw) {
+    record = json_loads(rraw, 0, NULL);
+    free(rraw);
+    if (record == NULL) {
+      ret = dk_failf(st->err, DK_EINVAL, "%s on main is not JSON", res->path);
+      json_decref(chosen);
+      goto out;
+    }
+  }
+  neu = record ? json_deep_copy(record) : NULL;
+  json_t *fv;
+  json_array_foreach(chosen, i, fv) {
+    const char *f = json_string_value(fv);
+    const json_t *old = dk_audit_field_get(record, f);
+    if (req->how != DK_RESOLVE_MAIN && f[0] && neu == NULL) {
+      ret = dk_failf(st->err, DK_ENOENT, "%s is not on main: only the whole record (--field \"\") can be chosen",
+                     res->path);
+      break;
+    }
+    json_t *val = NULL;
+    if (req->how == DK_RESOLVE_TAKE) {
+      const json_t *entry = NULL;
+      json_t *sources = json_array();
+      size_t j;
+      json_array_foreach(fields, j, e) {
+        const char *ef = json_string_value(json_object_get(e, "field")),
+                   *es = json_string_value(json_object_get(e, "source"));
+        if (ef == NULL || strcmp(ef, f) != 0 || es == NULL) continue;
+        json_array_append_new(sources, json_string(es));
+        if (strcmp(es, req->source) == 0) entry = e;
+      }
+      if (entry == NULL) {
+        char *names = dk__list(sources);
+        ret = dk_failf(st->err, DK_EINVAL, "field %s of the conflict on %s has no value from %s (its sources: %s)",
+                       dk__field_label(f), res->path, req->source, names[0] ? names : "none");
+        free(names);
+        json_decref(sources);
+        break;
+      }
+      json_decref(sources);
+      json_t *theirs = json_object_get(entry, "theirs");
+      val = theirs ? json_deep_copy(theirs) : NULL;
+    } else if (req->how == DK_RESOLVE_VALUE) {
+      val = json_deep_copy(req->value);
+      if (f[0] == '\0') {
+        char *p = NULL, perr[DK_ERRBUF_SIZE];
+        int ok = dk_record_path(val, &p, perr) == 0 && strcmp(p, res->path) == 0;
+        free(p);
+        if (!ok) {
+          json_decref(val);
+          ret = dk_failf(st->err, DK_EINVAL, "--value for the whole record must be the record at %s (kind and id)",
+                         res->path);
+          break;
+        }
+      }
+    }
+    if (req->how != DK_RESOLVE_MAIN && (ret = dk_audit_field_set(&neu, f, val, st->err)) != 0) break;
+    const json_t *now = dk_audit_field_get(neu, f);
+    json_t *a = json_pack("{s:s}", "field", f);
+    if (old) json_object_set_new(a, "old", json_deep_copy(old));
+    if (now) json_object_set_new(a, "new", json_deep_copy(now));
+    json_array_append_new(applied, a);
+  }
+  if (ret != 0) {
+    json_decref(chosen);
+    goto out;
+  }
+  json_array_foreach(fields, i, e) {
+    const char *f = json_string_value(json_object_get(e, "field"));
+    if (f && dk__in(chosen, f)) continue;
+    json_array_append(kept, e);
+    if (f && !dk__in(remaining, f)) json_array_append_new(remaining, json_string(f));
+  }
+  json_decref(chosen);
+
+  /* What main keeps must pass its schema, as any synced record does. */
+  if (neu && !dk_audit_equal(neu, record)) {
+    char *p = NULL, verr[DK_ERRBUF_SIZE];
+    if (dk_record_path(neu, &p, verr) != 0 || strcmp(p, res->path) != 0) {
+      ret = dk_failf(st->err, DK_EINVALID, "the record would no longer be %s: %s", res->path,
+                     p ? "its kind or id changed" : verr);
+      free(p);
+      goto out;
+    }
+    free(p);
+    struct dk_vresult vr = {0};
+    int v = dk_schemas_validate_record(neu, &vr, verr);
+    if (v != 1) {
+      char *first = vr.nerrors ? dk_schemas_format_error(&vr.errors[0]) : NULL;
+      ret = dk_failf(st->err, DK_EINVALID, "the resolved record would be invalid: %s%s",
+                     first ? first : v < 0 ? verr : "?", vr.nerrors > 1 ? " (and more)" : "");
+      free(first);
+      dk_vresult_free(&vr);
+      goto out;
+    }
+    dk_vresult_free(&vr);
+  }
+  if (neu) {
+    size_t len;
+    char *data = dk_canonical_dump(neu, &len);
+    ret = dk_txn_put(txn, res->path, data, len);
+    free(data);
+  } else if (record) {
+    ret = dk_txn_remove(txn, res->path);
+  }
+  if (ret < 0) goto out;
+  if (json_array_size(kept) > 0) {
+    json_object_set(doc, "fields", kept);
+    size_t len;
+    char *data = dk_canonical_dump(doc, &len);
+    ret = dk_txn_put(txn, res->file, data, len);
+    free(data);
+  } else {
+    ret = dk_txn_remove(txn, res->file);
+  }
+  if (ret < 0) goto out;
+
+  char how[300];
+  if (req->how == DK_RESOLVE_TAKE) snprintf(how, sizeof how, "take %s", req->source);
+  else snprintf(how, sizeof how, "%s", req->how == DK_RESOLVE_MAIN ? "keep main" : "value");
+  dk_buf_printf(&msg, "resolve %s: ", res->path);
+  json_array_foreach(applied, i, e) {
+    const char *f = json_string_value(json_object_get(e, "field"));
+    char *nv = dk_audit_short(json_object_get(e, "new"), 60), *ov = dk_audit_short(json_object_get(e, "old"), 60);
+    dk_buf_printf(&msg, "%s%s \xe2\x86\x92 %s", i ? ", " : "", dk__field_label(f), nv);
+    if (req->how == DK_RESOLVE_MAIN) dk_buf_printf(&body, "%s: %s (kept)\n", dk__field_label(f), nv);
+    else dk_buf_printf(&body, "%s: %s \xe2\x86\x92 %s\n", dk__field_label(f), ov, nv);
+    free(nv);
+    free(ov);
+    size_t j;
+    json_t *c;
+    json_array_foreach(fields, j, c) {
+      const char *cf = json_string_value(json_object_get(c, "field"));
+      if (cf == NULL || strcmp(cf, f) != 0) continue;
+      char *b = dk_audit_short(json_object_get(c, "base"), 40), *o = dk_audit_short(json_object_get(c, "ours"), 40),
+           *t = dk_audit_short(json_object_get(c, "theirs"), 40);
+      const char *src = json_string_value(json_object_get(c, "source")),
+                 *pol = json_string_value(json_object_get(c, "policy")),
+                 *at = json_string_value(json_object_get(c, "opened_at"));
+      dk_buf_printf(&body, "  conflict: base %s, ours %s, theirs %s from %s (policy %s, opened %s)\n", b, o, t,
+                    src ? src : "?", pol ? pol : "?", at ? at : "?");
+      free(b);
+      free(o);
+      free(t);
+    }
+  }
+  dk_buf_printf(&msg, " (%s)\n\n", how);
+  dk_buf_append(&msg, body.data, body.len);
+  if (json_array_size(remaining) > 0) {
+    char *names = dk__list(remaining);
+    dk_buf_printf(&msg, "%s: still open: %s\n", res->file, names);
+    free(names);
+  } else {
+    dk_buf_printf(&msg, "%s: removed, no field left open\n", res->file);
+  }
+  dk_buf_printf(&msg, "\nDuikou-Resolved-By: %s\nDuikou-Resolution: %s\n", req->by, how);
+
+  struct dk_buf email = {0};
+  for (const char *p = req->by; *p; p++) dk_buf_append(&email, *p == ' ' || *p == '\t' ? "." : p, 1);
+  dk_buf_puts(&email, "@operator.duikou.invalid");
+  time_t now = req->when ? (time_t)req->when : time(NULL);
+  struct tm tm;
+  localtime_r(&now, &tm);
+  struct dk_commit_meta meta = {
+    .author_name = req->by, .author_email = dk_buf_cstr(&email),
+    .committer_name = "duikou", .committer_email = "duikou@localhost",
+    .when = (git_time_t)now, .offset_minutes = (int)(tm.tm_gmtoff / 60),
+    .message = dk_buf_cstr(&msg),
+  };
+  ret = dk_txn_commit(txn, &meta, 1, &res->commit);
+  dk_buf_free(&email);
+  if (ret < 0) goto out;
+  ret = 0;
+  res->applied = applied;
+  res->remaining = remaining;
+  res->message = dk_buf_steal(&msg);
+  res->resolution = dk_strdup(how);
+  applied = remaining = NULL;
+out:
+  dk_txn_free(txn);
+  free(raw);
+  json_decref(doc);
+  json_decref(fields);
+  json_decref(record);
+  json_decref(neu);
+  json_decref(applied);
+  json_decref(remaining);
+  json_decref(kept);
+  dk_buf_free(&msg);
+  dk_buf_free(&body);
+  return ret;
+}
+
+int dk_audit_resolve(struct dk_store *st, const struct dk_resolve_req *req, struct dk_resolve_result *res) {
+  memset(res, 0, sizeof *res);
+  enum dk_kind kind;
+  char *id = NULL;
+  int ret = dk_audit_conflict_name(req->name, &res->path, &kind, &id, &res->file, st->err);
+  free(id);
+  if (ret == 0) ret = dk__check_name(req->by, st->err);
+  if (ret == 0 && req->how == DK_RESOLVE_TAKE && (req->source == NULL || req->source[0] == '\0'))
+    ret = dk_failf(st->err, DK_EINVAL, "--take needs a source name, or main");
+  if (ret == 0 && req->how == DK_RESOLVE_VALUE && req->value == NULL)
+    ret = dk_failf(st->err, DK_EINVAL, "--value needs a JSON value");
+  /* Compare-and-swap lost to a sync: once more from the new main. */
+  for (int attempt = 0; ret == 0; attempt++) {
+    ret = dk__resolve_once(st, req, res);
+    if (ret != DK_EEXIST || attempt == 1) break;
+    ret = 0;
+  }
+  if (ret != 0) {
+    dk_resolve_result_clear(res);
+    return ret;
+  }
+  return 0;
+}
