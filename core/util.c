@@ -183,7 +183,7 @@ static void dk__buf_grow(struct dk_buf *b, size_t need) {
 
 void dk_buf_append(struct dk_buf *b, const void *data, size_t n) {
   dk__buf_grow(b, n);
-  memcpy(b->data + b->len, data, n);
+  if (n) memcpy(b->data + b->len, data, n); /* an empty buffer's data may be NULL */
   b->len += n;
   b->data[b->len] = '\0';
 }
