@@ -128,6 +128,17 @@ check_eq "the conflict file names the field, both values, the source and the pol
   "$(python3 -c 'import json,sys; f=json.load(open(sys.argv[1]))["fields"][0]; print(f["field"], f["base"], f["ours"], f["theirs"], f["source"], f["policy"])' "$WORK/conflict.json")"
 check_grep "the first line counts the open conflict" '^sync linyi-tasks: .*1 conflict (1 open)' <($G log -1 --format=%s main)
 
+# The audit commands answer from this history.
+check_status "conflicts list" 0 "$DUIKOU" conflicts -c "$WORK/r.yaml"
+check_grep "... shows the open conflict on the text" 'jnly-2024/12' "$WORK/last.out"
+check_grep "... with its field" 'text' "$WORK/last.out"
+check_status "conflicts resolve --take linyi-tasks" 0 \
+  "$DUIKOU" conflicts -c "$WORK/r.yaml" resolve jnly-2024/12 --take linyi-tasks --by 王科长
+check_eq "the chosen text is on main" 临沂修订的正文 "$(field tasks/jnly-2024/12.json text)"
+check "the conflict file is gone" bash -c "! $G cat-file -e main:conflicts/task/jnly-2024/12.json 2>/dev/null"
+check_eq "the resolution is a commit by the person who made it" 王科长 "$($G log -1 --format=%an main)"
+check_grep "... saying what was chosen" 'Duikou-Resolution: take linyi-tasks' <(last_body)
+
 # Round 9: a tombstone from Linyi deletes its task 13, with its reason.
 serve linyi "$(task 12 联合做强两市优势产业（临沂） completed 2024-06-20T09:00:00+08:00 临沂修订的正文 "[$U_JN,$U_LY_LEAD]"),{\"kind\":\"task\",\"id\":\"jnly-2024/13\",\"deleted\":true,\"reason\":\"并入第12项\"},$(progress linyi 40)"
 sync_one linyi-tasks r9
@@ -174,10 +185,27 @@ check_status "quarantine purge --all" 0 "$DUIKOU" quarantine -c "$WORK/r.yaml" p
 check_grep "... says how many" '^1 entry purged' "$WORK/last.out"
 check_status "quarantine show of a purged entry fails" 1 "$DUIKOU" quarantine -c "$WORK/r.yaml" show "$name"
 
+# Who changed what, when, from which system.
+"$DUIKOU" blame -c "$WORK/r.yaml" jnly-2024/12 --json >"$WORK/blame.json"
+blame_src() { python3 -c 'import json,sys; print([f["source"] for f in json.load(open(sys.argv[1]))["fields"] if f["field"]==sys.argv[2]][0])' "$WORK/blame.json" "$1"; }
+check_eq "blame: status last set by Linyi's system" linyi-tasks "$(blame_src status)"
+check_eq "blame: title by Jinan's" jinan-tasks "$(blame_src title)"
+check_eq "blame: text by the person who resolved the conflict" 王科长 "$(blame_src text)"
+check_eq "blame: the unit Jinan added" jinan-tasks "$(blame_src 'units[济南市发展和改革委员会].role')"
+"$DUIKOU" log -c "$WORK/r.yaml" jnly-2024/12 >"$WORK/log.txt"
+check_grep "log: the status change, from Linyi" 'status: in_progress → completed' "$WORK/log.txt"
+check_grep "log: names the source" 'linyi-tasks' "$WORK/log.txt"
+first=$($G rev-list --first-parent --reverse main | head -1)
+check_eq "show --at the first commit: the old status" in_progress \
+  "$("$DUIKOU" show -c "$WORK/r.yaml" jnly-2024/12 --at "$first" --json | python3 -c 'import json,sys; d=json.load(sys.stdin); print((d.get("record") or d)["status"])')"
+check_status "diff between the first commit and main" 0 "$DUIKOU" diff -c "$WORK/r.yaml" "$first" main
+check_grep "... names the task deleted since" 'jnly-2024/14' "$WORK/last.out"
+
 # The repository as git sees it.
 check "git fsck --strict" $G fsck --strict
-check_eq "every sync commit on main but the first (a root) merges a source-branch commit" 1 \
-  "$($G rev-list --count --no-merges --first-parent main)"
+check_eq "every commit on main merges a source-branch commit, but the first (a root) and the resolution" \
+  "$($G log --first-parent --format=%H main | tail -1) $($G log --first-parent --format=%H --author=王科长 main)" \
+  "$($G rev-list --no-merges --first-parent --reverse main | tr '\n' ' ' | sed 's/ $//')"
 $G log --graph --oneline --all >"$WORK/graph.txt"
 check_grep "git log --graph shows the merges" '^|\\|\|^\*   ' "$WORK/graph.txt"
 
