@@ -1,11 +1,10 @@
 /* `duikou demo`: the whole path on embedded defaults, with no network.
  *
  * The city simulator (contrib/city-sim) is started in this process on a
- * loopback port; a configuration naming its sources — Jinan's task register
- * (json-api, paginated, behind a bearer token), Linyi's progress export (csv
- * in GBK) and the published plan documents of 2023 and 2024 (plan-text) — is
- * built in memory; one sync round runs on the same loop into
- * ./duikou-demo.git, reconciling the register with the 2024 document. */
+ * loopback port; a configuration naming its three sources — Jinan's task
+ * register (json-api, paginated, behind a bearer token), Linyi's progress
+ * export (csv in GBK) and the published plan documents (plan-text) — is built
+ * in memory; one sync round runs on the same loop into ./duikou-demo.git. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,16 +125,8 @@ int dk_cmd_demo(int argc, char **argv) {
       "    city: other\n"
       "    url: http://127.0.0.1:%d/plans/jnly-2023.md\n"
       "    every: 1d\n"
-      "    options: { plans: [jnly-2023-division, jnly-2023] }\n"
-      "  - name: plan-2024\n"
-      "    plugin: plan-text\n"
-      "    city: other\n"
-      "    url: http://127.0.0.1:%d/plans/jnly-2024.txt\n"
-      "    every: 1d\n"
-      "reconcile:\n"
-      "  default: latest\n"
-      "  kinds: { progress: owner }\n",
-      port, port, port, port);
+      "    options: { plans: [jnly-2023-division, jnly-2023] }\n",
+      port, port, port);
   struct dk_config *cfg = NULL;
   rc = dk_config_load_string("(demo)", yaml, strlen(yaml), absdir, &cfg);
   free(yaml);
