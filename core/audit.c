@@ -1,4 +1,5 @@
 #include "audit.h"
+#include "merge.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -259,36 +260,10 @@ int dk_audit_read(struct dk_audit *a, const git_oid *commit, const char *path, j
 
 /* ---- fields ---- */
 
-int dk_audit_equal(const json_t *a, const json_t *b) {
-  if (a == b) return 1;
-  if (a == NULL || b == NULL) return 0;
-  if (json_is_number(a) && json_is_number(b)) {
-    if (json_is_integer(a) && json_is_integer(b)) return json_integer_value(a) == json_integer_value(b);
-    return json_number_value(a) == json_number_value(b);
-  }
-  if (json_typeof(a) != json_typeof(b)) return 0;
-  if (json_is_object(a)) {
-    if (json_object_size(a) != json_object_size(b)) return 0;
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)a, k, v) if (!dk_audit_equal(v, json_object_get(b, k))) return 0;
-    return 1;
-  }
-  if (json_is_array(a)) {
-    if (json_array_size(a) != json_array_size(b)) return 0;
-    for (size_t i = 0; i < json_array_size(a); i++)
-      if (!dk_audit_equal(json_array_get(a, i), json_array_get(b, i))) return 0;
-    return 1;
-  }
-  return json_equal((json_t *)a, (json_t *)b);
-}
+int dk_audit_equal(const json_t *a, const json_t *b) { return dk_json_same(a, b); }
 
 /* The key of the keyed arrays a member holds (merge.c's dk__keyed). */
-static const char *dk__key_of(const char *member) {
-  if (strcmp(member, "units") == 0) return "name";
-  if (strcmp(member, "milestones") == 0) return "id";
-  return NULL;
-}
+static const char *dk__key_of(const char *member) { return dk_merge_key_of(member); }
 
 /* The key field when `v`, member `member`, is a keyed array: every element
  * an object with a string key, keys unique. NULL otherwise. */

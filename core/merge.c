@@ -209,9 +209,7 @@ static json_t *dk__new(json_t *v) {
   return v;
 }
 
-/* JSON equality with numbers compared by value: 60 read back from a
- * canonical file is the 60.0 a plugin parsed. */
-static int dk__same(const json_t *a, const json_t *b) {
+int dk_json_same(const json_t *a, const json_t *b) {
   if (a == NULL || b == NULL) return a == b;
   if (json_is_number(a) && json_is_number(b)) {
     if (json_is_integer(a) && json_is_integer(b)) return json_integer_value(a) == json_integer_value(b);
@@ -226,13 +224,13 @@ static int dk__same(const json_t *a, const json_t *b) {
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)a, k, v)
-      if (!dk__same(v, json_object_get(b, k))) return 0;
+      if (!dk_json_same(v, json_object_get(b, k))) return 0;
     return 1;
   }
   if (json_is_array(a)) {
     if (json_array_size(a) != json_array_size(b)) return 0;
     for (size_t i = 0; i < json_array_size(a); i++)
-      if (!dk__same(json_array_get(a, i), json_array_get(b, i))) return 0;
+      if (!dk_json_same(json_array_get(a, i), json_array_get(b, i))) return 0;
     return 1;
   }
   return json_equal(a, b);
@@ -242,8 +240,7 @@ static const char *dk__str(const json_t *obj, const char *key) {
   return json_string_value(json_object_get(obj, key)); /* NULL when absent or not a string */
 }
 
-/* The element member identifying elements of array member `field`, or NULL. */
-static const char *dk__keyed_by(const char *field) {
+const char *dk_merge_key_of(const char *field) {
   for (size_t i = 0; i < sizeof dk__keyed / sizeof dk__keyed[0]; i++)
     if (strcmp(field, dk__keyed[i].field) == 0) return dk__keyed[i].key;
   return NULL;
@@ -342,7 +339,7 @@ static int dk__priority_wins(const struct dk__ctx *c, const json_t *o) {
   for (size_t i = 0; i < in->nothers; i++) {
     const struct dk_merge_other *ot = &in->others[i];
     if (ot->record == NULL || ot->source == NULL || strcmp(ot->source, in->source) == 0) continue;
-    if (!dk__same(dk__lookup(c, ot->record), o)) continue;
+    if (!dk_json_same(dk__lookup(c, ot->record), o)) continue;
     int r = dk_reconcile_rank(in->rc, ot->source);
     if (r < 0) r = unlisted;
     if (best < 0 || r < best) best = r;
@@ -421,15 +418,15 @@ static json_t *dk__merge_keyed(struct dk__ctx *c, const char *km, const json_t *
 }
 
 static json_t *dk__merge_value(struct dk__ctx *c, const json_t *b, const json_t *o, const json_t *t) {
-  if (dk__same(t, b) || dk__same(o, t)) return dk__copy(o);
-  if (dk__same(o, b)) {
+  if (dk_json_same(t, b) || dk_json_same(o, t)) return dk__copy(o);
+  if (dk_json_same(o, b)) {
     dk__change(c, o, t);
     return dk__copy(t);
   }
   if (json_is_object(o) && json_is_object(t) && (b == NULL || json_is_object(b)))
     return dk__merge_object(c, b, o, t);
   const struct dk__step *top = &c->path[c->depth - 1];
-  const char *km = top->key == NULL ? dk__keyed_by(top->member) : NULL;
+  const char *km = top->key == NULL ? dk_merge_key_of(top->member) : NULL;
   if (km != NULL && dk__keyed_ok(o, km) && dk__keyed_ok(t, km) && (b == NULL || dk__keyed_ok(b, km)))
     return dk__merge_keyed(c, km, b, o, t);
   return dk__settle(c, b, o, t);
@@ -510,16 +507,16 @@ int dk_merge(const struct dk_merge_in *in, struct dk_merge_out *out, char *err) 
     if (b == NULL) {
       dk__change(&c, NULL, t);
       merged = dk__copy(t);
-    } else if (!dk__same(t, b)) {
+    } else if (!dk_json_same(t, b)) {
       merged = dk__settle(&c, b, NULL, t);
     }
   } else if (o != NULL) { /* a tombstone for a record main holds */
-    if (b != NULL && dk__same(o, b)) dk__change(&c, o, NULL);
+    if (b != NULL && dk_json_same(o, b)) dk__change(&c, o, NULL);
     else merged = dk__settle(&c, b, o, NULL);
   }
   free(c.path);
   out->merged = merged;
-  if (dk__same(merged, o)) out->action = DK_MERGE_NONE;
+  if (dk_json_same(merged, o)) out->action = DK_MERGE_NONE;
   else out->action = o == NULL ? DK_MERGE_ADD : merged == NULL ? DK_MERGE_DELETE : DK_MERGE_CHANGE;
   return 0;
 }

@@ -145,4 +145,12 @@ int dk_merge(const struct dk_merge_in *in, struct dk_merge_out *out, char *err);
 /* Free what out holds and empty it; safe on an emptied out. */
 void dk_merge_out_free(struct dk_merge_out *out);
 
+/* JSON equality with numbers compared by value (60 read back from a
+ * canonical file is the 60.0 a plugin parsed); NULL equals only NULL. The
+ * one equality of records everywhere: merge, audit, commit bodies. */
+int dk_json_same(const json_t *a, const json_t *b);
+/* The member identifying the elements of array member `field` ("units" →
+ * "name", "milestones" → "id"), or NULL when it is not a keyed array. */
+const char *dk_merge_key_of(const char *field);
+
 #endif
