@@ -1,32 +1,60 @@
 #!/usr/bin/env bash
-# Validation benchmark: duikou vs ajv 8 vs Python's jsonschema, on the same
-# 100,000 records in the same run. Installs its peers on first use (npm
-# packages into tests/bench/node_modules, Debian's python3-jsonschema).
-#   tests/bench/run.sh [BUILD_DIR]    (default: build)
+# Benchmarks, each side by side with its usual peer on the same data in the
+# same run:
+#   validate  duikou vs ajv 8 vs Python's jsonschema, on the same 100,000
+#             records. Installs its peers on first use (npm packages into
+#             tests/bench/node_modules, Debian's python3-jsonschema).
+#   commit    duikou's store vs git scraping (files in a work tree, git add -A
+#             && git commit): 1, 100 and 10,000 changed records in
+#             repositories of 1,000 and 100,000 records (bench_commit.c).
+#   tests/bench/run.sh [validate|commit|all ...] [BUILD_DIR]
+#             (default: all, and the build folder build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-build=${1:-$root/build}
+build=$root/build
+benches=()
+for arg in "$@"; do
+  case $arg in
+    validate | commit) benches+=("$arg") ;;
+    all) benches+=(validate commit) ;;
+    *) build=$arg ;;
+  esac
+done
+[ ${#benches[@]} -gt 0 ] || benches=(validate commit)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-if ! dpkg-query -W -f='${Status}' python3-jsonschema 2>/dev/null | grep -q 'install ok installed'; then
-  ${SUDO:-$([ "$(id -u)" = 0 ] || echo sudo)} apt-get install -y -qq python3-jsonschema nodejs npm >/dev/null
-fi
-if [ ! -d "$here/node_modules/ajv" ]; then
-  (cd "$here" && npm install --silent --no-save --no-package-lock ajv@8 ajv-formats@3 >/dev/null)
-fi
-meson compile -C "$build" bench_validate >/dev/null
+bench_validate() {
+  if ! dpkg-query -W -f='${Status}' python3-jsonschema 2>/dev/null | grep -q 'install ok installed'; then
+    ${SUDO:-$([ "$(id -u)" = 0 ] || echo sudo)} apt-get install -y -qq python3-jsonschema nodejs npm >/dev/null
+  fi
+  if [ ! -d "$here/node_modules/ajv" ]; then
+    (cd "$here" && npm install --silent --no-save --no-package-lock ajv@8 ajv-formats@3 >/dev/null)
+  fi
+  meson compile -C "$build" bench_validate >/dev/null
 
-python3 "$here/gen-records.py" "$work/records.jsonl" 100000
-echo "100,000 records (1 in 10 a task, the rest monthly progress reports), schemas/*.schema.json"
-dk=$("$build/tests/bench/bench_validate" "$work/records.jsonl")
-aj=$(node "$here/ajv-bench.js" "$root/schemas" "$work/records.jsonl")
-py=$(/usr/bin/python3 "$here/py-bench.py" "$root/schemas" "$work/records.jsonl" 10000)
-rps() { echo "$1" | awk -v k="$2" '$1==k {print $2}'; }
-printf '%-16s %14s %14s %14s\n' "" duikou "ajv 8" "py jsonschema"
-for k in validate parse+validate; do
-  d=$(rps "$dk" $k); a=$(rps "$aj" $k); p=$(rps "$py" $k)
-  printf '%-16s %10s rps %10s rps %10s rps   duikou/ajv %.2f  duikou/python %.1f\n' \
-    "$k" "$d" "$a" "$p" "$(echo "$d/$a" | bc -l)" "$(echo "$d/$p" | bc -l)"
+  python3 "$here/gen-records.py" "$work/records.jsonl" 100000
+  echo "100,000 records (1 in 10 a task, the rest monthly progress reports), schemas/*.schema.json"
+  dk=$("$build/tests/bench/bench_validate" "$work/records.jsonl")
+  aj=$(node "$here/ajv-bench.js" "$root/schemas" "$work/records.jsonl")
+  py=$(/usr/bin/python3 "$here/py-bench.py" "$root/schemas" "$work/records.jsonl" 10000)
+  rps() { echo "$1" | awk -v k="$2" '$1==k {print $2}'; }
+  printf '%-16s %14s %14s %14s\n' "" duikou "ajv 8" "py jsonschema"
+  for k in validate parse+validate; do
+    d=$(rps "$dk" $k); a=$(rps "$aj" $k); p=$(rps "$py" $k)
+    printf '%-16s %10s rps %10s rps %10s rps   duikou/ajv %.2f  duikou/python %.1f\n' \
+      "$k" "$d" "$a" "$p" "$(echo "$d/$a" | bc -l)" "$(echo "$d/$p" | bc -l)"
+  done
+}
+
+# The repositories go under $work, so an interrupted run leaves nothing.
+bench_commit() {
+  meson compile -C "$build" bench_commit >/dev/null
+  TMPDIR=$work "$build/tests/bench/bench_commit" 1000 100000
+}
+
+for b in "${benches[@]}"; do
+  "bench_$b"
+  echo
 done
