@@ -2,8 +2,9 @@
  *
  * Changes are staged in a transaction against the tree of one ref and turned
  * into a commit with git_tree_create_updated, so a commit costs what changed,
- * not the size of the tree. Blobs, trees and the commit are written before
- * the ref moves, and the ref moves only if it still points where the
+ * not the size of the tree. Blobs, trees and the commit are written, then
+ * made durable by one syncfs(), before the ref moves (and once more after
+ * it), and the ref moves only if it still points where the
  * transaction started (compare-and-swap), so a crash or a rival writer can
  * never leave the ref on a half-written commit. libgit2 errors are
  * thread-local: they are copied into the store's err at once. */
