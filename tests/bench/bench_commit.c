@@ -441,7 +441,7 @@ int main(int argc, char **argv) {
   strftime(date, sizeof date, "%Y-%m-%d", localtime(&now));
   printf("commit benchmark, %s, %ld CPUs: duikou (libgit2 %d.%d.%d) vs git scraping (%s)\n", date,
          sysconf(_SC_NPROCESSORS_ONLN), major, minor, rev, gitv);
-  printf("  duikou: dk_txn_begin, K dk_txn_put, dk_txn_commit; fsyncs each object, its folder and the ref\n");
+  printf("  duikou: dk_txn_begin, K dk_txn_put, dk_txn_commit; objects, one syncfs() before the ref moves and one after\n");
   printf("  git:    K files rewritten (not timed), then git add -A && git commit -q; gc.auto=0\n");
   printf("          git: core.fsync unset (git's default, no fsync in add or commit);\n");
   printf("          git+fsync: core.fsync=all core.fsyncMethod=fsync (objects, index and ref)\n");
