@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <openssl/sha.h>
+#include <zlib.h>
 
 #include "log.h"
 #include "util.h"
@@ -32,7 +34,16 @@ struct dk_txn {
   json_t *index;      /* path -> index in upd */
   git_oid parents[4];
   size_t nparents;
+  /* blobs not yet written: written at commit, as one pack when many */
+  struct dk__blob { git_oid oid; char *data; size_t len; } *blobs;
+  size_t nblobs, capblobs;
+  json_t *blob_index; /* oid hex -> true */
 };
+
+/* From this many new blobs on, a commit writes them as one pack: a loose
+ * object costs a temporary file, a rename and a folder entry each. Below it,
+ * loose objects keep the repository free of a pack per small commit. */
+#define DK__PACK_MIN 256
 
 static int dk__giterr(char *err, const char *what) {
   const git_error *e = git_error_last();
@@ -202,6 +213,7 @@ int dk_txn_begin(struct dk_store *st, const char *ref, struct dk_txn **out) {
   t->st = st;
   t->ref = dk_strdup(ref);
   t->index = json_object();
+  t->blob_index = json_object();
   int rc = dk_store_ref(st, ref, &t->base, &t->has_base);
   if (rc != 0) {
     dk_txn_free(t);
@@ -277,9 +289,96 @@ static int dk__stage(struct dk_txn *t, const char *path, const git_oid *oid, int
 
 int dk_txn_put(struct dk_txn *t, const char *path, const void *data, size_t len) {
   git_oid oid;
-  if (git_blob_create_from_buffer(&oid, t->st->repo, data, len) != 0)
-    return dk__giterr(t->st->err, path);
-  return dk__stage(t, path, &oid, 0);
+  if (git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB) != 0) return dk__giterr(t->st->err, path);
+  int rc = dk__stage(t, path, &oid, 0);
+  if (rc != 1) return rc;
+  char hex[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(hex, sizeof hex, &oid);
+  if (json_object_get(t->blob_index, hex)) return rc;
+  git_odb *odb = NULL;
+  int exists = git_repository_odb(&odb, t->st->repo) == 0 && git_odb_exists(odb, &oid);
+  git_odb_free(odb);
+  if (exists) return rc;
+  if (t->nblobs == t->capblobs) {
+    t->capblobs = t->capblobs ? 2 * t->capblobs : 64;
+    t->blobs = dk_realloc(t->blobs, t->capblobs * sizeof *t->blobs);
+  }
+  struct dk__blob *b = &t->blobs[t->nblobs++];
+  git_oid_cpy(&b->oid, &oid);
+  b->data = dk_malloc(len ? len : 1);
+  memcpy(b->data, data, len);
+  b->len = len;
+  json_object_set_new(t->blob_index, hex, json_true());
+  return rc;
+}
+
+/* A pack (version 2, no deltas) of the staged blobs, handed to libgit2's
+ * indexer, which writes the .pack and its .idx. Returns 0 or DK_EGIT. */
+static int dk__write_pack(struct dk_txn *t, git_odb *odb) {
+  struct dk_buf pack = {0};
+  unsigned char hdr[12] = {'P', 'A', 'C', 'K', 0, 0, 0, 2};
+  uint32_t n = (uint32_t)t->nblobs;
+  hdr[8] = (unsigned char)(n >> 24), hdr[9] = (unsigned char)(n >> 16), hdr[10] = (unsigned char)(n >> 8),
+  hdr[11] = (unsigned char)n;
+  dk_buf_append(&pack, hdr, sizeof hdr);
+  for (size_t i = 0; i < t->nblobs; i++) {
+    const struct dk__blob *b = &t->blobs[i];
+    unsigned char oh[16];
+    size_t k = 0, size = b->len;
+    oh[k] = (unsigned char)((GIT_OBJECT_BLOB << 4) | (size & 0x0f));
+    size >>= 4;
+    while (size) {
+      oh[k++] |= 0x80;
+      oh[k] = (unsigned char)(size & 0x7f);
+      size >>= 7;
+    }
+    dk_buf_append(&pack, oh, k + 1);
+    uLongf zlen = compressBound((uLong)b->len);
+    unsigned char *z = dk_malloc(zlen);
+    if (compress2(z, &zlen, (const Bytef *)b->data, (uLong)b->len, Z_BEST_SPEED) != Z_OK) {
+      free(z);
+      dk_buf_free(&pack);
+      return dk_failf(t->st->err, DK_EGIT, "cannot compress a blob");
+    }
+    dk_buf_append(&pack, z, zlen);
+    free(z);
+  }
+  unsigned char sha[20];
+  SHA1((const unsigned char *)pack.data, pack.len, sha);
+  dk_buf_append(&pack, sha, sizeof sha);
+  git_odb_writepack *wp = NULL;
+  git_indexer_progress stats = {0};
+  int rc = git_odb_write_pack(&wp, odb, NULL, NULL);
+  if (rc == 0) rc = wp->append(wp, pack.data, pack.len, &stats);
+  if (rc == 0) rc = wp->commit(wp, &stats);
+  if (wp) wp->free(wp);
+  dk_buf_free(&pack);
+  if (rc == 0) rc = git_odb_refresh(odb);
+  return rc == 0 ? 0 : dk__giterr(t->st->err, "writing a pack");
+}
+
+/* Write the staged blobs: loose, or one pack when there are many. */
+static int dk__flush_blobs(struct dk_txn *t) {
+  if (t->nblobs == 0) return 0;
+  git_odb *odb = NULL;
+  if (git_repository_odb(&odb, t->st->repo) != 0) return dk__giterr(t->st->err, "object database");
+  int rc = 0;
+  if (t->nblobs >= DK__PACK_MIN) {
+    rc = dk__write_pack(t, odb);
+  } else {
+    for (size_t i = 0; i < t->nblobs && rc == 0; i++) {
+      git_oid oid;
+      if (git_odb_write(&oid, odb, t->blobs[i].data, t->blobs[i].len, GIT_OBJECT_BLOB) != 0)
+        rc = dk__giterr(t->st->err, "writing a blob");
+    }
+  }
+  git_odb_free(odb);
+  if (rc == 0) {
+    for (size_t i = 0; i < t->nblobs; i++) free(t->blobs[i].data);
+    t->nblobs = 0;
+    json_object_clear(t->blob_index);
+  }
+  return rc;
 }
 
 int dk_txn_remove(struct dk_txn *t, const char *path) {
@@ -372,6 +471,7 @@ int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force,
   git_repository *repo = t->st->repo;
   size_t n = dk_txn_changes(t);
   if (n == 0 && !force) return 0;
+  if (dk__flush_blobs(t) != 0) return DK_EGIT;
   git_tree_update *ups = dk_calloc(n ? n : 1, sizeof *ups);
   size_t k = 0;
   for (size_t i = 0; i < t->nupd; i++) {
@@ -490,6 +590,9 @@ void dk_txn_free(struct dk_txn *t) {
   for (size_t i = 0; i < t->nupd; i++) free(t->upd[i].path);
   free(t->upd);
   json_decref(t->index);
+  for (size_t i = 0; i < t->nblobs; i++) free(t->blobs[i].data);
+  free(t->blobs);
+  json_decref(t->blob_index);
   git_tree_free(t->base_tree);
   free(t->ref);
   free(t);

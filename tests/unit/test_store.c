@@ -165,6 +165,52 @@ static void test_merge_commit_has_two_parents(void **state) {
   dk_store_close(st);
 }
 
+/* Many new blobs go into one pack; few stay loose. Both read back, and the
+ * real git finds the repository sound. */
+static void test_large_commit_writes_a_pack(void **state) {
+  struct dk_store *st = NULL;
+  char err[DK_ERRBUF_SIZE];
+  assert_int_equal(dk_store_open(repo_path, &st, err), 0);
+  char *packs_before = git_out("count-objects -v");
+  struct dk_txn *t;
+  assert_int_equal(dk_txn_begin(st, "refs/heads/packed", &t), 0);
+  for (int i = 1; i <= 300; i++) {
+    char path[64], body[128];
+    snprintf(path, sizeof path, "tasks/p%03d/%02d.json", i / 100, i % 100);
+    int n = snprintf(body, sizeof body, "{\"number\": %d, \"title\": \"任务%d\"}\n", i, i);
+    assert_int_equal(dk_txn_put(t, path, body, (size_t)n), 1);
+  }
+  /* the same bytes twice: one blob */
+  assert_int_equal(dk_txn_put(t, "tasks/p9/01.json", "{\"number\": 1, \"title\": \"任务1\"}\n", 34), 1);
+  git_oid c;
+  assert_int_equal(dk_txn_commit(t, &meta, 0, &c), 1);
+  dk_txn_free(t);
+  char *packs = git_out("count-objects -v");
+  assert_non_null(strstr(packs_before, "packs: 0"));
+  assert_non_null(strstr(packs, "packs: 1")); /* the 300 blobs */
+  free(packs_before);
+  free(packs);
+  assert_true(git_ok("fsck --strict"));
+  char *data = NULL;
+  size_t len;
+  assert_int_equal(dk_store_read(st, "refs/heads/packed", NULL, "tasks/p001/50.json", &data, &len), 0);
+  assert_string_equal(data, "{\"number\": 150, \"title\": \"任务150\"}\n");
+  free(data);
+  char *shown = git_out("show packed:tasks/p002/99.json");
+  assert_string_equal(shown, "{\"number\": 299, \"title\": \"任务299\"}\n");
+  free(shown);
+  /* a small change after it: loose, no new pack */
+  assert_int_equal(dk_txn_begin(st, "refs/heads/packed", &t), 0);
+  assert_int_equal(dk_txn_put(t, "tasks/p001/50.json", "{}\n", 3), 1);
+  assert_int_equal(dk_txn_commit(t, &meta, 0, &c), 1);
+  dk_txn_free(t);
+  packs = git_out("count-objects -v");
+  assert_non_null(strstr(packs, "packs: 1"));
+  free(packs);
+  assert_true(git_ok("fsck --strict"));
+  dk_store_close(st);
+}
+
 static void test_open_refuses_a_file(void **state) {
   char *path = dk_asprintf("%s/not-a-repo", tmpl);
   FILE *f = fopen(path, "w");
@@ -183,6 +229,7 @@ int main(void) {
     cmocka_unit_test(test_create_put_commit),
     cmocka_unit_test(test_compare_and_swap),
     cmocka_unit_test(test_merge_commit_has_two_parents),
+    cmocka_unit_test(test_large_commit_writes_a_pack),
     cmocka_unit_test(test_open_refuses_a_file),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
