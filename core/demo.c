@@ -161,12 +161,14 @@ int dk_cmd_demo(int argc, char **argv) {
   if (status == DK_EXIT_OK) {
     printf("\nThe snapshot repository is %s\n", cfg->repository);
     printf("Look at it with:\n"
-           "  git --git-dir %s log --stat main\n"
+           "  git --git-dir %s log --first-parent --stat main\n"
            "  git --git-dir %s show main:tasks/jnly-2024/12.json\n"
            "  git --git-dir %s show main:progress/jnly-2024/12/linyi/2024-06.json\n"
+           "  duikou log --repo %s jnly-2024/12      (who changed what, when, from which system)\n"
+           "  duikou blame --repo %s jnly-2024/12\n"
            "Run `duikou demo` again: nothing changed, so no new commit is made.\n"
            "Run `duikou demo --date 2024-09-30`: three months later, the progress made is committed.\n",
-           cfg->repository, cfg->repository, cfg->repository);
+           cfg->repository, cfg->repository, cfg->repository, cfg->repository, cfg->repository);
   }
   dk_config_free(cfg);
   free(absdir);
