@@ -494,7 +494,7 @@ struct progress {
 
 /* Task number `n` as of `day`: start s = 2024-05-01 + (n*37 % 60) days,
  * duration d = 90 + (n*53 % 150) days, percent = floor((day-s)/d*100/5)*5
- * clamped to 0-100; tasks n % 10 == 3 under 50% from 2024-09-01 are delayed;
+ * clamped to 0-100; tasks n % 10 == 3 under 80% from 2024-09-01 are delayed;
  * modified = the later of s and s+d that has been reached. */
 static struct progress task_progress(long n, long day)
 {
@@ -506,7 +506,7 @@ static struct progress task_progress(long n, long day)
   long pct = day <= p.start ? 0 : (day - p.start) * 20 / d * 5;
   p.percent = pct > 100 ? 100 : (int)pct;
   p.status = p.percent == 0 ? "not_started" : p.percent == 100 ? "completed" : "in_progress";
-  if (n % 10 == 3 && p.percent < 50 && day >= days_from_civil(2024, 9, 1))
+  if (n % 10 == 3 && p.percent < 80 && day >= days_from_civil(2024, 9, 1))
     p.status = "delayed";
   p.modified = p.end <= day ? p.end : p.start <= day ? p.start : -1;
   return p;

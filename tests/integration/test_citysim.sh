@@ -194,7 +194,7 @@ def progress(n, day):
     d = 90 + (n * 53) % 150
     pct = max(0, min(100, ((day - s).days * 20) // d * 5))
     status = "not_started" if pct == 0 else "completed" if pct == 100 else "in_progress"
-    if n % 10 == 3 and pct < 50 and day >= dt.date(2024, 9, 1):
+    if n % 10 == 3 and pct < 80 and day >= dt.date(2024, 9, 1):
         status = "delayed"
     e = s + dt.timedelta(d)
     mod = e if e <= day else s if s <= day else None
