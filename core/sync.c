@@ -894,6 +894,38 @@ static void dk__trailers(struct dk_buf *msg, struct dk__run *r, size_t quarantin
                 dk__body_sha(r), r->res->records, r->res->invalid, r->res->rejected, quarantined);
 }
 
+/* A run that died after main merged its source commit but before the
+ * source branch moved (see dk__commit) left the commit's id as
+ * `pending_source_commit` in the state: when main holds it, move the branch
+ * there now, so that the next merge starts from the right base; otherwise
+ * main never moved and the commit is forgotten. Returns 0 or DK_EGIT. */
+static int dk__repair_source_branch(struct dk__run *r, const char *sref) {
+  struct dk_store *st = r->engine->store;
+  const char *hex = json_string_value(json_object_get(r->state, "pending_source_commit"));
+  git_oid pending, main_oid;
+  int found = 0, rc = 0;
+  if (hex == NULL) return 0;
+  if (git_oid_fromstr(&pending, hex) == 0 && dk_store_ref(st, DK__MAIN, &main_oid, &found) == 0 && found &&
+      (git_oid_equal(&main_oid, &pending) || git_graph_descendant_of(st->repo, &main_oid, &pending) == 1)) {
+    struct dk_txn *stx = NULL;
+    git_oid cur;
+    int have = 0;
+    if (dk_store_ref(st, sref, &cur, &have) == 0 && !(have && git_oid_equal(&cur, &pending)) &&
+        (rc = dk_txn_begin(st, sref, &stx)) == 0) {
+      rc = dk_txn_move(stx, &pending);
+      if (rc == 0)
+        dk_log(DK_LOG_WARN, "source", r->src->name, "commit", hex, NULL,
+               "the last run stopped after merging into main: its source branch is moved there now");
+    }
+    dk_txn_free(stx);
+  }
+  if (rc == 0) {
+    json_object_del(r->state, "pending_source_commit");
+    dk__state_save(r);
+  }
+  return rc;
+}
+
 static void dk__round_free(struct dk__round *rd) {
   for (size_t i = 0; i < rd->nchg; i++) {
     free(rd->chg[i].path);
@@ -936,7 +968,12 @@ static void dk__commit(struct dk__run *r, int partial) {
   struct dk_txn *stx = NULL, *mtx = NULL;
   struct dk_buf smsg = {0}, msg = {0}, body = {0}, conf = {0};
   git_oid scommit, mcommit;
-  int rc = dk_txn_begin(st, sref, &stx);
+  int rc = dk__repair_source_branch(r, sref);
+  if (rc < 0) {
+    dk__commit_failed(r, partial, "source branch", st->err);
+    goto out;
+  }
+  rc = dk_txn_begin(st, sref, &stx);
   if (rc == 0) rc = dk__source_branch(r, &rd, stx, partial);
   if (rc < 0) {
     dk__commit_failed(r, partial, "repository", st->err);
@@ -954,6 +991,12 @@ static void dk__commit(struct dk__run *r, int partial) {
     dk__commit_failed(r, partial, "source branch", st->err);
     goto out;
   }
+  /* Should this run die between main and its source branch, the next one
+   * must know which source commit main already merged. */
+  char shex[GIT_OID_HEXSZ + 1];
+  git_oid_tostr(shex, sizeof shex, &scommit);
+  json_object_set_new(r->state, "pending_source_commit", json_string(shex));
+  dk__state_save(r);
   /* main: merge, and start again from the new main when it moved (a person
    * resolving a conflict meanwhile) */
   for (int attempt = 1;; attempt++) {
@@ -1006,6 +1049,7 @@ static void dk__commit(struct dk__run *r, int partial) {
     dk__commit_failed(r, partial, "source branch", st->err);
     goto out;
   }
+  json_object_del(r->state, "pending_source_commit");
   if (!partial) r->res->outcome = r->res->commit[0] ? DK_SOURCE_COMMITTED : DK_SOURCE_UNCHANGED;
 out:
   dk_txn_free(stx);

@@ -79,6 +79,22 @@ check_grep "... removing the stale ref lock, and saying so" 'ref=refs/heads/main
 check "... which is gone" test ! -e "$WORK/crash.git/refs/heads/main.lock"
 check "git fsck --strict" $G fsck --strict
 
+# The window between main and the source branch, made by hand: main merged
+# a source commit, the branch was left behind, the state names the commit.
+# The next run moves the branch first, so its merge starts from the right base.
+merged=$($G log -1 --first-parent --format=%H --author='^jinan-tasks' main)
+src=$($G rev-parse "$merged^2")
+$G update-ref refs/duikou/sources/jinan-tasks "$src~1" "$src"
+python3 - "$WORK/state/sources/jinan-tasks.json" "$src" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); d["pending_source_commit"] = sys.argv[2]; d.pop("etag", None)
+json.dump(d, open(sys.argv[1], "w"))
+PY
+check_status "a run after a stop between main and the source branch" 0 "$DUIKOU" sync -c "$WORK/c.yaml"
+check_grep "... moves the source branch to what main merged" 'source=jinan-tasks .*its source branch is moved there now' "$WORK/last.err"
+check_eq "... which is where it points now" "$src" "$($G rev-parse refs/duikou/sources/jinan-tasks)"
+check_no_grep "... and forgets the pending commit" pending_source_commit "$WORK/state/sources/jinan-tasks.json"
+
 # The same simulated day, synced once into a fresh repository.
 write_config "$WORK/ref.yaml" ref.git refstate
 check_status "a clean run at the same day" 0 "$DUIKOU" sync -c "$WORK/ref.yaml"
