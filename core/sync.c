@@ -942,8 +942,9 @@ static void dk__round_free(struct dk__round *rd) {
  * the source said to its branch, and reconcile the changes into main: a
  * merge commit whose parents are the previous main and the source-branch
  * commit. main moves first, then the source branch, both by
- * compare-and-swap: a crash in between leaves the branch behind, and the
- * next round merges the same change again, finding it already on main.
+ * compare-and-swap; the source commit is named in the state file
+ * (pending_source_commit) before main moves, so that a crash in between is
+ * mended by the next run (dk__repair_source_branch).
  * Sets the outcome (COMMITTED or UNCHANGED; FAILED when the repository
  * fails) — unless `partial`: the round already failed after some pages, whose
  * records are committed while the outcome stays FAILED. */
