@@ -297,7 +297,7 @@ static const struct dk__field dk__source_fields[] = {
   [S_DELETE_AFTER] = {"delete_after", T_INT, false, NULL, NO_FIELD},
 };
 
-enum { H_MAX_CONNECTIONS, H_MAX_PER_HOST, H_CONNECT_TIMEOUT, H_LOW_SPEED_TIME, H_PROXY, H_CA_FILE };
+enum { H_MAX_CONNECTIONS, H_MAX_PER_HOST, H_CONNECT_TIMEOUT, H_LOW_SPEED_TIME, H_PROXY, H_CA_FILE, H_PROXY_AUTH };
 
 /* The http mapping's strings land in a scratch struct, then on each source. */
 struct dk__http_strings {
@@ -311,6 +311,7 @@ static const struct dk__field dk__http_fields[] = {
   [H_LOW_SPEED_TIME] = {"low_speed_time", T_STR, false, dk__check_duration, NO_FIELD},
   [H_PROXY] = {"proxy", T_STR, false, NULL, offsetof(struct dk__http_strings, proxy)},
   [H_CA_FILE] = {"ca_file", T_STR, false, NULL, offsetof(struct dk__http_strings, ca_file)},
+  [H_PROXY_AUTH] = {"proxy_auth", T_MAP, false, NULL, NO_FIELD},
 };
 
 enum { A_BEARER_ENV, A_BEARER_FILE, A_BASIC_USER, A_BASIC_PASSWORD_ENV, A_BASIC_PASSWORD_FILE };
@@ -381,10 +382,10 @@ static void dk__resolve_in_place(struct dk__cctx *c, char **p) {
   *p = abs;
 }
 
-static void dk__check_auth(struct dk__cctx *c, const json_t *obj, const char *spointer,
+static void dk__check_auth(struct dk__cctx *c, const json_t *obj, const char *spointer, const char *key,
                            struct dk_auth *auth) {
   char pointer[512];
-  dk__ptr(pointer, sizeof pointer, spointer, "auth");
+  dk__ptr(pointer, sizeof pointer, spointer, key);
   size_t before = c->npending;
   unsigned ok = dk__check_fields(c, obj, pointer, dk__auth_fields, NFIELDS(dk__auth_fields), auth);
   dk__resolve_in_place(c, &auth->bearer_file);
@@ -441,7 +442,7 @@ static void dk__check_source(struct dk__cctx *c, const json_t *obj, size_t index
   if (ok & BIT(S_RETRIES)) s->retries = (int)json_integer_value(json_object_get(obj, "retries"));
   if (ok & BIT(S_DELETE_AFTER)) s->delete_after = (int)json_integer_value(json_object_get(obj, "delete_after"));
   if (ok & BIT(S_RETRY_BASE)) s->retry_base_ms = dk__duration_ms(json_string_value(json_object_get(obj, "retry_base")));
-  if (ok & BIT(S_AUTH)) dk__check_auth(c, json_object_get(obj, "auth"), s->pointer, &s->auth);
+  if (ok & BIT(S_AUTH)) dk__check_auth(c, json_object_get(obj, "auth"), s->pointer, "auth", &s->auth);
   dk__resolve_in_place(c, &s->ca_file);
   json_t *options = ok & BIT(S_OPTIONS) ? dk__copy(c, json_object_get(obj, "options")) : NULL;
   if (options != NULL) {
@@ -468,6 +469,8 @@ static void dk__check_http(struct dk__cctx *c, const json_t *obj) {
     dk__errf(c, "/http/max_per_host", "max_per_host (%ld) is more than max_connections (%ld)",
              cfg->http.max_per_host, cfg->http.max_connections);
   dk__resolve_in_place(c, &hs.ca_file);
+  if (ok & BIT(H_PROXY_AUTH))
+    dk__check_auth(c, json_object_get(obj, "proxy_auth"), "/http", "proxy_auth", &cfg->http.proxy_auth);
   for (size_t i = 0; i < cfg->nsources; i++) {
     struct dk_source_conf *s = &cfg->sources[i];
     if (s->proxy == NULL && hs.proxy) s->proxy = dk__strdup(c, hs.proxy);
@@ -688,6 +691,7 @@ void dk_config_free(struct dk_config *cfg) {
   free(cfg->plugins);
   free(cfg->log_level);
   free(cfg->timezone);
+  dk__auth_free(&cfg->http.proxy_auth);
   json_decref(cfg->reconcile);
   json_decref(cfg->status);
   json_decref(cfg->remotes);

@@ -47,6 +47,7 @@ struct dk_http_conf {
   long max_per_host;       /* default 4 */
   long connect_timeout_ms; /* default 10 s */
   long low_speed_secs;     /* default 30 */
+  struct dk_auth proxy_auth; /* names the proxy's credentials (all NULL: none) */
 };
 
 struct dk_config {

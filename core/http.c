@@ -35,6 +35,7 @@ struct dk__xfer {
   struct dk_http *http;
   CURL *easy;
   struct curl_slist *hdrs;
+  struct curl_slist *phdrs; /* to the proxy only */
   struct dk_buf body;
   size_t max_body;
   int too_big;
@@ -69,6 +70,7 @@ static void dk__poll_closed(uv_handle_t *h) {
 
 static void dk__xfer_free(struct dk__xfer *x) {
   curl_slist_free_all(x->hdrs);
+  curl_slist_free_all(x->phdrs);
   dk_buf_free(&x->body);
   for (size_t i = 0; i < x->nrheaders; i++) free(x->rheaders[i]);
   free(x->rheaders);
@@ -347,6 +349,15 @@ int dk_http_get(struct dk_http *http, const struct dk_http_req *req, dk_http_cb 
     free(h);
   }
   if (x->hdrs) curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+  if (req->proxy_authorization) {
+    char *h = dk_asprintf("Proxy-Authorization: %s", req->proxy_authorization);
+    x->phdrs = curl_slist_append(x->phdrs, h);
+    explicit_bzero(h, strlen(h));
+    free(h);
+    /* proxy headers go to the proxy, the others to the source, never mixed */
+    curl_easy_setopt(e, CURLOPT_HEADEROPT, CURLHEADER_SEPARATE);
+    curl_easy_setopt(e, CURLOPT_PROXYHEADER, x->phdrs);
+  }
   CURLMcode mc = curl_multi_add_handle(http->multi, e);
   if (mc != CURLM_OK) {
     curl_easy_cleanup(e);

@@ -26,6 +26,7 @@ struct dk_http_req {
   size_t max_body;             /* 0: 64 MiB */
   const char *ca_file;         /* or NULL for the system store */
   const char *proxy;           /* or NULL (libcurl then honours *_proxy env) */
+  const char *proxy_authorization; /* Proxy-Authorization value, to the proxy only, or NULL: a secret */
   int insecure;                /* 1: skip TLS verification (never the default) */
 };
 

@@ -41,6 +41,7 @@ struct dk__run {
   int pstate_live;
   struct dk_source pub;
   char *auth;           /* Authorization value: a secret, wiped on free */
+  char *proxy_auth;     /* Proxy-Authorization value: a secret, wiped on free */
   json_t *records;      /* what the source said this round, in order */
   json_t *tombstones;   /* [{path, reason}]: what it says no longer exists */
   size_t quarantined_rejects; /* refused items put in quarantine */
@@ -444,6 +445,7 @@ static void dk__fetch(struct dk__run *r) {
     .low_speed_secs = r->engine->cfg->http.low_speed_secs,
     .max_body = r->src->max_body > 0 ? (size_t)r->src->max_body : 0,
     .proxy = r->src->proxy,
+    .proxy_authorization = r->proxy_auth,
     .ca_file = r->src->ca_file,
   };
   dk_log(DK_LOG_DEBUG, "source", r->src->name, "url", r->url, NULL, "fetching page %u", r->page);
@@ -1072,6 +1074,10 @@ static void dk__run_free(struct dk__run *r) {
     explicit_bzero(r->auth, strlen(r->auth));
     free(r->auth);
   }
+  if (r->proxy_auth) {
+    explicit_bzero(r->proxy_auth, strlen(r->proxy_auth));
+    free(r->proxy_auth);
+  }
   json_decref(r->records);
   json_decref(r->tombstones);
   json_decref(r->state);
@@ -1177,6 +1183,12 @@ static int dk__run_setup(struct dk__run *r) {
   if (dk_auth_header(&src->auth, &r->auth, err) != 0) {
     dk_failf(r->res->error, DK_ECONFIG, "auth: %s", err);
     return DK_ECONFIG;
+  }
+  if (r->src->proxy == NULL || r->src->proxy[0] != '\0') {
+    if (dk_auth_header(&e->cfg->http.proxy_auth, &r->proxy_auth, err) != 0) {
+      dk_failf(r->res->error, DK_ECONFIG, "http.proxy_auth: %s", err);
+      return DK_ECONFIG;
+    }
   }
   if (dk_schemas_check_options(r->plugin, src->options, src->pointer, err) != 0) {
     dk_failf(r->res->error, DK_ECONFIG, "%s", err);

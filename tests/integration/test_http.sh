@@ -133,6 +133,28 @@ check_status "a round against a self-signed server" 1 env -u SSL_CERT_FILE -u CU
 check_grep "an unknown CA is refused (verification is on)" "unknown-ca *FAILED: fetch failed: .*\(certificate\|SSL\)" "$WORK/last.out"
 check_grep "the source's ca_file makes it trusted" "our-ca *committed" "$WORK/last.out"
 
+# A proxy that wants credentials: they go to the proxy (the echo server, which
+# answers absolute-form requests too) in Proxy-Authorization, from a file.
+printf 'proxy-%s-secret\n' "$$" >"$WORK/proxy.pw"
+cat >"$WORK/pa.yaml" <<YAML
+repository: proxied-auth.git
+state: pastate
+http:
+  proxy: "$ECHO"
+  proxy_auth: { basic_user: office-jn, basic_password_file: proxy.pw }
+sources:
+  - { name: behind-proxy, plugin: json-api, city: jinan, url: "http://register.jinan.invalid/p.json", retries: 0 }
+YAML
+: >"$WORK/headers.log"
+check_status "a round through a proxy that wants credentials" 0 "$DUIKOU" sync -c "$WORK/pa.yaml"
+check_eq "Proxy-Authorization carries them" "Basic $(printf 'office-jn:proxy-%s-secret' $$ | base64)" \
+  "$(python3 -c 'import json,sys; print([json.loads(l).get("proxy-authorization","") for l in open(sys.argv[1])][-1])' "$WORK/headers.log")"
+check_no_grep "the proxy secret is not in the log" "proxy-$$-secret" "$WORK/last.err"
+check_no_grep "... nor the state" "proxy-$$-secret" <(cat "$WORK"/pastate/sources/*.json)
+printf 'repository: x.git\nhttp: {proxy_auth: {basic_user: a}}\nsources:\n  - {name: a, plugin: csv, city: jinan, url: "http://x.example/"}\n' >"$WORK/pbad.yaml"
+check_status "proxy_auth without a password is a configuration error" 2 "$DUIKOU" check-config "$WORK/pbad.yaml"
+check_grep "... at its place" 'pbad.yaml:2:.*basic_user needs basic_password_env or basic_password_file (at /http/proxy_auth)' "$WORK/last.err"
+
 # max_per_host: 1 makes two slow sources of one host run one after the other.
 cat >"$WORK/l.yaml" <<YAML
 repository: limited.git
