@@ -92,13 +92,10 @@ struct dk__entry {
   const struct dk_source_conf *src;
   struct dk_sched_rule rule;
   uv_timer_t timer;
-  int running;
   unsigned failures;
 };
 
 struct dk_sched {
-  uv_loop_t *loop;
-  const struct dk_config *cfg;
   struct dk_engine *engine;
   struct dk__entry *entries;
   size_t n;
@@ -125,7 +122,6 @@ static void dk__maybe_stopped(struct dk_sched *s) {
 static void dk__on_run_end(void *arg, const struct dk_source_result *res) {
   struct dk__entry *en = arg;
   struct dk_sched *s = en->sched;
-  en->running = 0;
   s->running--;
   if (res->outcome == DK_SOURCE_FAILED) en->failures++;
   else if (res->outcome != DK_SOURCE_CANCELED) en->failures = 0;
@@ -142,7 +138,6 @@ static void dk__on_due(uv_timer_t *t) {
   if (s->stopping) return;
   int rc = dk_engine_run(s->engine, en->src, dk__on_run_end, en);
   if (rc == 0) {
-    en->running = 1;
     s->running++;
     return;
   }
@@ -199,8 +194,6 @@ int dk_sched_start(uv_loop_t *loop, const struct dk_config *cfg, struct dk_engin
     }
   }
   struct dk_sched *s = dk_calloc(1, sizeof *s);
-  s->loop = loop;
-  s->cfg = cfg;
   s->engine = engine;
   s->n = cfg->nsources;
   s->entries = dk_calloc(s->n ? s->n : 1, sizeof *s->entries);

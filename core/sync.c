@@ -83,8 +83,6 @@ struct dk_engine {
 };
 
 struct dk_sync {
-  uv_loop_t *loop;
-  const struct dk_config *cfg;
   struct dk_engine *engine;
   const struct dk_source_conf **srcs;
   struct dk_source_result *results;
@@ -502,12 +500,18 @@ static void dk__commit_failed(struct dk__run *r, int partial, const char *what, 
 #define DK__SRC_PREFIX "refs/duikou/sources/"
 #define DK__MAX_CAS_TRIES 5
 
+enum dk__chg_kind {
+  DK__CHG_REPORT,    /* the source says the record is theirs */
+  DK__CHG_TOMBSTONE, /* the source says it is gone: merged like a change */
+  DK__CHG_ABSENT     /* gone from delete_after full listings: main's record goes */
+};
+
 /* A changed record of this round: its path, what the source said before
  * (base, from its branch) and says now (theirs; NULL for a deletion). */
 struct dk__chg {
   char *path;
   json_t *base, *theirs;
-  int tombstone;
+  enum dk__chg_kind kind;
   char *reason; /* of a deletion */
 };
 
@@ -520,13 +524,13 @@ struct dk__round {
   size_t quarantined;
 };
 
-static void dk__chg_add(struct dk__round *rd, const char *path, json_t *base, json_t *theirs, int tomb,
-                        const char *reason) {
+static void dk__chg_add(struct dk__round *rd, const char *path, json_t *base, json_t *theirs,
+                        enum dk__chg_kind kind, const char *reason) {
   if (rd->nchg == rd->capchg) {
     rd->capchg = rd->capchg ? 2 * rd->capchg : 64;
     rd->chg = dk_realloc(rd->chg, rd->capchg * sizeof *rd->chg);
   }
-  rd->chg[rd->nchg++] = (struct dk__chg){dk_strdup(path), base, theirs, tomb, reason ? dk_strdup(reason) : NULL};
+  rd->chg[rd->nchg++] = (struct dk__chg){dk_strdup(path), base, theirs, kind, reason ? dk_strdup(reason) : NULL};
 }
 
 static json_t *dk__parse_blob(const char *data) { return data ? json_loads(data, 0, NULL) : NULL; }
@@ -609,19 +613,38 @@ static int dk__collect_absent(const char *path, void *arg) {
   return 0;
 }
 
+/* What every other configured source last said of `path` (its branch):
+ * fills others[] (records owned by held[], NULL where a source does not hold
+ * it; both sized for every source) and returns how many were filled. The
+ * caller releases held[0..n). */
+static size_t dk__others(struct dk__run *r, const char *path, struct dk_merge_other *others, json_t **held) {
+  const struct dk_config *cfg = r->engine->cfg;
+  size_t n = 0;
+  for (size_t s = 0; s < cfg->nsources; s++) {
+    if (strcmp(cfg->sources[s].name, r->src->name) == 0) continue;
+    char *ref = dk_asprintf(DK__SRC_PREFIX "%s", cfg->sources[s].name);
+    held[n] = dk__read_record(r->engine->store, ref, path);
+    free(ref);
+    others[n] = (struct dk_merge_other){cfg->sources[s].name, cfg->sources[s].city, held[n]};
+    n++;
+  }
+  return n;
+}
+
 /* Does another source's branch hold `path`? */
 static int dk__held_elsewhere(struct dk__run *r, const char *path) {
-  const struct dk_config *cfg = r->engine->cfg;
-  for (size_t i = 0; i < cfg->nsources; i++) {
-    if (strcmp(cfg->sources[i].name, r->src->name) == 0) continue;
-    char *ref = dk_asprintf(DK__SRC_PREFIX "%s", cfg->sources[i].name), *data = NULL;
-    size_t len;
-    int rc = dk_store_read(r->engine->store, ref, NULL, path, &data, &len);
-    free(ref);
-    free(data);
-    if (rc == 0) return 1;
+  size_t cap = r->engine->cfg->nsources ? r->engine->cfg->nsources : 1;
+  struct dk_merge_other *others = dk_calloc(cap, sizeof *others);
+  json_t **held = dk_calloc(cap, sizeof *held);
+  size_t n = dk__others(r, path, others, held);
+  int any = 0;
+  for (size_t i = 0; i < n; i++) {
+    any |= held[i] != NULL;
+    json_decref(held[i]);
   }
-  return 0;
+  free(others);
+  free(held);
+  return any;
 }
 
 /* The source branch for this round: puts every valid record, removes what a
@@ -641,7 +664,7 @@ static int dk__source_branch(struct dk__run *r, struct dk__round *rd, struct dk_
     if (rc == 1) {
       char *old = NULL;
       dk_txn_base_read(stx, path, &old, NULL);
-      dk__chg_add(rd, path, dk__parse_blob(old), json_incref(rec), 0, NULL);
+      dk__chg_add(rd, path, dk__parse_blob(old), json_incref(rec), DK__CHG_REPORT, NULL);
       free(old);
     }
   }
@@ -657,7 +680,7 @@ static int dk__source_branch(struct dk__run *r, struct dk__round *rd, struct dk_
       free(old);
       return rc;
     }
-    dk__chg_add(rd, tp, dk__parse_blob(old), NULL, 1, json_string_value(json_object_get(t, "reason")));
+    dk__chg_add(rd, tp, dk__parse_blob(old), NULL, DK__CHG_TOMBSTONE, json_string_value(json_object_get(t, "reason")));
     free(old);
   }
   /* Absences count only after a full listing that brought something: an
@@ -679,15 +702,7 @@ static int dk__source_branch(struct dk__run *r, struct dk__round *rd, struct dk_
   json_object_foreach_safe(next, tmp, path, t) {
     json_int_t n = json_integer_value(t) + 1;
     json_object_set_new(next, path, json_integer(n));
-    if (json_object_get(a.listed_before, path)) {
-      char *old = NULL;
-      dk_txn_base_read(stx, path, &old, NULL);
-      if ((rc = dk_txn_remove(stx, path)) < 0) {
-        free(old);
-        break;
-      }
-      free(old);
-    }
+    if (json_object_get(a.listed_before, path) && (rc = dk_txn_remove(stx, path)) < 0) break;
     if (r->src->delete_after > 0 && n >= r->src->delete_after) {
       if (dk__held_elsewhere(r, path)) {
         dk_log(DK_LOG_INFO, "source", r->src->name, "path", path, NULL,
@@ -696,7 +711,7 @@ static int dk__source_branch(struct dk__run *r, struct dk__round *rd, struct dk_
         char reason[128];
         snprintf(reason, sizeof reason, "absent from %lld consecutive full listings (delete_after: %d)", (long long)n,
                  r->src->delete_after);
-        dk__chg_add(rd, path, NULL, NULL, 2, reason); /* 2: by absence, main's record goes */
+        dk__chg_add(rd, path, NULL, NULL, DK__CHG_ABSENT, reason);
       }
       json_object_del(next, path);
     }
@@ -735,10 +750,10 @@ static int dk__conflict_file(struct dk__run *r, struct dk_txn *mtx, const char *
   json_t *fields = json_object_get(doc, "fields"), *kept = json_array();
   size_t i;
   json_t *f;
-  json_array_foreach(fields, i, f)
-    if (strcmp(json_string_value(json_object_get(f, "source")) ? json_string_value(json_object_get(f, "source")) : "",
-               r->src->name) != 0)
-      json_array_append(kept, f);
+  json_array_foreach(fields, i, f) {
+    const char *fs = json_string_value(json_object_get(f, "source"));
+    if (fs == NULL || strcmp(fs, r->src->name) != 0) json_array_append(kept, f);
+  }
   for (size_t c = 0; c < mo->nconflicts; c++) {
     const struct dk_merge_conflict *k = &mo->conflicts[c];
     if (strcmp(k->winner, "open") != 0) continue;
@@ -792,7 +807,7 @@ static int dk__reconcile(struct dk__run *r, struct dk__round *rd, struct dk_txn 
       json_decref(ours);
       continue;
     }
-    if (c->tombstone == 2) {
+    if (c->kind == DK__CHG_ABSENT) {
       /* a configured absence: main's record goes, whoever changed it */
       if (ours) {
         if ((ret = dk_txn_remove(mtx, c->path)) >= 0) {
@@ -805,17 +820,9 @@ static int dk__reconcile(struct dk__run *r, struct dk__round *rd, struct dk_txn 
       free(id);
       continue;
     }
-    size_t no = 0;
-    for (size_t s = 0; s < cfg->nsources; s++) {
-      if (strcmp(cfg->sources[s].name, r->src->name) == 0) continue;
-      char *ref = dk_asprintf(DK__SRC_PREFIX "%s", cfg->sources[s].name);
-      held[no] = dk__read_record(e->store, ref, c->path);
-      free(ref);
-      others[no] = (struct dk_merge_other){cfg->sources[s].name, cfg->sources[s].city, held[no]};
-      no++;
-    }
+    size_t no = dk__others(r, c->path, others, held);
     struct dk_merge_in in = {.rc = e->rc, .source = r->src->name, .city = r->src->city, .base = c->base,
-                             .ours = ours, .theirs = c->theirs, .tombstone = c->tombstone != 0,
+                             .ours = ours, .theirs = c->theirs, .tombstone = c->kind == DK__CHG_TOMBSTONE,
                              .tombstone_reason = c->reason, .others = others, .nothers = no};
     struct dk_merge_out mo = {0};
     char err[DK_ERRBUF_SIZE];
@@ -1254,7 +1261,8 @@ int dk_engine_open(uv_loop_t *loop, const struct dk_config *cfg, const char *plu
   return 0;
 }
 
-int dk_engine_busy(const struct dk_engine *e, const struct dk_source_conf *src) {
+/* Whether `src` has a run in progress. */
+static int dk__engine_busy(const struct dk_engine *e, const struct dk_source_conf *src) {
   for (const struct dk__run *r = e->active; r; r = r->next)
     if (r->src == src || strcmp(r->src->name, src->name) == 0) return 1;
   return 0;
@@ -1264,7 +1272,7 @@ size_t dk_engine_active(const struct dk_engine *e) { return e->nactive; }
 
 int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_cb cb, void *arg) {
   if (e->closing) return DK_ECANCELED;
-  if (dk_engine_busy(e, src)) return DK_EBUSY;
+  if (dk__engine_busy(e, src)) return DK_EBUSY;
   struct dk__run *r = dk_calloc(1, sizeof *r);
   r->engine = e;
   r->src = src;
@@ -1354,8 +1362,6 @@ int dk_sync_start(uv_loop_t *loop, const struct dk_config *cfg, const struct dk_
     free(s);
     return rc;
   }
-  s->loop = loop;
-  s->cfg = cfg;
   s->done = done;
   s->done_arg = arg;
   s->results = dk_calloc(n, sizeof *s->results);

@@ -61,8 +61,6 @@ int dk_engine_open(uv_loop_t *loop, const struct dk_config *cfg, const char *plu
  * and cb is called once, later, from the loop; or DK_EBUSY (the source is
  * running) or DK_ECANCELED (the engine is closing), and cb is never called. */
 int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_cb cb, void *arg);
-/* Whether `src` has a run in progress. */
-int dk_engine_busy(const struct dk_engine *e, const struct dk_source_conf *src);
 /* Runs in progress. */
 size_t dk_engine_active(const struct dk_engine *e);
 /* Close: runs still fetching or waiting to retry are canceled (their cb gets
