@@ -39,6 +39,10 @@ void dk_audit_close(struct dk_audit *a) {
 
 /* ---- names ---- */
 
+static char *dk__record_file(enum dk_kind kind, const char *id) {
+  return dk_asprintf("%s/%s.json", dk_kind_folder(kind), id);
+}
+
 int dk_audit_record_name(const char *name, char **path, enum dk_kind *kind, char **id, char *err) {
   *path = NULL;
   if (id) *id = NULL;
@@ -49,7 +53,7 @@ int dk_audit_record_name(const char *name, char **path, enum dk_kind *kind, char
                     "\"%s\" names no record: give an id (jnly-2024, jnly-2024/12, jnly-2024/12/linyi/2024-06, "
                     "linyi/教育局) or a path (tasks/jnly-2024/12.json)",
                     name);
-  *path = dk_asprintf("%s/%s.json", dk_kind_folder(k), rid);
+  *path = dk__record_file(k, rid);
   *kind = k;
   if (id) *id = rid;
   else free(rid);
@@ -78,7 +82,7 @@ int dk_audit_conflict_name(const char *name, char **record_path, enum dk_kind *k
       free(cid);
       return dk_failf(err, DK_EINVAL, "\"%s\" is not a conflict file (conflicts/<kind>/<id>.json)", name);
     }
-    *record_path = dk_asprintf("%s/%s.json", dk_kind_folder(k), cid);
+    *record_path = dk__record_file(k, cid);
     *kind = k;
     *id = cid;
     *file = dk_strdup(name);
@@ -260,15 +264,10 @@ int dk_audit_read(struct dk_audit *a, const git_oid *commit, const char *path, j
 
 /* ---- fields ---- */
 
-int dk_audit_equal(const json_t *a, const json_t *b) { return dk_json_same(a, b); }
-
-/* The key of the keyed arrays a member holds (merge.c's dk__keyed). */
-static const char *dk__key_of(const char *member) { return dk_merge_key_of(member); }
-
 /* The key field when `v`, member `member`, is a keyed array: every element
  * an object with a string key, keys unique. NULL otherwise. */
 static const char *dk__keyed(const char *member, const json_t *v) {
-  const char *kf = dk__key_of(member);
+  const char *kf = dk_merge_key_of(member);
   if (kf == NULL || !json_is_array(v)) return NULL;
   size_t n = json_array_size(v);
   for (size_t i = 0; i < n; i++) {
@@ -361,7 +360,7 @@ static void dk__diff(json_t *arr, const char *prefix, const json_t *o, const jso
   const char **keys = dk__keys(o, n, skip, &nk);
   for (size_t i = 0; i < nk; i++) {
     const json_t *a = json_object_get(o, keys[i]), *b = json_object_get(n, keys[i]);
-    if (dk_audit_equal(a, b)) continue;
+    if (dk_json_same(a, b)) continue;
     char *name = dk__join(prefix, keys[i]);
     const char *kf;
     if (json_is_object(a) && json_is_object(b)) {
@@ -373,7 +372,7 @@ static void dk__diff(json_t *arr, const char *prefix, const json_t *o, const jso
         json_t *f = dk__find_elem(b, kf, key, NULL);
         char *ename = dk_asprintf("%s[%s]", name, key);
         if (f == NULL) dk__change(arr, ename, e, NULL);
-        else if (!dk_audit_equal(e, f)) dk__diff(arr, ename, e, f, kf);
+        else if (!dk_json_same(e, f)) dk__diff(arr, ename, e, f, kf);
         free(ename);
       }
       for (size_t j = 0; j < json_array_size(b); j++) {
@@ -395,7 +394,7 @@ static void dk__diff(json_t *arr, const char *prefix, const json_t *o, const jso
 json_t *dk_audit_changes(const json_t *old, const json_t *neu) {
   json_t *arr = json_array();
   if (json_is_object(old) && json_is_object(neu)) dk__diff(arr, "", old, neu, NULL);
-  else if (!dk_audit_equal(old, neu)) dk__change(arr, "", old, neu);
+  else if (!dk_json_same(old, neu)) dk__change(arr, "", old, neu);
   return arr;
 }
 
@@ -454,7 +453,7 @@ json_t *dk_audit_field_get(const json_t *record, const char *field) {
   for (size_t i = 0; i < n && cur; i++) {
     cur = json_is_object(cur) ? json_object_get(cur, segs[i].key) : NULL;
     if (cur && segs[i].sel) {
-      const char *kf = dk__key_of(segs[i].key);
+      const char *kf = dk_merge_key_of(segs[i].key);
       cur = kf && json_is_array(cur) ? dk__find_elem(cur, kf, segs[i].sel, NULL) : NULL;
     }
   }
@@ -482,64 +481,54 @@ int dk_audit_field_set(json_t **record, const char *field, json_t *value, char *
   json_t *cur = *record;
   for (size_t i = 0; i < n; i++) {
     int last = i + 1 == n;
-    const char *key = segs[i].key;
-    if (segs[i].sel == NULL) {
-      if (last) {
-        if (value) json_object_set(cur, key, value);
-        else json_object_del(cur, key);
-        goto out;
-      }
-      json_t *next = json_object_get(cur, key);
-      if (next == NULL) {
-        if (value == NULL) goto out;
-        next = json_object();
-        json_object_set_new(cur, key, next);
-      }
-      if (!json_is_object(next)) {
-        ret = dk_failf(err, DK_EINVAL, "%s: \"%s\" is not an object", field, key);
-        goto out;
-      }
-      cur = next;
-      continue;
-    }
-    const char *kf = dk__key_of(key);
-    if (kf == NULL) {
+    const char *key = segs[i].key, *sel = segs[i].sel, *kf = NULL;
+    if (sel && (kf = dk_merge_key_of(key)) == NULL) {
       ret = dk_failf(err, DK_EINVAL, "%s: \"%s\" is not a keyed array (units by name, milestones by id)", field, key);
       goto out;
     }
-    json_t *arr = json_object_get(cur, key);
-    if (arr == NULL) {
-      if (value == NULL) goto out;
-      arr = json_array();
-      json_object_set_new(cur, key, arr);
-    }
-    if (!json_is_array(arr)) {
-      ret = dk_failf(err, DK_EINVAL, "%s: \"%s\" is not an array", field, key);
+    if (last && sel == NULL) {
+      if (value) json_object_set(cur, key, value);
+      else json_object_del(cur, key);
       goto out;
     }
+    /* The member on the way: an object, or with [sel] a keyed array;
+     * created when missing, unless there is nothing to set. */
+    json_t *next = json_object_get(cur, key);
+    if (next == NULL) {
+      if (value == NULL) goto out;
+      next = sel ? json_array() : json_object();
+      json_object_set_new(cur, key, next);
+    }
+    if (sel ? !json_is_array(next) : !json_is_object(next)) {
+      ret = dk_failf(err, DK_EINVAL, "%s: \"%s\" is not an %s", field, key, sel ? "array" : "object");
+      goto out;
+    }
+    if (sel == NULL) {
+      cur = next;
+      continue;
+    }
     size_t idx = 0;
-    json_t *elem = dk__find_elem(arr, kf, segs[i].sel, &idx);
+    json_t *elem = dk__find_elem(next, kf, sel, &idx);
     if (last) {
       if (value == NULL) {
-        if (elem) json_array_remove(arr, idx);
+        if (elem) json_array_remove(next, idx);
         goto out;
       }
       const char *given = json_string_value(json_object_get(value, kf));
-      int wrong_key = json_object_get(value, kf) && (given == NULL || strcmp(given, segs[i].sel) != 0);
+      int wrong_key = json_object_get(value, kf) && (given == NULL || strcmp(given, sel) != 0);
       if (!json_is_object(value) || wrong_key) {
-        ret = dk_failf(err, DK_EINVAL, "%s: the element must be an object whose \"%s\" is \"%s\"", field, kf,
-                       segs[i].sel);
+        ret = dk_failf(err, DK_EINVAL, "%s: the element must be an object whose \"%s\" is \"%s\"", field, kf, sel);
         goto out;
       }
-      json_object_set_new(value, kf, json_string(segs[i].sel));
-      if (elem) json_array_set(arr, idx, value);
-      else json_array_append(arr, value);
+      json_object_set_new(value, kf, json_string(sel));
+      if (elem) json_array_set(next, idx, value);
+      else json_array_append(next, value);
       goto out;
     }
     if (elem == NULL) {
       if (value == NULL) goto out;
-      elem = json_pack("{s:s}", kf, segs[i].sel);
-      json_array_append_new(arr, elem);
+      elem = json_pack("{s:s}", kf, sel);
+      json_array_append_new(next, elem);
     }
     cur = elem;
   }
@@ -739,7 +728,7 @@ int dk_audit_blame_record(struct dk_audit *a, const git_oid *from, const char *p
       int have_info = 0;
       for (size_t j = 0; j < n && ret == 0; j++) {
         if (done[j]) continue;
-        if (fp && dk_audit_equal(json_object_get(pflat, v[j].field), v[j].value)) continue;
+        if (fp && dk_json_same(json_object_get(pflat, v[j].field), v[j].value)) continue;
         if (!have_info) {
           if ((ret = dk_audit_commit_info(a, git_commit_id(c), &info)) != 0) break;
           have_info = 1;
@@ -1093,7 +1082,7 @@ static int dk__resolve_once(struct dk_store *st, const struct dk_resolve_req *re
   json_decref(chosen);
 
   /* What main keeps must pass its schema, as any synced record does. */
-  if (neu && !dk_audit_equal(neu, record)) {
+  if (neu && !dk_json_same(neu, record)) {
     char *p = NULL, verr[DK_ERRBUF_SIZE];
     if (dk_record_path(neu, &p, verr) != 0 || strcmp(p, res->path) != 0) {
       ret = dk_failf(st->err, DK_EINVALID, "the record would no longer be %s: %s", res->path,

@@ -80,6 +80,18 @@ static void dk__close_signals(struct dk__daemon *d) {
   uv_close((uv_handle_t *)&d->sighup, NULL);
 }
 
+static void dk__engine_closed(void *arg);
+
+/* Stop for good: no run starts any more, runs in flight are canceled, and
+ * the signal handles close once the engine has (the loop then ends). */
+static void dk__shutdown(struct dk__daemon *d) {
+  d->stopping = 1;
+  if (d->sched) dk_sched_stop(d->sched, NULL, NULL);
+  d->sched = NULL;
+  if (d->engine) dk_engine_close(d->engine, dk__engine_closed, d);
+  else dk__close_signals(d);
+}
+
 static void dk__engine_closed(void *arg) {
   struct dk__daemon *d = arg;
   d->engine = NULL;
@@ -94,13 +106,7 @@ static void dk__engine_closed(void *arg) {
   d->next_cfg = NULL;
   if (dk__daemon_begin(d) != 0) {
     d->status = DK_EXIT_FAILED;
-    d->stopping = 1;
-    if (d->sched) {
-      dk_sched_stop(d->sched, NULL, NULL);
-      d->sched = NULL;
-    }
-    if (d->engine) dk_engine_close(d->engine, dk__engine_closed, d);
-    else dk__close_signals(d);
+    dk__shutdown(d);
     return;
   }
   dk__notify("READY=1");
@@ -114,15 +120,11 @@ static void dk__sched_stopped(void *arg) {
 static void dk__on_stop(uv_signal_t *h, int signum) {
   struct dk__daemon *d = h->data;
   if (d->stopping) return;
-  d->stopping = 1;
   dk_log(DK_LOG_INFO, NULL, "%s: stopping (%zu run%s in progress canceled)", signum == SIGTERM ? "SIGTERM" : "SIGINT",
          d->engine ? dk_engine_active(d->engine) : (size_t)0,
          d->engine && dk_engine_active(d->engine) == 1 ? "" : "s");
   dk__notify("STOPPING=1");
-  if (d->sched) dk_sched_stop(d->sched, NULL, NULL);
-  d->sched = NULL;
-  if (d->engine) dk_engine_close(d->engine, dk__engine_closed, d);
-  else dk__close_signals(d);
+  dk__shutdown(d);
 }
 
 static void dk__on_hup(uv_signal_t *h, int signum) {
@@ -183,10 +185,7 @@ int dk_cmd_daemon(int argc, char **argv) {
   uv_signal_start(&d.sighup, dk__on_hup, SIGHUP);
   if (dk__daemon_begin(&d) != 0) {
     d.status = DK_EXIT_FAILED;
-    d.stopping = 1;
-    if (d.sched) dk_sched_stop(d.sched, NULL, NULL);
-    if (d.engine) dk_engine_close(d.engine, dk__engine_closed, &d);
-    else dk__close_signals(&d);
+    dk__shutdown(&d);
   } else {
     dk__notify("READY=1");
   }

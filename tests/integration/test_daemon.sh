@@ -97,6 +97,10 @@ slow_runs=$(grep -c 'run started' "$WORK/slow.seq")
 check_eq "a slow source never runs twice at once ($slow_runs runs)" 0 "$overlap"
 check "the slow source did run" test "$slow_runs" -ge 2
 
+# A second daemon on the same repository cannot start: exit 1, saying why.
+check_status "a second daemon on the same repository exits 1" 1 timeout 10 "$DUIKOU" daemon -c "$WORK/d.yaml"
+check_grep "... because the first holds it" "in use by another duikou (pid $DPID" "$WORK/last.err"
+
 # SIGHUP with a broken file: refused, the daemon goes on.
 cp "$WORK/d.yaml" "$WORK/d.yaml.good"
 printf 'repository: snap.git\nsources: 12\n' >"$WORK/d.yaml"
