@@ -78,8 +78,7 @@ int64_t dk_sched_first_ms(const struct dk_sched_rule *rule, time_t now, time_t l
   /* A cron slot passed since the last attempt: it was missed; run now. */
   time_t missed = dk_cron_next(&rule->cron, last_attempt);
   if (missed != (time_t)-1 && missed <= now && failures == 0) return start_now;
-  int64_t next = dk_sched_next_ms(rule, now, failures, rnd);
-  if (failures == 0) return next;
+  if (failures == 0) return dk_sched_next_ms(rule, now, 0, rnd);
   /* after failures, keep the backoff counted from the last attempt */
   int64_t from_last = dk_sched_next_ms(rule, last_attempt, failures, rnd) - (int64_t)(now - last_attempt) * 1000;
   return from_last > start_now ? from_last : start_now;
