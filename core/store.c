@@ -78,27 +78,20 @@ int dk_store_open(const char *path, struct dk_store **out, char *err) {
     opts.description = "duikou snapshot repository: the audit trail of the Jinan-Linyi paired-cooperation plan";
     rc = git_repository_init_ext(&repo, path, &opts);
     if (rc != 0) return dk__giterr(err, path);
-  } else if (rc == 0) {
-    /* git refuses a repository another user owns (safe.directory); libgit2
-     * checks that only when it searches for a repository, not for a bare
-     * one opened by path, so duikou checks it here. */
+  } else if (rc == 0 || rc == GIT_EOWNER) {
+    /* git refuses a repository another user owns (safe.directory). libgit2
+     * 1.5 checks that only when it searches for a repository, not for a bare
+     * one opened by path (a later one may: GIT_EOWNER), so duikou checks it,
+     * and says how to put it right. */
     struct stat sb;
-    if (stat(path, &sb) == 0 && sb.st_uid != geteuid()) {
+    int found = stat(path, &sb) == 0;
+    if (rc == GIT_EOWNER || (found && sb.st_uid != geteuid())) {
       git_repository_free(repo);
       return dk_failf(err, DK_EGIT,
                       "%s: the repository belongs to user id %ld, not to the user duikou runs as (%ld); run duikou "
                       "as the service user that owns it, or give it to that user (chown -R)",
-                      path, (long)sb.st_uid, (long)geteuid());
+                      path, found ? (long)sb.st_uid : -1L, (long)geteuid());
     }
-  } else if (rc == GIT_EOWNER) {
-    /* libgit2 refuses a repository another user owns (git's safe.directory
-     * rule): duikou keeps that check, and says how to put it right. */
-    struct stat sb;
-    long owner = stat(path, &sb) == 0 ? (long)sb.st_uid : -1;
-    return dk_failf(err, DK_EGIT,
-                    "%s: the repository belongs to user id %ld, not to the user duikou runs as (%ld); run duikou "
-                    "as the service user that owns it, or give it to that user (chown -R)",
-                    path, owner, (long)geteuid());
   } else if (rc != 0) {
     return dk__giterr(err, path);
   }
