@@ -262,6 +262,16 @@ int dk_audit_read(struct dk_audit *a, const git_oid *commit, const char *path, j
   return 0;
 }
 
+/* One step back along first parents: *p, c's first parent (NULL at the
+ * root), and in *blob its version of `path`. Returns 1 when the parent holds
+ * the path, 0 when it does not or there is no parent, or DK_EGIT. */
+static int dk__parent_blob(struct dk_audit *a, git_commit *c, const char *path, git_commit **p, git_oid *blob) {
+  *p = NULL;
+  if (git_commit_parentcount(c) == 0) return 0;
+  if (git_commit_parent(p, c, 0) != 0) return dk__giterr(a->err, DK_EGIT, "reading main's history");
+  return dk__blob_at(a, *p, path, blob);
+}
+
 /* ---- fields ---- */
 
 /* The key field when `v`, member `member`, is a keyed array: every element
@@ -573,6 +583,7 @@ int dk_audit_log(struct dk_audit *a, const git_oid *from, const char *path, size
   int ret = 0;
   git_commit *c = NULL, *p = NULL;
   git_oid bc = {{0}}, bp = {{0}};
+  json_t *jc = NULL; /* the version bc, once read: a change's old one is the next change's new one */
   if (git_commit_lookup(&c, a->repo, from) != 0) return dk__giterr(a->err, DK_EGIT, "reading main's history");
   int fc = dk__blob_at(a, c, path, &bc);
   if (fc < 0) {
@@ -580,16 +591,10 @@ int dk_audit_log(struct dk_audit *a, const git_oid *from, const char *path, size
     return fc;
   }
   for (;;) {
-    int fp = 0;
-    if (git_commit_parentcount(c) > 0) {
-      if (git_commit_parent(&p, c, 0) != 0) {
-        ret = dk__giterr(a->err, DK_EGIT, "reading main's history");
-        break;
-      }
-      if ((fp = dk__blob_at(a, p, path, &bp)) < 0) {
-        ret = fp;
-        break;
-      }
+    int fp = dk__parent_blob(a, c, path, &p, &bp);
+    if (fp < 0) {
+      ret = fp;
+      break;
     }
     if (fc != fp || (fc && !git_oid_equal(&bc, &bp))) {
       v = dk_realloc(v, (n + 1) * sizeof *v);
@@ -599,18 +604,20 @@ int dk_audit_log(struct dk_audit *a, const git_oid *from, const char *path, size
       n++;
       e->action = !fp ? DK_AUDIT_ADDED : !fc ? DK_AUDIT_DELETED : DK_AUDIT_CHANGED;
       if (e->action == DK_AUDIT_CHANGED) {
-        json_t *o = dk__blob_json(a, &bp), *nw = dk__blob_json(a, &bc);
-        if (o == NULL || nw == NULL) {
+        json_t *o = dk__blob_json(a, &bp);
+        if (jc == NULL) jc = dk__blob_json(a, &bc);
+        if (o == NULL || jc == NULL) {
           json_decref(o);
-          json_decref(nw);
           ret = DK_EGIT;
           break;
         }
-        e->changes = dk_audit_changes(o, nw);
-        json_decref(o);
-        json_decref(nw);
+        e->changes = dk_audit_changes(o, jc);
+        json_decref(jc);
+        jc = o;
       } else {
         e->changes = json_array();
+        json_decref(jc);
+        jc = NULL;
       }
       if (limit && n == limit) break;
     }
@@ -621,6 +628,7 @@ int dk_audit_log(struct dk_audit *a, const git_oid *from, const char *path, size
     fc = fp;
     bc = bp;
   }
+  json_decref(jc);
   git_commit_free(c);
   git_commit_free(p);
   if (ret != 0) {
@@ -637,31 +645,17 @@ int dk_audit_last_change(struct dk_audit *a, const git_oid *from, const char *pa
   git_oid bc, bp;
   if (git_commit_lookup(&c, a->repo, from) != 0) return dk__giterr(a->err, DK_EGIT, "reading a commit");
   int rc = dk__blob_at(a, c, path, &bc);
-  if (rc <= 0) {
-    git_commit_free(c);
-    return rc < 0 ? rc : dk_failf(a->err, DK_ENOENT, "%s is not there", path);
-  }
-  for (;;) {
-    if (git_commit_parentcount(c) == 0) break;
-    if (git_commit_parent(&p, c, 0) != 0) {
-      git_commit_free(c);
-      return dk__giterr(a->err, DK_EGIT, "reading a commit");
-    }
-    rc = dk__blob_at(a, p, path, &bp);
-    if (rc < 0) {
-      git_commit_free(c);
-      git_commit_free(p);
-      return rc;
-    }
-    if (rc == 0 || !git_oid_equal(&bp, &bc)) break;
+  if (rc == 0) rc = dk_failf(a->err, DK_ENOENT, "%s is not there", path);
+  /* back while the first parent holds the same version */
+  while (rc > 0 && (rc = dk__parent_blob(a, c, path, &p, &bp)) > 0 && git_oid_equal(&bp, &bc)) {
     git_commit_free(c);
     c = p;
     p = NULL;
   }
-  git_oid_cpy(out, git_commit_id(c));
+  if (rc >= 0) git_oid_cpy(out, git_commit_id(c));
   git_commit_free(c);
   git_commit_free(p);
-  return 0;
+  return rc < 0 ? rc : 0;
 }
 
 void dk_audit_blame_free(struct dk_audit_blame *lines, size_t n) {
@@ -684,8 +678,7 @@ int dk_audit_blame_record(struct dk_audit *a, const git_oid *from, const char *p
   if (rc != 0) return rc;
   json_t *flat = dk_audit_flatten(rec);
   size_t n = json_object_size(flat), left = n;
-  struct dk_audit_blame *v = dk_calloc(n ? n : 1, sizeof *v);
-  int *done = dk_calloc(n ? n : 1, sizeof *done);
+  struct dk_audit_blame *v = dk_calloc(n ? n : 1, sizeof *v); /* a field is attributed once its commit.hex is set */
   size_t i = 0;
   const char *k;
   json_t *val;
@@ -700,16 +693,10 @@ int dk_audit_blame_record(struct dk_audit *a, const git_oid *from, const char *p
   int ret = 0;
   if (git_commit_lookup(&c, a->repo, from) != 0) ret = dk__giterr(a->err, DK_EGIT, "reading a commit");
   while (ret == 0 && left > 0) {
-    int fp = 0;
-    if (git_commit_parentcount(c) > 0) {
-      if (git_commit_parent(&p, c, 0) != 0) {
-        ret = dk__giterr(a->err, DK_EGIT, "reading main's history");
-        break;
-      }
-      if ((fp = dk__blob_at(a, p, path, &bp)) < 0) {
-        ret = fp;
-        break;
-      }
+    int fp = dk__parent_blob(a, c, path, &p, &bp);
+    if (fp < 0) {
+      ret = fp;
+      break;
     }
     if (!fp || !git_oid_equal(&bp, &bc)) {
       /* Fields whose value differs in the parent (or that it lacks: the
@@ -727,14 +714,13 @@ int dk_audit_blame_record(struct dk_audit *a, const git_oid *from, const char *p
       struct dk_audit_commit info;
       int have_info = 0;
       for (size_t j = 0; j < n && ret == 0; j++) {
-        if (done[j]) continue;
+        if (v[j].commit.hex[0]) continue;
         if (fp && dk_json_same(json_object_get(pflat, v[j].field), v[j].value)) continue;
         if (!have_info) {
           if ((ret = dk_audit_commit_info(a, git_commit_id(c), &info)) != 0) break;
           have_info = 1;
         }
         dk__commit_copy(&v[j].commit, &info);
-        done[j] = 1;
         left--;
       }
       if (have_info) dk_audit_commit_clear(&info);
@@ -748,7 +734,6 @@ int dk_audit_blame_record(struct dk_audit *a, const git_oid *from, const char *p
   }
   git_commit_free(c);
   git_commit_free(p);
-  free(done);
   if (ret != 0) {
     dk_audit_blame_free(v, n);
     json_decref(rec);

@@ -9,8 +9,8 @@
  * merge uses (merge.h): top-level "status"; nested "section.title"; elements
  * of the keyed arrays (`units` by `name`, `milestones` by `id`) as
  * "units[济南市教育局].role" or, for a whole element, "units[济南市教育局]";
- * any other array is one value; "" is the record as a whole. Numbers compare
- * by value (60 and 60.0 are equal, as in the canonical form).
+ * any other array is one value; "" is the record as a whole. Values compare
+ * with dk_json_same (merge.h): numbers by value (60 and 60.0 are equal).
  *
  * The repository is only read here, except by dk_audit_resolve, which
  * commits a conflict's resolution through a store transaction. libgit2
@@ -87,9 +87,6 @@ void dk_audit_commit_clear(struct dk_audit_commit *c);
  * reference; a blob that is not JSON is given as a string holding its text)
  * and, when blob is not NULL, its blob id; DK_ENOENT when absent, DK_EGIT. */
 int dk_audit_read(struct dk_audit *a, const git_oid *commit, const char *path, json_t **record, git_oid *blob);
-
-/* Equality of JSON values with numbers compared by value. */
-int dk_audit_equal(const json_t *a, const json_t *b);
 
 /* The fields of a record (the leaves, named as above, in key order with
  * keyed-array elements in array order; an empty object or array is a leaf),

@@ -164,12 +164,16 @@ static void dk__print_changes(const json_t *changes, const char *indent) {
   }
 }
 
+/* Say why an audit call failed (a->err); returns the exit status for rc. */
+static int dk__afail(const char *name, const struct dk_audit *a, int rc) {
+  fprintf(stderr, "duikou %s: %s\n", name, a->err);
+  return dk__exit_for(rc);
+}
+
 /* The commit --at names, else main's. Returns an exit status. */
 static int dk__at(const char *name, struct dk_audit *a, const char *at, git_oid *out) {
   int rc = at ? dk_audit_resolve_rev(a, at, out) : dk_audit_main(a, out);
-  if (rc == 0) return 0;
-  fprintf(stderr, "duikou %s: %s\n", name, a->err);
-  return dk__exit_for(rc);
+  return rc == 0 ? 0 : dk__afail(name, a, rc);
 }
 
 /* Parse the one record argument. Returns an exit status. */
@@ -188,31 +192,61 @@ static int dk__one_record(const char *name, void (*usage)(FILE *), struct dk__ao
   return 0;
 }
 
-int dk_cmd_log(int argc, char **argv, void (*usage)(FILE *f)) {
+/* What log, show and blame share: their options, the one record, the
+ * repository and the commit --at names (main by default). */
+struct dk__rcmd {
   struct dk__aopts o;
-  char *path = NULL, *id = NULL;
+  char *path, *id;
   enum dk_kind kind;
-  struct dk_audit *a = NULL;
+  struct dk_audit *a;
+  git_oid at;
+};
+
+/* Parse, name the record, open the repository, resolve --at. Returns an
+ * exit status (-1 after --help); dk__rcmd_end in every case. */
+static int dk__rcmd_begin(const char *name, void (*usage)(FILE *), int argc, char **argv, unsigned allowed,
+                          struct dk__rcmd *r) {
+  memset(r, 0, sizeof *r);
+  int status = dk__aparse(name, usage, argc, argv, allowed, &r->o);
+  if (status == 0) status = dk__one_record(name, usage, &r->o, &r->path, &r->kind, &r->id);
+  if (status == 0) status = dk__aopen(name, &r->o, &r->a, NULL);
+  if (status == 0) status = dk__at(name, r->a, r->o.at, &r->at);
+  return status;
+}
+
+static int dk__rcmd_end(struct dk__rcmd *r, int status) {
+  dk_audit_close(r->a);
+  free(r->path);
+  free(r->id);
+  free(r->o.pos);
+  return status < 0 ? DK_EXIT_OK : status;
+}
+
+/* "PATH is not in COMMIT (REV)": the record is absent there. */
+static int dk__not_in(const char *name, const struct dk__rcmd *r) {
+  char hex[GIT_OID_HEXSZ + 1];
+  fprintf(stderr, "duikou %s: %s is not in %.12s (%s)\n", name, r->path, git_oid_tostr(hex, sizeof hex, &r->at),
+          r->o.at ? r->o.at : "main");
+  return DK_EXIT_FAILED;
+}
+
+int dk_cmd_log(int argc, char **argv, void (*usage)(FILE *f)) {
+  struct dk__rcmd r;
   struct dk_audit_entry *v = NULL;
   size_t n = 0;
-  git_oid head;
-  int status = dk__aparse("log", usage, argc, argv, DK__O_LIMIT, &o);
+  int status = dk__rcmd_begin("log", usage, argc, argv, DK__O_LIMIT, &r);
   if (status != 0) goto out;
-  if ((status = dk__one_record("log", usage, &o, &path, &kind, &id)) != 0) goto out;
-  if ((status = dk__aopen("log", &o, &a, NULL)) != 0) goto out;
-  if ((status = dk__at("log", a, NULL, &head)) != 0) goto out;
-  int rc = dk_audit_log(a, &head, path, o.limit, &v, &n);
+  int rc = dk_audit_log(r.a, &r.at, r.path, r.o.limit, &v, &n);
   if (rc != 0) {
-    fprintf(stderr, "duikou log: %s\n", a->err);
-    status = dk__exit_for(rc);
+    status = dk__afail("log", r.a, rc);
     goto out;
   }
   if (n == 0) {
-    fprintf(stderr, "duikou log: %s has no history on main\n", path);
+    fprintf(stderr, "duikou log: %s has no history on main\n", r.path);
     status = DK_EXIT_FAILED;
     goto out;
   }
-  if (o.json) {
+  if (r.o.json) {
     json_t *hist = json_array();
     for (size_t i = 0; i < n; i++) {
       json_t *e = dk__commit_json(&v[i].commit);
@@ -220,8 +254,8 @@ int dk_cmd_log(int argc, char **argv, void (*usage)(FILE *f)) {
       json_object_set(e, "changes", v[i].changes);
       json_array_append_new(hist, e);
     }
-    dk__print_json(json_pack("{s:s, s:s, s:s, s:o}", "path", path, "kind", dk_kind_name(kind), "id", id, "history",
-                             hist));
+    dk__print_json(json_pack("{s:s, s:s, s:s, s:o}", "path", r.path, "kind", dk_kind_name(r.kind), "id", r.id,
+                             "history", hist));
   } else {
     for (size_t i = 0; i < n; i++) {
       char when[40];
@@ -233,50 +267,33 @@ int dk_cmd_log(int argc, char **argv, void (*usage)(FILE *f)) {
   }
 out:
   dk_audit_entries_free(v, n);
-  dk_audit_close(a);
-  free(path);
-  free(id);
-  free(o.pos);
-  return status < 0 ? DK_EXIT_OK : status;
+  return dk__rcmd_end(&r, status);
 }
 
 int dk_cmd_show(int argc, char **argv, void (*usage)(FILE *f)) {
-  struct dk__aopts o;
-  char *path = NULL, *id = NULL;
-  enum dk_kind kind;
-  struct dk_audit *a = NULL;
+  struct dk__rcmd r;
   json_t *rec = NULL;
   struct dk_audit_commit at_info = {0}, last_info = {0};
-  git_oid at, last;
-  int status = dk__aparse("show", usage, argc, argv, DK__O_AT, &o);
+  git_oid last;
+  int status = dk__rcmd_begin("show", usage, argc, argv, DK__O_AT, &r);
   if (status != 0) goto out;
-  if ((status = dk__one_record("show", usage, &o, &path, &kind, &id)) != 0) goto out;
-  if ((status = dk__aopen("show", &o, &a, NULL)) != 0) goto out;
-  if ((status = dk__at("show", a, o.at, &at)) != 0) goto out;
-  int rc = dk_audit_read(a, &at, path, &rec, NULL);
-  if (rc == 0) rc = dk_audit_last_change(a, &at, path, &last);
-  if (rc == 0) rc = dk_audit_commit_info(a, &at, &at_info);
-  if (rc == 0) rc = dk_audit_commit_info(a, &last, &last_info);
-  if (rc == DK_ENOENT) {
-    char hex[GIT_OID_HEXSZ + 1];
-    fprintf(stderr, "duikou show: %s is not in %.12s (%s)\n", path, git_oid_tostr(hex, sizeof hex, &at),
-            o.at ? o.at : "main");
-    status = DK_EXIT_FAILED;
-    goto out;
-  }
+  int rc = dk_audit_read(r.a, &r.at, r.path, &rec, NULL);
+  if (rc == 0) rc = dk_audit_last_change(r.a, &r.at, r.path, &last);
+  if (rc == 0) rc = dk_audit_commit_info(r.a, &r.at, &at_info);
+  if (rc == 0) rc = dk_audit_commit_info(r.a, &last, &last_info);
   if (rc != 0) {
-    fprintf(stderr, "duikou show: %s\n", a->err);
-    status = dk__exit_for(rc);
+    status = rc == DK_ENOENT ? dk__not_in("show", &r) : dk__afail("show", r.a, rc);
     goto out;
   }
-  if (o.json) {
-    json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:O}", "path", path, "kind", dk_kind_name(kind), "id", id,
-                            "at", dk__commit_json(&at_info), "changed_in", dk__commit_json(&last_info), "record", rec);
+  if (r.o.json) {
+    json_t *doc = json_pack("{s:s, s:s, s:s, s:o, s:o, s:O}", "path", r.path, "kind", dk_kind_name(r.kind), "id",
+                            r.id, "at", dk__commit_json(&at_info), "changed_in", dk__commit_json(&last_info), "record",
+                            rec);
     dk__print_json(doc);
   } else {
     char w1[40], w2[40];
-    printf("# %s at %.12s (%s, %s)", path, at_info.hex, dk__iso(at_info.time, w1, sizeof w1), at_info.source);
-    if (!git_oid_equal(&at, &last))
+    printf("# %s at %.12s (%s, %s)", r.path, at_info.hex, dk__iso(at_info.time, w1, sizeof w1), at_info.source);
+    if (!git_oid_equal(&r.at, &last))
       printf("; last changed in %.12s (%s, %s)", last_info.hex, dk__iso(last_info.time, w2, sizeof w2),
              last_info.source);
     printf("\n");
@@ -288,11 +305,7 @@ out:
   dk_audit_commit_clear(&at_info);
   dk_audit_commit_clear(&last_info);
   json_decref(rec);
-  dk_audit_close(a);
-  free(path);
-  free(id);
-  free(o.pos);
-  return status < 0 ? DK_EXIT_OK : status;
+  return dk__rcmd_end(&r, status);
 }
 
 /* The groups of `duikou diff`: the four kinds, open conflicts, the rest. */
@@ -339,8 +352,7 @@ int dk_cmd_diff(int argc, char **argv, void (*usage)(FILE *f)) {
   if (rc == 0) rc = dk_audit_commit_info(a, &oa, &ia);
   if (rc == 0) rc = dk_audit_commit_info(a, &ob, &ib);
   if (rc != 0) {
-    fprintf(stderr, "duikou diff: %s\n", a->err);
-    status = dk__exit_for(rc);
+    status = dk__afail("diff", a, rc);
     goto out;
   }
   size_t count[DK__GROUPS][3] = {{0}}, total[3] = {0};
@@ -397,34 +409,20 @@ out:
 }
 
 int dk_cmd_blame(int argc, char **argv, void (*usage)(FILE *f)) {
-  struct dk__aopts o;
-  char *path = NULL, *id = NULL;
-  enum dk_kind kind;
-  struct dk_audit *a = NULL;
+  struct dk__rcmd r;
   struct dk_audit_blame *lines = NULL;
   struct dk_audit_commit at_info = {0};
   size_t n = 0;
   json_t *rec = NULL;
-  git_oid at;
-  int status = dk__aparse("blame", usage, argc, argv, DK__O_AT, &o);
+  int status = dk__rcmd_begin("blame", usage, argc, argv, DK__O_AT, &r);
   if (status != 0) goto out;
-  if ((status = dk__one_record("blame", usage, &o, &path, &kind, &id)) != 0) goto out;
-  if ((status = dk__aopen("blame", &o, &a, NULL)) != 0) goto out;
-  if ((status = dk__at("blame", a, o.at, &at)) != 0) goto out;
-  int rc = dk_audit_blame_record(a, &at, path, &rec, &lines, &n);
-  if (rc == 0) rc = dk_audit_commit_info(a, &at, &at_info);
-  if (rc == DK_ENOENT) {
-    fprintf(stderr, "duikou blame: %s is not in %.12s (%s)\n", path, at_info.hex[0] ? at_info.hex : "?",
-            o.at ? o.at : "main");
-    status = DK_EXIT_FAILED;
-    goto out;
-  }
+  int rc = dk_audit_blame_record(r.a, &r.at, r.path, &rec, &lines, &n);
+  if (rc == 0) rc = dk_audit_commit_info(r.a, &r.at, &at_info);
   if (rc != 0) {
-    fprintf(stderr, "duikou blame: %s\n", a->err);
-    status = dk__exit_for(rc);
+    status = rc == DK_ENOENT ? dk__not_in("blame", &r) : dk__afail("blame", r.a, rc);
     goto out;
   }
-  if (o.json) {
+  if (r.o.json) {
     json_t *fields = json_array();
     char when[40];
     for (size_t i = 0; i < n; i++)
@@ -432,8 +430,8 @@ int dk_cmd_blame(int argc, char **argv, void (*usage)(FILE *f)) {
                                               lines[i].value, "commit", lines[i].commit.hex, "time",
                                               dk__iso(lines[i].commit.time, when, sizeof when), "source",
                                               lines[i].commit.source));
-    dk__print_json(json_pack("{s:s, s:s, s:s, s:o, s:o}", "path", path, "kind", dk_kind_name(kind), "id", id, "at",
-                             dk__commit_json(&at_info), "fields", fields));
+    dk__print_json(json_pack("{s:s, s:s, s:s, s:o, s:o}", "path", r.path, "kind", dk_kind_name(r.kind), "id", r.id,
+                             "at", dk__commit_json(&at_info), "fields", fields));
   } else {
     int width = 0;
     for (size_t i = 0; i < n; i++)
@@ -450,11 +448,7 @@ out:
   dk_audit_commit_clear(&at_info);
   dk_audit_blame_free(lines, n);
   json_decref(rec);
-  dk_audit_close(a);
-  free(path);
-  free(id);
-  free(o.pos);
-  return status < 0 ? DK_EXIT_OK : status;
+  return dk__rcmd_end(&r, status);
 }
 
 /* The sources of a conflict document's entries, "a, b", each once. */
@@ -583,6 +577,7 @@ int dk_cmd_conflicts(int argc, char **argv, void (*usage)(FILE *f)) {
   struct dk__aopts o;
   struct dk_audit *a = NULL;
   json_t *list = NULL;
+  char *file = NULL; /* show: the conflict file asked for */
   git_oid head;
   int status = dk__aparse("conflicts", usage, argc, argv, DK__O_RESOLVE, &o);
   if (status != 0) goto out;
@@ -611,7 +606,7 @@ int dk_cmd_conflicts(int argc, char **argv, void (*usage)(FILE *f)) {
     status = DK_EXIT_USAGE;
     goto out;
   }
-  char *rpath = NULL, *id = NULL, *file = NULL, err[DK_ERRBUF_SIZE];
+  char *rpath = NULL, *id = NULL, err[DK_ERRBUF_SIZE];
   enum dk_kind kind;
   if (is_show && dk_audit_conflict_name(o.pos[1], &rpath, &kind, &id, &file, err) != 0) {
     fprintf(stderr, "duikou conflicts show: %s\n", err);
@@ -620,15 +615,11 @@ int dk_cmd_conflicts(int argc, char **argv, void (*usage)(FILE *f)) {
   }
   free(rpath);
   free(id);
-  if ((status = dk__aopen("conflicts", &o, &a, NULL)) != 0 || (status = dk__at("conflicts", a, NULL, &head)) != 0) {
-    free(file);
+  if ((status = dk__aopen("conflicts", &o, &a, NULL)) != 0 || (status = dk__at("conflicts", a, NULL, &head)) != 0)
     goto out;
-  }
   int rc = dk_audit_conflicts(a, &head, &list);
   if (rc != 0) {
-    fprintf(stderr, "duikou conflicts: %s\n", a->err);
-    status = dk__exit_for(rc);
-    free(file);
+    status = dk__afail("conflicts", a, rc);
     goto out;
   }
   if (is_show) {
@@ -644,7 +635,6 @@ int dk_cmd_conflicts(int argc, char **argv, void (*usage)(FILE *f)) {
     } else {
       dk__print_conflict(doc);
     }
-    free(file);
     goto out;
   }
   if (o.json) {
@@ -679,6 +669,7 @@ int dk_cmd_conflicts(int argc, char **argv, void (*usage)(FILE *f)) {
 out:
   json_decref(list);
   dk_audit_close(a);
+  free(file);
   free(o.pos);
   return status < 0 ? DK_EXIT_OK : status;
 }

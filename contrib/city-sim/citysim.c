@@ -369,6 +369,13 @@ static void format_day(long day, char out[16])
   snprintf(out, 16, "%04d-%02d-%02d", y, m, d);
 }
 
+/* Set the simulated date (today and today_str together). */
+static void set_today(struct csim *sim, long day)
+{
+  sim->today = day;
+  format_day(day, sim->today_str);
+}
+
 /* The instant `hour`:00 in UTC+8 (both cities' time) on `day`. */
 static time_t day_time(long day, int hour)
 {
@@ -667,10 +674,12 @@ static char *mb_list(const struct csim *sim)
   return out;
 }
 
-/* Count one more request for `key` (a path and query); returns 1 while
- * fewer than `limit` have been counted, else 0 (or when the table is full). */
-static int flaky_take(struct csim *sim, const char *key, long limit)
+/* Count one more request of r's path and query; returns 1 while fewer than
+ * `limit` have been counted, else 0 (or when the table is full). */
+static int flaky_take(struct csim *sim, const struct request *r, long limit)
 {
+  char key[256];
+  snprintf(key, sizeof key, "%s?%s", r->path, r->query);
   int slot = -1;
   for (int i = 0; i < CSIM_MAX_FLAKY && slot < 0; i++)
     if (sim->flaky[i].key[0] == '\0' || strcmp(sim->flaky[i].key, key) == 0)
@@ -870,6 +879,15 @@ static void reply_error(struct conn *c, int status, const char *extra)
   char body[64];
   int n = snprintf(body, sizeof body, "%d %s\n", status, http_status_str((enum http_status)status));
   respond(c, status, "text/plain; charset=utf-8", extra, body, (size_t)n);
+}
+
+/* reply_error() with "Retry-After: R" when retry_after >= 0. */
+static void reply_status(struct conn *c, int status, long retry_after)
+{
+  char extra[64] = "";
+  if (retry_after >= 0)
+    snprintf(extra, sizeof extra, "Retry-After: %ld\r\n", retry_after);
+  reply_error(c, status, extra);
 }
 
 /* A plain-text answer: `msg` and a newline. */
@@ -1351,12 +1369,9 @@ static int pick_misbehaviour(struct csim *sim, struct request *r, char *why)
   if (query_get(r->query, "misbehave", mode, sizeof mode) != 0) {
     if (mb_parse(r->query, "misbehave", MB_LENIENT, &r->mb, filter, why) < 0)
       return -1;
-    if (r->mb.count > 0) { /* the first `count` requests of this path and query */
-      char key[256];
-      snprintf(key, sizeof key, "%s?%s", r->path, r->query);
-      if (!flaky_take(sim, key, r->mb.count))
-        r->mb.mode = MB_NONE;
-    }
+    /* the first `count` requests of this path and query */
+    if (r->mb.count > 0 && !flaky_take(sim, r, r->mb.count))
+      r->mb.mode = MB_NONE;
     return 0;
   }
   struct mb_rule *best = NULL;
@@ -1385,18 +1400,13 @@ static int fail_first(struct conn *c)
   long fail = 0, status = 503, ra = -1;
   if (query_long(r->query, "fail", 1, 1000000000, &fail) < 0 || fail <= 0)
     return 0;
-  char key[256];
-  snprintf(key, sizeof key, "%s?%s", r->path, r->query);
-  if (!flaky_take(c->sim, key, fail))
+  if (!flaky_take(c->sim, r, fail))
     return 0;
   if (query_long(r->query, "status", 100, 599, &status) < 0)
     status = 503;
   if (query_long(r->query, "retry_after", 0, 1000000000, &ra) < 0)
     ra = -1;
-  char extra[64] = "";
-  if (ra >= 0)
-    snprintf(extra, sizeof extra, "Retry-After: %ld\r\n", ra);
-  reply_error(c, (int)status, extra);
+  reply_status(c, (int)status, ra);
   return 1;
 }
 
@@ -1438,13 +1448,9 @@ static void misbehave_or_answer(struct conn *c)
   if (r->mb.mode != MB_NONE)
     log_misbehave(c);
   switch (r->mb.mode) {
-  case MB_STATUS: {
-    char extra[64] = "";
-    if (r->mb.retry_after >= 0)
-      snprintf(extra, sizeof extra, "Retry-After: %d\r\n", r->mb.retry_after);
-    reply_error(c, r->mb.status, extra);
+  case MB_STATUS:
+    reply_status(c, r->mb.status, r->mb.retry_after);
     break;
-  }
   case MB_SLOW: /* the loop keeps serving others meanwhile */
     uv_timer_start(&c->timer, on_slow, (uint64_t)r->mb.delay_ms, 0);
     break;
@@ -1847,8 +1853,7 @@ int csim_start(uv_loop_t *loop, const struct csim_options *opts, struct csim **o
   sim->quiet = opts->quiet;
   sim->idle_ms = opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : CSIM_IDLE_MS;
   sim->started = time(NULL);
-  sim->today = today;
-  format_day(today, sim->today_str);
+  set_today(sim, today);
   memset(sim->pad[0], '\n', CSIM_PAD_CHUNK);
   memset(sim->pad[1], ' ', CSIM_PAD_CHUNK);
   if (!sim->host || !sim->token || (opts->data_dir && !sim->data_dir))
@@ -1901,8 +1906,7 @@ int csim_set_date(struct csim *sim, const char *yyyy_mm_dd)
   long day;
   if (parse_day(yyyy_mm_dd, &day) < 0)
     return UV_EINVAL;
-  sim->today = day;
-  format_day(day, sim->today_str);
+  set_today(sim, day);
   return 0;
 }
 
@@ -1912,8 +1916,7 @@ int csim_advance(struct csim *sim, int days)
   long day = sim->today + days;
   if (!day_in_range(day))
     return UV_EINVAL;
-  sim->today = day;
-  format_day(day, sim->today_str);
+  set_today(sim, day);
   return 0;
 }
 
