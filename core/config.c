@@ -1,4 +1,5 @@
 #include "config.h"
+#include "redact.h"
 #include "util.h"
 #include "schemas.h"
 #include "cron.h"
@@ -797,6 +798,7 @@ int dk_auth_header(const struct dk_auth *auth, char **out, char *err) {
   if (auth == NULL) return 0;
   if (auth->bearer_env || auth->bearer_file) {
     if ((rc = dk__read_secret(auth->bearer_env, auth->bearer_file, &secret, err)) != 0) return rc;
+    dk_redact_add(secret);
     if (asprintf(&header, "Bearer %s", secret) < 0) header = NULL;
   } else if (auth->basic_user) {
     if (!auth->basic_password_env && !auth->basic_password_file)
@@ -804,11 +806,14 @@ int dk_auth_header(const struct dk_auth *auth, char **out, char *err) {
     char *pass = NULL, *b64 = NULL;
     if ((rc = dk__read_secret(auth->basic_password_env, auth->basic_password_file, &pass, err)) != 0)
       return rc;
+    dk_redact_add(pass);
     if (asprintf(&secret, "%s:%s", auth->basic_user, pass) < 0) secret = NULL;
     dk__wipe_free(pass);
+    dk_redact_add(secret);
     if (secret != NULL && (b64 = dk__base64((const unsigned char *)secret, strlen(secret))) != NULL &&
         asprintf(&header, "Basic %s", b64) < 0)
       header = NULL;
+    dk_redact_add(b64);
     dk__wipe_free(b64);
   } else {
     return 0;

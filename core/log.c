@@ -1,5 +1,10 @@
 #include "log.h"
 
+#include <stdlib.h>
+#include "escape.h"
+#include "redact.h"
+#include "util.h"
+
 #include <string.h>
 #include <time.h>
 #include <sys/time.h>
@@ -25,57 +30,56 @@ int dk_log_parse_level(const char *s, enum dk_log_level *out) {
   return DK_EINVAL;
 }
 
-static size_t dk__quote(char *out, size_t n, const char *s, int quote) {
-  size_t o = 0;
-  quote |= (*s == '\0');
-  for (const char *p = s; *p; p++)
-    if (*p == ' ' || *p == '"' || *p == '=' || (unsigned char)*p < 0x20 || *p == '\\')
-      quote = 1;
-#define PUT(c) do { if (o + 1 < n) out[o++] = (c); } while (0)
-  if (quote) PUT('"');
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\') { PUT('\\'); PUT((char)*p); }
-    else if (*p == '\n') { PUT('\\'); PUT('n'); }
-    else if (*p == '\t') { PUT('\\'); PUT('t'); }
-    else if (*p < 0x20) { PUT('?'); }
-    else PUT((char)*p);
-  }
-  if (quote) PUT('"');
-#undef PUT
-  if (n) out[o < n ? o : n - 1] = '\0';
-  return o;
-}
+#define DK__FIELD_MAX 1024 /* bytes of one field's value in a line */
+#define DK__MSG_MAX 8192
 
+/* Append " key=value" (value redacted, escaped, quoted when it needs it, and
+ * cut at a character boundary past `max` bytes, saying how long it was), so
+ * that a line is never cut inside a field and never carries a secret or a
+ * control character. */
+static void dk__field(struct dk_buf *b, const char *key, const char *value, size_t max, int quote) {
+  size_t len = strlen(value);
+  char *red = dk_redact(value, len, &len);
+  const char *v = red ? red : value;
+  size_t keep = len;
+  if (keep > max) {
+    keep = max;
+    while (keep > 0 && ((unsigned char)v[keep] & 0xC0) == 0x80) keep--;
+  }
+  quote |= (len == 0);
+  for (size_t i = 0; i < keep && !quote; i++)
+    quote = v[i] == ' ' || v[i] == '"' || v[i] == '=' || v[i] == '\\' || (unsigned char)v[i] < 0x20;
+  dk_buf_printf(b, " %s=", key);
+  if (quote) dk_buf_puts(b, "\"");
+  dk_esc_append(b, v, keep, 1);
+  if (keep < len) dk_buf_printf(b, "...(%zu bytes)", len);
+  if (quote) dk_buf_puts(b, "\"");
+  free(red);
+}
 
 void dk_vlog(enum dk_log_level level, const char **kv, const char *fmt, va_list ap) {
   if (level > dk__level) return;
-  char line[4096], msg[2048];
-  size_t o = 0;
+  struct dk_buf line = {0}, msg = {0};
+  char head[64];
   struct timeval tv;
   struct tm tm;
   gettimeofday(&tv, NULL);
   localtime_r(&tv.tv_sec, &tm);
   char z[8];
   strftime(z, sizeof z, "%z", &tm);
-  o += strftime(line, sizeof line, "ts=%Y-%m-%dT%H:%M:%S", &tm);
-  o += (size_t)snprintf(line + o, sizeof line - o, ".%03d%.3s:%.2s level=%s", (int)(tv.tv_usec / 1000), z,
-                        z + 3, dk__level_names[level]);
-  for (size_t i = 0; kv && kv[i]; i += 2) {
-    if (kv[i + 1] == NULL) continue;
-    if (o + 2 >= sizeof line) break;
-    o += (size_t)snprintf(line + o, sizeof line - o, " %s=", kv[i]);
-    if (o < sizeof line) o += dk__quote(line + o, sizeof line - o, kv[i + 1], 0);
-  }
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  if (o + 6 < sizeof line) {
-    memcpy(line + o, " msg=", 5);
-    o += 5;
-    o += dk__quote(line + o, sizeof line - o, msg, 1);
-  }
-  if (o >= sizeof line) o = sizeof line - 1;
-  line[o] = '\0';
-  fprintf(stderr, "%s\n", line);
+  size_t o = strftime(head, sizeof head, "ts=%Y-%m-%dT%H:%M:%S", &tm);
+  snprintf(head + o, sizeof head - o, ".%03d%.3s:%.2s level=%s", (int)(tv.tv_usec / 1000), z, z + 3,
+           dk__level_names[level]);
+  dk_buf_puts(&line, head);
+  for (size_t i = 0; kv && kv[i]; i += 2)
+    if (kv[i + 1] != NULL) dk__field(&line, kv[i], kv[i + 1], DK__FIELD_MAX, 0);
+  dk_buf_vprintf(&msg, fmt, ap);
+  dk__field(&line, "msg", dk_buf_cstr(&msg), DK__MSG_MAX, 1);
+  dk_buf_puts(&line, "\n");
+  fwrite(line.data, 1, line.len, stderr);
   fflush(stderr);
+  dk_buf_free(&line);
+  dk_buf_free(&msg);
 }
 
 void dk_log(enum dk_log_level level, ...) {

@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 
 #include "canonical.h"
+#include "fsafe.h"
+#include "redact.h"
 #include "util.h"
 
 /* The entry name: SHA-256 of source NUL raw, first 16 hex digits. */
@@ -24,10 +26,12 @@ static void dk__qname(const char *source, const char *raw, size_t rawlen, char *
   for (int i = 0; i < DK_QUARANTINE_NAME_LEN / 2; i++) snprintf(name + 2 * i, 3, "%02x", md[i]);
 }
 
-static int dk__qsave(const char *path, const json_t *entry, char *err) {
+static int dk__qsave(const char *statedir, const char *rel, const json_t *entry, char *err) {
   size_t len;
   char *data = dk_canonical_dump(entry, &len);
-  int rc = dk_write_file_atomic(path, data, len, err);
+  char *clean = dk_redact(data, len, &len);
+  int rc = dk_fs_write_atomic(statedir, rel, clean ? clean : data, len, err);
+  free(clean);
   free(data);
   return rc;
 }
@@ -35,19 +39,17 @@ static int dk__qsave(const char *path, const json_t *entry, char *err) {
 int dk_quarantine_put(const char *statedir, const struct dk_quarantine_item *item, char *name, char *err) {
   char *raw = item->record ? dk_canonical_dump(item->record, NULL) : dk_strdup(item->raw ? item->raw : "");
   dk__qname(item->source, raw, strlen(raw), name);
-  char *dir = dk_asprintf("%s/quarantine/%s", statedir, item->source);
-  char *path = dk_asprintf("%s/%s.json", dir, name);
+  char *rel = dk_asprintf("quarantine/%s/%s.json", item->source, name);
   char now[40];
   dk_time_iso(time(NULL), now, sizeof now);
-  int rc = dk_mkdir_p(dir, 1, err);
   json_t *entry = NULL;
   int fresh = 1;
-  if (rc == 0) {
-    char *old = NULL;
-    size_t oldlen;
-    char rerr[DK_ERRBUF_SIZE];
-    if (dk_read_file(path, &old, &oldlen, rerr) == 0) entry = json_loadb(old, oldlen, 0, NULL);
-    free(old);
+  char *old = NULL;
+  size_t oldlen;
+  int rc = dk_fs_read(statedir, rel, &old, &oldlen, err);
+  if (rc == 0) entry = json_loadb(old, oldlen, 0, NULL);
+  free(old);
+  if (rc == 0 || rc == DK_ENOENT) {
     if (json_is_object(entry)) {
       fresh = 0;
       json_object_set_new(entry, "last_seen", json_string(now));
@@ -62,12 +64,11 @@ int dk_quarantine_put(const char *statedir, const struct dk_quarantine_item *ite
       if (item->record) json_object_set(entry, "record", (json_t *)item->record);
       else json_object_set_new(entry, "raw", json_string(item->raw ? item->raw : ""));
     }
-    rc = dk__qsave(path, entry, err);
+    rc = dk__qsave(statedir, rel, entry, err);
   }
   json_decref(entry);
   free(raw);
-  free(path);
-  free(dir);
+  free(rel);
   return rc < 0 ? rc : fresh;
 }
 
@@ -76,45 +77,48 @@ static const char *dk__str(const json_t *o, const char *key) {
   return v ? v : "";
 }
 
-/* Call fn(path, entry, arg) for each entry of `source` (NULL: all). */
+/* Call fn(dirfd, file, entry, arg) for each entry of `source` (NULL: all);
+ * a nonzero return stops the walk and is returned. A link planted in the
+ * quarantine is an error naming it, never followed. */
 static int dk__qeach(const char *statedir, const char *source,
-                     int (*fn)(const char *path, json_t *entry, void *arg), void *arg, char *err) {
-  char *top = dk_asprintf("%s/quarantine", statedir);
-  DIR *d = opendir(top);
+                     int (*fn)(int dirfd, const char *file, json_t *entry, void *arg), void *arg, char *err) {
+  int top, rc = dk_fs_dir(statedir, "quarantine", 0, &top, err);
+  if (rc == DK_ENOENT) return 0;
+  if (rc != 0) return rc;
+  DIR *d = fdopendir(top);
   if (d == NULL) {
-    int e = errno;
-    free(top);
-    return e == ENOENT ? 0 : dk_failf(err, DK_EIO, "cannot read the quarantine: %s", strerror(e));
+    close(top);
+    return dk_failf(err, DK_EIO, "cannot read the quarantine: %s", strerror(errno));
   }
-  int rc = 0;
   struct dirent *de;
   while (rc == 0 && (de = readdir(d)) != NULL) {
     if (de->d_name[0] == '.' || (source && strcmp(source, de->d_name) != 0)) continue;
-    char *sdir = dk_asprintf("%s/%s", top, de->d_name);
-    DIR *sd = opendir(sdir);
+    char *srel = dk_asprintf("quarantine/%s", de->d_name);
+    int sfd;
+    rc = dk_fs_dir(statedir, srel, 0, &sfd, err);
+    DIR *sd = rc == 0 ? fdopendir(sfd) : NULL;
     struct dirent *fe;
     while (sd && rc == 0 && (fe = readdir(sd)) != NULL) {
       size_t n = strlen(fe->d_name);
-      if (n < 6 || strcmp(fe->d_name + n - 5, ".json") != 0) continue;
-      char *path = dk_asprintf("%s/%s", sdir, fe->d_name), *data = NULL, rerr[DK_ERRBUF_SIZE];
+      if (n < 6 || fe->d_name[0] == '.' || strcmp(fe->d_name + n - 5, ".json") != 0) continue;
+      char *rel = dk_asprintf("%s/%s", srel, fe->d_name), *data = NULL;
       size_t len;
-      if (dk_read_file(path, &data, &len, rerr) == 0) {
+      if ((rc = dk_fs_read(statedir, rel, &data, &len, err)) == 0) {
         json_t *entry = json_loadb(data, len, 0, NULL);
-        if (json_is_object(entry)) rc = fn(path, entry, arg);
+        if (json_is_object(entry)) rc = fn(dirfd(sd), fe->d_name, entry, arg);
         json_decref(entry);
       }
       free(data);
-      free(path);
+      free(rel);
     }
     if (sd) closedir(sd);
-    free(sdir);
+    free(srel);
   }
   closedir(d);
-  free(top);
   return rc;
 }
 
-static int dk__qcollect(const char *path, json_t *entry, void *arg) {
+static int dk__qcollect(int dirfd, const char *file, json_t *entry, void *arg) {
   json_array_append(arg, entry);
   return 0;
 }
@@ -147,21 +151,18 @@ int dk_quarantine_list(const char *statedir, const char *source, json_t **out, c
 struct dk__qfind {
   const char *name;
   json_t *found;
-  char *path;
 };
 
-static int dk__qmatch(const char *path, json_t *entry, void *arg) {
+static int dk__qmatch(int dirfd, const char *file, json_t *entry, void *arg) {
   struct dk__qfind *f = arg;
   if (strcmp(dk__str(entry, "name"), f->name) != 0) return 0;
   f->found = json_incref(entry);
-  f->path = dk_strdup(path);
   return 1;
 }
 
 int dk_quarantine_get(const char *statedir, const char *name, json_t **out, char *err) {
   struct dk__qfind f = {.name = name};
   int rc = dk__qeach(statedir, NULL, dk__qmatch, &f, err);
-  free(f.path);
   if (rc < 0) return rc;
   if (f.found == NULL) return dk_failf(err, DK_ENOENT, "no quarantine entry named %s", name);
   *out = f.found;
@@ -169,39 +170,31 @@ int dk_quarantine_get(const char *statedir, const char *name, json_t **out, char
 }
 
 struct dk__qpurge {
+  const char *name; /* only this entry, or NULL */
   time_t before;
   size_t removed;
   char *err;
 };
 
-static int dk__qremove(const char *path, json_t *entry, void *arg) {
+static int dk__qremove(int dirfd, const char *file, json_t *entry, void *arg) {
   struct dk__qpurge *p = arg;
+  if (p->name && strcmp(dk__str(entry, "name"), p->name) != 0) return 0;
   if (p->before > 0) {
     time_t seen = dk_time_parse_iso(json_string_value(json_object_get(entry, "last_seen")));
-    if (seen == (time_t)-1 || seen >= p->before) return 0;
+    if (seen == (time_t)-1 || seen >= p->before) return p->name != NULL;
   }
-  if (unlink(path) != 0) return dk_failf(p->err, DK_EIO, "cannot remove %s: %s", path, strerror(errno));
+  if (unlinkat(dirfd, file, 0) != 0)
+    return dk_failf(p->err, DK_EIO, "cannot remove %s from the quarantine: %s", file, strerror(errno));
   p->removed++;
-  return 0;
+  return p->name != NULL; /* a name is unique: stop there */
 }
 
 int dk_quarantine_purge(const char *statedir, const char *name, const char *source, time_t before,
                         size_t *removed, char *err) {
-  *removed = 0;
-  if (name) {
-    struct dk__qfind f = {.name = name};
-    int rc = dk__qeach(statedir, NULL, dk__qmatch, &f, err);
-    if (rc < 0) return rc;
-    if (f.found == NULL) return dk_failf(err, DK_ENOENT, "no quarantine entry named %s", name);
-    struct dk__qpurge p = {.before = before, .err = err};
-    rc = dk__qremove(f.path, f.found, &p);
-    json_decref(f.found);
-    free(f.path);
-    *removed = p.removed;
-    return rc;
-  }
-  struct dk__qpurge p = {.before = before, .err = err};
-  int rc = dk__qeach(statedir, source, dk__qremove, &p, err);
+  struct dk__qpurge p = {.name = name, .before = before, .err = err};
+  int rc = dk__qeach(statedir, name ? NULL : source, dk__qremove, &p, err);
   *removed = p.removed;
-  return rc < 0 ? rc : 0;
+  if (rc < 0) return rc;
+  if (name && rc == 0) return dk_failf(err, DK_ENOENT, "no quarantine entry named %s", name);
+  return 0;
 }

@@ -1,4 +1,5 @@
 #include "scheduler.h"
+#include "state.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -162,22 +163,14 @@ static void dk__plan(struct dk__entry *en, int64_t delay_ms) {
 /* What the state file says of the last attempt: its time and the failures
  * in a row. Missing or unreadable state: never attempted. */
 static void dk__read_state(const struct dk_config *cfg, const char *name, time_t *last, unsigned *failures) {
-  char err[DK_ERRBUF_SIZE], *path = dk_asprintf("%s/sources/%s.json", cfg->state, name), *data = NULL;
-  size_t len;
-  *last = 0;
-  *failures = 0;
-  if (dk_read_file(path, &data, &len, err) == 0) {
-    json_t *st = json_loadb(data, len, 0, NULL);
-    const char *t = json_string_value(json_object_get(st, "last_attempt"));
-    if (t == NULL) t = json_string_value(json_object_get(st, "last_success"));
-    time_t v = dk_time_parse_iso(t);
-    if (v != (time_t)-1) *last = v;
-    json_int_t f = json_integer_value(json_object_get(st, "consecutive_failures"));
-    *failures = f > 0 && f < 64 ? (unsigned)f : 0;
-    json_decref(st);
-  }
-  free(data);
-  free(path);
+  json_t *st = dk_state_load(cfg->state, name);
+  const char *t = json_string_value(json_object_get(st, "last_attempt"));
+  if (t == NULL) t = json_string_value(json_object_get(st, "last_success"));
+  time_t v = dk_time_parse_iso(t);
+  *last = v != (time_t)-1 ? v : 0;
+  json_int_t f = json_integer_value(json_object_get(st, "consecutive_failures"));
+  *failures = f > 0 && f < 64 ? (unsigned)f : 0;
+  json_decref(st);
 }
 
 int dk_sched_start(uv_loop_t *loop, const struct dk_config *cfg, struct dk_engine *engine, struct dk_sched **out,

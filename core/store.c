@@ -1,4 +1,5 @@
 #include "store.h"
+#include "fsafe.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -106,11 +107,10 @@ int dk_store_open(const char *path, struct dk_store **out, char *err) {
 int dk_store_lock(struct dk_store *st, const char *what, char *err) {
   if (st->lock_fd >= 0) return 0;
   char *lp = dk_asprintf("%s/duikou.lock", st->path);
-  int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    int rc = dk_failf(err, DK_EIO, "cannot open the lock file %s: %s", lp, strerror(errno));
+  int fd, orc = dk_fs_open(st->path, "duikou.lock", O_RDWR | O_CREAT, &fd, err);
+  if (orc != 0) {
     free(lp);
-    return rc;
+    return orc;
   }
   if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
     int e = errno;
@@ -430,12 +430,14 @@ int dk_txn_move(struct dk_txn *t, const git_oid *commit) {
   /* Every duikou that moves refs (a sync, a conflict resolution) does it
    * under this lock; so a <ref>.lock found while holding it was left by a
    * writer that died (kill -9, power cut) and may be removed. */
-  char *lpath = dk_asprintf("%s/duikou.refs.lock", t->st->path);
-  int lfd = open(lpath, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  free(lpath);
-  if (lfd < 0 || flock(lfd, LOCK_EX) != 0) {
+  int lfd;
+  if (dk_fs_open(t->st->path, "duikou.refs.lock", O_RDWR | O_CREAT, &lfd, t->st->err) != 0) {
+    free(log);
+    return DK_EIO;
+  }
+  if (flock(lfd, LOCK_EX) != 0) {
     int e = errno;
-    if (lfd >= 0) close(lfd);
+    close(lfd);
     free(log);
     return dk_failf(t->st->err, DK_EIO, "cannot lock the refs of %s: %s", t->st->path, strerror(e));
   }

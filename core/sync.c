@@ -6,7 +6,10 @@
 #include <time.h>
 #include <openssl/evp.h>
 
+#include <unistd.h>
+
 #include "backoff.h"
+#include "fsafe.h"
 #include "canonical.h"
 #include "http.h"
 #include "loader.h"
@@ -15,6 +18,7 @@
 #include "quarantine.h"
 #include "record.h"
 #include "schemas.h"
+#include "state.h"
 #include "store.h"
 #include "util.h"
 
@@ -46,7 +50,6 @@ struct dk__run {
   json_t *tombstones;   /* [{path, reason}]: what it says no longer exists */
   size_t quarantined_rejects; /* refused items put in quarantine */
   json_t *state;        /* state file contents (owned) */
-  char *state_path;
   unsigned page;
   char *url;            /* current page URL */
   char *next_url;       /* asked for by the plugin */
@@ -95,31 +98,10 @@ struct dk_sync {
 
 static void dk__iso_now(char *out, size_t n) { dk_time_iso(time(NULL), out, n); }
 
-static void dk__state_load(struct dk__run *r) {
-  char err[DK_ERRBUF_SIZE];
-  char *data = NULL;
-  size_t len = 0;
-  r->state = NULL;
-  if (dk_read_file(r->state_path, &data, &len, err) == 0) {
-    r->state = json_loadb(data, len, 0, NULL);
-    if (r->state == NULL)
-      dk_log(DK_LOG_WARN, "source", r->src->name, NULL, "state file %s is not JSON; starting afresh",
-             r->state_path);
-  }
-  free(data);
-  if (!json_is_object(r->state)) {
-    json_decref(r->state);
-    r->state = json_object();
-  }
-}
-
 static void dk__state_save(struct dk__run *r) {
   char err[DK_ERRBUF_SIZE];
-  size_t len;
-  char *data = dk_canonical_dump(r->state, &len);
-  if (dk_write_file_atomic(r->state_path, data, len, err) != 0)
+  if (dk_state_save(r->engine->cfg->state, r->src->name, r->state, err) != 0)
     dk_log(DK_LOG_ERROR, "source", r->src->name, NULL, "cannot save state: %s", err);
-  free(data);
 }
 
 /* --- the plugin's side -------------------------------------------------- */
@@ -1089,7 +1071,6 @@ static void dk__run_free(struct dk__run *r) {
   json_decref(r->tombstones);
   json_decref(r->state);
   json_decref(r->seen_urls);
-  free(r->state_path);
   free(r->url);
   free(r->next_url);
   for (size_t i = 0; i < r->nheaders; i++) free(r->headers[i]);
@@ -1152,7 +1133,7 @@ static void dk__run_finish(struct dk__run *r) {
     dk_log(DK_LOG_INFO, "source", r->src->name, "commit", r->res->commit[0] ? r->res->commit : NULL, NULL,
            "%s: %s", what, counts);
   }
-  if (r->res->outcome != DK_SOURCE_CANCELED && r->state_path) dk__state_save(r);
+  if (r->res->outcome != DK_SOURCE_CANCELED && r->state) dk__state_save(r);
   if (r->prev) r->prev->next = r->next;
   else e->active = r->next;
   if (r->next) r->next->prev = r->prev;
@@ -1178,8 +1159,7 @@ static int dk__run_setup(struct dk__run *r) {
   r->seen_urls = json_object();
   r->sha = EVP_MD_CTX_new();
   EVP_DigestInit_ex(r->sha, EVP_sha256(), NULL);
-  r->state_path = dk_asprintf("%s/sources/%s.json", e->cfg->state, src->name);
-  dk__state_load(r);
+  r->state = dk_state_load(e->cfg->state, src->name);
   r->url = dk_strdup(src->url);
   r->page = 1;
   r->plugin = dk_loader_find(&e->loader, src->plugin);
@@ -1219,10 +1199,9 @@ static int dk__run_setup(struct dk__run *r) {
 int dk_engine_open(uv_loop_t *loop, const struct dk_config *cfg, const char *plugin_dir, struct dk_engine **out,
                    char *err) {
   *out = NULL;
-  char *statedir = dk_asprintf("%s/sources", cfg->state);
-  int rc = dk_mkdir_p(statedir, 1, err);
-  free(statedir);
+  int sfd, rc = dk_fs_dir(cfg->state, "sources", 1, &sfd, err);
   if (rc != 0) return rc;
+  close(sfd);
   struct dk_engine *e = dk_calloc(1, sizeof *e);
   e->loop = loop;
   e->cfg = cfg;

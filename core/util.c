@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "escape.h"
 
 static void dk__oom(size_t n) {
   fprintf(stderr, "duikou: out of memory allocating %zu bytes\n", n);
@@ -260,8 +261,10 @@ char *dk_excerpt(char *out, size_t n, const char *s, size_t len) {
     else if (b >= 0xE0) k = 3;
     else if (b >= 0xC0) k = 2;
     if (o + k > room || i + k > len) break;
+    const char *p = s + i;
+    uint32_t cp = k > 1 && dk_utf8_valid(s + i, k) ? dk_utf8_next(&p, s + len) : b;
     if (b == '\n' || b == '\r') out[o++] = ' ';
-    else if (b < 0x20 || b == 0x7F) out[o++] = '?';
+    else if (dk_esc_unsafe(cp) || (k > 1 && cp == b)) out[o++] = '?';
     else memcpy(out + o, s + i, k), o += k;
     i += k;
   }

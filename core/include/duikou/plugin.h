@@ -49,7 +49,8 @@ extern "C" {
   XX(EEXIST, -15, "already exists")                                    \
   XX(ECANCELED, -16, "operation canceled")                             \
   XX(ESCHEMA, -17, "schema error")                                     \
-  XX(EBUSY, -18, "already running")
+  XX(EBUSY, -18, "already running")                                    \
+  XX(ENOSPC, -19, "no space left on the device")
 
 enum dk_errno {
 #define DK__ERR_ENUM(name, value, text) DK_##name = value,

@@ -1,0 +1,194 @@
+#include "fsafe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int dk_fs_fail(char *err, int e, const char *what, const char *path) {
+  if (e == ENOSPC || e == EDQUOT)
+    return dk_failf(err, DK_ENOSPC, "no space left on the device holding %s (%s)", path, what);
+  if (e == EFBIG)
+    return dk_failf(err, DK_ENOSPC, "the file-size limit (ulimit -f) stops %s of %s", what, path);
+  if (e == ELOOP)
+    return dk_failf(err, DK_EIO, "%s is a symbolic link: refused (duikou never follows a link below its state "
+                    "folder or repository)", path);
+  return dk_failf(err, e == ENOENT ? DK_ENOENT : DK_EIO, "%s %s: %s", what, path, strerror(e));
+}
+
+/* Whether `name` in dirfd is a symbolic link (for the ENOTDIR that
+ * O_DIRECTORY|O_NOFOLLOW gives on one). */
+static int dk__is_link(int dirfd, const char *name) {
+  struct stat st;
+  return fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+}
+
+/* Split off the last component of rel: *dir gets the folder part (NULL when
+ * none, caller frees), returns the base name inside rel. */
+static const char *dk__split(const char *rel, char **dir) {
+  const char *slash = strrchr(rel, '/');
+  *dir = slash ? dk_strndup(rel, (size_t)(slash - rel)) : NULL;
+  return slash ? slash + 1 : rel;
+}
+
+static int dk__bad_component(const char *c, size_t n) {
+  return n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.');
+}
+
+int dk_fs_dir(const char *root, const char *rel, int create, int *out, char *err) {
+  *out = -1;
+  int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT && create) {
+      if (dk_mkdir_p(root, 1, err) != 0) return DK_EIO;
+      fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    }
+    if (fd < 0) return dk_fs_fail(err, errno, "cannot open folder", root);
+  }
+  struct dk_buf path = {0};
+  dk_buf_puts(&path, root);
+  for (const char *p = rel; p && *p;) {
+    const char *slash = strchr(p, '/');
+    size_t n = slash ? (size_t)(slash - p) : strlen(p);
+    char *name = dk_strndup(p, n);
+    dk_buf_printf(&path, "/%s", name);
+    int rc = 0;
+    if (dk__bad_component(p, n)) {
+      rc = dk_failf(err, DK_EINVAL, "%s: not a plain path below %s", dk_buf_cstr(&path), root);
+    } else {
+      int next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (next < 0 && errno == ENOENT && create) {
+        if (mkdirat(fd, name, 0700) != 0 && errno != EEXIST) rc = dk_fs_fail(err, errno, "cannot create folder",
+                                                                              dk_buf_cstr(&path));
+        else next = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      }
+      if (rc == 0 && next < 0) {
+        int e = errno;
+        rc = dk_fs_fail(err, (e == ENOTDIR && dk__is_link(fd, name)) ? ELOOP : e, "cannot open folder",
+                        dk_buf_cstr(&path));
+      }
+      close(fd);
+      fd = next;
+    }
+    free(name);
+    if (rc != 0) {
+      if (fd >= 0) close(fd);
+      dk_buf_free(&path);
+      return rc;
+    }
+    p = slash ? slash + 1 : p + n;
+  }
+  dk_buf_free(&path);
+  *out = fd;
+  return 0;
+}
+
+int dk_fs_open(const char *root, const char *rel, int flags, int *out, char *err) {
+  char *dir;
+  const char *base = dk__split(rel, &dir);
+  int dfd;
+  *out = -1;
+  int rc = dk_fs_dir(root, dir, (flags & O_CREAT) != 0, &dfd, err);
+  if (rc == 0) {
+    int fd = openat(dfd, base, flags | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      char *full = dk_asprintf("%s/%s", root, rel);
+      rc = dk_fs_fail(err, errno, "cannot open", full);
+      free(full);
+    }
+    *out = fd;
+    close(dfd);
+  }
+  free(dir);
+  return rc;
+}
+
+int dk_fs_read(const char *root, const char *rel, char **data, size_t *len, char *err) {
+  *data = NULL;
+  if (len) *len = 0;
+  int fd, rc = dk_fs_open(root, rel, O_RDONLY, &fd, err);
+  if (rc != 0) return rc;
+  struct dk_buf b = {0};
+  char chunk[65536];
+  ssize_t n;
+  while ((n = read(fd, chunk, sizeof chunk)) != 0) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      int e = errno;
+      close(fd);
+      dk_buf_free(&b);
+      char *full = dk_asprintf("%s/%s", root, rel);
+      rc = dk_fs_fail(err, e, "cannot read", full);
+      free(full);
+      return rc;
+    }
+    dk_buf_append(&b, chunk, (size_t)n);
+  }
+  close(fd);
+  dk_buf_cstr(&b);
+  if (len) *len = b.len;
+  *data = dk_buf_steal(&b);
+  return 0;
+}
+
+static int dk__write_all(int fd, const char *p, size_t left) {
+  while (left > 0) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  return 0;
+}
+
+int dk_fs_write_atomic(const char *root, const char *rel, const void *data, size_t len, char *err) {
+  char *dir;
+  const char *base = dk__split(rel, &dir);
+  int dfd, rc = dk_fs_dir(root, dir, 1, &dfd, err);
+  free(dir);
+  if (rc != 0) return rc;
+  unsigned char rnd[8];
+  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+    for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (unsigned char)rand();
+  char tmp[300];
+  snprintf(tmp, sizeof tmp, ".%.200s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x", base, rnd[0], rnd[1], rnd[2], rnd[3],
+           rnd[4], rnd[5], rnd[6], rnd[7]);
+  char *full = dk_asprintf("%s/%s", root, rel);
+  int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    rc = dk_fs_fail(err, errno, "cannot create a temporary file for", full);
+  } else if (dk__write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+    rc = dk_fs_fail(err, errno, "cannot write", full);
+  }
+  if (fd >= 0 && close(fd) != 0 && rc == 0) rc = dk_fs_fail(err, errno, "cannot write", full);
+  if (rc == 0 && renameat(dfd, tmp, dfd, base) != 0) rc = dk_fs_fail(err, errno, "cannot replace", full);
+  if (rc != 0 && fd >= 0) unlinkat(dfd, tmp, 0);
+  if (rc == 0) fsync(dfd);
+  close(dfd);
+  free(full);
+  return rc;
+}
+
+int dk_fs_unlink(const char *root, const char *rel, char *err) {
+  char *dir;
+  const char *base = dk__split(rel, &dir);
+  int dfd, rc = dk_fs_dir(root, dir, 0, &dfd, err);
+  free(dir);
+  if (rc != 0) return rc;
+  if (unlinkat(dfd, base, 0) != 0) {
+    char *full = dk_asprintf("%s/%s", root, rel);
+    rc = dk_fs_fail(err, errno, "cannot remove", full);
+    free(full);
+  }
+  close(dfd);
+  return rc;
+}

@@ -1,0 +1,42 @@
+#include "state.h"
+
+#include <stdlib.h>
+
+#include "canonical.h"
+#include "fsafe.h"
+#include "log.h"
+#include "redact.h"
+#include "util.h"
+
+json_t *dk_state_load(const char *statedir, const char *name) {
+  char err[DK_ERRBUF_SIZE], *rel = dk_asprintf("sources/%s.json", name), *data = NULL;
+  size_t len = 0;
+  json_t *st = NULL;
+  int rc = dk_fs_read(statedir, rel, &data, &len, err);
+  if (rc == 0) {
+    st = json_loadb(data, len, 0, NULL);
+    if (!json_is_object(st))
+      dk_log(DK_LOG_WARN, "source", name, NULL, "state file %s/%s is not a JSON object; starting afresh", statedir,
+             rel);
+  } else if (rc != DK_ENOENT) {
+    dk_log(DK_LOG_WARN, "source", name, NULL, "cannot read the state file: %s; starting afresh", err);
+  }
+  free(data);
+  free(rel);
+  if (!json_is_object(st)) {
+    json_decref(st);
+    st = json_object();
+  }
+  return st;
+}
+
+int dk_state_save(const char *statedir, const char *name, const json_t *state, char *err) {
+  size_t len;
+  char *data = dk_canonical_dump(state, &len), *rel = dk_asprintf("sources/%s.json", name);
+  char *clean = dk_redact(data, len, &len);
+  int rc = dk_fs_write_atomic(statedir, rel, clean ? clean : data, len, err);
+  free(clean);
+  free(data);
+  free(rel);
+  return rc;
+}
