@@ -16,6 +16,7 @@
 #include "canonical.h"
 #include "cli.h"
 #include "config.h"
+#include "escape.h"
 #include "util.h"
 
 #define DK__SHORT 60 /* bytes of a value shown to people */
@@ -133,15 +134,18 @@ static int dk__aopen(const char *name, struct dk__aopts *o, struct dk_audit **ou
 static int dk__exit_for(int rc) { return rc == DK_EINVAL || rc == DK_EINVALID ? DK_EXIT_USAGE : DK_EXIT_FAILED; }
 
 static void dk__print_json(json_t *doc) {
-  char *s = json_dumps(doc, JSON_INDENT(2));
-  printf("%s\n", s);
+  char *s = json_dumps(doc, JSON_INDENT(2)), *safe = dk_esc_json(s ? s : "null");
+  printf("%s\n", safe);
+  free(safe);
   free(s);
   json_decref(doc);
 }
 
 static const char *dk__iso(git_time_t t, char *buf, size_t n) { return dk_time_iso((time_t)t, buf, n); }
 
-static const char *dk__label(const char *field) { return field[0] ? field : "(record)"; }
+/* A field name for a person: keys under extra are the source's own, so
+ * escaped (escape.h). */
+static const char *dk__label(const char *field) { return field[0] ? dk_esc_tmp(field) : "(record)"; }
 
 static json_t *dk__commit_json(const struct dk_audit_commit *c) {
   char when[40];
@@ -260,7 +264,7 @@ int dk_cmd_log(int argc, char **argv, void (*usage)(FILE *f)) {
     for (size_t i = 0; i < n; i++) {
       char when[40];
       printf("%s%.12s  %s  %s\n", i ? "\n" : "", v[i].commit.hex, dk__iso(v[i].commit.time, when, sizeof when),
-             v[i].commit.source);
+             dk_esc_tmp(v[i].commit.source));
       if (v[i].action == DK_AUDIT_CHANGED) dk__print_changes(v[i].changes, "    ");
       else printf("    %s\n", dk_audit_action_name(v[i].action));
     }
@@ -292,13 +296,15 @@ int dk_cmd_show(int argc, char **argv, void (*usage)(FILE *f)) {
     dk__print_json(doc);
   } else {
     char w1[40], w2[40];
-    printf("# %s at %.12s (%s, %s)", r.path, at_info.hex, dk__iso(at_info.time, w1, sizeof w1), at_info.source);
+    printf("# %s at %.12s (%s, %s)", r.path, at_info.hex, dk__iso(at_info.time, w1, sizeof w1), dk_esc_tmp(at_info.source));
     if (!git_oid_equal(&r.at, &last))
       printf("; last changed in %.12s (%s, %s)", last_info.hex, dk__iso(last_info.time, w2, sizeof w2),
-             last_info.source);
+             dk_esc_tmp(last_info.source));
     printf("\n");
     char *text = dk_canonical_dump(rec, NULL);
-    fputs(text, stdout);
+    char *safe = dk_esc_json(text);
+    fputs(safe, stdout);
+    free(safe);
     free(text);
   }
 out:
@@ -440,7 +446,7 @@ int dk_cmd_blame(int argc, char **argv, void (*usage)(FILE *f)) {
       char when[40];
       char *v = dk_audit_short(lines[i].value, DK__SHORT);
       printf("%.12s  %s  %-*s  %s: %s\n", lines[i].commit.hex, dk__iso(lines[i].commit.time, when, sizeof when),
-             width, lines[i].commit.source, dk__label(lines[i].field), v);
+             width, dk_esc_tmp(lines[i].commit.source), dk__label(lines[i].field), v);
       free(v);
     }
   }
@@ -461,15 +467,16 @@ static char *dk__conflict_sources(const json_t *fields, int want_fields) {
     const char *s = json_string_value(json_object_get(e, want_fields ? "field" : "source"));
     if (s == NULL || json_object_get(seen, s)) continue;
     json_object_set_new(seen, s, json_true());
-    dk_buf_printf(&b, "%s%s", b.len ? ", " : "", want_fields ? dk__label(s) : s);
+    dk_buf_printf(&b, "%s%s", b.len ? ", " : "", want_fields ? dk__label(s) : dk_esc_tmp(s));
   }
   json_decref(seen);
   return b.len ? dk_buf_steal(&b) : dk_strdup("?");
 }
 
+/* A string of a conflict document, escaped for the terminal (escape.h). */
 static const char *dk__str(const json_t *o, const char *key) {
   const char *s = json_string_value(json_object_get(o, key));
-  return s ? s : "?";
+  return s ? dk_esc_tmp(s) : "?";
 }
 
 static void dk__print_conflict(const json_t *doc) {

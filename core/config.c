@@ -4,6 +4,7 @@
 #include "schemas.h"
 #include "cron.h"
 #include "merge.h"
+#include "record.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -261,7 +262,7 @@ static const char *dk__check_timezone(const json_t *v, char *msg, size_t n) {
 
 #define NO_FIELD ((ptrdiff_t)-1)
 
-enum { C_REPOSITORY, C_STATE, C_PLUGINS, C_LOG_LEVEL, C_TIMEZONE, C_HTTP, C_STATUS, C_REMOTES, C_RECONCILE,
+enum { C_REPOSITORY, C_STATE, C_PLUGINS, C_LOG_LEVEL, C_TIMEZONE, C_HTTP, C_RECONCILE,
        C_SOURCES };
 
 static const struct dk__field dk__top_fields[] = {
@@ -271,14 +272,12 @@ static const struct dk__field dk__top_fields[] = {
   [C_LOG_LEVEL] = {"log_level", T_STR, false, NULL, offsetof(struct dk_config, log_level)},
   [C_TIMEZONE] = {"timezone", T_STR, false, dk__check_timezone, offsetof(struct dk_config, timezone)},
   [C_HTTP] = {"http", T_MAP, false, NULL, NO_FIELD},
-  [C_STATUS] = {"status", T_MAP, false, NULL, NO_FIELD},
-  [C_REMOTES] = {"remotes", T_LIST, false, NULL, NO_FIELD},
   [C_RECONCILE] = {"reconcile", T_MAP, false, NULL, NO_FIELD},
   [C_SOURCES] = {"sources", T_LIST, true, NULL, NO_FIELD},
 };
 
 enum { S_NAME, S_PLUGIN, S_CITY, S_URL, S_EVERY, S_CRON, S_AUTH, S_OPTIONS, S_TIMEOUT, S_MAX_BODY, S_RETRIES,
-       S_RETRY_BASE, S_PROXY, S_CA_FILE, S_DELETE_AFTER };
+       S_RETRY_BASE, S_PROXY, S_CA_FILE, S_DELETE_AFTER, S_LIMITS, S_OTHER_ORIGIN };
 
 static const struct dk__field dk__source_fields[] = {
   [S_NAME] = {"name", T_STR, true, NULL, offsetof(struct dk_source_conf, name)},
@@ -296,6 +295,8 @@ static const struct dk__field dk__source_fields[] = {
   [S_PROXY] = {"proxy", T_STR, false, NULL, offsetof(struct dk_source_conf, proxy)},
   [S_CA_FILE] = {"ca_file", T_STR, false, NULL, offsetof(struct dk_source_conf, ca_file)},
   [S_DELETE_AFTER] = {"delete_after", T_INT, false, NULL, NO_FIELD},
+  [S_LIMITS] = {"limits", T_MAP, false, NULL, NO_FIELD},
+  [S_OTHER_ORIGIN] = {"other_origin", T_STR, false, NULL, NO_FIELD},
 };
 
 enum { H_MAX_CONNECTIONS, H_MAX_PER_HOST, H_CONNECT_TIMEOUT, H_LOW_SPEED_TIME, H_PROXY, H_CA_FILE, H_PROXY_AUTH };
@@ -444,6 +445,13 @@ static void dk__check_source(struct dk__cctx *c, const json_t *obj, size_t index
   if (ok & BIT(S_DELETE_AFTER)) s->delete_after = (int)json_integer_value(json_object_get(obj, "delete_after"));
   if (ok & BIT(S_RETRY_BASE)) s->retry_base_ms = dk__duration_ms(json_string_value(json_object_get(obj, "retry_base")));
   if (ok & BIT(S_AUTH)) dk__check_auth(c, json_object_get(obj, "auth"), s->pointer, "auth", &s->auth);
+  if (ok & BIT(S_LIMITS)) {
+    const json_t *lim = json_object_get(obj, "limits"), *v;
+    if ((v = json_object_get(lim, "depth")) != NULL) s->max_depth = (int)json_integer_value(v);
+    if ((v = json_object_get(lim, "record_size")) != NULL) s->max_record = dk__size_bytes(v);
+  }
+  if (ok & BIT(S_OTHER_ORIGIN))
+    s->other_origin_without_auth = strcmp(json_string_value(json_object_get(obj, "other_origin")), "without_auth") == 0;
   dk__resolve_in_place(c, &s->ca_file);
   json_t *options = ok & BIT(S_OPTIONS) ? dk__copy(c, json_object_get(obj, "options")) : NULL;
   if (options != NULL) {
@@ -499,6 +507,8 @@ static void dk__check_sources(struct dk__cctx *c, const json_t *list) {
     s->max_body = DK__DEFAULT_MAX_BODY;
     s->retries = 3;
     s->retry_base_ms = 1000;
+    s->max_depth = DK_RECORD_DEFAULT_DEPTH;
+    s->max_record = DK_RECORD_DEFAULT_SIZE;
     s->options = json_object();
     if (asprintf(&s->pointer, "/sources/%zu", i) < 0) s->pointer = NULL;
     if (s->options == NULL || s->pointer == NULL) {
@@ -527,24 +537,12 @@ static void dk__check_config(struct dk__cctx *c) {
     dk__resolve_in_place(c, &cfg->state);
   else if (!json_object_get(root, "state"))
     cfg->state = dk__resolve_path(c, "state");
-  if (ok & BIT(C_STATUS)) cfg->status = dk__copy(c, json_object_get(root, "status"));
   if (ok & BIT(C_RECONCILE)) {
     cfg->reconcile = dk__copy(c, json_object_get(root, "reconcile"));
     struct dk_reconcile *rc = NULL;
     char err[DK_ERRBUF_SIZE];
     if (dk_reconcile_new(cfg->reconcile, &rc, err) != 0) dk__errf(c, "/reconcile", "%s", err);
     dk_reconcile_free(rc);
-  }
-  if (ok & BIT(C_REMOTES)) {
-    const json_t *remotes = json_object_get(root, "remotes"), *r;
-    size_t i;
-    char ptr[64];
-    json_array_foreach(remotes, i, r) {
-      if (json_is_object(r)) continue;
-      snprintf(ptr, sizeof ptr, "/remotes/%zu", i);
-      dk__errf(c, ptr, "expected a mapping, found %s", dk__type_name(r));
-    }
-    cfg->remotes = dk__copy(c, remotes);
   }
   if (ok & BIT(C_SOURCES)) dk__check_sources(c, json_object_get(root, "sources"));
   if (ok & BIT(C_HTTP)) dk__check_http(c, json_object_get(root, "http"));
@@ -694,8 +692,6 @@ void dk_config_free(struct dk_config *cfg) {
   free(cfg->timezone);
   dk__auth_free(&cfg->http.proxy_auth);
   json_decref(cfg->reconcile);
-  json_decref(cfg->status);
-  json_decref(cfg->remotes);
   json_decref(cfg->errors);
   dk_yamldoc_free(&cfg->doc);
   free(cfg);

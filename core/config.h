@@ -38,6 +38,10 @@ struct dk_source_conf {
   char *proxy;     /* proxy URL, "" for none, NULL for libcurl's default (the *_proxy
                       environment); the source's own, else http.proxy */
   char *ca_file;   /* CA bundle (absolute), or NULL for the system's; the source's own, else http.ca_file */
+  int max_depth;   /* limits.depth: nesting a record may have; default DK_RECORD_DEFAULT_DEPTH */
+  long max_record; /* limits.record_size: canonical bytes a record may take; default DK_RECORD_DEFAULT_SIZE */
+  int other_origin_without_auth; /* other_origin: a next page on another origin is fetched without
+                                    credentials (1) or refused (0, the default) */
   char *pointer;   /* "/sources/N", for messages */
 };
 
@@ -61,8 +65,6 @@ struct dk_config {
   struct dk_source_conf *sources;
   size_t nsources;
   json_t *reconcile;   /* the `reconcile` mapping as given, or NULL (owned) */
-  json_t *status;      /* the `status` mapping as given, or NULL (owned) */
-  json_t *remotes;     /* the `remotes` list as given, or NULL (owned) */
   struct dk_yamldoc doc;
   json_t *errors;      /* array of message strings; empty when all is well (owned) */
 };

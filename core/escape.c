@@ -68,6 +68,16 @@ char *dk_esc(const char *s) {
   return dk_buf_steal(&b);
 }
 
+const char *dk_esc_tmp(const char *s) {
+  static struct dk_buf ring[16];
+  static unsigned next;
+  if (s == NULL) return NULL;
+  struct dk_buf *b = &ring[next++ % 16];
+  b->len = 0;
+  dk_esc_append(b, s, strlen(s), 0);
+  return dk_buf_cstr(b);
+}
+
 char *dk_esc_json(const char *json) {
   struct dk_buf b = {0};
   const unsigned char *p = (const unsigned char *)json;

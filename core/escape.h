@@ -24,6 +24,10 @@ void dk_esc_append(struct dk_buf *b, const char *s, size_t len, int quoted);
 /* A malloc'd escaped copy of s (NULL in, "" out). The caller frees. */
 char *dk_esc(const char *s);
 
+/* dk_esc() into one of 16 buffers used in turn, for the command line's
+ * printf arguments: valid until 16 more calls. NULL in, NULL out. */
+const char *dk_esc_tmp(const char *s);
+
 /* JSON text (as jansson writes it: controls below 0x20 already escaped)
  * with the remaining unsafe characters written as \uXXXX escapes, which is
  * the same JSON value. Returns a malloc'd copy. */

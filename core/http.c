@@ -399,3 +399,30 @@ void dk_http_close(struct dk_http *http, void (*done)(void *), void *arg) {
   uv_timer_stop(&http->timer);
   uv_close((uv_handle_t *)&http->timer, dk__timer_closed);
 }
+
+/* scheme, host and port of `url` into one string ("https://a.example:443"),
+ * or NULL when it does not parse. Caller frees. */
+static char *dk__origin(const char *url) {
+  CURLU *u = curl_url();
+  char *scheme = NULL, *host = NULL, *port = NULL, *out = NULL;
+  if (u && curl_url_set(u, CURLUPART_URL, url, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    for (char *c = host; *c; c++) *c = (char)tolower((unsigned char)*c);
+    out = dk_asprintf("%s://%s:%s", scheme, host, port);
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return out;
+}
+
+int dk_http_same_origin(const char *a, const char *b) {
+  char *x = dk__origin(a), *y = dk__origin(b);
+  int same = x && y && strcasecmp(x, y) == 0;
+  free(x);
+  free(y);
+  return same;
+}

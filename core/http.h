@@ -61,6 +61,11 @@ const char *dk_http_res_header(const struct dk_http_res *res, const char *name);
  * are closed, then the client is freed. */
 void dk_http_close(struct dk_http *http, void (*done)(void *arg), void *arg);
 
+/* 1 when two URLs have one origin (scheme, host and port, the default port
+ * filled in), as curl judges a redirect before it sends credentials on; 0
+ * when not, or when either does not parse. */
+int dk_http_same_origin(const char *a, const char *b);
+
 /* The User-Agent sent: "duikou/VERSION". */
 const char *dk_http_user_agent(void);
 

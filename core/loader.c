@@ -91,9 +91,9 @@ static int dk__namecmp(const void *a, const void *b) {
   return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The .so files of dir and of its direct subfolders, sorted, so that which of
- * two duplicates wins does not depend on readdir order. */
-static int dk__collect(const char *dir, int depth, char ***list, size_t *n) {
+/* The .so files of dir (into *top) and of its direct subfolders (into
+ * *sub). */
+static int dk__collect(const char *dir, int depth, char ***top, size_t *ntop, char ***sub, size_t *nsub) {
   DIR *d = opendir(dir);
   if (d == NULL) return -1;
   struct dirent *de;
@@ -103,11 +103,13 @@ static int dk__collect(const char *dir, int depth, char ***list, size_t *n) {
     struct stat st;
     if (stat(path, &st) == 0) {
       if (S_ISREG(st.st_mode) && dk__is_so(de->d_name)) {
+        char ***list = depth == 0 ? top : sub;
+        size_t *n = depth == 0 ? ntop : nsub;
         *list = dk_realloc(*list, (*n + 1) * sizeof **list);
         (*list)[(*n)++] = path;
         continue;
       }
-      if (S_ISDIR(st.st_mode) && depth == 0) dk__collect(path, 1, list, n);
+      if (S_ISDIR(st.st_mode) && depth == 0) dk__collect(path, 1, top, ntop, sub, nsub);
     }
     free(path);
   }
@@ -115,19 +117,27 @@ static int dk__collect(const char *dir, int depth, char ***list, size_t *n) {
   return 0;
 }
 
+/* Load the top level of the folder first, then its subfolders, each in
+ * name order: of two plugins with one name, one at the top level wins over
+ * one a folder down, and otherwise the first by path; the other is refused
+ * naming the winner. Neither readdir order nor a name such as 0/zz.so
+ * decides. */
 int dk_loader_scan(struct dk_loader *ld, const char *dir) {
   free(ld->dir);
   ld->dir = dk_strdup(dir);
-  char **list = NULL;
-  size_t n = 0;
-  if (dk__collect(dir, 0, &list, &n) != 0)
+  char **top = NULL, **sub = NULL;
+  size_t ntop = 0, nsub = 0;
+  if (dk__collect(dir, 0, &top, &ntop, &sub, &nsub) != 0)
     return dk_failf(ld->err, DK_EIO, "cannot read plugin folder %s: %s", dir, strerror(errno));
-  qsort(list, n, sizeof *list, dk__namecmp);
-  for (size_t i = 0; i < n; i++) {
-    dk_loader_open(ld, list[i], NULL);
-    free(list[i]);
+  qsort(top, ntop, sizeof *top, dk__namecmp);
+  qsort(sub, nsub, sizeof *sub, dk__namecmp);
+  for (size_t i = 0; i < ntop + nsub; i++) {
+    char *path = i < ntop ? top[i] : sub[i - ntop];
+    dk_loader_open(ld, path, NULL);
+    free(path);
   }
-  free(list);
+  free(top);
+  free(sub);
   return 0;
 }
 

@@ -186,6 +186,34 @@ static int dk__cmd_sync(int argc, char **argv) {
   return failed ? DK_EXIT_FAILED : DK_EXIT_OK;
 }
 
+/* What a sync would refuse at the start of a run: each source's plugin
+ * must be in the plugin folder and take the source's options. Prints one
+ * line per problem; returns how many. */
+static int dk__check_plugins(const struct dk_config *cfg, const char *plugin_dir) {
+  struct dk_loader ld = {0};
+  const char *dir = dk_loader_pick_dir(plugin_dir, cfg->plugins);
+  int bad = 0;
+  if (dk_loader_scan(&ld, dir) != 0) {
+    fprintf(stderr, "%s: %s\n", cfg->path, ld.err);
+    dk_loader_free(&ld);
+    return 1;
+  }
+  for (size_t i = 0; i < cfg->nsources; i++) {
+    const struct dk_source_conf *src = &cfg->sources[i];
+    char err[DK_ERRBUF_SIZE];
+    const struct dk_plugin *p = dk_loader_find(&ld, src->plugin);
+    if (p == NULL) {
+      fprintf(stderr, "%s: %s/plugin: %s\n", cfg->path, src->pointer, ld.err);
+      bad++;
+    } else if (dk_schemas_check_options(p, src->options, src->pointer, err) != 0) {
+      fprintf(stderr, "%s: %s/options: %s\n", cfg->path, src->pointer, err);
+      bad++;
+    }
+  }
+  dk_loader_free(&ld);
+  return bad;
+}
+
 static int dk__cmd_check_config(int argc, char **argv) {
   const struct dk__cmd *c = dk__find("check-config");
   struct dk_cli_opts o;
@@ -198,10 +226,12 @@ static int dk__cmd_check_config(int argc, char **argv) {
   }
   struct dk_config *cfg = dk_cli_load_config(path, &o);
   if (cfg == NULL) return DK_EXIT_USAGE;
-  printf("%s: ok (%zu source%s; repository %s; state %s)\n", cfg->path, cfg->nsources,
-         cfg->nsources == 1 ? "" : "s", cfg->repository, cfg->state);
+  int bad = dk__check_plugins(cfg, o.plugin_dir);
+  if (bad == 0)
+    printf("%s: ok (%zu source%s; repository %s; state %s)\n", cfg->path, cfg->nsources,
+           cfg->nsources == 1 ? "" : "s", cfg->repository, cfg->state);
   dk_config_free(cfg);
-  return DK_EXIT_OK;
+  return bad ? DK_EXIT_USAGE : DK_EXIT_OK;
 }
 
 static int dk__cmd_plugins(int argc, char **argv) {
@@ -399,6 +429,9 @@ int main(int argc, char **argv) {
   }
   /* A peer closing a socket must be an error code, not a signal. */
   signal(SIGPIPE, SIG_IGN);
+  /* A file-size limit (ulimit -f) must fail the write with EFBIG, which is
+   * reported, not kill the process without a word. */
+  signal(SIGXFSZ, SIG_IGN);
   git_libgit2_init();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = c->run(argc - 1, argv + 1);

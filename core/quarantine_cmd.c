@@ -9,6 +9,7 @@
 #include "canonical.h"
 #include "cli.h"
 #include "config.h"
+#include "escape.h"
 #include "quarantine.h"
 #include "util.h"
 
@@ -39,14 +40,16 @@ static time_t dk__q_date(const char *s) {
   return mktime(&tm);
 }
 
+/* Everything in an entry came from a source, so all of it is escaped: a
+ * hostile id must not reach the terminal raw (escape.h). */
 static void dk__q_print_entry(const json_t *e, int full) {
-  const char *name = json_string_value(json_object_get(e, "name"));
-  const char *src = json_string_value(json_object_get(e, "source"));
-  const char *where = json_string_value(json_object_get(e, "where"));
+  const char *name = dk_esc_tmp(json_string_value(json_object_get(e, "name")));
+  const char *src = dk_esc_tmp(json_string_value(json_object_get(e, "source")));
+  const char *where = dk_esc_tmp(json_string_value(json_object_get(e, "where")));
+  const char *last = dk_esc_tmp(json_string_value(json_object_get(e, "last_seen")));
   const json_t *errors = json_object_get(e, "errors");
   printf("%s  %-18s %-28s seen %lld× (last %s)\n", name ? name : "?", src ? src : "?", where ? where : "-",
-         (long long)json_integer_value(json_object_get(e, "times")),
-         json_string_value(json_object_get(e, "last_seen")) ? json_string_value(json_object_get(e, "last_seen")) : "?");
+         (long long)json_integer_value(json_object_get(e, "times")), last ? last : "?");
   size_t i;
   json_t *m;
   json_array_foreach(errors, i, m) {
@@ -54,19 +57,20 @@ static void dk__q_print_entry(const json_t *e, int full) {
       printf("    … %zu more\n", json_array_size(errors) - 2);
       break;
     }
-    printf("    %s\n", json_string_value(m));
+    printf("    %s\n", dk_esc_tmp(json_string_value(m)));
   }
   if (!full) return;
-  printf("  url: %s\n  first seen: %s\n",
-         json_string_value(json_object_get(e, "url")) ? json_string_value(json_object_get(e, "url")) : "-",
-         json_string_value(json_object_get(e, "first_seen")));
+  const char *url = dk_esc_tmp(json_string_value(json_object_get(e, "url")));
+  printf("  url: %s\n  first seen: %s\n", url ? url : "-", dk_esc_tmp(json_string_value(json_object_get(e, "first_seen"))));
   const json_t *rec = json_object_get(e, "record");
   if (rec) {
-    char *text = dk_canonical_dump(rec, NULL);
-    printf("  record:\n%s", text);
+    char *text = dk_canonical_dump(rec, NULL), *safe = dk_esc_json(text);
+    printf("  record:\n%s", safe);
+    free(safe);
     free(text);
   } else {
-    printf("  raw: %s\n", json_string_value(json_object_get(e, "raw")));
+    const char *raw = dk_esc_tmp(json_string_value(json_object_get(e, "raw")));
+    printf("  raw: %s\n", raw ? raw : "");
   }
 }
 
@@ -138,8 +142,9 @@ int dk_cmd_quarantine(int argc, char **argv) {
       fprintf(stderr, "duikou quarantine: %s\n", err);
       status = DK_EXIT_FAILED;
     } else if (json) {
-      char *text = json_dumps(list, JSON_INDENT(2) | JSON_SORT_KEYS);
-      printf("%s\n", text);
+      char *text = json_dumps(list, JSON_INDENT(2) | JSON_SORT_KEYS), *safe = dk_esc_json(text);
+      printf("%s\n", safe);
+      free(safe);
       free(text);
     } else {
       size_t i;
@@ -156,8 +161,9 @@ int dk_cmd_quarantine(int argc, char **argv) {
       fprintf(stderr, "duikou quarantine: %s\n", err);
       status = DK_EXIT_FAILED;
     } else if (json) {
-      char *text = json_dumps(e, JSON_INDENT(2) | JSON_SORT_KEYS);
-      printf("%s\n", text);
+      char *text = json_dumps(e, JSON_INDENT(2) | JSON_SORT_KEYS), *safe = dk_esc_json(text);
+      printf("%s\n", safe);
+      free(safe);
       free(text);
     } else {
       dk__q_print_entry(e, 1);

@@ -18,6 +18,20 @@
 
 enum dk_kind { DK_KIND_NONE = -1, DK_KIND_PLAN, DK_KIND_TASK, DK_KIND_PROGRESS, DK_KIND_UNIT, DK_KIND_COUNT };
 
+/* An id segment (a unit's name included) takes at most this many bytes, so
+ * that "<segment>.json" fits a file name of 255 bytes wherever the
+ * repository is checked out. */
+#define DK_RECORD_SEGMENT_MAX 250
+
+/* Defaults of a source's `limits`: far above any real plan record. */
+#define DK_RECORD_DEFAULT_DEPTH 32
+#define DK_RECORD_DEFAULT_SIZE (1024L * 1024L)
+
+/* A value a plugin could not hold as a JSON number (a 30-digit integer,
+ * 1e999999) reaches the core as a string of this prefix and the number's
+ * text (see DK_NUMBER_MARK in duikou/plugin.h); the record holding it is
+ * refused by dk_record_check_shape, naming the number. */
+
 /* "plan" -> DK_KIND_PLAN; DK_KIND_NONE when unknown. */
 enum dk_kind dk_kind_from_name(const char *name);
 const char *dk_kind_name(enum dk_kind kind);     /* "plan" */
@@ -31,6 +45,14 @@ int dk_record_check_id(enum dk_kind kind, const char *id, char *err);
  * "id") and give its path. Returns 0 and a malloc'd path in *path, or
  * DK_EINVALID with err naming the field and the rule. */
 int dk_record_path(const json_t *record, char **path, char *err);
+
+/* Check what a record is made of, before it is serialised or validated:
+ * nesting no deeper than max_depth, a canonical form of at most max_size
+ * bytes (counted, not written), no number a plugin marked out of range, no
+ * NUL in a string, and no secret of the configuration (dk_redact). Returns
+ * 0, or DK_EINVALID with err ("/extra/a: nested deeper than 32 levels
+ * (limits.depth)") naming the place and the rule. */
+int dk_record_check_shape(const json_t *record, int max_depth, long max_size, char *err);
 
 /* The reverse: "tasks/jnly-2024/12.json" -> kind and id (malloc'd). Also
  * accepts a bare id with kind given by its shape ("jnly-2024/12" is a task).

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include <zlib.h>
 
 #include "log.h"
+#include "redact.h"
 #include "util.h"
 
 struct dk__upd {
@@ -49,6 +51,20 @@ struct dk_txn {
 static int dk__giterr(char *err, const char *what) {
   const git_error *e = git_error_last();
   return dk_failf(err, DK_EGIT, "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
+}
+
+/* A libgit2 failure on the store: a full disk or a file-size limit is said
+ * as such (libgit2's own message may then be a stale one, or none), else
+ * libgit2's message. Returns DK_ENOSPC or DK_EGIT. */
+static int dk__stfail(struct dk_store *st, const char *what) {
+  int e = errno;
+  struct statvfs vfs;
+  if (e != ENOSPC && e != EDQUOT && e != EFBIG && statvfs(st->path, &vfs) == 0 && vfs.f_bavail == 0) e = ENOSPC;
+  if (e == ENOSPC || e == EDQUOT || e == EFBIG) {
+    dk_fs_fail(st->err, e, what, st->path);
+    return DK_ENOSPC;
+  }
+  return dk__giterr(st->err, what);
 }
 
 int dk_store_open(const char *path, struct dk_store **out, char *err) {
@@ -155,7 +171,7 @@ int dk_store_ref(struct dk_store *st, const char *ref, git_oid *oid, int *found)
     *found = 0;
     return 0;
   }
-  if (rc != 0) return dk__giterr(st->err, ref);
+  if (rc != 0) return dk__stfail(st, ref);
   *found = 1;
   return 0;
 }
@@ -177,7 +193,7 @@ int dk_store_read(struct dk_store *st, const char *ref, const git_oid *commit, c
   git_blob *blob = NULL;
   int ret = 0;
   if (git_commit_lookup(&c, st->repo, commit) != 0 || git_commit_tree(&tree, c) != 0) {
-    ret = dk__giterr(st->err, "reading commit");
+    ret = dk__stfail(st, "reading commit");
     goto out;
   }
   int rc = git_tree_entry_bypath(&ent, tree, path);
@@ -186,7 +202,7 @@ int dk_store_read(struct dk_store *st, const char *ref, const git_oid *commit, c
     goto out;
   }
   if (rc != 0 || git_blob_lookup(&blob, st->repo, git_tree_entry_id(ent)) != 0) {
-    ret = dk__giterr(st->err, path);
+    ret = dk__stfail(st, path);
     goto out;
   }
   size_t n = (size_t)git_blob_rawsize(blob);
@@ -217,7 +233,7 @@ int dk_txn_begin(struct dk_store *st, const char *ref, struct dk_txn **out) {
     if (git_commit_lookup(&c, st->repo, &t->base) != 0 || git_commit_tree(&t->base_tree, c) != 0) {
       git_commit_free(c);
       dk_txn_free(t);
-      return dk__giterr(st->err, ref);
+      return dk__stfail(st, ref);
     }
     git_commit_free(c);
   }
@@ -282,7 +298,10 @@ static int dk__stage(struct dk_txn *t, const char *path, const git_oid *oid, int
 
 int dk_txn_put(struct dk_txn *t, const char *path, const void *data, size_t len) {
   git_oid oid;
-  if (git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB) != 0) return dk__giterr(t->st->err, path);
+  /* the last line of defence: validation refuses such records first */
+  if (dk_redact_found(data, len))
+    return dk_failf(t->st->err, DK_EINVALID, "%s: refused, it holds a secret of the configuration", path);
+  if (git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB) != 0) return dk__stfail(t->st, path);
   int rc = dk__stage(t, path, &oid, 0);
   if (rc != 1) return rc;
   char hex[GIT_OID_HEXSZ + 1];
@@ -347,14 +366,16 @@ static int dk__write_pack(struct dk_txn *t, git_odb *odb) {
   if (wp) wp->free(wp);
   dk_buf_free(&pack);
   if (rc == 0) rc = git_odb_refresh(odb);
-  return rc == 0 ? 0 : dk__giterr(t->st->err, "writing a pack");
+  return rc == 0 ? 0 : dk__stfail(t->st, "writing a pack");
 }
 
 /* Write the staged blobs: loose, or one pack when there are many. */
 static int dk__flush_blobs(struct dk_txn *t) {
   if (t->nblobs == 0) return 0;
+  git_error_clear(); /* a failure below must not report an earlier lookup's message */
+  errno = 0;
   git_odb *odb = NULL;
-  if (git_repository_odb(&odb, t->st->repo) != 0) return dk__giterr(t->st->err, "object database");
+  if (git_repository_odb(&odb, t->st->repo) != 0) return dk__stfail(t->st, "object database");
   int rc = 0;
   if (t->nblobs >= DK__PACK_MIN) {
     rc = dk__write_pack(t, odb);
@@ -362,7 +383,7 @@ static int dk__flush_blobs(struct dk_txn *t) {
     for (size_t i = 0; i < t->nblobs && rc == 0; i++) {
       git_oid oid;
       if (git_odb_write(&oid, odb, t->blobs[i].data, t->blobs[i].len, GIT_OBJECT_BLOB) != 0)
-        rc = dk__giterr(t->st->err, "writing a blob");
+        rc = dk__stfail(t->st, "writing a blob");
     }
   }
   git_odb_free(odb);
@@ -458,7 +479,7 @@ int dk_txn_move(struct dk_txn *t, const git_oid *commit) {
   free(log);
   if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS)
     return dk_failf(t->st->err, DK_EEXIST, "%s moved while this commit was prepared", t->ref);
-  if (rc != 0) return dk__giterr(t->st->err, t->ref);
+  if (rc != 0) return dk__stfail(t->st, t->ref);
   return dk__flush(t->st);
 }
 
@@ -466,7 +487,10 @@ int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force,
   git_repository *repo = t->st->repo;
   size_t n = dk_txn_changes(t);
   if (n == 0 && !force) return 0;
-  if (dk__flush_blobs(t) != 0) return DK_EGIT;
+  int frc = dk__flush_blobs(t);
+  if (frc != 0) return frc;
+  git_error_clear();
+  errno = 0;
   git_tree_update *ups = dk_calloc(n ? n : 1, sizeof *ups);
   size_t k = 0;
   for (size_t i = 0; i < t->nupd; i++) {
@@ -492,7 +516,7 @@ int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force,
     if (git_treebuilder_new(&tb, repo, NULL) != 0 || git_treebuilder_write(&empty_oid, tb) != 0 ||
         git_tree_lookup(&empty, repo, &empty_oid) != 0) {
       git_treebuilder_free(tb);
-      ret = dk__giterr(t->st->err, "creating the first tree");
+      ret = dk__stfail(t->st, "creating the first tree");
       goto out;
     }
     git_treebuilder_free(tb);
@@ -500,7 +524,7 @@ int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force,
   }
   if (git_tree_create_updated(&tree_oid, repo, base, k, ups) != 0 ||
       git_tree_lookup(&tree, repo, &tree_oid) != 0) {
-    ret = dk__giterr(t->st->err, "updating the tree");
+    ret = dk__stfail(t->st, "updating the tree");
     goto out;
   }
   git_time_t when = meta->when ? meta->when : (git_time_t)time(NULL);
@@ -508,12 +532,12 @@ int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force,
       git_signature_new(&committer, meta->committer_name ? meta->committer_name : "duikou",
                         meta->committer_email ? meta->committer_email : "duikou@localhost", when,
                         meta->offset_minutes) != 0) {
-    ret = dk__giterr(t->st->err, "commit signature");
+    ret = dk__stfail(t->st, "commit signature");
     goto out;
   }
   if (t->has_base) {
     if (git_commit_lookup(&pc[np], repo, &t->base) != 0) {
-      ret = dk__giterr(t->st->err, "base commit");
+      ret = dk__stfail(t->st, "base commit");
       goto out;
     }
     parents[np] = pc[np];
@@ -521,7 +545,7 @@ int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force,
   }
   for (size_t i = 0; i < t->nparents; i++) {
     if (git_commit_lookup(&pc[np], repo, &t->parents[i]) != 0) {
-      ret = dk__giterr(t->st->err, "merge parent");
+      ret = dk__stfail(t->st, "merge parent");
       goto out;
     }
     parents[np] = pc[np];
@@ -529,11 +553,14 @@ int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force,
   }
   /* Write the commit object first (ref NULL), then move the ref with a
    * compare-and-swap on the value the transaction started from. */
-  if (git_commit_create(&commit_oid, repo, NULL, author, committer, "UTF-8", meta->message, tree, np,
-                        parents) != 0) {
-    ret = dk__giterr(t->st->err, "writing the commit");
+  char *clean = dk_redact(meta->message, strlen(meta->message), NULL); /* no secret in history */
+  if (git_commit_create(&commit_oid, repo, NULL, author, committer, "UTF-8", clean ? clean : meta->message, tree,
+                        np, parents) != 0) {
+    free(clean);
+    ret = dk__stfail(t->st, "writing the commit");
     goto out;
   }
+  free(clean);
   if (out) git_oid_cpy(out, &commit_oid);
   ret = 1;
 out:
@@ -575,7 +602,7 @@ int dk_txn_base_paths(struct dk_txn *t, const char *prefix, int (*cb)(const char
   int rc = git_tree_walk(tree, GIT_TREEWALK_PRE, dk__walk_cb, &w);
   git_tree_free(sub);
   if (rc == GIT_EUSER) return 1;
-  return rc == 0 ? 0 : dk__giterr(t->st->err, "reading the tree");
+  return rc == 0 ? 0 : dk__stfail(t->st, "reading the tree");
 }
 
 int dk_txn_has_base(const struct dk_txn *t) { return t->has_base; }

@@ -51,7 +51,9 @@ struct dk_txn;
 /* Start a change to `ref` ("refs/heads/main") from where it points now. */
 int dk_txn_begin(struct dk_store *st, const char *ref, struct dk_txn **out);
 /* Put `data` at `path`. Returns 1 when that changes the tree, 0 when the same
- * bytes are already there, or DK_EGIT. A later put of the same path wins. */
+ * bytes are already there, DK_EINVALID when the data holds a secret of the
+ * configuration (dk_redact), or DK_EGIT. A later put of the same path wins.
+ * Commit messages are redacted the same way before they are written. */
 int dk_txn_put(struct dk_txn *txn, const char *path, const void *data, size_t len);
 /* Remove `path`. Returns 1 when it was there, 0 when not, or DK_EGIT. */
 int dk_txn_remove(struct dk_txn *txn, const char *path);

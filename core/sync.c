@@ -17,12 +17,14 @@
 #include "merge.h"
 #include "quarantine.h"
 #include "record.h"
+#include "redact.h"
 #include "schemas.h"
 #include "state.h"
 #include "store.h"
 #include "util.h"
 
 #define DK__MAX_PAGES 10000
+#define DK__RAW_MAX 16384 /* bytes of a record over its limits kept in quarantine */
 #define DK__MAIN "refs/heads/main"
 
 struct dk__run;
@@ -230,6 +232,7 @@ static void dk__fetch(struct dk__run *r);
 
 static void dk__vset_failed(struct dk__run *r, const char *fmt, va_list ap) {
   vsnprintf(r->res->error, sizeof r->res->error, fmt, ap);
+  dk_redact_buf(r->res->error, sizeof r->res->error); /* a server may echo the token */
   r->res->outcome = DK_SOURCE_FAILED;
   dk_log(DK_LOG_ERROR, "source", r->src->name, "url", r->url, NULL, "%s", r->res->error);
 }
@@ -409,6 +412,19 @@ static void dk__fetch(struct dk__run *r) {
       return;
     }
   }
+  /* Credentials go only to the origin of the source's url (as curl does on
+   * redirects): a page elsewhere is refused, or fetched without them. */
+  const char *auth = r->auth;
+  if (auth && !dk_http_same_origin(r->src->url, r->url)) {
+    if (!r->src->other_origin_without_auth) {
+      dk__fail(r, "page %u refused: %s is on another origin than the source's url, and its credentials go only "
+               "there (other_origin: without_auth fetches such pages without them)", r->page, r->url);
+      return;
+    }
+    dk_log(DK_LOG_WARN, "source", r->src->name, "url", r->url, NULL,
+           "page %u is on another origin than the source's url: fetched without its credentials", r->page);
+    auth = NULL;
+  }
   json_object_set_new(r->seen_urls, r->url, json_true());
   /* Conditional GET only for a source whose last good round was one page:
    * the first page of a paginated source says nothing about the others. */
@@ -417,7 +433,7 @@ static void dk__fetch(struct dk__run *r) {
   struct dk_http_req hr = {
     .url = r->url,
     .headers = (const char *const *)r->headers,
-    .authorization = r->auth,
+    .authorization = auth,
     .if_none_match = conditional ? json_string_value(json_object_get(st, "etag")) : NULL,
     .if_modified_since = conditional ? json_string_value(json_object_get(st, "last_modified")) : NULL,
     .timeout_ms = r->src->timeout_ms,
@@ -474,6 +490,7 @@ static void dk__commit_failed(struct dk__run *r, int partial, const char *what, 
   }
   size_t n = strlen(r->res->error);
   snprintf(r->res->error + n, sizeof r->res->error - n, "; the pages received could not be committed: %s", why);
+  dk_redact_buf(r->res->error, sizeof r->res->error);
   dk_log(DK_LOG_ERROR, "source", r->src->name, NULL, "%s: %s", what, why);
 }
 
@@ -548,7 +565,16 @@ static void dk__validate_round(struct dk__run *r, struct dk__round *rd) {
     char where[32];
     snprintf(where, sizeof where, "record %zu", i + 1);
     json_t *errors = json_array();
-    if (dk_record_path(rec, &path, err) != 0) {
+    char *raw = NULL;
+    if (dk_record_check_shape(rec, r->src->max_depth, r->src->max_record, err) != 0) {
+      /* kept as a bounded excerpt: the record itself may be what blows up */
+      json_array_append_new(errors, json_string(err));
+      char *full = json_dumps(rec, JSON_COMPACT | JSON_ENCODE_ANY);
+      size_t n = full ? strlen(full) : 0;
+      raw = full && n > DK__RAW_MAX ? dk_asprintf("%.*s... (%zu bytes)", DK__RAW_MAX, full, n) : dk_strdup(full);
+      free(full);
+      dk_record_path(rec, &path, err);
+    } else if (dk_record_path(rec, &path, err) != 0) {
       json_array_append_new(errors, json_string(err));
     } else {
       struct dk_vresult vr = {0};
@@ -570,7 +596,7 @@ static void dk__validate_round(struct dk__run *r, struct dk__round *rd) {
       json_array_foreach(errors, k, m)
         dk_log(DK_LOG_WARN, "source", r->src->name, "record", id ? id : where, NULL, "invalid record: %s",
                json_string_value(m));
-      dk__quarantine(r, id ? id : where, rec, NULL, errors, rd);
+      dk__quarantine(r, id ? id : where, raw ? NULL : rec, raw ? raw : NULL, errors, rd);
     } else {
       if (json_object_get(rd->valid, path))
         dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL,
@@ -579,6 +605,7 @@ static void dk__validate_round(struct dk__run *r, struct dk__round *rd) {
       r->res->records++;
     }
     json_decref(errors);
+    free(raw);
     free(path);
   }
 }

@@ -19,6 +19,7 @@
 #include <duikou/plugin.h>
 
 #include "common/content_type.h"
+#include "common/json_numbers.h"
 
 struct jsonapi {
   char *records; /* JSON Pointer of the record array, or NULL */
@@ -447,6 +448,13 @@ static enum dk_result jsonapi_parse(void *state, const struct dk_response *resp,
   if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) body += 3, len -= 3; /* RFC 8259 8.1 allows it */
   json_error_t jerr;
   json_t *doc = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
+  if (doc == NULL && json_error_code(&jerr) == json_error_numeric_overflow) {
+    /* one number too large must fail its record, not the page */
+    size_t mlen;
+    char *marked = dk_json_mark_numbers(body, len, &mlen);
+    if (marked) doc = json_loadb(marked, mlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    free(marked);
+  }
   if (doc == NULL) {
     emit->fail(emit, "response is not JSON: %s at line %d, column %d", jerr.text, jerr.line, jerr.column);
     return DK_ERROR;

@@ -111,8 +111,6 @@ static void test_good_file(void **state) {
   assert_true(cfg->state[0] == '/' && ends_with(cfg->state, "/config/state"));
   assert_true(cfg->plugins[0] == '/' && ends_with(cfg->plugins, "/config/plugins"));
   assert_string_equal(cfg->log_level, "debug");
-  assert_string_equal(json_string_value(json_object_get(cfg->status, "listen")), "127.0.0.1:8787");
-  assert_int_equal(json_array_size(cfg->remotes), 1);
   assert_string_equal(json_string_value(json_object_get(cfg->reconcile, "default")), "owner");
   assert_int_equal(cfg->nsources, 2);
 
@@ -128,6 +126,9 @@ static void test_good_file(void **state) {
   assert_string_equal(j->auth.bearer_env, "JINAN_TOKEN");
   assert_null(j->auth.bearer_file);
   assert_int_equal(json_integer_value(json_object_get(j->options, "page_size")), 100);
+  assert_int_equal(j->max_depth, 16);
+  assert_int_equal(j->max_record, 64 * 1024);
+  assert_int_equal(j->other_origin_without_auth, 1);
   assert_string_equal(j->pointer, "/sources/0");
 
   const struct dk_source_conf *l = dk_config_source(cfg, "linyi-progress");
@@ -141,6 +142,9 @@ static void test_good_file(void **state) {
   assert_true(l->auth.basic_password_file[0] == '/' &&
               ends_with(l->auth.basic_password_file, "/config/secrets/linyi.pw"));
   assert_true(json_is_object(l->options) && json_object_size(l->options) == 0);
+  assert_int_equal(l->max_depth, 32);
+  assert_int_equal(l->max_record, 1024 * 1024);
+  assert_int_equal(l->other_origin_without_auth, 0);
 
   assert_null(dk_config_source(cfg, "nope"));
   dk_config_free(cfg);
@@ -158,8 +162,6 @@ static void test_paths_and_defaults(void **state) {
   assert_string_equal(cfg->state, want);
   assert_null(cfg->plugins);
   assert_null(cfg->log_level);
-  assert_null(cfg->status);
-  assert_null(cfg->remotes);
   assert_null(cfg->reconcile);
   assert_int_equal(cfg->sources[0].timeout_ms, 60000);
   assert_int_equal(cfg->sources[0].max_body, 64L * 1024 * 1024);
@@ -215,6 +217,19 @@ static void test_unknown_key(void **state) {
   /* keys are escaped as JSON Pointer tokens */
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    a/b~c: 1\n", DK_ECONFIG, (const char *const[]){
     "t.yaml:7:12: property \"a/b~c\" is not allowed (at /sources/0/a~1b~0c)", NULL});
+}
+
+/* Keys that nothing serves yet are refused, not silently accepted: no
+ * status listener or remote exchange exists in this version. */
+static void test_unserved_keys(void **state) {
+  expect_text("repository: /r.git\nstatus: { listen: 127.0.0.1:8787 }\nremotes: []\nsources:\n  - name: s\n"
+              "    plugin: csv\n    city: jinan\n    url: http://x.example/\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:2:9: property \"status\" is not allowed (at /status)",
+    "t.yaml:3:10: property \"remotes\" is not allowed (at /remotes)", NULL});
+  expect_text(SOURCE_HEAD "    url: http://x.example/\n    limits: { depth: 1000 }\n    other_origin: follow\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:22: 1000 is greater than the maximum 256 (at /sources/0/limits/depth)",
+    "t.yaml:8:19: \"follow\" is not one of refuse, without_auth (at /sources/0/other_origin)", NULL});
 }
 
 static void test_duplicate_source_name(void **state) {
@@ -475,6 +490,7 @@ int main(void) {
     cmocka_unit_test(test_wrong_type),
     cmocka_unit_test(test_missing_key),
     cmocka_unit_test(test_unknown_key),
+    cmocka_unit_test(test_unserved_keys),
     cmocka_unit_test(test_duplicate_source_name),
     cmocka_unit_test(test_duplicate_yaml_key),
     cmocka_unit_test(test_alias_bomb),

@@ -52,6 +52,13 @@ extern "C" {
   XX(EBUSY, -18, "already running")                                    \
   XX(ENOSPC, -19, "no space left on the device")
 
+/* A number a plugin cannot hold as a JSON number (a 30-digit integer,
+ * 1e999999) goes to the core as a string made of this mark and the
+ * number's text (json_stringn: the mark starts with a NUL, which no real
+ * string holds); the core refuses the record that holds it and names the
+ * number, and the records beside it are committed. */
+#define DK_NUMBER_MARK "\0duikou:number:"
+
 enum dk_errno {
 #define DK__ERR_ENUM(name, value, text) DK_##name = value,
   DK_ERRNO_MAP(DK__ERR_ENUM)
