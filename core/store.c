@@ -59,6 +59,11 @@ static int dk__giterr(char *err, const char *what) {
 static int dk__stfail(struct dk_store *st, const char *what) {
   int e = errno;
   struct statvfs vfs;
+  /* errno may be that of a later call: libgit2's message keeps the cause */
+  const git_error *ge = git_error_last();
+  const char *gm = ge && ge->message ? ge->message : "";
+  if (strstr(gm, strerror(EFBIG))) e = EFBIG;
+  else if (strstr(gm, strerror(ENOSPC)) || strstr(gm, strerror(EDQUOT))) e = ENOSPC;
   if (e != ENOSPC && e != EDQUOT && e != EFBIG && statvfs(st->path, &vfs) == 0 && vfs.f_bavail == 0) e = ENOSPC;
   if (e == ENOSPC || e == EDQUOT || e == EFBIG) {
     dk_fs_fail(st->err, e, what, st->path);
