@@ -78,51 +78,6 @@ int dk_read_file(const char *path, char **data, size_t *len, char *err) {
   return 0;
 }
 
-static int dk__fsync_dir(const char *dir) {
-  int fd = open(dir, O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return -1;
-  int rc = fsync(fd);
-  close(fd);
-  return rc;
-}
-
-int dk_write_file_atomic(const char *path, const void *data, size_t len, char *err) {
-  char *tmp = dk_asprintf("%s.tmp.%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    int e = errno;
-    free(tmp);
-    return dk_failf(err, DK_EIO, "%s: %s", path, strerror(e));
-  }
-  const char *p = data;
-  size_t left = len;
-  while (left > 0) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      goto fail;
-    }
-    p += w;
-    left -= (size_t)w;
-  }
-  if (fsync(fd) != 0) goto fail;
-  if (close(fd) != 0) { fd = -1; goto fail; }
-  fd = -1;
-  if (rename(tmp, path) != 0) goto fail;
-  free(tmp);
-  char *dir = dk_dirname(path);
-  dk__fsync_dir(dir);
-  free(dir);
-  return 0;
-fail: {
-    int e = errno;
-    if (fd >= 0) close(fd);
-    unlink(tmp);
-    free(tmp);
-    return dk_failf(err, DK_EIO, "%s: %s", path, strerror(e));
-  }
-}
-
 int dk_mkdir_p(const char *path, int private_dir, char *err) {
   char *p = dk_strdup(path);
   mode_t mode = private_dir ? 0700 : 0755;

@@ -19,9 +19,6 @@ char *dk_asprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Read a whole file into a NUL-terminated buffer the caller frees.
  * Returns 0, or DK_EIO / DK_ENOENT with err (DK_ERRBUF_SIZE) saying why. */
 int dk_read_file(const char *path, char **data, size_t *len, char *err);
-/* Write a file atomically: temporary file in the same folder, fsync, rename,
- * fsync of the folder. Returns 0 or DK_EIO with err. */
-int dk_write_file_atomic(const char *path, const void *data, size_t len, char *err);
 /* mkdir -p with mode 0755 (0700 when private is set). Returns 0 or DK_EIO. */
 int dk_mkdir_p(const char *path, int private_dir, char *err);
 /* Absolute form of `path` relative to `base` (or the current folder when
@@ -45,8 +42,9 @@ void dk_buf_free(struct dk_buf *b);
 
 /* A short, printable copy of user text for a message, written into out
  * (size n, at least 8): cut at a UTF-8 character boundary with "..." when it
- * does not fit, control characters shown as '?' (newlines as spaces).
- * Returns out. */
+ * does not fit; control characters (C0, DEL, C1), bidi formatting
+ * characters and bytes that are not UTF-8 shown as '?' (newlines as
+ * spaces). Returns out. */
 char *dk_excerpt(char *out, size_t n, const char *s, size_t len);
 
 /* Decode the UTF-8 character at *pp (text already known to be valid UTF-8)
