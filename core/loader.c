@@ -129,8 +129,8 @@ int dk_loader_scan(struct dk_loader *ld, const char *dir) {
   size_t ntop = 0, nsub = 0;
   if (dk__collect(dir, 0, &top, &ntop, &sub, &nsub) != 0)
     return dk_failf(ld->err, DK_EIO, "cannot read plugin folder %s: %s", dir, strerror(errno));
-  qsort(top, ntop, sizeof *top, dk__namecmp);
-  qsort(sub, nsub, sizeof *sub, dk__namecmp);
+  if (ntop) qsort(top, ntop, sizeof *top, dk__namecmp); /* qsort(NULL, 0) is undefined */
+  if (nsub) qsort(sub, nsub, sizeof *sub, dk__namecmp);
   for (size_t i = 0; i < ntop + nsub; i++) {
     char *path = i < ntop ? top[i] : sub[i - ntop];
     dk_loader_open(ld, path, NULL);
