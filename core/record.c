@@ -1,5 +1,7 @@
 #include "record.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,11 +157,14 @@ static long dk__string_size(const char *s, size_t len) {
   return n;
 }
 
-static int dk__shape_fail(struct dk__shape *sh, const char *fmt, const char *arg) {
-  char where[200];
+static int dk__shape_fail(struct dk__shape *sh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int dk__shape_fail(struct dk__shape *sh, const char *fmt, ...) {
+  char where[200], msg[DK_ERRBUF_SIZE];
   dk_excerpt(where, sizeof where, sh->where.len ? sh->where.data : "/", sh->where.len ? sh->where.len : 1);
-  char msg[DK_ERRBUF_SIZE];
-  snprintf(msg, sizeof msg, fmt, arg ? arg : "", sh->max_depth, sh->max_size);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
   return dk_failf(sh->err, DK_EINVALID, "%s: %s", where, msg);
 }
 
@@ -171,7 +176,7 @@ static int dk__shape_string(struct dk__shape *sh, const char *s, size_t len) {
       dk_excerpt(num, sizeof num, s + ml, len - ml);
       return dk__shape_fail(sh, "the number %s fits neither a 64-bit integer nor a double (number range)", num);
     }
-    return dk__shape_fail(sh, "a string holds a NUL character (no NUL)%s", NULL);
+    return dk__shape_fail(sh, "a string holds a NUL character (no NUL)");
   }
   if (dk_redact_found(s, len))
     return dk__shape_fail(sh, "holds a secret of the configuration (%s)", DK_REDACTED);
@@ -179,7 +184,7 @@ static int dk__shape_string(struct dk__shape *sh, const char *s, size_t len) {
 }
 
 static int dk__shape_value(struct dk__shape *sh, const json_t *v, int depth) {
-  if (depth > sh->max_depth) return dk__shape_fail(sh, "%snested deeper than %d levels (limits.depth)", NULL);
+  if (depth > sh->max_depth) return dk__shape_fail(sh, "nested deeper than %d levels (limits.depth)", sh->max_depth);
   long indent = 2L * (depth + 1);
   switch (json_typeof(v)) {
     case JSON_STRING:
