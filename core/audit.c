@@ -548,17 +548,6 @@ out:
   return ret;
 }
 
-char *dk_audit_short(const json_t *value, size_t max) {
-  if (value == NULL) return dk_strdup("(none)");
-  char *s = json_is_string(value) ? dk_strdup(json_string_value(value))
-                                  : json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
-  if (s == NULL) return dk_strdup("?");
-  if (max < 8) max = 8;
-  char *out = dk_malloc(max + 4);
-  dk_excerpt(out, max + 4, s, strlen(s));
-  free(s);
-  return out;
-}
 
 const char *dk_audit_action_name(enum dk_audit_action a) {
   return a == DK_AUDIT_ADDED ? "added" : a == DK_AUDIT_DELETED ? "deleted" : "changed";
@@ -1114,7 +1103,7 @@ static int dk__resolve_once(struct dk_store *st, const struct dk_resolve_req *re
   dk_buf_printf(&msg, "resolve %s: ", res->path);
   json_array_foreach(applied, i, e) {
     const char *f = json_string_value(json_object_get(e, "field"));
-    char *nv = dk_audit_short(json_object_get(e, "new"), 60), *ov = dk_audit_short(json_object_get(e, "old"), 60);
+    char *nv = dk_value_short(json_object_get(e, "new"), 60), *ov = dk_value_short(json_object_get(e, "old"), 60);
     dk_buf_printf(&msg, "%s%s \xe2\x86\x92 %s", i ? ", " : "", dk__field_label(f), nv);
     if (req->how == DK_RESOLVE_MAIN) dk_buf_printf(&body, "%s: %s (kept)\n", dk__field_label(f), nv);
     else dk_buf_printf(&body, "%s: %s \xe2\x86\x92 %s\n", dk__field_label(f), ov, nv);
@@ -1125,8 +1114,8 @@ static int dk__resolve_once(struct dk_store *st, const struct dk_resolve_req *re
     json_array_foreach(fields, j, c) {
       const char *cf = json_string_value(json_object_get(c, "field"));
       if (cf == NULL || strcmp(cf, f) != 0) continue;
-      char *b = dk_audit_short(json_object_get(c, "base"), 40), *o = dk_audit_short(json_object_get(c, "ours"), 40),
-           *t = dk_audit_short(json_object_get(c, "theirs"), 40);
+      char *b = dk_value_short(json_object_get(c, "base"), 40), *o = dk_value_short(json_object_get(c, "ours"), 40),
+           *t = dk_value_short(json_object_get(c, "theirs"), 40);
       const char *src = json_string_value(json_object_get(c, "source")),
                  *pol = json_string_value(json_object_get(c, "policy")),
                  *at = json_string_value(json_object_get(c, "opened_at"));

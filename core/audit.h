@@ -111,10 +111,6 @@ json_t *dk_audit_field_get(const json_t *record, const char *field);
  * object or not a keyed array). */
 int dk_audit_field_set(json_t **record, const char *field, json_t *value, char *err);
 
-/* A short, one-line form of a value for people: strings as they are, other
- * values as compact JSON, "(none)" for NULL, cut at `max` bytes (at a UTF-8
- * boundary, with "..."). Caller frees. */
-char *dk_audit_short(const json_t *value, size_t max);
 
 /* One change of a record on main. */
 enum dk_audit_action { DK_AUDIT_ADDED, DK_AUDIT_CHANGED, DK_AUDIT_DELETED };

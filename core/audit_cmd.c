@@ -160,8 +160,8 @@ static void dk__print_changes(const json_t *changes, const char *indent) {
   size_t i;
   json_t *c;
   json_array_foreach(changes, i, c) {
-    char *o = dk_audit_short(json_object_get(c, "old"), DK__SHORT);
-    char *n = dk_audit_short(json_object_get(c, "new"), DK__SHORT);
+    char *o = dk_value_short(json_object_get(c, "old"), DK__SHORT);
+    char *n = dk_value_short(json_object_get(c, "new"), DK__SHORT);
     printf("%s%s: %s \xe2\x86\x92 %s\n", indent, dk__label(json_string_value(json_object_get(c, "field"))), o, n);
     free(o);
     free(n);
@@ -444,7 +444,7 @@ int dk_cmd_blame(int argc, char **argv, void (*usage)(FILE *f)) {
       if ((int)strlen(lines[i].commit.source) > width) width = (int)strlen(lines[i].commit.source);
     for (size_t i = 0; i < n; i++) {
       char when[40];
-      char *v = dk_audit_short(lines[i].value, DK__SHORT);
+      char *v = dk_value_short(lines[i].value, DK__SHORT);
       printf("%.12s  %s  %-*s  %s: %s\n", lines[i].commit.hex, dk__iso(lines[i].commit.time, when, sizeof when),
              width, dk_esc_tmp(lines[i].commit.source), dk__label(lines[i].field), v);
       free(v);
@@ -491,7 +491,7 @@ static void dk__print_conflict(const json_t *doc) {
     static const char *const sides[] = {"base", "ours", "theirs"};
     static const char *const what[] = {"base:  ", "ours:  ", "theirs:"};
     for (int s = 0; s < 3; s++) {
-      char *v = dk_audit_short(json_object_get(e, sides[s]), DK__SHORT);
+      char *v = dk_value_short(json_object_get(e, sides[s]), DK__SHORT);
       printf("    %s %s%s%s%s\n", what[s], v, s == 1 ? "   (main)" : s == 2 ? "   (" : "",
              s == 2 ? dk__str(e, "source") : "", s == 2 ? ")" : "");
       free(v);

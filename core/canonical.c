@@ -125,3 +125,15 @@ char *dk_canonical_dump(const json_t *value, size_t *len) {
   if (len) *len = b.len;
   return dk_buf_steal(&b);
 }
+
+char *dk_value_short(const json_t *value, size_t max) {
+  if (value == NULL) return dk_strdup("(none)");
+  char *s = json_is_string(value) ? dk_strdup(json_string_value(value))
+                                  : json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT | JSON_SORT_KEYS);
+  if (s == NULL) return dk_strdup("?");
+  if (max < 8) max = 8;
+  char *out = dk_malloc(max + 4);
+  dk_excerpt(out, max + 4, s, strlen(s));
+  free(s);
+  return out;
+}

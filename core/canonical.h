@@ -18,6 +18,13 @@
  * valid UTF-8 (jansson guarantees it for values it built). */
 char *dk_canonical_dump(const json_t *value, size_t *len);
 
+/* A value shown to a person in one line (a commit body, an audit line):
+ * "(none)" for NULL, a string as it is, anything else as compact JSON with
+ * sorted keys; cut at a character boundary past `max` bytes with "...",
+ * newlines shown as spaces and control characters as '?' (dk_excerpt).
+ * Returns a malloc'd string the caller frees. */
+char *dk_value_short(const json_t *value, size_t max);
+
 /* Shortest decimal form of a finite double that strtod reads back exactly,
  * written into out (at least 32 bytes). */
 void dk_canonical_real(double d, char *out, size_t n);

@@ -1,73 +1,18 @@
-/* Runs of sources: a source fetched, parsed by its plugin, checked, and
- * committed to the snapshot repository.
- *
- * The engine (dk_engine) holds what runs share — the HTTP client, the
- * repository, the plugins — and runs any source on request, never two runs of
- * one source at once; the scheduler and `duikou daemon` drive it. A round
- * (dk_sync) runs every configured source (or one) once on an engine of its
- * own: `duikou sync` and `duikou demo`.
- *
- * Sources run concurrently on the loop; commits are made one at a time on
- * the loop thread, so a commit is never interrupted by another event. A
- * source's trouble (HTTP error, bad payload, invalid records) is that
- * source's result and never stops the others. */
+/* A round: every configured source (or one) run once on an engine of its
+ * own (engine.h), for `duikou sync` and `duikou demo`. */
 #ifndef DK_SYNC_H
 #define DK_SYNC_H
 
 #include <stddef.h>
 #include <uv.h>
 #include "config.h"
+#include "engine.h"
 #include "error.h"
-
-enum dk_source_outcome {
-  DK_SOURCE_PENDING = 0,
-  DK_SOURCE_COMMITTED,  /* new data, committed */
-  DK_SOURCE_UNCHANGED,  /* fetched, nothing changed: no commit */
-  DK_SOURCE_NOT_MODIFIED, /* the server said 304: nothing parsed */
-  DK_SOURCE_FAILED,     /* the valid records of the pages fully received were still committed */
-  DK_SOURCE_CANCELED    /* stopped by shutdown: not counted as the source's failure */
-};
-
-struct dk_source_result {
-  const char *name;      /* borrowed from the config */
-  enum dk_source_outcome outcome;
-  size_t records;        /* valid records received */
-  size_t invalid;        /* records refused by validation */
-  size_t rejected;       /* items the plugin could not turn into records */
-  size_t changed;        /* paths changed by the commit */
-  size_t pages;
-  int partial;           /* failed after some pages: what they held was kept (commit set if it changed anything) */
-  char commit[40 + 1];
-  char error[DK_ERRBUF_SIZE]; /* why it failed */
-};
 
 struct dk_sync_opts {
   const char *only_source; /* NULL: all */
   const char *plugin_dir;  /* --plugin-dir, or NULL */
 };
-
-struct dk_engine;
-
-/* Called once when a run has ended; `res` is valid during the call only. */
-typedef void (*dk_run_cb)(void *arg, const struct dk_source_result *res);
-
-/* Open what runs need on `loop`: the repository (created if missing), the
- * plugins (plugin_dir, else the configured or installed folder), the HTTP
- * client with cfg->http's limits. Returns 0, or a negative DK_E* code with
- * err saying why. `cfg` must outlive the engine. */
-int dk_engine_open(uv_loop_t *loop, const struct dk_config *cfg, const char *plugin_dir, struct dk_engine **out,
-                   char *err);
-/* Start a run of `src` (a source of the engine's configuration). Returns 0,
- * and cb is called once, later, from the loop; or DK_EBUSY (the source is
- * running) or DK_ECANCELED (the engine is closing), and cb is never called. */
-int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_cb cb, void *arg);
-/* Runs in progress. */
-size_t dk_engine_active(const struct dk_engine *e);
-/* Close: runs still fetching or waiting to retry are canceled (their cb gets
- * DK_SOURCE_CANCELED; their state records no failure); no commit is ever cut
- * short. done(arg) is called once every handle is closed and the engine is
- * freed. */
-void dk_engine_close(struct dk_engine *e, void (*done)(void *arg), void *arg);
 
 struct dk_sync;
 typedef void (*dk_sync_done_cb)(struct dk_sync *sync, void *arg);

@@ -173,11 +173,11 @@ static void test_names_and_dates(void **state) {
   assert_int_equal(dk_audit_parse_date("main~3", &t), 0);
   assert_int_equal(dk_audit_parse_date("ee4272cf", &t), 0);
 
-  char *s = dk_audit_short(NULL, 60);
+  char *s = dk_value_short(NULL, 60);
   assert_string_equal(s, "(none)");
   free(s);
   json_t *v = json_string("贯彻落实《济南—临沂产业协作实施方案》");
-  s = dk_audit_short(v, 20);
+  s = dk_value_short(v, 20);
   assert_string_equal(s, "贯彻落实《济..."); /* 20 bytes: cut at a character, never inside one */
   free(s);
   json_decref(v);

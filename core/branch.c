@@ -1,0 +1,206 @@
+#include "branch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "canonical.h"
+#include "log.h"
+#include "util.h"
+
+#define DK__MAIN "refs/heads/main"
+
+/* A blob's text as a record (NULL for NULL); a blob that is not JSON is an
+ * error, not an absent record. */
+static int dk__parse(struct dk_store *st, const char *path, const char *data, json_t **out) {
+  *out = NULL;
+  if (data == NULL) return 0;
+  json_error_t jerr;
+  if ((*out = json_loads(data, 0, &jerr)) == NULL)
+    return dk_failf(st->err, DK_EINVALID, "%s in the repository is not JSON: %s", path, jerr.text);
+  return 0;
+}
+
+int dk__branch_read(struct dk_store *st, const char *ref, const char *path, json_t **out) {
+  char *data = NULL;
+  size_t len;
+  *out = NULL;
+  int rc = dk_store_read(st, ref, NULL, path, &data, &len);
+  if (rc == DK_ENOENT) return 0;
+  if (rc == 0) rc = dk__parse(st, path, data, out);
+  free(data);
+  return rc;
+}
+
+/* What the transaction's base holds at path (NULL: nothing). */
+static int dk__base(struct dk_txn *txn, struct dk_store *st, const char *path, json_t **out) {
+  char *old = NULL;
+  *out = NULL;
+  int rc = dk_txn_base_read(txn, path, &old, NULL);
+  if (rc == DK_ENOENT) return 0;
+  if (rc == 0) rc = dk__parse(st, path, old, out);
+  free(old);
+  return rc;
+}
+
+int dk__branch_others(struct dk__run *r, const char *path, struct dk_merge_other *others, json_t **held,
+                      size_t *n) {
+  const struct dk_config *cfg = r->ctx->cfg;
+  *n = 0;
+  for (size_t s = 0; s < cfg->nsources; s++) {
+    if (strcmp(cfg->sources[s].name, r->src->name) == 0) continue;
+    char *ref = dk_asprintf(DK__SRC_PREFIX "%s", cfg->sources[s].name);
+    int rc = dk__branch_read(r->ctx->store, ref, path, &held[*n]);
+    free(ref);
+    if (rc != 0) {
+      for (size_t i = 0; i < *n; i++) json_decref(held[i]);
+      *n = 0;
+      return rc;
+    }
+    others[*n] = (struct dk_merge_other){cfg->sources[s].name, cfg->sources[s].city, held[*n]};
+    (*n)++;
+  }
+  return 0;
+}
+
+/* Does another source's branch hold `path`? 1, 0, or a DK_E* code. */
+static int dk__held_elsewhere(struct dk__run *r, const char *path) {
+  size_t cap = r->ctx->cfg->nsources ? r->ctx->cfg->nsources : 1, n;
+  struct dk_merge_other *others = dk_calloc(cap, sizeof *others);
+  json_t **held = dk_calloc(cap, sizeof *held);
+  int any = dk__branch_others(r, path, others, held, &n);
+  for (size_t i = 0; any == 0 && i < n; i++) any |= held[i] != NULL;
+  for (size_t i = 0; i < n; i++) json_decref(held[i]);
+  free(others);
+  free(held);
+  return any;
+}
+
+/* Put every valid record; a put that changes the path is a change. */
+static int dk__put_valid(struct dk__run *r, struct dk__round *rd, struct dk_txn *stx) {
+  const char *path;
+  json_t *rec;
+  json_object_foreach(rd->valid, path, rec) {
+    size_t len;
+    char *data = dk_canonical_dump(rec, &len);
+    int rc = dk_txn_put(stx, path, data, len);
+    free(data);
+    json_t *base = NULL;
+    if (rc == 1 && (rc = dk__base(stx, r->ctx->store, path, &base)) == 0)
+      dk__round_add(rd, path, base, json_incref(rec), DK__CHG_REPORT, NULL);
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+/* Remove what tombstones name (a record listed and deleted in one round
+ * stays: the record wins). */
+static int dk__put_tombstones(struct dk__run *r, struct dk__round *rd, struct dk_txn *stx) {
+  size_t i;
+  json_t *t;
+  json_array_foreach(r->tombstones, i, t) {
+    const char *tp = json_string_value(json_object_get(t, "path"));
+    if (json_object_get(rd->valid, tp)) continue;
+    json_t *base = NULL;
+    int rc = dk__base(stx, r->ctx->store, tp, &base);
+    if (rc == 0) rc = dk_txn_remove(stx, tp);
+    if (rc < 0) {
+      json_decref(base);
+      return rc;
+    }
+    dk__round_add(rd, tp, base, NULL, DK__CHG_TOMBSTONE, json_string_value(json_object_get(t, "reason")));
+  }
+  return 0;
+}
+
+struct dk__absent_ctx {
+  struct dk__round *rd;
+  json_t *listed_before; /* paths of the source branch not listed now */
+};
+
+static int dk__collect_absent(const char *path, void *arg) {
+  struct dk__absent_ctx *a = arg;
+  if (!json_object_get(a->rd->valid, path) && !json_object_get(a->rd->invalid, path))
+    json_object_set_new(a->listed_before, path, json_true());
+  return 0;
+}
+
+/* One more absence of `path` (n in a row): past delete_after it becomes a
+ * deletion, unless another source still lists it. Returns 1 when the count
+ * ends, 0 when it goes on, or a DK_E* code. */
+static int dk__absence(struct dk__run *r, struct dk__round *rd, const char *path, json_int_t n) {
+  if (r->src->delete_after <= 0 || n < r->src->delete_after) return 0;
+  int held = dk__held_elsewhere(r, path);
+  if (held < 0) return held;
+  if (held) {
+    dk_log(DK_LOG_INFO, "source", r->src->name, "path", path, NULL,
+           "absent from %lld full listings, but another source still lists it: kept", (long long)n);
+  } else {
+    char reason[128];
+    snprintf(reason, sizeof reason, "absent from %lld consecutive full listings (delete_after: %d)", (long long)n,
+             r->src->delete_after);
+    dk__round_add(rd, path, NULL, NULL, DK__CHG_ABSENT, reason);
+  }
+  return 1;
+}
+
+/* After a full listing: what the source no longer lists leaves its branch,
+ * and the absences in the state are counted on. */
+static int dk__absences(struct dk__run *r, struct dk__round *rd, struct dk_txn *stx) {
+  struct dk__absent_ctx a = {rd, json_object()};
+  int rc = dk_txn_base_paths(stx, NULL, dk__collect_absent, &a);
+  json_t *absent = json_object_get(r->state, "absent"), *next = json_object(), *t;
+  const char *path;
+  void *tmp;
+  json_object_foreach(a.listed_before, path, t) json_object_set_new(next, path, json_integer(0));
+  json_object_foreach(absent, path, t)
+    if (!json_object_get(rd->valid, path) && !json_object_get(rd->invalid, path))
+      json_object_set_new(next, path, json_integer(json_integer_value(t)));
+  json_object_foreach_safe(next, tmp, path, t) {
+    if (rc < 0) break;
+    json_int_t n = json_integer_value(t) + 1;
+    json_object_set_new(next, path, json_integer(n));
+    if (json_object_get(a.listed_before, path) && (rc = dk_txn_remove(stx, path)) < 0) break;
+    if ((rc = dk__absence(r, rd, path, n)) == 1) json_object_del(next, path);
+  }
+  if (rc >= 0) json_object_set_new(r->state, "absent", next);
+  else json_decref(next);
+  json_decref(a.listed_before);
+  return rc < 0 ? rc : 0;
+}
+
+int dk__branch_update(struct dk__run *r, struct dk__round *rd, struct dk_txn *stx, int partial) {
+  int rc = dk__put_valid(r, rd, stx);
+  if (rc == 0) rc = dk__put_tombstones(r, rd, stx);
+  /* Absences count only after a full listing that brought something: an
+   * empty page or a failed round never deletes anything. */
+  if (rc == 0 && !partial && json_object_size(rd->valid) > 0) rc = dk__absences(r, rd, stx);
+  return rc;
+}
+
+int dk__branch_repair(struct dk__run *r, const char *sref) {
+  struct dk_store *st = r->ctx->store;
+  const char *hex = json_string_value(json_object_get(r->state, "pending_source_commit"));
+  git_oid pending, main_oid;
+  int found = 0, rc = 0;
+  if (hex == NULL) return 0;
+  if (git_oid_fromstr(&pending, hex) == 0 && dk_store_ref(st, DK__MAIN, &main_oid, &found) == 0 && found &&
+      (git_oid_equal(&main_oid, &pending) || git_graph_descendant_of(st->repo, &main_oid, &pending) == 1)) {
+    struct dk_txn *stx = NULL;
+    git_oid cur;
+    int have = 0;
+    if (dk_store_ref(st, sref, &cur, &have) == 0 && !(have && git_oid_equal(&cur, &pending)) &&
+        (rc = dk_txn_begin(st, sref, &stx)) == 0) {
+      rc = dk_txn_move(stx, &pending);
+      if (rc == 0)
+        dk_log(DK_LOG_WARN, "source", r->src->name, "commit", hex, NULL,
+               "the last run stopped after merging into main: its source branch is moved there now");
+    }
+    dk_txn_free(stx);
+  }
+  if (rc == 0) {
+    json_object_del(r->state, "pending_source_commit");
+    dk__run_save_state(r);
+  }
+  return rc;
+}

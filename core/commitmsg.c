@@ -1,0 +1,70 @@
+#include "commitmsg.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static void dk__summary(struct dk_buf *msg, const struct dk__tally *tl) {
+  int parts = 0;
+  for (int k = 0; k < DK_KIND_COUNT; k++) {
+    const char *one = dk_kind_name((enum dk_kind)k), *many = dk_kind_folder((enum dk_kind)k);
+    if (tl->changed[k])
+      dk_buf_printf(msg, "%s %zu %s changed", parts++ ? "," : "", tl->changed[k], tl->changed[k] == 1 ? one : many);
+    if (tl->added[k])
+      dk_buf_printf(msg, "%s %zu %s added", parts++ ? "," : "", tl->added[k], tl->added[k] == 1 ? one : many);
+    if (tl->deleted[k])
+      dk_buf_printf(msg, "%s %zu %s deleted", parts++ ? "," : "", tl->deleted[k], tl->deleted[k] == 1 ? one : many);
+  }
+  if (tl->conflicts)
+    dk_buf_printf(msg, "%s %zu conflict%s", parts++ ? "," : "", tl->conflicts, tl->conflicts == 1 ? "" : "s");
+  if (tl->open) dk_buf_printf(msg, " (%zu open)", tl->open);
+  if (parts == 0) dk_buf_puts(msg, " no change");
+}
+
+static void dk__trailers(struct dk_buf *msg, struct dk__run *r, size_t quarantined, int partial) {
+  dk_buf_printf(msg, "\nDuikou-Source: %s\nDuikou-City: %s\nDuikou-Plugin: %s %s\nDuikou-URL: %s\n"
+                "Duikou-Fetched-At: %s\nDuikou-Pages: %zu\n",
+                r->src->name, r->src->city, r->plugin->name, r->plugin->version ? r->plugin->version : "?",
+                r->fetched_url ? r->fetched_url : r->src->url, r->fetched_at, r->res->pages);
+  if (r->etag) dk_buf_printf(msg, "Duikou-ETag: %s\n", r->etag);
+  if (partial) dk_buf_puts(msg, "Duikou-Partial: yes\n");
+  dk_buf_printf(msg, "Duikou-Body-SHA256: %s\nDuikou-Records: %zu valid, %zu invalid, %zu rejected\n"
+                "Duikou-Quarantined: %zu\n",
+                dk__run_body_sha(r), r->res->records, r->res->invalid, r->res->rejected, quarantined);
+}
+
+void dk__msg_report(struct dk_buf *msg, struct dk__run *r, size_t changes, size_t quarantined, int partial) {
+  dk_buf_printf(msg, "report %s: %zu record%s, %zu changed%s\n", r->src->name, r->res->records,
+                r->res->records == 1 ? "" : "s", changes, partial ? " (partial)" : "");
+  dk__trailers(msg, r, quarantined, partial);
+}
+
+void dk__msg_merge(struct dk_buf *msg, struct dk__run *r, const struct dk__tally *tl, const struct dk_buf *body,
+                   const struct dk_buf *conf, size_t quarantined, int partial, const char *shex) {
+  dk_buf_printf(msg, "sync %s:", r->src->name);
+  dk__summary(msg, tl);
+  dk_buf_puts(msg, "\n\n");
+  if (partial)
+    dk_buf_printf(msg, "Partial: the round failed after %zu page%s; their records are committed, nothing\n"
+                  "else is changed. Why: %s\n\n", r->res->pages, r->res->pages == 1 ? "" : "s", r->res->error);
+  dk_buf_append(msg, body->data, body->len);
+  if (conf->len) {
+    dk_buf_printf(msg, "%sConflicts:\n", body->len ? "\n" : "");
+    dk_buf_append(msg, conf->data, conf->len);
+  }
+  dk__trailers(msg, r, quarantined, partial);
+  if (tl->conflicts) dk_buf_printf(msg, "Duikou-Conflicts: %zu (%zu open)\n", tl->conflicts, tl->open);
+  dk_buf_printf(msg, "Duikou-Source-Commit: %s\n", shex);
+}
+
+void dk__msg_meta(struct dk__run *r, struct dk_commit_meta *meta, char *names, size_t n) {
+  size_t half = n / 2;
+  snprintf(names, half, "%s (%s)", r->src->name, r->src->city);
+  snprintf(names + half, n - half, "%s@%s.duikou.invalid", r->src->name, r->src->city);
+  time_t now = time(NULL);
+  struct tm tm;
+  localtime_r(&now, &tm);
+  *meta = (struct dk_commit_meta){.author_name = names, .author_email = names + half, .committer_name = "duikou",
+                                  .committer_email = "duikou@localhost", .when = (git_time_t)now,
+                                  .offset_minutes = (int)(tm.tm_gmtoff / 60)};
+}

@@ -1,0 +1,25 @@
+/* Commit messages: the first line summarises (`sync linyi-progress: 3 tasks
+ * changed, 12 progress added, 1 conflict`), the body lists record-level
+ * changes and conflicts, and trailers carry the provenance (source, city,
+ * plugin, URL, fetch time, ETag, body hash, counts). Files hold data only;
+ * all of this lives here. */
+#ifndef DK_COMMITMSG_H
+#define DK_COMMITMSG_H
+
+#include "reconcile.h"
+#include "store.h"
+
+/* The source-branch commit's message into msg. */
+void dk__msg_report(struct dk_buf *msg, struct dk__run *r, size_t changes, size_t quarantined, int partial);
+
+/* main's merge commit message into msg: summary, partial note, body lines,
+ * conflicts and trailers naming the source commit `shex`. */
+void dk__msg_merge(struct dk_buf *msg, struct dk__run *r, const struct dk__tally *tl, const struct dk_buf *body,
+                   const struct dk_buf *conf, size_t quarantined, int partial, const char *shex);
+
+/* Author (the source, its city) and committer (duikou) of a run's commits,
+ * now, in the configured zone; the strings live in `names` (at least 512
+ * bytes). */
+void dk__msg_meta(struct dk__run *r, struct dk_commit_meta *meta, char *names, size_t n);
+
+#endif

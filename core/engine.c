@@ -1,0 +1,404 @@
+#include "engine.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "branch.h"
+#include "commitmsg.h"
+#include "fsafe.h"
+#include "http.h"
+#include "ingest.h"
+#include "loader.h"
+#include "log.h"
+#include "merge.h"
+#include "plugin_host.h"
+#include "reconcile.h"
+#include "redact.h"
+#include "run.h"
+#include "schemas.h"
+#include "state.h"
+#include "store.h"
+#include "util.h"
+
+#define DK__MAIN "refs/heads/main"
+#define DK__MAX_CAS_TRIES 5
+
+/* A run as the engine keeps it: the run itself first (stages see only
+ * that), and its place in the engine's list of runs in progress. */
+struct dk__erun {
+  struct dk__run run;
+  struct dk_engine *engine;
+  struct dk__erun *prev, *next;
+  dk_run_cb cb;
+  void *cb_arg;
+};
+
+struct dk_engine {
+  struct dk__ctx ctx;
+  struct dk_loader loader;
+  struct dk__erun *active; /* runs in progress */
+  size_t nactive;
+  size_t nlive;            /* runs not yet freed (a closing timer keeps one alive) */
+  void (*closed)(void *arg);
+  void *closed_arg;
+};
+
+/* --- committing a run ------------------------------------------------------- */
+
+/* A commit failed: say so. A partial commit keeps the round's first error. */
+static void dk__commit_failed(struct dk__run *r, int partial, const char *what, const char *why) {
+  if (!partial) {
+    dk__run_set_failed(r, "%s: %s", what, why);
+    return;
+  }
+  size_t n = strlen(r->res->error);
+  snprintf(r->res->error + n, sizeof r->res->error - n, "; the pages received could not be committed: %s", why);
+  dk_redact_buf(r->res->error, sizeof r->res->error);
+  dk_log(DK_LOG_ERROR, "source", r->src->name, NULL, "%s: %s", what, why);
+}
+
+/* main: merge the round, and start again from the new main when it moved
+ * (a person resolving a conflict meanwhile). The first commit of main is a
+ * root (the source commit is named in its trailer), so that main's
+ * first-parent line is its own history; every later one merges the source
+ * commit as its second parent. Returns 1 (committed, *mcommit), 0 (nothing
+ * changed) or a DK_E* code; *what says which step failed. */
+static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_commit_meta *meta,
+                           const git_oid *scommit, int partial, git_oid *mcommit, const char **what) {
+  struct dk_store *st = r->ctx->store;
+  char when[40], shex[GIT_OID_HEXSZ + 1];
+  dk__iso_now(when, sizeof when);
+  git_oid_tostr(shex, sizeof shex, scommit);
+  int rc;
+  for (int attempt = 1;; attempt++) {
+    struct dk__tally tl = {0};
+    struct dk_buf msg = {0}, body = {0}, conf = {0};
+    struct dk_txn *mtx = NULL;
+    *what = "reconcile";
+    if ((rc = dk_txn_begin(st, DK__MAIN, &mtx)) == 0 && (rc = dk__reconcile(r, rd, mtx, &body, &conf, &tl, when)) == 0) {
+      if (dk_txn_has_base(mtx)) dk_txn_add_parent(mtx, scommit);
+      dk__msg_merge(&msg, r, &tl, &body, &conf, rd->quarantined, partial, shex);
+      meta->message = dk_buf_cstr(&msg);
+      r->res->changed = dk_txn_changes(mtx);
+      *what = "commit failed";
+      /* a conflict is recorded in history even when main keeps its values */
+      rc = dk_txn_commit(mtx, meta, tl.conflicts > 0, mcommit);
+    }
+    dk_txn_free(mtx);
+    dk_buf_free(&msg);
+    dk_buf_free(&body);
+    dk_buf_free(&conf);
+    if (rc != DK_EEXIST || attempt >= DK__MAX_CAS_TRIES) return rc;
+    dk_log(DK_LOG_INFO, "source", r->src->name, NULL, "main moved meanwhile; merging again");
+  }
+}
+
+/* The source branch's commit of the round: 1 with *scommit, 0 when the
+ * branch does not change, or a DK_E* code. *stx stays open for the move. */
+static int dk__commit_source(struct dk__run *r, struct dk__round *rd, const char *sref, int partial,
+                             struct dk_commit_meta *meta, struct dk_txn **stx, git_oid *scommit) {
+  struct dk_store *st = r->ctx->store;
+  int rc = dk_txn_begin(st, sref, stx);
+  if (rc == 0) rc = dk__branch_update(r, rd, *stx, partial);
+  if (rc < 0 || dk_txn_changes(*stx) == 0) return rc;
+  struct dk_buf smsg = {0};
+  dk__msg_report(&smsg, r, dk_txn_changes(*stx), rd->quarantined, partial);
+  meta->message = dk_buf_cstr(&smsg);
+  rc = dk_txn_write(*stx, meta, 0, scommit);
+  dk_buf_free(&smsg);
+  return rc < 0 ? rc : 1;
+}
+
+/* Validate the round's records (the invalid ones to quarantine), commit
+ * what the source said to its branch, and reconcile the changes into main:
+ * a merge commit whose parents are the previous main and the source-branch
+ * commit. main moves first, then the source branch, both by
+ * compare-and-swap; the source commit is named in the state file
+ * (pending_source_commit) before main moves, so that a crash in between is
+ * mended by the next run (dk__branch_repair). Sets the outcome (COMMITTED
+ * or UNCHANGED; FAILED when the repository fails) — unless `partial`: the
+ * round already failed after some pages, whose records are committed while
+ * the outcome stays FAILED. */
+static void dk__commit(struct dk__run *r, int partial) {
+  struct dk_store *st = r->ctx->store;
+  r->res->partial = partial;
+  struct dk__round rd;
+  dk__ingest(r, &rd);
+  char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name), names[512];
+  struct dk_commit_meta meta;
+  dk__msg_meta(r, &meta, names, sizeof names);
+  struct dk_txn *stx = NULL;
+  git_oid scommit, mcommit;
+  const char *what = "source branch";
+  int rc = dk__branch_repair(r, sref);
+  if (rc == 0) rc = dk__commit_source(r, &rd, sref, partial, &meta, &stx, &scommit);
+  if (rc == 0 && !partial) r->res->outcome = DK_SOURCE_UNCHANGED;
+  if (rc == 1) {
+    /* Should this run die between main and its source branch, the next one
+     * must know which source commit main already merged. */
+    char shex[GIT_OID_HEXSZ + 1];
+    git_oid_tostr(shex, sizeof shex, &scommit);
+    json_object_set_new(r->state, "pending_source_commit", json_string(shex));
+    dk__run_save_state(r);
+    rc = dk__commit_main(r, &rd, &meta, &scommit, partial, &mcommit, &what);
+    if (rc == 1) git_oid_tostr(r->res->commit, sizeof r->res->commit, &mcommit);
+    if (rc >= 0 && (what = "source branch", rc = dk_txn_move(stx, &scommit)) == 0) {
+      json_object_del(r->state, "pending_source_commit");
+      if (!partial) r->res->outcome = r->res->commit[0] ? DK_SOURCE_COMMITTED : DK_SOURCE_UNCHANGED;
+    }
+  }
+  if (rc < 0) dk__commit_failed(r, partial, what, st->err);
+  dk_txn_free(stx);
+  free(sref);
+  dk__round_free(&rd);
+}
+
+/* --- the run's lifecycle ---------------------------------------------------- */
+
+static void dk__engine_maybe_freed(struct dk_engine *e);
+
+static void dk__wipe_free(char *s) {
+  if (s == NULL) return;
+  explicit_bzero(s, strlen(s));
+  free(s);
+}
+
+static void dk__run_free(struct dk__erun *er) {
+  struct dk__run *r = &er->run;
+  struct dk_engine *e = er->engine;
+  dk__plugin_fini(r);
+  dk__wipe_free(r->auth);
+  dk__wipe_free(r->proxy_auth);
+  json_decref(r->records);
+  json_decref(r->tombstones);
+  json_decref(r->state);
+  json_decref(r->seen_urls);
+  free(r->url);
+  free(r->next_url);
+  for (size_t i = 0; i < r->nheaders; i++) free(r->headers[i]);
+  free(r->headers);
+  free(r->etag);
+  free(r->last_modified);
+  free(r->fetched_url);
+  if (r->sha) EVP_MD_CTX_free(r->sha);
+  free(er);
+  e->nlive--;
+  dk__engine_maybe_freed(e);
+}
+
+static void dk__run_timer_closed(uv_handle_t *h) { dk__run_free((struct dk__erun *)h->data); }
+
+/* The outcome into the state file (and the log): attempts, successes,
+ * failures in a row, the validators of a good round. */
+static void dk__record_outcome(struct dk__run *r) {
+  char now[40];
+  dk__iso_now(now, sizeof now);
+  if (r->res->outcome == DK_SOURCE_FAILED) {
+    json_object_set_new(r->state, "last_attempt", json_string(now));
+    json_object_set_new(r->state, "last_failure", json_string(now));
+    json_object_set_new(r->state, "last_failure_reason", json_string(r->res->error));
+    json_object_set_new(r->state, "consecutive_failures",
+                        json_integer(json_integer_value(json_object_get(r->state, "consecutive_failures")) + 1));
+    /* The next round fetches everything again: no validators of a round
+     * that did not end well. */
+    json_object_del(r->state, "etag");
+    json_object_del(r->state, "last_modified");
+    if (r->res->partial)
+      dk_log(DK_LOG_WARN, "source", r->src->name, "commit", r->res->commit[0] ? r->res->commit : NULL, NULL,
+             "failed after %zu page%s; their %zu valid records were kept (%s)", r->res->pages,
+             r->res->pages == 1 ? "" : "s", r->res->records, r->res->commit[0] ? "committed" : "no change");
+    return;
+  }
+  json_object_set_new(r->state, "last_attempt", json_string(now));
+  json_object_set_new(r->state, "last_success", json_string(now));
+  json_object_set_new(r->state, "consecutive_failures", json_integer(0));
+  if (r->res->outcome != DK_SOURCE_NOT_MODIFIED) {
+    json_object_set_new(r->state, "pages", json_integer((json_int_t)r->res->pages));
+    json_object_set_new(r->state, "etag", r->etag ? json_string(r->etag) : json_null());
+    json_object_set_new(r->state, "last_modified", r->last_modified ? json_string(r->last_modified) : json_null());
+    json_object_set_new(r->state, "body_sha256", json_string(dk__run_body_sha(r)));
+  }
+  const char *what = r->res->outcome == DK_SOURCE_COMMITTED ? "committed"
+                     : r->res->outcome == DK_SOURCE_UNCHANGED ? "unchanged" : "not modified (304)";
+  dk_log(DK_LOG_INFO, "source", r->src->name, "commit", r->res->commit[0] ? r->res->commit : NULL, NULL,
+         "%s: %zu records, %zu changed, %zu invalid, %zu rejected", what, r->res->records, r->res->changed,
+         r->res->invalid, r->res->rejected);
+}
+
+/* The run has ended (every stage hands back here): commit what it brought
+ * (all of it, or on a failure the records of the pages fully received),
+ * update and save the state, tell the caller, then release the run. */
+static void dk__run_finish(struct dk__run *r) {
+  struct dk__erun *er = (struct dk__erun *)r;
+  struct dk_engine *e = er->engine;
+  if (r->timer_live) uv_timer_stop(&r->timer);
+  r->wait = DK__WAIT_NONE;
+  if (r->res->outcome == DK_SOURCE_PENDING) dk__commit(r, 0);
+  else if (r->res->outcome == DK_SOURCE_FAILED && r->pstate_live &&
+           json_array_size(r->records) + json_array_size(r->tombstones) > 0)
+    dk__commit(r, 1);
+  if (r->res->outcome == DK_SOURCE_CANCELED) {
+    dk_log(DK_LOG_INFO, "source", r->src->name, NULL, "run canceled: duikou is stopping");
+  } else {
+    dk__record_outcome(r);
+    if (r->state) dk__run_save_state(r);
+  }
+  if (er->prev) er->prev->next = er->next;
+  else e->active = er->next;
+  if (er->next) er->next->prev = er->prev;
+  er->prev = er->next = NULL;
+  e->nactive--;
+  if (er->cb) er->cb(er->cb_arg, r->res);
+  if (r->timer_live) {
+    r->timer_live = 0;
+    uv_close((uv_handle_t *)&r->timer, dk__run_timer_closed);
+  } else {
+    dk__run_free(er);
+  }
+}
+
+/* Set up a run. Returns 0 when it should fetch; otherwise its result says
+ * why it failed. */
+static int dk__run_setup(struct dk_engine *e, struct dk__run *r) {
+  const struct dk_source_conf *src = r->src;
+  char err[DK_ERRBUF_SIZE];
+  r->records = json_array();
+  r->tombstones = json_array();
+  r->seen_urls = json_object();
+  r->sha = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(r->sha, EVP_sha256(), NULL);
+  r->state = dk_state_load(e->ctx.cfg->state, src->name);
+  r->url = dk_strdup(src->url);
+  r->page = 1;
+  r->plugin = dk_loader_find(&e->loader, src->plugin);
+  if (r->plugin == NULL) return dk_failf(r->res->error, DK_EPLUGIN, "%s", e->loader.err);
+  if (dk_auth_header(&src->auth, &r->auth, err) != 0) return dk_failf(r->res->error, DK_ECONFIG, "auth: %s", err);
+  if ((src->proxy == NULL || src->proxy[0] != '\0') &&
+      dk_auth_header(&e->ctx.cfg->http.proxy_auth, &r->proxy_auth, err) != 0)
+    return dk_failf(r->res->error, DK_ECONFIG, "http.proxy_auth: %s", err);
+  if (dk_schemas_check_options(r->plugin, src->options, src->pointer, err) != 0)
+    return dk_failf(r->res->error, DK_ECONFIG, "%s", err);
+  int rc = dk__plugin_init(r, err, sizeof err);
+  if (rc != 0)
+    return dk_failf(r->res->error, rc, "plugin %s refused the source's options: %s", r->plugin->name,
+                    err[0] ? err : dk_strerror(rc));
+  return 0;
+}
+
+/* --- the engine ----------------------------------------------------------- */
+
+/* Release what dk_engine_open had opened, on its failure paths. */
+static int dk__engine_abort(struct dk_engine *e, int rc) {
+  dk_loader_free(&e->loader);
+  dk_reconcile_free(e->ctx.rc);
+  dk_store_close(e->ctx.store);
+  free(e);
+  return rc;
+}
+
+int dk_engine_open(uv_loop_t *loop, const struct dk_config *cfg, const char *plugin_dir, struct dk_engine **out,
+                   char *err) {
+  *out = NULL;
+  int sfd, rc = dk_fs_dir(cfg->state, "sources", 1, &sfd, err);
+  if (rc != 0) return rc;
+  close(sfd);
+  struct dk_engine *e = dk_calloc(1, sizeof *e);
+  e->ctx.loop = loop;
+  e->ctx.cfg = cfg;
+  if ((rc = dk_store_open(cfg->repository, &e->ctx.store, err)) != 0) {
+    free(e);
+    return rc;
+  }
+  if ((rc = dk_store_lock(e->ctx.store, "duikou sync, daemon or demo", err)) != 0 ||
+      (rc = dk_reconcile_new(cfg->reconcile, &e->ctx.rc, err)) != 0)
+    return dk__engine_abort(e, rc);
+  const char *pdir = dk_loader_pick_dir(plugin_dir, cfg->plugins);
+  if ((rc = dk_loader_scan(&e->loader, pdir)) != 0) {
+    dk_failf(err, rc, "%s", e->loader.err);
+    return dk__engine_abort(e, rc);
+  }
+  for (size_t i = 0; i < e->loader.nentries; i++)
+    if (e->loader.entries[i].error)
+      dk_log(DK_LOG_WARN, "plugin", e->loader.entries[i].path, NULL, "refused: %s", e->loader.entries[i].error);
+  if ((rc = dk_http_new(loop, cfg->http.max_connections, cfg->http.max_per_host, &e->ctx.http)) != 0) {
+    dk_failf(err, rc, "cannot start the HTTP client");
+    return dk__engine_abort(e, rc);
+  }
+  *out = e;
+  return 0;
+}
+
+/* Whether `src` has a run in progress. */
+static int dk__engine_busy(const struct dk_engine *e, const struct dk_source_conf *src) {
+  for (const struct dk__erun *er = e->active; er; er = er->next)
+    if (er->run.src == src || strcmp(er->run.src->name, src->name) == 0) return 1;
+  return 0;
+}
+
+size_t dk_engine_active(const struct dk_engine *e) { return e->nactive; }
+
+int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_cb cb, void *arg) {
+  if (e->ctx.closing) return DK_ECANCELED;
+  if (dk__engine_busy(e, src)) return DK_EBUSY;
+  struct dk__erun *er = dk_calloc(1, sizeof *er);
+  struct dk__run *r = &er->run;
+  er->engine = e;
+  er->cb = cb;
+  er->cb_arg = arg;
+  r->ctx = &e->ctx;
+  r->finish = dk__run_finish;
+  r->src = src;
+  r->res = &r->result;
+  r->res->name = src->name;
+  er->next = e->active;
+  if (e->active) e->active->prev = er;
+  e->active = er;
+  e->nactive++;
+  e->nlive++;
+  dk_log(DK_LOG_DEBUG, "source", src->name, NULL, "run started");
+  /* The first fetch (or the report of a failed setup) comes from the loop,
+   * so that cb is never called before this function has returned. */
+  if (dk__run_setup(e, r) != 0) {
+    r->res->outcome = DK_SOURCE_FAILED;
+    dk_log(DK_LOG_ERROR, "source", src->name, NULL, "%s", r->res->error);
+    dk__run_arm(r, DK__WAIT_FINISH, 0);
+  } else {
+    dk__run_arm(r, DK__WAIT_START, 0);
+  }
+  return 0;
+}
+
+static void dk__engine_maybe_freed(struct dk_engine *e) {
+  if (!e->ctx.closing || e->ctx.http != NULL || e->nlive > 0) return;
+  void (*closed)(void *) = e->closed;
+  void *arg = e->closed_arg;
+  dk_loader_free(&e->loader);
+  dk_store_close(e->ctx.store);
+  dk_reconcile_free(e->ctx.rc);
+  free(e);
+  if (closed) closed(arg);
+}
+
+static void dk__engine_http_closed(void *arg) {
+  struct dk_engine *e = arg;
+  e->ctx.http = NULL;
+  dk__engine_maybe_freed(e);
+}
+
+void dk_engine_close(struct dk_engine *e, void (*done)(void *arg), void *arg) {
+  if (e->ctx.closing) return;
+  e->ctx.closing = 1;
+  e->closed = done;
+  e->closed_arg = arg;
+  /* Runs waiting on a timer end now; runs in a transfer end through the
+   * HTTP client's cancellation below. */
+  struct dk__erun *next;
+  for (struct dk__erun *er = e->active; er; er = next) {
+    next = er->next;
+    if (er->run.wait == DK__WAIT_FINISH) dk__run_finish(&er->run);
+    else if (er->run.wait != DK__WAIT_NONE) dk__run_cancel(&er->run);
+  }
+  dk_http_close(e->ctx.http, dk__engine_http_closed, e);
+}

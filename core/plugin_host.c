@@ -1,0 +1,184 @@
+#include "plugin_host.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "log.h"
+#include "quarantine.h"
+#include "record.h"
+#include "util.h"
+
+struct dk__emit {
+  struct dk_emit pub; /* first: the plugin sees only this */
+  struct dk__run *run;
+};
+
+static int dk__emit_record(struct dk_emit *e, json_t *rec) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  if (rec == NULL) return DK_EINVAL;
+  json_array_append_new(r->records, rec);
+  return 0;
+}
+
+static void dk__emit_reject(struct dk_emit *e, const char *where, const char *raw, const char *fmt, ...) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  char msg[DK_ERRBUF_SIZE];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  r->res->rejected++;
+  dk_log(DK_LOG_WARN, "source", r->src->name, "where", where, NULL, "item refused by plugin %s: %s",
+         r->plugin->name, msg);
+  json_t *errors = json_pack("[s]", msg);
+  char name[DK_QUARANTINE_NAME_LEN + 1], err[DK_ERRBUF_SIZE];
+  struct dk_quarantine_item it = {.source = r->src->name, .city = r->src->city, .url = r->url, .where = where,
+                                  .raw = raw ? raw : "", .errors = errors};
+  if (dk_quarantine_put(r->ctx->cfg->state, &it, name, err) < 0)
+    dk_log(DK_LOG_ERROR, "source", r->src->name, "where", where, NULL, "cannot quarantine: %s", err);
+  else
+    r->quarantined_rejects++;
+  json_decref(errors);
+}
+
+static int dk__emit_tombstone(struct dk_emit *e, const char *kind, const char *id, const char *reason) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  json_t *probe = json_pack("{s:s?, s:s?}", "kind", kind, "id", id);
+  char *path = NULL, err[DK_ERRBUF_SIZE];
+  int rc = probe ? dk_record_path(probe, &path, err) : DK_EINVAL;
+  json_decref(probe);
+  if (rc != 0) {
+    dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL, "tombstone refused: %s", err);
+    return DK_EINVAL;
+  }
+  json_array_append_new(r->tombstones, json_pack("{s:s, s:s}", "path", path, "reason",
+                                                 reason && *reason ? reason : "deleted by the source"));
+  free(path);
+  return 0;
+}
+
+static int dk__is_http(const char *url) {
+  return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+}
+
+/* A next page may only be http(s) after an http(s) page: a body must never
+ * send the engine to a local file or another protocol. */
+static void dk__emit_next(struct dk_emit *e, const char *url) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  free(r->next_url);
+  r->next_url = NULL;
+  if (url == NULL) return;
+  if (dk__is_http(r->url) ? !dk__is_http(url) : strncmp(url, "file:", 5) != 0) {
+    char ex[120];
+    snprintf(r->failmsg, sizeof r->failmsg, "next page refused: %s is not a URL of the same kind as %s",
+             dk_excerpt(ex, sizeof ex, url, strlen(url)), r->src->url);
+    r->next_url = dk_strdup(""); /* marks the refusal; checked after parse */
+    return;
+  }
+  r->next_url = dk_strdup(url);
+}
+
+static void dk__emit_fail(struct dk_emit *e, const char *fmt, ...) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(r->failmsg, sizeof r->failmsg, fmt, ap);
+  va_end(ap);
+}
+
+static void dk__emit_log(struct dk_emit *e, enum dk_log_level level, const char *fmt, ...) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  const char *kv[] = {"source", r->src->name, "plugin", r->plugin->name, NULL};
+  va_list ap;
+  va_start(ap, fmt);
+  dk_vlog(level, kv, fmt, ap);
+  va_end(ap);
+}
+
+struct dk__req {
+  struct dk_request pub;
+  struct dk__run *run;
+};
+
+static int dk__req_set_url(struct dk_request *req, const char *url) {
+  struct dk__run *r = ((struct dk__req *)req)->run;
+  if (url == NULL) return DK_EINVAL;
+  free(r->url);
+  r->url = dk_strdup(url);
+  req->url = r->url;
+  return 0;
+}
+
+static int dk__req_add_header(struct dk_request *req, const char *name, const char *value) {
+  struct dk__run *r = ((struct dk__req *)req)->run;
+  if (name == NULL || value == NULL || strpbrk(name, ":\r\n") || strpbrk(value, "\r\n")) return DK_EINVAL;
+  if (strcasecmp(name, "authorization") == 0) return DK_EINVAL; /* the core's business */
+  r->headers = dk_realloc(r->headers, (r->nheaders + 2) * sizeof *r->headers);
+  r->headers[r->nheaders++] = dk_asprintf("%s: %s", name, value);
+  r->headers[r->nheaders] = NULL;
+  return 0;
+}
+
+struct dk__resp {
+  struct dk_response pub;
+  const struct dk_http_res *res;
+};
+
+static const char *dk__resp_header(const struct dk_response *resp, const char *name) {
+  return dk_http_res_header(((const struct dk__resp *)resp)->res, name);
+}
+
+int dk__plugin_init(struct dk__run *r, char *err, size_t n) {
+  r->pub.name = r->src->name;
+  r->pub.city = r->src->city;
+  r->pub.url = r->src->url;
+  r->pub.options = r->src->options;
+  err[0] = '\0';
+  int rc = r->plugin->init(&r->pstate, &r->pub, err, n);
+  if (rc == 0) r->pstate_live = 1;
+  return rc;
+}
+
+void dk__plugin_fini(struct dk__run *r) {
+  if (r->pstate_live && r->plugin->fini) r->plugin->fini(r->pstate);
+  r->pstate_live = 0;
+}
+
+int dk__plugin_prepare(struct dk__run *r) {
+  for (size_t i = 0; i < r->nheaders; i++) free(r->headers[i]);
+  free(r->headers);
+  r->headers = NULL;
+  r->nheaders = 0;
+  struct dk__req req = {.pub = {.page = r->page, .set_url = dk__req_set_url,
+                                .add_header = dk__req_add_header, .url = r->url},
+                        .run = r};
+  return r->plugin->prepare ? r->plugin->prepare(r->pstate, &req.pub) : 0;
+}
+
+enum dk_result dk__plugin_parse(struct dk__run *r, const struct dk_http_res *res) {
+  struct dk__resp resp = {
+    .pub = {.page = r->page, .status = res->status, .url = res->effective_url ? res->effective_url : r->url,
+            .content_type = res->content_type, .body = res->body, .body_len = res->body_len,
+            .header = dk__resp_header},
+    .res = res,
+  };
+  struct dk__emit em = {
+    .pub = {.record = dk__emit_record, .reject = dk__emit_reject, .next_page = dk__emit_next,
+            .fail = dk__emit_fail, .log = dk__emit_log, .tombstone = dk__emit_tombstone},
+    .run = r,
+  };
+  free(r->next_url);
+  r->next_url = NULL;
+  r->failmsg[0] = '\0';
+  size_t before = json_array_size(r->records), tbefore = json_array_size(r->tombstones);
+  enum dk_result pr = r->plugin->parse(r->pstate, &resp.pub, &em.pub);
+  if (pr != DK_OK) {
+    while (json_array_size(r->records) > before) json_array_remove(r->records, json_array_size(r->records) - 1);
+    while (json_array_size(r->tombstones) > tbefore)
+      json_array_remove(r->tombstones, json_array_size(r->tombstones) - 1);
+  }
+  return pr;
+}

@@ -1,0 +1,95 @@
+/* One run of one source, as every stage of the data flow sees it.
+ *
+ * A run goes through the stages in order: plugin_host (the plugin's
+ * request, response and emit adapters), fetch (requests, retries,
+ * pagination), ingest (validation and quarantine), branch (the source
+ * branch), reconcile (into main), commitmsg (the messages), and engine (the
+ * lifecycle that drives them). Each stage includes this header and the
+ * headers of the stages before it, never one after it: a stage hands back to
+ * the engine through r->finish. */
+#ifndef DK_RUN_H
+#define DK_RUN_H
+
+#include <stddef.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <uv.h>
+
+#include "config.h"
+#include "engine.h"
+#include "error.h"
+#include "duikou/plugin.h"
+
+struct dk_http;
+struct dk_store;
+struct dk_reconcile;
+
+/* What every run of an engine shares (owned by the engine). */
+struct dk__ctx {
+  uv_loop_t *loop;
+  const struct dk_config *cfg;
+  struct dk_http *http;
+  struct dk_store *store;
+  struct dk_reconcile *rc;
+  int closing; /* no new request: runs end as canceled */
+};
+
+enum dk__wait { DK__WAIT_NONE, DK__WAIT_START, DK__WAIT_RETRY, DK__WAIT_FINISH };
+
+struct dk__run {
+  struct dk__ctx *ctx;
+  void (*finish)(struct dk__run *r); /* the engine's end of a run: commit, state, callback */
+  const struct dk_source_conf *src;
+  const struct dk_plugin *plugin;
+  void *pstate;
+  int pstate_live;
+  struct dk_source pub;
+  char *auth;           /* Authorization value: a secret, wiped on free */
+  char *proxy_auth;     /* Proxy-Authorization value: a secret, wiped on free */
+  json_t *records;      /* what the source said this round, in order */
+  json_t *tombstones;   /* [{path, reason}]: what it says no longer exists */
+  size_t quarantined_rejects; /* refused items put in quarantine */
+  json_t *state;        /* state file contents (owned) */
+  unsigned page;
+  char *url;            /* current page URL */
+  char *next_url;       /* asked for by the plugin ("" marks a refused one) */
+  json_t *seen_urls;    /* loop guard for pagination */
+  char **headers;       /* from prepare() */
+  size_t nheaders;
+  char failmsg[DK_ERRBUF_SIZE];
+  /* provenance of the round, for the commit trailers */
+  char *etag, *last_modified, *fetched_url;
+  char fetched_at[40];
+  EVP_MD_CTX *sha;      /* over every page body */
+  char body_sha[65];    /* hex SHA-256 of the round's bodies, once finished */
+  unsigned attempt;     /* tries of the current page so far */
+  uv_timer_t timer;     /* the first fetch, a retry's wait, or a deferred finish */
+  int timer_live;
+  enum dk__wait wait;   /* what the timer is armed for */
+  struct dk_source_result result;
+  struct dk_source_result *res; /* &result */
+};
+
+/* Mark the run failed with a message (redacted: a server may echo a
+ * secret) and log it, without ending the run. */
+void dk__run_set_failed(struct dk__run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void dk__run_vset_failed(struct dk__run *r, const char *fmt, va_list ap);
+/* The same, then end the run (r->finish). */
+void dk__run_fail(struct dk__run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* End the run as canceled (duikou is stopping) unless it already has an
+ * outcome. */
+void dk__run_cancel(struct dk__run *r);
+/* Arm the run's timer: after delay_ms, WAIT_FINISH ends the run, the others
+ * fetch the current page. */
+void dk__run_arm(struct dk__run *r, enum dk__wait why, uint64_t delay_ms);
+/* Hex SHA-256 of every page body of the round (finished on first call). */
+const char *dk__run_body_sha(struct dk__run *r);
+/* Save the state file; a failure is logged. */
+void dk__run_save_state(struct dk__run *r);
+/* The time now as RFC 3339 in the configured zone. */
+void dk__iso_now(char *out, size_t n);
+
+/* Fetch the current page (fetch.c): the one stage the timer calls. */
+void dk__fetch_page(struct dk__run *r);
+
+#endif
