@@ -17,7 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "commands.h"
+#include "options.h"
 #include "config.h"
 #include "log.h"
 #include "scheduler.h"

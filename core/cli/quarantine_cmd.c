@@ -7,7 +7,8 @@
 #include <time.h>
 
 #include "canonical.h"
-#include "cli.h"
+#include "commands.h"
+#include "options.h"
 #include "config.h"
 #include "escape.h"
 #include "quarantine.h"

@@ -14,7 +14,8 @@
 
 #include "audit.h"
 #include "canonical.h"
-#include "cli.h"
+#include "commands.h"
+#include "options.h"
 #include "config.h"
 #include "escape.h"
 #include "util.h"

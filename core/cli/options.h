@@ -1,6 +1,7 @@
-/* What the subcommands share. */
-#ifndef DK_CLI_H
-#define DK_CLI_H
+/* What the commands share: exit codes, the options every command takes,
+ * loading the configuration, printing a round's results. */
+#ifndef DK_CLI_OPTIONS_H
+#define DK_CLI_OPTIONS_H
 
 #include <stdio.h>
 #include "sync.h"
@@ -40,24 +41,5 @@ struct dk_config *dk_cli_load_config(const char *path, const struct dk_cli_opts 
 
 /* Print a round's results, one line per source, to f. */
 void dk_cli_print_results(FILE *f, const struct dk_sync *sync);
-
-/* `duikou daemon`: in daemon.c. */
-int dk_cmd_daemon(int argc, char **argv);
-/* `duikou quarantine`: in quarantine_cmd.c. */
-int dk_cmd_quarantine(int argc, char **argv);
-/* `duikou demo`: in demo.c. */
-int dk_cmd_demo(int argc, char **argv);
-/* `duikou validate`: in validate_cmd.c. */
-int dk_cmd_validate(int argc, char **argv);
-/* `duikou parse`: in parse_cmd.c. */
-int dk_cmd_parse(int argc, char **argv);
-/* `duikou log`, `show`, `diff`, `blame`, `conflicts`: in audit_cmd.c. argv[0]
- * is the command; usage(f) prints its usage (on stdout for --help). Each
- * returns its exit status. */
-int dk_cmd_log(int argc, char **argv, void (*usage)(FILE *f));
-int dk_cmd_show(int argc, char **argv, void (*usage)(FILE *f));
-int dk_cmd_diff(int argc, char **argv, void (*usage)(FILE *f));
-int dk_cmd_blame(int argc, char **argv, void (*usage)(FILE *f));
-int dk_cmd_conflicts(int argc, char **argv, void (*usage)(FILE *f));
 
 #endif

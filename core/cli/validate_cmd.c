@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "commands.h"
+#include "options.h"
 #include "log.h"
 #include "record.h"
 #include "schemas.h"

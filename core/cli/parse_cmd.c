@@ -13,7 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "commands.h"
+#include "options.h"
 #include "loader.h"
 #include "log.h"
 #include "record.h"

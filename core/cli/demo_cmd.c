@@ -12,7 +12,8 @@
 #include <unistd.h>
 
 #include "citysim.h"
-#include "cli.h"
+#include "commands.h"
+#include "options.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
