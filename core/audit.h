@@ -12,7 +12,7 @@
  * any other array is one value; "" is the record as a whole. Values compare
  * with dk_json_same (merge.h): numbers by value (60 and 60.0 are equal).
  *
- * The repository is only read here, except by dk_audit_resolve, which
+ * The repository is only read here; conflict resolution (resolve.h), which
  * commits a conflict's resolution through a store transaction. libgit2
  * errors are copied into the err buffers at once (they are thread-local). */
 #ifndef DK_AUDIT_H
@@ -27,7 +27,6 @@
 #include "record.h"
 #include "store.h"
 
-#define DK_AUDIT_MAIN "refs/heads/main"
 
 struct dk_audit {
   git_repository *repo;
@@ -45,9 +44,6 @@ void dk_audit_close(struct dk_audit *a);
  * ("tasks/jnly-2024/12.json"): its path, kind and id, all malloc'd for the
  * caller (id may be NULL when not wanted). Returns 0 or DK_EINVAL with err. */
 int dk_audit_record_name(const char *name, char **path, enum dk_kind *kind, char **id, char *err);
-/* The open-conflict file of a record: "conflicts/task/jnly-2024/12.json".
- * Caller frees. */
-char *dk_audit_conflict_path(enum dk_kind kind, const char *id);
 /* A record named as above, or by its conflict file's path: the record's
  * path, kind and id and the conflict file's path (malloc'd). Returns 0 or
  * DK_EINVAL with err. */
@@ -171,41 +167,5 @@ void dk_audit_deltas_free(struct dk_audit_delta *deltas, size_t n);
  * in path order, each with "file" (its path) added. A file that is not a
  * JSON object is given as {"file", "error"}. Returns 0 or DK_EGIT. */
 int dk_audit_conflicts(struct dk_audit *a, const git_oid *at, json_t **list);
-
-/* How a conflict is settled. */
-enum dk_resolve_how { DK_RESOLVE_TAKE, DK_RESOLVE_MAIN, DK_RESOLVE_VALUE };
-
-struct dk_resolve_req {
-  const char *name;         /* the record (id or path) or its conflict file */
-  const char *field;        /* NULL: every field of the conflict */
-  enum dk_resolve_how how;
-  const char *source;       /* DK_RESOLVE_TAKE: whose `theirs` to take */
-  const json_t *value;      /* DK_RESOLVE_VALUE (borrowed) */
-  const char *by;           /* the operator: author of the commit */
-  git_time_t when;          /* 0: now */
-};
-
-struct dk_resolve_result {
-  char *path, *file;        /* the record's and its conflict file's paths */
-  git_oid commit;           /* the resolution commit */
-  json_t *applied;          /* [{"field", "old", "new"}]: old = main before, new = after (owned) */
-  json_t *remaining;        /* fields still open (owned array of strings) */
-  char *resolution;         /* "take <source>", "keep main" or "value" (the Duikou-Resolution trailer) */
-  char *message;            /* the commit message */
-};
-
-/* Settle fields of a record's open conflict on main (see `duikou conflicts
- * resolve` in README.md) and commit: the choice applied to the record, the
- * settled entries removed from the conflict file (the file removed when none
- * remain), checked against the record's schema, one commit on main by
- * compare-and-swap — retried once from the new main when main moved
- * meanwhile. Returns 0 with *res filled (clear it with
- * dk_resolve_result_clear), or with st->err saying why: DK_EINVAL (a bad
- * name, no open conflict on the record, no such field or source in it, a
- * --value for "" that is not this record), DK_EINVALID (the result fails the
- * schema), DK_ENOENT (no main, or a field chosen on a record main no longer
- * holds), DK_EEXIST (main moved twice), DK_EGIT. */
-int dk_audit_resolve(struct dk_store *st, const struct dk_resolve_req *req, struct dk_resolve_result *res);
-void dk_resolve_result_clear(struct dk_resolve_result *res);
 
 #endif

@@ -8,7 +8,6 @@
 #include "log.h"
 #include "util.h"
 
-#define DK__MAIN "refs/heads/main"
 
 /* A blob's text as a record (NULL for NULL); a blob that is not JSON is an
  * error, not an absent record. */
@@ -184,7 +183,7 @@ int dk__branch_repair(struct dk__run *r, const char *sref) {
   git_oid pending, main_oid;
   int found = 0, rc = 0;
   if (hex == NULL) return 0;
-  if (git_oid_fromstr(&pending, hex) == 0 && dk_store_ref(st, DK__MAIN, &main_oid, &found) == 0 && found &&
+  if (git_oid_fromstr(&pending, hex) == 0 && dk_store_ref(st, DK_MAIN_REF, &main_oid, &found) == 0 && found &&
       (git_oid_equal(&main_oid, &pending) || git_graph_descendant_of(st->repo, &main_oid, &pending) == 1)) {
     struct dk_txn *stx = NULL;
     git_oid cur;

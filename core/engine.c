@@ -22,7 +22,6 @@
 #include "store.h"
 #include "util.h"
 
-#define DK__MAIN "refs/heads/main"
 #define DK__MAX_CAS_TRIES 5
 
 /* A run as the engine keeps it: the run itself first (stages see only
@@ -77,7 +76,7 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
     struct dk_buf msg = {0}, body = {0}, conf = {0};
     struct dk_txn *mtx = NULL;
     *what = "reconcile";
-    if ((rc = dk_txn_begin(st, DK__MAIN, &mtx)) == 0 && (rc = dk__reconcile(r, rd, mtx, &body, &conf, &tl, when)) == 0) {
+    if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 && (rc = dk__reconcile(r, rd, mtx, &body, &conf, &tl, when)) == 0) {
       if (dk_txn_has_base(mtx)) dk_txn_add_parent(mtx, scommit);
       dk__msg_merge(&msg, r, &tl, &body, &conf, rd->quarantined, partial, shex);
       meta->message = dk_buf_cstr(&msg);

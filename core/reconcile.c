@@ -22,9 +22,9 @@ static void dk__describe_changes(struct dk_buf *b, const struct dk_merge_out *mo
 
 /* Update conflicts/<kind>/<id>.json on main: this source's entries are
  * replaced by the conflicts it leaves open now (none: removed). */
-static int dk__conflict_file(struct dk__run *r, struct dk_txn *mtx, const char *kind, const char *id,
+static int dk__conflict_file(struct dk__run *r, struct dk_txn *mtx, enum dk_kind kind, const char *id,
                              const char *path, const struct dk_merge_out *mo, const char *when) {
-  char *cpath = dk_asprintf("conflicts/%s/%s.json", kind, id), *old = NULL;
+  char *cpath = dk_record_conflict_file(kind, id), *old = NULL;
   json_t *doc = NULL;
   int rrc = dk_txn_base_read(mtx, cpath, &old, NULL);
   if (rrc == 0) doc = json_loads(old, 0, NULL);
@@ -39,7 +39,7 @@ static int dk__conflict_file(struct dk__run *r, struct dk_txn *mtx, const char *
   }
   if (!json_is_object(doc)) {
     json_decref(doc);
-    doc = json_pack("{s:s, s:s, s:s, s:[]}", "kind", kind, "id", id, "path", path, "fields");
+    doc = json_pack("{s:s, s:s, s:s, s:[]}", "kind", dk_kind_name(kind), "id", id, "path", path, "fields");
   }
   json_t *fields = json_object_get(doc, "fields"), *kept = json_array();
   size_t i;
@@ -163,7 +163,7 @@ static int dk__reconcile_one(struct dk__run *r, const struct dk__chg *c, struct 
       dk__describe_conflicts(conf, c->path, r->src->name, &mo);
       tl->conflicts += mo.nconflicts;
       tl->open += mo.open;
-      if (rc == 0) rc = dk__conflict_file(r, mtx, dk_kind_name(kind), id, c->path, &mo, when);
+      if (rc == 0) rc = dk__conflict_file(r, mtx, kind, id, c->path, &mo, when);
       dk_merge_out_free(&mo);
     }
     for (size_t s = 0; s < no; s++) json_decref(held[s]);

@@ -83,6 +83,14 @@ int dk_record_check_id(enum dk_kind kind, const char *id, char *err) {
   return 0;
 }
 
+char *dk_record_file(enum dk_kind kind, const char *id) {
+  return dk_asprintf("%s/%s.json", dk__kinds[kind].folder, id);
+}
+
+char *dk_record_conflict_file(enum dk_kind kind, const char *id) {
+  return dk_asprintf("conflicts/%s/%s.json", dk__kinds[kind].name, id);
+}
+
 int dk_record_path(const json_t *record, char **path, char *err) {
   *path = NULL;
   if (!json_is_object(record)) return dk_failf(err, DK_EINVALID, "/: a record must be an object");
@@ -96,7 +104,7 @@ int dk_record_path(const json_t *record, char **path, char *err) {
   char msg[DK_ERRBUF_SIZE];
   if (dk_record_check_id(kind, json_string_value(iv), msg) != 0)
     return dk_failf(err, DK_EINVALID, "/id: %s", msg);
-  *path = dk_asprintf("%s/%s.json", dk__kinds[kind].folder, json_string_value(iv));
+  *path = dk_record_file(kind, json_string_value(iv));
   return 0;
 }
 

@@ -41,6 +41,12 @@ const char *dk_kind_folder(enum dk_kind kind);   /* "plans" */
  * DK_EINVALID with err (DK_ERRBUF_SIZE) saying which rule is broken. */
 int dk_record_check_id(enum dk_kind kind, const char *id, char *err);
 
+/* The path of a record, "<folder>/<id>.json", and of its conflict document
+ * on main, "conflicts/<kind>/<id>.json": the one definition of the layout.
+ * The caller frees. */
+char *dk_record_file(enum dk_kind kind, const char *id);
+char *dk_record_conflict_file(enum dk_kind kind, const char *id);
+
 /* Check the envelope of a record (an object with a known "kind" and a valid
  * "id") and give its path. Returns 0 and a malloc'd path in *path, or
  * DK_EINVALID with err naming the field and the rule. */

@@ -15,6 +15,9 @@
 #include <git2.h>
 #include "error.h"
 
+/* The reconciled view: the one definition of main's ref name. */
+#define DK_MAIN_REF "refs/heads/main"
+
 struct dk_store {
   git_repository *repo;
   char *path;

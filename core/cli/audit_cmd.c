@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "audit.h"
+#include "resolve.h"
 #include "canonical.h"
 #include "commands.h"
 #include "options.h"
@@ -550,7 +551,7 @@ static int dk__conflicts_resolve(struct dk__aopts *o, void (*usage)(FILE *)) {
     .source = o->take, .value = value, .by = by,
   };
   struct dk_resolve_result res;
-  int rc = dk_audit_resolve(st, &req, &res);
+  int rc = dk_resolve(st, &req, &res);
   if (rc != 0) {
     fprintf(stderr, "duikou conflicts resolve: %s\n", st->err);
     status = dk__exit_for(rc);

@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include "audit.h"
+#include "resolve.h"
 #include "canonical.h"
 #include "merge.h"
 #include "schemas.h"
@@ -243,13 +244,13 @@ static void test_history(void **state) {
   snprintf(v3, sizeof v3, "%s", v2);
   memcpy(strstr(v3, "推进产业深度合作"), "推进产业深度合做", strlen("推进产业深度合作"));
 
-  git_oid c1 = commit(st, DK_AUDIT_MAIN, "jinan-tasks", 1719738000, p, task_v1, NULL);
-  git_oid c2 = commit(st, DK_AUDIT_MAIN, "plan-documents", 1719738100, NULL, NULL, NULL);
+  git_oid c1 = commit(st, DK_MAIN_REF, "jinan-tasks", 1719738000, p, task_v1, NULL);
+  git_oid c2 = commit(st, DK_MAIN_REF, "plan-documents", 1719738100, NULL, NULL, NULL);
   /* linyi-tasks's own branch says v3 twice; main merges it once */
   git_oid s1 = commit(st, "refs/duikou/sources/linyi-tasks", "linyi-tasks", 1719738150, p, v3, NULL);
   commit(st, "refs/duikou/sources/linyi-tasks", "linyi-tasks", 1719738160, p, task_v1, NULL);
-  git_oid c3 = commit(st, DK_AUDIT_MAIN, "jinan-tasks", 1719738200, p, v2, NULL);
-  git_oid c4 = commit(st, DK_AUDIT_MAIN, "linyi-tasks", 1719738300, p, v3, &s1);
+  git_oid c3 = commit(st, DK_MAIN_REF, "jinan-tasks", 1719738200, p, v2, NULL);
+  git_oid c4 = commit(st, DK_MAIN_REF, "linyi-tasks", 1719738300, p, v3, &s1);
 
   struct dk_audit *a;
   assert_int_equal(dk_audit_open(repo_path, &a, err), 0);
@@ -321,20 +322,20 @@ static void test_history(void **state) {
       " \"source\": \"linyi-tasks\", \"city\": \"linyi\", \"policy\": \"manual\", \"opened_at\": \"2024-06-30T17:00:00+08:00\"},"
       "{\"field\": \"section.title\", \"ours\": \"推进产业深度合做\", \"source\": \"linyi-tasks\", \"city\": \"linyi\","
       " \"policy\": \"manual\", \"opened_at\": \"2024-06-30T17:00:00+08:00\"}]}";
-  commit(st, DK_AUDIT_MAIN, "linyi-tasks", 1719738400, "conflicts/task/jnly-2024/12.json", conflict, NULL);
+  commit(st, DK_MAIN_REF, "linyi-tasks", 1719738400, "conflicts/task/jnly-2024/12.json", conflict, NULL);
   struct dk_resolve_result res;
   json_t *bogus = json_string("bogus");
   struct dk_resolve_req req = {.name = "jnly-2024/12", .field = "status", .how = DK_RESOLVE_VALUE, .value = bogus,
                                .by = "wang.li", .when = 1719738500};
-  assert_int_equal(dk_audit_resolve(st, &req, &res), DK_EINVALID);
+  assert_int_equal(dk_resolve(st, &req, &res), DK_EINVALID);
   assert_non_null(strstr(st->err, "\"bogus\" is not one of"));
   json_decref(bogus);
   req = (struct dk_resolve_req){.name = "jnly-2024/12", .field = "status", .how = DK_RESOLVE_TAKE,
                                 .source = "jinan-tasks", .by = "wang.li"};
-  assert_int_equal(dk_audit_resolve(st, &req, &res), DK_EINVAL);
+  assert_int_equal(dk_resolve(st, &req, &res), DK_EINVAL);
   assert_non_null(strstr(st->err, "has no value from jinan-tasks (its sources: linyi-tasks)"));
   req.source = "linyi-tasks";
-  assert_int_equal(dk_audit_resolve(st, &req, &res), 0);
+  assert_int_equal(dk_resolve(st, &req, &res), 0);
   assert_json(res.applied, "[{\"field\": \"status\", \"old\": \"completed\", \"new\": \"delayed\"}]");
   assert_json(res.remaining, "[\"section.title\"]");
   assert_non_null(strstr(res.message, "resolve tasks/jnly-2024/12.json: status \xe2\x86\x92 delayed (take linyi-tasks)\n"));
@@ -343,15 +344,15 @@ static void test_history(void **state) {
   /* theirs has no section.title: taking linyi-tasks would remove it, which
    * the schema refuses; main's is kept instead */
   req.field = NULL;
-  assert_int_equal(dk_audit_resolve(st, &req, &res), DK_EINVALID);
+  assert_int_equal(dk_resolve(st, &req, &res), DK_EINVALID);
   assert_non_null(strstr(st->err, "/section"));
   req.how = DK_RESOLVE_MAIN;
-  assert_int_equal(dk_audit_resolve(st, &req, &res), 0);
+  assert_int_equal(dk_resolve(st, &req, &res), 0);
   assert_json(res.applied, "[{\"field\": \"section.title\", \"old\": \"推进产业深度合做\", \"new\": \"推进产业深度合做\"}]");
   assert_int_equal(json_array_size(res.remaining), 0);
   assert_non_null(strstr(res.message, "(keep main)\n"));
   dk_resolve_result_clear(&res);
-  assert_int_equal(dk_audit_resolve(st, &req, &res), DK_EINVAL);
+  assert_int_equal(dk_resolve(st, &req, &res), DK_EINVAL);
   assert_non_null(strstr(st->err, "no open conflict on tasks/jnly-2024/12.json"));
 
   assert_int_equal(dk_audit_open(repo_path, &a, err), 0);
