@@ -9,22 +9,19 @@
 #include "schemas.h"
 #include "util.h"
 
-static int dk__giterr(char *err, int code, const char *what) {
-  const git_error *e = git_error_last();
-  return dk_failf(err, code, "%s: %s", what, e && e->message ? e->message : "unknown libgit2 error");
+/* A store failure, told by the audit: its message copied into a->err. */
+static int dk__serr(struct dk_audit *a, int rc) {
+  if (rc < 0) snprintf(a->err, sizeof a->err, "%s", a->st->err);
+  return rc;
 }
 
 int dk_audit_open(const char *path, struct dk_audit **out, char *err) {
   *out = NULL;
-  git_repository *repo = NULL;
-  int rc = git_repository_open_ext(&repo, path, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL);
-  if (rc == GIT_ENOTFOUND) return dk_failf(err, DK_ENOENT, "no repository at %s", path);
-  if (rc == GIT_EOWNER)
-    return dk_failf(err, DK_EGIT, "%s: the repository belongs to another user; run duikou as the user that owns it",
-                    path);
-  if (rc != 0) return dk__giterr(err, DK_EGIT, path);
+  struct dk_store *st = NULL;
+  int rc = dk_store_open_existing(path, &st, err);
+  if (rc != 0) return rc;
   struct dk_audit *a = dk_calloc(1, sizeof *a);
-  a->repo = repo;
+  a->st = st;
   a->path = dk_strdup(path);
   *out = a;
   return 0;
@@ -32,7 +29,7 @@ int dk_audit_open(const char *path, struct dk_audit **out, char *err) {
 
 void dk_audit_close(struct dk_audit *a) {
   if (a == NULL) return;
-  git_repository_free(a->repo);
+  dk_store_close(a->st);
   free(a->path);
   free(a);
 }
@@ -117,9 +114,9 @@ int dk_audit_parse_date(const char *s, time_t *t) {
 }
 
 int dk_audit_main(struct dk_audit *a, git_oid *out) {
-  int rc = git_reference_name_to_id(out, a->repo, DK_MAIN_REF);
-  if (rc == GIT_ENOTFOUND) return dk_failf(a->err, DK_ENOENT, "%s has no main branch yet: nothing was synced", a->path);
-  if (rc != 0) return dk__giterr(a->err, DK_EGIT, DK_MAIN_REF);
+  int found = 0, rc = dk_store_ref(a->st, DK_MAIN_REF, out, &found);
+  if (rc != 0) return dk__serr(a, rc);
+  if (!found) return dk_failf(a->err, DK_ENOENT, "%s has no main branch yet: nothing was synced", a->path);
   return 0;
 }
 
@@ -136,61 +133,37 @@ int dk_audit_resolve_rev(struct dk_audit *a, const char *spec, git_oid *out) {
     int rc = dk_audit_main(a, &cur);
     if (rc != 0) return rc;
     for (;;) {
-      git_commit *c = NULL;
-      if (git_commit_lookup(&c, a->repo, &cur) != 0) return dk__giterr(a->err, DK_EGIT, "reading main's history");
-      int has_parent = git_commit_parentcount(c) > 0;
-      if ((time_t)git_commit_time(c) <= t) {
-        git_oid_cpy(out, &cur);
-        git_commit_free(c);
-        return 0;
-      }
-      if (has_parent) git_oid_cpy(&cur, git_commit_parent_id(c, 0));
-      git_commit_free(c);
+      struct dk_store_commit c;
+      if ((rc = dk_store_commit(a->st, &cur, &c)) != 0) return dk__serr(a, rc);
+      int has_parent = c.nparents > 0, at = (time_t)c.time <= t;
+      if (has_parent) cur = c.parent;
+      if (at) *out = c.oid;
+      dk_store_commit_clear(&c);
+      if (at) return 0;
       if (!has_parent) break;
     }
     char when[40];
     return dk_failf(a->err, DK_ENOENT, "main has no commit at or before %s", dk_time_iso(t, when, sizeof when));
   }
-  git_object *obj = NULL, *peeled = NULL;
-  int rc = git_revparse_single(&obj, a->repo, spec);
-  if (rc == GIT_ENOTFOUND) return dk_failf(a->err, DK_ENOENT, "no revision \"%s\" in %s", spec, a->path);
-  if (rc == GIT_EAMBIGUOUS) return dk_failf(a->err, DK_EINVAL, "\"%s\" is ambiguous: give more of the commit id", spec);
-  if (rc == GIT_EINVALIDSPEC) return dk__giterr(a->err, DK_EINVAL, spec);
-  if (rc != 0) return dk__giterr(a->err, DK_EGIT, spec);
-  rc = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT);
-  git_object_free(obj);
-  if (rc != 0) return dk_failf(a->err, DK_EINVAL, "\"%s\" does not name a commit", spec);
-  git_oid_cpy(out, git_object_id(peeled));
-  git_object_free(peeled);
-  return 0;
+  return dk__serr(a, dk_store_revparse(a->st, spec, out));
 }
 
 /* ---- commits and blobs ---- */
 
 int dk_audit_commit_info(struct dk_audit *a, const git_oid *oid, struct dk_audit_commit *out) {
   memset(out, 0, sizeof *out);
-  git_commit *c = NULL;
-  if (git_commit_lookup(&c, a->repo, oid) != 0) return dk__giterr(a->err, DK_EGIT, "reading a commit");
-  git_oid_cpy(&out->oid, oid);
-  git_oid_tostr(out->hex, sizeof out->hex, oid);
-  out->time = git_commit_time(c);
-  const git_signature *au = git_commit_author(c);
-  out->author = dk_strdup(au && au->name ? au->name : "?");
-  const char *summary = git_commit_summary(c);
-  out->summary = dk_strdup(summary ? summary : "");
-  git_message_trailer_array tr = {0};
-  const char *msg = git_commit_message(c);
-  if (msg && git_message_trailers(&tr, msg) == 0) {
-    for (size_t i = 0; i < tr.count; i++) {
-      if (strcasecmp(tr.trailers[i].key, "Duikou-Source") == 0 && out->source == NULL)
-        out->source = dk_strdup(tr.trailers[i].value);
-      else if (strcasecmp(tr.trailers[i].key, "Duikou-City") == 0 && out->city == NULL)
-        out->city = dk_strdup(tr.trailers[i].value);
-    }
-  }
-  git_message_trailer_array_free(&tr);
+  struct dk_store_commit c;
+  int rc = dk_store_commit(a->st, oid, &c);
+  if (rc != 0) return dk__serr(a, rc);
+  out->oid = c.oid;
+  memcpy(out->hex, c.hex, sizeof out->hex);
+  out->time = c.time;
+  out->author = c.author;
+  out->summary = c.summary;
+  out->source = dk_store_trailer(c.message, "Duikou-Source");
+  out->city = dk_store_trailer(c.message, "Duikou-City");
   if (out->source == NULL) out->source = dk_strdup(out->author);
-  git_commit_free(c);
+  free(c.message);
   return 0;
 }
 
@@ -211,59 +184,47 @@ static void dk__commit_copy(struct dk_audit_commit *dst, const struct dk_audit_c
 }
 
 /* The blob at `path` in commit c: 1 found, 0 absent, or DK_EGIT. */
-static int dk__blob_at(struct dk_audit *a, git_commit *c, const char *path, git_oid *blob) {
-  git_tree *tree = NULL;
-  git_tree_entry *ent = NULL;
-  if (git_commit_tree(&tree, c) != 0) return dk__giterr(a->err, DK_EGIT, "reading a tree");
-  int rc = git_tree_entry_bypath(&ent, tree, path);
-  git_tree_free(tree);
-  if (rc == GIT_ENOTFOUND) return 0;
-  if (rc != 0) return dk__giterr(a->err, DK_EGIT, path);
-  int found = git_tree_entry_type(ent) == GIT_OBJECT_BLOB;
-  if (found) git_oid_cpy(blob, git_tree_entry_id(ent));
-  git_tree_entry_free(ent);
-  return found;
+static int dk__blob_at(struct dk_audit *a, const git_oid *c, const char *path, git_oid *blob) {
+  return dk__serr(a, dk_store_blob_at(a->st, c, path, blob));
 }
 
 /* A blob as JSON; text that is not JSON becomes a string. NULL on a git
  * error (a->err). */
 static json_t *dk__blob_json(struct dk_audit *a, const git_oid *oid) {
-  git_blob *b = NULL;
-  if (git_blob_lookup(&b, a->repo, oid) != 0) {
-    dk__giterr(a->err, DK_EGIT, "reading a blob");
-    return NULL;
-  }
-  const char *data = git_blob_rawcontent(b);
-  size_t n = (size_t)git_blob_rawsize(b);
+  char *data = NULL;
+  size_t n;
+  if (dk__serr(a, dk_store_blob(a->st, oid, &data, &n)) != 0) return NULL;
   json_t *v = json_loadb(data, n, JSON_DECODE_ANY, NULL);
   if (v == NULL) v = dk_utf8_valid(data, n) ? json_stringn(data, n) : json_string("(not UTF-8 text)");
-  git_blob_free(b);
+  free(data);
   return v;
 }
 
 int dk_audit_read(struct dk_audit *a, const git_oid *commit, const char *path, json_t **record, git_oid *blob) {
   *record = NULL;
-  git_commit *c = NULL;
-  if (git_commit_lookup(&c, a->repo, commit) != 0) return dk__giterr(a->err, DK_EGIT, "reading a commit");
   git_oid b;
-  int rc = dk__blob_at(a, c, path, &b);
-  git_commit_free(c);
+  int rc = dk__blob_at(a, commit, path, &b);
   if (rc < 0) return rc;
   if (rc == 0) return dk_failf(a->err, DK_ENOENT, "%s is not there", path);
   *record = dk__blob_json(a, &b);
   if (*record == NULL) return DK_EGIT;
-  if (blob) git_oid_cpy(blob, &b);
+  if (blob) *blob = b;
   return 0;
 }
 
-/* One step back along first parents: *p, c's first parent (NULL at the
- * root), and in *blob its version of `path`. Returns 1 when the parent holds
- * the path, 0 when it does not or there is no parent, or DK_EGIT. */
-static int dk__parent_blob(struct dk_audit *a, git_commit *c, const char *path, git_commit **p, git_oid *blob) {
-  *p = NULL;
-  if (git_commit_parentcount(c) == 0) return 0;
-  if (git_commit_parent(p, c, 0) != 0) return dk__giterr(a->err, DK_EGIT, "reading main's history");
-  return dk__blob_at(a, *p, path, blob);
+/* One step back along first parents: *p, c's first parent (*has is 0 at
+ * the root), and in *blob its version of `path`. Returns 1 when the parent
+ * holds the path, 0 when it does not or there is no parent, or DK_EGIT. */
+static int dk__parent_blob(struct dk_audit *a, const git_oid *c, const char *path, git_oid *p, int *has,
+                           git_oid *blob) {
+  struct dk_store_commit info;
+  *has = 0;
+  int rc = dk_store_commit(a->st, c, &info);
+  if (rc != 0) return dk__serr(a, rc);
+  *has = info.nparents > 0;
+  if (*has) *p = info.parent;
+  dk_store_commit_clear(&info);
+  return *has ? dk__blob_at(a, p, path, blob) : 0;
 }
 
 /* ---- fields ---- */
@@ -563,27 +524,22 @@ int dk_audit_log(struct dk_audit *a, const git_oid *from, const char *path, size
   *nout = 0;
   struct dk_audit_entry *v = NULL;
   size_t n = 0;
-  int ret = 0;
-  git_commit *c = NULL, *p = NULL;
-  git_oid bc = {{0}}, bp = {{0}};
+  int ret = 0, has = 0;
+  git_oid c = *from, p = {{0}}, bc = {{0}}, bp = {{0}};
   json_t *jc = NULL; /* the version bc, once read: a change's old one is the next change's new one */
-  if (git_commit_lookup(&c, a->repo, from) != 0) return dk__giterr(a->err, DK_EGIT, "reading main's history");
-  int fc = dk__blob_at(a, c, path, &bc);
-  if (fc < 0) {
-    git_commit_free(c);
-    return fc;
-  }
+  int fc = dk__blob_at(a, &c, path, &bc);
+  if (fc < 0) return fc;
   for (;;) {
-    int fp = dk__parent_blob(a, c, path, &p, &bp);
+    int fp = dk__parent_blob(a, &c, path, &p, &has, &bp);
     if (fp < 0) {
       ret = fp;
       break;
     }
-    if (fc != fp || (fc && !git_oid_equal(&bc, &bp))) {
+    if (fc != fp || (fc && !dk_oid_equal(&bc, &bp))) {
       v = dk_realloc(v, (n + 1) * sizeof *v);
       struct dk_audit_entry *e = &v[n];
       memset(e, 0, sizeof *e);
-      if ((ret = dk_audit_commit_info(a, git_commit_id(c), &e->commit)) != 0) break;
+      if ((ret = dk_audit_commit_info(a, &c, &e->commit)) != 0) break;
       n++;
       e->action = !fp ? DK_AUDIT_ADDED : !fc ? DK_AUDIT_DELETED : DK_AUDIT_CHANGED;
       if (e->action == DK_AUDIT_CHANGED) {
@@ -604,16 +560,12 @@ int dk_audit_log(struct dk_audit *a, const git_oid *from, const char *path, size
       }
       if (limit && n == limit) break;
     }
-    if (p == NULL) break;
-    git_commit_free(c);
+    if (!has) break;
     c = p;
-    p = NULL;
     fc = fp;
     bc = bp;
   }
   json_decref(jc);
-  git_commit_free(c);
-  git_commit_free(p);
   if (ret != 0) {
     dk_audit_entries_free(v, n);
     return ret;
@@ -624,20 +576,13 @@ int dk_audit_log(struct dk_audit *a, const git_oid *from, const char *path, size
 }
 
 int dk_audit_last_change(struct dk_audit *a, const git_oid *from, const char *path, git_oid *out) {
-  git_commit *c = NULL, *p = NULL;
-  git_oid bc, bp;
-  if (git_commit_lookup(&c, a->repo, from) != 0) return dk__giterr(a->err, DK_EGIT, "reading a commit");
-  int rc = dk__blob_at(a, c, path, &bc);
+  git_oid c = *from, p, bc, bp;
+  int has = 0;
+  int rc = dk__blob_at(a, &c, path, &bc);
   if (rc == 0) rc = dk_failf(a->err, DK_ENOENT, "%s is not there", path);
   /* back while the first parent holds the same version */
-  while (rc > 0 && (rc = dk__parent_blob(a, c, path, &p, &bp)) > 0 && git_oid_equal(&bp, &bc)) {
-    git_commit_free(c);
-    c = p;
-    p = NULL;
-  }
-  if (rc >= 0) git_oid_cpy(out, git_commit_id(c));
-  git_commit_free(c);
-  git_commit_free(p);
+  while (rc > 0 && (rc = dk__parent_blob(a, &c, path, &p, &has, &bp)) > 0 && dk_oid_equal(&bp, &bc)) c = p;
+  if (rc >= 0) *out = c;
   return rc < 0 ? rc : 0;
 }
 
@@ -672,16 +617,15 @@ int dk_audit_blame_record(struct dk_audit *a, const git_oid *from, const char *p
   }
   json_decref(flat);
 
-  git_commit *c = NULL, *p = NULL;
-  int ret = 0;
-  if (git_commit_lookup(&c, a->repo, from) != 0) ret = dk__giterr(a->err, DK_EGIT, "reading a commit");
+  git_oid c = *from, p;
+  int ret = 0, has = 0;
   while (ret == 0 && left > 0) {
-    int fp = dk__parent_blob(a, c, path, &p, &bp);
+    int fp = dk__parent_blob(a, &c, path, &p, &has, &bp);
     if (fp < 0) {
       ret = fp;
       break;
     }
-    if (!fp || !git_oid_equal(&bp, &bc)) {
+    if (!fp || !dk_oid_equal(&bp, &bc)) {
       /* Fields whose value differs in the parent (or that it lacks: the
        * record was added here) changed in c. */
       json_t *pflat = NULL;
@@ -700,7 +644,7 @@ int dk_audit_blame_record(struct dk_audit *a, const git_oid *from, const char *p
         if (v[j].commit.hex[0]) continue;
         if (fp && dk_json_same(json_object_get(pflat, v[j].field), v[j].value)) continue;
         if (!have_info) {
-          if ((ret = dk_audit_commit_info(a, git_commit_id(c), &info)) != 0) break;
+          if ((ret = dk_audit_commit_info(a, &c, &info)) != 0) break;
           have_info = 1;
         }
         dk__commit_copy(&v[j].commit, &info);
@@ -709,14 +653,10 @@ int dk_audit_blame_record(struct dk_audit *a, const git_oid *from, const char *p
       if (have_info) dk_audit_commit_clear(&info);
       json_decref(pflat);
     }
-    if (p == NULL) break;
-    git_commit_free(c);
+    if (!has) break;
     c = p;
-    p = NULL;
     bc = bp;
   }
-  git_commit_free(c);
-  git_commit_free(p);
   if (ret != 0) {
     dk_audit_blame_free(v, n);
     json_decref(rec);
@@ -756,101 +696,70 @@ static int dk__path_record(const char *path, enum dk_kind *kind, char **id) {
   return 0;
 }
 
-static int dk__commit_tree(struct dk_audit *a, const git_oid *oid, git_tree **tree) {
-  git_commit *c = NULL;
-  int rc = git_commit_lookup(&c, a->repo, oid);
-  if (rc == 0) rc = git_commit_tree(tree, c);
-  git_commit_free(c);
-  return rc != 0 ? dk__giterr(a->err, DK_EGIT, "reading a commit's tree") : 0;
+struct dk__diffs {
+  struct dk_audit *a;
+  struct dk_audit_delta *v;
+  size_t n, cap;
+};
+
+static int dk__diff_one(const char *path, enum dk_store_change how, const git_oid *old, const git_oid *neu,
+                        void *arg) {
+  struct dk__diffs *d = arg;
+  if (d->n == d->cap) {
+    d->cap = d->cap ? 2 * d->cap : 64;
+    d->v = dk_realloc(d->v, d->cap * sizeof *d->v);
+  }
+  struct dk_audit_delta *e = &d->v[d->n++];
+  memset(e, 0, sizeof *e);
+  e->path = dk_strdup(path);
+  e->action = how == DK_STORE_ADDED ? DK_AUDIT_ADDED : how == DK_STORE_DELETED ? DK_AUDIT_DELETED : DK_AUDIT_CHANGED;
+  e->kind = DK_KIND_NONE;
+  if (!dk__path_record(e->path, &e->kind, &e->id)) {
+    e->kind = DK_KIND_NONE;
+    e->conflict = strncmp(e->path, "conflicts/", 10) == 0;
+    return 0;
+  }
+  if (e->action != DK_AUDIT_CHANGED) return 0;
+  json_t *o = dk__blob_json(d->a, old), *nw = dk__blob_json(d->a, neu);
+  int rc = o && nw ? 0 : DK_EGIT;
+  if (rc == 0) e->changes = dk_audit_changes(o, nw);
+  json_decref(o);
+  json_decref(nw);
+  return rc;
 }
 
 int dk_audit_diff(struct dk_audit *a, const git_oid *from, const git_oid *to, struct dk_audit_delta **deltas,
                   size_t *nout) {
-  *deltas = NULL;
-  *nout = 0;
-  git_tree *t1 = NULL, *t2 = NULL;
-  git_diff *diff = NULL;
-  int ret = dk__commit_tree(a, from, &t1);
-  if (ret == 0) ret = dk__commit_tree(a, to, &t2);
-  git_diff_options opts;
-  git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
-  if (ret == 0 && git_diff_tree_to_tree(&diff, a->repo, t1, t2, &opts) != 0)
-    ret = dk__giterr(a->err, DK_EGIT, "comparing the trees");
-  size_t nd = ret == 0 ? git_diff_num_deltas(diff) : 0, n = 0;
-  struct dk_audit_delta *v = dk_calloc(nd ? nd : 1, sizeof *v);
-  for (size_t i = 0; i < nd && ret == 0; i++) {
-    const git_diff_delta *d = git_diff_get_delta(diff, i);
-    struct dk_audit_delta *e = &v[n];
-    int added = d->status == GIT_DELTA_ADDED, deleted = d->status == GIT_DELTA_DELETED;
-    e->path = dk_strdup(deleted ? d->old_file.path : d->new_file.path);
-    e->action = added ? DK_AUDIT_ADDED : deleted ? DK_AUDIT_DELETED : DK_AUDIT_CHANGED;
-    e->kind = DK_KIND_NONE;
-    n++;
-    if (!dk__path_record(e->path, &e->kind, &e->id)) {
-      e->kind = DK_KIND_NONE;
-      e->conflict = strncmp(e->path, "conflicts/", 10) == 0;
-      continue;
-    }
-    if (e->action != DK_AUDIT_CHANGED) continue;
-    json_t *o = dk__blob_json(a, &d->old_file.id), *nw = dk__blob_json(a, &d->new_file.id);
-    if (o && nw) e->changes = dk_audit_changes(o, nw);
-    else ret = DK_EGIT;
-    json_decref(o);
-    json_decref(nw);
-  }
-  git_diff_free(diff);
-  git_tree_free(t1);
-  git_tree_free(t2);
+  struct dk__diffs d = {.a = a};
+  int ret = dk__serr(a, dk_store_diff(a->st, from, to, dk__diff_one, &d));
   if (ret != 0) {
-    dk_audit_deltas_free(v, n);
+    dk_audit_deltas_free(d.v, d.n);
+    *deltas = NULL;
+    *nout = 0;
     return ret;
   }
-  *deltas = v;
-  *nout = n;
+  *deltas = d.v ? d.v : dk_calloc(1, sizeof *d.v);
+  *nout = d.n;
   return 0;
 }
 
 /* ---- conflicts ---- */
 
-struct dk__walk {
-  json_t *found; /* path -> blob id (hex) */
-};
-
-static int dk__walk_cb(const char *root, const git_tree_entry *entry, void *payload) {
-  struct dk__walk *w = payload;
-  if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB) return 0;
-  char hex[GIT_OID_HEXSZ + 1];
-  git_oid_tostr(hex, sizeof hex, git_tree_entry_id(entry));
-  char *path = dk_asprintf("conflicts/%s%s", root, git_tree_entry_name(entry));
-  json_object_set_new(w->found, path, json_string(hex));
-  free(path);
+static int dk__conflict_file(const char *path, const git_oid *blob, void *arg) {
+  char hex[41];
+  json_object_set_new(arg, path, json_string(dk_oid_hex(blob, hex)));
   return 0;
 }
 
 int dk_audit_conflicts(struct dk_audit *a, const git_oid *at, json_t **list) {
   *list = NULL;
-  git_tree *tree = NULL, *sub = NULL;
-  git_tree_entry *ent = NULL;
-  int ret = dk__commit_tree(a, at, &tree);
-  if (ret != 0) return ret;
-  json_t *out = json_array();
-  int rc = git_tree_entry_bypath(&ent, tree, "conflicts");
-  if (rc == GIT_ENOTFOUND || (rc == 0 && git_tree_entry_type(ent) != GIT_OBJECT_TREE)) goto done;
-  if (rc != 0 || git_tree_lookup(&sub, a->repo, git_tree_entry_id(ent)) != 0) {
-    ret = dk__giterr(a->err, DK_EGIT, "conflicts/");
-    goto done;
-  }
-  struct dk__walk w = {.found = json_object()};
-  if (git_tree_walk(sub, GIT_TREEWALK_PRE, dk__walk_cb, &w) != 0) {
-    json_decref(w.found);
-    ret = dk__giterr(a->err, DK_EGIT, "conflicts/");
-    goto done;
-  }
-  size_t n;
-  const char **paths = dk__keys(w.found, NULL, NULL, &n);
+  json_t *found = json_object(), *out = json_array(); /* path -> blob id (hex) */
+  int ret = dk__serr(a, dk_store_files(a->st, at, "conflicts", dk__conflict_file, found));
+  size_t n = 0;
+  const char **paths = ret == 0 ? dk__keys(found, NULL, NULL, &n) : NULL;
   for (size_t i = 0; i < n && ret == 0; i++) {
     git_oid oid;
-    git_oid_fromstr(&oid, json_string_value(json_object_get(w.found, paths[i])));
+    dk_oid_parse(json_string_value(json_object_get(found, paths[i])), &oid);
     json_t *doc = dk__blob_json(a, &oid);
     if (doc == NULL) {
       ret = DK_EGIT;
@@ -864,11 +773,7 @@ int dk_audit_conflicts(struct dk_audit *a, const git_oid *at, json_t **list) {
     json_array_append_new(out, doc);
   }
   free(paths);
-  json_decref(w.found);
-done:
-  git_tree_entry_free(ent);
-  git_tree_free(sub);
-  git_tree_free(tree);
+  json_decref(found);
   if (ret != 0) {
     json_decref(out);
     return ret;

@@ -29,7 +29,7 @@
 
 
 struct dk_audit {
-  git_repository *repo;
+  struct dk_store *st; /* opened for reading only */
   char *path;
   char err[DK_ERRBUF_SIZE];
 };

@@ -183,12 +183,13 @@ int dk__branch_repair(struct dk__run *r, const char *sref) {
   git_oid pending, main_oid;
   int found = 0, rc = 0;
   if (hex == NULL) return 0;
-  if (git_oid_fromstr(&pending, hex) == 0 && dk_store_ref(st, DK_MAIN_REF, &main_oid, &found) == 0 && found &&
-      (git_oid_equal(&main_oid, &pending) || git_graph_descendant_of(st->repo, &main_oid, &pending) == 1)) {
+  if (dk_oid_parse(hex, &pending) == 0 && (rc = dk_store_ref(st, DK_MAIN_REF, &main_oid, &found)) == 0 && found &&
+      (rc = dk_store_descends(st, &main_oid, &pending)) == 1) {
+    rc = 0;
     struct dk_txn *stx = NULL;
     git_oid cur;
     int have = 0;
-    if (dk_store_ref(st, sref, &cur, &have) == 0 && !(have && git_oid_equal(&cur, &pending)) &&
+    if ((rc = dk_store_ref(st, sref, &cur, &have)) == 0 && !(have && dk_oid_equal(&cur, &pending)) &&
         (rc = dk_txn_begin(st, sref, &stx)) == 0) {
       rc = dk_txn_move(stx, &pending);
       if (rc == 0)

@@ -69,7 +69,7 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
   struct dk_store *st = r->ctx->store;
   char when[40], shex[GIT_OID_HEXSZ + 1];
   dk__iso_now(when, sizeof when);
-  git_oid_tostr(shex, sizeof shex, scommit);
+  dk_oid_hex(scommit, shex);
   int rc;
   for (int attempt = 1;; attempt++) {
     struct dk__tally tl = {0};
@@ -138,11 +138,11 @@ static void dk__commit(struct dk__run *r, int partial) {
     /* Should this run die between main and its source branch, the next one
      * must know which source commit main already merged. */
     char shex[GIT_OID_HEXSZ + 1];
-    git_oid_tostr(shex, sizeof shex, &scommit);
+    dk_oid_hex(&scommit, shex);
     json_object_set_new(r->state, "pending_source_commit", json_string(shex));
     dk__run_save_state(r);
     rc = dk__commit_main(r, &rd, &meta, &scommit, partial, &mcommit, &what);
-    if (rc == 1) git_oid_tostr(r->res->commit, sizeof r->res->commit, &mcommit);
+    if (rc == 1) dk_oid_hex(&mcommit, r->res->commit);
     if (rc >= 0 && (what = "source branch", rc = dk_txn_move(stx, &scommit)) == 0) {
       json_object_del(r->state, "pending_source_commit");
       if (!partial) r->res->outcome = r->res->commit[0] ? DK_SOURCE_COMMITTED : DK_SOURCE_UNCHANGED;

@@ -98,4 +98,72 @@ int dk_txn_move(struct dk_txn *txn, const git_oid *commit);
  * stopped the walk by returning nonzero, or DK_EGIT. */
 int dk_txn_base_paths(struct dk_txn *txn, const char *prefix, int (*cb)(const char *path, void *arg), void *arg);
 
+/* ---- reading history (store_read.c): what the audit queries need ---- */
+
+/* Open an existing repository for reading; never creates one. Returns 0,
+ * DK_ENOENT when there is none at `path`, or DK_EGIT with err. */
+int dk_store_open_existing(const char *path, struct dk_store **out, char *err);
+
+/* Object ids: equality, 40 hex digits into out (41 bytes), and back.
+ * dk_oid_parse returns 0 or DK_EINVAL. */
+int dk_oid_equal(const git_oid *a, const git_oid *b);
+char *dk_oid_hex(const git_oid *oid, char *out);
+int dk_oid_parse(const char *hex, git_oid *out);
+
+/* The commit a revision names (an id or its prefix, a ref, "main~2").
+ * Returns 0, DK_ENOENT (no such revision), DK_EINVAL (ambiguous, malformed,
+ * or not a commit) or DK_EGIT, with st->err. */
+int dk_store_revparse(struct dk_store *st, const char *spec, git_oid *out);
+
+/* What the audit shows of a commit. Strings are malloc'd; clear with
+ * dk_store_commit_clear. */
+struct dk_store_commit {
+  git_oid oid;
+  char hex[41];
+  git_time_t time;
+  char *author;   /* the author's name */
+  char *summary;  /* first line */
+  char *message;  /* the whole message */
+  unsigned nparents;
+  git_oid parent; /* the first parent, when nparents > 0 */
+};
+/* Returns 0 or DK_EGIT with st->err. */
+int dk_store_commit(struct dk_store *st, const git_oid *oid, struct dk_store_commit *out);
+void dk_store_commit_clear(struct dk_store_commit *c);
+
+/* The value of the first trailer `key` (case-insensitive) of a commit
+ * message, malloc'd, or NULL when it has none. */
+char *dk_store_trailer(const char *message, const char *key);
+
+/* The blob at `path` in commit `commit`: 1 with *blob, 0 when absent (or
+ * not a file), or DK_EGIT. */
+int dk_store_blob_at(struct dk_store *st, const git_oid *commit, const char *path, git_oid *blob);
+/* A blob's bytes, malloc'd and NUL-terminated. Returns 0 or DK_EGIT. */
+int dk_store_blob(struct dk_store *st, const git_oid *blob, char **data, size_t *len);
+
+/* Whether commit `a` is `b` or descends from it: 1, 0, or DK_EGIT. */
+int dk_store_descends(struct dk_store *st, const git_oid *a, const git_oid *b);
+
+enum dk_store_change { DK_STORE_ADDED, DK_STORE_MODIFIED, DK_STORE_DELETED };
+/* Call cb for every file that differs between the trees of two commits,
+ * in path order: its path, how it changed, its old and new blob (zeroed
+ * where there is none). A nonzero cb return stops the walk and is
+ * returned; else 0 or DK_EGIT. */
+int dk_store_diff(struct dk_store *st, const git_oid *from, const git_oid *to,
+                  int (*cb)(const char *path, enum dk_store_change how, const git_oid *old, const git_oid *neu,
+                            void *arg),
+                  void *arg);
+
+/* Call cb(path, blob, arg) for every file below folder `prefix` of
+ * commit's tree (none when the folder is absent). Returns 0, cb's nonzero
+ * return, or DK_EGIT. */
+int dk_store_files(struct dk_store *st, const git_oid *commit, const char *prefix,
+                   int (*cb)(const char *path, const git_oid *blob, void *arg), void *arg);
+
+/* libgit2's version, and its set-up for the process (before any store) and
+ * release (after the last). */
+void dk_store_version(int *major, int *minor, int *rev);
+void dk_store_global_init(void);
+void dk_store_global_shutdown(void);
+
 #endif

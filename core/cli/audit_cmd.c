@@ -231,7 +231,7 @@ static int dk__rcmd_end(struct dk__rcmd *r, int status) {
 /* "PATH is not in COMMIT (REV)": the record is absent there. */
 static int dk__not_in(const char *name, const struct dk__rcmd *r) {
   char hex[GIT_OID_HEXSZ + 1];
-  fprintf(stderr, "duikou %s: %s is not in %.12s (%s)\n", name, r->path, git_oid_tostr(hex, sizeof hex, &r->at),
+  fprintf(stderr, "duikou %s: %s is not in %.12s (%s)\n", name, r->path, dk_oid_hex(&r->at, hex),
           r->o.at ? r->o.at : "main");
   return DK_EXIT_FAILED;
 }
@@ -299,7 +299,7 @@ int dk_cmd_show(int argc, char **argv, void (*usage)(FILE *f)) {
   } else {
     char w1[40], w2[40];
     printf("# %s at %.12s (%s, %s)", r.path, at_info.hex, dk__iso(at_info.time, w1, sizeof w1), dk_esc_tmp(at_info.source));
-    if (!git_oid_equal(&r.at, &last))
+    if (!dk_oid_equal(&r.at, &last))
       printf("; last changed in %.12s (%s, %s)", last_info.hex, dk__iso(last_info.time, w2, sizeof w2),
              dk_esc_tmp(last_info.source));
     printf("\n");
@@ -558,14 +558,14 @@ static int dk__conflicts_resolve(struct dk__aopts *o, void (*usage)(FILE *)) {
   } else if (o->json) {
     char hex[GIT_OID_HEXSZ + 1];
     dk__print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O}", "commit",
-                             git_oid_tostr(hex, sizeof hex, &res.commit), "path", res.path, "file", res.file,
+                             dk_oid_hex(&res.commit, hex), "path", res.path, "file", res.file,
                              "resolution", res.resolution, "by", by, "fields", res.applied, "remaining",
                              res.remaining));
   } else {
     char hex[GIT_OID_HEXSZ + 1];
     const char *subject = res.message + strlen("resolve ");
     printf("resolved %.*s\n", (int)strcspn(subject, "\n"), subject);
-    printf("committed %.12s to main; ", git_oid_tostr(hex, sizeof hex, &res.commit));
+    printf("committed %.12s to main; ", dk_oid_hex(&res.commit, hex));
     if (json_array_size(res.remaining)) {
       printf("still open: ");
       size_t i;

@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <curl/curl.h>
-#include <git2.h>
 
 #include "commands.h"
 #include "options.h"
@@ -13,6 +12,7 @@
 #include "loader.h"
 #include "log.h"
 #include "schemas.h"
+#include "store.h"
 #include "sync.h"
 #include "util.h"
 
@@ -157,7 +157,7 @@ static int dk__cmd_version(int argc, char **argv) {
   int rc = dk__parse(c, argc, argv, &o, 0, 0);
   if (rc != 0) return rc < 0 ? DK_EXIT_OK : rc;
   int maj, min, rev;
-  git_libgit2_version(&maj, &min, &rev);
+  dk_store_version(&maj, &min, &rev);
   printf("duikou %s (plugin ABI %u)\n", DK_VERSION, DK_PLUGIN_ABI_VERSION);
   printf("libuv %s, %s, libgit2 %d.%d.%d, jansson %s\n", uv_version_string(), curl_version(), maj, min, rev,
          JANSSON_VERSION);
@@ -310,11 +310,11 @@ int main(int argc, char **argv) {
   /* A file-size limit (ulimit -f) must fail the write with EFBIG, which is
    * reported, not kill the process without a word. */
   signal(SIGXFSZ, SIG_IGN);
-  git_libgit2_init();
+  dk_store_global_init();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = c->run(argc - 1, argv + 1);
   dk_schemas_shutdown();
   curl_global_cleanup();
-  git_libgit2_shutdown();
+  dk_store_global_shutdown();
   return rc;
 }
