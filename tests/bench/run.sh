@@ -27,8 +27,18 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 bench_validate() {
-  if ! dpkg-query -W -f='${Status}' python3-jsonschema 2>/dev/null | grep -q 'install ok installed'; then
-    ${SUDO:-$([ "$(id -u)" = 0 ] || echo sudo)} apt-get install -y -qq python3-jsonschema nodejs npm >/dev/null
+  # Only what is missing: a node from elsewhere (nodesource, with its own npm)
+  # conflicts with Debian's npm package.
+  local missing=
+  dpkg-query -W -f='${Status}' python3-jsonschema 2>/dev/null | grep -q 'install ok installed' ||
+    missing=python3-jsonschema
+  command -v node >/dev/null || missing="$missing nodejs"
+  command -v npm >/dev/null || missing="$missing npm"
+  command -v bc >/dev/null || missing="$missing bc"
+  if [ -n "$missing" ]; then
+    local sudo=${SUDO:-$([ "$(id -u)" = 0 ] || echo sudo)}
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   fi
   if [ ! -d "$here/node_modules/ajv" ]; then
     (cd "$here" && npm ci --silent --no-audit --no-fund >/dev/null)
