@@ -1,5 +1,6 @@
 # A thin wrapper around meson, so that one command does all the set-up on a
-# fresh Debian 12 machine: `make demo` and `make test` (see README.md).
+# Debian 12 machine: `make demo` and `make test`. On a fresh one, which has no
+# make, ./quickstart (README's quick start) installs it and runs them.
 BUILD ?= build
 PREFIX ?= $(CURDIR)/_install
 MESON_OPTS ?=
@@ -21,7 +22,7 @@ deps:
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:" $$missing; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
 
 $(BUILD)/build.ninja:

@@ -2,8 +2,9 @@
 # Benchmarks, each side by side with its usual peer on the same data in the
 # same run:
 #   validate  duikou vs ajv 8 vs Python's jsonschema, on the same 100,000
-#             records. Installs its peers on first use (npm packages into
-#             tests/bench/node_modules, Debian's python3-jsonschema).
+#             records. Installs its peers on first use (npm ci of
+#             package-lock.json into tests/bench/node_modules, Debian's
+#             python3-jsonschema).
 #   commit    duikou's store vs git scraping (files in a work tree, git add -A
 #             && git commit): 1, 100 and 10,000 changed records in
 #             repositories of 1,000 and 100,000 records (bench_commit.c).
@@ -26,11 +27,21 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 bench_validate() {
-  if ! dpkg-query -W -f='${Status}' python3-jsonschema 2>/dev/null | grep -q 'install ok installed'; then
-    ${SUDO:-$([ "$(id -u)" = 0 ] || echo sudo)} apt-get install -y -qq python3-jsonschema nodejs npm >/dev/null
+  # Only what is missing: a node from elsewhere (nodesource, with its own npm)
+  # conflicts with Debian's npm package.
+  local missing=
+  dpkg-query -W -f='${Status}' python3-jsonschema 2>/dev/null | grep -q 'install ok installed' ||
+    missing=python3-jsonschema
+  command -v node >/dev/null || missing="$missing nodejs"
+  command -v npm >/dev/null || missing="$missing npm"
+  command -v bc >/dev/null || missing="$missing bc"
+  if [ -n "$missing" ]; then
+    local sudo=${SUDO:-$([ "$(id -u)" = 0 ] || echo sudo)}
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
   fi
   if [ ! -d "$here/node_modules/ajv" ]; then
-    (cd "$here" && npm install --silent --no-save --no-package-lock ajv@8 ajv-formats@3 >/dev/null)
+    (cd "$here" && npm ci --silent --no-audit --no-fund >/dev/null)
   fi
   meson compile -C "$build" bench_validate >/dev/null
 

@@ -186,10 +186,12 @@ static void test_names_and_dates(void **state) {
 
 /* ---- on a repository ---- */
 
-static char tmpl[] = "/tmp/dk-audit-XXXXXX";
+static char tmpl[4096];
 static char *repo_path;
 
 static int setup(void **state) {
+  const char *base = getenv("TMPDIR");
+  snprintf(tmpl, sizeof tmpl, "%s/dk-audit-XXXXXX", base && *base ? base : "/tmp");
   assert_non_null(mkdtemp(tmpl));
   repo_path = dk_asprintf("%s/snap.git", tmpl);
   return 0;

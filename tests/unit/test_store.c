@@ -11,10 +11,12 @@
 #include "store.h"
 #include "util.h"
 
-static char tmpl[] = "/tmp/dk-store-XXXXXX";
+static char tmpl[4096];
 static char *repo_path;
 
 static int setup(void **state) {
+  const char *base = getenv("TMPDIR");
+  snprintf(tmpl, sizeof tmpl, "%s/dk-store-XXXXXX", base && *base ? base : "/tmp");
   assert_non_null(mkdtemp(tmpl));
   repo_path = dk_asprintf("%s/nested/snap.git", tmpl);
   return 0;
