@@ -307,8 +307,8 @@ static bool pdf_text(const struct dk_response *resp, struct buf *out, char *why,
   bool text = false;
   for (size_t i = 0; i < out->n && !text; i++) text = !isspace((unsigned char)out->p[i]);
   if (!text)
-    snprintf(why, whylen, "the PDF has no text layer (%d page%s of images: a scan?); publish or configure the "
-             "text or HTML version", pages, pages == 1 ? "" : "s");
+    snprintf(why, whylen, "the PDF has no text layer (%d page%s without text: a scan?); configure the text or "
+             "HTML version of the document instead", pages, pages == 1 ? "" : "s");
   return text;
 #else
   (void)resp;
@@ -521,7 +521,8 @@ static size_t title_head(const char *k, size_t n) {
   int books = 0;
   for (size_t j = 0; j < n && j < 240; j += u8len((unsigned char)k[j])) {
     if (strchr(",;:", k[j]) || starts(k + j, "，") || starts(k + j, "。") || starts(k + j, "；") ||
-        starts(k + j, "：") || starts(k + j, "、") || starts(k + j, "“"))
+        starts(k + j, "：") || starts(k + j, "、") || starts(k + j, "“") || date_marker(k + j) ||
+        starts(k + j, "（此件") || starts(k + j, "(此件"))
       return 0;
     if (starts(k + j, "《")) books++;
     if (starts(k + j, "》")) books--;
@@ -567,7 +568,11 @@ static bool split_line(const char *s, const char *k, size_t n, struct buf *out) 
     }
     if (i == from && !body && (t = title_head(k + i, n - i)) != 0) l = t;
     else if ((t = date_marker(k + i)) != 0 && (i + t == n || open_paren(k + i + t) || k[i + t] == ' ')) l = t;
-    else if (starts(k + i, "此件公开发布")) l = 18 + close_paren(k + i + 18);
+    else if (starts(k + i, "此件公开发布")) {
+      size_t c = close_paren(k + i + 18);
+      l = 18 + c;
+      if (c && depth > 0) depth--;
+    }
     else if (open_paren(k + i)) depth++;
     else if (close_paren(k + i) && depth > 0) depth--;
     bool after = l > u8len((unsigned char)k[i]) ||
@@ -909,6 +914,7 @@ struct pt_task {
   json_t *section, *subsection; /* owned references or NULL */
   char *title;                  /* a box's own title; NULL: the body's first sentence */
   struct buf body;              /* as published */
+  size_t glued_at;              /* where the last line glued to the body starts */
 };
 
 enum pt_shape { SHAPE_NUMBERED, SHAPE_CHAPTERS };
@@ -1006,10 +1012,11 @@ static bool is_notice(const char *k) {
   return n <= 240 && strstr(k, "关于") && ends(k, n, "通知") && !strstr(k, "。");
 }
 
+/* {number, title}: the title up to its first 。 (（一）工作目标。到2027年… is a heading and a sentence). */
 static json_t *numbered(const char *num, size_t numlen, const char *title) {
-  size_t tl = strlen(title);
-  while (tl && title[0] == ' ') { title++; tl--; }
-  if (ends(title, tl, "。")) tl -= 3;
+  while (title[0] == ' ') title++;
+  const char *dot = strstr(title, "。");
+  size_t tl = dot ? (size_t)(dot - title) : strlen(title);
   if (tl == 0) return NULL;
   return json_pack("{s:s%, s:o}", "number", num, numlen, "title", jstrn_max(title, tl, PT_MAX_TITLE));
 }
@@ -1119,15 +1126,10 @@ static int chapter_line(struct pt_doc *d, const char *s, const char *k) {
   return 0;
 }
 
-/* The first date line: the publication date, and the issuers standing side
- * by side on the line above it. */
-static int date_line(struct pt_doc *d, const char *date) {
-  memcpy(d->published, date, 11);
-  d->task = NULL;
-  /* Below a plan title the line above is that title, not its issuers. */
-  if (d->prev_raw == NULL || d->issuers || d->nplans) return 0;
+/* The issuers named on line p, side by side. */
+static int add_issuers(struct pt_doc *d, char *p) {
   if ((d->issuers = json_array()) == NULL) return DK_ENOMEM;
-  for (char *p = d->prev_raw; *p;) {
+  while (*p) {
     size_t l;
     while (*p && is_space_at(p, &l)) p += l;
     char *q = p;
@@ -1145,11 +1147,57 @@ static int date_line(struct pt_doc *d, const char *date) {
   return 0;
 }
 
+/* A line of issuers: names ending like a government office, side by side. */
+static bool is_signature(const char *s) {
+  static const char *const offices[] = {"办公厅", "办公室", "人民政府", "委员会", "政府"};
+  size_t l, words = 0;
+  while (*s) {
+    while (*s && is_space_at(s, &l)) s += l;
+    const char *q = s;
+    while (*q && !is_space_at(q, &l)) q++;
+    bool office = false;
+    for (size_t i = 0; i < NELEM(offices) && q > s; i++) office |= ends(s, (size_t)(q - s), offices[i]);
+    if (q > s && !office) return false;
+    words += q > s;
+    s = q;
+  }
+  return words > 0;
+}
+
+/* A date line: it closes the open task, taking back a signature glued to
+ * it (a notice signs after its last task). The first one is the publication
+ * date; the issuers stand side by side on the line above it. */
+static int date_line(struct pt_doc *d, const char *date) {
+  struct pt_task *t = d->task;
+  char *sig = NULL;
+  d->task = NULL;
+  if (t && t->body.n > t->glued_at) {
+    char *k = folded(t->body.p + t->glued_at, t->body.n - t->glued_at);
+    if (k && is_signature(k)) {
+      sig = strdup(t->body.p + t->glued_at);
+      t->body.n = t->glued_at;
+      t->body.p[t->body.n] = '\0';
+    }
+    free(k);
+  }
+  if (d->published[0]) {
+    free(sig);
+    return 0;
+  }
+  memcpy(d->published, date, 11);
+  /* Below a plan title the line above is that title, not its issuers. */
+  char *from = sig ? sig : d->nplans ? NULL : d->prev_raw;
+  int rc = from && !d->issuers ? add_issuers(d, from) : 0;
+  free(sig);
+  return rc;
+}
+
+
 /* One line: s as published (squeezed), k its folded form. */
 static int read_line(struct pt_doc *d, const char *s, const char *k, bool heading) {
   char date[11];
   int rc;
-  if (!d->published[0] && match_date(k, date)) return date_line(d, date);
+  if ((!d->published[0] || d->task) && match_date(k, date)) return date_line(d, date);
   if (is_plan_title(k, heading, d->task != NULL)) return new_plan(d, s, SHAPE_NUMBERED) ? 0 : DK_ENOMEM;
   if ((rc = numbered_line(d, s, k)) != 0) return rc < 0 ? rc : 0;
   if ((rc = chapter_line(d, s, k)) != 0) return rc < 0 ? rc : 0;
@@ -1158,9 +1206,12 @@ static int read_line(struct pt_doc *d, const char *s, const char *k, bool headin
     struct buf *b = &d->task->body;
     bool space = b->n && isalnum((unsigned char)b->p[b->n - 1]) && isalnum((unsigned char)s[0]);
     const char *sep = d->task->title && b->n ? "\n" : space ? " " : ""; /* a box lists its items */
+    d->task->glued_at = b->n;
     return !buf_adds(b, sep) || !buf_adds(b, s) ? DK_ENOMEM : 0;
   }
-  if (d->nplans == 0 && d->doc_number == NULL) d->doc_number = find_doc_number(s);
+  struct pt_plan *p = d->nplans ? &d->plans[d->nplans - 1] : NULL;
+  if (d->doc_number == NULL && (p == NULL || (!p->ntasks && !json_array_size(p->sections))))
+    d->doc_number = find_doc_number(s);
   if (d->nplans == 0 && d->notice == NULL && is_notice(k) && (d->notice = strdup(s)) == NULL) return DK_ENOMEM;
   if (!strstr(s, "。") && strlen(s) <= 180) {
     free(d->last_heading);
@@ -1288,31 +1339,42 @@ static const char *plan_kind(const char *key) {
   return "plan";
 }
 
+/* "<issuer>[-jnly]-<year or span>-<kind>" of plan i: sd-jnly-2025-2027-action. */
+static void derived_id(const struct pt_doc *d, size_t i, int year, char out[96]) {
+  const struct pt_plan *p = &d->plans[i];
+  const char *issuer = issuer_code(d);
+  int until, y = title_year(p->key, &until);
+  char span[16];
+  if (y == 0) y = year;
+  if (until) snprintf(span, sizeof span, "%d-%d", y, until);
+  else snprintf(span, sizeof span, "%d", y);
+  bool pair = strcmp(issuer, "jnly") != 0 && (strstr(p->key, "济南—临沂") || strstr(p->key, "济临") ||
+                                              (strstr(p->key, "济南") && strstr(p->key, "临沂")));
+  snprintf(out, 96, "%s%s-%s-%s", issuer, pair ? "-jnly" : "", span, plan_kind(p->key));
+}
+
 /* Id of plan i: options.plans[i], options.plan for the first, else
- * "<first>-<i+1>" with "jnly-<year>" as the default first for the two
- * cities' documents, "<issuer>[-jnly]-<year or span>-<kind>" for others. */
+ * "<first>-<i+1>". The first is "jnly-<year>" for the two cities' work
+ * points and division plans (the ids they have always had), else derived
+ * from issuer and title. */
 static void plan_id(const struct pt_state *st, const struct pt_doc *d, size_t i, int year, char out[96]) {
   const char *given = st->plans ? json_string_value(json_array_get(st->plans, i)) : NULL;
   if (given) { snprintf(out, 96, "%s", given); return; }
   const char *first = st->plans ? json_string_value(json_array_get(st->plans, 0)) : st->plan;
-  const char *issuer = issuer_code(d);
-  char base[64];
+  const char *kind = plan_kind(d->plans[0].key);
+  char base[96];
   if (first) snprintf(base, sizeof base, "%s", first);
-  else if (strcmp(issuer, "jnly") == 0) snprintf(base, sizeof base, "jnly-%d", year);
+  else if (strcmp(issuer_code(d), "jnly") == 0 && (!strcmp(kind, "points") || !strcmp(kind, "division")))
+    snprintf(base, sizeof base, "jnly-%d", year);
   else {
-    const struct pt_plan *p = &d->plans[i];
-    int until, y = title_year(p->key, &until);
-    char span[16];
-    if (y == 0) y = year;
-    if (until) snprintf(span, sizeof span, "%d-%d", y, until);
-    else snprintf(span, sizeof span, "%d", y);
-    bool pair = strstr(p->key, "济南—临沂") || strstr(p->key, "济临") ||
-                (strstr(p->key, "济南") && strstr(p->key, "临沂"));
-    snprintf(out, 96, "%s%s-%s-%s", issuer, pair ? "-jnly" : "", span, plan_kind(p->key));
+    char first_id[96];
+    derived_id(d, i, year, out);
+    derived_id(d, 0, year, first_id);
+    if (i > 0 && strcmp(out, first_id) == 0) snprintf(out + strlen(out), 96 - strlen(out), "-%u", (unsigned)(i + 1) % 1000u);
     return;
   }
-  if (i == 0) snprintf(out, 96, "%s", base);
-  else snprintf(out, 96, "%s-%u", base, (unsigned)(i + 1) % 1000u);
+  if (i == 0) snprintf(out, 96, "%.63s", base);
+  else snprintf(out, 96, "%.63s-%u", base, (unsigned)(i + 1) % 1000u);
 }
 
 /* Add the units of task record t to units ({id: unit record}). */
