@@ -417,8 +417,10 @@ static bool match_date(const char *s, char out[11]) {
   return true;
 }
 
-/* A 文号 such as 济政办字〔2023〕28号 in s, as a new string, or NULL. */
-static json_t *find_doc_number(const char *s) {
+/* A 文号 such as 济政办字〔2023〕28号 in line k (folded), as a new string cut
+ * from s (the line as published), or NULL. */
+static json_t *find_doc_number(const char *k, const char *orig) {
+  const char *s = k;
   for (const char *p = strstr(s, "〔"); p; p = strstr(p + 3, "〔")) {
     const char *b = p;
     while (b - 3 >= s && ((unsigned char)b[-3] & 0xF0) == 0xE0 && (unsigned char)b[-3] >= 0xE4 &&
@@ -432,7 +434,7 @@ static json_t *find_doc_number(const char *s) {
     if (!isdigit((unsigned char)*q)) continue;
     while (isdigit((unsigned char)*q)) q++;
     if (!starts(q, "号")) continue;
-    return json_stringn(b, (size_t)(q + 3 - b));
+    return json_stringn(orig + (b - s), (size_t)(q + 3 - b));
   }
   return NULL;
 }
@@ -1211,7 +1213,7 @@ static int read_line(struct pt_doc *d, const char *s, const char *k, bool headin
   }
   struct pt_plan *p = d->nplans ? &d->plans[d->nplans - 1] : NULL;
   if (d->doc_number == NULL && (p == NULL || (!p->ntasks && !json_array_size(p->sections))))
-    d->doc_number = find_doc_number(s);
+    d->doc_number = find_doc_number(k, s);
   if (d->nplans == 0 && d->notice == NULL && is_notice(k) && (d->notice = strdup(s)) == NULL) return DK_ENOMEM;
   if (!strstr(s, "。") && strlen(s) <= 180) {
     free(d->last_heading);
