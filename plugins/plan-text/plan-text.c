@@ -106,6 +106,20 @@ static bool ends(const char *s, size_t n, const char *suffix) {
   return n >= k && memcmp(s + n - k, suffix, k) == 0;
 }
 
+static bool starts_any(const char *s, const char *const *list, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (starts(s, list[i])) return true;
+  return false;
+}
+
+/* s..s+n contains needle. */
+static bool has(const char *s, size_t n, const char *needle) {
+  size_t k = strlen(needle);
+  for (size_t i = 0; i + k <= n; i++)
+    if (memcmp(s + i, needle, k) == 0) return true;
+  return false;
+}
+
 /* Length of the UTF-8 sequence starting with byte c (1 for stray bytes). */
 static size_t u8len(unsigned char c) {
   if (c >= 0xF0) return 4;
@@ -423,8 +437,9 @@ static json_t *find_doc_number(const char *k, const char *orig) {
   const char *s = k;
   for (const char *p = strstr(s, "〔"); p; p = strstr(p + 3, "〔")) {
     const char *b = p;
-    while (b - 3 >= s && ((unsigned char)b[-3] & 0xF0) == 0xE0 && (unsigned char)b[-3] >= 0xE4 &&
-           (unsigned char)b[-3] <= 0xE9)
+    /* The issuer's short form: a few ideographs, not the office signing before it. */
+    while (b - 3 >= s && p - b < 18 && ((unsigned char)b[-3] & 0xF0) == 0xE0 && (unsigned char)b[-3] >= 0xE4 &&
+           (unsigned char)b[-3] <= 0xE9 && !starts(b - 3, "室") && !starts(b - 3, "厅") && !starts(b - 3, "府"))
       b -= 3;
     const char *q = p + 3;
     int k = 0;
@@ -470,11 +485,28 @@ static size_t chapter_marker(const char *s, const char *which) {
   return 3 + l + strlen(which);
 }
 
-/* "2024年4月24日" at s: its byte length, else 0. */
+/* A number of at most `digits` digits at *p, spaces after it skipped. */
+static int date_part(const char **p, int digits) {
+  int v = 0, k = 0;
+  while (k < digits && isdigit((unsigned char)**p)) v = v * 10 + (*(*p)++ - '0'), k++;
+  while (**p == ' ') (*p)++;
+  return k ? v : -1;
+}
+
+/* "2024年4月24日" (or "2023 年 6 月 29 日") at s: its byte length, else 0. */
 static size_t date_marker(const char *s) {
-  int y, m, d, n = 0;
-  if (!isdigit((unsigned char)*s) || sscanf(s, "%4d年%2d月%2d日%n", &y, &m, &d, &n) != 3 || n == 0) return 0;
-  return y >= 2000 && y <= 2100 && m >= 1 && m <= 12 && d >= 1 && d <= 31 ? (size_t)n : 0;
+  const char *p = s;
+  int y = date_part(&p, 4);
+  if (y < 2000 || y > 2100 || p - s < 4 || !starts(p, "年")) return 0;
+  p += 3;
+  while (*p == ' ') p++;
+  int m = date_part(&p, 2);
+  if (m < 1 || m > 12 || !starts(p, "月")) return 0;
+  p += 3;
+  while (*p == ' ') p++;
+  int d = date_part(&p, 2);
+  if (d < 1 || d > 31 || !starts(p, "日")) return 0;
+  return (size_t)(p + 3 - s);
 }
 
 /* Characters after which a section number starts a heading. */
@@ -517,30 +549,37 @@ static size_t span_paren(const char *s) {
   return c ? (size_t)(p + c - s) : 0;
 }
 
-/* A plan title at the head of k (n bytes) that runs on into a sentence:
- * the byte length of the title, else 0. */
+/* A title suffix ending at k[j..]: the byte length of the title up to its
+ * end (with a year span after it), else 0. A notice (关于…) ends in 通知. */
+static size_t title_end(const char *k, size_t n, size_t j, bool notice) {
+  for (size_t t = 0; t < NELEM(title_suffixes); t++) {
+    size_t sl = strlen(title_suffixes[t]);
+    if (j + sl > n || memcmp(k + j, title_suffixes[t], sl) != 0) continue;
+    if (notice != (t == NELEM(title_suffixes) - 1)) continue;
+    size_t e = j + sl;
+    e += span_paren(k + e);
+    static const char *const goes_on[] = {"》", "”", "、", "，", "。", "和", "及", "与", "的", ","};
+    if (e < n && !starts_any(k + e, goes_on, NELEM(goes_on)) && !close_paren(k + e)) return e;
+  }
+  return 0;
+}
+
+/* A plan title (or the 关于…通知 carrying it) at the head of k (n bytes)
+ * that runs on into a sentence: the byte length of the title, else 0. */
 static size_t title_head(const char *k, size_t n) {
   int books = 0;
-  for (size_t j = 0; j < n && j < 240; j += u8len((unsigned char)k[j])) {
+  bool notice = starts(k, "关于") || (n > 40 && has(k, 120 < n ? 120 : n, "关于"));
+  for (size_t j = 0, e; j < n && j < 300; j += u8len((unsigned char)k[j])) {
     if (strchr(",;:", k[j]) || starts(k + j, "，") || starts(k + j, "。") || starts(k + j, "；") ||
         starts(k + j, "：") || starts(k + j, "、") || starts(k + j, "“") || date_marker(k + j) ||
         starts(k + j, "（此件") || starts(k + j, "(此件"))
       return 0;
     if (starts(k + j, "《")) books++;
     if (starts(k + j, "》")) books--;
-    for (size_t t = 0; t < NELEM(title_suffixes) && books == 0; t++) {
-      size_t sl = strlen(title_suffixes[t]);
-      if (j + sl > n || memcmp(k + j, title_suffixes[t], sl) != 0) continue;
-      size_t e = j + sl;
-      e += span_paren(k + e);
-      if (e < n && !starts(k + e, "》") && !starts(k + e, "”") && !starts(k + e, "、") &&
-          !starts(k + e, "，") && !starts(k + e, "。") && k[e] != ',' && !close_paren(k + e))
-        return e;
-    }
+    if (books == 0 && (e = title_end(k, n, j, notice)) != 0) return e;
   }
   return 0;
 }
-
 /* Headings and tasks run together in a line: at least three of them after
  * the end of a sentence or clause. */
 static bool is_run_on(const char *k, size_t n) {
@@ -554,38 +593,56 @@ static bool is_run_on(const char *k, size_t n) {
   return found >= 3;
 }
 
+/* The piece of k (n bytes) at i that split_line takes in one step, and
+ * whether a line ends after it: a standalone date, 此件公开发布）, a clause
+ * closing before the next plan's title, the end of a sentence. */
+static size_t piece_at(const char *k, size_t i, size_t n, int *depth, bool *after) {
+  size_t t, l = u8len((unsigned char)k[i]);
+  *after = true;
+  if ((t = date_marker(k + i)) != 0 && (i + t == n || open_paren(k + i + t) || k[i + t] == ' ')) return t;
+  if (starts(k + i, "此件公开发布")) {
+    size_t c = close_paren(k + i + 18);
+    if (c && *depth > 0) (*depth)--;
+    return 18 + c;
+  }
+  if (open_paren(k + i)) {
+    (*depth)++;
+    *after = false;
+  } else if (close_paren(k + i) && *depth > 0) {
+    *after = --*depth == 0 && title_head(k + i + l, n - i - l) != 0;
+  } else {
+    *after = *depth == 0 && (starts(k + i, "。") || starts(k + i, "！") || starts(k + i, "？"));
+  }
+  return l;
+}
+
 /* Copy line s (n bytes, folded form k) into out, with the line breaks it
  * lost put back. */
 static bool split_line(const char *s, const char *k, size_t n, struct buf *out) {
   int depth = 0;
   unsigned long prev = 0;
-  bool body = false; /* past the first section: no more titles */
-  size_t from = 0;
-  for (size_t i = 0; i < n;) {
-    size_t l = u8len((unsigned char)k[i]), t;
+  bool body = false, after; /* body: past the first section */
+  size_t from = 0, l;
+  for (size_t i = 0; i < n; i += l) {
     if (i > from && break_before(k, i, prev, depth)) {
       if (!buf_add(out, s + from, i - from) || !buf_add(out, "\n", 1)) return false;
       from = i;
       body |= section_marker(k + i) || chapter_marker(k + i, "章");
     }
-    if (i == from && !body && (t = title_head(k + i, n - i)) != 0) l = t;
-    else if ((t = date_marker(k + i)) != 0 && (i + t == n || open_paren(k + i + t) || k[i + t] == ' ')) l = t;
-    else if (starts(k + i, "此件公开发布")) {
-      size_t c = close_paren(k + i + 18);
-      l = 18 + c;
-      if (c && depth > 0) depth--;
+    if (i == from && (!body || prev == ')' || prev == 0xFF09) && (l = title_head(k + i, n - i)) != 0) {
+      /* The next plan's title after a task's clause: a heading, as a task
+       * would otherwise take the line for its own text. */
+      if (body && !buf_add(out, "# ", 2)) return false;
+      after = true;
+    } else {
+      l = piece_at(k, i, n, &depth, &after);
     }
-    else if (open_paren(k + i)) depth++;
-    else if (close_paren(k + i) && depth > 0) depth--;
-    bool after = l > u8len((unsigned char)k[i]) ||
-                 (depth == 0 && (starts(k + i, "。") || starts(k + i, "！") || starts(k + i, "？")));
-    i += l;
-    size_t j = i - 1;
-    while (j > 0 && ((unsigned char)k[j] & 0xC0) == 0x80) j--;
+    size_t j = i + l - 1;
+    while (j > i && ((unsigned char)k[j] & 0xC0) == 0x80) j--;
     prev = u8dec(k + j);
-    if (after && i < n) {
-      if (!buf_add(out, s + from, i - from) || !buf_add(out, "\n", 1)) return false;
-      from = i;
+    if (after && i + l < n) {
+      if (!buf_add(out, s + from, i + l - from) || !buf_add(out, "\n", 1)) return false;
+      from = i + l;
     }
   }
   return buf_add(out, s + from, n - from);
@@ -608,12 +665,6 @@ static bool unrun(const char *text, bool trad, struct buf *out) {
 }
 
 /* --- units ----------------------------------------------------------------- */
-
-static bool starts_any(const char *s, const char *const *list, size_t n) {
-  for (size_t i = 0; i < n; i++)
-    if (starts(s, list[i])) return true;
-  return false;
-}
 
 /* The canonical name of a unit (name itself when it has no other). */
 static const char *canonical(const json_t *aliases, const char *name) {
@@ -639,14 +690,6 @@ static const char *city_of(const char *name) {
 
 /* Whose units the items of a group are when they do not say it themselves. */
 enum owner { OWN_NONE, OWN_BOTH, OWN_JINAN, OWN_LINYI, OWN_PROVINCE };
-
-/* s..s+n contains needle. */
-static bool has(const char *s, size_t n, const char *needle) {
-  size_t k = strlen(needle);
-  for (size_t i = 0; i + k <= n; i++)
-    if (memcmp(s + i, needle, k) == 0) return true;
-  return false;
-}
 
 /* An item (n bytes) that already says whose it is: a group prefix does not apply. */
 static bool owns_prefix(const char *s, size_t n) {

@@ -327,6 +327,12 @@ static void test_one_line(void **state) {
   same_records(lines, one);
   json_decref(lines);
   json_decref(one);
+  /* Two plans in one line: the second title follows the last clause of the first. */
+  one = run(FIXTURES "jnly-2023-one-line.txt", "text/plain", "{\"plans\": [\"jnly-2023-division\", \"jnly-2023\"]}");
+  check_golden(one, "seeds/jnly-2023-division-plan-and-work-points.golden.jsonl", 0);
+  assert_string_equal(json_string_value(json_object_get(find(one, "jnly-2023-division"), "doc_number")),
+                      "济政办字〔2023〕28号");
+  json_decref(one);
 }
 
 /* Traditional characters: the structure and role words are read, the text

@@ -7,6 +7,10 @@ S=tests/data/seeds
 F=plugins/plan-text/fixtures
 # A web page that lost its line breaks: the 2024 work points in one line.
 tr -d '\n' <"$S/jnly-2024-work-points.txt" >"$F/jnly-2024-one-line.txt"
+# The 2023 notice (both plans) the same way, its Markdown marks gone as a
+# web page's text would have none.
+sed -e 's/^#* *//; s/\*\*//g; /^---$/d' "$S/jnly-2023-division-plan-and-work-points.md" | tr -d '\n' \
+  >"$F/jnly-2023-one-line.txt"
 # The 2023 notice in traditional characters (OpenCC, phrase by phrase).
 opencc -c s2t -i "$S/jnly-2023-division-plan-and-work-points.md" -o "$F/jnly-2023-traditional.md"
 # The 2024 work points up to section 三 as a PDF with a CJK font, lines
