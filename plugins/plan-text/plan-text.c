@@ -64,6 +64,7 @@ struct buf {
   size_t n, cap;
 };
 
+/* Append n bytes of s, keeping the buffer NUL-terminated. false: out of memory. */
 static bool buf_add(struct buf *b, const char *s, size_t n) {
   if (b->n + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
@@ -79,8 +80,10 @@ static bool buf_add(struct buf *b, const char *s, size_t n) {
   return true;
 }
 
+/* Append the string s. */
 static bool buf_adds(struct buf *b, const char *s) { return buf_add(b, s, strlen(s)); }
 
+/* Append codepoint cp as UTF-8 (U+FFFD for what cannot be one). */
 static bool buf_cp(struct buf *b, unsigned long cp) {
   char u[4];
   size_t n;
@@ -99,13 +102,16 @@ static bool buf_cp(struct buf *b, unsigned long cp) {
 
 /* --- UTF-8 helpers -------------------------------------------------------- */
 
+/* s starts with prefix. */
 static bool starts(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
 
+/* s..s+n ends with suffix. */
 static bool ends(const char *s, size_t n, const char *suffix) {
   size_t k = strlen(suffix);
   return n >= k && memcmp(s + n - k, suffix, k) == 0;
 }
 
+/* s starts with one of the n strings of list. */
 static bool starts_any(const char *s, const char *const *list, size_t n) {
   for (size_t i = 0; i < n; i++)
     if (starts(s, list[i])) return true;
@@ -139,6 +145,7 @@ static size_t u8prefix(const char *s, size_t n, size_t max) {
   return i;
 }
 
+/* A JSON string of at most max codepoints of s..s+n. */
 static json_t *jstrn_max(const char *s, size_t n, size_t max) {
   return json_stringn(s, u8prefix(s, n, max));
 }
@@ -153,6 +160,7 @@ static size_t close_paren(const char *s) {
   return starts(s, "）") ? 3 : 0;
 }
 
+/* The codepoint at s (one to three bytes; U+FFFD for longer or broken ones). */
 static unsigned long u8dec(const char *s) {
   const unsigned char *u = (const unsigned char *)s;
   if (u[0] < 0x80) return u[0];
@@ -161,6 +169,7 @@ static unsigned long u8dec(const char *s) {
   return 0xFFFD;
 }
 
+/* cp is a CJK ideograph. */
 static bool is_ideo(unsigned long cp) { return (cp >= 0x4E00 && cp <= 0x9FFF) || (cp >= 0x3400 && cp <= 0x4DBF); }
 
 /* --- traditional characters ---------------------------------------------- */
@@ -215,6 +224,7 @@ static bool is_traditional(const char *s) {
 
 /* --- HTML ------------------------------------------------------------------ */
 
+/* An HTML body: by content type, or a body starting with <. */
 static bool is_html(const struct dk_response *resp) {
   if (resp->content_type && strstr(resp->content_type, "text/html")) return true;
   const char *p = resp->body;
@@ -223,6 +233,7 @@ static bool is_html(const struct dk_response *resp) {
   return *p == '<';
 }
 
+/* The tag name name..name+n is want (any case). */
 static bool tag_is(const char *name, size_t n, const char *want) {
   return strlen(want) == n && strncasecmp(name, want, n) == 0;
 }
@@ -286,13 +297,14 @@ static bool html_text(const char *s, size_t len, struct buf *out) {
 
 /* --- PDF --------------------------------------------------------------------- */
 
+/* A PDF body: by content type, or the %PDF- magic. */
 static bool is_pdf(const struct dk_response *resp) {
   if (resp->content_type && strstr(resp->content_type, "application/pdf")) return true;
   return resp->body_len >= 5 && memcmp(resp->body, "%PDF-", 5) == 0;
 }
 
-/* The text layer of a PDF, pages one after the other. Returns NULL and a
- * message in why when there is none to read. */
+/* The text layer of a PDF, pages one after the other, into out. false,
+ * with the reason in why, when there is none to read. */
 static bool pdf_text(const struct dk_response *resp, struct buf *out, char *why, size_t whylen) {
 #ifdef PT_HAVE_POPPLER
   GBytes *bytes = g_bytes_new_static(resp->body, resp->body_len);
@@ -334,6 +346,7 @@ static bool pdf_text(const struct dk_response *resp, struct buf *out, char *why,
 
 /* --- lines ----------------------------------------------------------------- */
 
+/* Whitespace at s (ASCII, U+3000, U+00A0): true, its byte length in *len. */
 static bool is_space_at(const char *s, size_t *len) {
   if (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\f' || *s == '\v') { *len = 1; return true; }
   if (starts(s, "\xE3\x80\x80")) { *len = 3; return true; } /* U+3000 */
@@ -467,11 +480,13 @@ static size_t task_marker(const char *s) {
   return isdigit((unsigned char)s[i]) ? 0 : i;
 }
 
+/* "一、" at s: its byte length, else 0. */
 static size_t section_marker(const char *s) {
   size_t l;
   return cn_number(s, &l) && starts(s + l, "、") ? l + 3 : 0;
 }
 
+/* "（一）" / "(一)" at s: its byte length, else 0. */
 static size_t subsection_marker(const char *s) {
   size_t o = open_paren(s), l, c;
   if (o == 0 || cn_number(s + o, &l) == 0 || (c = close_paren(s + o + l)) == 0) return 0;
@@ -986,6 +1001,7 @@ struct pt_doc {
   char *prev_raw;       /* the line before, as published */
 };
 
+/* Release everything d holds. */
 static void doc_free(struct pt_doc *d) {
   for (size_t i = 0; i < d->nplans; i++) {
     struct pt_plan *p = &d->plans[i];
@@ -1008,6 +1024,7 @@ static void doc_free(struct pt_doc *d) {
   free(d->notice);
 }
 
+/* Start a plan titled title (as published); closes the open task. NULL: out of memory. */
 static struct pt_plan *new_plan(struct pt_doc *d, const char *title, enum pt_shape shape) {
   struct pt_plan *ps = realloc(d->plans, (d->nplans + 1) * sizeof *ps);
   if (ps == NULL) return NULL;
@@ -1032,6 +1049,7 @@ static size_t without_span(const char *k, size_t n) {
   return n;
 }
 
+/* k starts with a section, subsection, task, chapter or box marker. */
 static bool starts_structure(const char *k) {
   return section_marker(k) || subsection_marker(k) || task_marker(k) || chapter_marker(k, "章") ||
          chapter_marker(k, "节") || starts(k, "专栏");
@@ -1523,6 +1541,7 @@ fail:
   return NULL;
 }
 
+/* The source's options: plan ids, unit records, aliases. */
 static int pt_init(void **state, const struct dk_source *src, char *err, size_t errlen) {
   struct pt_state *st = calloc(1, sizeof *st);
   if (st == NULL) goto oom;
@@ -1553,6 +1572,7 @@ static bool body_text(const struct dk_response *resp, struct buf *text, char *wh
   return ok;
 }
 
+/* One document: its plans, tasks and units, or a refusal saying why. */
 static enum dk_result pt_parse(void *state, const struct dk_response *resp, struct dk_emit *emit) {
   const struct pt_state *st = state;
   struct buf raw = {0}, text = {0};
@@ -1586,6 +1606,7 @@ done:
   return res;
 }
 
+/* Free what pt_init made. */
 static void pt_fini(void *state) {
   struct pt_state *st = state;
   free(st->plan);
