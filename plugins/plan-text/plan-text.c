@@ -211,15 +211,22 @@ static char *folded(const char *s, size_t n) {
 }
 
 /* Traditional script: characters common in any plan (为 对 区 县 发 实 经 济 临
- * 两 负 责 项 业 产 会 这 与) in their traditional form, often enough. */
+ * 两 负 责 项 业 产 会 这 与) more often in their traditional form than in
+ * their simplified one, a few times at least. */
 static bool is_traditional(const char *s) {
-  static const char *const marks[] = {"為", "對", "區", "縣", "發", "實", "經", "濟", "臨",
-                                      "兩", "負", "責", "項", "業", "產", "會", "這", "與"};
-  size_t hits = 0;
-  for (const char *p = s; *p && hits < 20; p += u8len((unsigned char)*p))
-    for (size_t i = 0; i < NELEM(marks); i++)
-      if (starts(p, marks[i])) hits++;
-  return hits >= 20;
+  static const char *const trad[] = {"為", "對", "區", "縣", "發", "實", "經", "濟", "臨",
+                                     "兩", "負", "責", "項", "業", "產", "會", "這", "與"};
+  static const char *const simp[] = {"为", "对", "区", "县", "发", "实", "经", "济", "临",
+                                     "两", "负", "责", "项", "业", "产", "会", "这", "与"};
+  size_t t = 0, k = 0;
+  for (const char *p = s; *p; p += u8len((unsigned char)*p)) {
+    if ((unsigned char)*p < 0xE4) continue;
+    for (size_t i = 0; i < NELEM(trad); i++) {
+      t += starts(p, trad[i]);
+      k += starts(p, simp[i]);
+    }
+  }
+  return t >= 3 && t > k;
 }
 
 /* --- HTML ------------------------------------------------------------------ */
@@ -1454,7 +1461,8 @@ static int collect_units(json_t *units, const json_t *t, const json_t *aliases) 
     const char *alias;
     json_t *c;
     json_object_foreach((json_t *)aliases, alias, c)
-      if (strcmp(json_string_value(c), name) == 0) json_array_append_new(names, json_string(alias));
+      if (strcmp(json_string_value(c), name) == 0 && strcmp(alias, name) != 0)
+        json_array_append_new(names, json_string(alias));
     json_t *rec = json_pack("{s:s, s:s, s:s, s:s}", "kind", "unit", "id", id, "name", name, "city", city);
     if (rec && json_array_size(names)) json_object_set(rec, "aliases", names);
     json_decref(names);

@@ -347,6 +347,14 @@ static void test_traditional(void **state) {
   assert_string_equal(json_string_value(json_object_get(find(recs, "jnly-2023-division"), "doc_number")),
                       "濟政辦字〔2023〕28號");
   json_decref(recs);
+  /* A short one: a notice of a few lines. */
+  recs = run(FIXTURES "linyi-notice-traditional.txt", "text/plain", "{}");
+  expect_units(recs, "linyi-jnly-2025-notice/01",
+               (const char *const[]){"临沂市工业和信息化局|linyi|lead", "临沂市发展改革委|linyi|support",
+                                     "临沂市投资促进服务中心|linyi|support", NULL});
+  expect_units(recs, "linyi-jnly-2025-notice/02", (const char *const[]){"临沂市卫生健康委|linyi|sole", NULL});
+  assert_string_equal(json_string_value(json_object_get(find(recs, "linyi-jnly-2025-notice/02"), "title")), "推進醫療合作");
+  json_decref(recs);
 }
 
 /* The PDF as published (a CJK font, lines wrapped by width). */

@@ -13,6 +13,8 @@ sed -e 's/^#* *//; s/\*\*//g; /^---$/d' "$S/jnly-2023-division-plan-and-work-poi
   >"$F/jnly-2023-one-line.txt"
 # The 2023 notice in traditional characters (OpenCC, phrase by phrase).
 opencc -c s2t -i "$S/jnly-2023-division-plan-and-work-points.md" -o "$F/jnly-2023-traditional.md"
+# A short notice in Taiwan's traditional forms (few characters to tell the script by).
+opencc -c s2tw -i "$F/linyi-notice.txt" -o "$F/linyi-notice-traditional.txt"
 # The 2024 work points up to section 三 as a PDF with a CJK font, lines
 # wrapped by width (so tasks and clauses break across lines, as in print).
 awk '/^三、/{exit} {print}' "$S/jnly-2024-work-points.txt" >/tmp/pt-part.txt
