@@ -720,9 +720,16 @@ static bool owns_prefix(const char *s, size_t n) {
          starts_any(s, jinan_places, NELEM(jinan_places)) || starts_any(s, linyi_places, NELEM(linyi_places));
 }
 
+/* How a document's unit names are read. */
+struct unit_rules {
+  const json_t *aliases; /* alias -> canonical */
+  const char *home;      /* "济南" / "临沂": the city of a city's own document (市X is its), or NULL */
+};
+
 struct unit_ctx {
   json_t *units;         /* unit_ref objects, role NULL until decided */
   const json_t *aliases; /* alias -> canonical */
+  const char *home;      /* see unit_rules */
   enum owner owner;      /* prefix in force */
 };
 
@@ -759,6 +766,9 @@ static int add_owned(struct unit_ctx *u, const char *s, size_t n) {
       return add_unit(u, "", name, strlen(name));
     case OWN_NONE: break;
   }
+  /* 市发展改革委 in a city's own document is that city's. */
+  if (u->home && starts(s, "市") && !starts(s, "市场"))
+    return starts(s, "市委") || starts(s, "市直") ? add_unit(u, u->home, s, n) : add_unit(u, u->home, s + 3, n - 3);
   return add_unit(u, "", s, n);
 }
 
@@ -860,8 +870,8 @@ static bool set_roles(json_t *units, size_t from, const char *role) {
 
 /* Units of a clause (its content, without the parentheses). listed: a
  * 责任单位 list or a bare list, whose parts carry no role words. */
-static json_t *parse_units(const char *s, size_t n, bool listed, const json_t *aliases) {
-  struct unit_ctx u = {json_array(), aliases, OWN_NONE};
+static json_t *parse_units(const char *s, size_t n, bool listed, const struct unit_rules *r) {
+  struct unit_ctx u = {json_array(), r->aliases, r->home, OWN_NONE};
   if (u.units == NULL) return NULL;
   const char *end = s + n;
   size_t pending_from = 0;
@@ -937,7 +947,7 @@ static bool is_unit_list(const char *s, size_t n) {
 
 /* The unit clause closing a task body (folded form): its units, with *cut
  * the offset where the clause begins; NULL when the body has none. */
-static json_t *find_clause(const char *body, size_t n, size_t *cut, const json_t *aliases) {
+static json_t *find_clause(const char *body, size_t n, size_t *cut, const struct unit_rules *r) {
   size_t e = n;
   while (e && body[e - 1] == ' ') e--;
   if (ends(body, e, "。")) e -= 3;
@@ -971,7 +981,7 @@ static json_t *find_clause(const char *body, size_t n, size_t *cut, const json_t
     listed = true;
   }
   *cut = open;
-  return parse_units(c, cn, listed, aliases);
+  return parse_units(c, cn, listed, r);
 }
 
 /* --- document model ------------------------------------------------------- */
@@ -1332,7 +1342,7 @@ static int title_year(const char *t, int *until) {
 }
 
 /* The task record of t (its unit clause read on the folded body). */
-static json_t *task_record(const char *plan_id, const struct pt_task *t, bool trad, const json_t *aliases) {
+static json_t *task_record(const char *plan_id, const struct pt_task *t, bool trad, const struct unit_rules *r) {
   char id[128];
   snprintf(id, sizeof id, "%s/%02d", plan_id, t->number);
   const char *b = t->body.p ? t->body.p : "";
@@ -1340,7 +1350,7 @@ static json_t *task_record(const char *plan_id, const struct pt_task *t, bool tr
   char *kb = trad ? folded(b, n) : NULL;
   if (trad && kb == NULL) return NULL;
   const char *k = trad ? kb : b;
-  json_t *units = find_clause(k, n, &cut, aliases);
+  json_t *units = find_clause(k, n, &cut, r);
   while (cut && b[cut - 1] == ' ') cut--;
   size_t tl = 0;
   const char *rest = b;
@@ -1492,6 +1502,8 @@ static json_t *plan_record(const struct pt_doc *d, const struct pt_plan *p, cons
 static enum dk_result emit_doc(const struct pt_state *st, const struct pt_doc *d, const struct dk_response *resp,
                                struct dk_emit *emit) {
   json_t *units = json_object();
+  const char *issuer = issuer_code(d);
+  struct unit_rules rules = {st->aliases, !strcmp(issuer, "jinan") ? "济南" : !strcmp(issuer, "linyi") ? "临沂" : NULL};
   int first_year = 0;
   enum dk_result res = DK_ERROR;
   for (size_t i = 0; i < d->nplans && units; i++) {
@@ -1509,7 +1521,7 @@ static enum dk_result emit_doc(const struct pt_state *st, const struct pt_doc *d
     json_t *rec = plan_record(d, p, id, year, resp);
     if (rec == NULL || emit->record(emit, rec) != 0) goto done;
     for (size_t k = 0; k < p->ntasks; k++) {
-      json_t *t = task_record(id, &p->tasks[k], d->trad, st->aliases);
+      json_t *t = task_record(id, &p->tasks[k], d->trad, &rules);
       if (t == NULL || collect_units(units, t, st->aliases)) {
         json_decref(t);
         emit->fail(emit, "out of memory");
