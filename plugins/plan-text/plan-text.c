@@ -1002,6 +1002,7 @@ struct pt_plan {
   json_t *sections;             /* numbered_title objects */
   json_t *section, *subsection; /* current, borrowed from sections / owned */
   int nsub;                     /* last （一） of the plan, or 第一节 of the chapter */
+  bool sub_tasks;               /* its （一） items are its tasks (they close with a unit clause) */
   struct pt_task *tasks;
   size_t ntasks;
 };
@@ -1143,8 +1144,21 @@ static int numbered_line(struct pt_doc *d, const char *s, const char *k) {
   }
   if (p == NULL) return 0;
   if ((l = subsection_marker(k)) && (v = cn_number(k + open_paren(k), &l)) == p->nsub + 1) {
-    size_t o = open_paren(k);
-    json_t *sub = numbered(s + o, l, s + o + l + close_paren(k + o + l));
+    size_t o = open_paren(k), at = o + l + close_paren(k + o + l);
+    if (p->ntasks == 0 && !p->sub_tasks) {
+      /* （一）X。…（省X牵头，Y配合）: no numbered tasks, the items are the
+       * tasks, from the first that closes with a unit clause on its line. */
+      struct unit_rules none = {NULL, NULL};
+      size_t cut;
+      json_t *units = find_clause(k + at, strlen(k + at), &cut, &none);
+      p->sub_tasks = units != NULL;
+      json_decref(units);
+    }
+    if (p->sub_tasks) {
+      p->nsub = v;
+      return new_task(d, p, (int)p->ntasks + 1, s + at) ? 1 : DK_ENOMEM;
+    }
+    json_t *sub = numbered(s + o, l, s + at);
     if (sub == NULL) return DK_ENOMEM;
     json_decref(p->subsection);
     p->subsection = sub;
@@ -1152,7 +1166,7 @@ static int numbered_line(struct pt_doc *d, const char *s, const char *k) {
     d->task = NULL;
     return 1;
   }
-  if ((l = task_marker(k)) && (v = atoi(k)) >= 1 && v <= 999 &&
+  if (!p->sub_tasks && (l = task_marker(k)) && (v = atoi(k)) >= 1 && v <= 999 &&
       v == (p->ntasks ? p->tasks[p->ntasks - 1].number : 0) + 1)
     return new_task(d, p, v, s + l) ? 1 : DK_ENOMEM;
   return 0;

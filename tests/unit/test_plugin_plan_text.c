@@ -424,6 +424,27 @@ static void test_province(void **state) {
                                      "临沂市政府|linyi|support", NULL});
   assert_null(json_object_get(find(recs, "sd-jnly-2025-2027-action/06"), "subsection"));
   json_decref(recs);
+
+  /* A province 实施意见 whose （一） items are the tasks, one wrapped over two lines. */
+  recs = run(FIXTURES "province-opinions.txt", "text/plain", "{}");
+  size_t nplans, ntasks, nsec, nsub;
+  counts(recs, "sd-jnly-2025-opinions", &nplans, &ntasks, &nsec, &nsub);
+  assert_int_equal(nplans, 1);
+  assert_int_equal(ntasks, 3);
+  assert_int_equal(nsub, 0);
+  t = find(recs, "sd-jnly-2025-opinions/02");
+  assert_string_equal(json_string_value(json_object_get(t, "title")), "畅通综合交通通道");
+  assert_string_equal(json_string_value(json_object_get(t, "text")), "加快莱芜至临沂高铁规划建设，支持临沂启阳机场打造区域枢纽机场。");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(t, "section"), "title")), "重点任务");
+  expect_units(recs, "sd-jnly-2025-opinions/01",
+               (const char *const[]){"省委宣传部|province|lead", "省文化和旅游厅|province|support",
+                                     "济南市政府|jinan|support", "临沂市政府|linyi|support", NULL});
+  expect_units(recs, "sd-jnly-2025-opinions/02",
+               (const char *const[]){"省发展改革委|province|shared", "省交通运输厅|province|shared",
+                                     "民航山东监管局|province|shared", NULL});
+  expect_units(recs, "sd-jnly-2025-opinions/03", (const char *const[]){"省发展改革委|province|sole", NULL});
+  assert_string_equal(json_string_value(json_object_get(json_object_get(find(recs, "sd-jnly-2025-opinions/03"), "section"), "number")), "三");
+  json_decref(recs);
 }
 
 /* One expected task of a plan in chapters: section, subsection, title, text. */
