@@ -31,7 +31,10 @@ DOCNO_RE = re.compile(r"[\u4e00-\u9fff]+〔\d{4}〕\d+号")
 
 def city_of(name):
     if name.startswith("中国人民银行"):
-        # A central-bank branch counts where it sits: 山东省分行 → province.
+        # A central-bank branch counts where it sits: 山东省分行 → province,
+        # but its 营业管理部 is the branch's office in Jinan.
+        if name.endswith("营业管理部"):
+            return "jinan"
         name = name[len("中国人民银行"):]
     if name.startswith("济南"):
         return "jinan"
@@ -54,8 +57,9 @@ def split_units(clause):
         if not items:
             continue
         if items[0].startswith("两市"):
+            # 两市市委党校 is 济南市委党校 and 临沂市委党校, as the documents write them
             for item in [items[0][2:]] + items[1:]:
-                names += [c + item for c in CITIES]
+                names += [(c[:-1] if item.startswith("市委") else c) + item for c in CITIES]
             continue
         prefix = next((c for c in CITIES if items[0].startswith(c)), None)
         for item in items:
