@@ -126,7 +126,7 @@ int dk_cmd_demo(int argc, char **argv) {
       "    city: other\n"
       "    url: http://127.0.0.1:%d/plans/jnly-2023.md\n"
       "    every: 1d\n"
-      "    options: { plans: [jnly-2023-division, jnly-2023] }\n",
+      "    options: { plans: [jnly-2023-division, jnly-2023], units: true }\n",
       port, port, port);
   struct dk_config *cfg = NULL;
   rc = dk_config_load_string("(demo)", yaml, strlen(yaml), absdir, &cfg);

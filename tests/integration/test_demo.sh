@@ -10,8 +10,10 @@ cp "$WORK/last.out" "$WORK/demo1.out"
 check_grep "demo prints the git log command" "git --git-dir .*duikou-demo.git log" "$WORK/demo1.out"
 check_grep "Jinan's tasks come through json-api" "jinan-tasks *committed .*: 31 records, 31 changed" "$WORK/demo1.out"
 check_grep "Linyi's progress comes through csv" "linyi-progress *committed" "$WORK/demo1.out"
-check_grep "the plan documents come through plan-text" "plan-documents *committed .*: 98 records" "$WORK/demo1.out"
+check_grep "the plan documents come through plan-text: 2 plans, 96 tasks, 94 departments" "plan-documents *committed .*: 192 records" "$WORK/demo1.out"
 check "the demo repository passes git fsck --strict" $G fsck --strict
+check_eq "94 departments as unit records" 94 "$($G ls-tree -r --name-only main units | wc -l)"
+check_grep "... one name with its aliases (临沂市商城管委会 is 临沂商城管委会)" '"临沂市商城管委会"' <($G show "main:units/linyi/临沂商城管委会.json")
 check_eq "31 tasks of 2024" 31 "$($G ls-tree -r --name-only main tasks/jnly-2024 | wc -l)"
 check_eq "2023: 53 tasks of the division plan" 53 "$($G ls-tree -r --name-only main tasks/jnly-2023-division | wc -l)"
 check_eq "2023: 43 tasks of the work points" 43 "$($G ls-tree -r --name-only main tasks/jnly-2023 | wc -l)"
