@@ -3,7 +3,7 @@
 
 seed-records.py [SEED.txt] [OUT.json]
 
-Reads tests/data/seeds/jnly-2024-work-points.txt (the text of 济南—临沂对口合作
+Reads contrib/city-sim/data/seeds/jnly-2024-work-points.txt (the text of 济南—临沂对口合作
 2024年工作要点 as published) and writes contrib/city-sim/data/jnly-2024.json:
 one plan record and one task record per numbered task, as canonical JSON
 (sorted keys, two-space indent, UTF-8 unescaped, trailing newline). The output
@@ -116,7 +116,7 @@ def parse(text):
 
 
 def main():
-    src = sys.argv[1] if len(sys.argv) > 1 else "tests/data/seeds/jnly-2024-work-points.txt"
+    src = sys.argv[1] if len(sys.argv) > 1 else "contrib/city-sim/data/seeds/jnly-2024-work-points.txt"
     dst = sys.argv[2] if len(sys.argv) > 2 else "contrib/city-sim/data/jnly-2024.json"
     with open(src, encoding="utf-8") as f:
         plan, tasks = parse(f.read())

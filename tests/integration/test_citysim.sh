@@ -6,7 +6,7 @@
 CITY_SIM=${1:-${CITY_SIM:?usage: test_citysim.sh PATH-TO-city-sim (or set CITY_SIM)}}
 . "${TEST_LIB:-$(dirname "$0")/lib.sh}"
 ROOT=${DK_SOURCE_ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
-SEEDS=$ROOT/tests/data/seeds
+SEEDS=$ROOT/contrib/city-sim/data/seeds
 TOKEN=jinan-demo-token
 tmp=$WORK
 

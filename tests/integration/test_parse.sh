@@ -29,7 +29,7 @@ check_status "parse --help exits 0" 0 "$DUIKOU" parse --help
 
 # plan-text on the published 2024 document gives exactly the demo's records
 # (which contrib/tools/seed-records.py made from the same text).
-check_status "plan-text parses the 2024 seed, all valid" 0 "$DUIKOU" parse --plugin plan-text --options '{"plan": "jnly-2024"}' "$DK_TEST_DATA/seeds/jnly-2024-work-points.txt"
+check_status "plan-text parses the 2024 seed, all valid" 0 "$DUIKOU" parse --plugin plan-text --options '{"plan": "jnly-2024"}' "$DK_SOURCE_ROOT/contrib/city-sim/data/seeds/jnly-2024-work-points.txt"
 check "plan-text's records equal the demo data record for record" python3 -c '
 import json,sys
 got=sorted((json.loads(l)["record"] for l in open(sys.argv[1])), key=lambda r: r["id"])

@@ -13,6 +13,11 @@
 #include "schemas.h"
 #include "plugin_harness.h"
 
+/* The documents live beside the simulator that serves them (DK_TEST_DATA
+ * is tests/data). */
+#define SEED_2024 "../../contrib/city-sim/data/seeds/jnly-2024-work-points.txt"
+#define SEED_2023 "../../contrib/city-sim/data/seeds/jnly-2023-division-plan-and-work-points.md"
+
 
 /* Parse tests/data/<rel> with `options` (JSON text). Returns the records,
  * all valid, or NULL with the plugin's failure message in failed. */
@@ -129,7 +134,7 @@ static void expect_units(const json_t *recs, const char *id, const char *const *
 
 static void test_2024(void **state) {
   (void)state;
-  json_t *recs = run("seeds/jnly-2024-work-points.txt", "text/plain; charset=utf-8", "{\"plan\": \"jnly-2024\"}");
+  json_t *recs = run(SEED_2024, "text/plain; charset=utf-8", "{\"plan\": \"jnly-2024\"}");
   size_t nplans, ntasks, nsec, nsub;
   counts(recs, "jnly-2024", &nplans, &ntasks, &nsec, &nsub);
   assert_int_equal(nplans, 1);
@@ -174,7 +179,7 @@ static void test_2024(void **state) {
 
 static void test_2023(void **state) {
   (void)state;
-  json_t *recs = run("seeds/jnly-2023-division-plan-and-work-points.md", NULL,
+  json_t *recs = run(SEED_2023, NULL,
                      "{\"plans\": [\"jnly-2023-division\", \"jnly-2023\"]}");
   size_t nplans, ntasks, nsec, nsub;
   counts(recs, "jnly-2023-division", &nplans, &ntasks, &nsec, &nsub);
@@ -304,14 +309,14 @@ static void same_records(const json_t *a, const json_t *b) {
 
 static void test_golden_2024(void **state) {
   (void)state;
-  json_t *recs = run("seeds/jnly-2024-work-points.txt", "text/plain; charset=utf-8", "{\"plan\": \"jnly-2024\"}");
+  json_t *recs = run(SEED_2024, "text/plain; charset=utf-8", "{\"plan\": \"jnly-2024\"}");
   check_golden(recs, "seeds/jnly-2024-work-points.golden.jsonl", 0);
   json_decref(recs);
 }
 
 static void test_golden_2023(void **state) {
   (void)state;
-  json_t *recs = run("seeds/jnly-2023-division-plan-and-work-points.md", NULL,
+  json_t *recs = run(SEED_2023, NULL,
                      "{\"plans\": [\"jnly-2023-division\", \"jnly-2023\"]}");
   check_golden(recs, "seeds/jnly-2023-division-plan-and-work-points.golden.jsonl", 0);
   json_decref(recs);
@@ -321,7 +326,7 @@ static void test_golden_2023(void **state) {
 static void test_one_line(void **state) {
   (void)state;
   const char *opts = "{\"plan\": \"jnly-2024\"}";
-  json_t *lines = run("seeds/jnly-2024-work-points.txt", "text/plain", opts);
+  json_t *lines = run(SEED_2024, "text/plain", opts);
   json_t *one = run(FIXTURES "jnly-2024-one-line.txt", "text/plain", opts);
   check_golden(one, "seeds/jnly-2024-work-points.golden.jsonl", 0);
   same_records(lines, one);
@@ -369,7 +374,7 @@ static void test_pdf(void **state) {
   assert_string_equal(json_string_value(json_object_get(plan, "published")), "2024-04-24");
   assert_int_equal(json_array_size(json_object_get(plan, "issuers")), 2);
   /* A clause wrapped over two lines is read whole, the text glued back. */
-  json_t *seed = run("seeds/jnly-2024-work-points.txt", "text/plain", "{}");
+  json_t *seed = run(SEED_2024, "text/plain", "{}");
   for (int n = 1; n <= 8; n++) {
     char id[32];
     snprintf(id, sizeof id, "jnly-2024/%02d", n);
@@ -530,7 +535,7 @@ static const json_t *unit_record(const json_t *recs, const char *id) {
  * configured); a configured alias in a clause gives the canonical name. */
 static void test_unit_records(void **state) {
   (void)state;
-  json_t *recs = run("seeds/jnly-2023-division-plan-and-work-points.md", NULL,
+  json_t *recs = run(SEED_2023, NULL,
                      "{\"plans\": [\"jnly-2023-division\", \"jnly-2023\"], \"units\": true}");
   const json_t *u = unit_record(recs, "linyi/临沂商城管委会");
   assert_non_null(u);

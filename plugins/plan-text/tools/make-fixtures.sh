@@ -3,7 +3,7 @@
 # repository root; needs opencc, pango1.0-tools, fonts-noto-cjk, python3).
 # The results are committed, so the build and CI need none of these.
 set -eu
-S=tests/data/seeds
+S=contrib/city-sim/data/seeds
 F=plugins/plan-text/fixtures
 # A web page that lost its line breaks: the 2024 work points in one line.
 tr -d '\n' <"$S/jnly-2024-work-points.txt" >"$F/jnly-2024-one-line.txt"
