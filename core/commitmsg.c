@@ -61,10 +61,5 @@ void dk__msg_meta(struct dk__run *r, struct dk_commit_meta *meta, char *names, s
   size_t half = n / 2;
   snprintf(names, half, "%s (%s)", r->src->name, r->src->city);
   snprintf(names + half, n - half, "%s@%s.duikou.invalid", r->src->name, r->src->city);
-  time_t now = time(NULL);
-  struct tm tm;
-  localtime_r(&now, &tm);
-  *meta = (struct dk_commit_meta){.author_name = names, .author_email = names + half, .committer_name = "duikou",
-                                  .committer_email = "duikou@localhost", .when = (git_time_t)now,
-                                  .offset_minutes = (int)(tm.tm_gmtoff / 60)};
+  dk_commit_meta_init(meta, names, names + half, 0);
 }

@@ -50,255 +50,292 @@ static int dk__check_name(const char *by, char *err) {
   return 0;
 }
 
-static int dk__resolve_once(struct dk_store *st, const struct dk_resolve_req *req, struct dk_resolve_result *res) {
-  struct dk_txn *txn = NULL;
+/* One attempt at a resolution: what it reads and builds, released by
+ * dk__rs_free. */
+struct dk__rs {
+  struct dk_store *st;
+  const struct dk_resolve_req *req;
+  struct dk_resolve_result *res;
+  struct dk_txn *txn;
+  json_t *doc;       /* the conflict document on main */
+  json_t *fields;    /* its entries, held: the file's list is replaced by what stays open */
+  json_t *chosen;    /* the fields settled now, each once, in the file's order */
+  json_t *record;    /* main's record, or NULL */
+  json_t *neu;       /* the record after the choice, or NULL */
+  json_t *applied, *remaining, *kept;
+};
+
+static void dk__rs_free(struct dk__rs *rs) {
+  dk_txn_free(rs->txn);
+  json_decref(rs->doc);
+  json_decref(rs->fields);
+  json_decref(rs->chosen);
+  json_decref(rs->record);
+  json_decref(rs->neu);
+  json_decref(rs->applied);
+  json_decref(rs->remaining);
+  json_decref(rs->kept);
+}
+
+/* main's blob at path as JSON into *out (NULL when absent). */
+static int dk__rs_read(struct dk__rs *rs, const char *path, json_t **out) {
   char *raw = NULL;
-  json_t *doc = NULL, *record = NULL, *neu = NULL, *fields = NULL, *applied = json_array(), *remaining = json_array(),
-         *kept = json_array();
-  struct dk_buf msg = {0}, body = {0};
-  int ret = 0;
+  *out = NULL;
+  int rc = dk_txn_base_read(rs->txn, path, &raw, NULL);
+  if (rc == 0 && (*out = json_loads(raw, 0, NULL)) == NULL)
+    rc = dk_failf(rs->st->err, DK_EINVAL, "%s on main is not JSON", path);
+  free(raw);
+  return rc;
+}
+
+/* Start on main, read the conflict document and main's record. */
+static int dk__rs_load(struct dk__rs *rs) {
   git_oid head;
-  int found;
-  if ((ret = dk_store_ref(st, DK_MAIN_REF, &head, &found)) != 0) goto out;
-  if (!found) {
-    ret = dk_failf(st->err, DK_ENOENT, "%s has no main branch yet: nothing was synced", st->path);
-    goto out;
-  }
-  if ((ret = dk_txn_begin(st, DK_MAIN_REF, &txn)) != 0) goto out;
-  ret = dk_txn_base_read(txn, res->file, &raw, NULL);
-  if (ret == DK_ENOENT) {
-    ret = dk_failf(st->err, DK_EINVAL, "no open conflict on %s (main has no %s)", res->path, res->file);
-    goto out;
-  }
-  if (ret != 0) goto out;
-  doc = json_loads(raw, 0, NULL);
-  /* held: the file's list is replaced by what stays open before the
-   * message, which still describes the settled entries, is written */
-  fields = json_incref(json_object_get(doc, "fields"));
-  if (!json_is_object(doc) || !json_is_array(fields)) {
-    ret = dk_failf(st->err, DK_EINVAL, "%s is not a conflict document (no \"fields\" list)", res->file);
-    goto out;
-  }
-  /* The fields chosen, each once, in the file's order. */
-  json_t *chosen = json_array(), *all = json_array();
+  int found, rc = dk_store_ref(rs->st, DK_MAIN_REF, &head, &found);
+  if (rc != 0) return rc;
+  if (!found) return dk_failf(rs->st->err, DK_ENOENT, "%s has no main branch yet: nothing was synced", rs->st->path);
+  if ((rc = dk_txn_begin(rs->st, DK_MAIN_REF, &rs->txn)) != 0) return rc;
+  rc = dk__rs_read(rs, rs->res->file, &rs->doc);
+  if (rc == DK_ENOENT)
+    return dk_failf(rs->st->err, DK_EINVAL, "no open conflict on %s (main has no %s)", rs->res->path, rs->res->file);
+  if (rc != 0) return rc;
+  rs->fields = json_incref(json_object_get(rs->doc, "fields"));
+  if (!json_is_object(rs->doc) || !json_is_array(rs->fields))
+    return dk_failf(rs->st->err, DK_EINVAL, "%s is not a conflict document (no \"fields\" list)", rs->res->file);
+  rc = dk__rs_read(rs, rs->res->path, &rs->record);
+  return rc == DK_ENOENT ? 0 : rc;
+}
+
+/* The fields the request settles, each once, in the file's order. */
+static int dk__rs_choose(struct dk__rs *rs) {
+  json_t *all = json_array(), *e;
   size_t i;
-  json_t *e;
-  json_array_foreach(fields, i, e) {
+  rs->chosen = json_array();
+  json_array_foreach(rs->fields, i, e) {
     const char *f = json_string_value(json_object_get(e, "field"));
     if (f == NULL) continue;
     if (!dk__in(all, f)) json_array_append_new(all, json_string(f));
-    if ((req->field == NULL || strcmp(f, req->field) == 0) && !dk__in(chosen, f))
-      json_array_append_new(chosen, json_string(f));
+    if ((rs->req->field == NULL || strcmp(f, rs->req->field) == 0) && !dk__in(rs->chosen, f))
+      json_array_append_new(rs->chosen, json_string(f));
   }
-  if (json_array_size(chosen) == 0) {
+  int rc = 0;
+  if (json_array_size(rs->chosen) == 0) {
     char *names = dk__list(all);
-    ret = dk_failf(st->err, DK_EINVAL, "the conflict on %s has no field \"%s\" (its fields: %s)", res->path,
-                   req->field ? req->field : "", names);
+    rc = dk_failf(rs->st->err, DK_EINVAL, "the conflict on %s has no field \"%s\" (its fields: %s)", rs->res->path,
+                  rs->req->field ? rs->req->field : "", names);
     free(names);
-    json_decref(chosen);
-    json_decref(all);
-    goto out;
   }
   json_decref(all);
+  return rc;
+}
 
-  char *rraw = NULL;
-  ret = dk_txn_base_read(txn, res->path, &rraw, NULL);
-  if (ret != 0 && ret != DK_ENOENT) {
-    json_decref(chosen);
-    goto out;
+/* The value --take SOURCE gives field f: that source's `theirs`. */
+static int dk__rs_taken(struct dk__rs *rs, const char *f, json_t **val) {
+  const json_t *entry = NULL;
+  json_t *sources = json_array(), *e;
+  size_t j;
+  json_array_foreach(rs->fields, j, e) {
+    const char *ef = json_string_value(json_object_get(e, "field")),
+               *es = json_string_value(json_object_get(e, "source"));
+    if (ef == NULL || strcmp(ef, f) != 0 || es == NULL) continue;
+    json_array_append_new(sources, json_string(es));
+    if (strcmp(es, rs->req->source) == 0) entry = e;
   }
-  ret = 0;
-  if (rraw) {
-    record = json_loads(rraw, 0, NULL);
-    free(rraw);
-    if (record == NULL) {
-      ret = dk_failf(st->err, DK_EINVAL, "%s on main is not JSON", res->path);
-      json_decref(chosen);
-      goto out;
-    }
+  int rc = 0;
+  if (entry == NULL) {
+    char *names = dk__list(sources);
+    rc = dk_failf(rs->st->err, DK_EINVAL, "field %s of the conflict on %s has no value from %s (its sources: %s)",
+                  dk__field_label(f), rs->res->path, rs->req->source, names[0] ? names : "none");
+    free(names);
+  } else {
+    json_t *theirs = json_object_get(entry, "theirs");
+    *val = theirs ? json_deep_copy(theirs) : NULL;
   }
-  neu = record ? json_deep_copy(record) : NULL;
-  json_t *fv;
-  json_array_foreach(chosen, i, fv) {
+  json_decref(sources);
+  return rc;
+}
+
+/* The value --value gives field f; for "" it must be this very record. */
+static int dk__rs_given(struct dk__rs *rs, const char *f, json_t **val) {
+  *val = json_deep_copy(rs->req->value);
+  if (f[0] != '\0') return 0;
+  char *p = NULL, perr[DK_ERRBUF_SIZE];
+  int ok = dk_record_path(*val, &p, perr) == 0 && strcmp(p, rs->res->path) == 0;
+  free(p);
+  if (ok) return 0;
+  json_decref(*val);
+  *val = NULL;
+  return dk_failf(rs->st->err, DK_EINVAL, "--value for the whole record must be the record at %s (kind and id)",
+                  rs->res->path);
+}
+
+/* Apply the choice to every chosen field (rs->applied), and keep the
+ * entries that stay open (rs->kept, rs->remaining). */
+static int dk__rs_apply(struct dk__rs *rs) {
+  const struct dk_resolve_req *req = rs->req;
+  rs->neu = rs->record ? json_deep_copy(rs->record) : NULL;
+  rs->applied = json_array();
+  size_t i;
+  json_t *fv, *e;
+  json_array_foreach(rs->chosen, i, fv) {
     const char *f = json_string_value(fv);
-    const json_t *old = dk_audit_field_get(record, f);
-    if (req->how != DK_RESOLVE_MAIN && f[0] && neu == NULL) {
-      ret = dk_failf(st->err, DK_ENOENT, "%s is not on main: only the whole record (--field \"\") can be chosen",
-                     res->path);
-      break;
-    }
+    const json_t *old = dk_audit_field_get(rs->record, f);
+    if (req->how != DK_RESOLVE_MAIN && f[0] && rs->neu == NULL)
+      return dk_failf(rs->st->err, DK_ENOENT, "%s is not on main: only the whole record (--field \"\") can be chosen",
+                      rs->res->path);
     json_t *val = NULL;
-    if (req->how == DK_RESOLVE_TAKE) {
-      const json_t *entry = NULL;
-      json_t *sources = json_array();
-      size_t j;
-      json_array_foreach(fields, j, e) {
-        const char *ef = json_string_value(json_object_get(e, "field")),
-                   *es = json_string_value(json_object_get(e, "source"));
-        if (ef == NULL || strcmp(ef, f) != 0 || es == NULL) continue;
-        json_array_append_new(sources, json_string(es));
-        if (strcmp(es, req->source) == 0) entry = e;
-      }
-      if (entry == NULL) {
-        char *names = dk__list(sources);
-        ret = dk_failf(st->err, DK_EINVAL, "field %s of the conflict on %s has no value from %s (its sources: %s)",
-                       dk__field_label(f), res->path, req->source, names[0] ? names : "none");
-        free(names);
-        json_decref(sources);
-        break;
-      }
-      json_decref(sources);
-      json_t *theirs = json_object_get(entry, "theirs");
-      val = theirs ? json_deep_copy(theirs) : NULL;
-    } else if (req->how == DK_RESOLVE_VALUE) {
-      val = json_deep_copy(req->value);
-      if (f[0] == '\0') {
-        char *p = NULL, perr[DK_ERRBUF_SIZE];
-        int ok = dk_record_path(val, &p, perr) == 0 && strcmp(p, res->path) == 0;
-        free(p);
-        if (!ok) {
-          json_decref(val);
-          ret = dk_failf(st->err, DK_EINVAL, "--value for the whole record must be the record at %s (kind and id)",
-                         res->path);
-          break;
-        }
-      }
-    }
-    if (req->how != DK_RESOLVE_MAIN && (ret = dk_audit_field_set(&neu, f, val, st->err)) != 0) break;
-    const json_t *now = dk_audit_field_get(neu, f);
+    int rc = req->how == DK_RESOLVE_TAKE ? dk__rs_taken(rs, f, &val)
+             : req->how == DK_RESOLVE_VALUE ? dk__rs_given(rs, f, &val) : 0;
+    if (rc == 0 && req->how != DK_RESOLVE_MAIN) rc = dk_audit_field_set(&rs->neu, f, val, rs->st->err);
+    if (rc != 0) return rc;
+    const json_t *now = dk_audit_field_get(rs->neu, f);
     json_t *a = json_pack("{s:s}", "field", f);
     if (old) json_object_set_new(a, "old", json_deep_copy(old));
     if (now) json_object_set_new(a, "new", json_deep_copy(now));
-    json_array_append_new(applied, a);
+    json_array_append_new(rs->applied, a);
   }
-  if (ret != 0) {
-    json_decref(chosen);
-    goto out;
-  }
-  json_array_foreach(fields, i, e) {
+  rs->kept = json_array();
+  rs->remaining = json_array();
+  json_array_foreach(rs->fields, i, e) {
     const char *f = json_string_value(json_object_get(e, "field"));
-    if (f && dk__in(chosen, f)) continue;
-    json_array_append(kept, e);
-    if (f && !dk__in(remaining, f)) json_array_append_new(remaining, json_string(f));
+    if (f && dk__in(rs->chosen, f)) continue;
+    json_array_append(rs->kept, e);
+    if (f && !dk__in(rs->remaining, f)) json_array_append_new(rs->remaining, json_string(f));
   }
-  json_decref(chosen);
+  return 0;
+}
 
-  /* What main keeps must pass its schema, as any synced record does. */
-  if (neu && !dk_json_same(neu, record)) {
-    char *p = NULL, verr[DK_ERRBUF_SIZE];
-    if (dk_record_path(neu, &p, verr) != 0 || strcmp(p, res->path) != 0) {
-      ret = dk_failf(st->err, DK_EINVALID, "the record would no longer be %s: %s", res->path,
-                     p ? "its kind or id changed" : verr);
-      free(p);
-      goto out;
-    }
+/* What main keeps must pass its schema, as any synced record does. */
+static int dk__rs_check(struct dk__rs *rs) {
+  if (rs->neu == NULL || dk_json_same(rs->neu, rs->record)) return 0;
+  char *p = NULL, verr[DK_ERRBUF_SIZE];
+  if (dk_record_path(rs->neu, &p, verr) != 0 || strcmp(p, rs->res->path) != 0) {
+    int rc = dk_failf(rs->st->err, DK_EINVALID, "the record would no longer be %s: %s", rs->res->path,
+                      p ? "its kind or id changed" : verr);
     free(p);
-    struct dk_vresult vr = {0};
-    int v = dk_schemas_validate_record(neu, &vr, verr);
-    if (v != 1) {
-      char *first = vr.nerrors ? dk_schemas_format_error(&vr.errors[0]) : NULL;
-      ret = dk_failf(st->err, DK_EINVALID, "the resolved record would be invalid: %s%s",
-                     first ? first : v < 0 ? verr : "?", vr.nerrors > 1 ? " (and more)" : "");
-      free(first);
-      dk_vresult_free(&vr);
-      goto out;
-    }
-    dk_vresult_free(&vr);
+    return rc;
   }
-  if (neu) {
-    size_t len;
-    char *data = dk_canonical_dump(neu, &len);
-    ret = dk_txn_put(txn, res->path, data, len);
+  free(p);
+  struct dk_vresult vr = {0};
+  int v = dk_schemas_validate_record(rs->neu, &vr, verr), rc = 0;
+  if (v != 1) {
+    char *first = vr.nerrors ? dk_schemas_format_error(&vr.errors[0]) : NULL;
+    rc = dk_failf(rs->st->err, DK_EINVALID, "the resolved record would be invalid: %s%s",
+                  first ? first : v < 0 ? verr : "?", vr.nerrors > 1 ? " (and more)" : "");
+    free(first);
+  }
+  dk_vresult_free(&vr);
+  return rc;
+}
+
+/* Stage the record and the conflict file (removed when nothing stays open). */
+static int dk__rs_stage(struct dk__rs *rs) {
+  int rc = 0;
+  size_t len;
+  if (rs->neu) {
+    char *data = dk_canonical_dump(rs->neu, &len);
+    rc = dk_txn_put(rs->txn, rs->res->path, data, len);
     free(data);
-  } else if (record) {
-    ret = dk_txn_remove(txn, res->path);
+  } else if (rs->record) {
+    rc = dk_txn_remove(rs->txn, rs->res->path);
   }
-  if (ret < 0) goto out;
-  if (json_array_size(kept) > 0) {
-    json_object_set(doc, "fields", kept);
-    size_t len;
-    char *data = dk_canonical_dump(doc, &len);
-    ret = dk_txn_put(txn, res->file, data, len);
+  if (rc < 0) return rc;
+  if (json_array_size(rs->kept) > 0) {
+    json_object_set(rs->doc, "fields", rs->kept);
+    char *data = dk_canonical_dump(rs->doc, &len);
+    rc = dk_txn_put(rs->txn, rs->res->file, data, len);
     free(data);
   } else {
-    ret = dk_txn_remove(txn, res->file);
+    rc = dk_txn_remove(rs->txn, rs->res->file);
   }
-  if (ret < 0) goto out;
+  return rc < 0 ? rc : 0;
+}
 
-  char how[300];
-  if (req->how == DK_RESOLVE_TAKE) snprintf(how, sizeof how, "take %s", req->source);
-  else snprintf(how, sizeof how, "%s", req->how == DK_RESOLVE_MAIN ? "keep main" : "value");
-  dk_buf_printf(&msg, "resolve %s: ", res->path);
-  json_array_foreach(applied, i, e) {
+/* The conflict entries of field f, for the commit body. */
+static void dk__rs_describe(struct dk__rs *rs, const char *f, struct dk_buf *body) {
+  size_t j;
+  json_t *c;
+  json_array_foreach(rs->fields, j, c) {
+    const char *cf = json_string_value(json_object_get(c, "field"));
+    if (cf == NULL || strcmp(cf, f) != 0) continue;
+    char *b = dk_value_short(json_object_get(c, "base"), 40), *o = dk_value_short(json_object_get(c, "ours"), 40),
+         *t = dk_value_short(json_object_get(c, "theirs"), 40);
+    const char *src = json_string_value(json_object_get(c, "source")),
+               *pol = json_string_value(json_object_get(c, "policy")),
+               *at = json_string_value(json_object_get(c, "opened_at"));
+    dk_buf_printf(body, "  conflict: base %s, ours %s, theirs %s from %s (policy %s, opened %s)\n", b, o, t,
+                  src ? src : "?", pol ? pol : "?", at ? at : "?");
+    free(b);
+    free(o);
+    free(t);
+  }
+}
+
+/* The resolution commit's message: the choice per field, the conflicts
+ * it settles, what stays open, and the trailers. */
+static void dk__rs_message(struct dk__rs *rs, const char *how, struct dk_buf *msg) {
+  struct dk_buf body = {0};
+  size_t i;
+  json_t *e;
+  dk_buf_printf(msg, "resolve %s: ", rs->res->path);
+  json_array_foreach(rs->applied, i, e) {
     const char *f = json_string_value(json_object_get(e, "field"));
     char *nv = dk_value_short(json_object_get(e, "new"), 60), *ov = dk_value_short(json_object_get(e, "old"), 60);
-    dk_buf_printf(&msg, "%s%s \xe2\x86\x92 %s", i ? ", " : "", dk__field_label(f), nv);
-    if (req->how == DK_RESOLVE_MAIN) dk_buf_printf(&body, "%s: %s (kept)\n", dk__field_label(f), nv);
+    dk_buf_printf(msg, "%s%s \xe2\x86\x92 %s", i ? ", " : "", dk__field_label(f), nv);
+    if (rs->req->how == DK_RESOLVE_MAIN) dk_buf_printf(&body, "%s: %s (kept)\n", dk__field_label(f), nv);
     else dk_buf_printf(&body, "%s: %s \xe2\x86\x92 %s\n", dk__field_label(f), ov, nv);
     free(nv);
     free(ov);
-    size_t j;
-    json_t *c;
-    json_array_foreach(fields, j, c) {
-      const char *cf = json_string_value(json_object_get(c, "field"));
-      if (cf == NULL || strcmp(cf, f) != 0) continue;
-      char *b = dk_value_short(json_object_get(c, "base"), 40), *o = dk_value_short(json_object_get(c, "ours"), 40),
-           *t = dk_value_short(json_object_get(c, "theirs"), 40);
-      const char *src = json_string_value(json_object_get(c, "source")),
-                 *pol = json_string_value(json_object_get(c, "policy")),
-                 *at = json_string_value(json_object_get(c, "opened_at"));
-      dk_buf_printf(&body, "  conflict: base %s, ours %s, theirs %s from %s (policy %s, opened %s)\n", b, o, t,
-                    src ? src : "?", pol ? pol : "?", at ? at : "?");
-      free(b);
-      free(o);
-      free(t);
-    }
+    dk__rs_describe(rs, f, &body);
   }
-  dk_buf_printf(&msg, " (%s)\n\n", how);
-  dk_buf_append(&msg, body.data, body.len);
-  if (json_array_size(remaining) > 0) {
-    char *names = dk__list(remaining);
-    dk_buf_printf(&msg, "%s: still open: %s\n", res->file, names);
+  dk_buf_printf(msg, " (%s)\n\n", how);
+  dk_buf_append(msg, body.data, body.len);
+  dk_buf_free(&body);
+  if (json_array_size(rs->remaining) > 0) {
+    char *names = dk__list(rs->remaining);
+    dk_buf_printf(msg, "%s: still open: %s\n", rs->res->file, names);
     free(names);
   } else {
-    dk_buf_printf(&msg, "%s: removed, no field left open\n", res->file);
+    dk_buf_printf(msg, "%s: removed, no field left open\n", rs->res->file);
   }
-  dk_buf_printf(&msg, "\nDuikou-Resolved-By: %s\nDuikou-Resolution: %s\n", req->by, how);
+  dk_buf_printf(msg, "\nDuikou-Resolved-By: %s\nDuikou-Resolution: %s\n", rs->req->by, how);
+}
 
-  struct dk_buf email = {0};
-  for (const char *p = req->by; *p; p++) dk_buf_append(&email, *p == ' ' || *p == '\t' ? "." : p, 1);
+/* Commit the staged resolution, authored by the operator. */
+static int dk__rs_commit(struct dk__rs *rs, const char *how) {
+  struct dk_buf msg = {0}, email = {0};
+  dk__rs_message(rs, how, &msg);
+  for (const char *p = rs->req->by; *p; p++) dk_buf_append(&email, *p == ' ' || *p == '\t' ? "." : p, 1);
   dk_buf_puts(&email, "@operator.duikou.invalid");
-  time_t now = req->when ? (time_t)req->when : time(NULL);
-  struct tm tm;
-  localtime_r(&now, &tm);
-  struct dk_commit_meta meta = {
-    .author_name = req->by, .author_email = dk_buf_cstr(&email),
-    .committer_name = "duikou", .committer_email = "duikou@localhost",
-    .when = (git_time_t)now, .offset_minutes = (int)(tm.tm_gmtoff / 60),
-    .message = dk_buf_cstr(&msg),
-  };
-  ret = dk_txn_commit(txn, &meta, 1, &res->commit);
+  struct dk_commit_meta meta;
+  dk_commit_meta_init(&meta, rs->req->by, dk_buf_cstr(&email), rs->req->when);
+  meta.message = dk_buf_cstr(&msg);
+  int rc = dk_txn_commit(rs->txn, &meta, 1, &rs->res->commit);
   dk_buf_free(&email);
-  if (ret < 0) goto out;
-  ret = 0;
-  res->applied = applied;
-  res->remaining = remaining;
-  res->message = dk_buf_steal(&msg);
-  res->resolution = dk_strdup(how);
-  applied = remaining = NULL;
-out:
-  dk_txn_free(txn);
-  free(raw);
-  json_decref(doc);
-  json_decref(fields);
-  json_decref(record);
-  json_decref(neu);
-  json_decref(applied);
-  json_decref(remaining);
-  json_decref(kept);
+  if (rc >= 0) {
+    rs->res->message = dk_buf_steal(&msg);
+    rs->res->resolution = dk_strdup(how);
+    rs->res->applied = rs->applied;
+    rs->res->remaining = rs->remaining;
+    rs->applied = rs->remaining = NULL;
+  }
   dk_buf_free(&msg);
-  dk_buf_free(&body);
-  return ret;
+  return rc < 0 ? rc : 0;
+}
+
+static int dk__resolve_once(struct dk_store *st, const struct dk_resolve_req *req, struct dk_resolve_result *res) {
+  struct dk__rs rs = {.st = st, .req = req, .res = res};
+  char how[300];
+  if (req->how == DK_RESOLVE_TAKE) snprintf(how, sizeof how, "take %s", req->source);
+  else snprintf(how, sizeof how, "%s", req->how == DK_RESOLVE_MAIN ? "keep main" : "value");
+  int rc = dk__rs_load(&rs);
+  if (rc == 0) rc = dk__rs_choose(&rs);
+  if (rc == 0) rc = dk__rs_apply(&rs);
+  if (rc == 0) rc = dk__rs_check(&rs);
+  if (rc == 0) rc = dk__rs_stage(&rs);
+  if (rc == 0) rc = dk__rs_commit(&rs, how);
+  dk__rs_free(&rs);
+  return rc;
 }
 
 int dk_resolve(struct dk_store *st, const struct dk_resolve_req *req, struct dk_resolve_result *res) {

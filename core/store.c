@@ -414,6 +414,15 @@ void dk_txn_add_parent(struct dk_txn *t, const git_oid *parent) {
   if (t->nparents < sizeof t->parents / sizeof t->parents[0]) git_oid_cpy(&t->parents[t->nparents++], parent);
 }
 
+void dk_commit_meta_init(struct dk_commit_meta *meta, const char *author, const char *email, git_time_t when) {
+  time_t t = when ? (time_t)when : time(NULL);
+  struct tm tm;
+  localtime_r(&t, &tm);
+  *meta = (struct dk_commit_meta){.author_name = author, .author_email = email, .committer_name = "duikou",
+                                  .committer_email = "duikou@localhost", .when = (git_time_t)t,
+                                  .offset_minutes = (int)(tm.tm_gmtoff / 60)};
+}
+
 int dk_txn_commit(struct dk_txn *t, const struct dk_commit_meta *meta, int force, git_oid *out) {
   git_oid oid;
   int rc = dk_txn_write(t, meta, force, &oid);

@@ -78,6 +78,11 @@ struct dk_commit_meta {
   const char *message;                        /* full message */
 };
 
+/* Fill *meta for a commit by `author` (name and email, borrowed), committed
+ * by duikou at `when` (0: now) in the process's time zone; the message is
+ * the caller's to set. The one place commit metadata is made. */
+void dk_commit_meta_init(struct dk_commit_meta *meta, const char *author, const char *email, git_time_t when);
+
 /* Commit when anything changed (or `force`). Returns 1 with *out the new
  * commit, 0 when there was nothing to commit (no commit made, *out is the
  * current one), DK_EGIT, or DK_EEXIST when the ref moved meanwhile (nothing
