@@ -426,3 +426,17 @@ int dk_http_same_origin(const char *a, const char *b) {
   free(y);
   return same;
 }
+
+char *dk_http_resolve(const char *base, const char *ref) {
+  if (base == NULL || ref == NULL) return NULL;
+  CURLU *u = curl_url();
+  char *got = NULL, *out = NULL;
+  /* Setting a URL on a handle that holds one resolves it against that. */
+  if (u && curl_url_set(u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_URL, ref, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_URL, &got, 0) == CURLUE_OK)
+    out = dk_strdup(got);
+  curl_free(got);
+  curl_url_cleanup(u);
+  return out;
+}

@@ -66,6 +66,12 @@ void dk_http_close(struct dk_http *http, void (*done)(void *arg), void *arg);
  * when not, or when either does not parse. */
 int dk_http_same_origin(const char *a, const char *b);
 
+/* `ref` resolved against the absolute URL `base` (RFC 3986 section 5) by
+ * libcurl's URL parser, the one requests go through. Returns a malloc'd
+ * absolute URL (the caller frees), or NULL when `base` is not an absolute
+ * URL or `ref` does not parse. */
+char *dk_http_resolve(const char *base, const char *ref);
+
 /* The User-Agent sent: "duikou/VERSION". */
 const char *dk_http_user_agent(void);
 
