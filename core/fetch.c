@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "backoff.h"
 #include "http.h"
@@ -15,12 +14,11 @@
 
 /* The page failed in a way worth another try (connection error, 5xx, 429,
  * a plugin's RETRY): wait with full-jitter backoff, honouring the server's
- * Retry-After, or give up when the tries are spent. The engine owns retries;
- * plugins only say RETRY. */
-static void dk__retry_or_fail(struct dk__run *r, const char *retry_after, const char *why) {
+ * Retry-After (`ra` ms, -1: none), or give up when the tries are spent.
+ * The engine owns retries; plugins only say RETRY. */
+static void dk__retry_or_fail(struct dk__run *r, int64_t ra, const char *why) {
   struct dk_backoff b = {.base_ms = (uint64_t)(r->src->retry_base_ms > 0 ? r->src->retry_base_ms : 1000),
                          .cap_ms = 30000, .max_tries = (unsigned)r->src->retries + 1};
-  int64_t ra = dk_retry_after_ms(retry_after, time(NULL));
   int64_t delay = dk_backoff_delay(&b, r->attempt, ra > 0 ? (uint64_t)ra : 0, (double)rand() / ((double)RAND_MAX + 1));
   if (delay < 0) {
     dk__run_fail(r, "%s (gave up after %u tr%s)", why, r->attempt, r->attempt == 1 ? "y" : "ies");
@@ -43,7 +41,7 @@ static int dk__http_trouble(struct dk__run *r, const struct dk_http_res *res) {
     char why[DK_ERRBUF_SIZE + 32];
     snprintf(why, sizeof why, "fetch failed: %s", res->errmsg);
     if (res->err == DK_ETOOBIG || res->err == DK_ECANCELED) dk__run_fail(r, "%s", why);
-    else dk__retry_or_fail(r, NULL, why);
+    else dk__retry_or_fail(r, -1, why);
     return 1;
   }
   if (res->status == 304 && r->page == 1) {
@@ -56,7 +54,7 @@ static int dk__http_trouble(struct dk__run *r, const struct dk_http_res *res) {
     dk_excerpt(snip, sizeof snip, res->body, res->body_len);
     snprintf(why, sizeof why, "HTTP %ld from %s: %s", res->status, res->effective_url ? res->effective_url : r->url,
              snip);
-    if (dk_http_retryable(res->status)) dk__retry_or_fail(r, res->retry_after, why);
+    if (dk_http_retryable(res->status)) dk__retry_or_fail(r, res->retry_after_ms, why);
     else dk__run_fail(r, "%s", why);
     return 1;
   }
@@ -107,7 +105,7 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
     snprintf(why, sizeof why, "plugin %s %s page %u: %s", r->plugin->name,
              pr == DK_RETRY ? "asked to retry" : "could not parse", r->page,
              r->failmsg[0] ? r->failmsg : "no reason given");
-    if (pr == DK_RETRY) dk__retry_or_fail(r, NULL, why);
+    if (pr == DK_RETRY) dk__retry_or_fail(r, -1, why);
     else dk__run_fail(r, "%s", why);
     return;
   }

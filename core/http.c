@@ -92,6 +92,19 @@ const char *dk_http_res_header(const struct dk_http_res *res, const char *name) 
   return NULL;
 }
 
+/* What the response's Retry-After asks, in ms: -1 when it has none. libcurl
+ * reads both forms (it says 0 for one it cannot read: retry now); a date in
+ * the past is now, and a year is as long as anyone waits. */
+static int64_t dk__retry_after(CURL *easy, const struct dk_http_res *res) {
+  curl_off_t secs = 0;
+  if (dk_http_res_header(res, "retry-after") == NULL ||
+      curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &secs) != CURLE_OK)
+    return -1;
+  if (secs < 0) secs = 0;
+  if (secs > 86400 * 365) secs = 86400 * 365;
+  return (int64_t)secs * 1000;
+}
+
 /* Finish one transfer: build the response and call back. */
 static void dk__xfer_finish(struct dk__xfer *x, CURLcode code) {
   struct dk_http *http = x->http;
@@ -111,7 +124,7 @@ static void dk__xfer_finish(struct dk__xfer *x, CURLcode code) {
   res.content_type = (char *)dk_http_res_header(&res, "content-type");
   res.etag = (char *)dk_http_res_header(&res, "etag");
   res.last_modified = (char *)dk_http_res_header(&res, "last-modified");
-  res.retry_after = (char *)dk_http_res_header(&res, "retry-after");
+  res.retry_after_ms = dk__retry_after(x->easy, &res);
   if (x->too_big || code == CURLE_FILESIZE_EXCEEDED) {
     res.err = dk_failf(res.errmsg, DK_ETOOBIG, "response body larger than the limit of %zu bytes",
                        x->max_body);

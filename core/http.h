@@ -8,6 +8,7 @@
 #define DK_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 #include "error.h"
 
@@ -39,7 +40,8 @@ struct dk_http_res {
   char *content_type; /* or NULL */
   char *etag;         /* or NULL */
   char *last_modified; /* or NULL */
-  char *retry_after;  /* raw header value, or NULL */
+  int64_t retry_after_ms; /* what Retry-After asks (seconds or an HTTP-date, read by
+                             libcurl: CURLINFO_RETRY_AFTER), 0 for now, -1 when absent */
   char **headers;     /* NULL-terminated "name: value" lines, names lowercased */
   double total_secs;
   char errmsg[DK_ERRBUF_SIZE]; /* why err != 0 */
