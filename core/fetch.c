@@ -130,8 +130,9 @@ void dk__fetch_page(struct dk__run *r) {
   }
   /* Credentials go only to the origin of the source's url (as curl does on
    * redirects): a page elsewhere is refused, or fetched without them. */
-  const char *auth = r->auth;
-  if (auth && !dk_http_same_origin(r->src->url, r->url)) {
+  static const struct dk_credentials none = {0};
+  const struct dk_credentials *auth = &r->auth;
+  if ((auth->bearer || auth->user) && !dk_http_same_origin(r->src->url, r->url)) {
     if (!r->src->other_origin_without_auth) {
       dk__run_fail(r, "page %u refused: %s is on another origin than the source's url, and its credentials go only "
                "there (other_origin: without_auth fetches such pages without them)", r->page, r->url);
@@ -139,7 +140,7 @@ void dk__fetch_page(struct dk__run *r) {
     }
     dk_log(DK_LOG_WARN, "source", r->src->name, "url", r->url, NULL,
            "page %u is on another origin than the source's url: fetched without its credentials", r->page);
-    auth = NULL;
+    auth = &none;
   }
   json_object_set_new(r->seen_urls, r->url, json_true());
   /* Conditional GET only for a source whose last good round was one page:
@@ -149,7 +150,9 @@ void dk__fetch_page(struct dk__run *r) {
   struct dk_http_req hr = {
     .url = r->url,
     .headers = (const char *const *)r->headers,
-    .authorization = auth,
+    .authorization = auth->bearer,
+    .username = auth->user,
+    .password = auth->password,
     .if_none_match = conditional ? json_string_value(json_object_get(st, "etag")) : NULL,
     .if_modified_since = conditional ? json_string_value(json_object_get(st, "last_modified")) : NULL,
     .timeout_ms = r->src->timeout_ms,
@@ -157,7 +160,9 @@ void dk__fetch_page(struct dk__run *r) {
     .low_speed_secs = r->ctx->cfg->http.low_speed_secs,
     .max_body = r->src->max_body > 0 ? (size_t)r->src->max_body : 0,
     .proxy = r->src->proxy,
-    .proxy_authorization = r->proxy_auth,
+    .proxy_authorization = r->proxy_auth.bearer,
+    .proxy_username = r->proxy_auth.user,
+    .proxy_password = r->proxy_auth.password,
     .ca_file = r->src->ca_file,
   };
   dk_log(DK_LOG_DEBUG, "source", r->src->name, "url", r->url, NULL, "fetching page %u", r->page);

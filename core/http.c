@@ -303,6 +303,21 @@ static int dk__cb_progress(void *userp, curl_off_t dlt, curl_off_t dln, curl_off
   return 0;
 }
 
+/* Basic auth by libcurl, sent at once (no 401 round trip first). libcurl
+ * keeps its own copies of the strings. */
+static void dk__set_basic(CURL *e, const struct dk_http_req *req) {
+  if (req->username && req->password) {
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_USERNAME, req->username);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, req->password);
+  }
+  if (req->proxy_username && req->proxy_password) {
+    curl_easy_setopt(e, CURLOPT_PROXYAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, req->proxy_username);
+    curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, req->proxy_password);
+  }
+}
+
 int dk_http_get(struct dk_http *http, const struct dk_http_req *req, dk_http_cb cb, void *arg) {
   if (http->closing) return DK_ECANCELED;
   if (req->url == NULL || cb == NULL) return DK_EINVAL;
@@ -344,6 +359,7 @@ int dk_http_get(struct dk_http *http, const struct dk_http_req *req, dk_http_cb 
   if (req->proxy) curl_easy_setopt(e, CURLOPT_PROXY, req->proxy);
   /* Credentials must not follow a redirect to another host. */
   curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  dk__set_basic(e, req);
   for (const char *const *h = req->headers; h && *h; h++) x->hdrs = curl_slist_append(x->hdrs, *h);
   if (req->authorization) {
     char *h = dk_asprintf("Authorization: %s", req->authorization);

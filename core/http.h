@@ -18,6 +18,8 @@ struct dk_http_req {
   const char *url;
   const char *const *headers;  /* NULL-terminated "Name: value" lines, or NULL */
   const char *authorization;   /* full header value ("Bearer …"), or NULL: a secret */
+  const char *username;        /* basic auth, sent by libcurl to the URL's host only, or NULL */
+  const char *password;        /* with username: a secret */
   const char *if_none_match;   /* ETag of the last good response, or NULL */
   const char *if_modified_since; /* Last-Modified of the last good response, or NULL */
   long connect_timeout_ms;     /* 0: 10 s */
@@ -28,6 +30,8 @@ struct dk_http_req {
   const char *ca_file;         /* or NULL for the system store */
   const char *proxy;           /* or NULL (libcurl then honours *_proxy env) */
   const char *proxy_authorization; /* Proxy-Authorization value, to the proxy only, or NULL: a secret */
+  const char *proxy_username;  /* the proxy's basic auth, or NULL */
+  const char *proxy_password;  /* with proxy_username: a secret */
   int insecure;                /* 1: skip TLS verification (never the default) */
 };
 
