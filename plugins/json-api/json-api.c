@@ -443,5 +443,5 @@ const struct dk_plugin duikou_plugin = {
   .prepare = NULL,
   .parse = jsonapi_parse,
   .fini = jsonapi_fini,
-  .accept = "application/json",
+  .accept = "application/json, */*;q=0.1", /* prefers JSON, takes what content_types allows */
 };
