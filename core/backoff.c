@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <curl/curl.h>
 
 int64_t dk_backoff_delay(const struct dk_backoff *b, unsigned attempt, uint64_t retry_after_ms, double rnd) {
   if (attempt == 0 || attempt >= b->max_tries) return -1;
@@ -18,9 +19,6 @@ int64_t dk_backoff_delay(const struct dk_backoff *b, unsigned attempt, uint64_t 
   return (int64_t)d;
 }
 
-static const char *const dk__months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                         "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-
 int64_t dk_retry_after_ms(const char *v, time_t now) {
   if (v == NULL) return -1;
   while (*v == ' ') v++;
@@ -31,19 +29,13 @@ int64_t dk_retry_after_ms(const char *v, time_t now) {
     if (*end != '\0' || s > 86400ULL * 365) return -1;
     return (int64_t)s * 1000;
   }
-  /* IMF-fixdate: "Wed, 21 Oct 2015 07:28:00 GMT" (the only form senders
-   * must use; the obsolete ones are refused rather than guessed). */
-  char wd[4], mon[4], tz[4];
-  int day, year, hh, mm, ss;
-  if (sscanf(v, "%3[A-Za-z], %d %3s %d %d:%d:%d %3s", wd, &day, mon, &year, &hh, &mm, &ss, tz) != 8 ||
-      strcmp(tz, "GMT") != 0)
-    return -1;
-  int m = -1;
-  for (int i = 0; i < 12; i++)
-    if (strcasecmp(mon, dk__months[i]) == 0) m = i;
-  if (m < 0 || day < 1 || day > 31 || hh > 23 || mm > 59 || ss > 60 || year < 1970) return -1;
-  struct tm tm = {.tm_year = year - 1900, .tm_mon = m, .tm_mday = day, .tm_hour = hh, .tm_min = mm, .tm_sec = ss};
-  time_t t = timegm(&tm);
+  /* An HTTP-date is in GMT (RFC 9110 5.6.7): a zone curl_getdate would
+   * also take is refused rather than guessed. */
+  size_t n = strlen(v);
+  while (n > 0 && v[n - 1] == ' ') n--;
+  if (n < 4 || strncmp(v + n - 4, " GMT", 4) != 0) return -1;
+  time_t t = curl_getdate(v, NULL);
+  if (t == -1) return -1;
   if (t <= now) return 0;
   return (int64_t)(t - now) * 1000;
 }

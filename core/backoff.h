@@ -21,9 +21,11 @@ struct dk_backoff {
  * Returns -1 when `attempt` is past max_tries: give up. */
 int64_t dk_backoff_delay(const struct dk_backoff *b, unsigned attempt, uint64_t retry_after_ms, double rnd);
 
-/* Parse a Retry-After value: delta-seconds ("120") or an HTTP-date
- * ("Wed, 21 Oct 2015 07:28:00 GMT"), relative to `now`. Returns the delay in
- * milliseconds (0 for a date in the past), or -1 when it is neither. */
+/* Parse a Retry-After value given as a string: delta-seconds ("120") or an
+ * HTTP-date ("Wed, 21 Oct 2015 07:28:00 GMT", read by curl_getdate),
+ * relative to `now`. Returns the delay in milliseconds (0 for a date in the
+ * past), or -1 when it is neither. Responses do not need it: dk_http_res's
+ * retry_after_ms is libcurl's reading (CURLINFO_RETRY_AFTER). */
 int64_t dk_retry_after_ms(const char *value, time_t now);
 
 /* Whether an HTTP outcome is worth retrying: connection errors and timeouts

@@ -19,6 +19,7 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/evp.h>
 
 #define DK__DEFAULT_TIMEOUT_MS 60000L
 #define DK__DEFAULT_MAX_BODY (64L * 1024 * 1024)
@@ -770,52 +771,79 @@ static int dk__read_secret(const char *env, const char *file, char **out, char *
   return 0;
 }
 
-static char *dk__base64(const unsigned char *in, size_t len) {
-  static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char *out = malloc((len + 2) / 3 * 4 + 1), *o = out;
-  if (out == NULL) return NULL;
-  for (size_t i = 0; i < len; i += 3) {
-    uint32_t v = (uint32_t)in[i] << 16;
-    if (i + 1 < len) v |= (uint32_t)in[i + 1] << 8;
-    if (i + 2 < len) v |= in[i + 2];
-    *o++ = tab[(v >> 18) & 63];
-    *o++ = tab[(v >> 12) & 63];
-    *o++ = i + 1 < len ? tab[(v >> 6) & 63] : '=';
-    *o++ = i + 2 < len ? tab[v & 63] : '=';
-  }
-  *o = '\0';
-  return out;
+/* The base64 of s, for redaction only (libcurl encodes what it sends).
+ * Malloc'd, or NULL when out of memory. */
+static char *dk__base64(const char *s) {
+  size_t len = strlen(s);
+  unsigned char *out = malloc((len + 2) / 3 * 4 + 1);
+  if (out != NULL) EVP_EncodeBlock(out, (const unsigned char *)s, (int)len);
+  return (char *)out;
 }
 
-int dk_auth_header(const struct dk_auth *auth, char **out, char *err) {
-  char *secret = NULL, *header = NULL;
+/* Register what a server could echo back of a basic-auth pair: the
+ * password, "user:password", and that in base64 (what goes on the wire). */
+static int dk__redact_basic(const char *user, const char *pass) {
+  char *pair = NULL, *b64 = NULL;
+  dk_redact_add(pass);
+  if (asprintf(&pair, "%s:%s", user, pass) < 0) return DK_ENOMEM;
+  dk_redact_add(pair);
+  b64 = dk__base64(pair);
+  dk__wipe_free(pair);
+  if (b64 == NULL) return DK_ENOMEM;
+  dk_redact_add(b64);
+  dk__wipe_free(b64);
+  return 0;
+}
+
+int dk_auth_read(const struct dk_auth *auth, struct dk_credentials *out, char *err) {
+  char *secret = NULL;
   int rc;
-  *out = NULL;
+  memset(out, 0, sizeof *out);
   if (auth == NULL) return 0;
   if (auth->bearer_env || auth->bearer_file) {
     if ((rc = dk__read_secret(auth->bearer_env, auth->bearer_file, &secret, err)) != 0) return rc;
     dk_redact_add(secret);
-    if (asprintf(&header, "Bearer %s", secret) < 0) header = NULL;
+    if (asprintf(&out->bearer, "Bearer %s", secret) < 0) out->bearer = NULL;
+    dk__wipe_free(secret);
+    if (out->bearer == NULL) return dk_failf(err, DK_ENOMEM, "out of memory");
   } else if (auth->basic_user) {
     if (!auth->basic_password_env && !auth->basic_password_file)
       return dk_failf(err, DK_ECONFIG, "basic_user %s has no password configured", auth->basic_user);
-    char *pass = NULL, *b64 = NULL;
-    if ((rc = dk__read_secret(auth->basic_password_env, auth->basic_password_file, &pass, err)) != 0)
+    if ((rc = dk__read_secret(auth->basic_password_env, auth->basic_password_file, &secret, err)) != 0)
       return rc;
-    dk_redact_add(pass);
-    if (asprintf(&secret, "%s:%s", auth->basic_user, pass) < 0) secret = NULL;
-    dk__wipe_free(pass);
-    dk_redact_add(secret);
-    if (secret != NULL && (b64 = dk__base64((const unsigned char *)secret, strlen(secret))) != NULL &&
-        asprintf(&header, "Basic %s", b64) < 0)
-      header = NULL;
-    dk_redact_add(b64);
-    dk__wipe_free(b64);
-  } else {
-    return 0;
+    out->password = secret;
+    out->user = strdup(auth->basic_user);
+    if (dk__redact_basic(auth->basic_user, secret) != 0 || out->user == NULL) {
+      dk_credentials_wipe(out);
+      return dk_failf(err, DK_ENOMEM, "out of memory");
+    }
   }
-  dk__wipe_free(secret);
-  if (header == NULL) return dk_failf(err, DK_ENOMEM, "out of memory");
-  *out = header;
   return 0;
+}
+
+void dk_credentials_wipe(struct dk_credentials *c) {
+  dk__wipe_free(c->bearer);
+  dk__wipe_free(c->user);
+  dk__wipe_free(c->password);
+  memset(c, 0, sizeof *c);
+}
+
+int dk_auth_header(const struct dk_auth *auth, char **out, char *err) {
+  struct dk_credentials c;
+  *out = NULL;
+  int rc = dk_auth_read(auth, &c, err);
+  if (rc != 0 || (c.bearer == NULL && c.user == NULL)) return rc;
+  if (c.bearer) {
+    *out = c.bearer;
+    c.bearer = NULL;
+  } else {
+    char *pair = NULL, *b64 = NULL;
+    if (asprintf(&pair, "%s:%s", c.user, c.password) >= 0 && (b64 = dk__base64(pair)) != NULL &&
+        asprintf(out, "Basic %s", b64) < 0)
+      *out = NULL;
+    dk__wipe_free(pair);
+    dk__wipe_free(b64);
+  }
+  dk_credentials_wipe(&c);
+  return *out ? 0 : dk_failf(err, DK_ENOMEM, "out of memory");
 }

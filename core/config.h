@@ -87,10 +87,28 @@ void dk_config_apply_timezone(const struct dk_config *cfg);
 /* The source named `name`, or NULL. */
 const struct dk_source_conf *dk_config_source(const struct dk_config *cfg, const char *name);
 
-/* Read the secret a dk_auth names and build the value of an Authorization
- * header ("Bearer …" or "Basic …"). *out is NULL when no auth is configured.
- * Returns 0, or DK_ECONFIG with err saying which variable or file is missing
- * (never the secret itself). The caller frees *out (and should wipe it). */
+/* The credentials of one run, as dk_auth_read read them: a bearer token,
+ * or a basic-auth pair that libcurl sends (CURLOPT_USERNAME/PASSWORD, or
+ * the proxy's); all NULL when none is configured. Owned; wipe with
+ * dk_credentials_wipe. */
+struct dk_credentials {
+  char *bearer;   /* Authorization value "Bearer …": a secret */
+  char *user;     /* basic auth user name */
+  char *password; /* basic auth password: a secret */
+};
+
+/* Read the secret a dk_auth names into *out, registering with dk_redact_add
+ * every form of it a server could echo (the token; the password,
+ * "user:password" and its base64). Returns 0, or DK_ECONFIG with err saying
+ * which variable or file is missing (never the secret itself), or
+ * DK_ENOMEM; *out is all NULL then. */
+int dk_auth_read(const struct dk_auth *auth, struct dk_credentials *out, char *err);
+/* Wipe and free what *c holds; c is all NULL after. */
+void dk_credentials_wipe(struct dk_credentials *c);
+
+/* The same as one Authorization header value ("Bearer …" or "Basic …").
+ * *out is NULL when no auth is configured. Returns what dk_auth_read does.
+ * The caller frees *out (and should wipe it). */
 int dk_auth_header(const struct dk_auth *auth, char **out, char *err);
 
 #endif

@@ -1,3 +1,4 @@
+/* By hand: the distribution packages no C library for cron expressions (only Perl modules; the daemons keep theirs inside). */
 #include "cron.h"
 
 #include <ctype.h>

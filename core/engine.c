@@ -158,18 +158,12 @@ static void dk__commit(struct dk__run *r, int partial) {
 
 static void dk__engine_maybe_freed(struct dk_engine *e);
 
-static void dk__wipe_free(char *s) {
-  if (s == NULL) return;
-  explicit_bzero(s, strlen(s));
-  free(s);
-}
-
 static void dk__run_free(struct dk__erun *er) {
   struct dk__run *r = &er->run;
   struct dk_engine *e = er->engine;
   dk__plugin_fini(r);
-  dk__wipe_free(r->auth);
-  dk__wipe_free(r->proxy_auth);
+  dk_credentials_wipe(&r->auth);
+  dk_credentials_wipe(&r->proxy_auth);
   json_decref(r->records);
   json_decref(r->tombstones);
   json_decref(r->state);
@@ -273,9 +267,9 @@ static int dk__run_setup(struct dk_engine *e, struct dk__run *r) {
   r->page = 1;
   r->plugin = dk_loader_find(&e->loader, src->plugin);
   if (r->plugin == NULL) return dk_failf(r->res->error, DK_EPLUGIN, "%s", e->loader.err);
-  if (dk_auth_header(&src->auth, &r->auth, err) != 0) return dk_failf(r->res->error, DK_ECONFIG, "auth: %s", err);
+  if (dk_auth_read(&src->auth, &r->auth, err) != 0) return dk_failf(r->res->error, DK_ECONFIG, "auth: %s", err);
   if ((src->proxy == NULL || src->proxy[0] != '\0') &&
-      dk_auth_header(&e->ctx.cfg->http.proxy_auth, &r->proxy_auth, err) != 0)
+      dk_auth_read(&e->ctx.cfg->http.proxy_auth, &r->proxy_auth, err) != 0)
     return dk_failf(r->res->error, DK_ECONFIG, "http.proxy_auth: %s", err);
   if (dk_schemas_check_options(r->plugin, src->options, src->pointer, err) != 0)
     return dk_failf(r->res->error, DK_ECONFIG, "%s", err);

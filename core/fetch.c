@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 #include "backoff.h"
 #include "http.h"
@@ -15,12 +14,11 @@
 
 /* The page failed in a way worth another try (connection error, 5xx, 429,
  * a plugin's RETRY): wait with full-jitter backoff, honouring the server's
- * Retry-After, or give up when the tries are spent. The engine owns retries;
- * plugins only say RETRY. */
-static void dk__retry_or_fail(struct dk__run *r, const char *retry_after, const char *why) {
+ * Retry-After (`ra` ms, -1: none), or give up when the tries are spent.
+ * The engine owns retries; plugins only say RETRY. */
+static void dk__retry_or_fail(struct dk__run *r, int64_t ra, const char *why) {
   struct dk_backoff b = {.base_ms = (uint64_t)(r->src->retry_base_ms > 0 ? r->src->retry_base_ms : 1000),
                          .cap_ms = 30000, .max_tries = (unsigned)r->src->retries + 1};
-  int64_t ra = dk_retry_after_ms(retry_after, time(NULL));
   int64_t delay = dk_backoff_delay(&b, r->attempt, ra > 0 ? (uint64_t)ra : 0, (double)rand() / ((double)RAND_MAX + 1));
   if (delay < 0) {
     dk__run_fail(r, "%s (gave up after %u tr%s)", why, r->attempt, r->attempt == 1 ? "y" : "ies");
@@ -43,7 +41,7 @@ static int dk__http_trouble(struct dk__run *r, const struct dk_http_res *res) {
     char why[DK_ERRBUF_SIZE + 32];
     snprintf(why, sizeof why, "fetch failed: %s", res->errmsg);
     if (res->err == DK_ETOOBIG || res->err == DK_ECANCELED) dk__run_fail(r, "%s", why);
-    else dk__retry_or_fail(r, NULL, why);
+    else dk__retry_or_fail(r, -1, why);
     return 1;
   }
   if (res->status == 304 && r->page == 1) {
@@ -56,7 +54,7 @@ static int dk__http_trouble(struct dk__run *r, const struct dk_http_res *res) {
     dk_excerpt(snip, sizeof snip, res->body, res->body_len);
     snprintf(why, sizeof why, "HTTP %ld from %s: %s", res->status, res->effective_url ? res->effective_url : r->url,
              snip);
-    if (dk_http_retryable(res->status)) dk__retry_or_fail(r, res->retry_after, why);
+    if (dk_http_retryable(res->status)) dk__retry_or_fail(r, res->retry_after_ms, why);
     else dk__run_fail(r, "%s", why);
     return 1;
   }
@@ -107,7 +105,7 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
     snprintf(why, sizeof why, "plugin %s %s page %u: %s", r->plugin->name,
              pr == DK_RETRY ? "asked to retry" : "could not parse", r->page,
              r->failmsg[0] ? r->failmsg : "no reason given");
-    if (pr == DK_RETRY) dk__retry_or_fail(r, NULL, why);
+    if (pr == DK_RETRY) dk__retry_or_fail(r, -1, why);
     else dk__run_fail(r, "%s", why);
     return;
   }
@@ -132,8 +130,9 @@ void dk__fetch_page(struct dk__run *r) {
   }
   /* Credentials go only to the origin of the source's url (as curl does on
    * redirects): a page elsewhere is refused, or fetched without them. */
-  const char *auth = r->auth;
-  if (auth && !dk_http_same_origin(r->src->url, r->url)) {
+  static const struct dk_credentials none = {0};
+  const struct dk_credentials *auth = &r->auth;
+  if ((auth->bearer || auth->user) && !dk_http_same_origin(r->src->url, r->url)) {
     if (!r->src->other_origin_without_auth) {
       dk__run_fail(r, "page %u refused: %s is on another origin than the source's url, and its credentials go only "
                "there (other_origin: without_auth fetches such pages without them)", r->page, r->url);
@@ -141,7 +140,7 @@ void dk__fetch_page(struct dk__run *r) {
     }
     dk_log(DK_LOG_WARN, "source", r->src->name, "url", r->url, NULL,
            "page %u is on another origin than the source's url: fetched without its credentials", r->page);
-    auth = NULL;
+    auth = &none;
   }
   json_object_set_new(r->seen_urls, r->url, json_true());
   /* Conditional GET only for a source whose last good round was one page:
@@ -151,7 +150,9 @@ void dk__fetch_page(struct dk__run *r) {
   struct dk_http_req hr = {
     .url = r->url,
     .headers = (const char *const *)r->headers,
-    .authorization = auth,
+    .authorization = auth->bearer,
+    .username = auth->user,
+    .password = auth->password,
     .if_none_match = conditional ? json_string_value(json_object_get(st, "etag")) : NULL,
     .if_modified_since = conditional ? json_string_value(json_object_get(st, "last_modified")) : NULL,
     .timeout_ms = r->src->timeout_ms,
@@ -159,7 +160,9 @@ void dk__fetch_page(struct dk__run *r) {
     .low_speed_secs = r->ctx->cfg->http.low_speed_secs,
     .max_body = r->src->max_body > 0 ? (size_t)r->src->max_body : 0,
     .proxy = r->src->proxy,
-    .proxy_authorization = r->proxy_auth,
+    .proxy_authorization = r->proxy_auth.bearer,
+    .proxy_username = r->proxy_auth.user,
+    .proxy_password = r->proxy_auth.password,
     .ca_file = r->src->ca_file,
   };
   dk_log(DK_LOG_DEBUG, "source", r->src->name, "url", r->url, NULL, "fetching page %u", r->page);

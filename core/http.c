@@ -92,6 +92,19 @@ const char *dk_http_res_header(const struct dk_http_res *res, const char *name) 
   return NULL;
 }
 
+/* What the response's Retry-After asks, in ms: -1 when it has none. libcurl
+ * reads both forms (it says 0 for one it cannot read: retry now); a date in
+ * the past is now, and a year is as long as anyone waits. */
+static int64_t dk__retry_after(CURL *easy, const struct dk_http_res *res) {
+  curl_off_t secs = 0;
+  if (dk_http_res_header(res, "retry-after") == NULL ||
+      curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &secs) != CURLE_OK)
+    return -1;
+  if (secs < 0) secs = 0;
+  if (secs > 86400 * 365) secs = 86400 * 365;
+  return (int64_t)secs * 1000;
+}
+
 /* Finish one transfer: build the response and call back. */
 static void dk__xfer_finish(struct dk__xfer *x, CURLcode code) {
   struct dk_http *http = x->http;
@@ -111,7 +124,7 @@ static void dk__xfer_finish(struct dk__xfer *x, CURLcode code) {
   res.content_type = (char *)dk_http_res_header(&res, "content-type");
   res.etag = (char *)dk_http_res_header(&res, "etag");
   res.last_modified = (char *)dk_http_res_header(&res, "last-modified");
-  res.retry_after = (char *)dk_http_res_header(&res, "retry-after");
+  res.retry_after_ms = dk__retry_after(x->easy, &res);
   if (x->too_big || code == CURLE_FILESIZE_EXCEEDED) {
     res.err = dk_failf(res.errmsg, DK_ETOOBIG, "response body larger than the limit of %zu bytes",
                        x->max_body);
@@ -290,6 +303,21 @@ static int dk__cb_progress(void *userp, curl_off_t dlt, curl_off_t dln, curl_off
   return 0;
 }
 
+/* Basic auth by libcurl, sent at once (no 401 round trip first). libcurl
+ * keeps its own copies of the strings. */
+static void dk__set_basic(CURL *e, const struct dk_http_req *req) {
+  if (req->username && req->password) {
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_USERNAME, req->username);
+    curl_easy_setopt(e, CURLOPT_PASSWORD, req->password);
+  }
+  if (req->proxy_username && req->proxy_password) {
+    curl_easy_setopt(e, CURLOPT_PROXYAUTH, (long)CURLAUTH_BASIC);
+    curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, req->proxy_username);
+    curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, req->proxy_password);
+  }
+}
+
 int dk_http_get(struct dk_http *http, const struct dk_http_req *req, dk_http_cb cb, void *arg) {
   if (http->closing) return DK_ECANCELED;
   if (req->url == NULL || cb == NULL) return DK_EINVAL;
@@ -331,6 +359,7 @@ int dk_http_get(struct dk_http *http, const struct dk_http_req *req, dk_http_cb 
   if (req->proxy) curl_easy_setopt(e, CURLOPT_PROXY, req->proxy);
   /* Credentials must not follow a redirect to another host. */
   curl_easy_setopt(e, CURLOPT_UNRESTRICTED_AUTH, 0L);
+  dk__set_basic(e, req);
   for (const char *const *h = req->headers; h && *h; h++) x->hdrs = curl_slist_append(x->hdrs, *h);
   if (req->authorization) {
     char *h = dk_asprintf("Authorization: %s", req->authorization);
@@ -425,4 +454,18 @@ int dk_http_same_origin(const char *a, const char *b) {
   free(x);
   free(y);
   return same;
+}
+
+char *dk_http_resolve(const char *base, const char *ref) {
+  if (base == NULL || ref == NULL) return NULL;
+  CURLU *u = curl_url();
+  char *got = NULL, *out = NULL;
+  /* Setting a URL on a handle that holds one resolves it against that. */
+  if (u && curl_url_set(u, CURLUPART_URL, base, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+      curl_url_set(u, CURLUPART_URL, ref, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_URL, &got, 0) == CURLUE_OK)
+    out = dk_strdup(got);
+  curl_free(got);
+  curl_url_cleanup(u);
+  return out;
 }

@@ -8,6 +8,7 @@
 #define DK_HTTP_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 #include "error.h"
 
@@ -17,6 +18,8 @@ struct dk_http_req {
   const char *url;
   const char *const *headers;  /* NULL-terminated "Name: value" lines, or NULL */
   const char *authorization;   /* full header value ("Bearer …"), or NULL: a secret */
+  const char *username;        /* basic auth, sent by libcurl to the URL's host only, or NULL */
+  const char *password;        /* with username: a secret */
   const char *if_none_match;   /* ETag of the last good response, or NULL */
   const char *if_modified_since; /* Last-Modified of the last good response, or NULL */
   long connect_timeout_ms;     /* 0: 10 s */
@@ -27,6 +30,8 @@ struct dk_http_req {
   const char *ca_file;         /* or NULL for the system store */
   const char *proxy;           /* or NULL (libcurl then honours *_proxy env) */
   const char *proxy_authorization; /* Proxy-Authorization value, to the proxy only, or NULL: a secret */
+  const char *proxy_username;  /* the proxy's basic auth, or NULL */
+  const char *proxy_password;  /* with proxy_username: a secret */
   int insecure;                /* 1: skip TLS verification (never the default) */
 };
 
@@ -39,7 +44,8 @@ struct dk_http_res {
   char *content_type; /* or NULL */
   char *etag;         /* or NULL */
   char *last_modified; /* or NULL */
-  char *retry_after;  /* raw header value, or NULL */
+  int64_t retry_after_ms; /* what Retry-After asks (seconds or an HTTP-date, read by
+                             libcurl: CURLINFO_RETRY_AFTER), 0 for now, -1 when absent */
   char **headers;     /* NULL-terminated "name: value" lines, names lowercased */
   double total_secs;
   char errmsg[DK_ERRBUF_SIZE]; /* why err != 0 */
@@ -65,6 +71,12 @@ void dk_http_close(struct dk_http *http, void (*done)(void *arg), void *arg);
  * filled in), as curl judges a redirect before it sends credentials on; 0
  * when not, or when either does not parse. */
 int dk_http_same_origin(const char *a, const char *b);
+
+/* `ref` resolved against the absolute URL `base` (RFC 3986 section 5) by
+ * libcurl's URL parser, the one requests go through. Returns a malloc'd
+ * absolute URL (the caller frees), or NULL when `base` is not an absolute
+ * URL or `ref` does not parse. */
+char *dk_http_resolve(const char *base, const char *ref);
 
 /* The User-Agent sent: "duikou/VERSION". */
 const char *dk_http_user_agent(void);

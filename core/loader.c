@@ -58,9 +58,12 @@ int dk_loader_open(struct dk_loader *ld, const char *path, const struct dk_plugi
     return dk__refuse(ld, e, DK_EABI,
                       "%s: plugin ABI version %u, this duikou speaks %u: rebuild the plugin against "
                       "this duikou's duikou/plugin.h", path, (unsigned)p->abi_version, DK_PLUGIN_ABI_VERSION);
-  if (p->struct_size < offsetof(struct dk_plugin, fini) + sizeof p->fini)
-    return dk__refuse(ld, e, DK_EABI, "%s: plugin struct is %u bytes, smaller than ABI %u requires: rebuild it",
-                      path, (unsigned)p->struct_size, DK_PLUGIN_ABI_VERSION);
+  /* Smaller than the base: not built against any header of this version.
+   * Past the base, members the plugin's header had not are never read
+   * (DK_PLUGIN_HAS), and a larger struct's tail is ignored. */
+  if (p->struct_size < DK_PLUGIN_BASE_SIZE)
+    return dk__refuse(ld, e, DK_EABI, "%s: plugin struct is %u bytes, smaller than ABI %u requires (%zu): rebuild it",
+                      path, (unsigned)p->struct_size, DK_PLUGIN_ABI_VERSION, (size_t)DK_PLUGIN_BASE_SIZE);
   if (p->name == NULL || p->name[0] == '\0' || p->parse == NULL || p->init == NULL)
     return dk__refuse(ld, e, DK_EPLUGIN, "%s: plugin has no name, init or parse callback", path);
   if (p->options_schema) {

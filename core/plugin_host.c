@@ -14,7 +14,23 @@
 struct dk__emit {
   struct dk_emit pub; /* first: the plugin sees only this */
   struct dk__run *run;
+  char **urls; /* what resolve_url gave, freed after the parse */
+  size_t nurls;
 };
+
+/* The code a plugin returned, or DK_EPLUGIN when it is not one of those a
+ * plugin may return (DK_PLUGIN_ERRNO_MAP): a plugin's DK_EGIT must not pass
+ * for the snapshot repository's. */
+static int dk__plugin_code(int rc) {
+  switch (rc) {
+#define DK__OK_CODE(name, value, text) case DK_##name:
+    DK_PLUGIN_ERRNO_MAP(DK__OK_CODE)
+#undef DK__OK_CODE
+    case 0:
+      return rc;
+  }
+  return DK_EPLUGIN;
+}
 
 static int dk__emit_record(struct dk_emit *e, json_t *rec) {
   struct dk__run *r = ((struct dk__emit *)e)->run;
@@ -81,6 +97,15 @@ static void dk__emit_next(struct dk_emit *e, const char *url) {
   r->next_url = dk_strdup(url);
 }
 
+static const char *dk__emit_resolve(struct dk_emit *e, const char *base, const char *ref) {
+  struct dk__emit *em = (struct dk__emit *)e;
+  char *url = dk_http_resolve(base, ref);
+  if (url == NULL) return NULL;
+  em->urls = dk_realloc(em->urls, (em->nurls + 1) * sizeof *em->urls);
+  em->urls[em->nurls++] = url;
+  return url;
+}
+
 static void dk__emit_fail(struct dk_emit *e, const char *fmt, ...) {
   struct dk__run *r = ((struct dk__emit *)e)->run;
   va_list ap;
@@ -132,12 +157,10 @@ static const char *dk__resp_header(const struct dk_response *resp, const char *n
 }
 
 int dk__plugin_init(struct dk__run *r, char *err, size_t n) {
-  r->pub.name = r->src->name;
-  r->pub.city = r->src->city;
-  r->pub.url = r->src->url;
-  r->pub.options = r->src->options;
+  r->pub = (struct dk_source){.size = sizeof r->pub, .name = r->src->name, .city = r->src->city,
+                              .url = r->src->url, .options = r->src->options};
   err[0] = '\0';
-  int rc = r->plugin->init(&r->pstate, &r->pub, err, n);
+  int rc = dk__plugin_code(r->plugin->init(&r->pstate, &r->pub, err, n));
   if (rc == 0) r->pstate_live = 1;
   return rc;
 }
@@ -147,27 +170,39 @@ void dk__plugin_fini(struct dk__run *r) {
   r->pstate_live = 0;
 }
 
+/* Whether prepare() added a header called `name` (lowercase). */
+static int dk__has_header(const struct dk__run *r, const char *name) {
+  size_t n = strlen(name);
+  for (size_t i = 0; i < r->nheaders; i++)
+    if (strncasecmp(r->headers[i], name, n) == 0 && r->headers[i][n] == ':') return 1;
+  return 0;
+}
+
 int dk__plugin_prepare(struct dk__run *r) {
   for (size_t i = 0; i < r->nheaders; i++) free(r->headers[i]);
   free(r->headers);
   r->headers = NULL;
   r->nheaders = 0;
-  struct dk__req req = {.pub = {.page = r->page, .set_url = dk__req_set_url,
+  struct dk__req req = {.pub = {.size = sizeof req.pub, .page = r->page, .set_url = dk__req_set_url,
                                 .add_header = dk__req_add_header, .url = r->url},
                         .run = r};
-  return r->plugin->prepare ? r->plugin->prepare(r->pstate, &req.pub) : 0;
+  int rc = r->plugin->prepare ? dk__plugin_code(r->plugin->prepare(r->pstate, &req.pub)) : 0;
+  const char *accept = DK_PLUGIN_HAS(r->plugin, accept) ? r->plugin->accept : NULL;
+  if (rc == 0 && accept && *accept && !dk__has_header(r, "accept")) rc = dk__req_add_header(&req.pub, "Accept", accept);
+  return rc;
 }
 
 enum dk_result dk__plugin_parse(struct dk__run *r, const struct dk_http_res *res) {
   struct dk__resp resp = {
-    .pub = {.page = r->page, .status = res->status, .url = res->effective_url ? res->effective_url : r->url,
+    .pub = {.size = sizeof resp.pub, .page = r->page, .status = res->status, .url = res->effective_url ? res->effective_url : r->url,
             .content_type = res->content_type, .body = res->body, .body_len = res->body_len,
             .header = dk__resp_header},
     .res = res,
   };
   struct dk__emit em = {
-    .pub = {.record = dk__emit_record, .reject = dk__emit_reject, .next_page = dk__emit_next,
-            .fail = dk__emit_fail, .log = dk__emit_log, .tombstone = dk__emit_tombstone},
+    .pub = {.size = sizeof em.pub, .record = dk__emit_record, .reject = dk__emit_reject,
+            .next_page = dk__emit_next, .fail = dk__emit_fail, .log = dk__emit_log,
+            .tombstone = dk__emit_tombstone, .resolve_url = dk__emit_resolve},
     .run = r,
   };
   free(r->next_url);
@@ -175,6 +210,8 @@ enum dk_result dk__plugin_parse(struct dk__run *r, const struct dk_http_res *res
   r->failmsg[0] = '\0';
   size_t before = json_array_size(r->records), tbefore = json_array_size(r->tombstones);
   enum dk_result pr = r->plugin->parse(r->pstate, &resp.pub, &em.pub);
+  for (size_t i = 0; i < em.nurls; i++) free(em.urls[i]);
+  free(em.urls);
   if (pr != DK_OK) {
     while (json_array_size(r->records) > before) json_array_remove(r->records, json_array_size(r->records) - 1);
     while (json_array_size(r->tombstones) > tbefore)

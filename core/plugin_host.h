@@ -8,17 +8,20 @@
 #include "run.h"
 
 /* Initialise the run's plugin for its source (r->pstate). Returns 0, or the
- * plugin's DK_E* code with err (n bytes) saying why. */
+ * plugin's DK_E* code (DK_EPLUGIN for a code a plugin may not return) with
+ * err (n bytes) saying why. */
 int dk__plugin_init(struct dk__run *r, char *err, size_t n);
 /* Release the plugin's state, if it was initialised. */
 void dk__plugin_fini(struct dk__run *r);
 /* Let the plugin build the request of the current page: it may change the
- * URL (r->url) and add headers (r->headers, never Authorization). Returns 0
- * or the plugin's DK_E* code. */
+ * URL (r->url) and add headers (r->headers, never Authorization); the
+ * plugin's `accept` is added unless it added an Accept itself. Returns 0 or
+ * the plugin's DK_E* code (DK_EPLUGIN as for init). */
 int dk__plugin_prepare(struct dk__run *r);
 /* Hand a response to the plugin. Records and tombstones go to r->records
  * and r->tombstones, refused items to quarantine, a next page to
- * r->next_url ("" when refused: another kind of URL). What a failed parse
+ * r->next_url ("" when refused: another kind of URL); what resolve_url
+ * gave lives until it returns. What a failed parse
  * emitted is dropped, as the ABI promises. Returns the plugin's result;
  * r->failmsg says why it failed, when the plugin said. */
 enum dk_result dk__plugin_parse(struct dk__run *r, const struct dk_http_res *res);

@@ -44,8 +44,8 @@ struct dk__run {
   void *pstate;
   int pstate_live;
   struct dk_source pub;
-  char *auth;           /* Authorization value: a secret, wiped on free */
-  char *proxy_auth;     /* Proxy-Authorization value: a secret, wiped on free */
+  struct dk_credentials auth;       /* the source's: secrets, wiped on free */
+  struct dk_credentials proxy_auth; /* the proxy's: secrets, wiped on free */
   json_t *records;      /* what the source said this round, in order */
   json_t *tombstones;   /* [{path, reason}]: what it says no longer exists */
   size_t quarantined_rejects; /* refused items put in quarantine */

@@ -1,3 +1,4 @@
+/* By hand on libyaml's events: libyaml has no YAML 1.2 typing, duplicate-key check, alias budget or line of each JSON Pointer. */
 #include "yamldoc.h"
 #include "util.h"
 

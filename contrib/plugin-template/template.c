@@ -1,7 +1,9 @@
 /* A duikou plugin built out of tree: copy this folder, rename, and fill in
  * parse(). It reads "key=value" lines ("id=jnly-2024/12", "title=…") into one
  * task record per blank-line-separated block, to show the whole contract:
- * options with a schema, init/parse/fini, records, rejects and failures. */
+ * options with a schema, init/parse/fini, records, rejects, failures, and a
+ * member appended to the ABI (tombstone) used only once DK_EMIT_HAS says the
+ * core has it. */
 #define _POSIX_C_SOURCE 200809L /* strdup */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,9 +31,26 @@ static int template_init(void **state, const struct dk_source *src, char *err, s
   return 0;
 }
 
+/* A block with "deleted=REASON" says the task is gone. tombstone was
+ * appended to struct dk_emit after its base: ask whether this duikou has it
+ * (DK_EMIT_HAS), and refuse the block when it has not. */
+static void tombstone(struct template_state *t, json_t *rec, struct dk_emit *emit, unsigned line) {
+  const char *id = json_string_value(json_object_get(rec, "id"));
+  const char *why = json_string_value(json_object_get(rec, "deleted"));
+  char where[32];
+  snprintf(where, sizeof where, "line %u", line);
+  if (!DK_EMIT_HAS(emit, tombstone) || emit->tombstone == NULL)
+    emit->reject(emit, where, id ? id : "", "this duikou takes no tombstones: upgrade it");
+  else if (id == NULL || emit->tombstone(emit, "task", id, why) != 0)
+    emit->reject(emit, where, id ? id : "", "a deleted block needs a valid id=");
+  json_decref(rec);
+}
+
 static void flush(struct template_state *t, json_t **rec, struct dk_emit *emit, unsigned line) {
   if (*rec == NULL) return;
-  if (json_object_get(*rec, "id") == NULL || json_object_get(*rec, "title") == NULL) {
+  if (json_object_get(*rec, "deleted") != NULL) {
+    tombstone(t, *rec, emit, line);
+  } else if (json_object_get(*rec, "id") == NULL || json_object_get(*rec, "title") == NULL) {
     char where[32], *raw = json_dumps(*rec, JSON_COMPACT);
     snprintf(where, sizeof where, "line %u", line);
     emit->reject(emit, where, raw ? raw : "", "a block needs id= and title=");
@@ -96,4 +115,5 @@ const struct dk_plugin duikou_plugin = {
   .init = template_init,
   .parse = template_parse,
   .fini = template_fini,
+  .accept = "text/plain", /* appended after the base: an older duikou never reads it */
 };

@@ -20,6 +20,8 @@
  * and fullwidth forms are refused in U-labels).
  */
 #define PCRE2_CODE_UNIT_WIDTH 8
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pcre2.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -145,55 +147,22 @@ static int check_duration(const char *s, size_t len) {
 
 /* --- IP addresses ------------------------------------------------------ */
 
-static int check_ipv4(const char *s, size_t len) {
-  size_t i = 0;
-  for (int part = 0; part < 4; part++) {
-    if (part > 0) {
-      if (i >= len || s[i] != '.') return 0;
-      i++;
-    }
-    size_t j = i;
-    while (i < len && is_digit((unsigned char)s[i]) && i - j < 4) i++;
-    size_t n = i - j;
-    if (n == 0 || n > 3 || (n > 1 && s[j] == '0') || num(s + j, n) > 255) return 0;
-  }
-  return i == len;
+/* The text of an IP address of `family` as inet_pton takes it: dotted
+ * quads without leading zeros for AF_INET, RFC 4291 section 2.2 text (with
+ * "::" and an embedded IPv4 address, without zone ids or blanks) for
+ * AF_INET6. The formats ask the same. */
+static int check_ip(int family, const char *s, size_t len) {
+  char text[INET6_ADDRSTRLEN + 1];
+  unsigned char addr[sizeof(struct in6_addr)];
+  if (len >= sizeof text || memchr(s, '\0', len) != NULL) return 0;
+  memcpy(text, s, len);
+  text[len] = '\0';
+  return inet_pton(family, text, addr) == 1;
 }
 
-static int check_ipv6(const char *s, size_t len) {
-  int groups = 0, compressed = 0;
-  size_t i = 0;
-  if (len >= 2 && s[0] == ':' && s[1] == ':') {
-    compressed = 1;
-    i = 2;
-    if (i == len) return 1;
-  } else if (len > 0 && s[0] == ':') {
-    return 0;
-  }
-  for (;;) {
-    size_t j = i;
-    while (i < len && is_hex((unsigned char)s[i])) i++;
-    if (i < len && s[i] == '.') {  /* an embedded IPv4 address ends it */
-      if (!check_ipv4(s + j, len - j)) return 0;
-      groups += 2;
-      break;
-    }
-    if (i == j || i - j > 4) return 0;
-    groups++;
-    if (i == len) break;
-    if (s[i] != ':') return 0;
-    i++;
-    if (i < len && s[i] == ':') {
-      if (compressed) return 0;
-      compressed = 1;
-      i++;
-      if (i == len) break;
-    } else if (i == len) {
-      return 0;  /* a single trailing colon */
-    }
-  }
-  return compressed ? groups < 8 : groups == 8;
-}
+static int check_ipv4(const char *s, size_t len) { return check_ip(AF_INET, s, len); }
+
+static int check_ipv6(const char *s, size_t len) { return check_ip(AF_INET6, s, len); }
 
 /* --- Unicode classes for IDNA, from PCRE2's tables ---------------------- */
 

@@ -1,4 +1,4 @@
-/* ECMA-262 regular expressions on PCRE2.
+/* ECMA-262 regular expressions on PCRE2, by hand: no library rewrites ECMA-262 syntax into PCRE2's, which reads \d ^ $ . otherwise.
  *
  * Patterns are read with the ECMA-262 grammar of the "u" flag (what JSON
  * Schema asks for) and rewritten into PCRE2 syntax before compiling, so that

@@ -19,6 +19,8 @@
 
 #include <jansson.h>
 
+#include "buf.h"
+
 /* The `content_types` option, to paste into a plugin's options_schema. Entries
  * are bare media types: a parameter such as charset would only look as if it
  * were checked. */
@@ -60,20 +62,6 @@ static inline void dk_ct_media(const char *ct, char *out, size_t outlen) {
   if (outlen > 0) out[n] = '\0';
 }
 
-/* Length of the well-formed UTF-8 sequence at p (n bytes left), or 0. */
-static inline size_t dk_ct_utf8_len(const unsigned char *p, size_t n) {
-  size_t len = p[0] < 0x80 ? 1 : (p[0] & 0xE0) == 0xC0 ? 2 : (p[0] & 0xF0) == 0xE0 ? 3 : (p[0] & 0xF8) == 0xF0 ? 4 : 0;
-  if (len == 0 || len > n) return 0;
-  unsigned cp = len == 1 ? p[0] : p[0] & (0x7F >> len);
-  for (size_t i = 1; i < len; i++) {
-    if ((p[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3Fu);
-  }
-  static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
-}
-
 /* The start of a body fit for a one-line message, into out: at most `max`
  * characters, each run of blanks and control characters as one space, bytes
  * that are not UTF-8 as U+FFFD, "…" when there was more. Never splits a
@@ -85,7 +73,7 @@ static inline void dk_ct_snippet(const char *body, size_t len, size_t max, char 
   bool space = true; /* drops leading blanks */
   if (outlen == 0) return;
   while (p < end) {
-    size_t k = dk_ct_utf8_len(p, (size_t)(end - p));
+    size_t k = dk_utf8_len(p, (size_t)(end - p));
     if (k == 1 && (*p <= ' ' || *p == 0x7F)) {
       if (!space) {
         if (chars == max || o + 1 + sizeof more > outlen) break;

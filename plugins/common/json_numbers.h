@@ -11,9 +11,12 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <duikou/plugin.h>
+
+#include "buf.h"
 
 /* Whether the number text s[0..n) overflows jansson's integer or double. */
 static int dk_json__overflows(const char *s, size_t n, int real) {
@@ -36,19 +39,16 @@ static int dk_json__overflows(const char *s, size_t n, int real) {
  * the page), or when memory runs out. The caller frees. */
 static char *dk_json_mark_numbers(const char *s, size_t len, size_t *outlen) {
   static const char mark[] = "\\u0000duikou:number:";
-  size_t cap = len + 64, o = 0, marked = 0;
-  char *out = malloc(cap);
-  if (out == NULL) return NULL;
+  struct dk_pbuf out = {0};
+  size_t marked = 0;
+  if (!dk_pbuf_add(&out, "", 0)) return NULL;
   for (size_t i = 0; i < len;) {
-    size_t start = i, need;
+    size_t start = i;
     int number = 0, real = 0;
     if (s[i] == '"') {
       for (i++; i < len && s[i] != '"'; i++) {
         if (s[i] != '\\') continue;
-        if (i + 5 < len && memcmp(s + i, "\\u0000", 6) == 0) {
-          free(out);
-          return NULL;
-        }
+        if (i + 5 < len && memcmp(s + i, "\\u0000", 6) == 0) goto none;
         i++;
       }
       if (i < len) i++;
@@ -58,34 +58,22 @@ static char *dk_json_mark_numbers(const char *s, size_t len, size_t *outlen) {
     } else {
       i++;
     }
-    int rewrite = number && dk_json__overflows(s + start, i - start, real);
-    need = rewrite ? (i - start) + sizeof mark + 2 : i - start;
-    if (o + need + 1 > cap) {
-      while (o + need + 1 > cap) cap *= 2;
-      char *grown = realloc(out, cap);
-      if (grown == NULL) {
-        free(out);
-        return NULL;
-      }
-      out = grown;
-    }
-    if (rewrite) {
-      out[o++] = '"';
-      memcpy(out + o, mark, sizeof mark - 1), o += sizeof mark - 1;
-      memcpy(out + o, s + start, i - start), o += i - start;
-      out[o++] = '"';
+    bool ok;
+    if (number && dk_json__overflows(s + start, i - start, real)) {
+      ok = dk_pbuf_add(&out, "\"", 1) && dk_pbuf_add(&out, mark, sizeof mark - 1) &&
+           dk_pbuf_add(&out, s + start, i - start) && dk_pbuf_add(&out, "\"", 1);
       marked++;
     } else {
-      memcpy(out + o, s + start, i - start), o += i - start;
+      ok = dk_pbuf_add(&out, s + start, i - start);
     }
+    if (!ok) goto none;
   }
-  if (marked == 0) {
-    free(out);
-    return NULL;
-  }
-  out[o] = '\0';
-  *outlen = o;
-  return out;
+  if (marked == 0) goto none;
+  *outlen = out.len;
+  return out.p;
+none:
+  dk_pbuf_free(&out);
+  return NULL;
 }
 
 #endif

@@ -21,6 +21,7 @@
 
 #include <duikou/plugin.h>
 
+#include "common/buf.h"
 #include "common/content_type.h"
 
 enum csv_enc { ENC_UTF8, ENC_GBK, ENC_GB18030 };
@@ -80,50 +81,9 @@ static char *xstrdup(const char *s) {
   return s ? strdup(s) : NULL;
 }
 
-/* Append to a growing buffer. Returns false when out of memory. */
-struct buf {
-  char *p;
-  size_t len, cap;
-};
-
-static bool buf_add(struct buf *b, const char *s, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 64;
-    while (cap < b->len + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL) return false;
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->len, s, n);
-  b->len += n;
-  b->p[b->len] = '\0';
-  return true;
-}
-
-static bool buf_str(struct buf *b, const char *s) {
-  return buf_add(b, s, strlen(s));
-}
-
-/* Strict UTF-8 (no overlongs, surrogates or NUL). Returns the length of the
- * sequence at p, or 0 when it is not valid. */
+/* Strict UTF-8 without NUL: the length of the sequence at p, or 0. */
 static size_t utf8_seq(const unsigned char *p, size_t n) {
-  if (n == 0 || p[0] == 0) return 0;
-  if (p[0] < 0x80) return 1;
-  size_t len;
-  unsigned cp;
-  if ((p[0] & 0xE0) == 0xC0) { len = 2; cp = p[0] & 0x1F; }
-  else if ((p[0] & 0xF0) == 0xE0) { len = 3; cp = p[0] & 0x0F; }
-  else if ((p[0] & 0xF8) == 0xF0) { len = 4; cp = p[0] & 0x07; }
-  else return 0;
-  if (len > n) return 0;
-  for (size_t i = 1; i < len; i++) {
-    if ((p[i] & 0xC0) != 0x80) return 0;
-    cp = (cp << 6) | (p[i] & 0x3F);
-  }
-  static const unsigned min[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < min[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
-  return len;
+  return n > 0 && p[0] != 0 ? dk_utf8_len(p, n) : 0;
 }
 
 /* Decode n bytes to a NUL-terminated UTF-8 string. Returns NULL when the
@@ -160,13 +120,13 @@ static char *decode(struct csv *c, const char *s, size_t n) {
  * each undecodable byte becomes U+FFFD. NULL only when out of memory. */
 static char *decode_lossy(struct csv *c, const char *s, size_t n) {
   static const char repl[] = "\xEF\xBF\xBD";
-  struct buf b = {0};
-  if (!buf_add(&b, "", 0)) return NULL;
+  struct dk_pbuf b = {0};
+  if (!dk_pbuf_add(&b, "", 0)) return NULL;
   size_t i = 0;
   while (i < n) {
     if (c->enc == ENC_UTF8) {
       size_t k = utf8_seq((const unsigned char *)s + i, n - i);
-      if (!(k ? buf_add(&b, s + i, k) : buf_add(&b, repl, 3))) goto oom;
+      if (!(k ? dk_pbuf_add(&b, s + i, k) : dk_pbuf_add(&b, repl, 3))) goto oom;
       i += k ? k : 1;
       continue;
     }
@@ -175,10 +135,10 @@ static char *decode_lossy(struct csv *c, const char *s, size_t n) {
     iconv(c->cd, NULL, NULL, NULL, NULL);
     size_t r = iconv(c->cd, &in, &inleft, &o, &outleft);
     int e = errno;
-    if (!buf_add(&b, tmp, (size_t)(o - tmp))) goto oom;
+    if (!dk_pbuf_add(&b, tmp, (size_t)(o - tmp))) goto oom;
     i = (size_t)(in - s);
     if (r == (size_t)-1 && e != E2BIG) {
-      if (!buf_add(&b, repl, 3)) goto oom;
+      if (!dk_pbuf_add(&b, repl, 3)) goto oom;
       i++;
     }
   }
@@ -198,7 +158,7 @@ struct scan {
 };
 
 struct row {
-  struct buf data; /* field bytes, quotes resolved, back to back */
+  struct dk_pbuf data; /* field bytes, quotes resolved, back to back */
   size_t *off;     /* start of each field in data; off[n] is data.len */
   size_t n, cap;
   size_t line;     /* where the row starts */
@@ -238,7 +198,7 @@ static int scan_row(struct scan *s, struct row *r) {
   if (s->p >= s->end) return 0;
   r->line = s->line;
   r->raw = s->p;
-  if (!row_mark(r) || !buf_add(&r->data, "", 0)) return DK_ENOMEM;
+  if (!row_mark(r) || !dk_pbuf_add(&r->data, "", 0)) return DK_ENOMEM;
   bool fresh = true; /* nothing read yet in this field */
   bool closed = false; /* this field's quotes are closed */
   for (;;) {
@@ -254,7 +214,7 @@ static int scan_row(struct scan *s, struct row *r) {
         }
         if (*s->p == '"') {
           if (s->p + 1 < s->end && s->p[1] == '"') {
-            if (!buf_add(&r->data, "\"", 1)) return DK_ENOMEM;
+            if (!dk_pbuf_add(&r->data, "\"", 1)) return DK_ENOMEM;
             s->p += 2;
             continue;
           }
@@ -263,7 +223,7 @@ static int scan_row(struct scan *s, struct row *r) {
         }
         if (*s->p == '\n') s->line++;
         size_t k = scan_charlen(s);
-        if (!buf_add(&r->data, s->p, k)) return DK_ENOMEM;
+        if (!dk_pbuf_add(&r->data, s->p, k)) return DK_ENOMEM;
         s->p += k;
       }
       fresh = false;
@@ -285,7 +245,7 @@ static int scan_row(struct scan *s, struct row *r) {
     }
     if (closed) r->stray = true;
     size_t k = scan_charlen(s);
-    if (!buf_add(&r->data, s->p, k)) return DK_ENOMEM;
+    if (!dk_pbuf_add(&r->data, s->p, k)) return DK_ENOMEM;
     s->p += k;
     fresh = false;
   }
@@ -522,12 +482,12 @@ static const char *progress_fix(const struct csv *c, json_t *rec, char *msg, siz
 /* Expand "{task}/{city}/{period}" from the record. Returns a new string, or
  * NULL with msg naming the missing field. */
 static char *expand_id(const char *tmpl, const json_t *rec, char *msg, size_t len) {
-  struct buf b = {0};
-  if (!buf_add(&b, "", 0)) return NULL;
+  struct dk_pbuf b = {0};
+  if (!dk_pbuf_add(&b, "", 0)) return NULL;
   for (const char *p = tmpl; *p;) {
     const char *close = *p == '{' ? strchr(p, '}') : NULL;
     if (close == NULL) {
-      if (!buf_add(&b, p, 1)) goto fail;
+      if (!dk_pbuf_add(&b, p, 1)) goto fail;
       p++;
       continue;
     }
@@ -541,7 +501,7 @@ static char *expand_id(const char *tmpl, const json_t *rec, char *msg, size_t le
       snprintf(msg, len, "no %s for the id %s", name, tmpl);
       goto fail;
     }
-    if (!buf_str(&b, s)) goto fail;
+    if (!dk_pbuf_str(&b, s)) goto fail;
     p = close + 1;
   }
   return b.p;

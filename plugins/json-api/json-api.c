@@ -153,130 +153,6 @@ static json_t *jsonapi_map(struct jsonapi *j, json_t *item) {
   return rec;
 }
 
-/* RFC 3986 appendix B: a URI reference split into scheme, authority, path,
- * query and fragment (pointers into the string; `has` tells an empty part
- * from a missing one). */
-struct uri {
-  const char *part[5];
-  size_t len[5];
-  bool has[5];
-};
-enum { U_SCHEME, U_AUTHORITY, U_PATH, U_QUERY, U_FRAGMENT };
-
-static void jsonapi_uri_split(const char *s, struct uri *u) {
-  memset(u, 0, sizeof *u);
-  /* a scheme is ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) before the first ':' */
-  size_t n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-.");
-  if (n > 0 && s[n] == ':' && ((s[0] | 0x20) >= 'a' && (s[0] | 0x20) <= 'z')) {
-    u->part[U_SCHEME] = s, u->len[U_SCHEME] = n, u->has[U_SCHEME] = true;
-    s += n + 1;
-  }
-  if (s[0] == '/' && s[1] == '/') {
-    s += 2;
-    n = strcspn(s, "/?#");
-    u->part[U_AUTHORITY] = s, u->len[U_AUTHORITY] = n, u->has[U_AUTHORITY] = true;
-    s += n;
-  }
-  n = strcspn(s, "?#");
-  u->part[U_PATH] = s, u->len[U_PATH] = n, u->has[U_PATH] = true;
-  s += n;
-  if (*s == '?') {
-    n = strcspn(++s, "#");
-    u->part[U_QUERY] = s, u->len[U_QUERY] = n, u->has[U_QUERY] = true;
-    s += n;
-  }
-  if (*s == '#') u->part[U_FRAGMENT] = s + 1, u->len[U_FRAGMENT] = strlen(s + 1), u->has[U_FRAGMENT] = true;
-}
-
-/* RFC 3986 5.2.4: append `in` (n bytes) to out at *o with "." and ".."
- * segments removed. The result is never longer than the input. */
-static void jsonapi_remove_dots(const char *in, size_t n, char *out, size_t *o) {
-  const char *end = in + n;
-  size_t start = *o;
-  while (in < end) {
-    size_t left = (size_t)(end - in);
-    if (left >= 3 && memcmp(in, "../", 3) == 0) in += 3;
-    else if (left >= 2 && memcmp(in, "./", 2) == 0) in += 2;
-    else if (left >= 3 && memcmp(in, "/./", 3) == 0) in += 2;
-    else if (left == 2 && memcmp(in, "/.", 2) == 0) out[(*o)++] = '/', in = end;
-    else if ((left >= 4 && memcmp(in, "/../", 4) == 0) || (left == 3 && memcmp(in, "/..", 3) == 0)) {
-      in += 3;
-      while (*o > start && out[*o - 1] != '/') (*o)--;
-      if (*o > start) (*o)--;
-      if (in == end) out[(*o)++] = '/';
-    } else if ((left == 1 && in[0] == '.') || (left == 2 && memcmp(in, "..", 2) == 0)) in = end;
-    else {
-      do out[(*o)++] = *in++;
-      while (in < end && *in != '/');
-    }
-  }
-}
-
-/* `ref` resolved against the absolute URL `base` (RFC 3986 5.2.2): absolute
- * URLs, "//host/p", "/p", "p", "../p", "?q". Returns a malloc'd string, or
- * NULL when `base` has no scheme (and ref is relative) or out of memory. */
-static char *jsonapi_resolve(const char *base, const char *ref) {
-  struct uri b, r, t;
-  jsonapi_uri_split(ref, &r);
-  jsonapi_uri_split(base ? base : "", &b);
-  if (!r.has[U_SCHEME] && !b.has[U_SCHEME]) return NULL;
-  char *out = malloc(strlen(ref) + (base ? strlen(base) : 0) + 8);
-  if (out == NULL) return NULL;
-  size_t o = 0;
-  const char *path = r.part[U_PATH], *prefix = "";
-  size_t plen = r.len[U_PATH], prefix_len = 0;
-  t = r;
-  if (!r.has[U_SCHEME]) {
-    t.part[U_SCHEME] = b.part[U_SCHEME], t.len[U_SCHEME] = b.len[U_SCHEME], t.has[U_SCHEME] = true;
-    if (!r.has[U_AUTHORITY]) {
-      t.part[U_AUTHORITY] = b.part[U_AUTHORITY], t.len[U_AUTHORITY] = b.len[U_AUTHORITY];
-      t.has[U_AUTHORITY] = b.has[U_AUTHORITY];
-      if (plen == 0) {
-        path = b.part[U_PATH], plen = b.len[U_PATH];
-        if (!r.has[U_QUERY]) {
-          t.part[U_QUERY] = b.part[U_QUERY], t.len[U_QUERY] = b.len[U_QUERY], t.has[U_QUERY] = b.has[U_QUERY];
-        }
-      } else if (path[0] != '/') {
-        /* merge: the base path up to its last '/', or "/" for "http://h" */
-        if (b.has[U_AUTHORITY] && b.len[U_PATH] == 0) prefix = "/", prefix_len = 1;
-        else {
-          prefix = b.part[U_PATH];
-          prefix_len = b.len[U_PATH];
-          while (prefix_len > 0 && prefix[prefix_len - 1] != '/') prefix_len--;
-        }
-      }
-    }
-  }
-  memcpy(out + o, t.part[U_SCHEME], t.len[U_SCHEME]);
-  o += t.len[U_SCHEME];
-  out[o++] = ':';
-  if (t.has[U_AUTHORITY]) {
-    memcpy(out + o, "//", 2);
-    memcpy(out + o + 2, t.part[U_AUTHORITY], t.len[U_AUTHORITY]);
-    o += 2 + t.len[U_AUTHORITY];
-  }
-  if (prefix_len > 0) {
-    /* dot segments are removed from the merged path as a whole */
-    char *merged = malloc(prefix_len + plen);
-    if (merged == NULL) {
-      free(out);
-      return NULL;
-    }
-    memcpy(merged, prefix, prefix_len);
-    memcpy(merged + prefix_len, path, plen);
-    jsonapi_remove_dots(merged, prefix_len + plen, out, &o);
-    free(merged);
-  } else jsonapi_remove_dots(path, plen, out, &o);
-  for (int k = U_QUERY; k <= U_FRAGMENT; k++) {
-    if (!t.has[k]) continue;
-    out[o++] = k == U_QUERY ? '?' : '#';
-    memcpy(out + o, t.part[k], t.len[k]);
-    o += t.len[k];
-  }
-  out[o] = '\0';
-  return out;
-}
-
 static bool jsonapi_is_blank(char c) {
   return c == ' ' || c == '\t';
 }
@@ -383,21 +259,56 @@ static char *jsonapi_page_url(const char *url, const char *param, unsigned page)
   return out;
 }
 
-static bool jsonapi_is_http(const struct uri *u) {
-  return (u->len[U_SCHEME] == 4 && strncasecmp(u->part[U_SCHEME], "http", 4) == 0) ||
-         (u->len[U_SCHEME] == 5 && strncasecmp(u->part[U_SCHEME], "https", 5) == 0);
+/* The length of the scheme of `url` (RFC 3986: a letter, then letters,
+ * digits, "+", "-" or ".", then ':'), or 0 when it has none. */
+static size_t jsonapi_scheme_len(const char *url) {
+  size_t n = strspn(url, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+-.");
+  return n > 0 && url[n] == ':' && ((url[0] | 0x20) >= 'a' && (url[0] | 0x20) <= 'z') ? n : 0;
+}
+
+static bool jsonapi_is_http(const char *url) {
+  size_t n = jsonapi_scheme_len(url);
+  return (n == 4 && strncasecmp(url, "http", 4) == 0) || (n == 5 && strncasecmp(url, "https", 5) == 0);
 }
 
 /* May a page from `base` send us on to `url`? Only to the same scheme, or
  * between http and https: the body is the server's to write, and a
  * "file:///..." in it must not make the core read local files. */
 static bool jsonapi_same_scheme(const char *base, const char *url) {
-  struct uri b, u;
-  jsonapi_uri_split(base, &b);
-  jsonapi_uri_split(url, &u);
-  if (jsonapi_is_http(&b) && jsonapi_is_http(&u)) return true;
-  return b.len[U_SCHEME] > 0 && b.len[U_SCHEME] == u.len[U_SCHEME] &&
-         strncasecmp(b.part[U_SCHEME], u.part[U_SCHEME], b.len[U_SCHEME]) == 0;
+  if (jsonapi_is_http(base) && jsonapi_is_http(url)) return true;
+  size_t n = jsonapi_scheme_len(base);
+  return n > 0 && n == jsonapi_scheme_len(url) && strncasecmp(base, url, n) == 0;
+}
+
+/* `ref` made absolute against `base` by the core (resolve_url), into *out
+ * (malloc'd; NULL when it does not resolve, which is logged). A core without
+ * resolve_url still takes an absolute ref as it is; a relative one is
+ * refused then: a round cut short at page 1 would pass for the whole
+ * listing. Returns false, with emit->fail called, when the next page must
+ * not be followed. */
+static bool jsonapi_resolve(struct dk_emit *emit, const char *base, const char *ref, char **out) {
+  const char *next = ref;
+  *out = NULL;
+  if (DK_EMIT_HAS(emit, resolve_url) && emit->resolve_url) {
+    next = emit->resolve_url(emit, base, ref);
+    if (next == NULL) {
+      emit->log(emit, DK_LOG_WARN, "cannot resolve the next page %s against \"%s\"", ref, base);
+      return true;
+    }
+  } else if (jsonapi_scheme_len(ref) == 0) {
+    emit->fail(emit, "the next page %s is relative, and this duikou cannot resolve URLs for plugins "
+               "(no resolve_url): upgrade duikou", ref);
+    return false;
+  }
+  if (!jsonapi_same_scheme(base, next)) {
+    emit->fail(emit, "the next page %s would leave %s for another scheme; refused", ref, base);
+    return false;
+  }
+  if ((*out = strdup(next)) == NULL) {
+    emit->fail(emit, "out of memory");
+    return false;
+  }
+  return true;
 }
 
 /* The URL of the page after this one, as the options say, into *out
@@ -422,16 +333,7 @@ static bool jsonapi_next_url(struct jsonapi *j, json_t *doc, size_t items, const
     return true;
   }
   bool ok = true;
-  if (ref && *ref) {
-    const char *base = resp->url ? resp->url : "";
-    char *next = jsonapi_resolve(base, ref);
-    if (next == NULL) emit->log(emit, DK_LOG_WARN, "cannot resolve the next page %s against \"%s\"", ref, base);
-    else if (!jsonapi_same_scheme(base, next)) {
-      emit->fail(emit, "the next page %s would leave %s for another scheme; refused", next, base);
-      free(next);
-      ok = false;
-    } else *out = next;
-  }
+  if (ref && *ref) ok = jsonapi_resolve(emit, resp->url ? resp->url : "", ref, out);
   free(link);
   return ok;
 }
@@ -499,7 +401,12 @@ static enum dk_result jsonapi_parse(void *state, const struct dk_response *resp,
       const char *reason = json_is_string(rv) ? json_string_value(rv) : json_is_string(dv) ? json_string_value(dv) : NULL;
       const char *kind = json_string_value(json_object_get(rec, "kind"));
       const char *id = json_string_value(json_object_get(rec, "id"));
-      if (kind == NULL || id == NULL || emit->tombstone(emit, kind, id, reason) != 0) {
+      if (!DK_EMIT_HAS(emit, tombstone) || emit->tombstone == NULL) {
+        char *raw = json_dumps(item, JSON_COMPACT);
+        emit->reject(emit, where, raw ? raw : "", "a deleted item cannot be passed on: this duikou takes no "
+                     "tombstones (upgrade duikou)");
+        free(raw);
+      } else if (kind == NULL || id == NULL || emit->tombstone(emit, kind, id, reason) != 0) {
         char *raw = json_dumps(item, JSON_COMPACT);
         emit->reject(emit, where, raw ? raw : "", "a deleted item needs a valid kind and id");
         free(raw);
@@ -536,4 +443,5 @@ const struct dk_plugin duikou_plugin = {
   .prepare = NULL,
   .parse = jsonapi_parse,
   .fini = jsonapi_fini,
+  .accept = "application/json, */*;q=0.1", /* prefers JSON, takes what content_types allows */
 };

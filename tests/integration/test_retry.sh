@@ -67,4 +67,46 @@ sources:
 YAML
 check_status "a refused connection fails after its retries, exit 1" 1 "$DUIKOU" sync -c "$WORK/down.yaml"
 check_grep "it gave up after 3 tries" "down *FAILED: fetch failed: .*(gave up after 3 tries)" "$WORK/last.out"
+# Retry-After as an HTTP-date (libcurl reads it: CURLINFO_RETRY_AFTER): a
+# server that answers 503 once, asking for a date two seconds ahead.
+cat >"$WORK/date.py" <<'PY'
+import email.utils, http.server, sys, time
+body = open(sys.argv[1], "rb").read()
+seen = []
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        seen.append(time.time())
+        if len(seen) == 1:
+            self.send_response(503)
+            self.send_header("Retry-After", email.utils.formatdate(time.time() + 2, usegmt=True))
+            self.send_header("Content-Length", "0"); self.end_headers(); return
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body))); self.end_headers(); self.wfile.write(body)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+open(sys.argv[2], "w").write(str(s.server_address[1]))
+s.serve_forever()
+PY
+python3 "$WORK/date.py" "$DATA/records.json" "$WORK/date.port" &
+DATE_PID=$!
+trap 'kill $DATE_PID 2>/dev/null; cleanup' EXIT
+for _ in $(seq 1 100); do [ -s "$WORK/date.port" ] && break; sleep 0.05; done
+cat >"$WORK/date.yaml" <<YAML
+repository: snap-date.git
+state: state-date
+sources:
+  - name: dated
+    plugin: json-api
+    city: jinan
+    url: http://127.0.0.1:$(cat "$WORK/date.port")/records.json
+    retries: 2
+    retry_base: 10ms
+YAML
+start=$(date +%s%N)
+check_status "a 503 with an HTTP-date Retry-After, then success, exits 0" 0 "$DUIKOU" sync -c "$WORK/date.yaml"
+elapsed_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+check_grep "the date's source committed" "dated *committed" "$WORK/last.out"
+check "Retry-After as a date was honoured (the round took at least a second)" test "$elapsed_ms" -ge 1000
 finish

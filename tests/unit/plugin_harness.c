@@ -10,6 +10,7 @@
 
 #include "plugin_harness.h"
 #include "error.h"
+#include "http.h"
 #include "schemas.h"
 #include "util.h"
 
@@ -56,9 +57,29 @@ static int c_tombstone(struct dk_emit *e, const char *kind, const char *id, cons
   return 0;
 }
 
+/* The core's own resolver, as the real emit adapter offers it. */
+static const char *c_resolve_url(struct dk_emit *e, const char *base, const char *ref) {
+  struct collect *c = (struct collect *)e;
+  char *url = dk_http_resolve(base, ref);
+  if (url == NULL) return NULL;
+  if (c->resolved == NULL) c->resolved = json_array();
+  assert_int_equal(json_array_append_new(c->resolved, json_string(url)), 0);
+  free(url);
+  return json_string_value(json_array_get(c->resolved, json_array_size(c->resolved) - 1));
+}
+
 void collect_init(struct collect *c) {
-  *c = (struct collect){.emit = {c_record, c_reject, c_next_page, c_fail, c_log, c_tombstone},
+  *c = (struct collect){.emit = {.size = sizeof c->emit, .record = c_record, .reject = c_reject,
+                                 .next_page = c_next_page, .fail = c_fail, .log = c_log,
+                                 .tombstone = c_tombstone, .resolve_url = c_resolve_url},
                         .records = json_array(), .rejects = json_array()};
+}
+
+void collect_as_older_core(struct collect *c, size_t size) {
+  c->emit.size = (uint32_t)size;
+  /* what an older core's struct ends before is not there at all */
+  if (!DK_EMIT_HAS(&c->emit, resolve_url)) c->emit.resolve_url = NULL;
+  if (!DK_EMIT_HAS(&c->emit, tombstone)) c->emit.tombstone = NULL;
 }
 
 void collect_free(struct collect *c) {
@@ -66,7 +87,8 @@ void collect_free(struct collect *c) {
   json_decref(c->rejects);
   json_decref(c->next_pages);
   json_decref(c->tombstones);
-  c->records = c->rejects = c->next_pages = c->tombstones = NULL;
+  json_decref(c->resolved);
+  c->records = c->rejects = c->next_pages = c->tombstones = c->resolved = NULL;
 }
 
 static const char *r_header(const struct dk_response *resp, const char *name) {
@@ -78,7 +100,7 @@ static const char *r_header(const struct dk_response *resp, const char *name) {
 
 void resp_init(struct test_resp *r, unsigned page, const char *url, const char *content_type, const char *body,
                size_t len) {
-  *r = (struct test_resp){.resp = {.page = page, .status = 200, .url = url, .content_type = content_type,
+  *r = (struct test_resp){.resp = {.size = sizeof r->resp, .page = page, .status = 200, .url = url, .content_type = content_type,
                                    .body = body, .body_len = len, .header = r_header}};
 }
 

@@ -1,6 +1,7 @@
 /* What the plugin tests share: loading a plugin of the build tree, an
  * emitter that collects what a plugin hands over (records, rejected items,
- * next pages, the failure message), a response with headers, a record check
+ * next pages, the failure message) and resolves URLs with the core's
+ * resolver, a response with headers, a record check
  * and a file reader that fails the test when the file is missing. */
 #ifndef DK_TEST_PLUGIN_HARNESS_H
 #define DK_TEST_PLUGIN_HARNESS_H
@@ -16,6 +17,7 @@ struct collect {
   json_t *rejects;     /* [{"where", "raw", "why"}] */
   json_t *next_pages;  /* URLs asked for with next_page; NULL until one is */
   json_t *tombstones;  /* [{"kind", "id", "reason"}]; NULL until one is */
+  json_t *resolved;    /* what resolve_url gave (owned here); NULL until it gave one */
   bool paging;         /* false (the default): a next_page fails the test */
   char failed[512];
 };
@@ -23,6 +25,10 @@ struct collect {
 /* A fresh collector; release with collect_free. */
 void collect_init(struct collect *c);
 void collect_free(struct collect *c);
+/* Make c's emit look like the one of a core built against an older header:
+ * `size` bytes (offsetof(struct dk_emit, tombstone), say), and the members
+ * past it NULL, as they would be memory that is not there. */
+void collect_as_older_core(struct collect *c, size_t size);
 
 /* A response as the core hands it to parse (status 200); its `header`
  * callback answers, case-insensitively, from the headers added with

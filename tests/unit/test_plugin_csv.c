@@ -28,7 +28,7 @@ static enum dk_result run_typed(const char *body, size_t len, const char *city, 
   assert_non_null(opts);
   char err[DK_ERRBUF_SIZE] = "";
   if (dk_schemas_check_options(p, opts, NULL, err) != 0) fail_msg("options refused: %s", err);
-  struct dk_source src = {.name = "linyi-progress", .city = city, .url = "https://oa.linyi.example/export.csv",
+  struct dk_source src = {.size = sizeof src, .name = "linyi-progress", .city = city, .url = "https://oa.linyi.example/export.csv",
                           .options = opts};
   void *state = NULL;
   if (p->init(&state, &src, err, sizeof err) != 0) fail_msg("init: %s", err);

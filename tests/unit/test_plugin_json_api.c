@@ -18,6 +18,10 @@
 
 static const char api_url[] = "https://jinan.example/api/v1/tasks?page=1";
 
+/* When not 0: the size of the emit struct handed to the plugin, as a core
+ * built against an older header would have it. */
+static size_t older_core;
+
 /* Parse the response r with `options` (JSON text); returns the parse result
  * with c filled (next pages allowed). Every record must validate. */
 static enum dk_result run_resp(const char *options, struct test_resp *r, struct collect *c) {
@@ -27,10 +31,11 @@ static enum dk_result run_resp(const char *options, struct test_resp *r, struct 
   assert_non_null(opts);
   char err[DK_ERRBUF_SIZE] = "";
   if (dk_schemas_check_options(p, opts, NULL, err) != 0) fail_msg("options refused: %s", err);
-  struct dk_source src = {.name = "jinan-tasks", .city = "jinan", .url = api_url, .options = opts};
+  struct dk_source src = {.size = sizeof src, .name = "jinan-tasks", .city = "jinan", .url = api_url, .options = opts};
   void *state = NULL;
   if (p->init(&state, &src, err, sizeof err) != 0) fail_msg("init: %s", err);
   collect_init(c);
+  if (older_core) collect_as_older_core(c, older_core);
   c->paging = true;
   enum dk_result res = p->parse(state, &r->resp, &c->emit);
   p->fini(state);
@@ -441,6 +446,37 @@ static void test_tombstones(void **st) {
   collect_free(&c);
 }
 
+/* In a core that has no tombstone or resolve_url (an emit struct as an
+ * older header had it): a deleted item is rejected rather than lost, an
+ * absolute next page is taken as it is, a relative one refused, saying why. */
+static void test_older_core(void **st) {
+  (void)st;
+  struct collect c;
+  older_core = offsetof(struct dk_emit, tombstone);
+  const char *opts = "{\"records\": \"/items\", \"deleted\": \"/gone\", \"next\": \"/next\"}";
+  assert_int_equal(run("{\"items\": [{\"kind\": \"task\", \"id\": \"jnly-2024/13\", \"gone\": true}],"
+                       " \"next\": \"https://jinan.example/api/v1/tasks?page=2\"}", api_url, NULL, opts, &c), DK_OK);
+  assert_null(c.tombstones);
+  assert_int_equal(json_array_size(c.rejects), 1);
+  assert_string_equal(json_string_value(json_object_get(json_array_get(c.rejects, 0), "why")),
+                      "a deleted item cannot be passed on: this duikou takes no tombstones (upgrade duikou)");
+  assert_string_equal(next_page(&c), "https://jinan.example/api/v1/tasks?page=2");
+  collect_free(&c);
+  assert_int_equal(run("{\"items\": [], \"next\": \"?page=2\"}", api_url, NULL, opts, &c), DK_ERROR);
+  assert_string_equal(c.failed, "the next page ?page=2 is relative, and this duikou cannot resolve URLs for plugins "
+                                "(no resolve_url): upgrade duikou");
+  assert_null(next_page(&c));
+  collect_free(&c);
+  /* a core with tombstone but not resolve_url */
+  older_core = offsetof(struct dk_emit, resolve_url);
+  assert_int_equal(run("{\"items\": [{\"kind\": \"task\", \"id\": \"jnly-2024/13\", \"gone\": true}]}", api_url,
+                       NULL, opts, &c), DK_OK);
+  assert_int_equal(json_array_size(c.tombstones), 1);
+  assert_int_equal(json_array_size(c.rejects), 0);
+  collect_free(&c);
+  older_core = 0;
+}
+
 static int teardown(void **st) {
   (void)st;
   dk_schemas_shutdown();
@@ -459,6 +495,7 @@ int main(void) {
     cmocka_unit_test(test_content_type),
     cmocka_unit_test(test_options_schema),
     cmocka_unit_test(test_tombstones),
+    cmocka_unit_test(test_older_core),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }
