@@ -75,13 +75,15 @@ static int dk__conflict_file(struct dk__run *r, struct dk_txn *mtx, enum dk_kind
   return rc < 0 ? rc : 0;
 }
 
-/* main's record at path (NULL: none). */
-static int dk__ours(struct dk_txn *mtx, const char *path, json_t **out) {
+/* main's record at path (NULL: none). A blob that is not JSON is an error
+ * (st->err), not an absent record. */
+static int dk__ours(struct dk_store *st, struct dk_txn *mtx, const char *path, json_t **out) {
   char *old = NULL;
   *out = NULL;
   int rc = dk_txn_base_read(mtx, path, &old, NULL);
   if (rc == DK_ENOENT) return 0;
-  if (rc == 0 && (*out = json_loads(old, 0, NULL)) == NULL) rc = DK_EINVALID;
+  if (rc == 0 && (*out = json_loads(old, 0, NULL)) == NULL)
+    rc = dk_failf(st->err, DK_EINVALID, "%s on main is not JSON", path);
   free(old);
   return rc;
 }
@@ -148,7 +150,7 @@ static int dk__reconcile_one(struct dk__run *r, const struct dk__chg *c, struct 
   json_t *ours = NULL;
   size_t no = 0;
   if (dk_record_parse_name(c->path, &kind, &id) != 0) return 0; /* not a record path: never merged */
-  int rc = dk__ours(mtx, c->path, &ours);
+  int rc = dk__ours(r->ctx->store, mtx, c->path, &ours);
   if (rc == 0 && c->kind == DK__CHG_ABSENT) rc = dk__apply_absence(mtx, c, kind, ours, body, tl);
   else if (rc == 0 && (rc = dk__branch_others(r, c->path, others, held, &no)) == 0) {
     struct dk_merge_in in = {.rc = r->ctx->rc, .source = r->src->name, .city = r->src->city, .base = c->base,
