@@ -1,3 +1,5 @@
+/* Written by hand: no Debian C library parses five-field cron expressions
+ * with day-of-month/day-of-week OR semantics and time zones as duikou needs. */
 #include "cron.h"
 
 #include <ctype.h>

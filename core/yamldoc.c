@@ -1,3 +1,5 @@
+/* Written by hand on libyaml's events: duikou's configuration errors need
+ * every value's line and column, which no YAML-to-JSON library keeps. */
 #include "yamldoc.h"
 #include "util.h"
 
