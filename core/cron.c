@@ -1,4 +1,5 @@
-/* By hand: the distribution packages no C library for cron expressions (only Perl modules; the daemons keep theirs inside). */
+/* Written by hand: no Debian C library parses five-field cron expressions
+ * with day-of-month/day-of-week OR semantics and time zones as duikou needs. */
 #include "cron.h"
 
 #include <ctype.h>

@@ -497,79 +497,102 @@ int dk_txn_move(struct dk_txn *t, const git_oid *commit) {
   return dk__flush(t->st);
 }
 
-int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force, git_oid *out) {
-  git_repository *repo = t->st->repo;
-  size_t n = dk_txn_changes(t);
-  if (n == 0 && !force) return 0;
-  int frc = dk__flush_blobs(t);
-  if (frc != 0) return frc;
-  git_error_clear();
-  errno = 0;
+/* The tree updates of the transaction's changes, k of them, in an array the
+ * caller frees (never NULL); the paths stay the transaction's. */
+static git_tree_update *dk__txn_updates(const struct dk_txn *t, size_t n, size_t *k) {
   git_tree_update *ups = dk_calloc(n ? n : 1, sizeof *ups);
-  size_t k = 0;
+  *k = 0;
   for (size_t i = 0; i < t->nupd; i++) {
     if (t->upd[i].path == NULL) continue;
-    ups[k].action = t->upd[i].remove ? GIT_TREE_UPDATE_REMOVE : GIT_TREE_UPDATE_UPSERT;
-    ups[k].filemode = GIT_FILEMODE_BLOB;
-    ups[k].path = t->upd[i].path;
-    if (!t->upd[i].remove) git_oid_cpy(&ups[k].id, &t->upd[i].oid);
-    k++;
+    ups[*k].action = t->upd[i].remove ? GIT_TREE_UPDATE_REMOVE : GIT_TREE_UPDATE_UPSERT;
+    ups[*k].filemode = GIT_FILEMODE_BLOB;
+    ups[*k].path = t->upd[i].path;
+    if (!t->upd[i].remove) git_oid_cpy(&ups[*k].id, &t->upd[i].oid);
+    (*k)++;
   }
-  int ret = 0;
-  git_oid tree_oid, commit_oid;
-  git_tree *tree = NULL, *empty = NULL;
-  git_signature *author = NULL, *committer = NULL;
-  const git_commit *parents[5];
-  git_commit *pc[5] = {0};
-  size_t np = 0;
+  return ups;
+}
 
-  git_tree *base = t->base_tree;
+/* The base tree (an empty one for a new ref) with the k updates ups applied,
+ * written. Returns 0 with *tree (the caller frees it), or dk__stfail's. */
+static int dk__txn_tree(struct dk_txn *t, const git_tree_update *ups, size_t k, git_tree **tree) {
+  git_repository *repo = t->st->repo;
+  git_tree *base = t->base_tree, *empty = NULL;
+  git_oid tree_oid;
+  int ret = 0;
+  *tree = NULL;
   if (base == NULL) {
     git_treebuilder *tb = NULL;
     git_oid empty_oid;
     if (git_treebuilder_new(&tb, repo, NULL) != 0 || git_treebuilder_write(&empty_oid, tb) != 0 ||
         git_tree_lookup(&empty, repo, &empty_oid) != 0) {
       git_treebuilder_free(tb);
-      ret = dk__stfail(t->st, "creating the first tree");
-      goto out;
+      return dk__stfail(t->st, "creating the first tree");
     }
     git_treebuilder_free(tb);
     base = empty;
   }
-  if (git_tree_create_updated(&tree_oid, repo, base, k, ups) != 0 ||
-      git_tree_lookup(&tree, repo, &tree_oid) != 0) {
+  if (git_tree_create_updated(&tree_oid, repo, base, k, ups) != 0 || git_tree_lookup(tree, repo, &tree_oid) != 0)
     ret = dk__stfail(t->st, "updating the tree");
-    goto out;
-  }
+  git_tree_free(empty);
+  return ret;
+}
+
+/* The author and committer meta names (duikou by default), at meta's time
+ * (now when 0). Returns 0 with both (the caller frees them), or
+ * dk__stfail's (the caller still frees what was made). */
+static int dk__txn_signatures(struct dk_txn *t, const struct dk_commit_meta *meta, git_signature **author,
+                              git_signature **committer) {
   git_time_t when = meta->when ? meta->when : (git_time_t)time(NULL);
-  if (git_signature_new(&author, meta->author_name, meta->author_email, when, meta->offset_minutes) != 0 ||
-      git_signature_new(&committer, meta->committer_name ? meta->committer_name : "duikou",
+  if (git_signature_new(author, meta->author_name, meta->author_email, when, meta->offset_minutes) != 0 ||
+      git_signature_new(committer, meta->committer_name ? meta->committer_name : "duikou",
                         meta->committer_email ? meta->committer_email : "duikou@localhost", when,
-                        meta->offset_minutes) != 0) {
-    ret = dk__stfail(t->st, "commit signature");
-    goto out;
-  }
+                        meta->offset_minutes) != 0)
+    return dk__stfail(t->st, "commit signature");
+  return 0;
+}
+
+/* The new commit's parents: the base commit, then the merge parents, looked
+ * up into pc (room for 5), *np of them. Returns 0, or dk__stfail's; the
+ * caller frees the *np looked up in either case. */
+static int dk__txn_parents(struct dk_txn *t, git_commit **pc, size_t *np) {
+  git_repository *repo = t->st->repo;
+  *np = 0;
   if (t->has_base) {
-    if (git_commit_lookup(&pc[np], repo, &t->base) != 0) {
-      ret = dk__stfail(t->st, "base commit");
-      goto out;
-    }
-    parents[np] = pc[np];
-    np++;
+    if (git_commit_lookup(&pc[*np], repo, &t->base) != 0) return dk__stfail(t->st, "base commit");
+    (*np)++;
   }
   for (size_t i = 0; i < t->nparents; i++) {
-    if (git_commit_lookup(&pc[np], repo, &t->parents[i]) != 0) {
-      ret = dk__stfail(t->st, "merge parent");
-      goto out;
-    }
-    parents[np] = pc[np];
-    np++;
+    if (git_commit_lookup(&pc[*np], repo, &t->parents[i]) != 0) return dk__stfail(t->st, "merge parent");
+    (*np)++;
   }
+  return 0;
+}
+
+int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force, git_oid *out) {
+  size_t n = dk_txn_changes(t);
+  if (n == 0 && !force) return 0;
+  int ret = dk__flush_blobs(t);
+  if (ret != 0) return ret;
+  git_error_clear();
+  errno = 0;
+  size_t k;
+  git_tree_update *ups = dk__txn_updates(t, n, &k);
+  git_oid commit_oid;
+  git_tree *tree = NULL;
+  git_signature *author = NULL, *committer = NULL;
+  const git_commit *parents[5];
+  git_commit *pc[5] = {0};
+  size_t np = 0;
+  if ((ret = dk__txn_tree(t, ups, k, &tree)) != 0 ||
+      (ret = dk__txn_signatures(t, meta, &author, &committer)) != 0 || (ret = dk__txn_parents(t, pc, &np)) != 0)
+    goto out;
+  for (size_t i = 0; i < np; i++) parents[i] = pc[i];
   /* Write the commit object first (ref NULL), then move the ref with a
    * compare-and-swap on the value the transaction started from. */
   char *clean = dk_redact(meta->message, strlen(meta->message), NULL); /* no secret in history */
-  if (git_commit_create(&commit_oid, repo, NULL, author, committer, "UTF-8", clean ? clean : meta->message, tree,
-                        np, parents) != 0) {
+  if (git_commit_create(&commit_oid, t->st->repo, NULL, author, committer, "UTF-8", clean ? clean : meta->message,
+                        tree, np, parents) != 0) {
     free(clean);
     ret = dk__stfail(t->st, "writing the commit");
     goto out;
@@ -582,7 +605,6 @@ out:
   git_signature_free(author);
   git_signature_free(committer);
   git_tree_free(tree);
-  git_tree_free(empty);
   free(ups);
   return ret;
 }

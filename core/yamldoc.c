@@ -1,4 +1,6 @@
-/* By hand on libyaml's events: libyaml has no YAML 1.2 typing, duplicate-key check, alias budget or line of each JSON Pointer. */
+/* Written by hand on libyaml's events: duikou's configuration errors need
+ * every value's line and column, and its own typing, duplicate-key check and
+ * alias budget, which no YAML-to-JSON library gives. */
 #include "yamldoc.h"
 #include "util.h"
 
@@ -177,11 +179,83 @@ static int dk__parser_error(struct dk__yctx *c, const yaml_parser_t *p, const ch
   return dk__fail_at(c, DK_EPARSE, line, col, "%s", problem);
 }
 
-/* Pass 1: events to the node tree. */
+/* A scalar event: its node, attached to its parent, its anchor registered.
+ * Returns 0 or DK_ENOMEM; the node belongs to c either way. */
+static int dk__on_scalar(struct dk__yctx *c, const yaml_event_t *ev) {
+  struct ynode *n = dk__node_new(c, N_SCALAR, ev->start_mark);
+  if (n == NULL) return DK_ENOMEM;
+  n->len = ev->data.scalar.length;
+  n->text = malloc(n->len + 1);
+  if (n->text == NULL) return DK_ENOMEM;
+  memcpy(n->text, ev->data.scalar.value, n->len);
+  n->text[n->len] = '\0';
+  n->plain = ev->data.scalar.tag == NULL && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+  int rc;
+  if ((rc = dk__set_tag(n, ev->data.scalar.tag)) == 0 && (rc = dk__register(c, ev->data.scalar.anchor, n)) == 0)
+    rc = dk__attach(c, n);
+  return rc;
+}
+
+/* A sequence or mapping start event: its node, pushed until its end event.
+ * Returns 0, DK_EPARSE (said) when nested too deep, or DK_ENOMEM. */
+static int dk__on_start(struct dk__yctx *c, const yaml_event_t *ev) {
+  bool seq = ev->type == YAML_SEQUENCE_START_EVENT;
+  struct ynode *n = dk__node_new(c, seq ? N_SEQ : N_MAP, ev->start_mark);
+  if (n == NULL) return DK_ENOMEM;
+  const yaml_char_t *tag = seq ? ev->data.sequence_start.tag : ev->data.mapping_start.tag;
+  const yaml_char_t *anchor = seq ? ev->data.sequence_start.anchor : ev->data.mapping_start.anchor;
+  int rc = dk__set_tag(n, tag);
+  return rc ? rc : dk__push(c, n, anchor);
+}
+
+/* An alias event: a node pointing at the node anchored before it. Returns
+ * 0, DK_EPARSE (said) for an unknown anchor, or DK_ENOMEM. */
+static int dk__on_alias(struct dk__yctx *c, const yaml_event_t *ev) {
+  char ex[80];
+  json_t *idx = json_object_get(c->anchor_map, (const char *)ev->data.alias.anchor);
+  if (idx == NULL)
+    return dk__fail_at(c, DK_EPARSE, ev->start_mark.line + 1, ev->start_mark.column + 1,
+                       "alias *%s refers to no anchor defined before it",
+                       dk__excerpt(ex, (const char *)ev->data.alias.anchor,
+                                   strlen((const char *)ev->data.alias.anchor)));
+  struct ynode *n = dk__node_new(c, N_ALIAS, ev->start_mark);
+  if (n == NULL) return DK_ENOMEM;
+  n->target = c->all[json_integer_value(idx)];
+  return dk__attach(c, n);
+}
+
+/* One event into the tree; *docs counts the documents, *done is set at the
+ * end of the stream. Returns 0, or an error (said, but for DK_ENOMEM). */
+static int dk__on_event(struct dk__yctx *c, const yaml_event_t *ev, int *docs, bool *done) {
+  switch (ev->type) {
+  case YAML_STREAM_END_EVENT:
+    *done = true;
+    return 0;
+  case YAML_DOCUMENT_START_EVENT:
+    if (++*docs > 1)
+      return dk__fail_at(c, DK_EPARSE, ev->start_mark.line + 1, ev->start_mark.column + 1,
+                         "more than one document in the file");
+    return 0;
+  case YAML_SCALAR_EVENT:
+    return dk__on_scalar(c, ev);
+  case YAML_SEQUENCE_START_EVENT:
+  case YAML_MAPPING_START_EVENT:
+    return dk__on_start(c, ev);
+  case YAML_SEQUENCE_END_EVENT:
+  case YAML_MAPPING_END_EVENT:
+    return dk__pop(c);
+  case YAML_ALIAS_EVENT:
+    return dk__on_alias(c, ev);
+  default:
+    return 0;
+  }
+}
+
+/* Pass 1: events to the node tree (in c). Returns 0, or an error said in
+ * c->doc->err. */
 static int dk__build(struct dk__yctx *c, const char *text, size_t len) {
   yaml_parser_t parser;
   yaml_event_t ev;
-  char ex[80];
   int rc = 0, docs = 0;
   bool done = false;
   if (!yaml_parser_initialize(&parser)) return dk_failf(c->doc->err, DK_ENOMEM, "out of memory");
@@ -191,70 +265,7 @@ static int dk__build(struct dk__yctx *c, const char *text, size_t len) {
       rc = dk__parser_error(c, &parser, text, len);
       break;
     }
-    struct ynode *n = NULL;
-    switch (ev.type) {
-    case YAML_STREAM_END_EVENT:
-      done = true;
-      break;
-    case YAML_DOCUMENT_START_EVENT:
-      if (++docs > 1)
-        rc = dk__fail_at(c, DK_EPARSE, ev.start_mark.line + 1, ev.start_mark.column + 1,
-                         "more than one document in the file");
-      break;
-    case YAML_SCALAR_EVENT:
-      if ((n = dk__node_new(c, N_SCALAR, ev.start_mark)) == NULL) {
-        rc = DK_ENOMEM;
-        break;
-      }
-      n->len = ev.data.scalar.length;
-      n->text = malloc(n->len + 1);
-      if (n->text == NULL) {
-        rc = DK_ENOMEM;
-        break;
-      }
-      memcpy(n->text, ev.data.scalar.value, n->len);
-      n->text[n->len] = '\0';
-      n->plain = ev.data.scalar.tag == NULL && ev.data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-      if ((rc = dk__set_tag(n, ev.data.scalar.tag)) == 0 &&
-          (rc = dk__register(c, ev.data.scalar.anchor, n)) == 0)
-        rc = dk__attach(c, n);
-      break;
-    case YAML_SEQUENCE_START_EVENT:
-    case YAML_MAPPING_START_EVENT: {
-      bool seq = ev.type == YAML_SEQUENCE_START_EVENT;
-      if ((n = dk__node_new(c, seq ? N_SEQ : N_MAP, ev.start_mark)) == NULL) {
-        rc = DK_ENOMEM;
-        break;
-      }
-      const yaml_char_t *tag = seq ? ev.data.sequence_start.tag : ev.data.mapping_start.tag;
-      const yaml_char_t *anchor = seq ? ev.data.sequence_start.anchor : ev.data.mapping_start.anchor;
-      if ((rc = dk__set_tag(n, tag)) == 0) rc = dk__push(c, n, anchor);
-      break;
-    }
-    case YAML_SEQUENCE_END_EVENT:
-    case YAML_MAPPING_END_EVENT:
-      rc = dk__pop(c);
-      break;
-    case YAML_ALIAS_EVENT: {
-      json_t *idx = json_object_get(c->anchor_map, (const char *)ev.data.alias.anchor);
-      if (idx == NULL) {
-        rc = dk__fail_at(c, DK_EPARSE, ev.start_mark.line + 1, ev.start_mark.column + 1,
-                         "alias *%s refers to no anchor defined before it",
-                         dk__excerpt(ex, (const char *)ev.data.alias.anchor,
-                                     strlen((const char *)ev.data.alias.anchor)));
-        break;
-      }
-      if ((n = dk__node_new(c, N_ALIAS, ev.start_mark)) == NULL) {
-        rc = DK_ENOMEM;
-        break;
-      }
-      n->target = c->all[json_integer_value(idx)];
-      rc = dk__attach(c, n);
-      break;
-    }
-    default:
-      break;
-    }
+    rc = dk__on_event(c, &ev, &docs, &done);
     yaml_event_delete(&ev);
   }
   yaml_parser_delete(&parser);

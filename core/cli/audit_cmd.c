@@ -338,6 +338,62 @@ static void dk__counts(char *out, size_t n, const size_t c[3]) {
       used += (size_t)snprintf(out + used, n - used, "%s%zu %s", used ? ", " : "", c[i], names[i]);
 }
 
+/* A diff between two commits and its counts by action (added, changed,
+ * deleted), per group and in all; everything points into the caller's. */
+struct dk__diffsum {
+  const struct dk_audit_delta *d;
+  size_t n;
+  size_t count[DK__GROUPS][3], total[3];
+  const struct dk_audit_commit *ia, *ib;
+  const char *ra, *rb;
+};
+
+/* `diff --json`: the whole diff as one JSON document on stdout. */
+static void dk__diff_json(const struct dk__diffsum *s) {
+  const struct dk_audit_delta *d = s->d;
+  json_t *groups = json_array();
+  for (int g = 0; g < DK__GROUPS; g++) {
+    if (s->count[g][0] + s->count[g][1] + s->count[g][2] == 0) continue;
+    json_t *recs = json_array();
+    for (size_t i = 0; i < s->n; i++) {
+      if (dk__group(&d[i]) != g) continue;
+      json_t *r = json_pack("{s:s, s:s}", "path", d[i].path, "action", dk_audit_action_name(d[i].action));
+      if (d[i].id) json_object_set_new(r, "id", json_string(d[i].id));
+      if (d[i].changes) json_object_set(r, "changes", d[i].changes);
+      json_array_append_new(recs, r);
+    }
+    json_array_append_new(groups, json_pack("{s:s, s:I, s:I, s:I, s:o}", "kind", dk__group_name(g, 0), "added",
+                                            (json_int_t)s->count[g][0], "changed", (json_int_t)s->count[g][1],
+                                            "deleted", (json_int_t)s->count[g][2], "records", recs));
+  }
+  json_t *from = dk__commit_json(s->ia), *to = dk__commit_json(s->ib);
+  json_object_set_new(from, "rev", json_string(s->ra));
+  json_object_set_new(to, "rev", json_string(s->rb));
+  dk__print_json(json_pack("{s:o, s:o, s:I, s:I, s:I, s:o}", "from", from, "to", to, "added",
+                           (json_int_t)s->total[0], "changed", (json_int_t)s->total[1], "deleted",
+                           (json_int_t)s->total[2], "groups", groups));
+}
+
+/* `diff` for people: a summary line, then each group's records. */
+static void dk__diff_text(const struct dk__diffsum *s) {
+  const struct dk_audit_delta *d = s->d;
+  char w1[40], w2[40], counts[128];
+  dk__counts(counts, sizeof counts, s->total);
+  printf("from %.12s (%s, %s) to %.12s (%s, %s): %s\n", s->ia->hex, dk__iso(s->ia->time, w1, sizeof w1), s->ra,
+         s->ib->hex, dk__iso(s->ib->time, w2, sizeof w2), s->rb, s->n ? counts : "no differences");
+  for (int g = 0; g < DK__GROUPS; g++) {
+    if (s->count[g][0] + s->count[g][1] + s->count[g][2] == 0) continue;
+    dk__counts(counts, sizeof counts, s->count[g]);
+    printf("\n%s: %s\n", dk__group_name(g, 1), counts);
+    for (size_t i = 0; i < s->n; i++) {
+      if (dk__group(&d[i]) != g) continue;
+      printf("  %c %s\n", d[i].action == DK_AUDIT_ADDED ? '+' : d[i].action == DK_AUDIT_DELETED ? '-' : '~',
+             d[i].path);
+      if (d[i].changes) dk__print_changes(d[i].changes, "      ");
+    }
+  }
+}
+
 int dk_cmd_diff(int argc, char **argv, void (*usage)(FILE *f)) {
   struct dk__aopts o;
   struct dk_audit *a = NULL;
@@ -363,50 +419,13 @@ int dk_cmd_diff(int argc, char **argv, void (*usage)(FILE *f)) {
     status = dk__afail("diff", a, rc);
     goto out;
   }
-  size_t count[DK__GROUPS][3] = {{0}}, total[3] = {0};
+  struct dk__diffsum sum = {.d = d, .n = n, .ia = &ia, .ib = &ib, .ra = ra, .rb = rb};
   for (size_t i = 0; i < n; i++) {
-    count[dk__group(&d[i])][d[i].action]++;
-    total[d[i].action]++;
+    sum.count[dk__group(&d[i])][d[i].action]++;
+    sum.total[d[i].action]++;
   }
-  if (o.json) {
-    json_t *groups = json_array();
-    for (int g = 0; g < DK__GROUPS; g++) {
-      if (count[g][0] + count[g][1] + count[g][2] == 0) continue;
-      json_t *recs = json_array();
-      for (size_t i = 0; i < n; i++) {
-        if (dk__group(&d[i]) != g) continue;
-        json_t *r = json_pack("{s:s, s:s}", "path", d[i].path, "action", dk_audit_action_name(d[i].action));
-        if (d[i].id) json_object_set_new(r, "id", json_string(d[i].id));
-        if (d[i].changes) json_object_set(r, "changes", d[i].changes);
-        json_array_append_new(recs, r);
-      }
-      json_array_append_new(groups, json_pack("{s:s, s:I, s:I, s:I, s:o}", "kind", dk__group_name(g, 0), "added",
-                                              (json_int_t)count[g][0], "changed", (json_int_t)count[g][1],
-                                              "deleted", (json_int_t)count[g][2], "records", recs));
-    }
-    json_t *from = dk__commit_json(&ia), *to = dk__commit_json(&ib);
-    json_object_set_new(from, "rev", json_string(ra));
-    json_object_set_new(to, "rev", json_string(rb));
-    dk__print_json(json_pack("{s:o, s:o, s:I, s:I, s:I, s:o}", "from", from, "to", to, "added",
-                             (json_int_t)total[0], "changed", (json_int_t)total[1], "deleted",
-                             (json_int_t)total[2], "groups", groups));
-  } else {
-    char w1[40], w2[40], counts[128];
-    dk__counts(counts, sizeof counts, total);
-    printf("from %.12s (%s, %s) to %.12s (%s, %s): %s\n", ia.hex, dk__iso(ia.time, w1, sizeof w1), ra, ib.hex,
-           dk__iso(ib.time, w2, sizeof w2), rb, n ? counts : "no differences");
-    for (int g = 0; g < DK__GROUPS; g++) {
-      if (count[g][0] + count[g][1] + count[g][2] == 0) continue;
-      dk__counts(counts, sizeof counts, count[g]);
-      printf("\n%s: %s\n", dk__group_name(g, 1), counts);
-      for (size_t i = 0; i < n; i++) {
-        if (dk__group(&d[i]) != g) continue;
-        printf("  %c %s\n", d[i].action == DK_AUDIT_ADDED ? '+' : d[i].action == DK_AUDIT_DELETED ? '-' : '~',
-               d[i].path);
-        if (d[i].changes) dk__print_changes(d[i].changes, "      ");
-      }
-    }
-  }
+  if (o.json) dk__diff_json(&sum);
+  else dk__diff_text(&sum);
 out:
   dk_audit_commit_clear(&ia);
   dk_audit_commit_clear(&ib);
@@ -501,7 +520,11 @@ static void dk__print_conflict(const json_t *doc) {
   }
 }
 
-static int dk__conflicts_resolve(struct dk__aopts *o, void (*usage)(FILE *)) {
+/* `conflicts resolve`: check its arguments and parse --value into *value
+ * (the caller's; NULL without --value). Returns 0, or DK_EXIT_USAGE after
+ * saying why. */
+static int dk__resolve_args(const struct dk__aopts *o, void (*usage)(FILE *), json_t **value) {
+  *value = NULL;
   if (o->npos != 2) {
     fprintf(stderr, "duikou conflicts resolve: give one record (its id, path or conflict file)\n");
     usage(stderr);
@@ -512,38 +535,85 @@ static int dk__conflicts_resolve(struct dk__aopts *o, void (*usage)(FILE *)) {
     usage(stderr);
     return DK_EXIT_USAGE;
   }
-  json_t *value = NULL;
   if (o->value) {
     json_error_t jerr;
-    value = json_loads(o->value, JSON_DECODE_ANY, &jerr);
-    if (value == NULL) {
+    *value = json_loads(o->value, JSON_DECODE_ANY, &jerr);
+    if (*value == NULL) {
       fprintf(stderr, "duikou conflicts resolve: --value is not JSON: %s (column %d); a string needs its quotes: "
                       "--value '\"completed\"'\n",
               jerr.text, jerr.column);
       return DK_EXIT_USAGE;
     }
   }
+  return 0;
+}
+
+/* Who resolves: --by, else $DUIKOU_USER, else $USER, else "operator". The
+ * string is not the caller's to free. */
+static const char *dk__resolve_by(const struct dk__aopts *o) {
   const char *by = o->by;
   if (by == NULL) by = getenv("DUIKOU_USER");
   if (by == NULL || *by == '\0') by = getenv("USER");
   if (by == NULL || *by == '\0') by = "operator";
+  return by;
+}
+
+/* Open the options' repository for writing into *st (the caller closes it).
+ * Returns 0, or the exit status after saying why. */
+static int dk__resolve_store(struct dk__aopts *o, struct dk_store **st) {
   struct dk_audit *a = NULL;
   char *repo = NULL;
+  *st = NULL;
   int status = dk__aopen("conflicts resolve", o, &a, &repo);
   dk_audit_close(a); /* it was opened only to be sure the repository exists */
-  if (status != 0) {
-    json_decref(value);
-    return status;
-  }
-  struct dk_store *st = NULL;
+  if (status != 0) return status;
   char err[DK_ERRBUF_SIZE];
-  if (dk_store_open(repo, &st, err) != 0) {
+  if (dk_store_open(repo, st, err) != 0) {
     fprintf(stderr, "duikou conflicts resolve: %s\n", err);
     free(repo);
-    json_decref(value);
     return DK_EXIT_FAILED;
   }
   free(repo);
+  return 0;
+}
+
+/* Say what a resolution did: with --json one document, else the commit and
+ * the fields still open. */
+static void dk__resolve_print(const struct dk__aopts *o, const struct dk_resolve_result *res, const char *by) {
+  char hex[GIT_OID_HEXSZ + 1];
+  if (o->json) {
+    dk__print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O}", "commit",
+                             dk_oid_hex(&res->commit, hex), "path", res->path, "file", res->file,
+                             "resolution", res->resolution, "by", by, "fields", res->applied, "remaining",
+                             res->remaining));
+    return;
+  }
+  const char *subject = res->message + strlen("resolve ");
+  printf("resolved %.*s\n", (int)strcspn(subject, "\n"), subject);
+  printf("committed %.12s to main; ", dk_oid_hex(&res->commit, hex));
+  if (json_array_size(res->remaining)) {
+    printf("still open: ");
+    size_t i;
+    json_t *f;
+    json_array_foreach(res->remaining, i, f) printf("%s%s", i ? ", " : "", dk__label(json_string_value(f)));
+    printf("\n");
+  } else {
+    printf("%s removed, no field left open\n", res->file);
+  }
+}
+
+/* `conflicts resolve RECORD (--take SOURCE | --take main | --value JSON)`:
+ * commit the resolution to main. Returns the exit status. */
+static int dk__conflicts_resolve(struct dk__aopts *o, void (*usage)(FILE *)) {
+  json_t *value = NULL;
+  int status = dk__resolve_args(o, usage, &value);
+  if (status != 0) return status;
+  const char *by = dk__resolve_by(o);
+  struct dk_store *st = NULL;
+  if ((status = dk__resolve_store(o, &st)) != 0) {
+    json_decref(value);
+    return status;
+  }
   int is_main = o->take && strcmp(o->take, "main") == 0;
   struct dk_resolve_req req = {
     .name = o->pos[1], .field = o->field,
@@ -555,26 +625,8 @@ static int dk__conflicts_resolve(struct dk__aopts *o, void (*usage)(FILE *)) {
   if (rc != 0) {
     fprintf(stderr, "duikou conflicts resolve: %s\n", st->err);
     status = dk__exit_for(rc);
-  } else if (o->json) {
-    char hex[GIT_OID_HEXSZ + 1];
-    dk__print_json(json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O}", "commit",
-                             dk_oid_hex(&res.commit, hex), "path", res.path, "file", res.file,
-                             "resolution", res.resolution, "by", by, "fields", res.applied, "remaining",
-                             res.remaining));
   } else {
-    char hex[GIT_OID_HEXSZ + 1];
-    const char *subject = res.message + strlen("resolve ");
-    printf("resolved %.*s\n", (int)strcspn(subject, "\n"), subject);
-    printf("committed %.12s to main; ", dk_oid_hex(&res.commit, hex));
-    if (json_array_size(res.remaining)) {
-      printf("still open: ");
-      size_t i;
-      json_t *f;
-      json_array_foreach(res.remaining, i, f) printf("%s%s", i ? ", " : "", dk__label(json_string_value(f)));
-      printf("\n");
-    } else {
-      printf("%s removed, no field left open\n", res.file);
-    }
+    dk__resolve_print(o, &res, by);
   }
   dk_resolve_result_clear(&res);
   dk_store_close(st);
@@ -582,74 +634,52 @@ static int dk__conflicts_resolve(struct dk__aopts *o, void (*usage)(FILE *)) {
   return status;
 }
 
-int dk_cmd_conflicts(int argc, char **argv, void (*usage)(FILE *f)) {
-  struct dk__aopts o;
-  struct dk_audit *a = NULL;
-  json_t *list = NULL;
-  char *file = NULL; /* show: the conflict file asked for */
-  git_oid head;
-  int status = dk__aparse("conflicts", usage, argc, argv, DK__O_RESOLVE, &o);
-  if (status != 0) goto out;
-  const char *action = o.npos > 0 ? o.pos[0] : "list";
-  int is_list = strcmp(action, "list") == 0, is_show = strcmp(action, "show") == 0,
-      is_resolve = strcmp(action, "resolve") == 0;
+enum dk__conflicts_action { DK__C_LIST, DK__C_SHOW, DK__C_RESOLVE };
+
+/* The action of `conflicts` (list when none) and whether its arguments fit
+ * it. Returns 0 with *action set, or DK_EXIT_USAGE after saying why. */
+static int dk__conflicts_action(const struct dk__aopts *o, void (*usage)(FILE *), enum dk__conflicts_action *action) {
+  const char *name = o->npos > 0 ? o->pos[0] : "list";
+  int is_list = strcmp(name, "list") == 0, is_show = strcmp(name, "show") == 0,
+      is_resolve = strcmp(name, "resolve") == 0;
   if (!is_list && !is_show && !is_resolve) {
-    fprintf(stderr, "duikou conflicts: unknown action \"%s\" (list, show or resolve)\n", action);
+    fprintf(stderr, "duikou conflicts: unknown action \"%s\" (list, show or resolve)\n", name);
     usage(stderr);
-    status = DK_EXIT_USAGE;
-    goto out;
+    return DK_EXIT_USAGE;
   }
-  if (!is_resolve && (o.field || o.take || o.value || o.by)) {
-    fprintf(stderr, "duikou conflicts %s: --field, --take, --value and --by go with resolve\n", action);
-    status = DK_EXIT_USAGE;
-    goto out;
+  if (!is_resolve && (o->field || o->take || o->value || o->by)) {
+    fprintf(stderr, "duikou conflicts %s: --field, --take, --value and --by go with resolve\n", name);
+    return DK_EXIT_USAGE;
   }
-  if (is_resolve) {
-    status = dk__conflicts_resolve(&o, usage);
-    goto out;
-  }
-  if ((is_list && o.npos > 1) || (is_show && o.npos != 2)) {
-    if (is_list) fprintf(stderr, "duikou conflicts list: unexpected argument \"%s\"\n", o.pos[1]);
+  *action = is_list ? DK__C_LIST : is_show ? DK__C_SHOW : DK__C_RESOLVE;
+  if (is_resolve) return 0; /* dk__conflicts_resolve checks its own */
+  if ((is_list && o->npos > 1) || (is_show && o->npos != 2)) {
+    if (is_list) fprintf(stderr, "duikou conflicts list: unexpected argument \"%s\"\n", o->pos[1]);
     else fprintf(stderr, "duikou conflicts show: give one record (its id, path or conflict file)\n");
     usage(stderr);
-    status = DK_EXIT_USAGE;
-    goto out;
+    return DK_EXIT_USAGE;
   }
-  char *rpath = NULL, *id = NULL, err[DK_ERRBUF_SIZE];
-  enum dk_kind kind;
-  if (is_show && dk_audit_conflict_name(o.pos[1], &rpath, &kind, &id, &file, err) != 0) {
-    fprintf(stderr, "duikou conflicts show: %s\n", err);
-    status = DK_EXIT_USAGE;
-    goto out;
+  return 0;
+}
+
+/* `conflicts show`: the document in list for the conflict file file, which
+ * the user named asked. Returns the exit status. */
+static int dk__conflicts_show(const struct dk__aopts *o, json_t *list, const char *file, const char *asked) {
+  json_t *doc = NULL;
+  size_t i;
+  json_t *e;
+  json_array_foreach(list, i, e) if (strcmp(dk__str(e, "file"), file) == 0) doc = e;
+  if (doc == NULL) {
+    fprintf(stderr, "duikou conflicts show: no open conflict on %s (main has no %s)\n", asked, file);
+    return DK_EXIT_FAILED;
   }
-  free(rpath);
-  free(id);
-  if ((status = dk__aopen("conflicts", &o, &a, NULL)) != 0 || (status = dk__at("conflicts", a, NULL, &head)) != 0)
-    goto out;
-  int rc = dk_audit_conflicts(a, &head, &list);
-  if (rc != 0) {
-    status = dk__afail("conflicts", a, rc);
-    goto out;
-  }
-  if (is_show) {
-    json_t *doc = NULL;
-    size_t i;
-    json_t *e;
-    json_array_foreach(list, i, e) if (strcmp(dk__str(e, "file"), file) == 0) doc = e;
-    if (doc == NULL) {
-      fprintf(stderr, "duikou conflicts show: no open conflict on %s (main has no %s)\n", o.pos[1], file);
-      status = DK_EXIT_FAILED;
-    } else if (o.json) {
-      dk__print_json(json_incref(doc));
-    } else {
-      dk__print_conflict(doc);
-    }
-    goto out;
-  }
-  if (o.json) {
-    dk__print_json(json_pack("{s:O}", "conflicts", list));
-    goto out;
-  }
+  if (o->json) dk__print_json(json_incref(doc));
+  else dk__print_conflict(doc);
+  return 0;
+}
+
+/* `conflicts list` for people: a line for each open conflict, then a count. */
+static void dk__conflicts_list(const json_t *list) {
   size_t i;
   json_t *e;
   json_array_foreach(list, i, e) {
@@ -675,6 +705,38 @@ int dk_cmd_conflicts(int argc, char **argv, void (*usage)(FILE *f)) {
   size_t nc = json_array_size(list);
   if (nc == 0) printf("no open conflicts\n");
   else printf("%zu open conflict%s\n", nc, nc == 1 ? "" : "s");
+}
+
+int dk_cmd_conflicts(int argc, char **argv, void (*usage)(FILE *f)) {
+  struct dk__aopts o;
+  struct dk_audit *a = NULL;
+  json_t *list = NULL;
+  char *file = NULL; /* show: the conflict file asked for */
+  git_oid head;
+  enum dk__conflicts_action action;
+  int status = dk__aparse("conflicts", usage, argc, argv, DK__O_RESOLVE, &o);
+  if (status == 0) status = dk__conflicts_action(&o, usage, &action);
+  if (status != 0) goto out;
+  if (action == DK__C_RESOLVE) {
+    status = dk__conflicts_resolve(&o, usage);
+    goto out;
+  }
+  char *rpath = NULL, *id = NULL, err[DK_ERRBUF_SIZE];
+  enum dk_kind kind;
+  if (action == DK__C_SHOW && dk_audit_conflict_name(o.pos[1], &rpath, &kind, &id, &file, err) != 0) {
+    fprintf(stderr, "duikou conflicts show: %s\n", err);
+    status = DK_EXIT_USAGE;
+    goto out;
+  }
+  free(rpath);
+  free(id);
+  if ((status = dk__aopen("conflicts", &o, &a, NULL)) != 0 || (status = dk__at("conflicts", a, NULL, &head)) != 0)
+    goto out;
+  int rc = dk_audit_conflicts(a, &head, &list);
+  if (rc != 0) status = dk__afail("conflicts", a, rc);
+  else if (action == DK__C_SHOW) status = dk__conflicts_show(&o, list, file, o.pos[1]);
+  else if (o.json) dk__print_json(json_pack("{s:O}", "conflicts", list));
+  else dk__conflicts_list(list);
 out:
   json_decref(list);
   dk_audit_close(a);

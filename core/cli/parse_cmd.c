@@ -127,7 +127,14 @@ static void dk__usage(FILE *f) {
           dk_cli_common_help);
 }
 
-int dk_cmd_parse(int argc, char **argv) {
+/* What the options of `duikou parse` say; file is the one FILE. */
+struct dk__pargs {
+  const char *name, *options, *ctype, *url, *city, *pdir, *file;
+};
+
+/* Parse the options and the one FILE into a (pointers into argv). Returns 0,
+ * -1 after --help, or DK_EXIT_USAGE after saying why. */
+static int dk__parse_args(int argc, char **argv, struct dk__pargs *a) {
   static const struct option longopts[] = {
     {"plugin", required_argument, NULL, 'p'},
     {"options", required_argument, NULL, 'o'},
@@ -139,79 +146,71 @@ int dk_cmd_parse(int argc, char **argv) {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  const char *name = NULL, *options = NULL, *ctype = NULL, *url = NULL, *city = "other", *pdir = NULL;
+  *a = (struct dk__pargs){.city = "other"};
   optind = 1;
   opterr = 0;
   int ch;
   while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
     switch (ch) {
-      case 'p': name = optarg; break;
-      case 'o': options = optarg; break;
-      case 't': ctype = optarg; break;
-      case 'u': url = optarg; break;
-      case 'C': city = optarg; break;
-      case 'P': pdir = optarg; break;
+      case 'p': a->name = optarg; break;
+      case 'o': a->options = optarg; break;
+      case 't': a->ctype = optarg; break;
+      case 'u': a->url = optarg; break;
+      case 'C': a->city = optarg; break;
+      case 'P': a->pdir = optarg; break;
       case 'L':
         if (dk_cli_log_level("parse", optarg) != 0) return DK_EXIT_USAGE;
         break;
-      case 'h': dk__usage(stdout); return DK_EXIT_OK;
+      case 'h': dk__usage(stdout); return -1;
       default:
         fprintf(stderr, "duikou parse: unknown option %s\n", argv[optind - 1]);
         dk__usage(stderr);
         return DK_EXIT_USAGE;
     }
   }
-  if (name == NULL || optind + 1 != argc) {
-    fprintf(stderr, name == NULL ? "duikou parse: --plugin is required\n" : "duikou parse: give exactly one FILE\n");
+  if (a->name == NULL || optind + 1 != argc) {
+    fprintf(stderr, a->name == NULL ? "duikou parse: --plugin is required\n" : "duikou parse: give exactly one FILE\n");
     dk__usage(stderr);
     return DK_EXIT_USAGE;
   }
-  const char *file = argv[optind];
-  json_t *opts = json_object();
-  if (options) {
-    json_error_t jerr;
+  a->file = argv[optind];
+  return 0;
+}
+
+/* --options as a JSON object, an empty one when options is NULL. Returns 0
+ * with *out (the caller's), or DK_EXIT_USAGE after saying why. */
+static int dk__parse_json_options(const char *options, json_t **out) {
+  *out = NULL;
+  if (options == NULL) {
+    *out = json_object();
+    return 0;
+  }
+  json_error_t jerr;
+  json_t *opts = json_loads(options, 0, &jerr);
+  if (!json_is_object(opts)) {
+    fprintf(stderr, "duikou parse: --options: %s\n", opts ? "must be a JSON object" : jerr.text);
     json_decref(opts);
-    opts = json_loads(options, 0, &jerr);
-    if (!json_is_object(opts)) {
-      fprintf(stderr, "duikou parse: --options: %s\n", opts ? "must be a JSON object" : jerr.text);
-      json_decref(opts);
-      return DK_EXIT_USAGE;
-    }
+    return DK_EXIT_USAGE;
   }
-  char err[DK_ERRBUF_SIZE], *body = NULL;
-  size_t len = 0;
-  int status = DK_EXIT_FAILED;
-  struct dk_loader ld = {0};
-  char *fileurl = NULL;
-  const struct dk_plugin *p = NULL;
-  if (dk_read_file(file, &body, &len, err) != 0) {
-    fprintf(stderr, "duikou parse: %s\n", err);
-    status = DK_EXIT_USAGE;
-    goto out;
-  }
-  if (dk_loader_scan(&ld, dk_loader_pick_dir(pdir, NULL)) != 0 || (p = dk_loader_find(&ld, name)) == NULL) {
-    fprintf(stderr, "duikou parse: %s\n", ld.err);
-    status = DK_EXIT_USAGE;
-    goto out;
-  }
-  if (dk_schemas_check_options(p, opts, NULL, err) != 0) {
-    fprintf(stderr, "duikou parse: %s\n", err);
-    status = DK_EXIT_USAGE;
-    goto out;
-  }
-  char *abs = dk_path_abs(NULL, file);
-  fileurl = dk_asprintf("file://%s", abs);
-  free(abs);
-  struct dk_source src = {.name = "parse", .city = city, .url = url ? url : fileurl, .options = opts};
+  *out = opts;
+  return 0;
+}
+
+/* Run plugin p with the source's options opts on body (len bytes) as a sync
+ * would on a response from fileurl (or --url), printing what it emits, then a
+ * count on stderr. Returns the exit status; everything stays the caller's. */
+static int dk__parse_run(const struct dk_plugin *p, const struct dk__pargs *a, json_t *opts, const char *fileurl,
+                         const char *body, size_t len) {
+  char err[DK_ERRBUF_SIZE];
+  struct dk_source src = {.name = "parse", .city = a->city, .url = a->url ? a->url : fileurl, .options = opts};
   void *state = NULL;
   err[0] = '\0';
   int rc = p->init(&state, &src, err, sizeof err);
   if (rc != 0) {
     fprintf(stderr, "duikou parse: plugin %s refused the options: %s\n", p->name, err[0] ? err : dk_strerror(rc));
-    status = DK_EXIT_USAGE;
-    goto out;
+    return DK_EXIT_USAGE;
   }
-  struct dk_response resp = {.page = 1, .status = 200, .url = src.url, .content_type = ctype, .body = body,
+  struct dk_response resp = {.page = 1, .status = 200, .url = src.url, .content_type = a->ctype, .body = body,
                              .body_len = len, .header = dk__no_header};
   struct dk__pemit em = {
     .pub = {.record = dk__p_record, .reject = dk__p_reject, .next_page = dk__p_next, .fail = dk__p_fail,
@@ -225,10 +224,40 @@ int dk_cmd_parse(int argc, char **argv) {
   if (pr != DK_OK) {
     fprintf(stderr, "duikou parse: plugin %s %s: %s\n", p->name, pr == DK_RETRY ? "asks to retry" : "could not parse",
             em.failmsg[0] ? em.failmsg : "no reason given");
-    goto out;
+    return DK_EXIT_FAILED;
   }
   fprintf(stderr, "duikou parse: %zu records (%zu invalid), %zu rejected\n", em.records, em.invalid, em.rejected);
-  status = em.invalid || em.rejected ? DK_EXIT_FAILED : DK_EXIT_OK;
+  return em.invalid || em.rejected ? DK_EXIT_FAILED : DK_EXIT_OK;
+}
+
+int dk_cmd_parse(int argc, char **argv) {
+  struct dk__pargs a;
+  int status = dk__parse_args(argc, argv, &a);
+  if (status != 0) return status < 0 ? DK_EXIT_OK : status;
+  json_t *opts = NULL;
+  if ((status = dk__parse_json_options(a.options, &opts)) != 0) return status;
+  char err[DK_ERRBUF_SIZE], *body = NULL;
+  size_t len = 0;
+  status = DK_EXIT_USAGE;
+  struct dk_loader ld = {0};
+  char *fileurl = NULL;
+  const struct dk_plugin *p = NULL;
+  if (dk_read_file(a.file, &body, &len, err) != 0) {
+    fprintf(stderr, "duikou parse: %s\n", err);
+    goto out;
+  }
+  if (dk_loader_scan(&ld, dk_loader_pick_dir(a.pdir, NULL)) != 0 || (p = dk_loader_find(&ld, a.name)) == NULL) {
+    fprintf(stderr, "duikou parse: %s\n", ld.err);
+    goto out;
+  }
+  if (dk_schemas_check_options(p, opts, NULL, err) != 0) {
+    fprintf(stderr, "duikou parse: %s\n", err);
+    goto out;
+  }
+  char *abs = dk_path_abs(NULL, a.file);
+  fileurl = dk_asprintf("file://%s", abs);
+  free(abs);
+  status = dk__parse_run(p, &a, opts, fileurl, body, len);
 out:
   free(fileurl);
   free(body);

@@ -75,7 +75,17 @@ static void dk__q_print_entry(const json_t *e, int full) {
   }
 }
 
-int dk_cmd_quarantine(int argc, char **argv) {
+/* What the options of `duikou quarantine` say. */
+struct dk__qargs {
+  struct dk_cli_opts o;
+  const char *source, *before_s;
+  int all, json;
+};
+
+/* Parse the options into q; they may follow the action (purge --all), and
+ * optind is then the first argument. Returns 0, -1 after --help, or
+ * DK_EXIT_USAGE after saying why. */
+static int dk__q_options(int argc, char **argv, struct dk__qargs *q) {
   static const struct option longopts[] = {
     {"config", required_argument, NULL, 'c'}, {"source", required_argument, NULL, 's'},
     {"before", required_argument, NULL, 'b'}, {"all", no_argument, NULL, 'a'},
@@ -83,37 +93,46 @@ int dk_cmd_quarantine(int argc, char **argv) {
     {"plugin-dir", required_argument, NULL, 'P'}, {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  struct dk_cli_opts o = {0};
-  o.config = getenv("DUIKOU_CONFIG");
-  const char *source = NULL, *before_s = NULL;
-  int all = 0, json = 0, ch;
+  memset(q, 0, sizeof *q);
+  q->o.config = getenv("DUIKOU_CONFIG");
+  int ch;
   optind = 1;
   opterr = 0;
   /* permuting: options may follow the action (purge --all) */
   while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
     switch (ch) {
-      case 'c': o.config = optarg; break;
-      case 's': source = optarg; break;
-      case 'b': before_s = optarg; break;
-      case 'a': all = 1; break;
-      case 'j': json = 1; break;
+      case 'c': q->o.config = optarg; break;
+      case 's': q->source = optarg; break;
+      case 'b': q->before_s = optarg; break;
+      case 'a': q->all = 1; break;
+      case 'j': q->json = 1; break;
       case 'P': break;
       case 'L':
         if (dk_cli_log_level("quarantine", optarg) != 0) return DK_EXIT_USAGE;
-        o.log_level_set = 1;
+        q->o.log_level_set = 1;
         break;
-      case 'h': dk__q_usage(stdout); return DK_EXIT_OK;
+      case 'h': dk__q_usage(stdout); return -1;
       default:
         fprintf(stderr, "duikou quarantine: unknown option %s\n", argv[optind - 1]);
         dk__q_usage(stderr);
         return DK_EXIT_USAGE;
     }
   }
+  return 0;
+}
+
+enum dk__q_action { DK__Q_LIST, DK__Q_SHOW, DK__Q_PURGE };
+
+/* The action at argv[optind] (list when none; optind then moves past it),
+ * --before and the arguments, checked. Returns 0 with *action and *before
+ * set, or DK_EXIT_USAGE after saying why. */
+static int dk__q_action(int argc, char **argv, const struct dk__qargs *q, enum dk__q_action *action,
+                        time_t *before) {
   const char *sub = optind < argc ? argv[optind] : "list";
   if (optind < argc) optind++;
-  time_t before = 0;
-  if (before_s && (before = dk__q_date(before_s)) == (time_t)-1) {
-    fprintf(stderr, "duikou quarantine: --before: \"%s\" is not a date (YYYY-MM-DD or RFC 3339)\n", before_s);
+  *before = 0;
+  if (q->before_s && (*before = dk__q_date(q->before_s)) == (time_t)-1) {
+    fprintf(stderr, "duikou quarantine: --before: \"%s\" is not a date (YYYY-MM-DD or RFC 3339)\n", q->before_s);
     return DK_EXIT_USAGE;
   }
   int is_list = strcmp(sub, "list") == 0, is_show = strcmp(sub, "show") == 0, is_purge = strcmp(sub, "purge") == 0;
@@ -125,7 +144,7 @@ int dk_cmd_quarantine(int argc, char **argv) {
     fprintf(stderr, "duikou quarantine show: give one entry name\n");
     return DK_EXIT_USAGE;
   }
-  if (is_purge && optind == argc && !all && !source && !before) {
+  if (is_purge && optind == argc && !q->all && !q->source && !*before) {
     fprintf(stderr, "duikou quarantine purge: say what to purge: NAME..., --source, --before or --all\n");
     return DK_EXIT_USAGE;
   }
@@ -133,59 +152,93 @@ int dk_cmd_quarantine(int argc, char **argv) {
     fprintf(stderr, "duikou quarantine list: unexpected argument \"%s\"\n", argv[optind]);
     return DK_EXIT_USAGE;
   }
-  struct dk_config *cfg = dk_cli_load_config(o.config, &o);
-  if (cfg == NULL) return DK_EXIT_USAGE;
+  *action = is_list ? DK__Q_LIST : is_show ? DK__Q_SHOW : DK__Q_PURGE;
+  return 0;
+}
+
+/* Print v as indented JSON, escaped for the terminal; v stays the caller's. */
+static void dk__q_print_json(const json_t *v) {
+  char *text = json_dumps(v, JSON_INDENT(2) | JSON_SORT_KEYS), *safe = dk_esc_json(text);
+  printf("%s\n", safe);
+  free(safe);
+  free(text);
+}
+
+/* `quarantine list`: the entries, of source only when not NULL. Returns the
+ * exit status. */
+static int dk__q_list(const struct dk_config *cfg, const char *source, int json) {
   char err[DK_ERRBUF_SIZE];
   int status = DK_EXIT_OK;
-  if (is_list) {
-    json_t *list = NULL;
-    if (dk_quarantine_list(cfg->state, source, &list, err) != 0) {
-      fprintf(stderr, "duikou quarantine: %s\n", err);
-      status = DK_EXIT_FAILED;
-    } else if (json) {
-      char *text = json_dumps(list, JSON_INDENT(2) | JSON_SORT_KEYS), *safe = dk_esc_json(text);
-      printf("%s\n", safe);
-      free(safe);
-      free(text);
-    } else {
-      size_t i;
-      json_t *e;
-      json_array_foreach(list, i, e) dk__q_print_entry(e, 0);
-      printf("%zu entr%s in quarantine%s%s\n", json_array_size(list), json_array_size(list) == 1 ? "y" : "ies",
-             source ? " for " : "", source ? source : "");
-    }
-    json_decref(list);
-  } else if (is_show) {
-    json_t *e = NULL;
-    int rc = dk_quarantine_get(cfg->state, argv[optind], &e, err);
-    if (rc != 0) {
-      fprintf(stderr, "duikou quarantine: %s\n", err);
-      status = DK_EXIT_FAILED;
-    } else if (json) {
-      char *text = json_dumps(e, JSON_INDENT(2) | JSON_SORT_KEYS), *safe = dk_esc_json(text);
-      printf("%s\n", safe);
-      free(safe);
-      free(text);
-    } else {
-      dk__q_print_entry(e, 1);
-    }
-    json_decref(e);
+  json_t *list = NULL;
+  if (dk_quarantine_list(cfg->state, source, &list, err) != 0) {
+    fprintf(stderr, "duikou quarantine: %s\n", err);
+    status = DK_EXIT_FAILED;
+  } else if (json) {
+    dk__q_print_json(list);
   } else {
-    size_t total = 0, n;
-    if (optind < argc) {
-      for (int i = optind; i < argc; i++) {
-        if (dk_quarantine_purge(cfg->state, argv[i], NULL, before, &n, err) != 0) {
-          fprintf(stderr, "duikou quarantine: %s\n", err);
-          status = DK_EXIT_FAILED;
-        }
-        total += n;
-      }
-    } else if (dk_quarantine_purge(cfg->state, NULL, source, before, &total, err) != 0) {
-      fprintf(stderr, "duikou quarantine: %s\n", err);
-      status = DK_EXIT_FAILED;
-    }
-    printf("%zu entr%s purged\n", total, total == 1 ? "y" : "ies");
+    size_t i;
+    json_t *e;
+    json_array_foreach(list, i, e) dk__q_print_entry(e, 0);
+    printf("%zu entr%s in quarantine%s%s\n", json_array_size(list), json_array_size(list) == 1 ? "y" : "ies",
+           source ? " for " : "", source ? source : "");
   }
+  json_decref(list);
+  return status;
+}
+
+/* `quarantine show NAME`: one entry in full. Returns the exit status. */
+static int dk__q_show(const struct dk_config *cfg, const char *name, int json) {
+  char err[DK_ERRBUF_SIZE];
+  int status = DK_EXIT_OK;
+  json_t *e = NULL;
+  int rc = dk_quarantine_get(cfg->state, name, &e, err);
+  if (rc != 0) {
+    fprintf(stderr, "duikou quarantine: %s\n", err);
+    status = DK_EXIT_FAILED;
+  } else if (json) {
+    dk__q_print_json(e);
+  } else {
+    dk__q_print_entry(e, 1);
+  }
+  json_decref(e);
+  return status;
+}
+
+/* `quarantine purge`: the nnames entries names, else those of source (all
+ * when NULL), last seen before before when it is not 0. Returns the exit
+ * status. */
+static int dk__q_purge(const struct dk_config *cfg, char **names, int nnames, const char *source, time_t before) {
+  char err[DK_ERRBUF_SIZE];
+  int status = DK_EXIT_OK;
+  size_t total = 0, n;
+  if (nnames > 0) {
+    for (int i = 0; i < nnames; i++) {
+      if (dk_quarantine_purge(cfg->state, names[i], NULL, before, &n, err) != 0) {
+        fprintf(stderr, "duikou quarantine: %s\n", err);
+        status = DK_EXIT_FAILED;
+      }
+      total += n;
+    }
+  } else if (dk_quarantine_purge(cfg->state, NULL, source, before, &total, err) != 0) {
+    fprintf(stderr, "duikou quarantine: %s\n", err);
+    status = DK_EXIT_FAILED;
+  }
+  printf("%zu entr%s purged\n", total, total == 1 ? "y" : "ies");
+  return status;
+}
+
+int dk_cmd_quarantine(int argc, char **argv) {
+  struct dk__qargs q;
+  int status = dk__q_options(argc, argv, &q);
+  if (status != 0) return status < 0 ? DK_EXIT_OK : status;
+  enum dk__q_action action;
+  time_t before;
+  if ((status = dk__q_action(argc, argv, &q, &action, &before)) != 0) return status;
+  struct dk_config *cfg = dk_cli_load_config(q.o.config, &q.o);
+  if (cfg == NULL) return DK_EXIT_USAGE;
+  if (action == DK__Q_LIST) status = dk__q_list(cfg, q.source, q.json);
+  else if (action == DK__Q_SHOW) status = dk__q_show(cfg, argv[optind], q.json);
+  else status = dk__q_purge(cfg, argv + optind, argc - optind, q.source, before);
   dk_config_free(cfg);
   return status;
 }

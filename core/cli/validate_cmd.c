@@ -83,7 +83,15 @@ static int dk__one(const char *file, const char *label, const json_t *rec, const
   return rc < 0 ? 0 : rc;
 }
 
-int dk_cmd_validate(int argc, char **argv) {
+/* What the options of `duikou validate` say. */
+struct dk__vargs {
+  const char *schema_file, *kind, *output;
+  int assert_formats, basic;
+};
+
+/* Parse the options into a; optind is then the first FILE. Returns 0, -1
+ * after --help, or DK_EXIT_USAGE after saying why. */
+static int dk__validate_args(int argc, char **argv, struct dk__vargs *a) {
   static const struct option longopts[] = {
     {"schema", required_argument, NULL, 's'},
     {"kind", required_argument, NULL, 'k'},
@@ -92,98 +100,130 @@ int dk_cmd_validate(int argc, char **argv) {
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
   };
-  const char *schema_file = NULL, *kind = NULL, *output = "text";
-  int assert_formats = 0;
+  *a = (struct dk__vargs){.output = "text"};
   optind = 1;
   opterr = 0;
   int ch;
   while ((ch = getopt_long(argc, argv, "+h", longopts, NULL)) != -1) {
     switch (ch) {
-      case 's': schema_file = optarg; break;
-      case 'k': kind = optarg; break;
-      case 'o': output = optarg; break;
-      case 'F': assert_formats = 1; break;
-      case 'h': dk__usage(stdout); return DK_EXIT_OK;
+      case 's': a->schema_file = optarg; break;
+      case 'k': a->kind = optarg; break;
+      case 'o': a->output = optarg; break;
+      case 'F': a->assert_formats = 1; break;
+      case 'h': dk__usage(stdout); return -1;
       default:
         fprintf(stderr, "duikou validate: unknown option %s\n", argv[optind - 1]);
         dk__usage(stderr);
         return DK_EXIT_USAGE;
     }
   }
-  int basic = strcmp(output, "basic") == 0;
-  if (!basic && strcmp(output, "text") != 0) {
-    fprintf(stderr, "duikou validate: --output: \"%s\" is not text or basic\n", output);
+  a->basic = strcmp(a->output, "basic") == 0;
+  if (!a->basic && strcmp(a->output, "text") != 0) {
+    fprintf(stderr, "duikou validate: --output: \"%s\" is not text or basic\n", a->output);
     return DK_EXIT_USAGE;
   }
-  if (optind >= argc || (schema_file && kind)) {
+  if (optind >= argc || (a->schema_file && a->kind)) {
     fprintf(stderr, optind >= argc ? "duikou validate: no file to validate\n"
                                    : "duikou validate: --schema and --kind exclude each other\n");
     dk__usage(stderr);
     return DK_EXIT_USAGE;
   }
+  return 0;
+}
+
+/* Compile the JSON Schema in schema_file into *own (the caller frees it).
+ * Returns 0, or DK_EXIT_USAGE after saying why. */
+static int dk__compile_file(const char *schema_file, int assert_formats, struct dk_schema **own) {
   char err[DK_ERRBUF_SIZE];
+  json_error_t jerr;
+  json_t *doc = json_load_file(schema_file, JSON_DECODE_ANY, &jerr);
+  if (doc == NULL) {
+    fprintf(stderr, "duikou validate: %s:%d:%d: %s\n", schema_file, jerr.line, jerr.column, jerr.text);
+    return DK_EXIT_USAGE;
+  }
+  char *uri = dk_path_abs(NULL, schema_file);
+  char *fileuri = dk_asprintf("file://%s", uri);
+  struct dk_schema_opts opts = {.assert_formats = assert_formats, .check_metaschema = 1};
+  int rc = dk_schema_compile(dk_schemas_registry(), doc, json_object_get(doc, "$id") ? NULL : fileuri, &opts,
+                             own, err);
+  free(uri);
+  free(fileuri);
+  json_decref(doc);
+  if (rc != 0) {
+    fprintf(stderr, "duikou validate: %s: %s\n", schema_file, err);
+    return DK_EXIT_USAGE;
+  }
+  return 0;
+}
+
+/* What to validate against: *given (the configuration's schema, or *own,
+ * which the caller frees), else *forced (--kind), else each record's own
+ * kind. Returns 0, or DK_EXIT_USAGE after saying why. */
+static int dk__validate_schema(const struct dk__vargs *a, struct dk_schema **own, const struct dk_schema **given,
+                               enum dk_kind *forced) {
+  char err[DK_ERRBUF_SIZE];
+  *own = NULL;
+  *given = NULL;
+  *forced = DK_KIND_NONE;
+  if (a->kind && strcmp(a->kind, "config") == 0) {
+    *given = dk_schemas_config(err);
+  } else if (a->kind) {
+    *forced = dk_kind_from_name(a->kind);
+    if (*forced == DK_KIND_NONE) {
+      fprintf(stderr, "duikou validate: --kind: \"%s\" is not one of plan, task, progress, unit, config\n",
+              a->kind);
+      return DK_EXIT_USAGE;
+    }
+  } else if (a->schema_file) {
+    int rc = dk__compile_file(a->schema_file, a->assert_formats, own);
+    if (rc != 0) return rc;
+    *given = *own;
+  }
+  return 0;
+}
+
+/* Validate the records of one file, printing the errors; clears *all_valid
+ * when one is invalid and sets *trouble when one cannot be validated. */
+static void dk__validate_file(const char *file, const struct dk_schema *given, enum dk_kind forced, int basic,
+                              int *all_valid, int *trouble) {
+  json_error_t jerr;
+  json_t *doc = json_load_file(file, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
+  if (doc == NULL) {
+    printf("%s:%d:%d: not JSON: %s\n", file, jerr.line, jerr.column, jerr.text);
+    *all_valid = 0;
+    return;
+  }
+  json_t *list = json_is_array(doc) ? doc : json_object_get(doc, "records");
+  if (json_is_array(list) && given == NULL) {
+    size_t j;
+    json_t *rec;
+    json_array_foreach(list, j, rec) {
+      const char *id = json_string_value(json_object_get(rec, "id"));
+      char *label = dk_asprintf("[%zu]%s%s", j, id ? " " : "", id ? id : "");
+      int rc = dk__one(file, label, rec, NULL, forced, basic);
+      free(label);
+      if (rc < 0) *trouble = 1;
+      if (rc != 1) *all_valid = 0;
+    }
+  } else {
+    int rc = dk__one(file, NULL, doc, given, forced, basic);
+    if (rc < 0) *trouble = 1;
+    if (rc != 1) *all_valid = 0;
+    else if (!basic) printf("%s: valid\n", file);
+  }
+  json_decref(doc);
+}
+
+int dk_cmd_validate(int argc, char **argv) {
+  struct dk__vargs a;
+  int status = dk__validate_args(argc, argv, &a);
+  if (status != 0) return status < 0 ? DK_EXIT_OK : status;
   struct dk_schema *own = NULL;
   const struct dk_schema *given = NULL;
   enum dk_kind forced = DK_KIND_NONE;
-  if (kind && strcmp(kind, "config") == 0) {
-    given = dk_schemas_config(err);
-  } else if (kind) {
-    forced = dk_kind_from_name(kind);
-    if (forced == DK_KIND_NONE) {
-      fprintf(stderr, "duikou validate: --kind: \"%s\" is not one of plan, task, progress, unit, config\n", kind);
-      return DK_EXIT_USAGE;
-    }
-  } else if (schema_file) {
-    json_error_t jerr;
-    json_t *doc = json_load_file(schema_file, JSON_DECODE_ANY, &jerr);
-    if (doc == NULL) {
-      fprintf(stderr, "duikou validate: %s:%d:%d: %s\n", schema_file, jerr.line, jerr.column, jerr.text);
-      return DK_EXIT_USAGE;
-    }
-    char *uri = dk_path_abs(NULL, schema_file);
-    char *fileuri = dk_asprintf("file://%s", uri);
-    struct dk_schema_opts opts = {.assert_formats = assert_formats, .check_metaschema = 1};
-    int rc = dk_schema_compile(dk_schemas_registry(), doc, json_object_get(doc, "$id") ? NULL : fileuri, &opts,
-                               &own, err);
-    free(uri);
-    free(fileuri);
-    json_decref(doc);
-    if (rc != 0) {
-      fprintf(stderr, "duikou validate: %s: %s\n", schema_file, err);
-      return DK_EXIT_USAGE;
-    }
-    given = own;
-  }
+  if ((status = dk__validate_schema(&a, &own, &given, &forced)) != 0) return status;
   int all_valid = 1, trouble = 0;
-  for (int i = optind; i < argc; i++) {
-    const char *file = argv[i];
-    json_error_t jerr;
-    json_t *doc = json_load_file(file, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &jerr);
-    if (doc == NULL) {
-      printf("%s:%d:%d: not JSON: %s\n", file, jerr.line, jerr.column, jerr.text);
-      all_valid = 0;
-      continue;
-    }
-    json_t *list = json_is_array(doc) ? doc : json_object_get(doc, "records");
-    if (json_is_array(list) && given == NULL) {
-      size_t j;
-      json_t *rec;
-      json_array_foreach(list, j, rec) {
-        const char *id = json_string_value(json_object_get(rec, "id"));
-        char *label = dk_asprintf("[%zu]%s%s", j, id ? " " : "", id ? id : "");
-        int rc = dk__one(file, label, rec, NULL, forced, basic);
-        free(label);
-        if (rc < 0) trouble = 1;
-        if (rc != 1) all_valid = 0;
-      }
-    } else {
-      int rc = dk__one(file, NULL, doc, given, forced, basic);
-      if (rc < 0) trouble = 1;
-      if (rc != 1) all_valid = 0;
-      else if (!basic) printf("%s: valid\n", file);
-    }
-    json_decref(doc);
-  }
+  for (int i = optind; i < argc; i++) dk__validate_file(argv[i], given, forced, a.basic, &all_valid, &trouble);
   dk_schema_free(own);
   if (trouble) return DK_EXIT_USAGE;
   return all_valid ? DK_EXIT_OK : DK_EXIT_FAILED;
