@@ -15,6 +15,7 @@
 
 #include "commands.h"
 #include "options.h"
+#include "http.h"
 #include "loader.h"
 #include "log.h"
 #include "record.h"
@@ -27,6 +28,7 @@ struct dk__pemit {
   size_t records, invalid, rejected;
   char failmsg[DK_ERRBUF_SIZE];
   char *next;
+  json_t *resolved; /* what resolve_url gave: valid until parse returns */
 };
 
 static void dk__print(json_t *line) {
@@ -110,6 +112,18 @@ static void dk__p_log(struct dk_emit *e, enum dk_log_level level, const char *fm
   va_start(ap, fmt);
   dk_vlog(level, kv, fmt, ap);
   va_end(ap);
+}
+
+/* emit->resolve_url: the core's RFC 3986 resolution (curl_url); the
+ * result lives until the parse returns. */
+static const char *dk__p_resolve(struct dk_emit *e, const char *base, const char *ref) {
+  struct dk__pemit *p = (struct dk__pemit *)e;
+  char *url = dk_http_resolve(base, ref);
+  if (url == NULL) return NULL;
+  if (p->resolved == NULL) p->resolved = json_array();
+  json_array_append_new(p->resolved, json_string(url));
+  free(url);
+  return json_string_value(json_array_get(p->resolved, json_array_size(p->resolved) - 1));
 }
 
 static const char *dk__no_header(const struct dk_response *resp, const char *name) { return NULL; }
@@ -202,7 +216,7 @@ static int dk__parse_json_options(const char *options, json_t **out) {
 static int dk__parse_run(const struct dk_plugin *p, const struct dk__pargs *a, json_t *opts, const char *fileurl,
                          const char *body, size_t len) {
   char err[DK_ERRBUF_SIZE];
-  struct dk_source src = {.name = "parse", .city = a->city, .url = a->url ? a->url : fileurl, .options = opts};
+  struct dk_source src = {.size = sizeof src, .name = "parse", .city = a->city, .url = a->url ? a->url : fileurl, .options = opts};
   void *state = NULL;
   err[0] = '\0';
   int rc = p->init(&state, &src, err, sizeof err);
@@ -210,17 +224,18 @@ static int dk__parse_run(const struct dk_plugin *p, const struct dk__pargs *a, j
     fprintf(stderr, "duikou parse: plugin %s refused the options: %s\n", p->name, err[0] ? err : dk_strerror(rc));
     return DK_EXIT_USAGE;
   }
-  struct dk_response resp = {.page = 1, .status = 200, .url = src.url, .content_type = a->ctype, .body = body,
+  struct dk_response resp = {.size = sizeof resp, .page = 1, .status = 200, .url = src.url, .content_type = a->ctype, .body = body,
                              .body_len = len, .header = dk__no_header};
   struct dk__pemit em = {
-    .pub = {.record = dk__p_record, .reject = dk__p_reject, .next_page = dk__p_next, .fail = dk__p_fail,
-            .log = dk__p_log, .tombstone = dk__p_tombstone},
+    .pub = {.size = sizeof em.pub, .record = dk__p_record, .reject = dk__p_reject, .next_page = dk__p_next,
+            .fail = dk__p_fail, .log = dk__p_log, .tombstone = dk__p_tombstone, .resolve_url = dk__p_resolve},
     .plugin = p->name,
   };
   enum dk_result pr = p->parse(state, &resp, &em.pub);
   if (p->fini) p->fini(state);
   if (em.next) fprintf(stderr, "duikou parse: the plugin asks for a next page: %s (not fetched)\n", em.next);
   free(em.next);
+  json_decref(em.resolved);
   if (pr != DK_OK) {
     fprintf(stderr, "duikou parse: plugin %s %s: %s\n", p->name, pr == DK_RETRY ? "asks to retry" : "could not parse",
             em.failmsg[0] ? em.failmsg : "no reason given");

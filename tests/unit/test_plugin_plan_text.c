@@ -37,14 +37,14 @@ static json_t *parse_doc(const char *rel, const char *content_type, const char *
   assert_non_null(opts);
   char err[DK_ERRBUF_SIZE] = "";
   if (dk_schemas_check_options(p, opts, NULL, err) != 0) fail_msg("options refused: %s", err);
-  struct dk_source src = {.name = "plan", .city = "jinan", .url = "https://example.invalid/plan", .options = opts};
+  struct dk_source src = {.size = sizeof src, .name = "plan", .city = "jinan", .url = "https://example.invalid/plan", .options = opts};
   void *state = NULL;
   if (p->init(&state, &src, err, sizeof err) != 0) fail_msg("init: %s", err);
 
   snprintf(path, sizeof path, "%s/%s", data, rel);
   size_t len;
   char *body = slurp(path, &len);
-  struct dk_response resp = {.page = 1, .status = 200, .url = src.url, .content_type = content_type,
+  struct dk_response resp = {.size = sizeof resp, .page = 1, .status = 200, .url = src.url, .content_type = content_type,
                              .body = body, .body_len = len};
   struct collect c;
   collect_init(&c);
