@@ -4,7 +4,7 @@
  * "FILE:LINE:COLUMN: what is wrong (at /sources/1/url)". Relative paths in the
  * file are resolved against the file's folder. Secrets are never read here:
  * the configuration only names the environment variable or file holding
- * them, and dk_auth_header() reads them when a request needs them. */
+ * them, and auth.c reads them when a request needs them. */
 #ifndef DK_CONFIG_H
 #define DK_CONFIG_H
 
@@ -12,14 +12,8 @@
 #include <jansson.h>
 #include "error.h"
 #include "yamldoc.h"
+#include "auth.h" /* struct dk_auth and the reading of the secrets it names */
 
-struct dk_auth {
-  char *bearer_env;     /* name of an environment variable holding a token */
-  char *bearer_file;    /* path of a file holding a token */
-  char *basic_user;     /* basic auth user name (not a secret) */
-  char *basic_password_env;
-  char *basic_password_file;
-};
 
 struct dk_source_conf {
   char *name;      /* unique, [a-z0-9][a-z0-9._-]* */
@@ -86,29 +80,5 @@ void dk_config_apply_timezone(const struct dk_config *cfg);
 
 /* The source named `name`, or NULL. */
 const struct dk_source_conf *dk_config_source(const struct dk_config *cfg, const char *name);
-
-/* The credentials of one run, as dk_auth_read read them: a bearer token,
- * or a basic-auth pair that libcurl sends (CURLOPT_USERNAME/PASSWORD, or
- * the proxy's); all NULL when none is configured. Owned; wipe with
- * dk_credentials_wipe. */
-struct dk_credentials {
-  char *bearer;   /* Authorization value "Bearer …": a secret */
-  char *user;     /* basic auth user name */
-  char *password; /* basic auth password: a secret */
-};
-
-/* Read the secret a dk_auth names into *out, registering with dk_redact_add
- * every form of it a server could echo (the token; the password,
- * "user:password" and its base64). Returns 0, or DK_ECONFIG with err saying
- * which variable or file is missing (never the secret itself), or
- * DK_ENOMEM; *out is all NULL then. */
-int dk_auth_read(const struct dk_auth *auth, struct dk_credentials *out, char *err);
-/* Wipe and free what *c holds; c is all NULL after. */
-void dk_credentials_wipe(struct dk_credentials *c);
-
-/* The same as one Authorization header value ("Bearer …" or "Basic …").
- * *out is NULL when no auth is configured. Returns what dk_auth_read does.
- * The caller frees *out (and should wipe it). */
-int dk_auth_header(const struct dk_auth *auth, char **out, char *err);
 
 #endif
