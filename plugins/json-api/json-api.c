@@ -338,13 +338,9 @@ static bool jsonapi_next_url(struct jsonapi *j, json_t *doc, size_t items, const
   return ok;
 }
 
-static enum dk_result jsonapi_parse(void *state, const struct dk_response *resp, struct dk_emit *emit) {
-  struct jsonapi *j = state;
-  char msg[512];
-  if (!dk_ct_accept(resp->content_type, j->content_types, "JSON", resp->body, resp->body_len, msg, sizeof msg)) {
-    emit->fail(emit, "%s", msg);
-    return DK_ERROR;
-  }
+/* The body as JSON (a BOM skipped; a number jansson cannot hold marked for
+ * the core to refuse its record), or NULL after emit->fail. */
+static json_t *jsonapi_load(const struct dk_response *resp, struct dk_emit *emit) {
   const char *body = resp->body;
   size_t len = resp->body_len;
   if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) body += 3, len -= 3; /* RFC 8259 8.1 allows it */
@@ -357,10 +353,68 @@ static enum dk_result jsonapi_parse(void *state, const struct dk_response *resp,
     if (marked) doc = json_loadb(marked, mlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
     free(marked);
   }
-  if (doc == NULL) {
+  if (doc == NULL)
     emit->fail(emit, "response is not JSON: %s at line %d, column %d", jerr.text, jerr.line, jerr.column);
+  return doc;
+}
+
+/* An item that says its record is gone: a tombstone, or a refusal when
+ * this core takes none or the item has no valid kind and id. */
+static void jsonapi_tombstone(struct jsonapi *j, json_t *item, json_t *rec, json_t *dv, const char *where,
+                              struct dk_emit *emit) {
+  json_t *rv = j->deleted_reason ? jsonapi_pointer(item, j->deleted_reason) : NULL;
+  const char *reason = json_is_string(rv) ? json_string_value(rv) : json_is_string(dv) ? json_string_value(dv) : NULL;
+  const char *kind = json_string_value(json_object_get(rec, "kind"));
+  const char *id = json_string_value(json_object_get(rec, "id"));
+  const char *why = NULL;
+  if (!DK_EMIT_HAS(emit, tombstone) || emit->tombstone == NULL)
+    why = "a deleted item cannot be passed on: this duikou takes no tombstones (upgrade duikou)";
+  else if (kind == NULL || id == NULL || emit->tombstone(emit, kind, id, reason) != 0)
+    why = "a deleted item needs a valid kind and id";
+  if (why) {
+    char *raw = json_dumps(item, JSON_COMPACT);
+    emit->reject(emit, where, raw ? raw : "", "%s", why);
+    free(raw);
+  }
+}
+
+/* One item at `where`: a record, a tombstone, or a refusal. Returns 0, or
+ * -1 after emit->fail (the page stops). */
+static int jsonapi_item(struct jsonapi *j, json_t *item, const char *where, struct dk_emit *emit) {
+  if (!json_is_object(item)) {
+    char *raw = json_dumps(item, JSON_ENCODE_ANY | JSON_COMPACT);
+    emit->reject(emit, where, raw ? raw : "", "a record must be a JSON object");
+    free(raw);
+    return 0;
+  }
+  json_t *rec = j->map ? jsonapi_map(j, item) : json_incref(item);
+  if (rec == NULL) {
+    emit->fail(emit, "%s: out of memory", where);
+    return -1;
+  }
+  json_t *dv = j->deleted ? jsonapi_pointer(item, j->deleted) : NULL;
+  if (json_is_true(dv) || (json_is_string(dv) && json_string_length(dv) > 0)) {
+    jsonapi_tombstone(j, item, rec, dv, where, emit);
+    json_decref(rec);
+    return 0;
+  }
+  int rc = emit->record(emit, rec);
+  if (rc != 0) {
+    emit->fail(emit, "%s: the record was refused (%d); stopping", where, rc);
+    return -1;
+  }
+  return 0;
+}
+
+static enum dk_result jsonapi_parse(void *state, const struct dk_response *resp, struct dk_emit *emit) {
+  struct jsonapi *j = state;
+  char msg[512];
+  if (!dk_ct_accept(resp->content_type, j->content_types, "JSON", resp->body, resp->body_len, msg, sizeof msg)) {
+    emit->fail(emit, "%s", msg);
     return DK_ERROR;
   }
+  json_t *doc = jsonapi_load(resp, emit);
+  if (doc == NULL) return DK_ERROR;
   const char *at = j->records; /* where the array sits, for messages */
   json_t *arr;
   if (j->records) arr = jsonapi_pointer(doc, j->records);
@@ -371,61 +425,19 @@ static enum dk_result jsonapi_parse(void *state, const struct dk_response *resp,
     json_decref(doc);
     return DK_ERROR;
   }
-  size_t wlen = strlen(at) + 24;
-  char *where = malloc(wlen);
-  if (where == NULL) {
-    emit->fail(emit, "out of memory");
-    json_decref(doc);
-    return DK_ERROR;
-  }
-  enum dk_result res = DK_ERROR;
-  size_t i;
+  size_t wlen = strlen(at) + 24, i;
+  char *where = malloc(wlen), *next = NULL;
+  enum dk_result res = where ? DK_OK : DK_ERROR;
+  if (where == NULL) emit->fail(emit, "out of memory");
   json_t *item;
   json_array_foreach(arr, i, item) {
+    if (res != DK_OK) break;
     snprintf(where, wlen, "%s/%zu", at, i);
-    if (!json_is_object(item)) {
-      char *raw = json_dumps(item, JSON_ENCODE_ANY | JSON_COMPACT);
-      emit->reject(emit, where, raw ? raw : "", "a record must be a JSON object");
-      free(raw);
-      continue;
-    }
-    json_t *rec = j->map ? jsonapi_map(j, item) : json_incref(item);
-    if (rec == NULL) {
-      emit->fail(emit, "%s: out of memory", where);
-      goto out;
-    }
-    json_t *dv = j->deleted ? jsonapi_pointer(item, j->deleted) : NULL;
-    if (json_is_true(dv) || (json_is_string(dv) && json_string_length(dv) > 0)) {
-      /* a tombstone: the item says the record is gone */
-      json_t *rv = j->deleted_reason ? jsonapi_pointer(item, j->deleted_reason) : NULL;
-      const char *reason = json_is_string(rv) ? json_string_value(rv) : json_is_string(dv) ? json_string_value(dv) : NULL;
-      const char *kind = json_string_value(json_object_get(rec, "kind"));
-      const char *id = json_string_value(json_object_get(rec, "id"));
-      if (!DK_EMIT_HAS(emit, tombstone) || emit->tombstone == NULL) {
-        char *raw = json_dumps(item, JSON_COMPACT);
-        emit->reject(emit, where, raw ? raw : "", "a deleted item cannot be passed on: this duikou takes no "
-                     "tombstones (upgrade duikou)");
-        free(raw);
-      } else if (kind == NULL || id == NULL || emit->tombstone(emit, kind, id, reason) != 0) {
-        char *raw = json_dumps(item, JSON_COMPACT);
-        emit->reject(emit, where, raw ? raw : "", "a deleted item needs a valid kind and id");
-        free(raw);
-      }
-      json_decref(rec);
-      continue;
-    }
-    int rc = emit->record(emit, rec);
-    if (rc != 0) {
-      emit->fail(emit, "%s: the record was refused (%d); stopping", where, rc);
-      goto out;
-    }
+    if (jsonapi_item(j, item, where, emit) != 0) res = DK_ERROR;
   }
-  char *next;
-  if (!jsonapi_next_url(j, doc, json_array_size(arr), resp, emit, &next)) goto out;
-  if (next) emit->next_page(emit, next);
+  if (res == DK_OK && !jsonapi_next_url(j, doc, json_array_size(arr), resp, emit, &next)) res = DK_ERROR;
+  if (res == DK_OK && next) emit->next_page(emit, next);
   free(next);
-  res = DK_OK;
-out:
   free(where);
   json_decref(doc);
   return res;
