@@ -1,5 +1,5 @@
-/* The growable buffer and the UTF-8 helpers every plugin shares (json-api
- * and csv today; plan-text is to adopt them).
+/* The growable buffer and the UTF-8 helpers every plugin shares (csv,
+ * plan-text, and the other common headers).
  *
  * Header-only with static inline functions, like content_type.h: each
  * plugin is a self-contained .so linking nothing but jansson. */

@@ -27,6 +27,7 @@
 #endif
 
 #include "t2s-table.h"
+#include "common/buf.h"
 #include "units-table.h"
 
 #define PT_MAX_TITLE 200 /* codepoints, as in the schemas */
@@ -57,53 +58,17 @@ static const char options_schema[] =
     "               \"description\": \"more names of a unit: {canonical name: [other names]}, added to the built-in table\"}"
     " }}";
 
-/* --- growable byte buffer ------------------------------------------------ */
-
-struct buf {
-  char *p;
-  size_t n, cap;
-};
-
-/* Append n bytes of s, keeping the buffer NUL-terminated. false: out of memory. */
-static bool buf_add(struct buf *b, const char *s, size_t n) {
-  if (b->n + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->n + n + 1) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (p == NULL) return false;
-    b->p = p;
-    b->cap = cap;
-  }
-  memcpy(b->p + b->n, s, n);
-  b->n += n;
-  b->p[b->n] = '\0';
-  return true;
-}
-
-/* Append the string s. */
-static bool buf_adds(struct buf *b, const char *s) { return buf_add(b, s, strlen(s)); }
-
-/* Append codepoint cp as UTF-8 (U+FFFD for what cannot be one). */
-static bool buf_cp(struct buf *b, unsigned long cp) {
-  char u[4];
-  size_t n;
-  if (cp == 0 || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) cp = 0xFFFD;
-  if (cp < 0x80) { u[0] = (char)cp; n = 1; }
-  else if (cp < 0x800) { u[0] = (char)(0xC0 | (cp >> 6)); u[1] = (char)(0x80 | (cp & 0x3F)); n = 2; }
-  else if (cp < 0x10000) {
-    u[0] = (char)(0xE0 | (cp >> 12)); u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-    u[2] = (char)(0x80 | (cp & 0x3F)); n = 3;
-  } else {
-    u[0] = (char)(0xF0 | (cp >> 18)); u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    u[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); u[3] = (char)(0x80 | (cp & 0x3F)); n = 4;
-  }
-  return buf_add(b, u, n);
-}
+/* The growable buffer and UTF-8 encoder are the ones every plugin shares
+ * (plugins/common/buf.h). */
 
 /* --- UTF-8 helpers -------------------------------------------------------- */
 
 /* s starts with prefix. */
-static bool starts(const char *s, const char *prefix) { return strncmp(s, prefix, strlen(prefix)) == 0; }
+static bool starts(const char *s, const char *prefix) {
+  while (*prefix)
+    if (*s++ != *prefix++) return false;
+  return true;
+}
 
 /* s..s+n ends with suffix. */
 static bool ends(const char *s, size_t n, const char *suffix) {
@@ -247,7 +212,7 @@ static bool tag_is(const char *name, size_t n, const char *want) {
 
 /* Text of an HTML document: tags gone (block ones become line breaks),
  * script/style dropped, the common entities decoded. */
-static bool html_text(const char *s, size_t len, struct buf *out) {
+static bool html_text(const char *s, size_t len, struct dk_pbuf *out) {
   const char *end = s + len;
   while (s < end) {
     if (*s == '<') {
@@ -268,7 +233,7 @@ static bool html_text(const char *s, size_t len, struct buf *out) {
       static const char *const blocks[] = {"p", "br", "div", "li", "tr", "h1", "h2", "h3", "h4",
                                            "h5", "h6", "title", "table", "section", "article"};
       for (size_t i = 0; i < sizeof blocks / sizeof *blocks; i++)
-        if (tag_is(name, nl, blocks[i]) && !buf_add(out, "\n", 1)) return false;
+        if (tag_is(name, nl, blocks[i]) && !dk_pbuf_add(out, "\n", 1)) return false;
       continue;
     }
     if (*s == '&') {
@@ -290,13 +255,13 @@ static bool html_text(const char *s, size_t len, struct buf *out) {
         else if (el == 4 && !strncmp(e, "apos", 4)) cp = '\'';
         else ok = false;
         if (ok) {
-          if (!buf_cp(out, cp)) return false;
+          if (!dk_pbuf_cp(out, cp)) return false;
           s = semi + 1;
           continue;
         }
       }
     }
-    if (!buf_add(out, s, 1)) return false;
+    if (!dk_pbuf_add(out, s, 1)) return false;
     s++;
   }
   return true;
@@ -312,7 +277,7 @@ static bool is_pdf(const struct dk_response *resp) {
 
 /* The text layer of a PDF, pages one after the other, into out. false,
  * with the reason in why, when there is none to read. */
-static bool pdf_text(const struct dk_response *resp, struct buf *out, char *why, size_t whylen) {
+static bool pdf_text(const struct dk_response *resp, struct dk_pbuf *out, char *why, size_t whylen) {
 #ifdef PT_HAVE_POPPLER
   GBytes *bytes = g_bytes_new_static(resp->body, resp->body_len);
   GError *error = NULL;
@@ -328,7 +293,7 @@ static bool pdf_text(const struct dk_response *resp, struct buf *out, char *why,
   for (int i = 0; i < pages && ok; i++) {
     PopplerPage *page = poppler_document_get_page(doc, i);
     char *t = page ? poppler_page_get_text(page) : NULL;
-    ok = (t == NULL || buf_adds(out, t)) && buf_add(out, "\n", 1);
+    ok = (t == NULL || dk_pbuf_str(out, t)) && dk_pbuf_add(out, "\n", 1);
     g_free(t);
     if (page) g_object_unref(page);
   }
@@ -338,7 +303,7 @@ static bool pdf_text(const struct dk_response *resp, struct buf *out, char *why,
     return false;
   }
   bool text = false;
-  for (size_t i = 0; i < out->n && !text; i++) text = !isspace((unsigned char)out->p[i]);
+  for (size_t i = 0; i < out->len && !text; i++) text = !isspace((unsigned char)out->p[i]);
   if (!text)
     snprintf(why, whylen, "the PDF has no text layer (%d page%s without text: a scan?); configure the text or "
              "HTML version of the document instead", pages, pages == 1 ? "" : "s");
@@ -387,26 +352,26 @@ static char *strip_line(char *s, size_t *n) {
  * (PDF extraction scatters them: "2023 年"), keep one between two words of
  * the same script ("弘扬沂蒙精神 建功乡村振兴" is how it was published). */
 static char *squeeze(const char *s) {
-  struct buf b = {0};
+  struct dk_pbuf b = {0};
   size_t l;
   while (*s) {
     if (is_space_at(s, &l)) {
       const char *t = s;
       while (*t && is_space_at(t, &l)) t += l;
-      if (*t && b.n) {
-        size_t k = b.n - 1;
+      if (*t && b.len) {
+        size_t k = b.len - 1;
         while (k > 0 && ((unsigned char)b.p[k] & 0xC0) == 0x80) k--;
         unsigned long before = u8dec(b.p + k), after = u8dec(t);
         bool keep = (before < 0x80 && after < 0x80) || (is_ideo(before) && is_ideo(after));
-        if (keep && !buf_add(&b, " ", 1)) goto oom;
+        if (keep && !dk_pbuf_add(&b, " ", 1)) goto oom;
       }
       s = t;
       continue;
     }
-    if (!buf_add(&b, s, 1)) goto oom;
+    if (!dk_pbuf_add(&b, s, 1)) goto oom;
     s++;
   }
-  if (b.p == NULL && !buf_add(&b, "", 0)) goto oom;
+  if (b.p == NULL && !dk_pbuf_add(&b, "", 0)) goto oom;
   return b.p;
 oom:
   free(b.p);
@@ -640,21 +605,21 @@ static size_t piece_at(const char *k, size_t i, size_t n, int *depth, bool *afte
 
 /* Copy line s (n bytes, folded form k) into out, with the line breaks it
  * lost put back. */
-static bool split_line(const char *s, const char *k, size_t n, struct buf *out) {
+static bool split_line(const char *s, const char *k, size_t n, struct dk_pbuf *out) {
   int depth = 0;
   unsigned long prev = 0;
   bool body = false, after; /* body: past the first section */
   size_t from = 0, l;
   for (size_t i = 0; i < n; i += l) {
     if (i > from && break_before(k, i, prev, depth)) {
-      if (!buf_add(out, s + from, i - from) || !buf_add(out, "\n", 1)) return false;
+      if (!dk_pbuf_add(out, s + from, i - from) || !dk_pbuf_add(out, "\n", 1)) return false;
       from = i;
       body |= section_marker(k + i) || chapter_marker(k + i, "章");
     }
     if (i == from && (!body || prev == ')' || prev == 0xFF09) && (l = title_head(k + i, n - i)) != 0) {
       /* The next plan's title after a task's clause: a heading, as a task
        * would otherwise take the line for its own text. */
-      if (body && !buf_add(out, "# ", 2)) return false;
+      if (body && !dk_pbuf_add(out, "# ", 2)) return false;
       after = true;
     } else {
       l = piece_at(k, i, n, &depth, &after);
@@ -663,24 +628,24 @@ static bool split_line(const char *s, const char *k, size_t n, struct buf *out) 
     while (j > i && ((unsigned char)k[j] & 0xC0) == 0x80) j--;
     prev = u8dec(k + j);
     if (after && i + l < n) {
-      if (!buf_add(out, s + from, i + l - from) || !buf_add(out, "\n", 1)) return false;
+      if (!dk_pbuf_add(out, s + from, i + l - from) || !dk_pbuf_add(out, "\n", 1)) return false;
       from = i + l;
     }
   }
-  return buf_add(out, s + from, n - from);
+  return dk_pbuf_add(out, s + from, n - from);
 }
 
 /* The text with every run-on line split (trad: match on a folded copy). */
-static bool unrun(const char *text, bool trad, struct buf *out) {
+static bool unrun(const char *text, bool trad, struct dk_pbuf *out) {
   for (const char *line = text; *line;) {
     const char *nl = strchr(line, '\n');
     size_t n = nl ? (size_t)(nl - line) : strlen(line);
     char *k = trad ? folded(line, n) : NULL;
     if (trad && k == NULL) return false;
     const char *key = trad ? k : line;
-    bool ok = is_run_on(key, n) ? split_line(line, key, n, out) : buf_add(out, line, n);
+    bool ok = is_run_on(key, n) ? split_line(line, key, n, out) : dk_pbuf_add(out, line, n);
     free(k);
-    if (!ok || (nl && !buf_add(out, "\n", 1))) return false;
+    if (!ok || (nl && !dk_pbuf_add(out, "\n", 1))) return false;
     line = nl ? nl + 1 : line + n;
   }
   return true;
@@ -990,7 +955,7 @@ struct pt_task {
   int number;
   json_t *section, *subsection; /* owned references or NULL */
   char *title;                  /* a box's own title; NULL: the body's first sentence */
-  struct buf body;              /* as published */
+  struct dk_pbuf body;              /* as published */
   size_t glued_at;              /* where the last line glued to the body starts */
 };
 
@@ -1114,7 +1079,7 @@ static struct pt_task *new_task(struct pt_doc *d, struct pt_plan *p, int number,
   t->subsection = json_incref(p->subsection);
   while (*text == ' ') text++;
   d->task = t;
-  return buf_adds(&t->body, text) ? t : NULL;
+  return dk_pbuf_str(&t->body, text) ? t : NULL;
 }
 
 /* The plan a heading belongs to: the last one, or one made for a document
@@ -1265,12 +1230,12 @@ static int date_line(struct pt_doc *d, const char *date) {
   struct pt_task *t = d->task;
   char *sig = NULL;
   d->task = NULL;
-  if (t && t->body.n > t->glued_at) {
-    char *k = folded(t->body.p + t->glued_at, t->body.n - t->glued_at);
+  if (t && t->body.len > t->glued_at) {
+    char *k = folded(t->body.p + t->glued_at, t->body.len - t->glued_at);
     if (k && is_signature(k)) {
       sig = strdup(t->body.p + t->glued_at);
-      t->body.n = t->glued_at;
-      t->body.p[t->body.n] = '\0';
+      t->body.len = t->glued_at;
+      t->body.p[t->body.len] = '\0';
     }
     free(k);
   }
@@ -1297,11 +1262,11 @@ static int read_line(struct pt_doc *d, const char *s, const char *k, bool headin
   if ((rc = chapter_line(d, s, k)) != 0) return rc < 0 ? rc : 0;
   if (d->task) {
     /* A broken line: glue it back, with a space only between two ASCII words. */
-    struct buf *b = &d->task->body;
-    bool space = b->n && isalnum((unsigned char)b->p[b->n - 1]) && isalnum((unsigned char)s[0]);
-    const char *sep = d->task->title && b->n ? "\n" : space ? " " : ""; /* a box lists its items */
-    d->task->glued_at = b->n;
-    return !buf_adds(b, sep) || !buf_adds(b, s) ? DK_ENOMEM : 0;
+    struct dk_pbuf *b = &d->task->body;
+    bool space = b->len && isalnum((unsigned char)b->p[b->len - 1]) && isalnum((unsigned char)s[0]);
+    const char *sep = d->task->title && b->len ? "\n" : space ? " " : ""; /* a box lists its items */
+    d->task->glued_at = b->len;
+    return !dk_pbuf_str(b, sep) || !dk_pbuf_str(b, s) ? DK_ENOMEM : 0;
   }
   struct pt_plan *p = d->nplans ? &d->plans[d->nplans - 1] : NULL;
   if (d->doc_number == NULL && (p == NULL || (!p->ntasks && !json_array_size(p->sections))))
@@ -1360,7 +1325,7 @@ static json_t *task_record(const char *plan_id, const struct pt_task *t, bool tr
   char id[128];
   snprintf(id, sizeof id, "%s/%02d", plan_id, t->number);
   const char *b = t->body.p ? t->body.p : "";
-  size_t n = t->body.n, cut = n;
+  size_t n = t->body.len, cut = n;
   char *kb = trad ? folded(b, n) : NULL;
   if (trad && kb == NULL) return NULL;
   const char *k = trad ? kb : b;
@@ -1598,10 +1563,10 @@ oom:
 }
 
 /* The document's text: a PDF's text layer, an HTML page's text, or the body. */
-static bool body_text(const struct dk_response *resp, struct buf *text, char *why, size_t whylen) {
+static bool body_text(const struct dk_response *resp, struct dk_pbuf *text, char *why, size_t whylen) {
   if (is_pdf(resp)) return pdf_text(resp, text, why, whylen);
-  bool ok = is_html(resp) ? html_text(resp->body, resp->body_len, text) : buf_add(text, resp->body, resp->body_len);
-  if (ok && text->p == NULL) ok = buf_add(text, "", 0);
+  bool ok = is_html(resp) ? html_text(resp->body, resp->body_len, text) : dk_pbuf_add(text, resp->body, resp->body_len);
+  if (ok && text->p == NULL) ok = dk_pbuf_add(text, "", 0);
   if (!ok) snprintf(why, whylen, "out of memory");
   return ok;
 }
@@ -1609,7 +1574,7 @@ static bool body_text(const struct dk_response *resp, struct buf *text, char *wh
 /* One document: its plans, tasks and units, or a refusal saying why. */
 static enum dk_result pt_parse(void *state, const struct dk_response *resp, struct dk_emit *emit) {
   const struct pt_state *st = state;
-  struct buf raw = {0}, text = {0};
+  struct dk_pbuf raw = {0}, text = {0};
   struct pt_doc d = {0};
   char why[256];
   enum dk_result res = DK_ERROR;
@@ -1619,7 +1584,7 @@ static enum dk_result pt_parse(void *state, const struct dk_response *resp, stru
   }
   const char *start = starts(raw.p, "\xEF\xBB\xBF") ? raw.p + 3 : raw.p;
   d.trad = is_traditional(start);
-  if (!unrun(start, d.trad, &text) || (text.p == NULL && !buf_add(&text, "", 0)) || read_doc(&d, text.p)) {
+  if (!unrun(start, d.trad, &text) || (text.p == NULL && !dk_pbuf_add(&text, "", 0)) || read_doc(&d, text.p)) {
     emit->fail(emit, "out of memory");
     goto done;
   }
