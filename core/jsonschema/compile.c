@@ -349,236 +349,340 @@ static struct dk__node *resolve(struct cctx *c, const struct dk__node *from, str
   return n;
 }
 
-/* Compile one schema object's keywords. */
+/* $ref, and $dynamicRef outside 2019-09, resolved to their nodes (owned by
+ * the compiled schema): 0 or DK_ESCHEMA with c->err. */
+static int compile_ref(struct cctx *c, struct pending *p, const char *k, json_t *v) {
+  struct dk__node *n = p->node;
+  int dyn = strcmp(k, "$dynamicRef") == 0 && !(n->cres->vocab & DK__V_2019);
+  if (strcmp(k, "$ref") != 0 && !dyn)
+    return 0;
+  json_t *t;
+  if (!json_is_string(v))
+    return fail_at(c, n, k, "%s must be a string", k);
+  struct dk__node *target = resolve(c, n, p->res, json_string_value(v), k, &t);
+  if (!target)
+    return DK_ESCHEMA;
+  if (!dyn) {
+    n->ref = target;
+    return 0;
+  }
+  n->dynref = target;
+  const char *h = strchr(json_string_value(v), '#');
+  json_t *da = json_object_get(t, "$dynamicAnchor");
+  if (h && json_is_string(da) && strcmp(json_string_value(da), h + 1) == 0)
+    n->dyn_name = json_string_value(da);
+  return 0;
+}
+
+/* A single-subschema keyword k into *out (a node owned by the compiled
+ * schema): 0 or DK_ESCHEMA. */
+static inline int compile_one(struct cctx *c, const struct pending *p, json_t *v, const char *k,
+                              struct dk__node **out) {
+  return (*out = child(c, p, v, k, NULL, 0)) ? 0 : DK_ESCHEMA;
+}
+
+/* allOf, anyOf, oneOf, not and if/then/else: 0 or an error with c->err
+ * (0 too for other keywords). */
+static int compile_in_place(struct cctx *c, struct pending *p, const char *k, json_t *v) {
+  struct dk__node *n = p->node;
+  if (strcmp(k, "allOf") == 0)
+    return child_array(c, p, v, k, &n->allof, &n->nallof);
+  if (strcmp(k, "anyOf") == 0)
+    return child_array(c, p, v, k, &n->anyof, &n->nanyof);
+  if (strcmp(k, "oneOf") == 0)
+    return child_array(c, p, v, k, &n->oneof, &n->noneof);
+  if (strcmp(k, "not") == 0)
+    return compile_one(c, p, v, k, &n->not_);
+  if (strcmp(k, "if") != 0)
+    return 0;
+  int r = compile_one(c, p, v, k, &n->if_);
+  json_t *t = json_object_get(p->json, "then"), *e = json_object_get(p->json, "else");
+  if (!r && t)
+    r = compile_one(c, p, t, "then", &n->then_);
+  if (!r && e)
+    r = compile_one(c, p, e, "else", &n->else_);
+  return r;
+}
+
+/* patternProperties: its regexes (owned by the node) and subschemas: 0 or
+ * DK_ESCHEMA with c->err. */
+static int compile_pattern_props(struct cctx *c, struct pending *p, const char *k, json_t *v) {
+  struct dk__node *n = p->node;
+  if (!json_is_object(v))
+    return fail_at(c, n, k, "%s must be an object of schemas", k);
+  n->pats = dk_calloc(json_object_size(v) + 1, sizeof *n->pats);
+  const char *pk;
+  size_t pklen;
+  json_t *pv;
+  json_object_keylen_foreach(v, pk, pklen, pv) {
+    struct dk__pat *pt = &n->pats[n->npats++];
+    char rerr[DK_ERRBUF_SIZE];
+    pt->src = pk;
+    if (!(pt->re = dk_regex_compile(pk, pklen, rerr)))
+      return dk_failf(c->err, DK_ESCHEMA, "invalid pattern \"%s\" at %s/%s: %s", pk, n->abs, k, rerr);
+    if (!(pt->node = child(c, p, pv, k, pk, pklen)))
+      return DK_ESCHEMA;
+  }
+  return 0;
+}
+
+/* dependentSchemas, or the pre-2019 dependencies (with its arrays as
+ * dependentRequired): 0 or an error with c->err. */
+static int compile_dependencies(struct cctx *c, struct pending *p, const char *k, json_t *v) {
+  struct dk__node *n = p->node;
+  int old = strcmp(k, "dependencies") == 0;
+  if (!old && !json_is_object(v))
+    return fail_at(c, n, k, "%s must be an object of schemas", k);
+  const char *dk;
+  size_t dklen;
+  json_t *dv;
+  int r = 0;
+  json_object_keylen_foreach(v, dk, dklen, dv) {
+    if (old && json_is_array(dv)) {
+      if (!add_depreq(n, dk, dklen, dv))
+        return fail_at(c, n, k, "%s must list property names", k);
+      n->kw |= DK__K_DEPREQ;
+    } else if ((r = add_depsch(c, p, k, dk, dklen, dv)) != 0) {
+      break;
+    }
+  }
+  return r;
+}
+
+/* The object applicators: 0 or an error with c->err (0 too for other
+ * keywords). */
+static int compile_object_applicators(struct cctx *c, struct pending *p, const char *k, json_t *v) {
+  struct dk__node *n = p->node;
+  if (strcmp(k, "properties") == 0)
+    return child_map(c, p, v, k, &n->props, &n->nprops);
+  if (strcmp(k, "patternProperties") == 0)
+    return compile_pattern_props(c, p, k, v);
+  if (strcmp(k, "additionalProperties") == 0)
+    return compile_one(c, p, v, k, &n->addl);
+  if (strcmp(k, "propertyNames") == 0)
+    return compile_one(c, p, v, k, &n->pnames);
+  if (strcmp(k, "dependentSchemas") == 0 || (strcmp(k, "dependencies") == 0 && json_is_object(v)))
+    return compile_dependencies(c, p, k, v);
+  return 0;
+}
+
+/* The array applicators, with 2019-09's items array and additionalItems:
+ * 0 or an error with c->err (0 too for other keywords). */
+static int compile_array_applicators(struct cctx *c, struct pending *p, const char *k, json_t *v) {
+  struct dk__node *n = p->node;
+  int v2019 = (n->cres->vocab & DK__V_2019) != 0;
+  if (strcmp(k, "prefixItems") == 0 && !v2019)
+    return child_array(c, p, v, k, &n->prefix, &n->nprefix);
+  if (strcmp(k, "contains") == 0)
+    return compile_one(c, p, v, k, &n->contains);
+  if (strcmp(k, "items") != 0)
+    return 0;
+  if (!(v2019 && json_is_array(v)))
+    return compile_one(c, p, v, k, &n->items);
+  n->items_array_2019 = 1;
+  int r = json_array_size(v) ? child_array(c, p, v, k, &n->prefix, &n->nprefix) : 0;
+  json_t *ai = json_object_get(p->json, "additionalItems");
+  if (!r && ai)
+    r = compile_one(c, p, ai, "additionalItems", &n->items);
+  return r;
+}
+
+/* unevaluatedItems and unevaluatedProperties, which turn tracking on: 0 or
+ * DK_ESCHEMA (0 too for other keywords). */
+static int compile_unevaluated(struct cctx *c, struct pending *p, const char *k, json_t *v) {
+  struct dk__node *n = p->node;
+  struct dk__node **out = strcmp(k, "unevaluatedItems") == 0        ? &n->uitems
+                          : strcmp(k, "unevaluatedProperties") == 0 ? &n->uprops
+                                                                    : NULL;
+  if (!out)
+    return 0;
+  if (!(*out = child(c, p, v, k, NULL, 0)))
+    return DK_ESCHEMA;
+  n->track = 1;
+  return 0;
+}
+
+/* type: its bits into n->types: 0 or DK_ESCHEMA with c->err. */
+static int compile_type(struct cctx *c, struct dk__node *n, const char *k, const json_t *v) {
+  n->kw |= DK__K_TYPE;
+  if (json_is_array(v)) {
+    for (size_t i = 0; i < json_array_size(v); i++) {
+      unsigned b = type_bit(json_array_get(v, i));
+      if (!b)
+        return fail_at(c, n, k, "%s must name JSON types", k);
+      n->types |= b;
+    }
+  } else if (!(n->types = type_bit(v))) {
+    return fail_at(c, n, k, "%s must name JSON types", k);
+  }
+  return 0;
+}
+
+/* multipleOf, maximum, exclusiveMaximum, minimum, exclusiveMinimum (v
+ * borrowed from the document): 0 or DK_ESCHEMA with c->err (0 too for
+ * other keywords). */
+static int compile_bound(struct cctx *c, struct dk__node *n, const char *k, const json_t *v) {
+  if (strcmp(k, "multipleOf") != 0 && strcmp(k, "maximum") != 0 && strcmp(k, "exclusiveMaximum") != 0 &&
+      strcmp(k, "minimum") != 0 && strcmp(k, "exclusiveMinimum") != 0)
+    return 0;
+  if (!json_is_number(v))
+    return fail_at(c, n, k, "%s must be a number", k);
+  if (k[1] == 'u') {
+    if (json_number_value(v) <= 0)
+      return fail_at(c, n, k, "%s must be greater than 0", k);
+    n->kw |= DK__K_MULTIPLEOF;
+    n->multipleof = v;
+  } else if (k[1] == 'a') {
+    n->kw |= DK__K_MAXIMUM;
+    n->maximum = v;
+  } else if (k[1] == 'i') {
+    n->kw |= DK__K_MINIMUM;
+    n->minimum = v;
+  } else if (k[9] == 'M' && k[10] == 'a') {
+    n->kw |= DK__K_EXMAXIMUM;
+    n->exmax = v;
+  } else {
+    n->kw |= DK__K_EXMINIMUM;
+    n->exmin = v;
+  }
+  return 0;
+}
+
+/* The non-negative integer keywords (maxLength ... minProperties): 0 or
+ * DK_ESCHEMA with c->err (0 too for other keywords). */
+static int compile_count(struct cctx *c, struct dk__node *n, const char *k, const json_t *v) {
+  static const struct { const char *name; unsigned bit; size_t off; } counts[] = {
+    { "maxLength", DK__K_MAXLENGTH, offsetof(struct dk__node, maxlen) },
+    { "minLength", DK__K_MINLENGTH, offsetof(struct dk__node, minlen) },
+    { "maxItems", DK__K_MAXITEMS, offsetof(struct dk__node, maxitems) },
+    { "minItems", DK__K_MINITEMS, offsetof(struct dk__node, minitems) },
+    { "maxContains", DK__K_MAXCONTAINS, offsetof(struct dk__node, maxcontains) },
+    { "minContains", DK__K_MINCONTAINS, offsetof(struct dk__node, mincontains) },
+    { "maxProperties", DK__K_MAXPROPS, offsetof(struct dk__node, maxprops) },
+    { "minProperties", DK__K_MINPROPS, offsetof(struct dk__node, minprops) },
+  };
+  for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
+    if (strcmp(k, counts[i].name) != 0)
+      continue;
+    if (!nonneg(v, (size_t *)((char *)n + counts[i].off)))
+      return fail_at(c, n, k, "%s must be a non-negative integer", k);
+    n->kw |= counts[i].bit;
+  }
+  return 0;
+}
+
+/* pattern, compiled into n->pattern (owned by the node): 0 or DK_ESCHEMA
+ * with c->err. */
+static int compile_pattern(struct cctx *c, struct dk__node *n, const char *k, const json_t *v) {
+  char rerr[DK_ERRBUF_SIZE];
+  if (!json_is_string(v))
+    return fail_at(c, n, k, "%s must be a string", k);
+  n->pattern_src = json_string_value(v);
+  if (!(n->pattern = dk_regex_compile(n->pattern_src, json_string_length(v), rerr)))
+    return dk_failf(c->err, DK_ESCHEMA, "invalid pattern \"%s\" at %s/%s: %s", n->pattern_src, n->abs, k, rerr);
+  n->kw |= DK__K_PATTERN;
+  return 0;
+}
+
+/* dependentRequired, its lists in n->depreq (strings borrowed from the
+ * document): 0 or DK_ESCHEMA with c->err. */
+static int compile_dependent_required(struct cctx *c, struct dk__node *n, const char *k, const json_t *v) {
+  if (!json_is_object(v))
+    return fail_at(c, n, k, "%s must be an object", k);
+  const char *dk;
+  size_t dklen;
+  json_t *dv;
+  json_object_keylen_foreach((json_t *)v, dk, dklen, dv) {
+    if (!add_depreq(n, dk, dklen, dv))
+      return fail_at(c, n, k, "%s must list property names", k);
+  }
+  n->kw |= DK__K_DEPREQ;
+  return 0;
+}
+
+/* The validation vocabulary's keywords (values borrowed from the
+ * document): 0 or DK_ESCHEMA with c->err (0 too for other keywords). */
+static int compile_validation(struct cctx *c, struct dk__node *n, const char *k, json_t *v) {
+  if (strcmp(k, "type") == 0)
+    return compile_type(c, n, k, v);
+  if (strcmp(k, "const") == 0) {
+    n->kw |= DK__K_CONST;
+    n->const_ = v;
+    return 0;
+  }
+  if (strcmp(k, "enum") == 0) {
+    if (!json_is_array(v))
+      return fail_at(c, n, k, "%s must be an array", k);
+    n->kw |= DK__K_ENUM;
+    n->enum_ = v;
+    return 0;
+  }
+  if (strcmp(k, "pattern") == 0)
+    return compile_pattern(c, n, k, v);
+  if (strcmp(k, "uniqueItems") == 0) {
+    if (!json_is_boolean(v))
+      return fail_at(c, n, k, "%s must be a boolean", k);
+    if (json_is_true(v))
+      n->kw |= DK__K_UNIQUE;
+    return 0;
+  }
+  if (strcmp(k, "required") == 0) {
+    if (!strings(v, &n->required))
+      return fail_at(c, n, k, "%s must be an array of strings", k);
+    n->kw |= DK__K_REQUIRED;
+    return 0;
+  }
+  if (strcmp(k, "dependentRequired") == 0)
+    return compile_dependent_required(c, n, k, v);
+  int r = compile_bound(c, n, k, v);
+  return r ? r : compile_count(c, n, k, v);
+}
+
+/* When every required name is also a property (once), mark those
+ * properties and set n->req_in_props, so validation counts them while it
+ * walks the instance's keys instead of looking each one up. */
+static void mark_required_props(struct dk__node *n) {
+  if (!(n->kw & DK__K_REQUIRED) || !n->nprops)
+    return;
+  n->req_in_props = 1;
+  for (size_t i = 0; i < n->required.n; i++) {
+    struct dk__prop *pr = (struct dk__prop *)dk__find_prop(n->props, n->nprops, n->required.s[i], n->required.len[i]);
+    if (!pr || pr->required) {
+      n->req_in_props = 0;
+      break;
+    }
+    pr->required = 1;
+  }
+  if (!n->req_in_props)
+    for (size_t i = 0; i < n->nprops; i++)
+      n->props[i].required = 0;
+}
+
+/* Compile one schema object's keywords into p->node, by vocabulary: 0 or
+ * an error with c->err. */
 static int compile_body(struct cctx *c, struct pending *p) {
   struct dk__node *n = p->node;
-  json_t *s = p->json;
   unsigned vocab = n->cres->vocab;
-  int v2019 = (vocab & DK__V_2019) != 0;
   const char *k;
   json_t *v;
   int r = 0;
-  json_object_foreach(s, k, v) {
-    if (strcmp(k, "$ref") == 0) {
-      json_t *t;
-      if (!json_is_string(v))
-        return fail_at(c, n, k, "%s must be a string", k);
-      if (!(n->ref = resolve(c, n, p->res, json_string_value(v), k, &t)))
-        return DK_ESCHEMA;
-    } else if (strcmp(k, "$dynamicRef") == 0 && !v2019) {
-      json_t *t;
-      if (!json_is_string(v))
-        return fail_at(c, n, k, "%s must be a string", k);
-      if (!(n->dynref = resolve(c, n, p->res, json_string_value(v), k, &t)))
-        return DK_ESCHEMA;
-      const char *h = strchr(json_string_value(v), '#');
-      json_t *da = json_object_get(t, "$dynamicAnchor");
-      if (h && json_is_string(da) && strcmp(json_string_value(da), h + 1) == 0)
-        n->dyn_name = json_string_value(da);
-    } else if (vocab & DK__V_APPLICATOR) {
-      if (strcmp(k, "allOf") == 0) {
-        r = child_array(c, p, v, k, &n->allof, &n->nallof);
-      } else if (strcmp(k, "anyOf") == 0) {
-        r = child_array(c, p, v, k, &n->anyof, &n->nanyof);
-      } else if (strcmp(k, "oneOf") == 0) {
-        r = child_array(c, p, v, k, &n->oneof, &n->noneof);
-      } else if (strcmp(k, "not") == 0) {
-        r = (n->not_ = child(c, p, v, k, NULL, 0)) ? 0 : DK_ESCHEMA;
-      } else if (strcmp(k, "if") == 0) {
-        r = (n->if_ = child(c, p, v, k, NULL, 0)) ? 0 : DK_ESCHEMA;
-        json_t *t = json_object_get(s, "then"), *e = json_object_get(s, "else");
-        if (!r && t)
-          r = (n->then_ = child(c, p, t, "then", NULL, 0)) ? 0 : DK_ESCHEMA;
-        if (!r && e)
-          r = (n->else_ = child(c, p, e, "else", NULL, 0)) ? 0 : DK_ESCHEMA;
-      } else if (strcmp(k, "properties") == 0) {
-        r = child_map(c, p, v, k, &n->props, &n->nprops);
-      } else if (strcmp(k, "patternProperties") == 0) {
-        if (!json_is_object(v))
-          return fail_at(c, n, k, "%s must be an object of schemas", k);
-        n->pats = dk_calloc(json_object_size(v) + 1, sizeof *n->pats);
-        const char *pk;
-        size_t pklen;
-        json_t *pv;
-        json_object_keylen_foreach(v, pk, pklen, pv) {
-          struct dk__pat *pt = &n->pats[n->npats++];
-          char rerr[DK_ERRBUF_SIZE];
-          pt->src = pk;
-          if (!(pt->re = dk_regex_compile(pk, pklen, rerr)))
-            return dk_failf(c->err, DK_ESCHEMA, "invalid pattern \"%s\" at %s/%s: %s", pk, n->abs, k, rerr);
-          if (!(pt->node = child(c, p, pv, k, pk, pklen)))
-            return DK_ESCHEMA;
-        }
-      } else if (strcmp(k, "additionalProperties") == 0) {
-        r = (n->addl = child(c, p, v, k, NULL, 0)) ? 0 : DK_ESCHEMA;
-      } else if (strcmp(k, "propertyNames") == 0) {
-        r = (n->pnames = child(c, p, v, k, NULL, 0)) ? 0 : DK_ESCHEMA;
-      } else if (strcmp(k, "dependentSchemas") == 0) {
-        if (!json_is_object(v))
-          return fail_at(c, n, k, "%s must be an object of schemas", k);
-        const char *dk;
-        size_t dklen;
-        json_t *dv;
-        json_object_keylen_foreach(v, dk, dklen, dv) {
-          if ((r = add_depsch(c, p, k, dk, dklen, dv)) != 0)
-            break;
-        }
-      } else if (strcmp(k, "dependencies") == 0 && json_is_object(v)) {
-        /* the pre-2019 keyword, kept for compatibility */
-        const char *dk;
-        size_t dklen;
-        json_t *dv;
-        json_object_keylen_foreach(v, dk, dklen, dv) {
-          if (json_is_array(dv)) {
-            if (!add_depreq(n, dk, dklen, dv))
-              return fail_at(c, n, k, "%s must list property names", k);
-            n->kw |= DK__K_DEPREQ;
-          } else if ((r = add_depsch(c, p, k, dk, dklen, dv)) != 0) {
-            break;
-          }
-        }
-      } else if (strcmp(k, "prefixItems") == 0 && !v2019) {
-        r = child_array(c, p, v, k, &n->prefix, &n->nprefix);
-      } else if (strcmp(k, "items") == 0) {
-        if (v2019 && json_is_array(v)) {
-          n->items_array_2019 = 1;
-          r = json_array_size(v) ? child_array(c, p, v, k, &n->prefix, &n->nprefix) : 0;
-          json_t *ai = json_object_get(s, "additionalItems");
-          if (!r && ai)
-            r = (n->items = child(c, p, ai, "additionalItems", NULL, 0)) ? 0 : DK_ESCHEMA;
-        } else {
-          r = (n->items = child(c, p, v, k, NULL, 0)) ? 0 : DK_ESCHEMA;
-        }
-      } else if (strcmp(k, "contains") == 0) {
-        r = (n->contains = child(c, p, v, k, NULL, 0)) ? 0 : DK_ESCHEMA;
-      }
-    }
-    if (r)
+  json_object_foreach(p->json, k, v) {
+    if ((r = compile_ref(c, p, k, v)) != 0)
       return r;
-    if (vocab & DK__V_UNEVALUATED) {
-      if (strcmp(k, "unevaluatedItems") == 0) {
-        if (!(n->uitems = child(c, p, v, k, NULL, 0)))
-          return DK_ESCHEMA;
-        n->track = 1;
-      } else if (strcmp(k, "unevaluatedProperties") == 0) {
-        if (!(n->uprops = child(c, p, v, k, NULL, 0)))
-          return DK_ESCHEMA;
-        n->track = 1;
-      }
-    }
-    if (vocab & DK__V_VALIDATION) {
-      if (strcmp(k, "type") == 0) {
-        n->kw |= DK__K_TYPE;
-        if (json_is_array(v)) {
-          for (size_t i = 0; i < json_array_size(v); i++) {
-            unsigned b = type_bit(json_array_get(v, i));
-            if (!b)
-              return fail_at(c, n, k, "%s must name JSON types", k);
-            n->types |= b;
-          }
-        } else if (!(n->types = type_bit(v))) {
-          return fail_at(c, n, k, "%s must name JSON types", k);
-        }
-      } else if (strcmp(k, "const") == 0) {
-        n->kw |= DK__K_CONST;
-        n->const_ = v;
-      } else if (strcmp(k, "enum") == 0) {
-        if (!json_is_array(v))
-          return fail_at(c, n, k, "%s must be an array", k);
-        n->kw |= DK__K_ENUM;
-        n->enum_ = v;
-      } else if (strcmp(k, "multipleOf") == 0 || strcmp(k, "maximum") == 0 ||
-                 strcmp(k, "exclusiveMaximum") == 0 || strcmp(k, "minimum") == 0 ||
-                 strcmp(k, "exclusiveMinimum") == 0) {
-        if (!json_is_number(v))
-          return fail_at(c, n, k, "%s must be a number", k);
-        if (k[1] == 'u') {
-          if (json_number_value(v) <= 0)
-            return fail_at(c, n, k, "%s must be greater than 0", k);
-          n->kw |= DK__K_MULTIPLEOF;
-          n->multipleof = v;
-        } else if (k[1] == 'a') {
-          n->kw |= DK__K_MAXIMUM;
-          n->maximum = v;
-        } else if (k[1] == 'i') {
-          n->kw |= DK__K_MINIMUM;
-          n->minimum = v;
-        } else if (k[9] == 'M' && k[10] == 'a') {
-          n->kw |= DK__K_EXMAXIMUM;
-          n->exmax = v;
-        } else {
-          n->kw |= DK__K_EXMINIMUM;
-          n->exmin = v;
-        }
-      } else if (strcmp(k, "pattern") == 0) {
-        char rerr[DK_ERRBUF_SIZE];
-        if (!json_is_string(v))
-          return fail_at(c, n, k, "%s must be a string", k);
-        n->pattern_src = json_string_value(v);
-        if (!(n->pattern = dk_regex_compile(n->pattern_src, json_string_length(v), rerr)))
-          return dk_failf(c->err, DK_ESCHEMA, "invalid pattern \"%s\" at %s/%s: %s", n->pattern_src, n->abs, k, rerr);
-        n->kw |= DK__K_PATTERN;
-      } else if (strcmp(k, "uniqueItems") == 0) {
-        if (!json_is_boolean(v))
-          return fail_at(c, n, k, "%s must be a boolean", k);
-        if (json_is_true(v))
-          n->kw |= DK__K_UNIQUE;
-      } else if (strcmp(k, "required") == 0) {
-        if (!strings(v, &n->required))
-          return fail_at(c, n, k, "%s must be an array of strings", k);
-        n->kw |= DK__K_REQUIRED;
-      } else if (strcmp(k, "dependentRequired") == 0) {
-        if (!json_is_object(v))
-          return fail_at(c, n, k, "%s must be an object", k);
-        const char *dk;
-        size_t dklen;
-        json_t *dv;
-        json_object_keylen_foreach(v, dk, dklen, dv) {
-          if (!add_depreq(n, dk, dklen, dv))
-            return fail_at(c, n, k, "%s must list property names", k);
-        }
-        n->kw |= DK__K_DEPREQ;
-      } else {
-        static const struct { const char *name; unsigned bit; size_t off; } counts[] = {
-          { "maxLength", DK__K_MAXLENGTH, offsetof(struct dk__node, maxlen) },
-          { "minLength", DK__K_MINLENGTH, offsetof(struct dk__node, minlen) },
-          { "maxItems", DK__K_MAXITEMS, offsetof(struct dk__node, maxitems) },
-          { "minItems", DK__K_MINITEMS, offsetof(struct dk__node, minitems) },
-          { "maxContains", DK__K_MAXCONTAINS, offsetof(struct dk__node, maxcontains) },
-          { "minContains", DK__K_MINCONTAINS, offsetof(struct dk__node, mincontains) },
-          { "maxProperties", DK__K_MAXPROPS, offsetof(struct dk__node, maxprops) },
-          { "minProperties", DK__K_MINPROPS, offsetof(struct dk__node, minprops) },
-        };
-        for (size_t i = 0; i < sizeof counts / sizeof *counts; i++) {
-          if (strcmp(k, counts[i].name) != 0)
-            continue;
-          if (!nonneg(v, (size_t *)((char *)n + counts[i].off)))
-            return fail_at(c, n, k, "%s must be a non-negative integer", k);
-          n->kw |= counts[i].bit;
-        }
-      }
-    }
+    if ((vocab & DK__V_APPLICATOR) &&
+        ((r = compile_in_place(c, p, k, v)) != 0 || (r = compile_object_applicators(c, p, k, v)) != 0 ||
+         (r = compile_array_applicators(c, p, k, v)) != 0))
+      return r;
+    if ((vocab & DK__V_UNEVALUATED) && (r = compile_unevaluated(c, p, k, v)) != 0)
+      return r;
+    if ((vocab & DK__V_VALIDATION) && (r = compile_validation(c, n, k, v)) != 0)
+      return r;
     if (strcmp(k, "format") == 0 && json_is_string(v) && (c->assert_formats || (vocab & DK__V_FORMAT_ASSERT))) {
       n->kw |= DK__K_FORMAT;
       n->format = json_string_value(v);
     }
   }
-  /* When every required name is also a property, validation counts them
-   * while it walks the instance's keys instead of looking each one up. */
-  if ((n->kw & DK__K_REQUIRED) && n->nprops) {
-    n->req_in_props = 1;
-    for (size_t i = 0; i < n->required.n; i++) {
-      struct dk__prop *pr = (struct dk__prop *)dk__find_prop(n->props, n->nprops, n->required.s[i], n->required.len[i]);
-      if (!pr || pr->required) {
-        n->req_in_props = 0;
-        break;
-      }
-      pr->required = 1;
-    }
-    if (!n->req_in_props)
-      for (size_t i = 0; i < n->nprops; i++)
-        n->props[i].required = 0;
-  }
+  mark_required_props(n);
   return 0;
 }
 

@@ -43,40 +43,103 @@ json_t *dk_vresult_basic(const struct dk_vresult *res) {
   return out;
 }
 
-static void describe(struct dk_buf *b, const json_t *v, size_t limit, int bare, unsigned depth) {
+static void describe(struct dk_buf *b, const json_t *v, size_t limit, int bare, unsigned depth);
+
+/* A string, excerpted to what is left of limit (at least 16 bytes), quoted
+ * unless bare; appended to b. */
+static void describe_string(struct dk_buf *b, const json_t *v, size_t limit, int bare) {
   char tmp[160];
-  switch (json_typeof(v)) {
-  case JSON_STRING: {
-    size_t room = limit > b->len ? limit - b->len : 0;
-    if (room < 16)
-      room = 16;
-    if (room > sizeof tmp)
-      room = sizeof tmp;
-    dk_excerpt(tmp, room, json_string_value(v), json_string_length(v));
-    if (bare) {
-      dk_buf_puts(b, tmp);
-    } else {
-      dk_buf_puts(b, "\"");
-      dk_buf_puts(b, tmp);
-      dk_buf_puts(b, "\"");
-    }
-    break;
+  size_t room = limit > b->len ? limit - b->len : 0;
+  if (room < 16)
+    room = 16;
+  if (room > sizeof tmp)
+    room = sizeof tmp;
+  dk_excerpt(tmp, room, json_string_value(v), json_string_length(v));
+  if (bare) {
+    dk_buf_puts(b, tmp);
+  } else {
+    dk_buf_puts(b, "\"");
+    dk_buf_puts(b, tmp);
+    dk_buf_puts(b, "\"");
   }
+}
+
+/* A real in the fewest digits (15 to 17) that read back the same, always
+ * with a fraction or exponent; appended to b. */
+static void describe_real(struct dk_buf *b, const json_t *v) {
+  char tmp[160];
+  double d = json_real_value(v);
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(tmp, sizeof tmp, "%.*g", prec, d);
+    if (strtod(tmp, NULL) == d)
+      break;
+  }
+  if (!strpbrk(tmp, ".eEn"))
+    strcat(tmp, ".0");
+  dk_buf_puts(b, tmp);
+}
+
+/* An array, its items until b reaches limit, "[...]" below depth 3;
+ * appended to b. */
+static void describe_array(struct dk_buf *b, const json_t *v, size_t limit, unsigned depth) {
+  size_t n = json_array_size(v);
+  if (depth > 3 && n) {
+    dk_buf_puts(b, "[...]");
+    return;
+  }
+  dk_buf_puts(b, "[");
+  for (size_t i = 0; i < n; i++) {
+    if (b->len >= limit) {
+      dk_buf_puts(b, "...");
+      break;
+    }
+    if (i)
+      dk_buf_puts(b, ", ");
+    describe(b, json_array_get(v, i), limit, 0, depth + 1);
+  }
+  dk_buf_puts(b, "]");
+}
+
+/* An object, its members until b reaches limit, "{...}" below depth 3;
+ * appended to b. */
+static void describe_object(struct dk_buf *b, const json_t *v, size_t limit, unsigned depth) {
+  if (depth > 3 && json_object_size(v)) {
+    dk_buf_puts(b, "{...}");
+    return;
+  }
+  char tmp[40];
+  const char *k;
+  size_t klen;
+  json_t *x;
+  int first = 1;
+  dk_buf_puts(b, "{");
+  json_object_keylen_foreach((json_t *)v, k, klen, x) {
+    if (b->len >= limit) {
+      dk_buf_puts(b, "...");
+      break;
+    }
+    if (!first)
+      dk_buf_puts(b, ", ");
+    first = 0;
+    dk_buf_printf(b, "\"%s\": ", dk_excerpt(tmp, sizeof tmp, k, klen));
+    describe(b, x, limit, 0, depth + 1);
+  }
+  dk_buf_puts(b, "}");
+}
+
+/* Any value, nested ones up to depth 3, until b reaches limit (strings
+ * quoted unless bare); appended to b. */
+static void describe(struct dk_buf *b, const json_t *v, size_t limit, int bare, unsigned depth) {
+  switch (json_typeof(v)) {
+  case JSON_STRING:
+    describe_string(b, v, limit, bare);
+    break;
   case JSON_INTEGER:
     dk_buf_printf(b, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
     break;
-  case JSON_REAL: {
-    double d = json_real_value(v);
-    for (int prec = 15; prec <= 17; prec++) {
-      snprintf(tmp, sizeof tmp, "%.*g", prec, d);
-      if (strtod(tmp, NULL) == d)
-        break;
-    }
-    if (!strpbrk(tmp, ".eEn"))
-      strcat(tmp, ".0");
-    dk_buf_puts(b, tmp);
+  case JSON_REAL:
+    describe_real(b, v);
     break;
-  }
   case JSON_TRUE:
     dk_buf_puts(b, "true");
     break;
@@ -86,49 +149,12 @@ static void describe(struct dk_buf *b, const json_t *v, size_t limit, int bare, 
   case JSON_NULL:
     dk_buf_puts(b, "null");
     break;
-  case JSON_ARRAY: {
-    size_t n = json_array_size(v);
-    if (depth > 3 && n) {
-      dk_buf_puts(b, "[...]");
-      break;
-    }
-    dk_buf_puts(b, "[");
-    for (size_t i = 0; i < n; i++) {
-      if (b->len >= limit) {
-        dk_buf_puts(b, "...");
-        break;
-      }
-      if (i)
-        dk_buf_puts(b, ", ");
-      describe(b, json_array_get(v, i), limit, 0, depth + 1);
-    }
-    dk_buf_puts(b, "]");
+  case JSON_ARRAY:
+    describe_array(b, v, limit, depth);
     break;
-  }
-  case JSON_OBJECT: {
-    if (depth > 3 && json_object_size(v)) {
-      dk_buf_puts(b, "{...}");
-      break;
-    }
-    const char *k;
-    size_t klen;
-    json_t *x;
-    int first = 1;
-    dk_buf_puts(b, "{");
-    json_object_keylen_foreach((json_t *)v, k, klen, x) {
-      if (b->len >= limit) {
-        dk_buf_puts(b, "...");
-        break;
-      }
-      if (!first)
-        dk_buf_puts(b, ", ");
-      first = 0;
-      dk_buf_printf(b, "\"%s\": ", dk_excerpt(tmp, 40, k, klen));
-      describe(b, x, limit, 0, depth + 1);
-    }
-    dk_buf_puts(b, "}");
+  case JSON_OBJECT:
+    describe_object(b, v, limit, depth);
     break;
-  }
   }
 }
 

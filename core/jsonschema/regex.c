@@ -673,6 +673,81 @@ static int lookbehind_callout(struct tr *t, const char *start, size_t mark, unsi
   return 0;
 }
 
+/* A named group's "name>" after "(?<", refused when t->names has it twice
+ * (the name is freed here): 0, or -1 with the error. */
+static int group_name(struct tr *t, const char *start) {
+  const char *why;
+  char *name = parse_group_name(&t->p, t->end, &why);
+  if (!name) return fail(t, start, "%s", why);
+  int dup = 0;
+  for (size_t i = 0; i < t->nnames; i++) dup += strcmp(t->names[i].name, name) == 0;
+  free(name);
+  if (dup > 1) return fail(t, start, "duplicate group name");
+  t->group_no++;
+  dk_buf_puts(&t->out, "(");
+  return 0;
+}
+
+/* The modifiers "ims-ims:" after "(?", which set t->flags for the group
+ * (its caller restores them): 0, or -1 with the error. */
+static int group_modifiers(struct tr *t, const char *start) {
+  unsigned saved_flags = t->flags, add = 0, del = 0, *set = &add;
+  while (t->p < t->end && *t->p != ':') {
+    unsigned f = *t->p == 'i' ? F_I : *t->p == 'm' ? F_M : *t->p == 's' ? F_S : 0;
+    if (*t->p == '-' && set == &add) {
+      set = &del;
+    } else if (f == 0 || ((add | del) & f)) {
+      return fail(t, start, "invalid group modifiers");
+    } else {
+      *set |= f;
+    }
+    t->p++;
+  }
+  if (t->p >= t->end || (set == &del && del == 0)) return fail(t, start, "invalid group modifiers");
+  t->p++;
+  t->flags = (t->flags | add) & ~del;
+  if ((t->flags & F_I) != (saved_flags & F_I))
+    dk_buf_puts(&t->out, t->flags & F_I ? "(?i:" : "(?-i:");
+  else
+    dk_buf_puts(&t->out, "(?:");
+  return 0;
+}
+
+/* What follows "(?": writes the group's opening, sets *lookbehind,
+ * *negative and *quantifiable: 0, or -1 with the error. */
+static int group_open(struct tr *t, const char *start, int *lookbehind, int *negative, int *quantifiable) {
+  t->p++;
+  char c = t->p < t->end ? *t->p : 0;
+  if (c == ':') {
+    t->p++;
+    dk_buf_puts(&t->out, "(?:");
+  } else if (c == '=' || c == '!') {
+    t->p++;
+    dk_buf_printf(&t->out, "(?%c", c);
+    *quantifiable = 0;
+  } else if (c == '<' && t->p + 1 < t->end && (t->p[1] == '=' || t->p[1] == '!')) {
+    *negative = t->p[1] == '!';
+    t->p += 2;
+    *lookbehind = 1;
+    *quantifiable = 0;
+    if (t->lb_callout) {
+      t->ref_min = UINT32_MAX;
+      t->ref_max = 0;
+      dk_buf_puts(&t->out, "(?:");
+    } else {
+      dk_buf_printf(&t->out, "(?<%c", *negative ? '!' : '=');
+    }
+  } else if (c == '<') {
+    t->p++;
+    return group_name(t, start);
+  } else if (c == '-' || c == 'i' || c == 'm' || c == 's') {
+    return group_modifiers(t, start);
+  } else {
+    return fail(t, start, "invalid group");
+  }
+  return 0;
+}
+
 /* A group after the "(". Sets *quantifiable. */
 static int parse_group(struct tr *t, int *quantifiable) {
   const char *start = t->p - 1;
@@ -685,63 +760,8 @@ static int parse_group(struct tr *t, int *quantifiable) {
   if (t->p >= t->end || *t->p != '?') {
     t->group_no++;
     dk_buf_puts(&t->out, "(");
-  } else {
-    t->p++;
-    char c = t->p < t->end ? *t->p : 0;
-    if (c == ':') {
-      t->p++;
-      dk_buf_puts(&t->out, "(?:");
-    } else if (c == '=' || c == '!') {
-      t->p++;
-      dk_buf_printf(&t->out, "(?%c", c);
-      *quantifiable = 0;
-    } else if (c == '<' && t->p + 1 < t->end && (t->p[1] == '=' || t->p[1] == '!')) {
-      negative = t->p[1] == '!';
-      t->p += 2;
-      lookbehind = 1;
-      *quantifiable = 0;
-      if (t->lb_callout) {
-        t->ref_min = UINT32_MAX;
-        t->ref_max = 0;
-        dk_buf_puts(&t->out, "(?:");
-      } else {
-        dk_buf_printf(&t->out, "(?<%c", negative ? '!' : '=');
-      }
-    } else if (c == '<') {
-      t->p++;
-      const char *why;
-      char *name = parse_group_name(&t->p, t->end, &why);
-      if (!name) return fail(t, start, "%s", why);
-      int dup = 0;
-      for (size_t i = 0; i < t->nnames; i++) dup += strcmp(t->names[i].name, name) == 0;
-      free(name);
-      if (dup > 1) return fail(t, start, "duplicate group name");
-      t->group_no++;
-      dk_buf_puts(&t->out, "(");
-    } else if (c == '-' || c == 'i' || c == 'm' || c == 's') {
-      /* modifiers (?ims-ims:...) */
-      unsigned add = 0, del = 0, *set = &add;
-      while (t->p < t->end && *t->p != ':') {
-        unsigned f = *t->p == 'i' ? F_I : *t->p == 'm' ? F_M : *t->p == 's' ? F_S : 0;
-        if (*t->p == '-' && set == &add) {
-          set = &del;
-        } else if (f == 0 || ((add | del) & f)) {
-          return fail(t, start, "invalid group modifiers");
-        } else {
-          *set |= f;
-        }
-        t->p++;
-      }
-      if (t->p >= t->end || (set == &del && del == 0)) return fail(t, start, "invalid group modifiers");
-      t->p++;
-      t->flags = (t->flags | add) & ~del;
-      if ((t->flags & F_I) != (saved_flags & F_I))
-        dk_buf_puts(&t->out, t->flags & F_I ? "(?i:" : "(?-i:");
-      else
-        dk_buf_puts(&t->out, "(?:");
-    } else {
-      return fail(t, start, "invalid group");
-    }
+  } else if (group_open(t, start, &lookbehind, &negative, quantifiable) < 0) {
+    return -1;
   }
   if (parse_disjunction(t) < 0) return -1;
   if (t->p >= t->end || *t->p != ')') return fail(t, start, "missing )");

@@ -431,8 +431,8 @@ static int v_string(struct vctx *c, const struct dk__node *n, const json_t *inst
     }                      \
   } while (0)
 
-static int v_array(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
-  size_t len = json_array_size(inst);
+/* minItems and maxItems on an array of len items: 1 or 0. */
+static inline int v_item_counts(struct vctx *c, const struct dk__node *n, size_t len) {
   int ok = 1;
   if ((n->kw & DK__K_MINITEMS) && len < n->minitems) {
     ok = 0;
@@ -446,23 +446,31 @@ static int v_array(struct vctx *c, const struct dk__node *n, const json_t *inst,
       return 0;
     error(c, n, "maxItems", "has %zu item%s, more than the maximum %zu", len, len == 1 ? "" : "s", n->maxitems);
   }
-  if (n->kw & DK__K_UNIQUE) {
-    for (size_t i = 1; i < len; i++) {
-      for (size_t j = 0; j < i; j++) {
-        int r = dk__json_equal(json_array_get(inst, i), json_array_get(inst, j), c->max_depth);
-        if (r < 0)
-          return too_deep(c, n, "uniqueItems");
-        if (r) {
-          ok = 0;
-          if (!c->res)
-            return 0;
+  return ok;
+}
+
+/* uniqueItems: 1, 0 (the first equal pair reported) or DK_ETOOBIG. */
+static int v_unique(struct vctx *c, const struct dk__node *n, const json_t *inst, size_t len) {
+  for (size_t i = 1; i < len; i++) {
+    for (size_t j = 0; j < i; j++) {
+      int r = dk__json_equal(json_array_get(inst, i), json_array_get(inst, j), c->max_depth);
+      if (r < 0)
+        return too_deep(c, n, "uniqueItems");
+      if (r) {
+        if (c->res)
           error(c, n, "uniqueItems", "items %zu and %zu are equal", j, i);
-          i = len;
-          break;
-        }
+        return 0;
       }
     }
   }
+  return 1;
+}
+
+/* prefixItems (items as an array in 2019-09), marking what it evaluates in
+ * t (may be NULL): 1, 0 or a limit's error. */
+static inline int v_prefix_items(struct vctx *c, const struct dk__node *n, const json_t *inst, size_t len,
+                                 struct track *t) {
+  int ok = 1;
   const char *pkw = n->items_array_2019 ? "items" : "prefixItems";
   size_t np = n->nprefix < len ? n->nprefix : len;
   for (size_t i = 0; i < np; i++) {
@@ -474,68 +482,97 @@ static int v_array(struct vctx *c, const struct dk__node *n, const json_t *inst,
     if (t)
       t->m[i] = 1;
   }
-  if (n->items) {
-    const char *ikw = n->items_array_2019 ? "additionalItems" : "items";
-    size_t ik = path_push(c, &c->kpath, ikw, NULL, 0);
-    for (size_t i = n->nprefix; i < len; i++) {
-      size_t ii = path_index(c, &c->ipath, NULL, i);
-      int r = v_child(c, n, n->items, json_array_get(inst, i), ikw, HINT_ITEM, NULL, i);
-      path_pop(c, &c->ipath, ii);
-      if (r < 0 || (!r && !c->res))
-        path_pop(c, &c->kpath, ik);
-      CHECK(r);
-    }
-    path_pop(c, &c->kpath, ik);
-    if (t)
-      t->all = 1;
+  return ok;
+}
+
+/* items (additionalItems in 2019-09) past the prefix; marks all of t (may
+ * be NULL) when done: 1, 0 or a limit's error. */
+static inline int v_items(struct vctx *c, const struct dk__node *n, const json_t *inst, size_t len,
+                          struct track *t) {
+  int ok = 1;
+  const char *ikw = n->items_array_2019 ? "additionalItems" : "items";
+  size_t ik = path_push(c, &c->kpath, ikw, NULL, 0);
+  for (size_t i = n->nprefix; i < len; i++) {
+    size_t ii = path_index(c, &c->ipath, NULL, i);
+    int r = v_child(c, n, n->items, json_array_get(inst, i), ikw, HINT_ITEM, NULL, i);
+    path_pop(c, &c->ipath, ii);
+    if (r < 0 || (!r && !c->res))
+      path_pop(c, &c->kpath, ik);
+    CHECK(r);
   }
-  if (n->contains) {
-    size_t min = (n->kw & DK__K_MINCONTAINS) ? n->mincontains : 1;
-    size_t max = (n->kw & DK__K_MAXCONTAINS) ? n->maxcontains : (size_t)-1;
-    size_t found = 0;
-    struct dk_vresult *saved = c->res;
-    c->res = NULL; /* failures inside contains are not errors */
-    for (size_t i = 0; i < len; i++) {
-      int r = v_child(c, n, n->contains, json_array_get(inst, i), "contains", HINT_NONE, NULL, 0);
-      if (r < 0) {
-        c->res = saved;
-        return gave_up(c, n, "contains");
-      }
-      if (r) {
-        found++;
-        if (t)
-          t->m[i] = 1;
-        else if (found >= min && max == (size_t)-1)
-          break;
-        if (found > max && !t)
-          break;
-      }
+  path_pop(c, &c->kpath, ik);
+  if (t)
+    t->all = 1;
+  return ok;
+}
+
+/* contains with minContains/maxContains, marking matching items in t (may
+ * be NULL): 1, 0 or DK_ETOOBIG. */
+static int v_contains(struct vctx *c, const struct dk__node *n, const json_t *inst, size_t len,
+                      struct track *t) {
+  size_t min = (n->kw & DK__K_MINCONTAINS) ? n->mincontains : 1;
+  size_t max = (n->kw & DK__K_MAXCONTAINS) ? n->maxcontains : (size_t)-1;
+  size_t found = 0;
+  int ok = 1;
+  struct dk_vresult *saved = c->res;
+  c->res = NULL; /* failures inside contains are not errors */
+  for (size_t i = 0; i < len; i++) {
+    int r = v_child(c, n, n->contains, json_array_get(inst, i), "contains", HINT_NONE, NULL, 0);
+    if (r < 0) {
+      c->res = saved;
+      return gave_up(c, n, "contains");
     }
-    c->res = saved;
-    if (found < min) {
-      ok = 0;
-      if (!c->res)
-        return 0;
-      if (n->kw & DK__K_MINCONTAINS)
-        error(c, n, "minContains", "%zu item%s match%s contains, fewer than the minimum %zu", found,
-              found == 1 ? "" : "s", found == 1 ? "es" : "", min);
-      else
-        error(c, n, "contains", "no item matches the schema in contains");
+    if (r) {
+      found++;
+      if (t)
+        t->m[i] = 1;
+      else if (found >= min && max == (size_t)-1)
+        break;
+      if (found > max && !t)
+        break;
     }
-    if (found > max) {
-      ok = 0;
-      if (!c->res)
-        return 0;
-      error(c, n, "maxContains", "%zu items match contains, more than the maximum %zu", found, max);
-    }
+  }
+  c->res = saved;
+  if (found < min) {
+    ok = 0;
+    if (!c->res)
+      return 0;
+    if (n->kw & DK__K_MINCONTAINS)
+      error(c, n, "minContains", "%zu item%s match%s contains, fewer than the minimum %zu", found,
+            found == 1 ? "" : "s", found == 1 ? "es" : "", min);
+    else
+      error(c, n, "contains", "no item matches the schema in contains");
+  }
+  if (found > max) {
+    ok = 0;
+    if (!c->res)
+      return 0;
+    error(c, n, "maxContains", "%zu items match contains, more than the maximum %zu", found, max);
   }
   return ok;
 }
 
-static int v_object(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
-  json_t *obj = (json_t *)inst; /* jansson's iterators take no const */
+/* The array keywords, marking evaluated items in t (may be NULL): 1, 0 or
+ * a limit's error. */
+static int v_array(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
+  size_t len = json_array_size(inst);
   int ok = 1;
-  size_t size = json_object_size(obj);
+  if (n->kw & (DK__K_MINITEMS | DK__K_MAXITEMS))
+    CHECK(v_item_counts(c, n, len));
+  if (n->kw & DK__K_UNIQUE)
+    CHECK(v_unique(c, n, inst, len));
+  if (n->nprefix)
+    CHECK(v_prefix_items(c, n, inst, len, t));
+  if (n->items)
+    CHECK(v_items(c, n, inst, len, t));
+  if (n->contains)
+    CHECK(v_contains(c, n, inst, len, t));
+  return ok;
+}
+
+/* minProperties and maxProperties on an object of size members: 1 or 0. */
+static inline int v_prop_counts(struct vctx *c, const struct dk__node *n, size_t size) {
+  int ok = 1;
   if ((n->kw & DK__K_MINPROPS) && size < n->minprops) {
     ok = 0;
     if (!c->res)
@@ -550,128 +587,187 @@ static int v_object(struct vctx *c, const struct dk__node *n, const json_t *inst
     error(c, n, "maxProperties", "has %zu propert%s, more than the maximum %zu", size, size == 1 ? "y" : "ies",
           n->maxprops);
   }
-  /* Walk the instance's keys when something needs them, or when that is
-   * cheaper than looking up every declared property. */
-  int walk = n->npats || n->addl || t || (n->nprops && size < n->nprops);
-  size_t required_seen = 0;
-  if (walk) {
-    size_t idx = 0;
-    for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it), idx++) {
-      const char *k = json_object_iter_key(it);
-      size_t klen = json_object_iter_key_len(it);
-      json_t *v = json_object_iter_value(it);
-      const struct dk__prop *p = n->nprops ? dk__find_prop(n->props, n->nprops, k, klen) : NULL;
-      int matched = p != NULL;
-      if (p) {
-        required_seen += p->required;
-        size_t ik = path_push(c, &c->kpath, "properties", p->key, p->klen);
-        size_t ii = path_push(c, &c->ipath, NULL, k, klen);
-        int r = v_child(c, n, p->node, v, "properties", HINT_PROP, k, klen);
-        path_pop(c, &c->kpath, ik);
-        path_pop(c, &c->ipath, ii);
-        CHECK(r);
-      }
-      for (size_t j = 0; j < n->npats; j++) {
-        int r = dk_regex_search(n->pats[j].re, k, klen);
-        if (r < 0) {
-          if (c->res)
-            error(c, n, "patternProperties", "matching pattern %s took too long", n->pats[j].src);
-          return DK_ETOOBIG;
-        }
-        if (!r)
-          continue;
-        matched = 1;
-        size_t ik = path_push(c, &c->kpath, "patternProperties", n->pats[j].src, strlen(n->pats[j].src));
-        size_t ii = path_push(c, &c->ipath, NULL, k, klen);
-        r = v_child(c, n, n->pats[j].node, v, "patternProperties", HINT_PROP, k, klen);
-        path_pop(c, &c->kpath, ik);
-        path_pop(c, &c->ipath, ii);
-        CHECK(r);
-      }
-      if (!matched && n->addl) {
-        matched = 1;
-        size_t ik = path_push(c, &c->kpath, "additionalProperties", NULL, 0);
-        size_t ii = path_push(c, &c->ipath, NULL, k, klen);
-        int r = v_child(c, n, n->addl, v, "additionalProperties", HINT_PROP, k, klen);
-        path_pop(c, &c->kpath, ik);
-        path_pop(c, &c->ipath, ii);
-        CHECK(r);
-      }
-      if (matched && t)
-        t->m[idx] = 1;
+  return ok;
+}
+
+/* Member k: v against the subschema sub of keyword kw (its location token
+ * tok, or none when NULL): what v_child returns. */
+static inline int v_member(struct vctx *c, const struct dk__node *n, const struct dk__node *sub, const char *kw,
+                           const char *tok, size_t toklen, const char *k, size_t klen, const json_t *v) {
+  size_t ik = path_push(c, &c->kpath, kw, tok, toklen);
+  size_t ii = path_push(c, &c->ipath, NULL, k, klen);
+  int r = v_child(c, n, sub, v, kw, HINT_PROP, k, klen);
+  path_pop(c, &c->kpath, ik);
+  path_pop(c, &c->ipath, ii);
+  return r;
+}
+
+/* Member k: v against every patternProperties entry whose pattern matches
+ * k; sets *matched when one does: 1, 0 or a limit's error. */
+static inline int v_pattern_props(struct vctx *c, const struct dk__node *n, const char *k, size_t klen,
+                                  const json_t *v, int *matched) {
+  int ok = 1;
+  for (size_t j = 0; j < n->npats; j++) {
+    int r = dk_regex_search(n->pats[j].re, k, klen);
+    if (r < 0) {
+      if (c->res)
+        error(c, n, "patternProperties", "matching pattern %s took too long", n->pats[j].src);
+      return DK_ETOOBIG;
     }
-  } else {
-    for (size_t i = 0; i < n->nprops; i++) {
-      const struct dk__prop *p = &n->props[i];
-      json_t *v = json_object_getn(obj, p->key, p->klen);
-      if (!v)
-        continue;
-      required_seen += p->required;
-      size_t ik = path_push(c, &c->kpath, "properties", p->key, p->klen);
-      size_t ii = path_push(c, &c->ipath, NULL, p->key, p->klen);
-      int r = v_child(c, n, p->node, v, "properties", HINT_PROP, p->key, p->klen);
-      path_pop(c, &c->kpath, ik);
-      path_pop(c, &c->ipath, ii);
-      CHECK(r);
-    }
+    if (!r)
+      continue;
+    *matched = 1;
+    r = v_member(c, n, n->pats[j].node, "patternProperties", n->pats[j].src, strlen(n->pats[j].src), k, klen, v);
+    CHECK(r);
   }
-  if ((n->kw & DK__K_REQUIRED) && !(n->req_in_props && required_seen == n->required.n)) {
-    for (size_t i = 0; i < n->required.n; i++) {
-      if (json_object_getn(obj, n->required.s[i], n->required.len[i]))
+  return ok;
+}
+
+/* properties, patternProperties and additionalProperties by a walk over the
+ * instance's members, marking those evaluated in t (may be NULL) and
+ * counting required properties seen in *required_seen: 1, 0 or a limit's
+ * error. */
+static inline int v_props_walk(struct vctx *c, const struct dk__node *n, json_t *obj, struct track *t,
+                               size_t *required_seen) {
+  int ok = 1;
+  size_t idx = 0;
+  for (void *it = json_object_iter(obj); it; it = json_object_iter_next(obj, it), idx++) {
+    const char *k = json_object_iter_key(it);
+    size_t klen = json_object_iter_key_len(it);
+    json_t *v = json_object_iter_value(it);
+    const struct dk__prop *p = n->nprops ? dk__find_prop(n->props, n->nprops, k, klen) : NULL;
+    int matched = p != NULL;
+    if (p) {
+      *required_seen += p->required;
+      CHECK(v_member(c, n, p->node, "properties", p->key, p->klen, k, klen, v));
+    }
+    if (n->npats)
+      CHECK(v_pattern_props(c, n, k, klen, v, &matched));
+    if (!matched && n->addl) {
+      matched = 1;
+      CHECK(v_member(c, n, n->addl, "additionalProperties", NULL, 0, k, klen, v));
+    }
+    if (matched && t)
+      t->m[idx] = 1;
+  }
+  return ok;
+}
+
+/* properties alone, by looking each declared property up, counting required
+ * properties seen in *required_seen: 1, 0 or a limit's error. */
+static inline int v_props_lookup(struct vctx *c, const struct dk__node *n, json_t *obj, size_t *required_seen) {
+  int ok = 1;
+  for (size_t i = 0; i < n->nprops; i++) {
+    const struct dk__prop *p = &n->props[i];
+    json_t *v = json_object_getn(obj, p->key, p->klen);
+    if (!v)
+      continue;
+    *required_seen += p->required;
+    CHECK(v_member(c, n, p->node, "properties", p->key, p->klen, p->key, p->klen, v));
+  }
+  return ok;
+}
+
+/* required: 1 or 0 (each missing name reported). */
+static int v_required(struct vctx *c, const struct dk__node *n, json_t *obj) {
+  int ok = 1;
+  for (size_t i = 0; i < n->required.n; i++) {
+    if (json_object_getn(obj, n->required.s[i], n->required.len[i]))
+      continue;
+    ok = 0;
+    if (!c->res)
+      return 0;
+    char ex[128];
+    error(c, n, "required", "missing required property \"%s\"",
+          dk_excerpt(ex, sizeof ex, n->required.s[i], n->required.len[i]));
+  }
+  return ok;
+}
+
+/* dependentRequired (and the array form of dependencies): 1 or 0. */
+static int v_dependent_required(struct vctx *c, const struct dk__node *n, json_t *obj) {
+  int ok = 1;
+  for (size_t d = 0; d < n->ndepreq; d++) {
+    const struct dk__strs *dr = &n->depreq[d];
+    if (!json_object_getn(obj, dr->key, dr->klen))
+      continue;
+    for (size_t i = 0; i < dr->n; i++) {
+      if (json_object_getn(obj, dr->s[i], dr->len[i]))
         continue;
       ok = 0;
       if (!c->res)
         return 0;
-      char ex[128];
-      error(c, n, "required", "missing required property \"%s\"",
-            dk_excerpt(ex, sizeof ex, n->required.s[i], n->required.len[i]));
+      char ex[128], ex2[128];
+      struct dk_buf kw = {0};
+      dk_buf_puts(&kw, "dependentRequired");
+      dk__ptr_append(&kw, dr->key, dr->klen);
+      error(c, n, dk_buf_cstr(&kw), "property \"%s\" is required when \"%s\" is present",
+            dk_excerpt(ex, sizeof ex, dr->s[i], dr->len[i]), dk_excerpt(ex2, sizeof ex2, dr->key, dr->klen));
+      dk_buf_free(&kw);
     }
   }
-  if (n->kw & DK__K_DEPREQ) {
-    for (size_t d = 0; d < n->ndepreq; d++) {
-      const struct dk__strs *dr = &n->depreq[d];
-      if (!json_object_getn(obj, dr->key, dr->klen))
-        continue;
-      for (size_t i = 0; i < dr->n; i++) {
-        if (json_object_getn(obj, dr->s[i], dr->len[i]))
-          continue;
-        ok = 0;
-        if (!c->res)
-          return 0;
-        char ex[128], ex2[128];
-        struct dk_buf kw = {0};
-        dk_buf_puts(&kw, "dependentRequired");
-        dk__ptr_append(&kw, dr->key, dr->klen);
-        error(c, n, dk_buf_cstr(&kw), "property \"%s\" is required when \"%s\" is present",
-              dk_excerpt(ex, sizeof ex, dr->s[i], dr->len[i]), dk_excerpt(ex2, sizeof ex2, dr->key, dr->klen));
-        dk_buf_free(&kw);
-      }
-    }
+  return ok;
+}
+
+/* propertyNames, each name as a temporary JSON string (freed here): 1, 0
+ * or a limit's error. */
+static int v_property_names(struct vctx *c, const struct dk__node *n, json_t *obj) {
+  int ok = 1;
+  size_t ik = path_push(c, &c->kpath, "propertyNames", NULL, 0);
+  const char *k;
+  size_t klen;
+  json_t *v;
+  json_object_keylen_foreach(obj, k, klen, v) {
+    json_t *name = json_stringn_nocheck(k, klen);
+    int r = v_child(c, n, n->pnames, name, "propertyNames", HINT_NAME, k, klen);
+    json_decref(name);
+    if (r < 0 || (!r && !c->res))
+      path_pop(c, &c->kpath, ik);
+    CHECK(r);
   }
-  if (n->pnames) {
-    size_t ik = path_push(c, &c->kpath, "propertyNames", NULL, 0);
-    const char *k;
-    size_t klen;
-    json_t *v;
-    json_object_keylen_foreach(obj, k, klen, v) {
-      json_t *name = json_stringn_nocheck(k, klen);
-      int r = v_child(c, n, n->pnames, name, "propertyNames", HINT_NAME, k, klen);
-      json_decref(name);
-      if (r < 0 || (!r && !c->res))
-        path_pop(c, &c->kpath, ik);
-      CHECK(r);
-    }
-    path_pop(c, &c->kpath, ik);
-  }
+  path_pop(c, &c->kpath, ik);
+  return ok;
+}
+
+/* dependentSchemas (and the schema form of dependencies), in place, marking
+ * into t (may be NULL): 1, 0 or a limit's error. */
+static int v_dependent_schemas(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
+  int ok = 1;
   for (size_t i = 0; i < n->ndepsch; i++) {
     const struct dk__prop *p = &n->depsch[i];
-    if (!json_object_getn(obj, p->key, p->klen))
+    if (!json_object_getn(inst, p->key, p->klen))
       continue;
     size_t ik = path_push(c, &c->kpath, "dependentSchemas", p->key, p->klen);
     int r = v_node(c, p->node, inst, t);
     path_pop(c, &c->kpath, ik);
     CHECK(r);
   }
+  return ok;
+}
+
+/* The object keywords, marking evaluated members in t (may be NULL): 1, 0
+ * or a limit's error. */
+static int v_object(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
+  json_t *obj = (json_t *)inst; /* jansson's iterators take no const */
+  int ok = 1;
+  size_t size = json_object_size(obj);
+  if (n->kw & (DK__K_MINPROPS | DK__K_MAXPROPS))
+    CHECK(v_prop_counts(c, n, size));
+  /* Walk the instance's keys when something needs them, or when that is
+   * cheaper than looking up every declared property. */
+  size_t required_seen = 0;
+  if (n->npats || n->addl || t || (n->nprops && size < n->nprops))
+    CHECK(v_props_walk(c, n, obj, t, &required_seen));
+  else if (n->nprops)
+    CHECK(v_props_lookup(c, n, obj, &required_seen));
+  if ((n->kw & DK__K_REQUIRED) && !(n->req_in_props && required_seen == n->required.n))
+    CHECK(v_required(c, n, obj));
+  if (n->kw & DK__K_DEPREQ)
+    CHECK(v_dependent_required(c, n, obj));
+  if (n->pnames)
+    CHECK(v_property_names(c, n, obj));
+  if (n->ndepsch)
+    CHECK(v_dependent_schemas(c, n, inst, t));
   return ok;
 }
 
@@ -702,127 +798,280 @@ static int v_branch(struct vctx *c, const struct dk__node *n, const json_t *inst
   return r;
 }
 
-static int v_applicators(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
+/* $ref or $dynamicRef (kw) to target, in place, marking into t (may be
+ * NULL): what v_node returns, or DK_ETOOBIG past the reference limit. */
+static inline int v_ref(struct vctx *c, const struct dk__node *n, const struct dk__node *target, const char *kw,
+                        const json_t *inst, struct track *t) {
+  if (c->refs >= c->max_depth)
+    return too_deep(c, n, kw);
+  size_t ik = path_push(c, &c->kpath, kw, NULL, 0);
+  c->refs++;
+  int r = v_node(c, target, inst, t);
+  c->refs--;
+  path_pop(c, &c->kpath, ik);
+  return r;
+}
+
+/* $dynamicRef's target: the outermost resource in scope with its anchor,
+ * else the static one (borrowed from the compiled schema). */
+static inline const struct dk__node *dynref_target(const struct vctx *c, const struct dk__node *n) {
+  const struct dk__node *target = n->dynref;
+  if (n->dyn_name) {
+    for (const struct scope *s = c->scope; s; s = s->up)
+      for (size_t i = 0; i < s->cres->ndyn; i++)
+        if (strcmp(s->cres->dyn_names[i], n->dyn_name) == 0)
+          target = s->cres->dyn_nodes[i];
+  }
+  return target;
+}
+
+/* allOf, in place, marking into t (may be NULL): 1, 0 or a limit's error. */
+static inline int v_allof(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
   int ok = 1;
-  if (n->ref) {
-    if (c->refs >= c->max_depth)
-      return too_deep(c, n, "$ref");
-    size_t ik = path_push(c, &c->kpath, "$ref", NULL, 0);
-    c->refs++;
-    int r = v_node(c, n->ref, inst, t);
-    c->refs--;
-    path_pop(c, &c->kpath, ik);
-    CHECK(r);
-  }
-  if (n->dynref) {
-    const struct dk__node *target = n->dynref;
-    if (n->dyn_name) {
-      for (const struct scope *s = c->scope; s; s = s->up)
-        for (size_t i = 0; i < s->cres->ndyn; i++)
-          if (strcmp(s->cres->dyn_names[i], n->dyn_name) == 0)
-            target = s->cres->dyn_nodes[i];
-    }
-    if (c->refs >= c->max_depth)
-      return too_deep(c, n, "$dynamicRef");
-    size_t ik = path_push(c, &c->kpath, "$dynamicRef", NULL, 0);
-    c->refs++;
-    int r = v_node(c, target, inst, t);
-    c->refs--;
-    path_pop(c, &c->kpath, ik);
-    CHECK(r);
-  }
   for (size_t i = 0; i < n->nallof; i++) {
     size_t ik = path_index(c, &c->kpath, "allOf", i);
     int r = v_node(c, n->allof[i], inst, t);
     path_pop(c, &c->kpath, ik);
     CHECK(r);
   }
-  if (n->nanyof) {
-    size_t mark = c->res ? c->res->nerrors : 0;
-    int any = 0;
-    for (size_t i = 0; i < n->nanyof; i++) {
-      size_t ik = path_index(c, &c->kpath, "anyOf", i);
-      int r = v_branch(c, n->anyof[i], inst, t);
-      path_pop(c, &c->kpath, ik);
-      if (r < 0)
-        return r;
-      if (r) {
-        any = 1;
-        if (!t)
-          break;
-      }
-    }
-    if (c->res && any)
-      truncate_errors(c, mark);
-    if (!any) {
-      ok = 0;
-      if (!c->res)
-        return 0;
-      error(c, n, "anyOf", "does not match any of the schemas in anyOf");
-    }
-  }
-  if (n->noneof) {
-    size_t mark = c->res ? c->res->nerrors : 0;
-    size_t matches = 0, first = 0, second = 0;
-    for (size_t i = 0; i < n->noneof; i++) {
-      size_t ik = path_index(c, &c->kpath, "oneOf", i);
-      int r = v_branch(c, n->oneof[i], inst, t);
-      path_pop(c, &c->kpath, ik);
-      if (r < 0)
-        return r;
-      if (r) {
-        if (matches++)
-          second = i;
-        else
-          first = i;
-        if (matches > 1 && !t && !c->res)
-          break;
-      }
-    }
-    if (c->res && matches)
-      truncate_errors(c, mark);
-    if (matches != 1) {
-      ok = 0;
-      if (!c->res)
-        return 0;
-      if (matches)
-        error(c, n, "oneOf", "matches more than one of the schemas in oneOf (%zu and %zu)", first, second);
-      else
-        error(c, n, "oneOf", "does not match any of the schemas in oneOf");
-    }
-  }
-  if (n->not_) {
-    struct dk_vresult *saved = c->res;
-    c->res = NULL;
-    int r = v_node(c, n->not_, inst, NULL);
-    c->res = saved;
-    if (r < 0)
-      return gave_up(c, n, "not");
-    if (r) {
-      ok = 0;
-      if (!c->res)
-        return 0;
-      error(c, n, "not", "must not match the schema in not");
-    }
-  }
-  if (n->if_) {
-    struct dk_vresult *saved = c->res;
-    c->res = NULL;
-    int r = v_branch(c, n->if_, inst, t);
-    c->res = saved;
-    if (r < 0)
-      return gave_up(c, n, "if");
-    const struct dk__node *next = r ? n->then_ : n->else_;
-    if (next) {
-      size_t ik = path_push(c, &c->kpath, r ? "then" : "else", NULL, 0);
-      r = v_node(c, next, inst, t);
-      path_pop(c, &c->kpath, ik);
-      CHECK(r);
-    }
-  }
   return ok;
 }
 
+/* anyOf, merging the marks of passing branches into t (may be NULL); the
+ * branches' errors are dropped when one passes: 1, 0 or a limit's error. */
+static int v_anyof(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
+  size_t mark = c->res ? c->res->nerrors : 0;
+  int any = 0;
+  for (size_t i = 0; i < n->nanyof; i++) {
+    size_t ik = path_index(c, &c->kpath, "anyOf", i);
+    int r = v_branch(c, n->anyof[i], inst, t);
+    path_pop(c, &c->kpath, ik);
+    if (r < 0)
+      return r;
+    if (r) {
+      any = 1;
+      if (!t)
+        break;
+    }
+  }
+  if (c->res && any)
+    truncate_errors(c, mark);
+  if (!any && c->res)
+    error(c, n, "anyOf", "does not match any of the schemas in anyOf");
+  return any;
+}
+
+/* oneOf, merging the marks of passing branches into t (may be NULL); the
+ * branches' errors are dropped when one passes: 1, 0 or a limit's error. */
+static int v_oneof(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
+  size_t mark = c->res ? c->res->nerrors : 0;
+  size_t matches = 0, first = 0, second = 0;
+  for (size_t i = 0; i < n->noneof; i++) {
+    size_t ik = path_index(c, &c->kpath, "oneOf", i);
+    int r = v_branch(c, n->oneof[i], inst, t);
+    path_pop(c, &c->kpath, ik);
+    if (r < 0)
+      return r;
+    if (r) {
+      if (matches++)
+        second = i;
+      else
+        first = i;
+      if (matches > 1 && !t && !c->res)
+        break;
+    }
+  }
+  if (c->res && matches)
+    truncate_errors(c, mark);
+  if (matches == 1)
+    return 1;
+  if (c->res) {
+    if (matches)
+      error(c, n, "oneOf", "matches more than one of the schemas in oneOf (%zu and %zu)", first, second);
+    else
+      error(c, n, "oneOf", "does not match any of the schemas in oneOf");
+  }
+  return 0;
+}
+
+/* not, evaluated without collecting errors: 1, 0 or DK_ETOOBIG. */
+static int v_not(struct vctx *c, const struct dk__node *n, const json_t *inst) {
+  struct dk_vresult *saved = c->res;
+  c->res = NULL;
+  int r = v_node(c, n->not_, inst, NULL);
+  c->res = saved;
+  if (r < 0)
+    return gave_up(c, n, "not");
+  if (!r)
+    return 1;
+  if (c->res)
+    error(c, n, "not", "must not match the schema in not");
+  return 0;
+}
+
+/* if, evaluated without collecting errors, then then or else, marking into
+ * t (may be NULL): 1, 0 or a limit's error. */
+static int v_if(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
+  struct dk_vresult *saved = c->res;
+  c->res = NULL;
+  int r = v_branch(c, n->if_, inst, t);
+  c->res = saved;
+  if (r < 0)
+    return gave_up(c, n, "if");
+  const struct dk__node *next = r ? n->then_ : n->else_;
+  if (!next)
+    return 1;
+  size_t ik = path_push(c, &c->kpath, r ? "then" : "else", NULL, 0);
+  r = v_node(c, next, inst, t);
+  path_pop(c, &c->kpath, ik);
+  return r;
+}
+
+/* The in-place applicators, marking into t (may be NULL): 1, 0 or a
+ * limit's error. */
+static int v_applicators(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
+  int ok = 1;
+  if (n->ref)
+    CHECK(v_ref(c, n, n->ref, "$ref", inst, t));
+  if (n->dynref)
+    CHECK(v_ref(c, n, dynref_target(c, n), "$dynamicRef", inst, t));
+  if (n->nallof)
+    CHECK(v_allof(c, n, inst, t));
+  if (n->nanyof)
+    CHECK(v_anyof(c, n, inst, t));
+  if (n->noneof)
+    CHECK(v_oneof(c, n, inst, t));
+  if (n->not_)
+    CHECK(v_not(c, n, inst));
+  if (n->if_)
+    CHECK(v_if(c, n, inst, t));
+  return ok;
+}
+
+/* const: 1, 0 or DK_ETOOBIG. */
+static int v_const(struct vctx *c, const struct dk__node *n, const json_t *inst) {
+  int r = dk__json_equal(inst, n->const_, c->max_depth);
+  if (r < 0)
+    return too_deep(c, n, "const");
+  if (!r && c->res) {
+    struct dk_buf b = {0}, b2 = {0};
+    error(c, n, "const", "%s is not the constant %s", show(&b, inst), show(&b2, n->const_));
+    dk_buf_free(&b);
+    dk_buf_free(&b2);
+  }
+  return r;
+}
+
+/* enum: 1, 0 or DK_ETOOBIG. */
+static int v_enum(struct vctx *c, const struct dk__node *n, const json_t *inst) {
+  size_t i, cnt = json_array_size(n->enum_);
+  for (i = 0; i < cnt; i++) {
+    int r = dk__json_equal(inst, json_array_get(n->enum_, i), c->max_depth);
+    if (r < 0)
+      return too_deep(c, n, "enum");
+    if (r)
+      return 1;
+  }
+  if (!c->res)
+    return 0;
+  struct dk_buf b = {0};
+  show(&b, inst);
+  dk_buf_puts(&b, " is not one of ");
+  for (i = 0; i < cnt && b.len < 400; i++) {
+    if (i)
+      dk_buf_puts(&b, ", ");
+    dk__describe(&b, json_array_get(n->enum_, i), 60, 1);
+  }
+  if (i < cnt)
+    dk_buf_puts(&b, ", ...");
+  error(c, n, "enum", "%s", dk_buf_cstr(&b));
+  dk_buf_free(&b);
+  return 0;
+}
+
+/* The keywords of the instance's own type: 1, 0 or a limit's error. */
+static inline int v_typed(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
+  switch (json_typeof(inst)) {
+  case JSON_INTEGER:
+  case JSON_REAL:
+    return (n->kw & DK__K_NUMERIC) ? v_number(c, n, inst) : 1;
+  case JSON_STRING:
+    return (n->kw & DK__K_STRING) ? v_string(c, n, inst) : 1;
+  case JSON_ARRAY:
+    return v_array(c, n, inst, t);
+  case JSON_OBJECT:
+    return v_object(c, n, inst, t);
+  default:
+    return 1;
+  }
+}
+
+/* unevaluatedItems over the items t does not mark, then marks them all
+ * unless it stopped early: 1, 0 or a limit's error. */
+static int v_unevaluated_items(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
+  int ok = 1;
+  size_t len = json_array_size(inst);
+  size_t ik = path_push(c, &c->kpath, "unevaluatedItems", NULL, 0);
+  for (size_t i = 0; i < len && !t->all; i++) {
+    if (t->m[i])
+      continue;
+    size_t ii = path_index(c, &c->ipath, NULL, i);
+    int r = v_child(c, n, n->uitems, json_array_get(inst, i), "unevaluatedItems", HINT_ITEM, NULL, i);
+    path_pop(c, &c->ipath, ii);
+    if (r <= 0) {
+      ok = r;
+      if (r < 0 || !c->res)
+        break;
+    }
+  }
+  path_pop(c, &c->kpath, ik);
+  if (ok < 0 || (!ok && !c->res))
+    return ok;
+  t->all = 1;
+  return ok;
+}
+
+/* unevaluatedProperties over the members t does not mark, then marks them
+ * all unless it stopped early: 1, 0 or a limit's error. */
+static int v_unevaluated_props(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
+  int ok = 1;
+  json_t *obj = (json_t *)inst; /* jansson's iterators take no const */
+  size_t ik = path_push(c, &c->kpath, "unevaluatedProperties", NULL, 0), idx = 0;
+  for (void *it = json_object_iter(obj); it && !t->all; it = json_object_iter_next(obj, it), idx++) {
+    if (t->m[idx])
+      continue;
+    const char *k = json_object_iter_key(it);
+    size_t klen = json_object_iter_key_len(it);
+    size_t ii = path_push(c, &c->ipath, NULL, k, klen);
+    int r = v_child(c, n, n->uprops, json_object_iter_value(it), "unevaluatedProperties", HINT_PROP, k, klen);
+    path_pop(c, &c->ipath, ii);
+    if (r <= 0) {
+      ok = r;
+      if (r < 0 || !c->res)
+        break;
+    }
+  }
+  path_pop(c, &c->kpath, ik);
+  if (ok < 0 || (!ok && !c->res))
+    return ok;
+  t->all = 1;
+  return ok;
+}
+
+/* A keyword group's result in v_node: limits abort, failures stop the fast
+ * mode only (then to done). */
+#define NODE_CHECK(expr)           \
+  do {                             \
+    int r_ = (expr);               \
+    if (r_ <= 0) {                 \
+      ok = r_;                     \
+      if (r_ < 0 || !c->res)       \
+        goto done;                 \
+    }                              \
+  } while (0)
+
+/* Validate inst against n, marking what is evaluated into t (may be NULL;
+ * unused for scalars): 1, 0 or a limit's error. */
 static int v_node(struct vctx *c, const struct dk__node *n, const json_t *inst, struct track *t) {
   int hint = c->hint;
   c->hint = HINT_NONE;
@@ -840,7 +1089,7 @@ static int v_node(struct vctx *c, const struct dk__node *n, const json_t *inst, 
     sc.up = c->scope;
     c->scope = &sc;
   }
-  int ok = 1, r = 1;
+  int ok = 1;
   int container = json_is_object(inst) || json_is_array(inst);
   struct track lt, *tt = container ? t : NULL;
   unsigned char buf[TRACK_BUF];
@@ -854,127 +1103,16 @@ static int v_node(struct vctx *c, const struct dk__node *n, const json_t *inst, 
       goto done;
     type_error(c, n, inst);
   }
-  if (n->kw & (DK__K_CONST | DK__K_ENUM)) {
-    struct dk_buf b = {0};
-    if (n->kw & DK__K_CONST) {
-      r = dk__json_equal(inst, n->const_, c->max_depth);
-      if (r < 0) {
-        ok = too_deep(c, n, "const");
-        goto done;
-      }
-      if (!r) {
-        ok = 0;
-        if (!c->res)
-          goto done;
-        struct dk_buf b2 = {0};
-        error(c, n, "const", "%s is not the constant %s", show(&b, inst), show(&b2, n->const_));
-        dk_buf_free(&b2);
-      }
-    }
-    if (n->kw & DK__K_ENUM) {
-      size_t i, cnt = json_array_size(n->enum_);
-      for (i = 0; i < cnt; i++) {
-        r = dk__json_equal(inst, json_array_get(n->enum_, i), c->max_depth);
-        if (r < 0) {
-          dk_buf_free(&b);
-          ok = too_deep(c, n, "enum");
-          goto done;
-        }
-        if (r)
-          break;
-      }
-      if (i == cnt) {
-        ok = 0;
-        if (!c->res) {
-          dk_buf_free(&b);
-          goto done;
-        }
-        show(&b, inst);
-        dk_buf_puts(&b, " is not one of ");
-        for (i = 0; i < cnt && b.len < 400; i++) {
-          if (i)
-            dk_buf_puts(&b, ", ");
-          dk__describe(&b, json_array_get(n->enum_, i), 60, 1);
-        }
-        if (i < cnt)
-          dk_buf_puts(&b, ", ...");
-        error(c, n, "enum", "%s", dk_buf_cstr(&b));
-      }
-    }
-    dk_buf_free(&b);
-  }
-  switch (json_typeof(inst)) {
-  case JSON_INTEGER:
-  case JSON_REAL:
-    if (n->kw & DK__K_NUMERIC)
-      r = v_number(c, n, inst);
-    break;
-  case JSON_STRING:
-    if (n->kw & DK__K_STRING)
-      r = v_string(c, n, inst);
-    break;
-  case JSON_ARRAY:
-    r = v_array(c, n, inst, tt);
-    break;
-  case JSON_OBJECT:
-    r = v_object(c, n, inst, tt);
-    break;
-  default:
-    r = 1;
-  }
-  if (r <= 0) {
-    ok = r;
-    if (r < 0 || !c->res)
-      goto done;
-  }
-  r = v_applicators(c, n, inst, tt);
-  if (r <= 0) {
-    ok = r;
-    if (r < 0 || !c->res)
-      goto done;
-  }
-  if (n->uitems && json_is_array(inst)) {
-    size_t len = json_array_size(inst);
-    size_t ik = path_push(c, &c->kpath, "unevaluatedItems", NULL, 0);
-    for (size_t i = 0; i < len && !tt->all; i++) {
-      if (tt->m[i])
-        continue;
-      size_t ii = path_index(c, &c->ipath, NULL, i);
-      r = v_child(c, n, n->uitems, json_array_get(inst, i), "unevaluatedItems", HINT_ITEM, NULL, i);
-      path_pop(c, &c->ipath, ii);
-      if (r <= 0) {
-        ok = r;
-        if (r < 0 || !c->res)
-          break;
-      }
-    }
-    path_pop(c, &c->kpath, ik);
-    if (ok < 0 || (!ok && !c->res))
-      goto done;
-    tt->all = 1;
-  }
-  if (n->uprops && json_is_object(inst)) {
-    json_t *obj = (json_t *)inst;
-    size_t ik = path_push(c, &c->kpath, "unevaluatedProperties", NULL, 0), idx = 0;
-    for (void *it = json_object_iter(obj); it && !tt->all; it = json_object_iter_next(obj, it), idx++) {
-      if (tt->m[idx])
-        continue;
-      const char *k = json_object_iter_key(it);
-      size_t klen = json_object_iter_key_len(it);
-      size_t ii = path_push(c, &c->ipath, NULL, k, klen);
-      r = v_child(c, n, n->uprops, json_object_iter_value(it), "unevaluatedProperties", HINT_PROP, k, klen);
-      path_pop(c, &c->ipath, ii);
-      if (r <= 0) {
-        ok = r;
-        if (r < 0 || !c->res)
-          break;
-      }
-    }
-    path_pop(c, &c->kpath, ik);
-    if (ok < 0 || (!ok && !c->res))
-      goto done;
-    tt->all = 1;
-  }
+  if (n->kw & DK__K_CONST)
+    NODE_CHECK(v_const(c, n, inst));
+  if (n->kw & DK__K_ENUM)
+    NODE_CHECK(v_enum(c, n, inst));
+  NODE_CHECK(v_typed(c, n, inst, tt));
+  NODE_CHECK(v_applicators(c, n, inst, tt));
+  if (n->uitems && json_is_array(inst))
+    NODE_CHECK(v_unevaluated_items(c, n, inst, tt));
+  if (n->uprops && json_is_object(inst))
+    NODE_CHECK(v_unevaluated_props(c, n, inst, tt));
 done:
   if (tt == &lt) {
     if (ok == 1 && t)
@@ -984,6 +1122,8 @@ done:
   c->scope = saved_scope;
   return ok;
 }
+
+#undef NODE_CHECK
 
 /* Validate instance; see jsonschema.h for the modes and results. */
 int dk_schema_validate(const struct dk_schema *schema, const json_t *instance, struct dk_vresult *res) {
