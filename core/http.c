@@ -21,6 +21,8 @@ struct dk_http {
   void (*done)(void *);
   void *done_arg;
   struct dk__xfer *xfers; /* running transfers, for close */
+  struct dk__xfer *queue, *queue_tail; /* waiting for a connection, in order */
+  long max_total, max_host, running;
   struct dk__poll *polls; /* open polls, for close */
 };
 
@@ -44,8 +46,12 @@ struct dk__xfer {
   dk_http_cb cb;
   void *arg;
   char curlerr[CURL_ERROR_SIZE];
+  char *host;  /* scheme://host:port, for the per-host limit; NULL: none (file:) */
+  int started; /* handed to libcurl (else still queued) */
   struct dk__xfer *next, *prev;
 };
+
+static char *dk__origin(const char *url);
 
 const char *dk_http_user_agent(void) { return "duikou/" DK_VERSION; }
 
@@ -69,6 +75,7 @@ static void dk__poll_closed(uv_handle_t *h) {
 }
 
 static void dk__xfer_free(struct dk__xfer *x) {
+  free(x->host);
   curl_slist_free_all(x->hdrs);
   curl_slist_free_all(x->phdrs);
   dk_buf_free(&x->body);
@@ -105,6 +112,54 @@ static int64_t dk__retry_after(CURL *easy, const struct dk_http_res *res) {
   return (int64_t)secs * 1000;
 }
 
+static void dk__xfer_finish(struct dk__xfer *x, CURLcode code);
+
+/* Transfers running now to x's host. */
+static long dk__host_running(const struct dk_http *http, const struct dk__xfer *x) {
+  long n = 0;
+  for (const struct dk__xfer *r = http->xfers; r && x->host; r = r->next)
+    n += r->host && strcmp(r->host, x->host) == 0;
+  return n;
+}
+
+/* Hand libcurl one transfer: into the multi handle, where its timeouts
+ * start. Returns 0 or DK_EHTTP (x is then the caller's). */
+static int dk__start(struct dk_http *http, struct dk__xfer *x) {
+  if (curl_multi_add_handle(http->multi, x->easy) != CURLM_OK) return DK_EHTTP;
+  x->started = 1;
+  x->prev = NULL;
+  x->next = http->xfers;
+  if (x->next) x->next->prev = x;
+  http->xfers = x;
+  http->running++;
+  return 0;
+}
+
+/* Start what waits, in order, as far as the limits allow: no more than
+ * max_total at once, no more than max_host to one host (a transfer whose
+ * host is full lets those behind it for other hosts go first). libcurl
+ * starts a transfer's clock when it is added, so a transfer is added only
+ * when it can run: its `timeout` is its own, not the queue's. */
+static void dk__pump(struct dk_http *http) {
+  struct dk__xfer **pp = &http->queue, *prev = NULL;
+  while (!http->closing && http->multi && *pp && http->running < http->max_total) {
+    struct dk__xfer *x = *pp;
+    if (x->host && dk__host_running(http, x) >= http->max_host) {
+      prev = x;
+      pp = &x->next;
+      continue;
+    }
+    *pp = x->next;
+    if (http->queue_tail == x) http->queue_tail = prev;
+    x->next = NULL;
+    if (dk__start(http, x) != 0) {
+      snprintf(x->curlerr, sizeof x->curlerr, "cannot start the transfer");
+      dk__xfer_finish(x, CURLE_FAILED_INIT);
+      return; /* finish pumped again */
+    }
+  }
+}
+
 /* Finish one transfer: build the response and call back. */
 static void dk__xfer_finish(struct dk__xfer *x, CURLcode code) {
   struct dk_http *http = x->http;
@@ -135,13 +190,17 @@ static void dk__xfer_finish(struct dk__xfer *x, CURLcode code) {
   } else if (code != CURLE_OK) {
     res.err = dk_failf(res.errmsg, DK_EHTTP, "%s", x->curlerr[0] ? x->curlerr : curl_easy_strerror(code));
   }
-  if (x->prev) x->prev->next = x->next; else http->xfers = x->next;
-  if (x->next) x->next->prev = x->prev;
-  curl_multi_remove_handle(http->multi, x->easy);
+  if (x->started) {
+    if (x->prev) x->prev->next = x->next; else http->xfers = x->next;
+    if (x->next) x->next->prev = x->prev;
+    curl_multi_remove_handle(http->multi, x->easy);
+    http->running--;
+  }
   x->cb(x->arg, &res);
   /* Only now: effective_url belongs to the easy handle. */
   curl_easy_cleanup(x->easy);
   dk__xfer_free(x);
+  dk__pump(http);
 }
 
 /* Always drain the message queue, even when no transfer is running any more:
@@ -240,8 +299,10 @@ int dk_http_new(uv_loop_t *loop, long max_total, long max_host, struct dk_http *
   curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
   curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, dk__cb_timer);
   curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
-  curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_total > 0 ? max_total : 16L);
-  curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, max_host > 0 ? max_host : 4L);
+  http->max_total = max_total > 0 ? max_total : 16L;
+  http->max_host = max_host > 0 ? max_host : 4L;
+  curl_multi_setopt(http->multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, http->max_total);
+  curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS, http->max_host);
   *out = http;
   return 0;
 }
@@ -387,15 +448,21 @@ int dk_http_get(struct dk_http *http, const struct dk_http_req *req, dk_http_cb 
     curl_easy_setopt(e, CURLOPT_HEADEROPT, CURLHEADER_SEPARATE);
     curl_easy_setopt(e, CURLOPT_PROXYHEADER, x->phdrs);
   }
-  CURLMcode mc = curl_multi_add_handle(http->multi, e);
-  if (mc != CURLM_OK) {
-    curl_easy_cleanup(e);
-    dk__xfer_free(x);
-    return DK_EHTTP;
+  x->host = dk__origin(req->url);
+  /* Start now when the limits allow (an error is then returned, and cb is
+   * never called); else wait in the queue, in order. */
+  if (http->queue == NULL && http->running < http->max_total &&
+      (x->host == NULL || dk__host_running(http, x) < http->max_host)) {
+    if (dk__start(http, x) != 0) {
+      curl_easy_cleanup(e);
+      dk__xfer_free(x);
+      return DK_EHTTP;
+    }
+    return 0;
   }
-  x->next = http->xfers;
-  if (x->next) x->next->prev = x;
-  http->xfers = x;
+  if (http->queue_tail) http->queue_tail->next = x;
+  else http->queue = x;
+  http->queue_tail = x;
   return 0;
 }
 
@@ -413,6 +480,12 @@ void dk_http_close(struct dk_http *http, void (*done)(void *), void *arg) {
   http->done_arg = arg;
   /* Finish what is left as canceled; removing the easy handles makes libcurl
    * tell us to forget their sockets (CURL_POLL_REMOVE), closing the polls. */
+  while (http->queue) {
+    struct dk__xfer *x = http->queue;
+    http->queue = x->next;
+    if (http->queue == NULL) http->queue_tail = NULL;
+    dk__xfer_finish(x, CURLE_ABORTED_BY_CALLBACK);
+  }
   while (http->xfers) dk__xfer_finish(http->xfers, CURLE_ABORTED_BY_CALLBACK);
   /* Cleaning up the multi closes its cached connections, which removes
    * their sockets through dk__cb_socket; any poll still open after that is

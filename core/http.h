@@ -54,7 +54,10 @@ struct dk_http_res {
 /* Called once per request. The response is valid during the call only. */
 typedef void (*dk_http_cb)(void *arg, const struct dk_http_res *res);
 
-/* Create a client on `loop`. Returns 0 or DK_ENOMEM / DK_EHTTP. */
+/* Create a client on `loop`. No more than max_total_connections transfers
+ * run at once, and no more than max_host_connections to one host; the rest
+ * wait in order, and a transfer's timeouts start when it runs. Returns 0
+ * or DK_ENOMEM / DK_EHTTP. */
 int dk_http_new(uv_loop_t *loop, long max_total_connections, long max_host_connections,
                 struct dk_http **out);
 /* Start a GET. Returns 0 (cb will be called) or a negative DK_E* code (cb is
