@@ -1,5 +1,5 @@
 /* Internals of the JSON Schema validator shared by registry.c, compile.c,
- * validate.c and output.c. Nothing here is public API. */
+ * validate*.c, output.c, format*.c and regex*.c. Nothing here is public API. */
 #ifndef DK_JSONSCHEMA_INTERNAL_H
 #define DK_JSONSCHEMA_INTERNAL_H
 
@@ -253,5 +253,24 @@ void dk__describe(struct dk_buf *b, const json_t *v, size_t budget, int bare);
 void dk__ptr_append(struct dk_buf *b, const char *tok, size_t len);
 /* Append text percent-encoded for a URI fragment. */
 void dk__frag_append(struct dk_buf *b, const char *s, size_t len);
+
+/* --- format checks (format.c, format_net.c) ----------------------------- */
+
+static inline int dk__is_digit(int c) { return c >= '0' && c <= '9'; }
+static inline int dk__is_hex(int c) { return dk__is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+/* The checks of format_net.c on len bytes of valid UTF-8 at s: 1 valid, 0 not. */
+/* "ipv4": a dotted quad without leading zeros. */
+int dk__format_ipv4(const char *s, size_t len);
+/* "ipv6": RFC 4291 section 2.2 text, without zone ids. */
+int dk__format_ipv6(const char *s, size_t len);
+/* "hostname" (RFC 1123), or with idn "idn-hostname" (IDNA2008). */
+int dk__format_hostname(const char *s, size_t len, int idn);
+/* "email" (RFC 5321 Mailbox), or with idn "idn-email" (RFC 6531). */
+int dk__format_email(const char *s, size_t len, int idn);
+/* "uri" (RFC 3986), with ref "uri-reference", with iri the RFC 3987 forms. */
+int dk__format_uri(const char *s, size_t len, int iri, int ref);
+/* "uri-template": RFC 6570 level 4 syntax. */
+int dk__format_uri_template(const char *s, size_t len);
 
 #endif
