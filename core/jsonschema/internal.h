@@ -4,9 +4,11 @@
 #define DK_JSONSCHEMA_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <jansson.h>
 #include "jsonschema.h"
+#include "../util.h"
 
 /* --- a hash map from byte strings to pointers (keys are copied) ---------- */
 
@@ -253,6 +255,61 @@ void dk__describe(struct dk_buf *b, const json_t *v, size_t budget, int bare);
 void dk__ptr_append(struct dk_buf *b, const char *tok, size_t len);
 /* Append text percent-encoded for a URI fragment. */
 void dk__frag_append(struct dk_buf *b, const char *s, size_t len);
+
+/* --- the ECMA-262 regex translator (regex.c, regex_class.c) -------------- */
+
+struct dk__lookbehind;
+
+struct dk__re_gname {
+  char *name;
+  unsigned group;
+};
+
+/* The state of one translation of a pattern into PCRE2 syntax. */
+struct dk__re_tr {
+  const char *pat, *p, *end;
+  struct dk_buf out;
+  char *err;
+  int failed;
+  unsigned ngroups;     /* capturing groups in the whole pattern (pre-pass) */
+  unsigned group_no;    /* capturing groups opened so far */
+  struct dk__re_gname *names;
+  size_t nnames;
+  unsigned flags;
+  int depth;
+  int lb_callout;       /* lookbehinds as callouts (second attempt) */
+  unsigned ref_min, ref_max; /* backreferences seen in the current lookbehind body */
+  struct dk__lookbehind *lb;
+  unsigned nlb;
+};
+
+/* What an escape stands for. */
+enum { DK__RE_CP, DK__RE_SET, DK__RE_REF };
+
+struct dk__re_esc {
+  int kind;
+  uint32_t cp;       /* DK__RE_CP */
+  struct dk_buf set; /* DK__RE_SET: class items in PCRE2 syntax */
+  unsigned ref;      /* DK__RE_REF */
+};
+
+/* Decode one UTF-8 character (the pattern was validated beforehand). */
+static inline uint32_t dk__re_next_cp(const char **pp, const char *end) { return dk_utf8_next(pp, end); }
+static inline int dk__re_is_surrogate(uint32_t cp) { return cp >= 0xD800 && cp <= 0xDFFF; }
+
+/* Fail the translation (first failure only) with the offset of `at` and a
+ * message in t->err: returns -1. */
+int dk__re_fail(struct dk__re_tr *t, const char *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Write a literal code point (never a surrogate) in PCRE2 syntax to b. */
+void dk__re_emit_cp(struct dk_buf *b, uint32_t cp);
+/* A group name after "(?<" or "\k<", up to and including ">", advancing *pp:
+ * the name (UTF-8, caller frees), or NULL with *why saying what is wrong. */
+char *dk__re_group_name(const char **pp, const char *end, const char **why);
+/* An escape after the backslash (t->p past it), in an atom or, with
+ * in_class, in a class, into *e (e->set to free): 0 or -1 (failed). */
+int dk__re_escape(struct dk__re_tr *t, int in_class, struct dk__re_esc *e);
+/* A class [...] after the "[", written to t->out: 0 or -1 (failed). */
+int dk__re_class(struct dk__re_tr *t);
 
 /* --- format checks (format.c, format_net.c) ----------------------------- */
 
