@@ -240,7 +240,7 @@ struct dk_schema {
   unsigned max_depth;
 };
 
-/* --- shared helpers (validate.c, output.c) ------------------------------- */
+/* --- shared helpers (validate*.c, output.c) ------------------------------- */
 
 /* JSON equality (1 == 1.0, objects unordered). 1 equal, 0 not, DK_ETOOBIG
  * when nesting exceeds `depth`. */
@@ -255,6 +255,41 @@ void dk__describe(struct dk_buf *b, const json_t *v, size_t budget, int bare);
 void dk__ptr_append(struct dk_buf *b, const char *tok, size_t len);
 /* Append text percent-encoded for a URI fragment. */
 void dk__frag_append(struct dk_buf *b, const char *s, size_t len);
+
+/* --- the validation walk (validate.c, validate_container.c,
+ * validate_error.c; their shared state is in validate.h) ------------------ */
+
+struct dk__vctx;
+struct dk__track;
+
+/* Validate inst against n, marking what is evaluated into t (may be NULL;
+ * unused for scalars): 1, 0 or a limit's error. */
+int dk__v_node(struct dk__vctx *c, const struct dk__node *n, const json_t *inst, struct dk__track *t);
+/* The array keywords of n on the array inst, marking evaluated items in t
+ * (may be NULL): 1, 0 or a limit's error. */
+int dk__v_array(struct dk__vctx *c, const struct dk__node *n, const json_t *inst, struct dk__track *t);
+/* The object keywords of n on the object inst, marking evaluated members in
+ * t (may be NULL): 1, 0 or a limit's error. */
+int dk__v_object(struct dk__vctx *c, const struct dk__node *n, const json_t *inst, struct dk__track *t);
+/* Record an error of n's keyword kw (NULL: of n itself) at the current
+ * locations, with a printf-style message; only when c collects errors. */
+void dk__v_error(struct dk__vctx *c, const struct dk__node *n, const char *kw, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Drop (and free) the errors recorded after the first `mark`. */
+void dk__v_truncate_errors(struct dk__vctx *c, size_t mark);
+/* A short rendering of v for a message, in b (reset first). */
+const char *dk__v_show(struct dk_buf *b, const json_t *v);
+/* The nesting limit was hit at n's kw: records that when collecting;
+ * returns DK_ETOOBIG. */
+int dk__v_too_deep(struct dk__vctx *c, const struct dk__node *n, const char *kw);
+/* A subschema of n's kw evaluated without error collection hit a limit:
+ * records that when collecting; returns DK_ETOOBIG. */
+int dk__v_gave_up(struct dk__vctx *c, const struct dk__node *n, const char *kw);
+/* Record n's "type" failure: the types it allows and the type of v. */
+void dk__v_type_error(struct dk__vctx *c, const struct dk__node *n, const json_t *v);
+/* Record the false schema n's failure; hint (HINT_* of validate.h) names
+ * what it rejects: a property or name (key, klen), an item (index klen). */
+void dk__v_false_error(struct dk__vctx *c, const struct dk__node *n, int hint, const char *key, size_t klen);
 
 /* --- the ECMA-262 regex translator (regex.c, regex_class.c) -------------- */
 
