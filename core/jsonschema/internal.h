@@ -1,12 +1,14 @@
 /* Internals of the JSON Schema validator shared by registry.c, compile.c,
- * validate.c and output.c. Nothing here is public API. */
+ * validate*.c, output.c, format*.c and regex*.c. Nothing here is public API. */
 #ifndef DK_JSONSCHEMA_INTERNAL_H
 #define DK_JSONSCHEMA_INTERNAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 #include <jansson.h>
 #include "jsonschema.h"
+#include "../util.h"
 
 /* --- a hash map from byte strings to pointers (keys are copied) ---------- */
 
@@ -238,7 +240,7 @@ struct dk_schema {
   unsigned max_depth;
 };
 
-/* --- shared helpers (validate.c, output.c) ------------------------------- */
+/* --- shared helpers (validate*.c, output.c) ------------------------------- */
 
 /* JSON equality (1 == 1.0, objects unordered). 1 equal, 0 not, DK_ETOOBIG
  * when nesting exceeds `depth`. */
@@ -253,5 +255,114 @@ void dk__describe(struct dk_buf *b, const json_t *v, size_t budget, int bare);
 void dk__ptr_append(struct dk_buf *b, const char *tok, size_t len);
 /* Append text percent-encoded for a URI fragment. */
 void dk__frag_append(struct dk_buf *b, const char *s, size_t len);
+
+/* --- the validation walk (validate.c, validate_container.c,
+ * validate_error.c; their shared state is in validate.h) ------------------ */
+
+struct dk__vctx;
+struct dk__track;
+
+/* Validate inst against n, marking what is evaluated into t (may be NULL;
+ * unused for scalars): 1, 0 or a limit's error. */
+int dk__v_node(struct dk__vctx *c, const struct dk__node *n, const json_t *inst, struct dk__track *t);
+/* The array keywords of n on the array inst, marking evaluated items in t
+ * (may be NULL): 1, 0 or a limit's error. */
+int dk__v_array(struct dk__vctx *c, const struct dk__node *n, const json_t *inst, struct dk__track *t);
+/* The object keywords of n on the object inst, marking evaluated members in
+ * t (may be NULL): 1, 0 or a limit's error. */
+int dk__v_object(struct dk__vctx *c, const struct dk__node *n, const json_t *inst, struct dk__track *t);
+/* Record an error of n's keyword kw (NULL: of n itself) at the current
+ * locations, with a printf-style message; only when c collects errors. */
+void dk__v_error(struct dk__vctx *c, const struct dk__node *n, const char *kw, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Drop (and free) the errors recorded after the first `mark`. */
+void dk__v_truncate_errors(struct dk__vctx *c, size_t mark);
+/* A short rendering of v for a message, in b (reset first). */
+const char *dk__v_show(struct dk_buf *b, const json_t *v);
+/* The nesting limit was hit at n's kw: records that when collecting;
+ * returns DK_ETOOBIG. */
+int dk__v_too_deep(struct dk__vctx *c, const struct dk__node *n, const char *kw);
+/* A subschema of n's kw evaluated without error collection hit a limit:
+ * records that when collecting; returns DK_ETOOBIG. */
+int dk__v_gave_up(struct dk__vctx *c, const struct dk__node *n, const char *kw);
+/* Record n's "type" failure: the types it allows and the type of v. */
+void dk__v_type_error(struct dk__vctx *c, const struct dk__node *n, const json_t *v);
+/* Record the false schema n's failure; hint (HINT_* of validate.h) names
+ * what it rejects: a property or name (key, klen), an item (index klen). */
+void dk__v_false_error(struct dk__vctx *c, const struct dk__node *n, int hint, const char *key, size_t klen);
+
+/* --- the ECMA-262 regex translator (regex.c, regex_class.c) -------------- */
+
+struct dk__lookbehind;
+
+struct dk__re_gname {
+  char *name;
+  unsigned group;
+};
+
+/* The state of one translation of a pattern into PCRE2 syntax. */
+struct dk__re_tr {
+  const char *pat, *p, *end;
+  struct dk_buf out;
+  char *err;
+  int failed;
+  unsigned ngroups;     /* capturing groups in the whole pattern (pre-pass) */
+  unsigned group_no;    /* capturing groups opened so far */
+  struct dk__re_gname *names;
+  size_t nnames;
+  unsigned flags;
+  int depth;
+  int lb_callout;       /* lookbehinds as callouts (second attempt) */
+  unsigned ref_min, ref_max; /* backreferences seen in the current lookbehind body */
+  struct dk__lookbehind *lb;
+  unsigned nlb;
+};
+
+/* What an escape stands for. */
+enum { DK__RE_CP, DK__RE_SET, DK__RE_REF };
+
+struct dk__re_esc {
+  int kind;
+  uint32_t cp;       /* DK__RE_CP */
+  struct dk_buf set; /* DK__RE_SET: class items in PCRE2 syntax */
+  unsigned ref;      /* DK__RE_REF */
+};
+
+/* Decode one UTF-8 character (the pattern was validated beforehand). */
+static inline uint32_t dk__re_next_cp(const char **pp, const char *end) { return dk_utf8_next(pp, end); }
+static inline int dk__re_is_surrogate(uint32_t cp) { return cp >= 0xD800 && cp <= 0xDFFF; }
+
+/* Fail the translation (first failure only) with the offset of `at` and a
+ * message in t->err: returns -1. */
+int dk__re_fail(struct dk__re_tr *t, const char *at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* Write a literal code point (never a surrogate) in PCRE2 syntax to b. */
+void dk__re_emit_cp(struct dk_buf *b, uint32_t cp);
+/* A group name after "(?<" or "\k<", up to and including ">", advancing *pp:
+ * the name (UTF-8, caller frees), or NULL with *why saying what is wrong. */
+char *dk__re_group_name(const char **pp, const char *end, const char **why);
+/* An escape after the backslash (t->p past it), in an atom or, with
+ * in_class, in a class, into *e (e->set to free): 0 or -1 (failed). */
+int dk__re_escape(struct dk__re_tr *t, int in_class, struct dk__re_esc *e);
+/* A class [...] after the "[", written to t->out: 0 or -1 (failed). */
+int dk__re_class(struct dk__re_tr *t);
+
+/* --- format checks (format.c, format_net.c) ----------------------------- */
+
+static inline int dk__is_digit(int c) { return c >= '0' && c <= '9'; }
+static inline int dk__is_hex(int c) { return dk__is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+
+/* The checks of format_net.c on len bytes of valid UTF-8 at s: 1 valid, 0 not. */
+/* "ipv4": a dotted quad without leading zeros. */
+int dk__format_ipv4(const char *s, size_t len);
+/* "ipv6": RFC 4291 section 2.2 text, without zone ids. */
+int dk__format_ipv6(const char *s, size_t len);
+/* "hostname" (RFC 1123), or with idn "idn-hostname" (IDNA2008). */
+int dk__format_hostname(const char *s, size_t len, int idn);
+/* "email" (RFC 5321 Mailbox), or with idn "idn-email" (RFC 6531). */
+int dk__format_email(const char *s, size_t len, int idn);
+/* "uri" (RFC 3986), with ref "uri-reference", with iri the RFC 3987 forms. */
+int dk__format_uri(const char *s, size_t len, int iri, int ref);
+/* "uri-template": RFC 6570 level 4 syntax. */
+int dk__format_uri_template(const char *s, size_t len);
 
 #endif
