@@ -2,7 +2,10 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <stdlib.h>
 #include <time.h>
+
+#define DK__MSG_LINES 200 /* record lines a commit message lists */
 
 static void dk__summary(struct dk_buf *msg, const struct dk__tally *tl) {
   int parts = 0;
@@ -33,6 +36,41 @@ static void dk__trailers(struct dk_buf *msg, struct dk__run *r, size_t quarantin
                 dk__run_body_sha(r), r->res->records, r->res->invalid, r->res->rejected, quarantined);
 }
 
+/* The first DK__MSG_LINES lines of `lines` (one "<path>: …" a line) into
+ * msg, then the rest counted by kind: a commit of 10,000 records stays a
+ * message a person reads, and `duikou diff` gives the full list. */
+static void dk__lines_upto(struct dk_buf *msg, const struct dk_buf *lines, const char *what) {
+  const char *p = lines->data, *end = lines->data + lines->len;
+  size_t n = 0, rest[DK_KIND_COUNT] = {0}, other = 0, more = 0;
+  while (p && p < end) {
+    const char *nl = memchr(p, '\n', (size_t)(end - p));
+    const char *stop = nl ? nl + 1 : end;
+    if (n++ < DK__MSG_LINES) {
+      dk_buf_append(msg, p, (size_t)(stop - p));
+    } else {
+      const char *sep = memchr(p, ':', (size_t)(stop - p)), *sp = memchr(p, ' ', (size_t)(stop - p));
+      if (sp && (!sep || sp < sep)) sep = sp; /* a conflict line: "<path> <field>: …" */
+      char *path = dk_strndup(p, sep ? (size_t)(sep - p) : 0), *id = NULL;
+      enum dk_kind kind;
+      if (dk_record_parse_name(path, &kind, &id) == 0) rest[kind]++;
+      else other++;
+      free(id);
+      free(path);
+      more++;
+    }
+    p = stop;
+  }
+  if (more == 0) return;
+  dk_buf_printf(msg, "... and %zu more %s%s (duikou diff lists them all):", more, what, more == 1 ? "" : "s");
+  int parts = 0;
+  for (int k = 0; k < DK_KIND_COUNT; k++)
+    if (rest[k])
+      dk_buf_printf(msg, "%s%zu %s", parts++ ? ", " : " ", rest[k],
+                    rest[k] == 1 ? dk_kind_name((enum dk_kind)k) : dk_kind_folder((enum dk_kind)k));
+  if (other) dk_buf_printf(msg, "%s%zu other", parts ? ", " : " ", other);
+  dk_buf_puts(msg, "\n");
+}
+
 void dk__msg_report(struct dk_buf *msg, struct dk__run *r, size_t changes, size_t quarantined, int partial) {
   dk_buf_printf(msg, "report %s: %zu record%s, %zu changed%s\n", r->src->name, r->res->records,
                 r->res->records == 1 ? "" : "s", changes, partial ? " (partial)" : "");
@@ -47,10 +85,10 @@ void dk__msg_merge(struct dk_buf *msg, struct dk__run *r, const struct dk__tally
   if (partial)
     dk_buf_printf(msg, "Partial: the round failed after %zu page%s; their records are committed, nothing\n"
                   "else is changed. Why: %s\n\n", r->res->pages, r->res->pages == 1 ? "" : "s", r->res->error);
-  dk_buf_append(msg, body->data, body->len);
+  dk__lines_upto(msg, body, "record");
   if (conf->len) {
     dk_buf_printf(msg, "%sConflicts:\n", body->len ? "\n" : "");
-    dk_buf_append(msg, conf->data, conf->len);
+    dk__lines_upto(msg, conf, "conflict");
   }
   dk__trailers(msg, r, quarantined, partial);
   if (tl->conflicts) dk_buf_printf(msg, "Duikou-Conflicts: %zu (%zu open)\n", tl->conflicts, tl->open);
