@@ -42,15 +42,57 @@ static int dk__base(struct dk_txn *txn, struct dk_store *st, const char *path, j
   return rc;
 }
 
+void dk__branch_forget_heads(struct dk__run *r) {
+  free(r->heads.oid);
+  free(r->heads.found);
+  r->heads.oid = NULL;
+  r->heads.found = NULL;
+  r->heads.ready = 0;
+}
+
+/* Where each configured source's branch points, once per commit: a ref
+ * look-up costs a stat and an open, and a round asks for every changed
+ * record. Returns 0 or DK_EGIT. */
+static int dk__heads(struct dk__run *r) {
+  const struct dk_config *cfg = r->ctx->cfg;
+  if (r->heads.ready) return 0;
+  r->heads.oid = dk_calloc(cfg->nsources ? cfg->nsources : 1, sizeof *r->heads.oid);
+  r->heads.found = dk_calloc(cfg->nsources ? cfg->nsources : 1, sizeof *r->heads.found);
+  for (size_t s = 0; s < cfg->nsources; s++) {
+    char *ref = dk_asprintf(DK__SRC_PREFIX "%s", cfg->sources[s].name);
+    int rc = dk_store_ref(r->ctx->store, ref, &r->heads.oid[s], &r->heads.found[s]);
+    free(ref);
+    if (rc != 0) {
+      dk__branch_forget_heads(r);
+      return rc;
+    }
+  }
+  r->heads.ready = 1;
+  return 0;
+}
+
+/* The record at path in commit `at` (NULL: none there). */
+static int dk__read_at(struct dk_store *st, const git_oid *at, const char *path, json_t **out) {
+  char *data = NULL;
+  size_t len;
+  *out = NULL;
+  int rc = dk_store_read(st, NULL, at, path, &data, &len);
+  if (rc == DK_ENOENT) return 0;
+  if (rc == 0) rc = dk__parse(st, path, data, out);
+  free(data);
+  return rc;
+}
+
 int dk__branch_others(struct dk__run *r, const char *path, struct dk_merge_other *others, json_t **held,
                       size_t *n) {
   const struct dk_config *cfg = r->ctx->cfg;
   *n = 0;
+  int hrc = dk__heads(r);
+  if (hrc != 0) return hrc;
   for (size_t s = 0; s < cfg->nsources; s++) {
     if (strcmp(cfg->sources[s].name, r->src->name) == 0) continue;
-    char *ref = dk_asprintf(DK__SRC_PREFIX "%s", cfg->sources[s].name);
-    int rc = dk__branch_read(r->ctx->store, ref, path, &held[*n]);
-    free(ref);
+    held[*n] = NULL;
+    int rc = r->heads.found[s] ? dk__read_at(r->ctx->store, &r->heads.oid[s], path, &held[*n]) : 0;
     if (rc != 0) {
       for (size_t i = 0; i < *n; i++) json_decref(held[i]);
       *n = 0;

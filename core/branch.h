@@ -31,6 +31,10 @@ int dk__branch_update(struct dk__run *r, struct dk__round *rd, struct dk_txn *st
 int dk__branch_others(struct dk__run *r, const char *path, struct dk_merge_other *others, json_t **held,
                       size_t *n);
 
+/* Forget where the other sources' branches point (looked up once per
+ * commit by dk__branch_others): call before each commit and on free. */
+void dk__branch_forget_heads(struct dk__run *r);
+
 /* A run that died after main merged its source commit but before the
  * source branch moved left the commit's id as `pending_source_commit` in
  * the state: when main holds it, move the branch there now; otherwise main

@@ -124,6 +124,7 @@ static void dk__commit(struct dk__run *r, int partial) {
   struct dk_store *st = r->ctx->store;
   r->res->partial = partial;
   struct dk__round rd;
+  dk__branch_forget_heads(r); /* other runs may have moved them since */
   dk__ingest(r, &rd);
   char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name), names[512];
   struct dk_commit_meta meta;
@@ -176,6 +177,7 @@ static void dk__run_free(struct dk__erun *er) {
   free(r->last_modified);
   free(r->fetched_url);
   if (r->sha) EVP_MD_CTX_free(r->sha);
+  dk__branch_forget_heads(r);
   free(er);
   e->nlive--;
   dk__engine_maybe_freed(e);

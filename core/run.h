@@ -18,6 +18,7 @@
 #include "config.h"
 #include "engine.h"
 #include "error.h"
+#include "store.h"
 #include "duikou/plugin.h"
 
 struct dk_http;
@@ -68,6 +69,13 @@ struct dk__run {
   enum dk__wait wait;   /* what the timer is armed for */
   struct dk_source_result result;
   struct dk_source_result *res; /* &result */
+  /* where every other source's branch points, looked up once per commit
+   * (branch.c), not once per record */
+  struct {
+    int ready;
+    git_oid *oid;
+    int *found;
+  } heads;
 };
 
 /* Mark the run failed with a message (redacted: a server may echo a

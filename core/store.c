@@ -83,6 +83,14 @@ int dk_store_open(const char *path, struct dk_store **out, char *err) {
      * before the ref moves, and another makes the ref durable after
      * (dk_txn_move). */
     git_libgit2_opts(GIT_OPT_ENABLE_FSYNC_GITDIR, 0);
+    /* libgit2 caches no commit or tree over 4 KB by default, and a round
+     * reads main's last commit and its folder trees (200 tasks: 6 KB) once
+     * per changed record: cache commits and trees up to 1 MB, within a
+     * total the daemon can keep resident (blobs stay uncached: each is read
+     * once). */
+    git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_COMMIT, (size_t)1 << 20);
+    git_libgit2_opts(GIT_OPT_SET_CACHE_OBJECT_LIMIT, GIT_OBJECT_TREE, (size_t)1 << 20);
+    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, (ssize_t)32 << 20);
     inited = 1;
   }
   *out = NULL;
