@@ -20,17 +20,6 @@ static int dk__parse(struct dk_store *st, const char *path, const char *data, js
   return 0;
 }
 
-int dk__branch_read(struct dk_store *st, const char *ref, const char *path, json_t **out) {
-  char *data = NULL;
-  size_t len;
-  *out = NULL;
-  int rc = dk_store_read(st, ref, NULL, path, &data, &len);
-  if (rc == DK_ENOENT) return 0;
-  if (rc == 0) rc = dk__parse(st, path, data, out);
-  free(data);
-  return rc;
-}
-
 /* What the transaction's base holds at path (NULL: nothing). */
 static int dk__base(struct dk_txn *txn, struct dk_store *st, const char *path, json_t **out) {
   char *old = NULL;

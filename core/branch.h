@@ -14,12 +14,6 @@
 
 #define DK__SRC_PREFIX "refs/duikou/sources/"
 
-/* A record's version at `path` on `ref`: *out is the record, or NULL when
- * the ref or path does not exist. Returns 0, or DK_EGIT / DK_EINVALID (a
- * blob that is not JSON) with the store's err: never "absent" for a
- * failure. */
-int dk__branch_read(struct dk_store *st, const char *ref, const char *path, json_t **out);
-
 /* Stage this round on the source branch (stx, a transaction on it) and
  * collect its changes into rd. Returns 0 or a DK_E* code (st->err). */
 int dk__branch_update(struct dk__run *r, struct dk__round *rd, struct dk_txn *stx, int partial);
