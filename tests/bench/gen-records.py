@@ -4,13 +4,13 @@ JSON object per line), derived from the published 2024 plan that city-sim
 serves: its 31 tasks, then monthly progress reports of both cities on them.
 Deterministic (fixed seed), so every run measures the same bytes.
 
-gen-records.py --e2e OUTDIR [SOURCES] [PER_SOURCE]: the end-to-end benchmark's
+gen-records.py --e2e OUTDIR [PER_SOURCE]: the end-to-end benchmark's
 bodies (run.sh e2e), each a JSON array of canonical records. 100 plans of 100
 tasks (jnly-2024-p001/001 ...), each task one of the 2024 plan's 31 with its
 section, text and units, a status and updated_at, followed by 9 monthly
 progress reports (2024-01 to 2024-09, the two cities in turn): 10 records a
-task, 100,000 in all. OUTDIR/v1/NNN.json: SOURCES bodies (default 50) of
-PER_SOURCE records (default 2,000); OUTDIR/v2/: the same with 1% of the
+task, 100,000 in all. OUTDIR/v1/NNN.json: 100,000 / PER_SOURCE bodies
+(50 by default) of PER_SOURCE records (default 2,000); OUTDIR/v2/: the same with 1% of the
 records changed (every 100th: a task's status and updated_at, a report's
 status, percent, summary and updated_at); OUTDIR/k/NNNN.json: the v1 records
 again in bodies of 100 (1,000 sources)."""
@@ -28,7 +28,7 @@ summaries = ["按计划推进，已完成阶段性目标。", "组织召开对�
              "已完成年度任务，形成典型经验做法。", "持续推进中，下一步加强协调调度。"]
 
 
-def e2e(outdir, nsrc, per):
+def e2e(outdir, per):
     recs = []
     for p in range(1, 101):
         plan_id = f"jnly-2024-p{p:03d}"
@@ -79,7 +79,7 @@ def e2e(outdir, nsrc, per):
 
 
 if sys.argv[1] == "--e2e":
-    e2e(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 50, int(sys.argv[4]) if len(sys.argv) > 4 else 2000)
+    e2e(sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 2000)
     sys.exit(0)
 out, n = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 100000
 with open(out, "w", encoding="utf-8") as f:
