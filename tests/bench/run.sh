@@ -8,7 +8,17 @@
 #   commit    duikou's store vs git scraping (files in a work tree, git add -A
 #             && git commit): 1, 100 and 10,000 changed records in
 #             repositories of 1,000 and 100,000 records (bench_commit.c).
-#   tests/bench/run.sh [validate|commit|all ...] [BUILD_DIR]
+#   e2e       end to end: 100,000 records (10,000 tasks, 90,000 progress
+#             reports, gen-records.py --e2e) served as 50 JSON bodies by a
+#             Python server on 127.0.0.1 (e2e.py, with ETags): duikou's full
+#             sync into an empty repository, the same bodies without 304,
+#             1% changed, all 304; git scraping (git-scrape.py: curl, Python
+#             jsonschema, files, git add -A && git commit) on full and 1%;
+#             the floor (bench_floor.c: parse, canonical JSON, SHA-1,
+#             deflate, one thread); duikou on 1,000 sources of 100 records.
+#             Seconds, peak MB and ratios. Installs python3-jsonschema, git
+#             and curl when missing. About 12 minutes on 2 cores.
+#   tests/bench/run.sh [validate|commit|e2e|all ...] [BUILD_DIR]
 #             (default: all, and the build folder build)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -17,12 +27,12 @@ build=$root/build
 benches=()
 for arg in "$@"; do
   case $arg in
-    validate | commit) benches+=("$arg") ;;
-    all) benches+=(validate commit) ;;
+    validate | commit | e2e) benches+=("$arg") ;;
+    all) benches+=(validate commit e2e) ;;
     *) build=$arg ;;
   esac
 done
-[ ${#benches[@]} -gt 0 ] || benches=(validate commit)
+[ ${#benches[@]} -gt 0 ] || benches=(validate commit e2e)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
@@ -63,6 +73,31 @@ bench_validate() {
 bench_commit() {
   meson compile -C "$build" bench_commit >/dev/null
   TMPDIR=$work "$build/tests/bench/bench_commit" 1000 100000
+}
+
+# The bodies, repositories and the scraper's work tree go under $work.
+bench_e2e() {
+  local missing=
+  dpkg-query -W -f='${Status}' python3-jsonschema 2>/dev/null | grep -q 'install ok installed' ||
+    missing=python3-jsonschema
+  command -v git >/dev/null || missing="$missing git"
+  command -v curl >/dev/null || missing="$missing curl"
+  if [ -n "$missing" ]; then
+    local sudo=${SUDO:-$([ "$(id -u)" = 0 ] || echo sudo)}
+    $sudo apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+  fi
+  meson compile -C "$build" >/dev/null
+  local t0=$SECONDS
+  python3 "$here/gen-records.py" --e2e "$work/e2e"
+  # Every record must be one duikou accepts (and so does the peer).
+  "$build/duikou" validate "$work"/e2e/v1/*.json "$work"/e2e/v2/*.json >"$work/validate.out" ||
+    { head -n 20 "$work/validate.out"; echo "e2e: invalid records generated" >&2; return 1; }
+  echo "generated and validated (duikou validate, all 200,000 records of v1 and v2): $((SECONDS - t0)) s"
+  # No user or system git configuration may change what the peer does.
+  GIT_CONFIG_NOSYSTEM=1 GIT_CONFIG_GLOBAL=/dev/null LC_ALL=C.UTF-8 TZ=Asia/Shanghai \
+    /usr/bin/python3 "$here/e2e.py" "$root" "$build" "$work/e2e"
+  echo "e2e took $((SECONDS - t0)) s in all"
 }
 
 for b in "${benches[@]}"; do
