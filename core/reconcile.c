@@ -27,7 +27,8 @@ static int dk__conflict_file(struct dk__run *r, struct dk_txn *mtx, enum dk_kind
   char *cpath = dk_record_conflict_file(kind, id), *old = NULL;
   json_t *doc = NULL;
   int rrc = dk_txn_base_read(mtx, cpath, &old, NULL);
-  if (rrc == 0) doc = json_loads(old, 0, NULL);
+  if (rrc == 0 && (doc = json_loads(old, 0, NULL)) == NULL)
+    rrc = dk_failf(r->ctx->store->err, DK_EINVALID, "%s on main is not JSON: it is not overwritten", cpath);
   free(old);
   if (rrc < 0 && rrc != DK_ENOENT) {
     free(cpath);
