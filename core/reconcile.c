@@ -160,7 +160,9 @@ static int dk__reconcile_one(struct dk__run *r, const struct dk__chg *c, struct 
     struct dk_merge_out mo = {0};
     char err[DK_ERRBUF_SIZE];
     if (dk_merge(&in, &mo, err) != 0) {
-      dk_log(DK_LOG_ERROR, "source", r->src->name, "record", id, NULL, "cannot merge: %s", err);
+      /* skipping it would move the source branch past a change main never
+       * got: the commit stops instead */
+      rc = dk_failf(r->ctx->store->err, DK_EINVALID, "%s: cannot merge: %s", c->path, err);
     } else {
       rc = dk__apply_merge(mtx, c, kind, &mo, body, tl);
       dk__describe_conflicts(conf, c->path, r->src->name, &mo);
