@@ -169,6 +169,16 @@ ctl["200"] = ctl["304"] = 0
 res["304"] = run(dk + [c50], env=env)
 assert ctl["304"] == 50 and ctl["200"] == 0, ctl
 
+if os.environ.get("E2E_ONLY") == "duikou":
+    # a developer's quick run: duikou's four rounds and the floor only
+    res["floor"] = run([os.path.join(build, "tests/bench/bench_floor")] + [os.path.join(work, "v1", n) for n in big])
+    for k in ["full", "same", "pct", "304", "floor"]:
+        print("%-6s %8.2f s %6.0f MB" % (k, res[k][0], res[k][1]))
+    print("full/floor %.2f  1%%/full %.3f  same/full %.3f" % (res["full"][0] / res["floor"][0],
+          res["pct"][0] / res["full"][0], res["same"][0] / res["full"][0]))
+    srv.shutdown()
+    sys.exit(0)
+
 # The git scraping peer, on the same bodies: v1, then v2.
 tree = os.path.join(work, "scrape")
 os.makedirs(tree)
