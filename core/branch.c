@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "canonical.h"
+#include "index.h"
 #include "log.h"
 #include "util.h"
 
@@ -20,90 +21,56 @@ static int dk__parse(struct dk_store *st, const char *path, const char *data, js
   return 0;
 }
 
-/* What the transaction's base holds at path (NULL: nothing). */
-static int dk__base(struct dk_txn *txn, struct dk_store *st, const char *path, json_t **out) {
-  char *old = NULL;
-  *out = NULL;
-  int rc = dk_txn_base_read(txn, path, &old, NULL);
-  if (rc == DK_ENOENT) return 0;
-  if (rc == 0) rc = dk__parse(st, path, old, out);
-  free(old);
-  return rc;
-}
-
-void dk__branch_forget_heads(struct dk__run *r) {
-  free(r->heads.oid);
-  free(r->heads.found);
-  r->heads.oid = NULL;
-  r->heads.found = NULL;
-  r->heads.ready = 0;
-}
-
-/* Where each configured source's branch points, once per commit: a ref
- * look-up costs a stat and an open, and a round asks for every changed
- * record. Returns 0 or DK_EGIT. */
-static int dk__heads(struct dk__run *r) {
-  const struct dk_config *cfg = r->ctx->cfg;
-  if (r->heads.ready) return 0;
-  r->heads.oid = dk_calloc(cfg->nsources ? cfg->nsources : 1, sizeof *r->heads.oid);
-  r->heads.found = dk_calloc(cfg->nsources ? cfg->nsources : 1, sizeof *r->heads.found);
-  for (size_t s = 0; s < cfg->nsources; s++) {
-    char *ref = dk_asprintf(DK__SRC_PREFIX "%s", cfg->sources[s].name);
-    int rc = dk_store_ref(r->ctx->store, ref, &r->heads.oid[s], &r->heads.found[s]);
-    free(ref);
-    if (rc != 0) {
-      dk__branch_forget_heads(r);
-      return rc;
-    }
-  }
-  r->heads.ready = 1;
-  return 0;
-}
-
-/* The record at path in commit `at` (NULL: none there). */
-static int dk__read_at(struct dk_store *st, const git_oid *at, const char *path, json_t **out) {
+/* The record in blob `oid` (path names it in a message). */
+static int dk__read_blob(struct dk_store *st, const char *path, const git_oid *oid, json_t **out) {
   char *data = NULL;
   size_t len;
   *out = NULL;
-  int rc = dk_store_read(st, NULL, at, path, &data, &len);
-  if (rc == DK_ENOENT) return 0;
+  int rc = dk_store_blob(st, oid, &data, &len);
   if (rc == 0) rc = dk__parse(st, path, data, out);
   free(data);
   return rc;
 }
 
+/* What this source's branch holds at path (NULL: nothing), from the index. */
+static int dk__base(struct dk__run *r, const char *path, json_t **out) {
+  git_oid oid;
+  *out = NULL;
+  if (!dk_index_source(r->ctx->index, r->sidx, path, &oid)) return 0;
+  return dk__read_blob(r->ctx->store, path, &oid, out);
+}
+
 int dk__branch_others(struct dk__run *r, const char *path, struct dk_merge_other *others, json_t **held,
                       size_t *n) {
   const struct dk_config *cfg = r->ctx->cfg;
+  size_t cap = cfg->nsources ? cfg->nsources : 1;
+  size_t *srcs = dk_calloc(cap, sizeof *srcs);
+  git_oid *oids = dk_calloc(cap, sizeof *oids);
+  size_t k = dk_index_holders(r->ctx->index, path, r->sidx, srcs, oids, cap);
+  int rc = 0;
   *n = 0;
-  int hrc = dk__heads(r);
-  if (hrc != 0) return hrc;
-  for (size_t s = 0; s < cfg->nsources; s++) {
-    if (strcmp(cfg->sources[s].name, r->src->name) == 0) continue;
+  for (size_t i = 0; i < k && i < cap && rc == 0; i++) {
     held[*n] = NULL;
-    int rc = r->heads.found[s] ? dk__read_at(r->ctx->store, &r->heads.oid[s], path, &held[*n]) : 0;
-    if (rc != 0) {
-      for (size_t i = 0; i < *n; i++) json_decref(held[i]);
-      *n = 0;
-      return rc;
-    }
-    others[*n] = (struct dk_merge_other){cfg->sources[s].name, cfg->sources[s].city, held[*n]};
+    rc = dk__read_blob(r->ctx->store, path, &oids[i], &held[*n]);
+    if (rc != 0) break;
+    const struct dk_source_conf *o = &cfg->sources[srcs[i]];
+    others[*n] = (struct dk_merge_other){o->name, o->city, held[*n]};
     (*n)++;
   }
-  return 0;
+  if (rc != 0) {
+    for (size_t i = 0; i < *n; i++) json_decref(held[i]);
+    *n = 0;
+  }
+  free(srcs);
+  free(oids);
+  return rc;
 }
 
-/* Does another source's branch hold `path`? 1, 0, or a DK_E* code. */
+/* Does another source's branch hold `path`? */
 static int dk__held_elsewhere(struct dk__run *r, const char *path) {
-  size_t cap = r->ctx->cfg->nsources ? r->ctx->cfg->nsources : 1, n;
-  struct dk_merge_other *others = dk_calloc(cap, sizeof *others);
-  json_t **held = dk_calloc(cap, sizeof *held);
-  int any = dk__branch_others(r, path, others, held, &n);
-  for (size_t i = 0; any == 0 && i < n; i++) any |= held[i] != NULL;
-  for (size_t i = 0; i < n; i++) json_decref(held[i]);
-  free(others);
-  free(held);
-  return any;
+  size_t src;
+  git_oid oid;
+  return dk_index_holders(r->ctx->index, path, r->sidx, &src, &oid, 1) > 0;
 }
 
 /* Put every valid record; a put that changes the path is a change. */
@@ -116,7 +83,7 @@ static int dk__put_valid(struct dk__run *r, struct dk__round *rd, struct dk_txn 
     int rc = dk_txn_put(stx, path, data, len);
     free(data);
     json_t *base = NULL;
-    if (rc == 1 && (rc = dk__base(stx, r->ctx->store, path, &base)) == 0)
+    if (rc == 1 && (rc = dk__base(r, path, &base)) == 0)
       dk__round_add(rd, path, base, json_incref(rec), DK__CHG_REPORT, NULL);
     if (rc < 0) return rc;
   }
@@ -132,7 +99,7 @@ static int dk__put_tombstones(struct dk__run *r, struct dk__round *rd, struct dk
     const char *tp = json_string_value(json_object_get(t, "path"));
     if (json_object_get(rd->valid, tp)) continue;
     json_t *base = NULL;
-    int rc = dk__base(stx, r->ctx->store, tp, &base);
+    int rc = dk__base(r, tp, &base);
     if (rc == 0) rc = dk_txn_remove(stx, tp);
     if (rc < 0) {
       json_decref(base);
@@ -148,7 +115,8 @@ struct dk__absent_ctx {
   json_t *listed_before; /* paths of the source branch not listed now */
 };
 
-static int dk__collect_absent(const char *path, void *arg) {
+static int dk__collect_absent(const char *path, const git_oid *oid, void *arg) {
+  (void)oid;
   struct dk__absent_ctx *a = arg;
   if (!json_object_get(a->rd->valid, path) && !json_object_get(a->rd->invalid, path))
     json_object_set_new(a->listed_before, path, json_true());
@@ -178,7 +146,7 @@ static int dk__absence(struct dk__run *r, struct dk__round *rd, const char *path
  * and the absences in the state are counted on. */
 static int dk__absences(struct dk__run *r, struct dk__round *rd, struct dk_txn *stx) {
   struct dk__absent_ctx a = {rd, json_object()};
-  int rc = dk_txn_base_paths(stx, NULL, dk__collect_absent, &a);
+  int rc = dk_index_source_foreach(r->ctx->index, r->sidx, dk__collect_absent, &a);
   json_t *absent = json_object_get(r->state, "absent"), *next = json_object(), *t;
   const char *path;
   void *tmp;

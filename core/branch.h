@@ -18,16 +18,14 @@
  * collect its changes into rd. Returns 0 or a DK_E* code (st->err). */
 int dk__branch_update(struct dk__run *r, struct dk__round *rd, struct dk_txn *stx, int partial);
 
-/* What every other configured source last said of `path`: fills others[]
+/* What every other configured source last said of `path` (from the index:
+ * only the sources that hold it are read): fills others[]
  * and held[] (records owned by held[], NULL where a source does not hold
  * it; both sized for every source) and sets *n. Returns 0 or a DK_E* code
  * (then nothing is left to release). The caller releases held[0..*n). */
 int dk__branch_others(struct dk__run *r, const char *path, struct dk_merge_other *others, json_t **held,
                       size_t *n);
 
-/* Forget where the other sources' branches point (looked up once per
- * commit by dk__branch_others): call before each commit and on free. */
-void dk__branch_forget_heads(struct dk__run *r);
 
 /* A run that died after main merged its source commit but before the
  * source branch moved left the commit's id as `pending_source_commit` in

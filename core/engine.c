@@ -9,6 +9,7 @@
 #include "commitmsg.h"
 #include "fsafe.h"
 #include "http.h"
+#include "index.h"
 #include "ingest.h"
 #include "loader.h"
 #include "log.h"
@@ -58,6 +59,40 @@ static void dk__commit_failed(struct dk__run *r, int partial, const char *what, 
   dk_log(DK_LOG_ERROR, "source", r->src->name, NULL, "%s: %s", what, why);
 }
 
+static void dk__index_put(const char *path, const git_oid *oid, void *arg) {
+  struct dk__run *r = arg;
+  dk_index_set(r->ctx->index, r->ctx->index_target, path, oid);
+}
+
+/* What a commit that moved ref s (DK_INDEX_MAIN: main) to `head` changed, into
+ * the index. */
+static void dk__index_moved(struct dk__run *r, const struct dk_txn *txn, size_t s, const git_oid *head) {
+  r->ctx->index_target = s;
+  dk_txn_foreach(txn, dk__index_put, r);
+  dk_index_set_head(r->ctx->index, s, head);
+}
+
+/* The index, built on the first commit, then brought to where the
+ * source's branch points now (a repair may have moved it). Returns 0 or a
+ * DK_E* code with the store's err. */
+static int dk__index_ready(struct dk__run *r, const char *sref) {
+  struct dk__ctx *c = r->ctx;
+  if (c->index == NULL) {
+    const char **refs = dk_calloc(c->cfg->nsources ? c->cfg->nsources : 1, sizeof *refs);
+    for (size_t i = 0; i < c->cfg->nsources; i++) refs[i] = dk_asprintf(DK__SRC_PREFIX "%s", c->cfg->sources[i].name);
+    int rc = dk_index_build(c->store, refs, c->cfg->nsources, &c->index);
+    for (size_t i = 0; i < c->cfg->nsources; i++) free((char *)refs[i]);
+    free(refs);
+    if (rc != 0) return rc;
+    dk_log(DK_LOG_DEBUG, "repository", c->store->path, NULL, "index read: %zu KB", dk_index_bytes(c->index) >> 10);
+  }
+  git_oid head;
+  int found;
+  int rc = dk_store_ref(c->store, sref, &head, &found);
+  if (rc == 0) rc = dk_index_follow(c->index, c->store, r->sidx, found ? &head : NULL);
+  return rc;
+}
+
 /* main: merge the round, and start again from the new main when it moved
  * (a person resolving a conflict meanwhile). The first commit of main is a
  * root (the source commit is named in its trailer), so that main's
@@ -76,7 +111,10 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
     struct dk_buf msg = {0}, body = {0}, conf = {0};
     struct dk_txn *mtx = NULL;
     *what = "reconcile";
-    if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 && (rc = dk__reconcile(r, rd, mtx, &body, &conf, &tl, when)) == 0) {
+    git_oid mbase;
+    if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 &&
+        (rc = dk_index_follow(r->ctx->index, st, DK_INDEX_MAIN, dk_txn_base(mtx, &mbase) ? &mbase : NULL)) == 0 &&
+        (rc = dk__reconcile(r, rd, mtx, &body, &conf, &tl, when)) == 0) {
       if (dk_txn_has_base(mtx)) dk_txn_add_parent(mtx, scommit);
       dk__msg_merge(&msg, r, &tl, &body, &conf, rd->quarantined, partial, shex);
       meta->message = dk_buf_cstr(&msg);
@@ -84,6 +122,7 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
       *what = "commit failed";
       /* a conflict is recorded in history even when main keeps its values */
       rc = dk_txn_commit(mtx, meta, tl.conflicts > 0, mcommit);
+      if (rc == 1) dk__index_moved(r, mtx, DK_INDEX_MAIN, mcommit);
     }
     dk_txn_free(mtx);
     dk_buf_free(&msg);
@@ -124,7 +163,6 @@ static void dk__commit(struct dk__run *r, int partial) {
   struct dk_store *st = r->ctx->store;
   r->res->partial = partial;
   struct dk__round rd;
-  dk__branch_forget_heads(r); /* other runs may have moved them since */
   dk__ingest(r, &rd);
   char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name), names[512];
   struct dk_commit_meta meta;
@@ -133,6 +171,7 @@ static void dk__commit(struct dk__run *r, int partial) {
   git_oid scommit, mcommit;
   const char *what = "source branch";
   int rc = dk__branch_repair(r, sref);
+  if (rc == 0) rc = dk__index_ready(r, sref);
   if (rc == 0) rc = dk__commit_source(r, &rd, sref, partial, &meta, &stx, &scommit);
   if (rc == 0 && !partial) r->res->outcome = DK_SOURCE_UNCHANGED;
   if (rc == 1) {
@@ -145,6 +184,7 @@ static void dk__commit(struct dk__run *r, int partial) {
     rc = dk__commit_main(r, &rd, &meta, &scommit, partial, &mcommit, &what);
     if (rc == 1) dk_oid_hex(&mcommit, r->res->commit);
     if (rc >= 0 && (what = "source branch", rc = dk_txn_move(stx, &scommit)) == 0) {
+      dk__index_moved(r, stx, r->sidx, &scommit);
       json_object_del(r->state, "pending_source_commit");
       if (!partial) r->res->outcome = r->res->commit[0] ? DK_SOURCE_COMMITTED : DK_SOURCE_UNCHANGED;
     }
@@ -177,7 +217,6 @@ static void dk__run_free(struct dk__erun *er) {
   free(r->last_modified);
   free(r->fetched_url);
   if (r->sha) EVP_MD_CTX_free(r->sha);
-  dk__branch_forget_heads(r);
   free(er);
   e->nlive--;
   dk__engine_maybe_freed(e);
@@ -345,6 +384,8 @@ int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_
   r->ctx = &e->ctx;
   r->finish = dk__run_finish;
   r->src = src;
+  for (size_t i = 0; i < e->ctx.cfg->nsources; i++)
+    if (strcmp(e->ctx.cfg->sources[i].name, src->name) == 0) r->sidx = i;
   r->res = &r->result;
   r->res->name = src->name;
   er->next = e->active;
@@ -370,6 +411,7 @@ static void dk__engine_maybe_freed(struct dk_engine *e) {
   void (*closed)(void *) = e->closed;
   void *arg = e->closed_arg;
   dk_loader_free(&e->loader);
+  dk_index_free(e->ctx.index);
   dk_store_close(e->ctx.store);
   dk_reconcile_free(e->ctx.rc);
   free(e);

@@ -5,6 +5,7 @@
 
 #include "branch.h"
 #include "canonical.h"
+#include "index.h"
 #include "log.h"
 #include "merge.h"
 
@@ -26,7 +27,9 @@ static int dk__conflict_file(struct dk__run *r, struct dk_txn *mtx, enum dk_kind
                              const char *path, const struct dk_merge_out *mo, const char *when) {
   char *cpath = dk_record_conflict_file(kind, id), *old = NULL;
   json_t *doc = NULL;
-  int rrc = dk_txn_base_read(mtx, cpath, &old, NULL);
+  git_oid coid;
+  size_t olen;
+  int rrc = dk_index_main(r->ctx->index, cpath, &coid) ? dk_store_blob(r->ctx->store, &coid, &old, &olen) : DK_ENOENT;
   if (rrc == 0 && (doc = json_loads(old, 0, NULL)) == NULL)
     rrc = dk_failf(r->ctx->store->err, DK_EINVALID, "%s on main is not JSON: it is not overwritten", cpath);
   free(old);
@@ -78,11 +81,14 @@ static int dk__conflict_file(struct dk__run *r, struct dk_txn *mtx, enum dk_kind
 
 /* main's record at path (NULL: none). A blob that is not JSON is an error
  * (st->err), not an absent record. */
-static int dk__ours(struct dk_store *st, struct dk_txn *mtx, const char *path, json_t **out) {
+static int dk__ours(struct dk__run *r, const char *path, json_t **out) {
+  struct dk_store *st = r->ctx->store;
   char *old = NULL;
+  git_oid oid;
+  size_t len;
   *out = NULL;
-  int rc = dk_txn_base_read(mtx, path, &old, NULL);
-  if (rc == DK_ENOENT) return 0;
+  if (!dk_index_main(r->ctx->index, path, &oid)) return 0;
+  int rc = dk_store_blob(st, &oid, &old, &len);
   if (rc == 0 && (*out = json_loads(old, 0, NULL)) == NULL)
     rc = dk_failf(st->err, DK_EINVALID, "%s on main is not JSON", path);
   free(old);
@@ -151,7 +157,7 @@ static int dk__reconcile_one(struct dk__run *r, const struct dk__chg *c, struct 
   json_t *ours = NULL;
   size_t no = 0;
   if (dk_record_parse_name(c->path, &kind, &id) != 0) return 0; /* not a record path: never merged */
-  int rc = dk__ours(r->ctx->store, mtx, c->path, &ours);
+  int rc = dk__ours(r, c->path, &ours);
   if (rc == 0 && c->kind == DK__CHG_ABSENT) rc = dk__apply_absence(mtx, c, kind, ours, body, tl);
   else if (rc == 0 && (rc = dk__branch_others(r, c->path, others, held, &no)) == 0) {
     struct dk_merge_in in = {.rc = r->ctx->rc, .source = r->src->name, .city = r->src->city, .base = c->base,

@@ -32,6 +32,8 @@ struct dk__ctx {
   struct dk_http *http;
   struct dk_store *store;
   struct dk_reconcile *rc;
+  struct dk_index *index; /* what main and the source branches hold (index.h); NULL until a commit needs it */
+  size_t index_target;    /* the ref whose changes go into the index now */
   int closing; /* no new request: runs end as canceled */
 };
 
@@ -69,13 +71,7 @@ struct dk__run {
   enum dk__wait wait;   /* what the timer is armed for */
   struct dk_source_result result;
   struct dk_source_result *res; /* &result */
-  /* where every other source's branch points, looked up once per commit
-   * (branch.c), not once per record */
-  struct {
-    int ready;
-    git_oid *oid;
-    int *found;
-  } heads;
+  size_t sidx;           /* the source's place in cfg->sources (the index's number) */
 };
 
 /* Mark the run failed with a message (redacted: a server may echo a

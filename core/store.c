@@ -321,7 +321,9 @@ int dk_txn_put(struct dk_txn *t, const char *path, const void *data, size_t len)
   git_oid_tostr(hex, sizeof hex, &oid);
   if (json_object_get(t->blob_index, hex)) return rc;
   git_odb *odb = NULL;
-  int exists = git_repository_odb(&odb, t->st->repo) == 0 && git_odb_exists(odb, &oid);
+  /* a blob not found must not make libgit2 rescan the pack folder: this
+   * process wrote every pack since the last refresh */
+  int exists = git_repository_odb(&odb, t->st->repo) == 0 && git_odb_exists_ext(odb, &oid, GIT_ODB_LOOKUP_NO_REFRESH);
   git_odb_free(odb);
   if (exists) return rc;
   if (t->nblobs == t->capblobs) {
@@ -650,6 +652,16 @@ int dk_txn_base_paths(struct dk_txn *t, const char *prefix, int (*cb)(const char
 }
 
 int dk_txn_has_base(const struct dk_txn *t) { return t->has_base; }
+
+int dk_txn_base(const struct dk_txn *t, git_oid *oid) {
+  if (t->has_base) git_oid_cpy(oid, &t->base);
+  return t->has_base;
+}
+
+void dk_txn_foreach(const struct dk_txn *t, void (*cb)(const char *path, const git_oid *oid, void *arg), void *arg) {
+  for (size_t i = 0; i < t->nupd; i++)
+    if (t->upd[i].path) cb(t->upd[i].path, t->upd[i].remove ? NULL : &t->upd[i].oid, arg);
+}
 
 void dk_txn_free(struct dk_txn *t) {
   if (t == NULL) return;

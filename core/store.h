@@ -67,6 +67,10 @@ int dk_txn_base_read(struct dk_txn *txn, const char *path, char **data, size_t *
 size_t dk_txn_changes(const struct dk_txn *txn);
 /* Whether the ref existed when the transaction began. */
 int dk_txn_has_base(const struct dk_txn *txn);
+/* The base commit: 1 with *oid, 0 for a new ref. */
+int dk_txn_base(const struct dk_txn *txn, git_oid *oid);
+/* Call cb(path, blob, arg) for every change staged (blob NULL: removed). */
+void dk_txn_foreach(const struct dk_txn *txn, void (*cb)(const char *path, const git_oid *oid, void *arg), void *arg);
 /* Add a parent after the base commit (a merge). */
 void dk_txn_add_parent(struct dk_txn *txn, const git_oid *parent);
 
@@ -164,6 +168,11 @@ int dk_store_diff(struct dk_store *st, const git_oid *from, const git_oid *to,
  * return, or DK_EGIT. */
 int dk_store_files(struct dk_store *st, const git_oid *commit, const char *prefix,
                    int (*cb)(const char *path, const git_oid *blob, void *arg), void *arg);
+
+/* Call cb(path, blob, arg) for every file of commit's tree. Returns 0,
+ * cb's nonzero return, or DK_EGIT. */
+int dk_store_walk(struct dk_store *st, const git_oid *commit,
+                  int (*cb)(const char *path, const git_oid *blob, void *arg), void *arg);
 
 /* libgit2's version, and its set-up for the process (before any store) and
  * release (after the last). */

@@ -172,7 +172,8 @@ struct dk__files {
 static int dk__files_cb(const char *root, const git_tree_entry *entry, void *payload) {
   struct dk__files *f = payload;
   if (git_tree_entry_type(entry) != GIT_OBJECT_BLOB) return 0;
-  char *path = dk_asprintf("%s/%s%s", f->prefix, root, git_tree_entry_name(entry));
+  char *path = f->prefix ? dk_asprintf("%s/%s%s", f->prefix, root, git_tree_entry_name(entry))
+                         : dk_asprintf("%s%s", root, git_tree_entry_name(entry));
   f->stopped = f->cb(path, git_tree_entry_id(entry), f->arg);
   free(path);
   return f->stopped ? -1 : 0;
@@ -197,6 +198,20 @@ int dk_store_files(struct dk_store *st, const git_oid *commit, const char *prefi
   }
   git_tree_entry_free(ent);
   git_tree_free(sub);
+  git_tree_free(tree);
+  return ret;
+}
+
+int dk_store_walk(struct dk_store *st, const git_oid *commit,
+                  int (*cb)(const char *path, const git_oid *blob, void *arg), void *arg) {
+  git_tree *tree = NULL;
+  int ret = dk__tree(st, commit, &tree);
+  if (ret != 0) return ret;
+  struct dk__files f = {NULL, cb, arg, 0};
+  if (git_tree_walk(tree, GIT_TREEWALK_PRE, dk__files_cb, &f) != 0 && !f.stopped)
+    ret = dk__rfail(st, DK_EGIT, "reading the tree");
+  else if (f.stopped)
+    ret = f.stopped;
   git_tree_free(tree);
   return ret;
 }

@@ -1,0 +1,349 @@
+#include "index.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct dk__hold {
+  size_t src;
+  git_oid oid;
+};
+
+/* One path: main's blob and the sources holding it (most paths: one). */
+struct dk__ent {
+  char *path;
+  uint64_t hash;
+  int has_main;
+  git_oid main;
+  size_t nh, caph;
+  struct dk__hold *h;
+};
+
+/* Per source: blob id -> entry, linear probing with backward-shift
+ * deletion (no tombstones to sweep). */
+struct dk__oslot {
+  git_oid oid;
+  struct dk__ent *e; /* NULL: free */
+};
+struct dk__otab {
+  struct dk__oslot *slots;
+  size_t cap, n;
+  git_oid head;
+  int found;
+};
+
+struct dk_index {
+  struct dk__ent **slots; /* path -> entry; entries are never removed */
+  size_t cap, n;
+  size_t nsrc;
+  struct dk__otab *src;
+  git_oid main_head;
+  int main_found;
+  size_t bytes;
+};
+
+static uint64_t dk__hash(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static uint64_t dk__ohash(const git_oid *o) {
+  uint64_t h;
+  memcpy(&h, o->id, sizeof h);
+  return h;
+}
+
+static struct dk__ent *dk__find(const struct dk_index *ix, const char *path) {
+  if (ix->cap == 0) return NULL;
+  uint64_t h = dk__hash(path);
+  for (size_t i = h & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
+    struct dk__ent *e = ix->slots[i];
+    if (e == NULL) return NULL;
+    if (e->hash == h && strcmp(e->path, path) == 0) return e;
+  }
+}
+
+static void dk__place(struct dk__ent **slots, size_t cap, struct dk__ent *e) {
+  size_t i = e->hash & (cap - 1);
+  while (slots[i]) i = (i + 1) & (cap - 1);
+  slots[i] = e;
+}
+
+static struct dk__ent *dk__get(struct dk_index *ix, const char *path) {
+  struct dk__ent *e = dk__find(ix, path);
+  if (e) return e;
+  if (2 * (ix->n + 1) > ix->cap) {
+    size_t ncap = ix->cap ? 2 * ix->cap : 1024;
+    struct dk__ent **ns = dk_calloc(ncap, sizeof *ns);
+    for (size_t i = 0; i < ix->cap; i++)
+      if (ix->slots[i]) dk__place(ns, ncap, ix->slots[i]);
+    ix->bytes += (ncap - ix->cap) * sizeof *ns;
+    free(ix->slots);
+    ix->slots = ns;
+    ix->cap = ncap;
+  }
+  e = dk_calloc(1, sizeof *e);
+  e->path = dk_strdup(path);
+  e->hash = dk__hash(path);
+  dk__place(ix->slots, ix->cap, e);
+  ix->n++;
+  ix->bytes += sizeof *e + strlen(path) + 1;
+  return e;
+}
+
+static void dk__oput(struct dk__otab *t, const git_oid *oid, struct dk__ent *e) {
+  if (2 * (t->n + 1) > t->cap) {
+    size_t ncap = t->cap ? 2 * t->cap : 64;
+    struct dk__oslot *ns = dk_calloc(ncap, sizeof *ns);
+    for (size_t i = 0; i < t->cap; i++) {
+      if (!t->slots[i].e) continue;
+      size_t j = dk__ohash(&t->slots[i].oid) & (ncap - 1);
+      while (ns[j].e) j = (j + 1) & (ncap - 1);
+      ns[j] = t->slots[i];
+    }
+    free(t->slots);
+    t->slots = ns;
+    t->cap = ncap;
+  }
+  size_t j = dk__ohash(oid) & (t->cap - 1);
+  while (t->slots[j].e) j = (j + 1) & (t->cap - 1);
+  git_oid_cpy(&t->slots[j].oid, oid);
+  t->slots[j].e = e;
+  t->n++;
+}
+
+/* Remove the slot of (oid, e), shifting back the run after it. */
+static void dk__odel(struct dk__otab *t, const git_oid *oid, const struct dk__ent *e) {
+  if (t->cap == 0) return;
+  size_t m = t->cap - 1, i = dk__ohash(oid) & m;
+  while (t->slots[i].e && !(t->slots[i].e == e && git_oid_equal(&t->slots[i].oid, oid))) i = (i + 1) & m;
+  if (!t->slots[i].e) return;
+  t->slots[i].e = NULL;
+  t->n--;
+  for (size_t j = (i + 1) & m; t->slots[j].e; j = (j + 1) & m) {
+    size_t home = dk__ohash(&t->slots[j].oid) & m;
+    /* the slot at j may move to i when i lies on its probe path */
+    if ((j > i && (home <= i || home > j)) || (j < i && home <= i && home > j)) {
+      t->slots[i] = t->slots[j];
+      t->slots[j].e = NULL;
+      i = j;
+    }
+  }
+}
+
+static struct dk__hold *dk__holder(struct dk__ent *e, size_t s) {
+  for (size_t i = 0; i < e->nh; i++)
+    if (e->h[i].src == s) return &e->h[i];
+  return NULL;
+}
+
+void dk_index_set(struct dk_index *ix, size_t s, const char *path, const git_oid *oid) {
+  struct dk__ent *e = oid ? dk__get(ix, path) : dk__find(ix, path);
+  if (e == NULL) return;
+  if (s == DK_INDEX_MAIN) {
+    e->has_main = oid != NULL;
+    if (oid) git_oid_cpy(&e->main, oid);
+    return;
+  }
+  struct dk__otab *t = &ix->src[s];
+  struct dk__hold *h = dk__holder(e, s);
+  if (h) {
+    dk__odel(t, &h->oid, e);
+    if (oid == NULL) {
+      *h = e->h[--e->nh];
+      return;
+    }
+  } else {
+    if (oid == NULL) return;
+    if (e->nh == e->caph) {
+      e->caph = e->caph ? 2 * e->caph : 1;
+      e->h = dk_realloc(e->h, e->caph * sizeof *e->h);
+      ix->bytes += sizeof *e->h * (e->caph - e->nh);
+    }
+    h = &e->h[e->nh++];
+    h->src = s;
+  }
+  git_oid_cpy(&h->oid, oid);
+  dk__oput(t, oid, e);
+}
+
+struct dk__fill {
+  struct dk_index *ix;
+  size_t s;
+};
+
+static int dk__fill_cb(const char *path, const git_oid *blob, void *arg) {
+  struct dk__fill *f = arg;
+  dk_index_set(f->ix, f->s, path, blob);
+  return 0;
+}
+
+static int dk__fill(struct dk_index *ix, struct dk_store *st, size_t s, const char *ref) {
+  git_oid head;
+  int found = 0, rc = dk_store_ref(st, ref, &head, &found);
+  if (rc != 0) return rc;
+  dk_index_set_head(ix, s, found ? &head : NULL);
+  struct dk__fill f = {ix, s};
+  return found ? dk_store_walk(st, &head, dk__fill_cb, &f) : 0;
+}
+
+int dk_index_build(struct dk_store *st, const char *const *refs, size_t n, struct dk_index **out) {
+  struct dk_index *ix = dk_calloc(1, sizeof *ix);
+  ix->nsrc = n;
+  ix->src = dk_calloc(n ? n : 1, sizeof *ix->src);
+  int rc = dk__fill(ix, st, DK_INDEX_MAIN, DK_MAIN_REF);
+  for (size_t s = 0; s < n && rc == 0; s++) rc = dk__fill(ix, st, s, refs[s]);
+  if (rc != 0) {
+    dk_index_free(ix);
+    return rc;
+  }
+  *out = ix;
+  return 0;
+}
+
+void dk_index_free(struct dk_index *ix) {
+  if (ix == NULL) return;
+  for (size_t i = 0; i < ix->cap; i++) {
+    if (!ix->slots[i]) continue;
+    free(ix->slots[i]->path);
+    free(ix->slots[i]->h);
+    free(ix->slots[i]);
+  }
+  free(ix->slots);
+  for (size_t s = 0; s < ix->nsrc; s++) free(ix->src[s].slots);
+  free(ix->src);
+  free(ix);
+}
+
+void dk_index_head(const struct dk_index *ix, size_t s, git_oid *oid, int *found) {
+  const git_oid *h = s == DK_INDEX_MAIN ? &ix->main_head : &ix->src[s].head;
+  *found = s == DK_INDEX_MAIN ? ix->main_found : ix->src[s].found;
+  git_oid_cpy(oid, h);
+}
+
+void dk_index_set_head(struct dk_index *ix, size_t s, const git_oid *oid) {
+  git_oid *h = s == DK_INDEX_MAIN ? &ix->main_head : &ix->src[s].head;
+  int *found = s == DK_INDEX_MAIN ? &ix->main_found : &ix->src[s].found;
+  *found = oid != NULL;
+  if (oid) git_oid_cpy(h, oid);
+  else memset(h, 0, sizeof *h);
+}
+
+static int dk__follow_cb(const char *path, enum dk_store_change how, const git_oid *old, const git_oid *neu,
+                         void *arg) {
+  (void)old;
+  struct dk__fill *f = arg;
+  dk_index_set(f->ix, f->s, path, how == DK_STORE_DELETED ? NULL : neu);
+  return 0;
+}
+
+struct dk__drop {
+  struct dk_index *ix;
+  size_t s;
+  char **paths;
+  size_t n, cap;
+};
+
+static int dk__drop_cb(const char *path, const git_oid *oid, void *arg) {
+  (void)oid;
+  struct dk__drop *d = arg;
+  if (d->n == d->cap) {
+    d->cap = d->cap ? 2 * d->cap : 64;
+    d->paths = dk_realloc(d->paths, d->cap * sizeof *d->paths);
+  }
+  d->paths[d->n++] = dk_strdup(path);
+  return 0;
+}
+
+/* Forget everything the index holds for s (main: every main blob). */
+static void dk__forget(struct dk_index *ix, size_t s) {
+  if (s == DK_INDEX_MAIN) {
+    for (size_t i = 0; i < ix->cap; i++)
+      if (ix->slots[i]) ix->slots[i]->has_main = 0;
+    return;
+  }
+  struct dk__drop d = {ix, s, NULL, 0, 0};
+  dk_index_source_foreach(ix, s, dk__drop_cb, &d);
+  for (size_t i = 0; i < d.n; i++) {
+    dk_index_set(ix, s, d.paths[i], NULL);
+    free(d.paths[i]);
+  }
+  free(d.paths);
+}
+
+int dk_index_follow(struct dk_index *ix, struct dk_store *st, size_t s, const git_oid *now) {
+  git_oid was;
+  int found;
+  dk_index_head(ix, s, &was, &found);
+  if (now && found && git_oid_equal(&was, now)) return 0;
+  struct dk__fill f = {ix, s};
+  int rc = 0;
+  if (now && found) {
+    rc = dk_store_diff(st, &was, now, dk__follow_cb, &f);
+  } else {
+    dk__forget(ix, s);
+    if (now) rc = dk_store_walk(st, now, dk__fill_cb, &f);
+  }
+  if (rc == 0) dk_index_set_head(ix, s, now);
+  return rc;
+}
+
+int dk_index_main(const struct dk_index *ix, const char *path, git_oid *oid) {
+  const struct dk__ent *e = dk__find(ix, path);
+  if (e == NULL || !e->has_main) return 0;
+  git_oid_cpy(oid, &e->main);
+  return 1;
+}
+
+int dk_index_source(const struct dk_index *ix, size_t s, const char *path, git_oid *oid) {
+  struct dk__ent *e = dk__find(ix, path);
+  const struct dk__hold *h = e ? dk__holder(e, s) : NULL;
+  if (h == NULL) return 0;
+  git_oid_cpy(oid, &h->oid);
+  return 1;
+}
+
+const char *dk_index_source_by_oid(const struct dk_index *ix, size_t s, const git_oid *oid) {
+  const struct dk__otab *t = &ix->src[s];
+  if (t->cap == 0) return NULL;
+  for (size_t i = dk__ohash(oid) & (t->cap - 1); t->slots[i].e; i = (i + 1) & (t->cap - 1))
+    if (git_oid_equal(&t->slots[i].oid, oid)) return t->slots[i].e->path;
+  return NULL;
+}
+
+size_t dk_index_holders(const struct dk_index *ix, const char *path, size_t except, size_t *srcs, git_oid *oids,
+                        size_t cap) {
+  const struct dk__ent *e = dk__find(ix, path);
+  size_t k = 0;
+  for (size_t i = 0; e && i < e->nh; i++) {
+    if (e->h[i].src == except) continue;
+    if (k < cap) {
+      srcs[k] = e->h[i].src;
+      git_oid_cpy(&oids[k], &e->h[i].oid);
+    }
+    k++;
+  }
+  return k;
+}
+
+int dk_index_source_foreach(const struct dk_index *ix, size_t s,
+                            int (*cb)(const char *path, const git_oid *oid, void *arg), void *arg) {
+  const struct dk__otab *t = &ix->src[s];
+  for (size_t i = 0; i < t->cap; i++) {
+    if (!t->slots[i].e) continue;
+    int rc = cb(t->slots[i].e->path, &t->slots[i].oid, arg);
+    if (rc) return rc;
+  }
+  return 0;
+}
+
+size_t dk_index_source_count(const struct dk_index *ix, size_t s) { return ix->src[s].n; }
+
+size_t dk_index_bytes(const struct dk_index *ix) {
+  size_t b = ix->bytes;
+  for (size_t s = 0; s < ix->nsrc; s++) b += ix->src[s].cap * sizeof(struct dk__oslot);
+  return b;
+}
