@@ -1,0 +1,424 @@
+#include "pack.h"
+#include "fsafe.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
+#include <zlib.h>
+
+#include "util.h"
+
+/* The low-level SHA1_* calls are deprecated in OpenSSL 3 in favour of EVP,
+ * but EVP_DigestInit_ex fetches the digest from the provider store (under a
+ * lock all worker threads share) on every call, and needs an allocation; a
+ * SHA_CTX on the stack needs neither. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+static void dk__sha_init(SHA_CTX *c) { SHA1_Init(c); }
+static void dk__sha_update(SHA_CTX *c, const void *d, size_t n) { SHA1_Update(c, d, n); }
+static void dk__sha_final(SHA_CTX *c, unsigned char out[20]) { SHA1_Final(out, c); }
+#pragma GCC diagnostic pop
+
+static int dk__type_ok(git_object_t type) {
+  return type == GIT_OBJECT_COMMIT || type == GIT_OBJECT_TREE || type == GIT_OBJECT_BLOB || type == GIT_OBJECT_TAG;
+}
+
+void dk_object_id(git_object_t type, const void *data, size_t len, git_oid *oid) {
+  char hdr[64];
+  int n = snprintf(hdr, sizeof hdr, "%s %zu", git_object_type2string(type), len);
+  SHA_CTX c;
+  dk__sha_init(&c);
+  dk__sha_update(&c, hdr, (size_t)n + 1); /* with its NUL */
+  dk__sha_update(&c, data, len);
+  dk__sha_final(&c, oid->id);
+}
+
+int dk_object_prepare(git_object_t type, const void *data, size_t len, git_oid *oid, unsigned char **z,
+                      size_t *zlen) {
+  *z = NULL;
+  *zlen = 0;
+  if (!dk__type_ok(type)) return DK_EINVAL;
+  dk_object_id(type, data, len, oid);
+  uLongf n = compressBound((uLong)len);
+  unsigned char *out = malloc(n);
+  if (out == NULL) return DK_ENOMEM;
+  /* compress2 takes "" for an empty object, never NULL */
+  if (compress2(out, &n, (const Bytef *)(len ? data : ""), (uLong)len, Z_BEST_SPEED) != Z_OK) {
+    free(out);
+    return DK_ENOMEM; /* Z_MEM_ERROR; the buffer is big enough by compressBound */
+  }
+  /* the pack may hold many objects until it is written: give back the slack */
+  unsigned char *shrunk = realloc(out, n ? n : 1);
+  *z = shrunk ? shrunk : out;
+  *zlen = n;
+  return 0;
+}
+
+struct dk__obj {
+  git_oid oid;
+  git_object_t type;
+  size_t size;
+  unsigned char *z;
+  size_t zlen;
+};
+
+struct dk_pack {
+  struct dk__obj *objs;
+  size_t n, cap;
+  size_t *slots; /* open addressing: index + 1 into objs, 0 for an empty slot */
+  size_t nslots; /* a power of two, at least twice n */
+};
+
+struct dk_pack *dk_pack_new(void) {
+  struct dk_pack *p = dk_calloc(1, sizeof *p);
+  p->nslots = 64;
+  p->slots = dk_calloc(p->nslots, sizeof *p->slots);
+  return p;
+}
+
+/* Object ids are SHA-1: their first bytes are already uniformly spread. */
+static size_t dk__hash(const git_oid *oid) {
+  uint64_t h;
+  memcpy(&h, oid->id, sizeof h);
+  return (size_t)h;
+}
+
+/* The slot holding oid, or the empty slot where it would go. */
+static size_t dk__slot(const struct dk_pack *p, const git_oid *oid) {
+  size_t mask = p->nslots - 1, i = dk__hash(oid) & mask;
+  while (p->slots[i] != 0 && memcmp(p->objs[p->slots[i] - 1].oid.id, oid->id, GIT_OID_RAWSZ) != 0)
+    i = (i + 1) & mask;
+  return i;
+}
+
+static void dk__grow(struct dk_pack *p) {
+  free(p->slots);
+  p->nslots *= 2;
+  p->slots = dk_calloc(p->nslots, sizeof *p->slots);
+  for (size_t k = 0; k < p->n; k++) p->slots[dk__slot(p, &p->objs[k].oid)] = k + 1;
+}
+
+int dk_pack_add(struct dk_pack *p, git_object_t type, const git_oid *oid, size_t size, unsigned char *z,
+                size_t zlen) {
+  if (!dk__type_ok(type)) {
+    free(z);
+    return DK_EINVAL;
+  }
+  size_t i = dk__slot(p, oid);
+  if (p->slots[i] != 0) {
+    free(z);
+    return 0;
+  }
+  if (p->n == p->cap) {
+    p->cap = p->cap ? 2 * p->cap : 64;
+    p->objs = dk_realloc(p->objs, p->cap * sizeof *p->objs);
+  }
+  p->objs[p->n] = (struct dk__obj){.type = type, .size = size, .z = z, .zlen = zlen};
+  git_oid_cpy(&p->objs[p->n].oid, oid);
+  p->slots[i] = ++p->n;
+  if (2 * p->n > p->nslots) dk__grow(p);
+  return 1;
+}
+
+static const struct dk__obj *dk__find(const struct dk_pack *p, const git_oid *oid) {
+  size_t i = dk__slot(p, oid);
+  return p->slots[i] ? &p->objs[p->slots[i] - 1] : NULL;
+}
+
+int dk_pack_has(const struct dk_pack *p, const git_oid *oid) {
+  return dk__find(p, oid) != NULL;
+}
+
+size_t dk_pack_count(const struct dk_pack *p) {
+  return p->n;
+}
+
+int dk_pack_read(const struct dk_pack *p, const git_oid *oid, git_object_t *type, char **data, size_t *len) {
+  *data = NULL;
+  if (len) *len = 0;
+  const struct dk__obj *o = dk__find(p, oid);
+  if (o == NULL) return DK_ENOENT;
+  if (o->size == SIZE_MAX) return DK_ENOMEM;
+  /* one byte more than the size: room for the NUL, and a stream that
+   * inflates to more than its size is seen */
+  char *out = malloc(o->size + 1);
+  if (out == NULL) return DK_ENOMEM;
+  z_stream s = {0};
+  if (inflateInit(&s) != Z_OK) {
+    free(out);
+    return DK_ENOMEM;
+  }
+  const unsigned char *in = o->z;
+  size_t inleft = o->zlen, done = 0;
+  int zr, rc = 0;
+  for (;;) {
+    if (s.avail_in == 0 && inleft > 0) {
+      s.next_in = (Bytef *)in;
+      s.avail_in = inleft > UINT_MAX ? UINT_MAX : (uInt)inleft;
+      in += s.avail_in;
+      inleft -= s.avail_in;
+    }
+    size_t room = o->size + 1 - done;
+    s.next_out = (Bytef *)out + done;
+    s.avail_out = room > UINT_MAX ? UINT_MAX : (uInt)room;
+    uInt before = s.avail_out;
+    zr = inflate(&s, Z_NO_FLUSH);
+    done += before - s.avail_out;
+    if (zr == Z_STREAM_END) break;
+    if (zr == Z_MEM_ERROR) {
+      rc = DK_ENOMEM;
+      break;
+    }
+    if ((zr != Z_OK && zr != Z_BUF_ERROR) || done > o->size || (zr == Z_BUF_ERROR && s.avail_in == 0 && inleft == 0)) {
+      rc = DK_EIO;
+      break;
+    }
+  }
+  inflateEnd(&s);
+  if (rc == 0 && done != o->size) rc = DK_EIO;
+  if (rc != 0) {
+    free(out);
+    return rc;
+  }
+  out[done] = '\0';
+  *data = out;
+  if (len) *len = done;
+  if (type) *type = o->type;
+  return 0;
+}
+
+void dk_pack_reset(struct dk_pack *p) {
+  for (size_t k = 0; k < p->n; k++) free(p->objs[k].z);
+  p->n = 0;
+  memset(p->slots, 0, p->nslots * sizeof *p->slots);
+}
+
+void dk_pack_free(struct dk_pack *p) {
+  if (p == NULL) return;
+  dk_pack_reset(p);
+  free(p->objs);
+  free(p->slots);
+  free(p);
+}
+
+static void dk__be32(unsigned char *b, uint32_t v) {
+  b[0] = (unsigned char)(v >> 24), b[1] = (unsigned char)(v >> 16), b[2] = (unsigned char)(v >> 8),
+  b[3] = (unsigned char)v;
+}
+
+static int dk__oidcmp(const void *a, const void *b) {
+  return memcmp(((const struct dk__idx_entry *)a)->oid.id, ((const struct dk__idx_entry *)b)->oid.id, GIT_OID_RAWSZ);
+}
+
+unsigned char *dk__pack_idx(struct dk__idx_entry *e, size_t n, const unsigned char pack_sha[20], size_t *len) {
+  qsort(e, n, sizeof *e, dk__oidcmp);
+  size_t nlarge = 0;
+  for (size_t k = 0; k < n; k++) nlarge += e[k].offset > 0x7fffffff;
+  size_t total = 8 + 256 * 4 + n * (GIT_OID_RAWSZ + 4 + 4) + nlarge * 8 + 2 * 20;
+  unsigned char *b = dk_malloc(total), *q = b;
+  memcpy(q, "\377tOc\0\0\0\2", 8);
+  q += 8;
+  size_t k = 0;
+  for (unsigned first = 0; first < 256; first++, q += 4) {
+    while (k < n && e[k].oid.id[0] <= first) k++;
+    dk__be32(q, (uint32_t)k);
+  }
+  for (k = 0; k < n; k++, q += GIT_OID_RAWSZ) memcpy(q, e[k].oid.id, GIT_OID_RAWSZ);
+  for (k = 0; k < n; k++, q += 4) dk__be32(q, e[k].crc);
+  unsigned char *large = q + n * 4;
+  uint32_t nl = 0;
+  for (k = 0; k < n; k++, q += 4) {
+    uint64_t off = e[k].offset;
+    if (off <= 0x7fffffff) {
+      dk__be32(q, (uint32_t)off);
+    } else {
+      dk__be32(q, 0x80000000u | nl++);
+      dk__be32(large, (uint32_t)(off >> 32));
+      dk__be32(large + 4, (uint32_t)off);
+      large += 8;
+    }
+  }
+  q = large;
+  memcpy(q, pack_sha, 20);
+  q += 20;
+  SHA_CTX c;
+  dk__sha_init(&c);
+  dk__sha_update(&c, b, (size_t)(q - b));
+  dk__sha_final(&c, q);
+  *len = total;
+  return b;
+}
+
+/* Buffered output that hashes what it writes; the first errno is kept. */
+struct dk__out {
+  int fd, e;
+  SHA_CTX sha;
+  unsigned char *buf;
+  size_t n, cap;
+  uint64_t off;
+};
+
+static void dk__write_all(struct dk__out *o, const unsigned char *p, size_t left) {
+  while (left > 0 && o->e == 0) {
+    ssize_t w = write(o->fd, p, left > (1u << 30) ? (1u << 30) : left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      o->e = w < 0 ? errno : EIO;
+      return;
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+}
+
+static void dk__flush(struct dk__out *o) {
+  dk__write_all(o, o->buf, o->n);
+  o->n = 0;
+}
+
+static void dk__put(struct dk__out *o, const void *data, size_t len) {
+  dk__sha_update(&o->sha, data, len);
+  o->off += len;
+  if (o->n + len > o->cap) dk__flush(o);
+  if (len >= o->cap) {
+    dk__write_all(o, data, len);
+  } else {
+    memcpy(o->buf + o->n, data, len);
+    o->n += len;
+  }
+}
+
+/* objects/pack below gitdir, created (0755, as git does) when objects
+ * exists without it. */
+static int dk__pack_dir(const char *gitdir, const char *dirpath, int *out, char *err) {
+  int ofd;
+  *out = -1;
+  int rc = dk_fs_dir(gitdir, "objects", 0, &ofd, err);
+  if (rc != 0) return DK_EIO; /* a missing objects folder is no git directory: not a "not found" */
+  int fd = openat(ofd, "pack", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT && (mkdirat(ofd, "pack", 0755) == 0 || errno == EEXIST))
+    fd = openat(ofd, "pack", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) {
+    rc = dk_fs_fail(err, errno, "cannot open folder", dirpath);
+    if (rc == DK_ENOENT) rc = DK_EIO;
+  }
+  close(ofd);
+  *out = fd;
+  return rc;
+}
+
+static int dk__fail_io(char *err, int e, const char *what, const char *dir, const char *name) {
+  char *full = dk_asprintf("%s/%s", dir, name);
+  int rc = dk_fs_fail(err, e, what, full);
+  free(full);
+  return rc == DK_ENOENT ? DK_EIO : rc;
+}
+
+/* Write `len` bytes of `data` (NULL: the pack's objects) into a new file
+ * `name` in dfd. The pack's objects get their crc and offset in e, and its
+ * SHA-1 trailer in sha. */
+static int dk__write_file(int dfd, const char *dir, const char *name, const struct dk_pack *p,
+                          struct dk__idx_entry *e, unsigned char sha[20], const unsigned char *data, size_t len,
+                          char *err) {
+  /* 0444: git's and libgit2's mode for pack files, which are never rewritten */
+  int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+  if (fd < 0) return dk__fail_io(err, errno, "cannot create", dir, name);
+  struct dk__out o = {.fd = fd};
+  if (data) {
+    dk__write_all(&o, data, len);
+  } else {
+    o.cap = 1 << 20;
+    o.buf = dk_malloc(o.cap);
+    dk__sha_init(&o.sha);
+    unsigned char hdr[12] = {'P', 'A', 'C', 'K', 0, 0, 0, 2};
+    dk__be32(hdr + 8, (uint32_t)p->n);
+    dk__put(&o, hdr, sizeof hdr);
+    for (size_t k = 0; k < p->n && o.e == 0; k++) {
+      const struct dk__obj *ob = &p->objs[k];
+      unsigned char oh[16];
+      size_t i = 0, size = ob->size;
+      oh[0] = (unsigned char)((ob->type << 4) | (size & 0x0f));
+      for (size >>= 4; size; size >>= 7) {
+        oh[i++] |= 0x80;
+        oh[i] = (unsigned char)(size & 0x7f);
+      }
+      git_oid_cpy(&e[k].oid, &ob->oid);
+      e[k].offset = o.off;
+      e[k].crc = (uint32_t)crc32_z(crc32_z(0, oh, i + 1), ob->z, ob->zlen);
+      dk__put(&o, oh, i + 1);
+      dk__put(&o, ob->z, ob->zlen);
+    }
+    dk__sha_final(&o.sha, sha);
+    dk__flush(&o);
+    dk__write_all(&o, sha, 20);
+    free(o.buf);
+  }
+  if (close(fd) != 0 && o.e == 0) o.e = errno;
+  if (o.e != 0) {
+    unlinkat(dfd, name, 0);
+    return dk__fail_io(err, o.e, "writing", dir, name);
+  }
+  return 0;
+}
+
+int dk_pack_write(struct dk_pack *p, const char *gitdir, char *err) {
+  if (p->n == 0) return 0;
+  if (p->n > UINT32_MAX) return dk_failf(err, DK_EIO, "%zu objects do not fit in one pack", p->n);
+  char *dir = dk_asprintf("%s/objects/pack", gitdir);
+  int dfd, rc = dk__pack_dir(gitdir, dir, &dfd, err);
+  if (rc != 0) {
+    free(dir);
+    return rc;
+  }
+  unsigned char rnd[8];
+  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+    for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (unsigned char)rand();
+  char suffix[17], tpack[32], tidx[32], fpack[64], fidx[64], hex[GIT_OID_HEXSZ + 1];
+  for (size_t i = 0; i < sizeof rnd; i++) snprintf(suffix + 2 * i, 3, "%02x", rnd[i]);
+  /* tmp_ files in objects/pack are what git prune removes once they are old */
+  snprintf(tpack, sizeof tpack, "tmp_pack_%s", suffix);
+  snprintf(tidx, sizeof tidx, "tmp_idx_%s", suffix);
+  struct dk__idx_entry *e = dk_malloc(p->n * sizeof *e);
+  unsigned char sha[20];
+  rc = dk__write_file(dfd, dir, tpack, p, e, sha, NULL, 0, err);
+  if (rc == 0) {
+    size_t ilen;
+    unsigned char *idx = dk__pack_idx(e, p->n, sha, &ilen);
+    rc = dk__write_file(dfd, dir, tidx, NULL, NULL, NULL, idx, ilen, err);
+    free(idx);
+    if (rc != 0) unlinkat(dfd, tpack, 0);
+  }
+  free(e);
+  if (rc == 0) {
+    git_oid name;
+    git_oid_fromraw(&name, sha);
+    git_oid_tostr(hex, sizeof hex, &name);
+    snprintf(fpack, sizeof fpack, "pack-%s.pack", hex);
+    snprintf(fidx, sizeof fidx, "pack-%s.idx", hex);
+    /* The same objects in the same order were packed before: that pack is
+     * complete (its .idx came last), and replacing it would gain nothing. */
+    if (faccessat(dfd, fidx, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+      unlinkat(dfd, tpack, 0);
+      unlinkat(dfd, tidx, 0);
+    } else if (renameat(dfd, tpack, dfd, fpack) != 0) {
+      rc = dk__fail_io(err, errno, "cannot rename a new pack to", dir, fpack);
+      unlinkat(dfd, tpack, 0);
+      unlinkat(dfd, tidx, 0);
+    } else if (renameat(dfd, tidx, dfd, fidx) != 0) {
+      rc = dk__fail_io(err, errno, "cannot rename a new pack index to", dir, fidx);
+      unlinkat(dfd, fpack, 0);
+      unlinkat(dfd, tidx, 0);
+    }
+  }
+  close(dfd);
+  free(dir);
+  return rc;
+}
