@@ -137,6 +137,8 @@ int dk_pack_has(const struct dk_pack *p, const git_oid *oid) {
   return dk__find(p, oid) != NULL;
 }
 
+const git_oid *dk_pack_oid(const struct dk_pack *p, size_t i) { return i < p->n ? &p->objs[i].oid : NULL; }
+
 size_t dk_pack_count(const struct dk_pack *p) {
   return p->n;
 }

@@ -41,6 +41,8 @@ int dk_pack_has(const struct dk_pack *p, const git_oid *oid);
  * Returns 0, DK_ENOENT, DK_ENOMEM, or DK_EIO when its deflated bytes do not
  * inflate to its size (a caller's bug). */
 int dk_pack_read(const struct dk_pack *p, const git_oid *oid, git_object_t *type, char **data, size_t *len);
+/* The id of the i-th object added (i < dk_pack_count), or NULL. */
+const git_oid *dk_pack_oid(const struct dk_pack *p, size_t i);
 /* How many objects the pack holds. */
 size_t dk_pack_count(const struct dk_pack *p);
 /* Write every object as objects/pack/pack-<hex>.pack and .idx under the git

@@ -13,10 +13,10 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/sha.h>
-#include <zlib.h>
 
 #include "log.h"
+#include "pack.h"
+#include "store_tree.h"
 #include "redact.h"
 #include "util.h"
 
@@ -37,16 +37,13 @@ struct dk_txn {
   json_t *index;      /* path -> index in upd */
   git_oid parents[4];
   size_t nparents;
-  /* blobs not yet written: written at commit, as one pack when many */
-  struct dk__blob { git_oid oid; char *data; size_t len; } *blobs;
-  size_t nblobs, capblobs;
-  json_t *blob_index; /* oid hex -> true */
+  struct dk_pack *pack; /* objects not yet written: blobs as they are put, trees at commit */
 };
 
 /* From this many new blobs on, a commit writes them as one pack: a loose
  * object costs a temporary file, a rename and a folder entry each. Below it,
  * loose objects keep the repository free of a pack per small commit. */
-#define DK__PACK_MIN 256
+#define DK__PACK_MIN 64
 
 static int dk__giterr(char *err, const char *what) {
   const git_error *e = git_error_last();
@@ -172,6 +169,7 @@ int dk_store_lock(struct dk_store *st, const char *what, char *err) {
 void dk_store_close(struct dk_store *st) {
   if (st == NULL) return;
   if (st->lock_fd >= 0) close(st->lock_fd);
+  dk_pack_free(st->recent);
   git_repository_free(st->repo);
   free(st->path);
   free(st);
@@ -235,7 +233,7 @@ int dk_txn_begin(struct dk_store *st, const char *ref, struct dk_txn **out) {
   t->st = st;
   t->ref = dk_strdup(ref);
   t->index = json_object();
-  t->blob_index = json_object();
+  t->pack = dk_pack_new();
   int rc = dk_store_ref(st, ref, &t->base, &t->has_base);
   if (rc != 0) {
     dk_txn_free(t);
@@ -309,103 +307,84 @@ static int dk__stage(struct dk_txn *t, const char *path, const git_oid *oid, int
   return 1;
 }
 
+/* Whether the object is already written or waiting in this transaction:
+ * the pack of this process's last commit counts (a source's merge into main
+ * puts the blobs its source commit has just written). Objects written
+ * otherwise are not looked for: a copy in a pack costs only its bytes,
+ * where an odb look-up of a missing object costs a file system check. */
+static int dk__known(const git_oid *oid, void *arg) {
+  struct dk_txn *t = arg;
+  return dk_pack_has(t->pack, oid) || (t->st->recent && dk_pack_has(t->st->recent, oid));
+}
+
+int dk_txn_put_blob(struct dk_txn *t, const char *path, const git_oid *oid, size_t size, unsigned char *z,
+                    size_t zlen) {
+  int rc = dk__stage(t, path, oid, 0);
+  if (rc == 1 && z && !dk__known(oid, t)) {
+    dk_pack_add(t->pack, GIT_OBJECT_BLOB, oid, size, z, zlen);
+    return rc;
+  }
+  if (rc == 1 && z == NULL && !dk__known(oid, t)) {
+    git_odb *odb = NULL;
+    int exists = git_repository_odb(&odb, t->st->repo) == 0 && git_odb_exists(odb, oid);
+    git_odb_free(odb);
+    if (!exists) rc = dk_failf(t->st->err, DK_EGIT, "%s: its blob is neither given nor in the repository", path);
+  }
+  free(z);
+  return rc;
+}
+
 int dk_txn_put(struct dk_txn *t, const char *path, const void *data, size_t len) {
   git_oid oid;
   /* the last line of defence: validation refuses such records first */
   if (dk_redact_found(data, len))
     return dk_failf(t->st->err, DK_EINVALID, "%s: refused, it holds a secret of the configuration", path);
-  if (git_odb_hash(&oid, data, len, GIT_OBJECT_BLOB) != 0) return dk__stfail(t->st, path);
+  dk_object_id(GIT_OBJECT_BLOB, data, len, &oid);
   int rc = dk__stage(t, path, &oid, 0);
-  if (rc != 1) return rc;
-  char hex[GIT_OID_HEXSZ + 1];
-  git_oid_tostr(hex, sizeof hex, &oid);
-  if (json_object_get(t->blob_index, hex)) return rc;
-  git_odb *odb = NULL;
-  /* a blob not found must not make libgit2 rescan the pack folder: this
-   * process wrote every pack since the last refresh */
-  int exists = git_repository_odb(&odb, t->st->repo) == 0 && git_odb_exists_ext(odb, &oid, GIT_ODB_LOOKUP_NO_REFRESH);
-  git_odb_free(odb);
-  if (exists) return rc;
-  if (t->nblobs == t->capblobs) {
-    t->capblobs = t->capblobs ? 2 * t->capblobs : 64;
-    t->blobs = dk_realloc(t->blobs, t->capblobs * sizeof *t->blobs);
-  }
-  struct dk__blob *b = &t->blobs[t->nblobs++];
-  git_oid_cpy(&b->oid, &oid);
-  b->data = dk_malloc(len ? len : 1);
-  memcpy(b->data, data, len);
-  b->len = len;
-  json_object_set_new(t->blob_index, hex, json_true());
+  if (rc != 1 || dk__known(&oid, t)) return rc;
+  unsigned char *z;
+  size_t zlen;
+  git_oid again;
+  if (dk_object_prepare(GIT_OBJECT_BLOB, data, len, &again, &z, &zlen) != 0)
+    return dk_failf(t->st->err, DK_ENOMEM, "%s: cannot compress its blob", path);
+  dk_pack_add(t->pack, GIT_OBJECT_BLOB, &oid, len, z, zlen);
   return rc;
 }
 
-/* A pack (version 2, no deltas) of the staged blobs, handed to libgit2's
- * indexer, which writes the .pack and its .idx. Returns 0 or DK_EGIT. */
-static int dk__write_pack(struct dk_txn *t, git_odb *odb) {
-  struct dk_buf pack = {0};
-  unsigned char hdr[12] = {'P', 'A', 'C', 'K', 0, 0, 0, 2};
-  uint32_t n = (uint32_t)t->nblobs;
-  hdr[8] = (unsigned char)(n >> 24), hdr[9] = (unsigned char)(n >> 16), hdr[10] = (unsigned char)(n >> 8),
-  hdr[11] = (unsigned char)n;
-  dk_buf_append(&pack, hdr, sizeof hdr);
-  for (size_t i = 0; i < t->nblobs; i++) {
-    const struct dk__blob *b = &t->blobs[i];
-    unsigned char oh[16];
-    size_t k = 0, size = b->len;
-    oh[k] = (unsigned char)((GIT_OBJECT_BLOB << 4) | (size & 0x0f));
-    size >>= 4;
-    while (size) {
-      oh[k++] |= 0x80;
-      oh[k] = (unsigned char)(size & 0x7f);
-      size >>= 7;
-    }
-    dk_buf_append(&pack, oh, k + 1);
-    uLongf zlen = compressBound((uLong)b->len);
-    unsigned char *z = dk_malloc(zlen);
-    if (compress2(z, &zlen, (const Bytef *)b->data, (uLong)b->len, Z_BEST_SPEED) != Z_OK) {
-      free(z);
-      dk_buf_free(&pack);
-      return dk_failf(t->st->err, DK_EGIT, "cannot compress a blob");
-    }
-    dk_buf_append(&pack, z, zlen);
-    free(z);
-  }
-  unsigned char sha[20];
-  SHA1((const unsigned char *)pack.data, pack.len, sha);
-  dk_buf_append(&pack, sha, sizeof sha);
-  git_odb_writepack *wp = NULL;
-  git_indexer_progress stats = {0};
-  int rc = git_odb_write_pack(&wp, odb, NULL, NULL);
-  if (rc == 0) rc = wp->append(wp, pack.data, pack.len, &stats);
-  if (rc == 0) rc = wp->commit(wp, &stats);
-  if (wp) wp->free(wp);
-  dk_buf_free(&pack);
-  if (rc == 0) rc = git_odb_refresh(odb);
-  return rc == 0 ? 0 : dk__stfail(t->st, "writing a pack");
-}
-
-/* Write the staged blobs: loose, or one pack when there are many. */
-static int dk__flush_blobs(struct dk_txn *t) {
-  if (t->nblobs == 0) return 0;
+/* Write the objects waiting in the transaction: one pack when there are
+ * many, loose objects when few (a pack per small commit would pile up
+ * packs that every look-up must search). The written ones become the
+ * store's recent pack. Returns 0 or dk__stfail's. */
+static int dk__flush_objects(struct dk_txn *t) {
+  size_t n = dk_pack_count(t->pack);
+  if (n == 0) return 0;
   git_error_clear(); /* a failure below must not report an earlier lookup's message */
   errno = 0;
   git_odb *odb = NULL;
   if (git_repository_odb(&odb, t->st->repo) != 0) return dk__stfail(t->st, "object database");
   int rc = 0;
-  if (t->nblobs >= DK__PACK_MIN) {
-    rc = dk__write_pack(t, odb);
+  if (n >= DK__PACK_MIN) {
+    if ((rc = dk_pack_write(t->pack, git_repository_path(t->st->repo), t->st->err)) == 0 && git_odb_refresh(odb) != 0)
+      rc = dk__stfail(t->st, "reading the new pack");
   } else {
-    for (size_t i = 0; i < t->nblobs && rc == 0; i++) {
+    for (size_t i = 0; i < n && rc == 0; i++) {
+      char *data = NULL;
+      size_t len;
+      git_object_t type;
       git_oid oid;
-      if (git_odb_write(&oid, odb, t->blobs[i].data, t->blobs[i].len, GIT_OBJECT_BLOB) != 0)
-        rc = dk__stfail(t->st, "writing a blob");
+      const git_oid *want = dk_pack_oid(t->pack, i);
+      if (dk_pack_read(t->pack, want, &type, &data, &len) != 0)
+        rc = dk_failf(t->st->err, DK_EGIT, "cannot read back an object to write");
+      else if (git_odb_write(&oid, odb, data, len, type) != 0)
+        rc = dk__stfail(t->st, "writing an object");
+      free(data);
     }
   }
   git_odb_free(odb);
   if (rc == 0) {
-    for (size_t i = 0; i < t->nblobs; i++) free(t->blobs[i].data);
-    t->nblobs = 0;
-    json_object_clear(t->blob_index);
+    dk_pack_free(t->st->recent);
+    t->st->recent = t->pack;
+    t->pack = dk_pack_new();
   }
   return rc;
 }
@@ -507,45 +486,31 @@ int dk_txn_move(struct dk_txn *t, const git_oid *commit) {
   return dk__flush(t->st);
 }
 
-/* The tree updates of the transaction's changes, k of them, in an array the
+/* The transaction's changes as tree updates, k of them, in an array the
  * caller frees (never NULL); the paths stay the transaction's. */
-static git_tree_update *dk__txn_updates(const struct dk_txn *t, size_t n, size_t *k) {
-  git_tree_update *ups = dk_calloc(n ? n : 1, sizeof *ups);
+static struct dk_tree_update *dk__txn_updates(const struct dk_txn *t, size_t n, size_t *k) {
+  struct dk_tree_update *ups = dk_calloc(n ? n : 1, sizeof *ups);
   *k = 0;
   for (size_t i = 0; i < t->nupd; i++) {
     if (t->upd[i].path == NULL) continue;
-    ups[*k].action = t->upd[i].remove ? GIT_TREE_UPDATE_REMOVE : GIT_TREE_UPDATE_UPSERT;
-    ups[*k].filemode = GIT_FILEMODE_BLOB;
     ups[*k].path = t->upd[i].path;
-    if (!t->upd[i].remove) git_oid_cpy(&ups[*k].id, &t->upd[i].oid);
+    ups[*k].oid = t->upd[i].remove ? NULL : &t->upd[i].oid;
     (*k)++;
   }
   return ups;
 }
 
-/* The base tree (an empty one for a new ref) with the k updates ups applied,
- * written. Returns 0 with *tree (the caller frees it), or dk__stfail's. */
-static int dk__txn_tree(struct dk_txn *t, const git_tree_update *ups, size_t k, git_tree **tree) {
-  git_repository *repo = t->st->repo;
-  git_tree *base = t->base_tree, *empty = NULL;
-  git_oid tree_oid;
-  int ret = 0;
+/* The base tree with the k updates applied: its new trees go into the
+ * transaction's pack with its blobs, the pack is written, and the root
+ * tree looked up. Returns 0 with *tree (the caller frees it), or a DK_E*
+ * code with the store's err. */
+static int dk__txn_tree(struct dk_txn *t, struct dk_tree_update *ups, size_t k, git_tree **tree) {
+  git_oid root;
   *tree = NULL;
-  if (base == NULL) {
-    git_treebuilder *tb = NULL;
-    git_oid empty_oid;
-    if (git_treebuilder_new(&tb, repo, NULL) != 0 || git_treebuilder_write(&empty_oid, tb) != 0 ||
-        git_tree_lookup(&empty, repo, &empty_oid) != 0) {
-      git_treebuilder_free(tb);
-      return dk__stfail(t->st, "creating the first tree");
-    }
-    git_treebuilder_free(tb);
-    base = empty;
-  }
-  if (git_tree_create_updated(&tree_oid, repo, base, k, ups) != 0 || git_tree_lookup(tree, repo, &tree_oid) != 0)
-    ret = dk__stfail(t->st, "updating the tree");
-  git_tree_free(empty);
-  return ret;
+  int rc = dk_tree_build(t->st->repo, t->base_tree, ups, k, t->pack, dk__known, t, &root, t->st->err);
+  if (rc == 0) rc = dk__flush_objects(t);
+  if (rc == 0 && git_tree_lookup(tree, t->st->repo, &root) != 0) rc = dk__stfail(t->st, "the new tree");
+  return rc;
 }
 
 /* The author and committer meta names (duikou by default), at meta's time
@@ -582,12 +547,11 @@ static int dk__txn_parents(struct dk_txn *t, git_commit **pc, size_t *np) {
 int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force, git_oid *out) {
   size_t n = dk_txn_changes(t);
   if (n == 0 && !force) return 0;
-  int ret = dk__flush_blobs(t);
-  if (ret != 0) return ret;
+  int ret;
   git_error_clear();
   errno = 0;
   size_t k;
-  git_tree_update *ups = dk__txn_updates(t, n, &k);
+  struct dk_tree_update *ups = dk__txn_updates(t, n, &k);
   git_oid commit_oid;
   git_tree *tree = NULL;
   git_signature *author = NULL, *committer = NULL;
@@ -668,9 +632,7 @@ void dk_txn_free(struct dk_txn *t) {
   for (size_t i = 0; i < t->nupd; i++) free(t->upd[i].path);
   free(t->upd);
   json_decref(t->index);
-  for (size_t i = 0; i < t->nblobs; i++) free(t->blobs[i].data);
-  free(t->blobs);
-  json_decref(t->blob_index);
+  dk_pack_free(t->pack);
   git_tree_free(t->base_tree);
   free(t->ref);
   free(t);

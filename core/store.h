@@ -18,8 +18,11 @@
 /* The reconciled view: the one definition of main's ref name. */
 #define DK_MAIN_REF "refs/heads/main"
 
+struct dk_pack;
+
 struct dk_store {
   git_repository *repo;
+  struct dk_pack *recent; /* the objects of the last commit written (store.c) */
   char *path;
   int lock_fd;        /* duikou.lock, held (flock) by a writer; -1 when not locked */
   char err[DK_ERRBUF_SIZE];
@@ -58,6 +61,13 @@ int dk_txn_begin(struct dk_store *st, const char *ref, struct dk_txn **out);
  * configuration (dk_redact), or DK_EGIT. A later put of the same path wins.
  * Commit messages are redacted the same way before they are written. */
 int dk_txn_put(struct dk_txn *txn, const char *path, const void *data, size_t len);
+/* The same for a blob already hashed and deflated (dk_object_prepare, in
+ * a worker): `oid` of `size` bytes, deflated into z (zlen bytes; ownership
+ * passes to the transaction). z may be NULL for a blob the repository
+ * holds. Returns as dk_txn_put (DK_EGIT: z NULL and no such blob). The
+ * caller has checked the data for secrets. */
+int dk_txn_put_blob(struct dk_txn *txn, const char *path, const git_oid *oid, size_t size, unsigned char *z,
+                    size_t zlen);
 /* Remove `path`. Returns 1 when it was there, 0 when not, or DK_EGIT. */
 int dk_txn_remove(struct dk_txn *txn, const char *path);
 /* Read `path` from the base tree (before this transaction). Returns 0 with a
