@@ -94,12 +94,22 @@ static void dk__next_or_finish(struct dk__run *r) {
   dk__fetch_page(r);
 }
 
-static void dk__on_response(void *arg, const struct dk_http_res *res) {
-  struct dk__run *r = arg;
-  r->attempt++;
-  if (dk__http_trouble(r, res)) return;
-  if (r->page == 1) dk__first_page(r, res);
-  enum dk_result pr = dk__plugin_parse(r, res);
+/* The plugin's parse of a page, on a worker thread: it touches only the
+ * run (its records, its plugin state) and what is read-only by now. */
+static void dk__parse_work(uv_work_t *w) {
+  struct dk__run *r = w->data;
+  const struct dk_http_res *res = r->page_res;
+  r->parse_rc = dk__plugin_parse(r, res);
+  if (r->parse_rc == DK_OK) EVP_DigestUpdate(r->sha, res->body, res->body_len);
+}
+
+/* Back on the loop: the page's outcome. */
+static void dk__parse_done(uv_work_t *w, int status) {
+  struct dk__run *r = w->data;
+  enum dk_result pr = status == 0 ? r->parse_rc : DK_ERROR;
+  dk_http_res_free(r->page_res);
+  r->page_res = NULL;
+  r->working = 0;
   if (pr != DK_OK) {
     char why[DK_ERRBUF_SIZE + 64];
     snprintf(why, sizeof why, "plugin %s %s page %u: %s", r->plugin->name,
@@ -113,9 +123,24 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
     dk__run_fail(r, "plugin %s page %u: %s", r->plugin->name, r->page, r->failmsg);
     return;
   }
-  EVP_DigestUpdate(r->sha, res->body, res->body_len);
   r->res->pages++;
   dk__next_or_finish(r);
+}
+
+static void dk__on_response(void *arg, const struct dk_http_res *res) {
+  struct dk__run *r = arg;
+  r->attempt++;
+  if (dk__http_trouble(r, res)) return;
+  if (r->page == 1) dk__first_page(r, res);
+  /* parsing (and what the plugin asks of the core meanwhile) is the work
+   * of a page that splits across cores: off the loop */
+  r->page_res = dk_http_res_copy(res);
+  r->work.data = r;
+  r->working = 1;
+  if (uv_queue_work(r->ctx->loop, &r->work, dk__parse_work, dk__parse_done) != 0) {
+    dk__parse_work(&r->work);
+    dk__parse_done(&r->work, 0);
+  }
 }
 
 void dk__fetch_page(struct dk__run *r) {

@@ -99,6 +99,35 @@ const char *dk_http_res_header(const struct dk_http_res *res, const char *name) 
   return NULL;
 }
 
+struct dk_http_res *dk_http_res_copy(const struct dk_http_res *res) {
+  struct dk_http_res *c = dk_malloc(sizeof *c);
+  *c = *res;
+  c->body = dk_malloc(res->body_len + 1);
+  if (res->body_len) memcpy(c->body, res->body, res->body_len);
+  c->body[res->body_len] = '\0';
+  c->effective_url = dk_strdup(res->effective_url);
+  c->content_type = dk_strdup(res->content_type);
+  c->etag = dk_strdup(res->etag);
+  c->last_modified = dk_strdup(res->last_modified);
+  size_t n = 0;
+  while (res->headers && res->headers[n]) n++;
+  c->headers = dk_calloc(n + 1, sizeof *c->headers);
+  for (size_t i = 0; i < n; i++) c->headers[i] = dk_strdup(res->headers[i]);
+  return c;
+}
+
+void dk_http_res_free(struct dk_http_res *c) {
+  if (c == NULL) return;
+  free(c->body);
+  free(c->effective_url);
+  free(c->content_type);
+  free(c->etag);
+  free(c->last_modified);
+  for (size_t i = 0; c->headers[i]; i++) free(c->headers[i]);
+  free(c->headers);
+  free(c);
+}
+
 /* What the response's Retry-After asks, in ms: -1 when it has none. libcurl
  * reads both forms (it says 0 for one it cannot read: retry now); a date in
  * the past is now, and a year is as long as anyone waits. */

@@ -65,6 +65,10 @@ int dk_http_new(uv_loop_t *loop, long max_total_connections, long max_host_conne
 int dk_http_get(struct dk_http *http, const struct dk_http_req *req, dk_http_cb cb, void *arg);
 /* Header value from a response (case-insensitive), or NULL. */
 const char *dk_http_res_header(const struct dk_http_res *res, const char *name);
+/* A copy of a response that outlives the callback (for a worker thread to
+ * parse); free it with dk_http_res_free. */
+struct dk_http_res *dk_http_res_copy(const struct dk_http_res *res);
+void dk_http_res_free(struct dk_http_res *res);
 /* Abort transfers still running (their callbacks are called with
  * DK_ECANCELED), close every handle; `done` is called once all libuv handles
  * are closed, then the client is freed. */

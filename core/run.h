@@ -69,6 +69,10 @@ struct dk__run {
   uv_timer_t timer;     /* the first fetch, a retry's wait, or a deferred finish */
   int timer_live;
   enum dk__wait wait;   /* what the timer is armed for */
+  uv_work_t work;       /* a page's parse, then the round's ingest, on a worker thread */
+  int working;          /* work queued and not yet back */
+  struct dk_http_res *page_res; /* the page being parsed (a copy the work owns) */
+  enum dk_result parse_rc;
   struct dk_source_result result;
   struct dk_source_result *res; /* &result */
   size_t sidx;           /* the source's place in cfg->sources (the index's number) */
