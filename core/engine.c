@@ -335,8 +335,10 @@ static int dk__engine_abort(struct dk_engine *e, int rc) {
 int dk_engine_open(uv_loop_t *loop, const struct dk_config *cfg, const char *plugin_dir, struct dk_engine **out,
                    char *err) {
   *out = NULL;
-  int sfd, rc = dk_fs_dir(cfg->state, "sources", 1, &sfd, err);
+  /* Runs validate off the loop thread: finish compiling the schemas here. */
+  int sfd, rc = dk_schemas_init(err);
   if (rc != 0) return rc;
+  if ((rc = dk_fs_dir(cfg->state, "sources", 1, &sfd, err)) != 0) return rc;
   close(sfd);
   struct dk_engine *e = dk_calloc(1, sizeof *e);
   e->ctx.loop = loop;

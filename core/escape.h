@@ -25,7 +25,8 @@ void dk_esc_append(struct dk_buf *b, const char *s, size_t len, int quoted);
 char *dk_esc(const char *s);
 
 /* dk_esc() into one of 16 buffers used in turn, for the command line's
- * printf arguments: valid until 16 more calls. NULL in, NULL out. */
+ * printf arguments: valid until 16 more calls. NULL in, NULL out. The
+ * buffers are shared: for the command line's one thread only. */
 const char *dk_esc_tmp(const char *s);
 
 /* JSON text (as jansson writes it: controls below 0x20 already escaped)

@@ -76,8 +76,12 @@ void dk_vlog(enum dk_log_level level, const char **kv, const char *fmt, va_list 
   dk_buf_vprintf(&msg, fmt, ap);
   dk__field(&line, "msg", dk_buf_cstr(&msg), DK__MSG_MAX, 1);
   dk_buf_puts(&line, "\n");
+  /* Several threads log: the whole line goes out under the stream's lock,
+   * so lines never interleave. */
+  flockfile(stderr);
   fwrite(line.data, 1, line.len, stderr);
   fflush(stderr);
+  funlockfile(stderr);
   dk_buf_free(&line);
   dk_buf_free(&msg);
 }

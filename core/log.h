@@ -10,14 +10,16 @@
 #include <stdio.h>
 #include "duikou/plugin.h"
 
-/* Set the threshold; lines above it are dropped. Default DK_LOG_INFO. */
+/* Set the threshold; lines above it are dropped. Default DK_LOG_INFO. Set
+ * it before starting threads: it is read without a lock. */
 void dk_log_set_level(enum dk_log_level level);
 enum dk_log_level dk_log_get_level(void);
 /* Parse "error", "warn", "info", "debug". Returns 0 or DK_EINVAL. */
 int dk_log_parse_level(const char *s, enum dk_log_level *out);
 
 /* dk_log(DK_LOG_WARN, "source", name, "record", id, NULL, "fetch failed: %s", why)
- * Keys with a NULL value are skipped. */
+ * Keys with a NULL value are skipped. Safe from several threads at once:
+ * each line is written whole, never interleaved with another. */
 void dk_log(enum dk_log_level level, ...);
 void dk_vlog(enum dk_log_level level, const char **kv, const char *fmt, va_list ap);
 

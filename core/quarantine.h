@@ -27,7 +27,10 @@ struct dk_quarantine_item {
 
 /* Keep `item` in the quarantine under `statedir`. Writes the entry's name
  * into `name` (DK_QUARANTINE_NAME_LEN + 1 bytes). Returns 1 when the entry
- * is new, 0 when it was already there (now seen again), or DK_EIO with err. */
+ * is new, 0 when it was already there (now seen again), or DK_EIO with err.
+ * Safe from several threads at once on different sources (names depend
+ * only on source and content; temporary files have random names); two
+ * concurrent puts of the same item may count one sighting instead of two. */
 int dk_quarantine_put(const char *statedir, const struct dk_quarantine_item *item, char *name, char *err);
 
 /* Every entry (of `source`, or of all sources when NULL), oldest first by

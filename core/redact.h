@@ -13,7 +13,10 @@
 
 #define DK_REDACTED "[secret redacted]"
 
-/* Register a secret value (copied). Empty strings are ignored. */
+/* Register a secret value (copied). Empty strings are ignored. Only before
+ * threads start (the configuration is read on the main thread): the table is
+ * read without a lock by dk_redact and dk_redact_found, which are then safe
+ * from any thread. */
 void dk_redact_add(const char *secret);
 
 /* Whether `s` (len bytes) holds a registered secret. */

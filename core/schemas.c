@@ -1,5 +1,6 @@
 #include "schemas.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,11 @@
 
 #define DK__BASE "https://duikou.invalid/schemas/"
 
+/* Compiling mutates the registry (its metaschema cache) and fills the
+ * slots below, so it is done under dk__lock. A filled slot never changes
+ * until dk_schemas_shutdown, so readers of a slot take no lock: they load it
+ * with acquire ordering, paired with the release store that published it. */
+static pthread_mutex_t dk__lock = PTHREAD_MUTEX_INITIALIZER;
 static struct dk_registry *dk__reg;
 static struct dk_schema *dk__kinds[DK_KIND_COUNT];
 static struct dk_schema *dk__config;
@@ -26,7 +32,8 @@ static const struct {
   {"config.schema.json", dk_schema_config, &dk_schema_config_len},
 };
 
-struct dk_registry *dk_schemas_registry(void) {
+/* The registry, created on first use; the caller holds dk__lock. */
+static struct dk_registry *dk__registry_locked(void) {
   if (dk__reg) return dk__reg;
   dk__reg = dk_registry_new();
   for (size_t i = 0; i < sizeof dk__files / sizeof dk__files[0]; i++) {
@@ -45,8 +52,16 @@ struct dk_registry *dk_schemas_registry(void) {
   return dk__reg;
 }
 
+struct dk_registry *dk_schemas_registry(void) {
+  pthread_mutex_lock(&dk__lock);
+  struct dk_registry *reg = dk__registry_locked();
+  pthread_mutex_unlock(&dk__lock);
+  return reg;
+}
+
+/* Compile one of the built-in schemas; the caller holds dk__lock. */
 static struct dk_schema *dk__compile(const char *name, char *err) {
-  struct dk_registry *reg = dk_schemas_registry();
+  struct dk_registry *reg = dk__registry_locked();
   char *uri = dk_asprintf(DK__BASE "%s", name);
   json_t *ref = json_pack("{s:s}", "$ref", uri);
   struct dk_schema_opts opts = {.assert_formats = 1, .check_metaschema = 1};
@@ -57,20 +72,30 @@ static struct dk_schema *dk__compile(const char *name, char *err) {
   return rc == 0 ? s : NULL;
 }
 
-const struct dk_schema *dk_schemas_kind(enum dk_kind kind, char *err) {
-  if (kind < 0 || kind >= DK_KIND_COUNT) return NULL;
-  if (dk__kinds[kind] == NULL) {
-    char *name = dk_asprintf("%s.schema.json", dk_kind_name(kind));
-    dk__kinds[kind] = dk__compile(name, err);
-    free(name);
+/* *slot, compiling `name` into it first if it is empty (under the lock,
+ * so that two threads never compile the same schema or race on the
+ * registry). */
+static const struct dk_schema *dk__cached(struct dk_schema **slot, const char *name, char *err) {
+  struct dk_schema *s = __atomic_load_n(slot, __ATOMIC_ACQUIRE);
+  if (s != NULL) return s;
+  pthread_mutex_lock(&dk__lock);
+  s = *slot;
+  if (s == NULL) {
+    s = dk__compile(name, err);
+    __atomic_store_n(slot, s, __ATOMIC_RELEASE);
   }
-  return dk__kinds[kind];
+  pthread_mutex_unlock(&dk__lock);
+  return s;
 }
 
-const struct dk_schema *dk_schemas_config(char *err) {
-  if (dk__config == NULL) dk__config = dk__compile("config.schema.json", err);
-  return dk__config;
+const struct dk_schema *dk_schemas_kind(enum dk_kind kind, char *err) {
+  if (kind < 0 || kind >= DK_KIND_COUNT) return NULL;
+  char name[64];
+  snprintf(name, sizeof name, "%s.schema.json", dk_kind_name(kind));
+  return dk__cached(&dk__kinds[kind], name, err);
 }
+
+const struct dk_schema *dk_schemas_config(char *err) { return dk__cached(&dk__config, "config.schema.json", err); }
 
 int dk_schemas_init(char *err) {
   for (int k = 0; k < DK_KIND_COUNT; k++)
@@ -110,7 +135,9 @@ int dk_schemas_check_options(const struct dk_plugin *plugin, const json_t *optio
   char *uri = dk_asprintf("urn:duikou:plugin:%s:options", plugin->name);
   struct dk_schema_opts so = {.assert_formats = 1, .check_metaschema = 1};
   char why[DK_ERRBUF_SIZE];
-  int rc = dk_schema_compile(dk_schemas_registry(), schema, uri, &so, &cs, why);
+  pthread_mutex_lock(&dk__lock); /* the loop thread compiles while workers may fill a slot */
+  int rc = dk_schema_compile(dk__registry_locked(), schema, uri, &so, &cs, why);
+  pthread_mutex_unlock(&dk__lock);
   free(uri);
   json_decref(schema);
   if (rc != 0) return dk_failf(err, DK_EPLUGIN, "plugin %s: its options schema does not compile: %s", plugin->name, why);

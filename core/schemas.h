@@ -10,17 +10,22 @@
 #include "duikou/plugin.h"
 
 /* The compiled schema of a record kind, or of the configuration. Compiled on
- * first use and kept for the life of the process. NULL only if a built-in
- * schema does not compile (a build defect: err says why). Not thread-safe on
- * first use; call dk_schemas_init() before starting threads. */
+ * first use (under a lock) and kept for the life of the process. NULL only
+ * if a built-in schema does not compile (a build defect: err says why). */
 const struct dk_schema *dk_schemas_kind(enum dk_kind kind, char *err);
 const struct dk_schema *dk_schemas_config(char *err);
 /* The registry holding duikou's schemas (to compile schemas that refer to
- * them, e.g. `duikou validate --schema`). */
+ * them, e.g. `duikou validate --schema`). Compiling against it is for one
+ * thread only (the command line); dk_schemas_check_options locks. */
 struct dk_registry *dk_schemas_registry(void);
-/* Compile everything now. Returns 0 or DK_ESCHEMA with err. */
+/* Compile everything now. Returns 0 or DK_ESCHEMA with err. Call it on the
+ * main thread before starting workers: after it returns 0, dk_schemas_kind,
+ * dk_schemas_validate_record and dk_schemas_format_error are safe from any
+ * number of threads at once and take no lock (a compiled schema is never
+ * written again until dk_schemas_shutdown). */
 int dk_schemas_init(char *err);
-/* Release everything (at exit, so that leak checkers stay quiet). */
+/* Release everything (at exit, so that leak checkers stay quiet), once no
+ * other thread uses a schema. */
 void dk_schemas_shutdown(void);
 
 /* Validate a record against the schema of its kind (the envelope — kind,

@@ -310,6 +310,10 @@ int main(int argc, char **argv) {
   /* A file-size limit (ulimit -f) must fail the write with EFBIG, which is
    * reported, not kill the process without a word. */
   signal(SIGXFSZ, SIG_IGN);
+  /* jansson seeds its hash tables on the first object made; seed here, on
+   * the main thread before any worker, rather than from whichever thread
+   * makes the first object. */
+  json_object_seed(0);
   dk_store_global_init();
   curl_global_init(CURL_GLOBAL_DEFAULT);
   int rc = c->run(argc - 1, argv + 1);
