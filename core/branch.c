@@ -73,18 +73,18 @@ static int dk__held_elsewhere(struct dk__run *r, const char *path) {
   return dk_index_holders(r->ctx->index, path, r->sidx, &src, &oid, 1) > 0;
 }
 
-/* Put every valid record; a put that changes the path is a change. */
+/* Put every valid record that changed (its blob prepared by ingest); a
+ * put that changes the path is a change. */
 static int dk__put_valid(struct dk__run *r, struct dk__round *rd, struct dk_txn *stx) {
-  const char *path;
-  json_t *rec;
-  json_object_foreach(rd->valid, path, rec) {
-    size_t len;
-    char *data = dk_canonical_dump(rec, &len);
-    int rc = dk_txn_put(stx, path, data, len);
-    free(data);
+  for (size_t i = 0; i < rd->nitems; i++) {
+    struct dk__item *it = &rd->items[i];
+    if (it->unchanged) continue;
+    unsigned char *z = it->z;
+    it->z = NULL; /* the transaction's now */
+    int rc = dk_txn_put_blob(stx, it->path, &it->oid, it->size, z, it->zlen);
     json_t *base = NULL;
-    if (rc == 1 && (rc = dk__base(r, path, &base)) == 0)
-      dk__round_add(rd, path, base, json_incref(rec), DK__CHG_REPORT, NULL);
+    if (rc == 1 && (rc = dk__base(r, it->path, &base)) == 0)
+      dk__round_add(rd, it->path, base, json_incref(it->rec), it, DK__CHG_REPORT, NULL);
     if (rc < 0) return rc;
   }
   return 0;
@@ -105,7 +105,7 @@ static int dk__put_tombstones(struct dk__run *r, struct dk__round *rd, struct dk
       json_decref(base);
       return rc;
     }
-    dk__round_add(rd, tp, base, NULL, DK__CHG_TOMBSTONE, json_string_value(json_object_get(t, "reason")));
+    dk__round_add(rd, tp, base, NULL, NULL, DK__CHG_TOMBSTONE, json_string_value(json_object_get(t, "reason")));
   }
   return 0;
 }
@@ -137,7 +137,7 @@ static int dk__absence(struct dk__run *r, struct dk__round *rd, const char *path
     char reason[128];
     snprintf(reason, sizeof reason, "absent from %lld consecutive full listings (delete_after: %d)", (long long)n,
              r->src->delete_after);
-    dk__round_add(rd, path, NULL, NULL, DK__CHG_ABSENT, reason);
+    dk__round_add(rd, path, NULL, NULL, NULL, DK__CHG_ABSENT, reason);
   }
   return 1;
 }

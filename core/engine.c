@@ -159,19 +159,17 @@ static int dk__commit_source(struct dk__run *r, struct dk__round *rd, const char
  * or UNCHANGED; FAILED when the repository fails) — unless `partial`: the
  * round already failed after some pages, whose records are committed while
  * the outcome stays FAILED. */
-static void dk__commit(struct dk__run *r, int partial) {
+static void dk__commit(struct dk__run *r, struct dk__round *rdp, int partial) {
   struct dk_store *st = r->ctx->store;
   r->res->partial = partial;
-  struct dk__round rd;
-  dk__ingest(r, &rd);
+  struct dk__round rd = *rdp;
   char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name), names[512];
   struct dk_commit_meta meta;
   dk__msg_meta(r, &meta, names, sizeof names);
   struct dk_txn *stx = NULL;
   git_oid scommit, mcommit;
   const char *what = "source branch";
-  int rc = dk__branch_repair(r, sref);
-  if (rc == 0) rc = dk__index_ready(r, sref);
+  int rc = dk__index_ready(r, sref);
   if (rc == 0) rc = dk__commit_source(r, &rd, sref, partial, &meta, &stx, &scommit);
   if (rc == 0 && !partial) r->res->outcome = DK_SOURCE_UNCHANGED;
   if (rc == 1) {
@@ -192,7 +190,6 @@ static void dk__commit(struct dk__run *r, int partial) {
   if (rc < 0) dk__commit_failed(r, partial, what, st->err);
   dk_txn_free(stx);
   free(sref);
-  dk__round_free(&rd);
 }
 
 /* --- the run's lifecycle ---------------------------------------------------- */
@@ -217,6 +214,8 @@ static void dk__run_free(struct dk__erun *er) {
   free(r->last_modified);
   free(r->fetched_url);
   if (r->sha) EVP_MD_CTX_free(r->sha);
+  for (size_t i = 0; i < r->nheld; i++) free(r->held[i].path);
+  free(r->held);
   free(er);
   e->nlive--;
   dk__engine_maybe_freed(e);
@@ -261,18 +260,26 @@ static void dk__record_outcome(struct dk__run *r) {
          r->res->invalid, r->res->rejected);
 }
 
-/* The run has ended (every stage hands back here): commit what it brought
- * (all of it, or on a failure the records of the pages fully received),
- * update and save the state, tell the caller, then release the run. */
-static void dk__run_finish(struct dk__run *r) {
+/* The run ready for its first parse (r->ready), once: a branch left by a
+ * crash mended, the index brought to it, and whether records must be
+ * validated again (the schemas changed since its branch was). Returns 0 or
+ * a DK_E* code with the store's err. */
+static int dk__run_ready(struct dk__run *r) {
+  if (r->is_ready) return 0;
+  char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name);
+  int rc = dk__branch_repair(r, sref);
+  if (rc == 0) rc = dk__index_ready(r, sref);
+  free(sref);
+  const char *was = json_string_value(json_object_get(r->state, "schemas"));
+  r->revalidate = was == NULL || strcmp(was, dk_schemas_digest()) != 0;
+  if (rc == 0) r->is_ready = 1;
+  return rc;
+}
+
+/* The end of a run: update and save the state, tell the caller, release. */
+static void dk__run_end(struct dk__run *r) {
   struct dk__erun *er = (struct dk__erun *)r;
   struct dk_engine *e = er->engine;
-  if (r->timer_live) uv_timer_stop(&r->timer);
-  r->wait = DK__WAIT_NONE;
-  if (r->res->outcome == DK_SOURCE_PENDING) dk__commit(r, 0);
-  else if (r->res->outcome == DK_SOURCE_FAILED && r->pstate_live &&
-           json_array_size(r->records) + json_array_size(r->tombstones) > 0)
-    dk__commit(r, 1);
   if (r->res->outcome == DK_SOURCE_CANCELED) {
     dk_log(DK_LOG_INFO, "source", r->src->name, NULL, "run canceled: duikou is stopping");
   } else {
@@ -290,6 +297,54 @@ static void dk__run_finish(struct dk__run *r) {
     uv_close((uv_handle_t *)&r->timer, dk__run_timer_closed);
   } else {
     dk__run_free(er);
+  }
+}
+
+/* The round's records checked and their blobs prepared, on a worker. */
+static void dk__ingest_work(uv_work_t *w) {
+  struct dk__run *r = w->data;
+  dk__ingest(r, r->round);
+}
+
+/* Back on the loop: commit the round, then end the run. */
+static void dk__ingest_done(uv_work_t *w, int status) {
+  (void)status; /* never canceled: nothing calls uv_cancel */
+  struct dk__run *r = w->data;
+  r->working = 0;
+  dk__commit(r, r->round, r->partial);
+  dk__round_free(r->round);
+  free(r->round);
+  r->round = NULL;
+  dk__run_end(r);
+}
+
+/* The run has ended (every stage hands back here): commit what it brought
+ * (all of it, or on a failure the records of the pages fully received) —
+ * ingest on a worker thread, the commit back on the loop — then end it. */
+static void dk__run_finish(struct dk__run *r) {
+  if (r->timer_live) uv_timer_stop(&r->timer);
+  r->wait = DK__WAIT_NONE;
+  int partial = -1;
+  if (r->res->outcome == DK_SOURCE_PENDING) partial = 0;
+  else if (r->res->outcome == DK_SOURCE_FAILED && r->pstate_live &&
+           json_array_size(r->records) + json_array_size(r->tombstones) + r->nheld > 0)
+    partial = 1;
+  if (partial < 0) {
+    dk__run_end(r);
+    return;
+  }
+  if (dk__run_ready(r) != 0) {
+    dk__commit_failed(r, partial, "source branch", r->ctx->store->err);
+    dk__run_end(r);
+    return;
+  }
+  r->partial = partial;
+  r->round = dk_calloc(1, sizeof *r->round);
+  r->work.data = r;
+  r->working = 1;
+  if (uv_queue_work(r->ctx->loop, &r->work, dk__ingest_work, dk__ingest_done) != 0) {
+    dk__ingest_work(&r->work);
+    dk__ingest_done(&r->work, 0);
   }
 }
 
@@ -385,6 +440,7 @@ int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_
   er->cb_arg = arg;
   r->ctx = &e->ctx;
   r->finish = dk__run_finish;
+  r->ready = dk__run_ready;
   r->src = src;
   for (size_t i = 0; i < e->ctx.cfg->nsources; i++)
     if (strcmp(e->ctx.cfg->sources[i].name, src->name) == 0) r->sidx = i;

@@ -4,7 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "index.h"
+#include "canonical.h"
 #include "log.h"
+#include "pack.h"
 #include "quarantine.h"
 #include "record.h"
 #include "schemas.h"
@@ -13,15 +16,63 @@
 #define DK__RAW_MAX 16384 /* bytes of a record over its limits kept in quarantine */
 
 void dk__round_add(struct dk__round *rd, const char *path, json_t *base, json_t *theirs,
-                        enum dk__chg_kind kind, const char *reason) {
+                   const struct dk__item *item, enum dk__chg_kind kind, const char *reason) {
   if (rd->nchg == rd->capchg) {
     rd->capchg = rd->capchg ? 2 * rd->capchg : 64;
     rd->chg = dk_realloc(rd->chg, rd->capchg * sizeof *rd->chg);
   }
-  rd->chg[rd->nchg++] = (struct dk__chg){dk_strdup(path), base, theirs, kind, reason ? dk_strdup(reason) : NULL};
+  rd->chg[rd->nchg++] = (struct dk__chg){dk_strdup(path), base, theirs, item, kind, reason ? dk_strdup(reason) : NULL};
+}
+
+/* The item for path: a new one, or the one an earlier record of the round
+ * had (the later record wins). */
+static struct dk__item *dk__round_slot(struct dk__round *rd, const char *path, int *dup) {
+  json_t *ix = json_object_get(rd->valid, path);
+  *dup = ix != NULL;
+  if (ix) {
+    struct dk__item *it = &rd->items[json_integer_value(ix)];
+    json_decref(it->rec);
+    free(it->z);
+    char *p = it->path;
+    *it = (struct dk__item){.path = p};
+    return it;
+  }
+  if (rd->nitems == rd->capitems) {
+    rd->capitems = rd->capitems ? 2 * rd->capitems : 256;
+    rd->items = dk_realloc(rd->items, rd->capitems * sizeof *rd->items);
+  }
+  struct dk__item *it = &rd->items[rd->nitems];
+  *it = (struct dk__item){.path = dk_strdup(path)};
+  json_object_set_new(rd->valid, path, json_integer((json_int_t)rd->nitems++));
+  return it;
+}
+
+const struct dk__item *dk__round_item(const struct dk__round *rd, const char *path) {
+  json_t *ix = json_object_get(rd->valid, path);
+  return ix ? &rd->items[json_integer_value(ix)] : NULL;
+}
+
+/* A valid record's blob: hashed, and deflated unless the source branch
+ * holds it at path already. */
+static void dk__prepare(struct dk__run *r, struct dk__item *it, json_t *rec, char *canon, size_t len) {
+  it->rec = json_incref(rec);
+  it->size = len;
+  dk_object_id(GIT_OBJECT_BLOB, canon, len, &it->oid);
+  const char *held = dk_index_source_by_oid(r->ctx->index, r->sidx, &it->oid);
+  it->unchanged = held && strcmp(held, it->path) == 0;
+  if (!it->unchanged) {
+    git_oid again;
+    if (dk_object_prepare(GIT_OBJECT_BLOB, canon, len, &again, &it->z, &it->zlen) != 0) it->z = NULL;
+  }
 }
 
 void dk__round_free(struct dk__round *rd) {
+  for (size_t i = 0; i < rd->nitems; i++) {
+    free(rd->items[i].path);
+    json_decref(rd->items[i].rec);
+    free(rd->items[i].z);
+  }
+  free(rd->items);
   for (size_t i = 0; i < rd->nchg; i++) {
     free(rd->chg[i].path);
     json_decref(rd->chg[i].base);
@@ -43,13 +94,44 @@ static void dk__quarantine(struct dk__run *r, const char *where, const json_t *r
   else if (rd) rd->quarantined++;
 }
 
+/* What is wrong with a record whose shape and path are sound, as error
+ * lines into errors: nothing when its blob is what the source branch holds
+ * at its path (validated when it was committed), unless revalidating. */
+static void dk__check(struct dk__run *r, json_t *rec, const char *path, const char *canon, size_t len,
+                      json_t *errors) {
+  char err[DK_ERRBUF_SIZE];
+  if (!r->revalidate) {
+    git_oid oid;
+    dk_object_id(GIT_OBJECT_BLOB, canon, len, &oid);
+    const char *held = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
+    if (held && strcmp(held, path) == 0) return;
+  }
+  struct dk_vresult vr = {0};
+  int vrc = dk_schemas_validate_record(rec, &vr, err);
+  if (vrc < 0) json_array_append_new(errors, json_string(vrc == DK_ETOOBIG ? "nested too deeply to validate" : err));
+  for (size_t e = 0; vrc != 1 && e < vr.nerrors; e++) {
+    char *line = dk_schemas_format_error(&vr.errors[e]);
+    json_array_append_new(errors, json_string(line));
+    free(line);
+  }
+  dk_vresult_free(&vr);
+}
+
 void dk__ingest(struct dk__run *r, struct dk__round *rd) {
   *rd = (struct dk__round){.r = r, .valid = json_object(), .invalid = json_object(),
                            .quarantined = r->quarantined_rejects};
+  int dup;
+  for (size_t h = 0; h < r->nheld; h++) {
+    struct dk__item *it = dk__round_slot(rd, r->held[h].path, &dup);
+    git_oid_cpy(&it->oid, &r->held[h].oid);
+    it->unchanged = 1;
+    r->res->records++;
+  }
   size_t i;
   json_t *rec;
   json_array_foreach(r->records, i, rec) {
-    char *path = NULL, err[DK_ERRBUF_SIZE];
+    char *path = NULL, *canon = NULL, err[DK_ERRBUF_SIZE];
+    size_t clen = 0;
     const char *id = json_string_value(json_object_get(rec, "id"));
     char where[32];
     snprintf(where, sizeof where, "record %zu", i + 1);
@@ -66,16 +148,8 @@ void dk__ingest(struct dk__run *r, struct dk__round *rd) {
     } else if (dk_record_path(rec, &path, err) != 0) {
       json_array_append_new(errors, json_string(err));
     } else {
-      struct dk_vresult vr = {0};
-      int vrc = dk_schemas_validate_record(rec, &vr, err);
-      if (vrc < 0)
-        json_array_append_new(errors, json_string(vrc == DK_ETOOBIG ? "nested too deeply to validate" : err));
-      for (size_t e = 0; vrc != 1 && e < vr.nerrors; e++) {
-        char *line = dk_schemas_format_error(&vr.errors[e]);
-        json_array_append_new(errors, json_string(line));
-        free(line);
-      }
-      dk_vresult_free(&vr);
+      canon = dk_canonical_dump(rec, &clen);
+      dk__check(r, rec, path, canon, clen, errors);
     }
     if (json_array_size(errors) > 0) {
       r->res->invalid++;
@@ -87,15 +161,18 @@ void dk__ingest(struct dk__run *r, struct dk__round *rd) {
                json_string_value(m));
       dk__quarantine(r, id ? id : where, raw ? NULL : rec, raw ? raw : NULL, errors, rd);
     } else {
-      if (json_object_get(rd->valid, path))
+      struct dk__item *it = dk__round_slot(rd, path, &dup);
+      if (dup)
         dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL,
                "record appears twice in one round; the later one is kept");
-      json_object_set(rd->valid, path, rec);
       r->res->records++;
+      dk__prepare(r, it, rec, canon, clen);
     }
     json_decref(errors);
+    free(canon);
     free(raw);
     free(path);
   }
+  /* the records live on as items; the run's array is not needed again */
+  json_array_clear(r->records);
 }
-

@@ -19,15 +19,32 @@ enum dk__chg_kind {
 struct dk__chg {
   char *path;
   json_t *base, *theirs;
+  const struct dk__item *item; /* theirs' blob, prepared (NULL for a deletion) */
   enum dk__chg_kind kind;
   char *reason; /* of a deletion */
+};
+
+/* A valid record of the round, prepared off the loop: its canonical
+ * bytes hashed and, unless the source branch holds them already, deflated
+ * for the pack. A record the plugin knew the core held (emit->held) has no
+ * rec. */
+struct dk__item {
+  char *path;
+  json_t *rec;       /* NULL for a held one */
+  git_oid oid;       /* its blob */
+  size_t size;       /* of the canonical bytes */
+  unsigned char *z;  /* deflated blob; NULL when unchanged */
+  size_t zlen;
+  int unchanged;     /* the source branch holds exactly this at path */
 };
 
 /* What a round brought, stage by stage: ingest fills valid and invalid,
  * branch the changes, reconcile reads them. */
 struct dk__round {
   struct dk__run *r;
-  json_t *valid;      /* path -> record, this round's valid records */
+  json_t *valid;      /* path -> index into items: this round's valid (or held) records */
+  struct dk__item *items;
+  size_t nitems, capitems;
   json_t *invalid;    /* path -> true: listed, but invalid (kept as they were on the branch) */
   struct dk__chg *chg;
   size_t nchg, capchg;
@@ -36,12 +53,18 @@ struct dk__round {
 
 /* Validate every record of the run into a new round (rd, to free with
  * dk__round_free): the valid ones by path (the later of two with one path
- * wins), the others into quarantine. */
+ * wins) with their blobs prepared, the others into quarantine. A record
+ * whose blob the source branch holds at its path is not validated again,
+ * unless r->revalidate (the schemas changed since). Runs on a worker
+ * thread: it touches only the run, and reads the index's entries of its
+ * own source. */
 void dk__ingest(struct dk__run *r, struct dk__round *rd);
+/* The item at path, or NULL. */
+const struct dk__item *dk__round_item(const struct dk__round *rd, const char *path);
 /* Add a change to the round (path and reason copied; base and theirs
- * owned by the round from now on). */
-void dk__round_add(struct dk__round *rd, const char *path, json_t *base, json_t *theirs, enum dk__chg_kind kind,
-                   const char *reason);
+ * owned by the round from now on; item borrowed from the round). */
+void dk__round_add(struct dk__round *rd, const char *path, json_t *base, json_t *theirs,
+                   const struct dk__item *item, enum dk__chg_kind kind, const char *reason);
 void dk__round_free(struct dk__round *rd);
 
 #endif

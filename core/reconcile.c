@@ -115,10 +115,15 @@ static int dk__apply_merge(struct dk_txn *mtx, const struct dk__chg *c, enum dk_
     tl->deleted[kind]++;
     dk_buf_printf(body, "%s: deleted (%s)\n", c->path, c->reason ? c->reason : "tombstone");
   } else if (mo->action != DK_MERGE_NONE) {
-    size_t len;
-    char *data = dk_canonical_dump(mo->merged, &len);
-    rc = dk_txn_put(mtx, c->path, data, len);
-    free(data);
+    if (c->item && c->item->rec && (mo->merged == c->item->rec || json_equal(mo->merged, c->item->rec))) {
+      /* what the source said, as it said it: the blob its commit wrote */
+      rc = dk_txn_put_blob(mtx, c->path, &c->item->oid, c->item->size, NULL, 0);
+    } else {
+      size_t len;
+      char *data = dk_canonical_dump(mo->merged, &len);
+      rc = dk_txn_put(mtx, c->path, data, len);
+      free(data);
+    }
     if (mo->action == DK_MERGE_ADD) {
       tl->added[kind]++;
       dk_buf_printf(body, "%s: added\n", c->path);

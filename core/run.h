@@ -73,6 +73,13 @@ struct dk__run {
   int working;          /* work queued and not yet back */
   struct dk_http_res *page_res; /* the page being parsed (a copy the work owns) */
   enum dk_result parse_rc;
+  int (*ready)(struct dk__run *r); /* the engine's: index and branch ready before the first parse (0 or DK_E*) */
+  int is_ready;
+  int revalidate;       /* the schemas changed since the branch was validated: no record is taken as held */
+  struct dk__held { char *path; git_oid oid; } *held; /* records the plugin knew the core held (emit->held) */
+  size_t nheld, capheld;
+  struct dk__round *round; /* the round being prepared (ingest, on a worker) */
+  int partial;          /* the round being committed is a failed round's pages */
   struct dk_source_result result;
   struct dk_source_result *res; /* &result */
   size_t sidx;           /* the source's place in cfg->sources (the index's number) */

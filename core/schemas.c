@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
+
 #include "schemas_embed.h"
 #include "util.h"
 
@@ -50,6 +52,31 @@ static struct dk_registry *dk__registry_locked(void) {
     json_decref(doc);
   }
   return dk__reg;
+}
+
+static pthread_once_t dk__digest_once = PTHREAD_ONCE_INIT;
+static char dk__digest_hex[65];
+
+/* SHA-256 over the record schemas' names and bytes (the config schema
+ * judges no record). */
+static void dk__digest_init(void) {
+  EVP_MD_CTX *c = EVP_MD_CTX_new();
+  unsigned char md[32];
+  unsigned int n = 0;
+  EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+  for (size_t i = 0; i < sizeof dk__files / sizeof dk__files[0]; i++) {
+    if (strcmp(dk__files[i].name, "config.schema.json") == 0) continue;
+    EVP_DigestUpdate(c, dk__files[i].name, strlen(dk__files[i].name) + 1);
+    EVP_DigestUpdate(c, dk__files[i].data, *dk__files[i].len);
+  }
+  EVP_DigestFinal_ex(c, md, &n);
+  EVP_MD_CTX_free(c);
+  for (unsigned i = 0; i < n && i < 32; i++) snprintf(dk__digest_hex + 2 * i, 3, "%02x", md[i]);
+}
+
+const char *dk_schemas_digest(void) {
+  pthread_once(&dk__digest_once, dk__digest_init);
+  return dk__digest_hex;
 }
 
 struct dk_registry *dk_schemas_registry(void) {

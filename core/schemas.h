@@ -24,6 +24,9 @@ struct dk_registry *dk_schemas_registry(void);
  * number of threads at once and take no lock (a compiled schema is never
  * written again until dk_schemas_shutdown). */
 int dk_schemas_init(char *err);
+/* Hex SHA-256 of the record schemas built in: a record validated under
+ * another digest is validated again. Thread-safe; static storage. */
+const char *dk_schemas_digest(void);
 /* Release everything (at exit, so that leak checkers stay quiet), once no
  * other thread uses a schema. */
 void dk_schemas_shutdown(void);
