@@ -202,7 +202,8 @@ enum dk_result dk__plugin_parse(struct dk__run *r, const struct dk_http_res *res
   struct dk__emit em = {
     .pub = {.size = sizeof em.pub, .record = dk__emit_record, .reject = dk__emit_reject,
             .next_page = dk__emit_next, .fail = dk__emit_fail, .log = dk__emit_log,
-            .tombstone = dk__emit_tombstone, .resolve_url = dk__emit_resolve},
+            .tombstone = dk__emit_tombstone, .resolve_url = dk__emit_resolve,
+            .held = NULL}, /* the engine fills it from the source's committed blob ids */
     .run = r,
   };
   free(r->next_url);

@@ -8,7 +8,11 @@
  * Pointer to the next page's URL in the body), `options.link_header` (follow
  * `Link: <…>; rel="next"`), or `options.page_param` (page=1, 2, … until a page
  * brings no items). An HTML page (a login form in front of the API) is
- * refused before parsing, see common/content_type.h. */
+ * refused before parsing, see common/content_type.h.
+ *
+ * In a core that offers emit->held, items taken as served go through the
+ * scanner of scan.h instead of one parse of the whole body: an item the core
+ * already holds, byte for byte, is never parsed. */
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -20,6 +24,7 @@
 
 #include "common/content_type.h"
 #include "common/json_numbers.h"
+#include "scan.h"
 
 struct jsonapi {
   char *records; /* JSON Pointer of the record array, or NULL */
@@ -312,16 +317,16 @@ static bool jsonapi_resolve(struct dk_emit *emit, const char *base, const char *
 }
 
 /* The URL of the page after this one, as the options say, into *out
- * (malloc'd; NULL when there is none). `items` is how many items this page
- * brought. Returns false, with emit->fail called, when the page names a URL
- * it must not lead to. */
-static bool jsonapi_next_url(struct jsonapi *j, json_t *doc, size_t items, const struct dk_response *resp,
+ * (malloc'd; NULL when there is none). `v` is what options.next names in
+ * the body (NULL: nothing), `items` how many items this page brought.
+ * Returns false, with emit->fail called, when the page names a URL it must
+ * not lead to. */
+static bool jsonapi_next_url(struct jsonapi *j, json_t *v, size_t items, const struct dk_response *resp,
                              struct dk_emit *emit, char **out) {
   const char *ref = NULL;
   char *link = NULL;
   *out = NULL;
   if (j->next) {
-    json_t *v = jsonapi_pointer(doc, j->next);
     ref = json_string_value(v);
     if (v && !ref && !json_is_null(v))
       emit->log(emit, DK_LOG_WARN, "options.next: %s is not a string; no next page", j->next);
@@ -338,21 +343,36 @@ static bool jsonapi_next_url(struct jsonapi *j, json_t *doc, size_t items, const
   return ok;
 }
 
-/* The body as JSON (a BOM skipped; a number jansson cannot hold marked for
- * the core to refuse its record), or NULL after emit->fail. */
-static json_t *jsonapi_load(const struct dk_response *resp, struct dk_emit *emit) {
-  const char *body = resp->body;
-  size_t len = resp->body_len;
-  if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) body += 3, len -= 3; /* RFC 8259 8.1 allows it */
-  json_error_t jerr;
-  json_t *doc = json_loadb(body, len, JSON_DECODE_ANY, &jerr);
-  if (doc == NULL && json_error_code(&jerr) == json_error_numeric_overflow) {
+/* The body without a UTF-8 byte order mark (RFC 8259 8.1 allows one). */
+static const char *jsonapi_body(const struct dk_response *resp, size_t *len) {
+  *len = resp->body_len;
+  if (*len >= 3 && memcmp(resp->body, "\xEF\xBB\xBF", 3) == 0) {
+    *len -= 3;
+    return resp->body + 3;
+  }
+  return resp->body;
+}
+
+/* The JSON text s (len bytes, any value) parsed, a number jansson cannot
+ * hold marked for the core to refuse its record; or NULL with *jerr. */
+static json_t *jsonapi_loadb(const char *s, size_t len, json_error_t *jerr) {
+  json_t *v = json_loadb(s, len, JSON_DECODE_ANY, jerr);
+  if (v == NULL && json_error_code(jerr) == json_error_numeric_overflow) {
     /* one number too large must fail its record, not the page */
     size_t mlen;
-    char *marked = dk_json_mark_numbers(body, len, &mlen);
-    if (marked) doc = json_loadb(marked, mlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+    char *marked = dk_json_mark_numbers(s, len, &mlen);
+    if (marked) v = json_loadb(marked, mlen, JSON_DECODE_ANY | JSON_ALLOW_NUL, jerr);
     free(marked);
   }
+  return v;
+}
+
+/* The body as JSON, or NULL after emit->fail. */
+static json_t *jsonapi_load(const struct dk_response *resp, struct dk_emit *emit) {
+  size_t len;
+  const char *body = jsonapi_body(resp, &len);
+  json_error_t jerr;
+  json_t *doc = jsonapi_loadb(body, len, &jerr);
   if (doc == NULL)
     emit->fail(emit, "response is not JSON: %s at line %d, column %d", jerr.text, jerr.line, jerr.column);
   return doc;
@@ -406,12 +426,90 @@ static int jsonapi_item(struct jsonapi *j, json_t *item, const char *where, stru
   return 0;
 }
 
+/* Whether the item s[e] may be offered to emit->held: an object that
+ * becomes its record as it is (no map), and not a deleted item (which is a
+ * tombstone whatever the core holds). */
+static bool jsonapi_holdable(struct jsonapi *j, const char *s, struct dk_jscan_span e) {
+  if (j->map || s[e.off] != '{') return false;
+  if (j->deleted == NULL) return true;
+  struct dk_jscan_span dv;
+  switch (dk_jscan_pointer(s + e.off, e.len, j->deleted, &dv)) {
+  case DK_JSCAN_ABSENT:
+    return true;
+  case DK_JSCAN_FOUND: {
+    /* jsonapi_item's test on the text: true, or a string that is not "" */
+    char c = s[e.off + dv.off];
+    return !(c == 't' || (c == '"' && dv.len > 2));
+  }
+  default:
+    return false;
+  }
+}
+
+/* The page through the scanner (scan.h), asking emit->held before parsing
+ * each item: DK_OK or DK_ERROR as jsonapi_parse, or -1, having emitted
+ * nothing, when the scanner leaves the body to the full parse (not JSON as
+ * it checks it, no array where the options say, a key it cannot compare). */
+static int jsonapi_parse_fast(struct jsonapi *j, const struct dk_response *resp, struct dk_emit *emit) {
+  size_t len;
+  const char *body = jsonapi_body(resp, &len);
+  if (!dk_jscan_check(body, len)) return -1;
+  const char *at = j->records; /* as jsonapi_parse has it */
+  struct dk_jscan_span arr;
+  if (dk_jscan_pointer(body, len, j->records, &arr) != DK_JSCAN_FOUND) return -1;
+  if (j->records == NULL) {
+    at = "";
+    if (body[arr.off] == '{') {
+      if (dk_jscan_pointer(body, len, "/records", &arr) != DK_JSCAN_FOUND) return -1;
+      at = "/records";
+    }
+  }
+  if (body[arr.off] != '[') return -1;
+  json_t *nextv = NULL;
+  if (j->next) {
+    struct dk_jscan_span nv;
+    json_error_t jerr;
+    enum dk_jscan_found f = dk_jscan_pointer(body, len, j->next, &nv);
+    if (f == DK_JSCAN_UNSURE) return -1;
+    if (f == DK_JSCAN_FOUND && (nextv = jsonapi_loadb(body + nv.off, nv.len, &jerr)) == NULL) return -1;
+  }
+  size_t wlen = strlen(at) + 24, i = 0;
+  char *where = malloc(wlen), *next = NULL;
+  enum dk_result res = where ? DK_OK : DK_ERROR;
+  if (where == NULL) emit->fail(emit, "out of memory");
+  struct dk_jscan_iter it;
+  struct dk_jscan_span e;
+  dk_jscan_array(&it, body, arr);
+  for (; res == DK_OK && dk_jscan_next(&it, &e); i++) {
+    if (jsonapi_holdable(j, body, e) && emit->held(emit, body + e.off, e.len) == 1) continue;
+    snprintf(where, wlen, "%s/%zu", at, i);
+    json_error_t jerr;
+    json_t *item = jsonapi_loadb(body + e.off, e.len, &jerr);
+    if (item == NULL) { /* the scanner took what jansson refuses: a bug, but no reason to guess */
+      emit->fail(emit, "%s: cannot parse the item: %s", where, jerr.text);
+      res = DK_ERROR;
+    } else if (jsonapi_item(j, item, where, emit) != 0) res = DK_ERROR;
+    json_decref(item);
+  }
+  if (res == DK_OK && !jsonapi_next_url(j, nextv, i, resp, emit, &next)) res = DK_ERROR;
+  if (res == DK_OK && next) emit->next_page(emit, next);
+  free(next);
+  free(where);
+  json_decref(nextv);
+  return res;
+}
+
 static enum dk_result jsonapi_parse(void *state, const struct dk_response *resp, struct dk_emit *emit) {
   struct jsonapi *j = state;
   char msg[512];
   if (!dk_ct_accept(resp->content_type, j->content_types, "JSON", resp->body, resp->body_len, msg, sizeof msg)) {
     emit->fail(emit, "%s", msg);
     return DK_ERROR;
+  }
+  /* the scanner only pays where held() can spare parses: items as served */
+  if (DK_EMIT_HAS(emit, held) && emit->held && j->map == NULL) {
+    int fast = jsonapi_parse_fast(j, resp, emit);
+    if (fast >= 0) return (enum dk_result)fast;
   }
   json_t *doc = jsonapi_load(resp, emit);
   if (doc == NULL) return DK_ERROR;
@@ -435,7 +533,8 @@ static enum dk_result jsonapi_parse(void *state, const struct dk_response *resp,
     snprintf(where, wlen, "%s/%zu", at, i);
     if (jsonapi_item(j, item, where, emit) != 0) res = DK_ERROR;
   }
-  if (res == DK_OK && !jsonapi_next_url(j, doc, json_array_size(arr), resp, emit, &next)) res = DK_ERROR;
+  json_t *nextv = j->next ? jsonapi_pointer(doc, j->next) : NULL;
+  if (res == DK_OK && !jsonapi_next_url(j, nextv, json_array_size(arr), resp, emit, &next)) res = DK_ERROR;
   if (res == DK_OK && next) emit->next_page(emit, next);
   free(next);
   free(where);

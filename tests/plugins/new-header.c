@@ -20,6 +20,7 @@ struct dk_emit_future {
       __attribute__((format(printf, 3, 4)));
   int (*tombstone)(struct dk_emit_future *emit, const char *kind, const char *id, const char *reason);
   const char *(*resolve_url)(struct dk_emit_future *emit, const char *base, const char *ref);
+  int (*held)(struct dk_emit_future *emit, const char *json, size_t len);
   int (*future)(struct dk_emit_future *emit); /* not in any core yet */
 };
 

@@ -68,6 +68,26 @@ static const char *c_resolve_url(struct dk_emit *e, const char *base, const char
   return json_string_value(json_array_get(c->resolved, json_array_size(c->resolved) - 1));
 }
 
+/* The core's held(), from a set of texts instead of blob ids. */
+static int c_held(struct dk_emit *e, const char *json, size_t len) {
+  struct collect *c = (struct collect *)e;
+  c->held_asked++;
+  if (json_object_getn(c->holds, json, len) == NULL) return 0;
+  c->nheld++;
+  return 1;
+}
+
+void collect_offer_held(struct collect *c) {
+  if (c->holds == NULL) c->holds = json_object();
+  assert_non_null(c->holds);
+  c->emit.held = c_held;
+}
+
+void collect_hold(struct collect *c, const char *json, size_t len) {
+  collect_offer_held(c);
+  assert_int_equal(json_object_setn_new(c->holds, json, len, json_true()), 0);
+}
+
 void collect_init(struct collect *c) {
   *c = (struct collect){.emit = {.size = sizeof c->emit, .record = c_record, .reject = c_reject,
                                  .next_page = c_next_page, .fail = c_fail, .log = c_log,
@@ -80,6 +100,7 @@ void collect_as_older_core(struct collect *c, size_t size) {
   /* what an older core's struct ends before is not there at all */
   if (!DK_EMIT_HAS(&c->emit, resolve_url)) c->emit.resolve_url = NULL;
   if (!DK_EMIT_HAS(&c->emit, tombstone)) c->emit.tombstone = NULL;
+  if (!DK_EMIT_HAS(&c->emit, held)) c->emit.held = NULL;
 }
 
 void collect_free(struct collect *c) {
@@ -88,7 +109,8 @@ void collect_free(struct collect *c) {
   json_decref(c->next_pages);
   json_decref(c->tombstones);
   json_decref(c->resolved);
-  c->records = c->rejects = c->next_pages = c->tombstones = c->resolved = NULL;
+  json_decref(c->holds);
+  c->records = c->rejects = c->next_pages = c->tombstones = c->resolved = c->holds = NULL;
 }
 
 static const char *r_header(const struct dk_response *resp, const char *name) {

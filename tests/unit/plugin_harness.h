@@ -1,7 +1,8 @@
 /* What the plugin tests share: loading a plugin of the build tree, an
  * emitter that collects what a plugin hands over (records, rejected items,
- * next pages, the failure message) and resolves URLs with the core's
- * resolver, a response with headers, a record check
+ * next pages, the failure message), resolves URLs with the core's
+ * resolver and, when asked to, answers held() from a set of texts, a
+ * response with headers, a record check
  * and a file reader that fails the test when the file is missing. */
 #ifndef DK_TEST_PLUGIN_HARNESS_H
 #define DK_TEST_PLUGIN_HARNESS_H
@@ -18,6 +19,9 @@ struct collect {
   json_t *next_pages;  /* URLs asked for with next_page; NULL until one is */
   json_t *tombstones;  /* [{"kind", "id", "reason"}]; NULL until one is */
   json_t *resolved;    /* what resolve_url gave (owned here); NULL until it gave one */
+  json_t *holds;       /* the texts held() answers 1 for (keys); NULL: the emit has no held */
+  size_t nheld;        /* how many times held() answered 1: records counted as emitted */
+  size_t held_asked;   /* how many times held() was called */
   bool paging;         /* false (the default): a next_page fails the test */
   char failed[512];
 };
@@ -29,6 +33,12 @@ void collect_free(struct collect *c);
  * `size` bytes (offsetof(struct dk_emit, tombstone), say), and the members
  * past it NULL, as they would be memory that is not there. */
 void collect_as_older_core(struct collect *c, size_t size);
+/* Give c's emit a held callback, as a core that keeps its records' blob ids
+ * does; it answers 1 for the texts collect_hold adds (none yet). */
+void collect_offer_held(struct collect *c);
+/* Make held() answer 1 for the JSON text `json` (len bytes, UTF-8), byte
+ * for byte; offers held if it was not. */
+void collect_hold(struct collect *c, const char *json, size_t len);
 
 /* A response as the core hands it to parse (status 200); its `header`
  * callback answers, case-insensitively, from the headers added with

@@ -2,7 +2,10 @@
  * JSON Pointers, items that are not objects refused with their place, bodies
  * that are not JSON failing with where, the three kinds of pagination (a
  * next field, page_param, the Link header) with relative URLs resolved
- * against the response's, and HTML refused by its Content-Type. */
+ * against the response's, and HTML refused by its Content-Type. Every test
+ * also runs with emit->held offered (holding nothing), where the scanner
+ * takes the page, and must give the same; the held tests check that what
+ * the core holds is not emitted. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -12,6 +15,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "canonical.h"
 #include "loader.h"
 #include "schemas.h"
 #include "plugin_harness.h"
@@ -21,6 +25,10 @@ static const char api_url[] = "https://jinan.example/api/v1/tasks?page=1";
 /* When not 0: the size of the emit struct handed to the plugin, as a core
  * built against an older header would have it. */
 static size_t older_core;
+/* When set: the emit offers held(), answering 1 for the texts of hold_texts
+ * (a JSON array of strings, or NULL for none). */
+static int offer_held;
+static json_t *hold_texts;
 
 /* Parse the response r with `options` (JSON text); returns the parse result
  * with c filled (next pages allowed). Every record must validate. */
@@ -35,6 +43,10 @@ static enum dk_result run_resp(const char *options, struct test_resp *r, struct 
   void *state = NULL;
   if (p->init(&state, &src, err, sizeof err) != 0) fail_msg("init: %s", err);
   collect_init(c);
+  if (offer_held) collect_offer_held(c);
+  size_t k;
+  json_t *t;
+  json_array_foreach(hold_texts, k, t) collect_hold(c, json_string_value(t), json_string_length(t));
   if (older_core) collect_as_older_core(c, older_core);
   c->paging = true;
   enum dk_result res = p->parse(state, &r->resp, &c->emit);
@@ -477,25 +489,326 @@ static void test_older_core(void **st) {
   older_core = 0;
 }
 
+
+#define TASK14 \
+  "{\"kind\": \"task\", \"id\": \"jnly-2024/14\", \"plan\": \"jnly-2024\", \"number\": 14, \"title\": \"t14\"}"
+/* A task carrying `extra` (any object: room for nesting and numbers). */
+#define TASKX(extra) \
+  "{\"kind\": \"task\", \"id\": \"jnly-2024/20\", \"plan\": \"jnly-2024\", \"number\": 20, \"title\": \"t\", \"extra\": " extra "}"
+
+/* Hold these texts (NULL-terminated) in the runs that follow; none with NULL. */
+static void hold(const char *const *texts) {
+  json_decref(hold_texts);
+  hold_texts = NULL;
+  if (texts == NULL) return;
+  hold_texts = json_array();
+  for (; *texts; texts++) assert_int_equal(json_array_append_new(hold_texts, json_string(*texts)), 0);
+}
+
+/* Whether two collected values are the same (NULL only equals NULL). */
+static bool same(const json_t *a, const json_t *b) {
+  return (a == NULL && b == NULL) || json_equal(a, b);
+}
+
+/* Parse body (len bytes) with `options` the old way (no held) and with
+ * held offered but holding nothing: the same result, records, rejects,
+ * tombstones, next pages and failure, `want` as the result. `fast` says
+ * whether the scanner must have taken the page (held was asked) or left it
+ * to the full parse. */
+static void assert_both_ways(const char *body, size_t len, const char *options, enum dk_result want, bool fast) {
+  struct test_resp r;
+  struct collect old, scan;
+  resp_init(&r, 1, api_url, "application/json", body, len);
+  offer_held = 0;
+  enum dk_result res_old = run_resp(options, &r, &old);
+  offer_held = 1;
+  enum dk_result res_scan = run_resp(options, &r, &scan);
+  offer_held = 0;
+  if (res_old != want || res_scan != want)
+    fail_msg("%.80s: results %d and %d, want %d (%s)", body, res_old, res_scan, want, old.failed);
+  if (!same(old.records, scan.records) || !same(old.rejects, scan.rejects) || !same(old.tombstones, scan.tombstones) ||
+      !same(old.next_pages, scan.next_pages) || strcmp(old.failed, scan.failed) != 0) {
+    char *a = json_dumps(scan.records, JSON_COMPACT), *b = json_dumps(scan.rejects, JSON_COMPACT);
+    print_error("scanner: %s %s \"%s\"\n", a ? a : "?", b ? b : "?", scan.failed);
+    free(a);
+    free(b);
+    a = json_dumps(old.records, JSON_COMPACT), b = json_dumps(old.rejects, JSON_COMPACT);
+    print_error("full parse: %s %s \"%s\"\n", a ? a : "?", b ? b : "?", old.failed);
+    free(a);
+    free(b);
+    fail_msg("%.120s: the two ways differ", body);
+  }
+  assert_int_equal(scan.nheld, 0);
+  if (fast != (scan.held_asked > 0)) fail_msg("%.120s: held asked %zu times", body, scan.held_asked);
+  collect_free(&old);
+  collect_free(&scan);
+}
+
+/* `n` levels of array around "1" ("[[1]]" for 2), malloc'd. */
+static char *nested(unsigned short n) {
+  char *s = malloc(2 * (size_t)n + 2);
+  assert_non_null(s);
+  memset(s, '[', n);
+  s[n] = '1';
+  memset(s + n + 1, ']', n);
+  s[2 * (size_t)n + 1] = '\0';
+  return s;
+}
+
+/* Holding nothing, the scanner gives what the full parse gives: bodies it
+ * takes (whitespace, strings with escaped quotes and brackets, unicode
+ * escapes, numbers, nesting, pointers, next pages) and bodies it leaves to
+ * the full parse (not JSON, not UTF-8, cut short, no array), which fail as
+ * they did. */
+static void test_held_same_output(void **st) {
+  (void)st;
+  static const struct {
+    const char *body, *options;
+    enum dk_result want;
+    bool fast;
+  } cases[] = {
+    {"[" TASK12 " , \n\t" TASK13 "\r\n]", "{}", DK_OK, true},
+    {" \n{\"total\": 2, \"records\" : [ " TASK12 " ] , \"tail\": {\"a\": [1, {\"b\": \"]}\\\"[\"}]}} \r\n", "{}", DK_OK, true},
+    {"\xEF\xBB\xBF[" TASK12 "]", "{}", DK_OK, true},
+    {"[{\"kind\": \"task\", \"id\": \"jnly-2024/12\", \"plan\": \"jnly-2024\", \"number\": 12,"
+     " \"title\": \"a\\\"]}\\\\\", \"text\": \"\\\\\\\"[{\"}]", "{}", DK_OK, true},
+    {"[{\"kind\": \"task\", \"id\": \"jnly-2024/12\", \"plan\": \"jnly-2024\", \"number\": 12,"
+     " \"title\": \"\\u8054\\u5408 \\ud83d\\ude00 \\u00E9 \\/ \\b\\f\\n\\r\\t 联合 \xF0\x9F\x98\x80\"}]", "{}", DK_OK, true},
+    {"[" TASKX("{\"f\": -1.5e-3, \"z\": 0, \"n\": -0, \"e\": 1E+2, \"g\": 2.5E-400, \"i\": -9223372036854775808,"
+               " \"big\": 123456789012345678901234567890, \"inf\": 1e999999, \"l\": [true, false, null]}") "]",
+     "{}", DK_OK, true},
+    {"{\"records\": [" TASK12 ", 3, \"x\\\"]\", [1, [2]], null, true, -2.5, 1e999999,"
+     " 123456789012345678901234567890], \"total\": 1e999999}", "{}", DK_OK, true},
+    {"{\"a/b\": [{\"x~y\": [" TASK12 "]}]}", "{\"records\": \"/a~1b/0/x~0y\"}", DK_OK, true},
+    {"{\"data\": {\"items\": [" TASK13 "]}, \"links\": {\"next\": \"/api/tasks?page=2\"}}",
+     "{\"records\": \"/data/items\", \"next\": \"/links/next\"}", DK_OK, true},
+    {"{\"items\": [" TASK13 "], \"next\": null}", "{\"records\": \"/items\", \"next\": \"/next\"}", DK_OK, true},
+    {"{\"items\": [" TASK13 "], \"next\": 2}", "{\"records\": \"/items\", \"next\": \"/next\"}", DK_OK, true},
+    {"{\"items\": [" TASK13 "], \"next\": 1e999999}", "{\"records\": \"/items\", \"next\": \"/next\"}", DK_OK, true},
+    {"{\"items\": [" TASK13 "], \"next\": \"FILE:///etc/passwd\"}", "{\"records\": \"/items\", \"next\": \"/next\"}",
+     DK_ERROR, true},
+    {"{\"items\": [" TASK13 "]}", "{\"records\": \"/items\", \"next\": \"/nope/x\"}", DK_OK, true},
+    {"[" TASK12 "]", "{\"records\": \"\"}", DK_OK, true},
+    /* left to the full parse, which gives what it gave */
+    {"{\"items\": [" TASK13 "], \"n\\u0065xt\": \"p3\", \"next\": \"p2\"}", "{\"records\": \"/items\", \"next\": \"/next\"}",
+     DK_OK, false},
+    {"{\"records\": [" TASK12 "], \"records\": [" TASK13 "]}", "{}", DK_OK, false},
+    {"[" TASK12 ", {\"kind\": \"task\", \"title\": \"\xFF\"}]", "{}", DK_ERROR, false},
+    {"[" TASK12 ", {\"kind\": \"task\", \"title\": \"\xE8\xAF\"}]", "{}", DK_ERROR, false},
+    {"[" TASK12 ", {\"kind\": \"task\", \"title\": \"\xED\xA0\x80\"}]", "{}", DK_ERROR, false},
+    {"[" TASK12 ", {\"kind\": \"task\", \"title\": \"a\x01\"}]", "{}", DK_ERROR, false},
+    {"[" TASK12 ", {\"kind\": \"task\", \"title\": \"a\\u0000b\"}]", "{}", DK_ERROR, false},
+    {"[" TASK12 ", {\"kind\": \"task\", \"title\": \"\\ud800\"}]", "{}", DK_ERROR, false},
+    {"[" TASK12 ", {\"kind\": \"task\", \"title\": \"\\x\"}]", "{}", DK_ERROR, false},
+    {"[" TASK12 ", {\"kind\": ", "{}", DK_ERROR, false},
+    {"[" TASK12 ",]", "{}", DK_ERROR, false},
+    {"[" TASK12 "] x", "{}", DK_ERROR, false},
+    {"[" TASK12 ", 01]", "{}", DK_ERROR, false},
+    {"[" TASK12 ", 1.]", "{}", DK_ERROR, false},
+    {"[" TASK12 ", -]", "{}", DK_ERROR, false},
+    {"[" TASK12 ", tru]", "{}", DK_ERROR, false},
+    {"{\"records\": {\"a\": " TASK12 "}}", "{}", DK_ERROR, false},
+    {"{\"data\": {\"items\": 3}}", "{\"records\": \"/data/items\"}", DK_ERROR, false},
+    {"{\"data\": []}", "{}", DK_ERROR, false},
+    {"3", "{}", DK_ERROR, false},
+    {"", "{}", DK_ERROR, false},
+    {"   ", "{}", DK_ERROR, false},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
+    assert_both_ways(cases[i].body, strlen(cases[i].body), cases[i].options, cases[i].want, cases[i].fast);
+
+  /* a NUL byte in a string, or between values */
+  static const char nul1[] = "[" TASK12 ", {\"kind\": \"t\0\"}]", nul2[] = "[" TASK12 ",\0 1]";
+  assert_both_ways(nul1, sizeof nul1 - 1, "{}", DK_ERROR, false);
+  assert_both_ways(nul2, sizeof nul2 - 1, "{}", DK_ERROR, false);
+
+  /* nesting: within the scanner's depth, past it (left to jansson, which
+   * takes it), past jansson's (the page fails) */
+  static const struct {
+    unsigned short depth;
+    enum dk_result want;
+    bool fast;
+  } deep[] = {{300, DK_OK, true}, {600, DK_OK, false}, {3000, DK_ERROR, false}};
+  for (size_t i = 0; i < sizeof deep / sizeof *deep; i++) {
+    char *n = nested(deep[i].depth);
+    size_t cap = 3 * strlen(n) + 512;
+    char *body = malloc(cap);
+    assert_non_null(body);
+    snprintf(body, cap, "{\"records\": [" TASKX("{\"d\": %s}") ", %s], \"tail\": %s}", n, n, n);
+    assert_both_ways(body, strlen(body), "{}", deep[i].want, deep[i].fast);
+    free(body);
+    free(n);
+  }
+}
+
+/* What the core holds is counted, not emitted; the rest comes in order,
+ * with the places of rejects and the next page as before. */
+static void test_held_records(void **st) {
+  (void)st;
+  struct collect c;
+  offer_held = 1;
+  hold((const char *const[]){TASK12, TASK14, NULL});
+  assert_int_equal(run("{\"data\": {\"items\": [" TASK12 ", 3, " TASK13 ", " TASK14 ", [1]]},"
+                       " \"links\": {\"next\": \"/api/tasks?page=2\"}}",
+                       api_url, "application/json", "{\"records\": \"/data/items\", \"next\": \"/links/next\"}", &c),
+                   DK_OK);
+  assert_json(c.records, "[" TASK13 "]");
+  assert_int_equal(c.nheld, 2);
+  assert_int_equal(c.held_asked, 3); /* objects only */
+  assert_int_equal(json_array_size(c.rejects), 2);
+  expect_reject(&c, 0, "/data/items/1", "3");
+  expect_reject(&c, 1, "/data/items/4", "[1]");
+  assert_string_equal(next_page(&c), "https://jinan.example/api/tasks?page=2");
+  collect_free(&c);
+
+  /* byte for byte: the same record spaced otherwise is not held */
+  hold((const char *const[]){"{\"kind\":\"task\",\"id\":\"jnly-2024/12\",\"plan\":\"jnly-2024\",\"number\":12,"
+                             "\"title\":\"联合做强两市优势产业\"}", NULL});
+  assert_int_equal(run("[" TASK12 ", {\"kind\":\"task\",\"id\":\"jnly-2024/12\",\"plan\":\"jnly-2024\",\"number\":12,"
+                       "\"title\":\"联合做强两市优势产业\"}, " TASK13 "]", api_url, NULL, "{}", &c),
+                   DK_OK);
+  assert_json(c.records, "[" TASK12 ", " TASK13 "]");
+  assert_int_equal(c.nheld, 1);
+  collect_free(&c);
+
+  /* a page whose items are all held is not empty: the listing goes on */
+  hold((const char *const[]){TASK12, NULL});
+  struct test_resp r;
+  static const char one[] = "[" TASK12 "]";
+  resp_init(&r, 4, "http://h.example/api/tasks?page=4", NULL, one, sizeof one - 1);
+  assert_int_equal(run_resp("{\"page_param\": \"page\"}", &r, &c), DK_OK);
+  assert_int_equal(json_array_size(c.records), 0);
+  assert_int_equal(c.nheld, 1);
+  assert_string_equal(next_page(&c), "http://h.example/api/tasks?page=5");
+  collect_free(&c);
+
+  /* a deleted item is a tombstone even when held; one not deleted is held */
+  static const char gone[] = TASKX("{\"gone\": true}"), kept[] = TASKX("{\"gone\": \"\"}");
+  hold((const char *const[]){gone, kept, TASK12, NULL});
+  assert_int_equal(run("[" TASK12 ", " TASKX("{\"gone\": true}") ", " TASKX("{\"gone\": \"\"}") ", " TASK13 "]", api_url,
+                       NULL, "{\"deleted\": \"/extra/gone\"}", &c),
+                   DK_OK);
+  assert_json(c.records, "[" TASK13 "]");
+  assert_json(c.tombstones, "[{\"kind\": \"task\", \"id\": \"jnly-2024/20\", \"reason\": null}]");
+  assert_int_equal(c.nheld, 2);
+  assert_int_equal(c.held_asked, 3);
+  collect_free(&c);
+
+  /* a map builds other records than the items: held is not asked */
+  hold((const char *const[]){"{\"code\": \"jnly-2024/12\"}", NULL});
+  assert_int_equal(run("[{\"code\": \"jnly-2024/12\"}]", api_url, NULL,
+                       "{\"map\": {\"id\": \"/code\"}, \"constants\": {\"kind\": \"task\", \"plan\": \"jnly-2024\","
+                       " \"number\": 12, \"title\": \"t\"}}",
+                       &c),
+                   DK_OK);
+  assert_int_equal(json_array_size(c.records), 1);
+  assert_int_equal(c.held_asked, 0);
+  collect_free(&c);
+
+  /* a core without held (an emit struct as an older header had it) */
+  hold((const char *const[]){TASK12, NULL});
+  older_core = offsetof(struct dk_emit, held);
+  assert_int_equal(run("[" TASK12 ", " TASK13 "]", api_url, NULL, "{}", &c), DK_OK);
+  assert_json(c.records, "[" TASK12 ", " TASK13 "]");
+  assert_int_equal(c.held_asked, 0);
+  collect_free(&c);
+  older_core = 0;
+  hold(NULL);
+  offer_held = 0;
+}
+
+/* 20,000 canonical records: 99% held leaves the other 1%, in order; none
+ * held gives every record, as the full parse does. */
+static void test_held_large(void **st) {
+  (void)st;
+  enum { N = 20000 };
+  json_t *texts = json_array();
+  size_t cap = 1 << 20, len = 0;
+  char *body = malloc(cap);
+  assert_non_null(body);
+  len += (size_t)sprintf(body, "{\"records\": [\n");
+  for (int i = 0; i < N; i++) {
+    char id[48], plan[16], title[64];
+    snprintf(plan, sizeof plan, "p%d-2024", i / 500); /* an id's number has 2 or 3 digits */
+    snprintf(id, sizeof id, "%s/%d", plan, i % 500 + 100);
+    snprintf(title, sizeof title, "任务 %d: \"a\\\"]}\" é", i + 1);
+    json_t *rec = json_pack("{s:s, s:s, s:s, s:i, s:s, s:{s:[i, f, b], s:n}}", "kind", "task", "id", id, "plan",
+                            plan, "number", i % 500 + 100, "title", title, "extra", "n", i, 2.5, i % 2, "z");
+    size_t n;
+    char *dump = dk_canonical_dump(rec, &n);
+    assert_non_null(dump);
+    json_decref(rec);
+    if (len + n + 8 > cap) assert_non_null(body = realloc(body, cap *= 2));
+    memcpy(body + len, dump, n);
+    len += n;
+    body[len++] = i + 1 < N ? ',' : '\n';
+    /* a blob ends with a newline, the record's text before it */
+    size_t tn = n > 0 && dump[n - 1] == '\n' ? n - 1 : n;
+    if (i % 100 != 0) assert_int_equal(json_array_append_new(texts, json_stringn(dump, tn)), 0);
+    free(dump);
+  }
+  memcpy(body + len, "]}", 3);
+  len += 2;
+
+  hold_texts = texts;
+  offer_held = 1;
+  struct test_resp r;
+  struct collect c;
+  resp_init(&r, 1, api_url, "application/json", body, len);
+  assert_int_equal(run_resp("{}", &r, &c), DK_OK);
+  assert_int_equal(c.nheld, N - N / 100);
+  assert_int_equal(json_array_size(c.records), N / 100);
+  for (size_t i = 0; i < N / 100; i++) {
+    char id[32];
+    snprintf(id, sizeof id, "p%zu-2024/%zu", i / 5, i * 100 % 500 + 100);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(c.records, i), "id")), id);
+  }
+  collect_free(&c);
+  hold(NULL);
+  offer_held = 0;
+
+  assert_both_ways(body, len, "{}", DK_OK, true);
+  free(body);
+}
+
 static int teardown(void **st) {
   (void)st;
   dk_schemas_shutdown();
   return 0;
 }
 
+/* Run a test with held offered (holding nothing): the scanner's way. */
+static int held_on(void **st) {
+  (void)st;
+  offer_held = 1;
+  return 0;
+}
+
+static int held_off(void **st) {
+  (void)st;
+  offer_held = 0;
+  return 0;
+}
+
+/* Each test as it is, then through the scanner. */
+#define BOTH_WAYS(t) cmocka_unit_test(t), {#t " (held offered)", t, held_on, held_off, NULL}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(test_records_as_served),
-    cmocka_unit_test(test_mapped_fixture),
-    cmocka_unit_test(test_not_an_object),
-    cmocka_unit_test(test_not_json),
-    cmocka_unit_test(test_next_field),
-    cmocka_unit_test(test_page_param),
-    cmocka_unit_test(test_link_header),
-    cmocka_unit_test(test_content_type),
+    BOTH_WAYS(test_records_as_served),
+    BOTH_WAYS(test_mapped_fixture),
+    BOTH_WAYS(test_not_an_object),
+    BOTH_WAYS(test_not_json),
+    BOTH_WAYS(test_next_field),
+    BOTH_WAYS(test_page_param),
+    BOTH_WAYS(test_link_header),
+    BOTH_WAYS(test_content_type),
     cmocka_unit_test(test_options_schema),
-    cmocka_unit_test(test_tombstones),
-    cmocka_unit_test(test_older_core),
+    BOTH_WAYS(test_tombstones),
+    BOTH_WAYS(test_older_core),
+    cmocka_unit_test(test_held_same_output),
+    cmocka_unit_test(test_held_records),
+    cmocka_unit_test(test_held_large),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -27,7 +27,8 @@
  *  - A struct larger than the reader knows is fine: the tail is ignored.
  *
  * So a plugin built against a newer header runs in an older core (it checks
- * DK_EMIT_HAS(emit, resolve_url) before calling it, and does without), and
+ * DK_EMIT_HAS(emit, resolve_url) or DK_EMIT_HAS(emit, held) before calling
+ * it, and does without), and
  * an older plugin runs in a newer core (the core reads none of what the
  * plugin's struct_size leaves out).
  */
@@ -187,6 +188,13 @@ struct dk_emit {
    * owned by the core and valid until parse() returns, or NULL when `base`
    * is not an absolute URL or `ref` does not parse. */
   const char *(*resolve_url)(struct dk_emit *emit, const char *base, const char *ref);
+  /* Appended: check DK_EMIT_HAS(emit, held) before calling. Whether the
+   * core already holds, byte for byte, the record whose JSON text is
+   * `json` (`len` bytes, one object): 1 means it is listed again as it was
+   * (the core counts it as emitted, and the plugin must not emit it), 0
+   * means the plugin parses and emits it as usual. Cheap (a hash), and
+   * callable from the thread parse() runs on. */
+  int (*held)(struct dk_emit *emit, const char *json, size_t len);
 };
 
 struct dk_plugin {
