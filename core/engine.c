@@ -252,6 +252,11 @@ static void dk__record_outcome(struct dk__run *r) {
     json_object_set_new(r->state, "etag", r->etag ? json_string(r->etag) : json_null());
     json_object_set_new(r->state, "last_modified", r->last_modified ? json_string(r->last_modified) : json_null());
     json_object_set_new(r->state, "body_sha256", json_string(dk__run_body_sha(r)));
+    /* the branch's records are known valid under these schemas: validated
+     * now, or held from a round under the same ones (absent records wait
+     * for their next listing) */
+    if (!r->revalidate || json_object_size(json_object_get(r->state, "absent")) == 0)
+      json_object_set_new(r->state, "schemas", json_string(dk_schemas_digest()));
   }
   const char *what = r->res->outcome == DK_SOURCE_COMMITTED ? "committed"
                      : r->res->outcome == DK_SOURCE_UNCHANGED ? "unchanged" : "not modified (304)";

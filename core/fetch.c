@@ -132,6 +132,10 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
   r->attempt++;
   if (dk__http_trouble(r, res)) return;
   if (r->page == 1) dk__first_page(r, res);
+  if (r->ready(r) != 0) {
+    dk__run_fail(r, "the repository: %s", r->ctx->store->err);
+    return;
+  }
   /* parsing (and what the plugin asks of the core meanwhile) is the work
    * of a page that splits across cores: off the loop */
   r->page_res = dk_http_res_copy(res);

@@ -31,14 +31,19 @@ static int dk__type_ok(git_object_t type) {
   return type == GIT_OBJECT_COMMIT || type == GIT_OBJECT_TREE || type == GIT_OBJECT_BLOB || type == GIT_OBJECT_TAG;
 }
 
-void dk_object_id(git_object_t type, const void *data, size_t len, git_oid *oid) {
+void dk_object_id2(git_object_t type, const void *a, size_t alen, const void *b, size_t blen, git_oid *oid) {
   char hdr[64];
-  int n = snprintf(hdr, sizeof hdr, "%s %zu", git_object_type2string(type), len);
+  int n = snprintf(hdr, sizeof hdr, "%s %zu", git_object_type2string(type), alen + blen);
   SHA_CTX c;
   dk__sha_init(&c);
   dk__sha_update(&c, hdr, (size_t)n + 1); /* with its NUL */
-  dk__sha_update(&c, data, len);
+  dk__sha_update(&c, a, alen);
+  dk__sha_update(&c, b, blen);
   dk__sha_final(&c, oid->id);
+}
+
+void dk_object_id(git_object_t type, const void *data, size_t len, git_oid *oid) {
+  dk_object_id2(type, data, len, "", 0, oid);
 }
 
 int dk_object_prepare(git_object_t type, const void *data, size_t len, git_oid *oid, unsigned char **z,

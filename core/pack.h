@@ -22,6 +22,8 @@ int dk_object_prepare(git_object_t type, const void *data, size_t len, git_oid *
                       size_t *zlen);
 /* Only the id (no deflate). `type` must be commit, tree, blob or tag. */
 void dk_object_id(git_object_t type, const void *data, size_t len, git_oid *oid);
+/* The id of an object whose bytes are a then b. */
+void dk_object_id2(git_object_t type, const void *a, size_t alen, const void *b, size_t blen, git_oid *oid);
 
 /* Objects waiting to be written. Not thread-safe: one thread adds. */
 struct dk_pack;

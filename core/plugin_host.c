@@ -6,7 +6,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include "index.h"
 #include "log.h"
+#include "pack.h"
 #include "quarantine.h"
 #include "record.h"
 #include "util.h"
@@ -37,6 +39,25 @@ static int dk__emit_record(struct dk_emit *e, json_t *rec) {
   if (rec == NULL) return DK_EINVAL;
   json_array_append_new(r->records, rec);
   return 0;
+}
+
+/* The record's text as served is the blob the source branch holds (the
+ * canonical bytes end in a newline the served array does not carry). */
+static int dk__emit_held(struct dk_emit *e, const char *json, size_t len) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  if (r->revalidate || r->ctx->index == NULL || json == NULL) return 0;
+  git_oid oid;
+  dk_object_id2(GIT_OBJECT_BLOB, json, len, "\n", 1, &oid);
+  const char *path = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
+  if (path == NULL) return 0;
+  if (r->nheld == r->capheld) {
+    r->capheld = r->capheld ? 2 * r->capheld : 256;
+    r->held = dk_realloc(r->held, r->capheld * sizeof *r->held);
+  }
+  r->held[r->nheld].path = dk_strdup(path);
+  git_oid_cpy(&r->held[r->nheld].oid, &oid);
+  r->nheld++;
+  return 1;
 }
 
 static void dk__emit_reject(struct dk_emit *e, const char *where, const char *raw, const char *fmt, ...) {
@@ -203,18 +224,19 @@ enum dk_result dk__plugin_parse(struct dk__run *r, const struct dk_http_res *res
     .pub = {.size = sizeof em.pub, .record = dk__emit_record, .reject = dk__emit_reject,
             .next_page = dk__emit_next, .fail = dk__emit_fail, .log = dk__emit_log,
             .tombstone = dk__emit_tombstone, .resolve_url = dk__emit_resolve,
-            .held = NULL}, /* the engine fills it from the source's committed blob ids */
+            .held = dk__emit_held},
     .run = r,
   };
   free(r->next_url);
   r->next_url = NULL;
   r->failmsg[0] = '\0';
-  size_t before = json_array_size(r->records), tbefore = json_array_size(r->tombstones);
+  size_t before = json_array_size(r->records), tbefore = json_array_size(r->tombstones), hbefore = r->nheld;
   enum dk_result pr = r->plugin->parse(r->pstate, &resp.pub, &em.pub);
   for (size_t i = 0; i < em.nurls; i++) free(em.urls[i]);
   free(em.urls);
   if (pr != DK_OK) {
     while (json_array_size(r->records) > before) json_array_remove(r->records, json_array_size(r->records) - 1);
+    while (r->nheld > hbefore) free(r->held[--r->nheld].path);
     while (json_array_size(r->tombstones) > tbefore)
       json_array_remove(r->tombstones, json_array_size(r->tombstones) - 1);
   }
