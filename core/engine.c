@@ -19,6 +19,7 @@
 #include "redact.h"
 #include "run.h"
 #include "schemas.h"
+#include "seen.h"
 #include "state.h"
 #include "store.h"
 #include "util.h"
@@ -216,6 +217,8 @@ static void dk__run_free(struct dk__erun *er) {
   if (r->sha) EVP_MD_CTX_free(r->sha);
   for (size_t i = 0; i < r->nheld; i++) free(r->held[i].path);
   free(r->held);
+  free(r->raws);
+  dk_seen_free(r->seen);
   free(er);
   e->nlive--;
   dk__engine_maybe_freed(e);
@@ -277,8 +280,32 @@ static int dk__run_ready(struct dk__run *r) {
   free(sref);
   const char *was = json_string_value(json_object_get(r->state, "schemas"));
   r->revalidate = was == NULL || strcmp(was, dk_schemas_digest()) != 0;
+  if (r->seen == NULL) r->seen = dk_state_load_seen(r->ctx->cfg->state, r->src->name);
   if (rc == 0) r->is_ready = 1;
   return rc;
+}
+
+/* After a good round: what each record was served as, for the next one
+ * (only when that changed: a round of held records rewrites nothing). */
+static void dk__seen_update(struct dk__run *r, const struct dk__round *rd) {
+  struct dk_seen *next = dk_seen_new();
+  int changed = 0;
+  for (size_t i = 0; i < rd->nitems; i++) {
+    const struct dk__item *it = &rd->items[i];
+    if (!it->has_raw) continue;
+    git_oid was;
+    if (!(r->seen && dk_seen_get(r->seen, &it->raw, &was) && dk_oid_equal(&was, &it->oid))) changed = 1;
+    dk_seen_put(next, &it->raw, &it->oid);
+  }
+  if (!changed && r->seen && dk_seen_count(r->seen) == dk_seen_count(next)) {
+    dk_seen_free(next);
+    return;
+  }
+  char err[DK_ERRBUF_SIZE];
+  if (dk_state_save_seen(r->ctx->cfg->state, r->src->name, next, err) != 0)
+    dk_log(DK_LOG_WARN, "source", r->src->name, NULL, "%s (the next round parses every record)", err);
+  dk_seen_free(r->seen);
+  r->seen = next;
 }
 
 /* The end of a run: update and save the state, tell the caller, release. */
@@ -291,6 +318,7 @@ static void dk__run_end(struct dk__run *r) {
     dk__record_outcome(r);
     if (r->state) dk__run_save_state(r);
   }
+  dk__fetch_release(r);
   if (er->prev) er->prev->next = er->next;
   else e->active = er->next;
   if (er->next) er->next->prev = er->prev;
@@ -317,6 +345,7 @@ static void dk__ingest_done(uv_work_t *w, int status) {
   struct dk__run *r = w->data;
   r->working = 0;
   dk__commit(r, r->round, r->partial);
+  if (!r->partial && r->res->outcome != DK_SOURCE_FAILED) dk__seen_update(r, r->round);
   dk__round_free(r->round);
   free(r->round);
   r->round = NULL;

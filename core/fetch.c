@@ -11,6 +11,7 @@
 #include "util.h"
 
 #define DK__MAX_PAGES 10000
+#define DK__MAX_BUSY 4 /* rounds parsed and not yet committed, at most */
 
 /* The page failed in a way worth another try (connection error, 5xx, 429,
  * a plugin's RETRY): wait with full-jitter backoff, honouring the server's
@@ -127,6 +128,18 @@ static void dk__parse_done(uv_work_t *w, int status) {
   dk__next_or_finish(r);
 }
 
+/* The page (r->page_res) to the plugin, off the loop: parsing (and what
+ * the plugin asks of the core meanwhile) is the work of a page that splits
+ * across cores. */
+static void dk__parse_start(struct dk__run *r) {
+  r->work.data = r;
+  r->working = 1;
+  if (uv_queue_work(r->ctx->loop, &r->work, dk__parse_work, dk__parse_done) != 0) {
+    dk__parse_work(&r->work);
+    dk__parse_done(&r->work, 0);
+  }
+}
+
 static void dk__on_response(void *arg, const struct dk_http_res *res) {
   struct dk__run *r = arg;
   r->attempt++;
@@ -136,15 +149,36 @@ static void dk__on_response(void *arg, const struct dk_http_res *res) {
     dk__run_fail(r, "the repository: %s", r->ctx->store->err);
     return;
   }
-  /* parsing (and what the plugin asks of the core meanwhile) is the work
-   * of a page that splits across cores: off the loop */
   r->page_res = dk_http_res_copy(res);
-  r->work.data = r;
-  r->working = 1;
-  if (uv_queue_work(r->ctx->loop, &r->work, dk__parse_work, dk__parse_done) != 0) {
-    dk__parse_work(&r->work);
-    dk__parse_done(&r->work, 0);
+  struct dk__ctx *c = r->ctx;
+  if (!r->has_slot && c->busy >= DK__MAX_BUSY) {
+    /* what a parsed round holds (its records as JSON) is many times its
+     * body: only a few rounds are parsed and not yet committed at once */
+    if (c->wait_tail) c->wait_tail->wait_next = r;
+    else c->wait_head = r;
+    c->wait_tail = r;
+    return;
   }
+  if (!r->has_slot) {
+    r->has_slot = 1;
+    c->busy++;
+  }
+  dk__parse_start(r);
+}
+
+void dk__fetch_release(struct dk__run *r) {
+  struct dk__ctx *c = r->ctx;
+  if (!r->has_slot) return;
+  r->has_slot = 0;
+  c->busy--;
+  struct dk__run *next = c->wait_head;
+  if (next == NULL) return;
+  c->wait_head = next->wait_next;
+  if (c->wait_head == NULL) c->wait_tail = NULL;
+  next->wait_next = NULL;
+  next->has_slot = 1;
+  c->busy++;
+  dk__parse_start(next);
 }
 
 void dk__fetch_page(struct dk__run *r) {

@@ -125,6 +125,8 @@ void dk__ingest(struct dk__run *r, struct dk__round *rd) {
     struct dk__item *it = dk__round_slot(rd, r->held[h].path, &dup);
     git_oid_cpy(&it->oid, &r->held[h].oid);
     it->unchanged = 1;
+    it->has_raw = r->held[h].has_raw;
+    git_oid_cpy(&it->raw, &r->held[h].raw);
     r->res->records++;
   }
   size_t i;
@@ -167,6 +169,10 @@ void dk__ingest(struct dk__run *r, struct dk__round *rd) {
                "record appears twice in one round; the later one is kept");
       r->res->records++;
       dk__prepare(r, it, rec, canon, clen);
+      if (i < r->capraws && r->raws[i].set) {
+        it->has_raw = 1;
+        git_oid_cpy(&it->raw, &r->raws[i].oid);
+      }
     }
     json_decref(errors);
     free(canon);

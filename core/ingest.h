@@ -36,6 +36,8 @@ struct dk__item {
   unsigned char *z;  /* deflated blob; NULL when unchanged */
   size_t zlen;
   int unchanged;     /* the source branch holds exactly this at path */
+  git_oid raw;       /* the hash of the text it was served as (has_raw) */
+  int has_raw;
 };
 
 /* What a round brought, stage by stage: ingest fills valid and invalid,

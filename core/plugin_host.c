@@ -9,6 +9,7 @@
 #include "index.h"
 #include "log.h"
 #include "pack.h"
+#include "seen.h"
 #include "quarantine.h"
 #include "record.h"
 #include "util.h"
@@ -37,6 +38,16 @@ static int dk__plugin_code(int rc) {
 static int dk__emit_record(struct dk_emit *e, json_t *rec) {
   struct dk__run *r = ((struct dk__emit *)e)->run;
   if (rec == NULL) return DK_EINVAL;
+  size_t i = json_array_size(r->records);
+  if (i >= r->capraws) {
+    size_t cap = r->capraws ? 2 * r->capraws : 256;
+    r->raws = dk_realloc(r->raws, cap * sizeof *r->raws);
+    memset(r->raws + r->capraws, 0, (cap - r->capraws) * sizeof *r->raws);
+    r->capraws = cap;
+  }
+  r->raws[i].set = r->has_pending_raw;
+  if (r->has_pending_raw) git_oid_cpy(&r->raws[i].oid, &r->pending_raw);
+  r->has_pending_raw = 0;
   json_array_append_new(r->records, rec);
   return 0;
 }
@@ -45,23 +56,39 @@ static int dk__emit_record(struct dk_emit *e, json_t *rec) {
  * canonical bytes end in a newline the served array does not carry). */
 static int dk__emit_held(struct dk_emit *e, const char *json, size_t len) {
   struct dk__run *r = ((struct dk__emit *)e)->run;
+  r->has_pending_raw = 0;
   if (r->revalidate || r->ctx->index == NULL || json == NULL) return 0;
-  git_oid oid;
+  git_oid oid, raw;
+  int has_raw = 0;
   dk_object_id2(GIT_OBJECT_BLOB, json, len, "\n", 1, &oid);
   const char *path = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
-  if (path == NULL) return 0;
+  if (path == NULL) {
+    /* served in another form: known by the hash of its text, if the
+     * blob that text became is still what the branch holds */
+    dk_object_id(GIT_OBJECT_BLOB, json, len, &raw);
+    has_raw = 1;
+    if (r->seen && dk_seen_get(r->seen, &raw, &oid)) path = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
+    if (path == NULL) {
+      git_oid_cpy(&r->pending_raw, &raw);
+      r->has_pending_raw = 1;
+      return 0;
+    }
+  }
   if (r->nheld == r->capheld) {
     r->capheld = r->capheld ? 2 * r->capheld : 256;
     r->held = dk_realloc(r->held, r->capheld * sizeof *r->held);
   }
   r->held[r->nheld].path = dk_strdup(path);
   git_oid_cpy(&r->held[r->nheld].oid, &oid);
+  r->held[r->nheld].has_raw = has_raw;
+  if (has_raw) git_oid_cpy(&r->held[r->nheld].raw, &raw);
   r->nheld++;
   return 1;
 }
 
 static void dk__emit_reject(struct dk_emit *e, const char *where, const char *raw, const char *fmt, ...) {
   struct dk__run *r = ((struct dk__emit *)e)->run;
+  r->has_pending_raw = 0;
   char msg[DK_ERRBUF_SIZE];
   va_list ap;
   va_start(ap, fmt);
@@ -83,6 +110,7 @@ static void dk__emit_reject(struct dk_emit *e, const char *where, const char *ra
 
 static int dk__emit_tombstone(struct dk_emit *e, const char *kind, const char *id, const char *reason) {
   struct dk__run *r = ((struct dk__emit *)e)->run;
+  r->has_pending_raw = 0;
   json_t *probe = json_pack("{s:s?, s:s?}", "kind", kind, "id", id);
   char *path = NULL, err[DK_ERRBUF_SIZE];
   int rc = probe ? dk_record_path(probe, &path, err) : DK_EINVAL;
@@ -232,6 +260,7 @@ enum dk_result dk__plugin_parse(struct dk__run *r, const struct dk_http_res *res
   r->failmsg[0] = '\0';
   size_t before = json_array_size(r->records), tbefore = json_array_size(r->tombstones), hbefore = r->nheld;
   enum dk_result pr = r->plugin->parse(r->pstate, &resp.pub, &em.pub);
+  r->has_pending_raw = 0;
   for (size_t i = 0; i < em.nurls; i++) free(em.urls[i]);
   free(em.urls);
   if (pr != DK_OK) {

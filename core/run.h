@@ -35,6 +35,8 @@ struct dk__ctx {
   struct dk_index *index; /* what main and the source branches hold (index.h); NULL until a commit needs it */
   size_t index_target;    /* the ref whose changes go into the index now */
   int closing; /* no new request: runs end as canceled */
+  unsigned busy; /* runs between their first parse and their end (fetch.c) */
+  struct dk__run *wait_head, *wait_tail; /* runs waiting for a place among them, in order */
 };
 
 enum dk__wait { DK__WAIT_NONE, DK__WAIT_START, DK__WAIT_RETRY, DK__WAIT_FINISH };
@@ -76,9 +78,16 @@ struct dk__run {
   int (*ready)(struct dk__run *r); /* the engine's: index and branch ready before the first parse (0 or DK_E*) */
   int is_ready;
   int revalidate;       /* the schemas changed since the branch was validated: no record is taken as held */
-  struct dk__held { char *path; git_oid oid; } *held; /* records the plugin knew the core held (emit->held) */
+  struct dk__held { char *path; git_oid oid, raw; int has_raw; } *held; /* records the plugin knew the core held (emit->held) */
+  struct dk_seen *seen;  /* what the source served before, by the hash of the text (seen.h) */
+  git_oid pending_raw;   /* the text held() did not know: the next record emitted is it */
+  int has_pending_raw;
+  struct dk__raw { git_oid oid; int set; } *raws; /* by record index: the text each came from */
+  size_t capraws;
   size_t nheld, capheld;
   struct dk__round *round; /* the round being prepared (ingest, on a worker) */
+  int has_slot;         /* counted in ctx->busy */
+  struct dk__run *wait_next;
   int partial;          /* the round being committed is a failed round's pages */
   struct dk_source_result result;
   struct dk_source_result *res; /* &result */
@@ -106,5 +115,8 @@ void dk__iso_now(char *out, size_t n);
 
 /* Fetch the current page (fetch.c): the one stage the timer calls. */
 void dk__fetch_page(struct dk__run *r);
+/* The run's place among the rounds being parsed and committed, given up
+ * (when it ends): the next run waiting is parsed now. */
+void dk__fetch_release(struct dk__run *r);
 
 #endif

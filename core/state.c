@@ -1,4 +1,5 @@
 #include "state.h"
+#include "seen.h"
 
 #include <stdlib.h>
 
@@ -36,6 +37,27 @@ int dk_state_save(const char *statedir, const char *name, const json_t *state, c
   char *clean = dk_redact(data, len, &len);
   int rc = dk_fs_write_atomic(statedir, rel, clean ? clean : data, len, err);
   free(clean);
+  free(data);
+  free(rel);
+  return rc;
+}
+
+struct dk_seen *dk_state_load_seen(const char *statedir, const char *name) {
+  char err[DK_ERRBUF_SIZE], *rel = dk_asprintf("sources/%s.seen", name), *data = NULL;
+  size_t len = 0;
+  int rc = dk_fs_read(statedir, rel, &data, &len, err);
+  if (rc != 0 && rc != DK_ENOENT) dk_log(DK_LOG_WARN, "source", name, NULL, "%s: ignored", err);
+  struct dk_seen *s = dk_seen_parse((const unsigned char *)data, rc == 0 ? len : 0);
+  free(data);
+  free(rel);
+  return s;
+}
+
+int dk_state_save_seen(const char *statedir, const char *name, const struct dk_seen *seen, char *err) {
+  size_t len;
+  unsigned char *data = dk_seen_dump(seen, &len);
+  char *rel = dk_asprintf("sources/%s.seen", name);
+  int rc = dk_fs_write_atomic(statedir, rel, data, len, err);
   free(data);
   free(rel);
   return rc;

@@ -18,4 +18,12 @@ json_t *dk_state_load(const char *statedir, const char *name);
  * (DK_ERRBUF_SIZE) naming the path; the old file is then kept. */
 int dk_state_save(const char *statedir, const char *name, const json_t *state, char *err);
 
+struct dk_seen;
+/* The table of what source `name` served (seen.h), from
+ * state/sources/NAME.seen: an empty one when missing or unreadable (the
+ * trouble logged). Never NULL; free with dk_seen_free. */
+struct dk_seen *dk_state_load_seen(const char *statedir, const char *name);
+/* Save it. Returns 0 or a DK_E* code with err. */
+int dk_state_save_seen(const char *statedir, const char *name, const struct dk_seen *seen, char *err);
+
 #endif
