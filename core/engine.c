@@ -160,10 +160,9 @@ static int dk__commit_source(struct dk__run *r, struct dk__round *rd, const char
  * or UNCHANGED; FAILED when the repository fails) — unless `partial`: the
  * round already failed after some pages, whose records are committed while
  * the outcome stays FAILED. */
-static void dk__commit(struct dk__run *r, struct dk__round *rdp, int partial) {
+static void dk__commit(struct dk__run *r, struct dk__round *rd, int partial) {
   struct dk_store *st = r->ctx->store;
   r->res->partial = partial;
-  struct dk__round rd = *rdp;
   char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name), names[512];
   struct dk_commit_meta meta;
   dk__msg_meta(r, &meta, names, sizeof names);
@@ -171,7 +170,7 @@ static void dk__commit(struct dk__run *r, struct dk__round *rdp, int partial) {
   git_oid scommit, mcommit;
   const char *what = "source branch";
   int rc = dk__index_ready(r, sref);
-  if (rc == 0) rc = dk__commit_source(r, &rd, sref, partial, &meta, &stx, &scommit);
+  if (rc == 0) rc = dk__commit_source(r, rd, sref, partial, &meta, &stx, &scommit);
   if (rc == 0 && !partial) r->res->outcome = DK_SOURCE_UNCHANGED;
   if (rc == 1) {
     /* Should this run die between main and its source branch, the next one
@@ -180,7 +179,7 @@ static void dk__commit(struct dk__run *r, struct dk__round *rdp, int partial) {
     dk_oid_hex(&scommit, shex);
     json_object_set_new(r->state, "pending_source_commit", json_string(shex));
     dk__run_save_state(r);
-    rc = dk__commit_main(r, &rd, &meta, &scommit, partial, &mcommit, &what);
+    rc = dk__commit_main(r, rd, &meta, &scommit, partial, &mcommit, &what);
     if (rc == 1) dk_oid_hex(&mcommit, r->res->commit);
     if (rc >= 0 && (what = "source branch", rc = dk_txn_move(stx, &scommit)) == 0) {
       dk__index_moved(r, stx, r->sidx, &scommit);

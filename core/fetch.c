@@ -11,7 +11,7 @@
 #include "util.h"
 
 #define DK__MAX_PAGES 10000
-#define DK__MAX_BUSY 4 /* rounds parsed and not yet committed, at most */
+#define DK__MAX_BUSY 2 /* rounds parsed and not yet committed, at most */
 
 /* The page failed in a way worth another try (connection error, 5xx, 429,
  * a plugin's RETRY): wait with full-jitter backoff, honouring the server's

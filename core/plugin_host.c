@@ -57,17 +57,18 @@ static int dk__emit_record(struct dk_emit *e, json_t *rec) {
 static int dk__emit_held(struct dk_emit *e, const char *json, size_t len) {
   struct dk__run *r = ((struct dk__emit *)e)->run;
   r->has_pending_raw = 0;
-  if (r->revalidate || r->ctx->index == NULL || json == NULL) return 0;
+  if (r->ctx->index == NULL || json == NULL) return 0;
   git_oid oid, raw;
   int has_raw = 0;
   dk_object_id2(GIT_OBJECT_BLOB, json, len, "\n", 1, &oid);
-  const char *path = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
+  const char *path = r->revalidate ? NULL : dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
   if (path == NULL) {
     /* served in another form: known by the hash of its text, if the
      * blob that text became is still what the branch holds */
     dk_object_id(GIT_OBJECT_BLOB, json, len, &raw);
     has_raw = 1;
-    if (r->seen && dk_seen_get(r->seen, &raw, &oid)) path = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
+    if (!r->revalidate && r->seen && dk_seen_get(r->seen, &raw, &oid))
+      path = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
     if (path == NULL) {
       git_oid_cpy(&r->pending_raw, &raw);
       r->has_pending_raw = 1;
