@@ -153,6 +153,29 @@ static void dk__describe_conflicts(struct dk_buf *conf, const char *path, const 
   }
 }
 
+/* A record main has never held, that this source reports for the first
+ * time, with no conflict file left for it: what the merge would decide
+ * (main takes it as it is; the other sources are not consulted) without
+ * copying it twice. */
+static int dk__plain_add(struct dk__run *r, const struct dk__chg *c, enum dk_kind kind, const char *id,
+                         const json_t *ours) {
+  if (ours || c->base || c->kind != DK__CHG_REPORT || c->item == NULL || c->item->rec == NULL) return 0;
+  char *cpath = dk_record_conflict_file(kind, id);
+  git_oid oid;
+  int conflicted = dk_index_main(r->ctx->index, cpath, &oid);
+  free(cpath);
+  return !conflicted;
+}
+
+static int dk__apply_add(struct dk_txn *mtx, const struct dk__chg *c, enum dk_kind kind, struct dk_buf *body,
+                         struct dk__tally *tl) {
+  int rc = dk_txn_put_blob(mtx, c->path, &c->item->oid, c->item->size, NULL, 0);
+  if (rc < 0) return rc;
+  tl->added[kind]++;
+  dk_buf_printf(body, "%s: added\n", c->path);
+  return 0;
+}
+
 /* Merge one change into main. */
 static int dk__reconcile_one(struct dk__run *r, const struct dk__chg *c, struct dk_txn *mtx, struct dk_buf *body,
                              struct dk_buf *conf, struct dk__tally *tl, const char *when,
@@ -164,6 +187,7 @@ static int dk__reconcile_one(struct dk__run *r, const struct dk__chg *c, struct 
   if (dk_record_parse_name(c->path, &kind, &id) != 0) return 0; /* not a record path: never merged */
   int rc = dk__ours(r, c->path, &ours);
   if (rc == 0 && c->kind == DK__CHG_ABSENT) rc = dk__apply_absence(mtx, c, kind, ours, body, tl);
+  else if (rc == 0 && dk__plain_add(r, c, kind, id, ours)) rc = dk__apply_add(mtx, c, kind, body, tl);
   else if (rc == 0 && (rc = dk__branch_others(r, c->path, others, held, &no)) == 0) {
     struct dk_merge_in in = {.rc = r->ctx->rc, .source = r->src->name, .city = r->src->city, .base = c->base,
                              .ours = ours, .theirs = c->theirs, .tombstone = c->kind == DK__CHG_TOMBSTONE,
