@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include "branch.h"
@@ -25,6 +26,7 @@
 #include "util.h"
 
 #define DK__MAX_CAS_TRIES 5
+#define DK__IDLE_MS 30000
 
 /* A run as the engine keeps it: the run itself first (stages see only
  * that), and its place in the engine's list of runs in progress. */
@@ -42,6 +44,8 @@ struct dk_engine {
   struct dk__erun *active; /* runs in progress */
   size_t nactive;
   size_t nlive;            /* runs not yet freed (a closing timer keeps one alive) */
+  uv_timer_t idle;         /* no run for a while: let go of what only rounds need */
+  int idle_live;
   void (*closed)(void *arg);
   void *closed_arg;
 };
@@ -214,9 +218,6 @@ static void dk__run_free(struct dk__erun *er) {
   free(r->last_modified);
   free(r->fetched_url);
   if (r->sha) EVP_MD_CTX_free(r->sha);
-  for (size_t i = 0; i < r->nheld; i++) free(r->held[i].path);
-  free(r->held);
-  free(r->raws);
   dk_seen_free(r->seen);
   free(er);
   e->nlive--;
@@ -307,6 +308,19 @@ static void dk__seen_update(struct dk__run *r, const struct dk__round *rd) {
   r->seen = next;
 }
 
+/* No run for DK__IDLE_MS: the index, libgit2's caches and the heap's free
+ * pages go back, so that an idle daemon holds little; the next run reads
+ * the index again (a tree walk per branch). */
+static void dk__engine_idle(uv_timer_t *t) {
+  struct dk_engine *e = t->data;
+  if (e->nactive > 0) return;
+  dk_index_free(e->ctx.index);
+  e->ctx.index = NULL;
+  dk_store_trim(e->ctx.store);
+  malloc_trim(0);
+  dk_log(DK_LOG_DEBUG, "engine", "idle", NULL, "index and caches released");
+}
+
 /* The end of a run: update and save the state, tell the caller, release. */
 static void dk__run_end(struct dk__run *r) {
   struct dk__erun *er = (struct dk__erun *)r;
@@ -323,6 +337,7 @@ static void dk__run_end(struct dk__run *r) {
   if (er->next) er->next->prev = er->prev;
   er->prev = er->next = NULL;
   e->nactive--;
+  if (e->nactive == 0 && e->idle_live && !e->ctx.closing) uv_timer_start(&e->idle, dk__engine_idle, DK__IDLE_MS, 0);
   if (er->cb) er->cb(er->cb_arg, r->res);
   if (r->timer_live) {
     r->timer_live = 0;
@@ -450,6 +465,10 @@ int dk_engine_open(uv_loop_t *loop, const struct dk_config *cfg, const char *plu
     dk_failf(err, rc, "cannot start the HTTP client");
     return dk__engine_abort(e, rc);
   }
+  uv_timer_init(loop, &e->idle);
+  e->idle.data = e;
+  e->idle_live = 1;
+  uv_unref((uv_handle_t *)&e->idle); /* never what keeps a loop running */
   *out = e;
   return 0;
 }
@@ -466,6 +485,7 @@ size_t dk_engine_active(const struct dk_engine *e) { return e->nactive; }
 int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_cb cb, void *arg) {
   if (e->ctx.closing) return DK_ECANCELED;
   if (dk__engine_busy(e, src)) return DK_EBUSY;
+  if (e->idle_live) uv_timer_stop(&e->idle);
   struct dk__erun *er = dk_calloc(1, sizeof *er);
   struct dk__run *r = &er->run;
   er->engine = e;
@@ -498,7 +518,7 @@ int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_
 }
 
 static void dk__engine_maybe_freed(struct dk_engine *e) {
-  if (!e->ctx.closing || e->ctx.http != NULL || e->nlive > 0) return;
+  if (!e->ctx.closing || e->ctx.http != NULL || e->nlive > 0 || e->idle_live) return;
   void (*closed)(void *) = e->closed;
   void *arg = e->closed_arg;
   dk_loader_free(&e->loader);
@@ -507,6 +527,12 @@ static void dk__engine_maybe_freed(struct dk_engine *e) {
   dk_reconcile_free(e->ctx.rc);
   free(e);
   if (closed) closed(arg);
+}
+
+static void dk__engine_idle_closed(uv_handle_t *h) {
+  struct dk_engine *e = h->data;
+  e->idle_live = 0;
+  dk__engine_maybe_freed(e);
 }
 
 static void dk__engine_http_closed(void *arg) {
@@ -528,5 +554,6 @@ void dk_engine_close(struct dk_engine *e, void (*done)(void *arg), void *arg) {
     if (er->run.wait == DK__WAIT_FINISH) dk__run_finish(&er->run);
     else if (er->run.wait != DK__WAIT_NONE) dk__run_cancel(&er->run);
   }
+  if (e->idle_live) uv_close((uv_handle_t *)&e->idle, dk__engine_idle_closed);
   dk_http_close(e->ctx.http, dk__engine_http_closed, e);
 }

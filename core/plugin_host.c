@@ -218,6 +218,12 @@ int dk__plugin_init(struct dk__run *r, char *err, size_t n) {
 void dk__plugin_fini(struct dk__run *r) {
   if (r->pstate_live && r->plugin->fini) r->plugin->fini(r->pstate);
   r->pstate_live = 0;
+  for (size_t i = 0; i < r->nheld; i++) free(r->held[i].path);
+  free(r->held);
+  free(r->raws);
+  r->held = NULL;
+  r->raws = NULL;
+  r->nheld = r->capheld = r->capraws = 0;
 }
 
 /* Whether prepare() added a header called `name` (lowercase). */

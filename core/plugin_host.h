@@ -11,7 +11,8 @@
  * plugin's DK_E* code (DK_EPLUGIN for a code a plugin may not return) with
  * err (n bytes) saying why. */
 int dk__plugin_init(struct dk__run *r, char *err, size_t n);
-/* Release the plugin's state, if it was initialised. */
+/* Release the plugin's state, if it was initialised, and what its emits
+ * gathered besides records (held records, the texts records came from). */
 void dk__plugin_fini(struct dk__run *r);
 /* Let the plugin build the request of the current page: it may change the
  * URL (r->url) and add headers (r->headers, never Authorization); the

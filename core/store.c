@@ -130,6 +130,17 @@ int dk_store_open(const char *path, struct dk_store **out, char *err) {
   return 0;
 }
 
+void dk_store_trim(struct dk_store *st) {
+  git_repository *repo = NULL;
+  /* libgit2 keeps its object cache and pack maps for the repository's
+   * life: opening it again is the way to let go of them */
+  if (git_repository_open_bare(&repo, st->path) != 0) return;
+  git_repository_free(st->repo);
+  st->repo = repo;
+  dk_pack_free(st->recent);
+  st->recent = NULL;
+}
+
 int dk_store_lock(struct dk_store *st, const char *what, char *err) {
   if (st->lock_fd >= 0) return 0;
   char *lp = dk_asprintf("%s/duikou.lock", st->path);

@@ -33,6 +33,10 @@ struct dk_store {
  * success only; close it with dk_store_close. */
 int dk_store_open(const char *path, struct dk_store **out, char *err);
 void dk_store_close(struct dk_store *st);
+/* Let go of libgit2's caches and mapped packs (the repository is opened
+ * again; the lock is kept). On a failure to reopen, nothing changes. Not
+ * while a transaction is open. */
+void dk_store_trim(struct dk_store *st);
 
 /* Take the repository's lock (an flock on duikou.lock inside it, held until
  * dk_store_close; the kernel drops it if the process dies), so that a second
