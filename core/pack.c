@@ -144,6 +144,12 @@ int dk_pack_has(const struct dk_pack *p, const git_oid *oid) {
 
 const git_oid *dk_pack_oid(const struct dk_pack *p, size_t i) { return i < p->n ? &p->objs[i].oid : NULL; }
 
+size_t dk_pack_bytes(const struct dk_pack *p) {
+  size_t b = 0;
+  for (size_t i = 0; i < p->n; i++) b += p->objs[i].zlen;
+  return b;
+}
+
 size_t dk_pack_count(const struct dk_pack *p) {
   return p->n;
 }
@@ -427,5 +433,98 @@ int dk_pack_write(struct dk_pack *p, const char *gitdir, char *err) {
   }
   close(dfd);
   free(dir);
+  return rc;
+}
+
+/* The zlib stream of a loose object, "<type> <size>\0" then its bytes,
+ * spliced from the object's own deflate (o->z, a zlib stream of the bytes
+ * alone): the header deflated raw and flushed to a byte boundary, the
+ * bytes' deflate blocks as they are, and the Adler-32 of the two combined.
+ * A deflate block refers back only within what it was made from, so the
+ * bytes' blocks decode the same after the header. Returns a malloc'd
+ * stream (*n bytes), or NULL when o->z is not a zlib stream. */
+static unsigned char *dk__loose_stream(const struct dk__obj *o, size_t *n) {
+  if (o->zlen < 6 || (o->z[0] & 0x0f) != 8 || (o->z[1] & 0x20) || ((o->z[0] << 8) | o->z[1]) % 31 != 0) return NULL;
+  char hdr[64];
+  int hl = snprintf(hdr, sizeof hdr, "%s %zu", git_object_type2string(o->type), o->size) + 1;
+  unsigned char hz[128];
+  z_stream zs = {0};
+  if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return NULL;
+  zs.next_in = (Bytef *)hdr;
+  zs.avail_in = (uInt)hl;
+  zs.next_out = hz;
+  zs.avail_out = sizeof hz;
+  int zrc = deflate(&zs, Z_SYNC_FLUSH);
+  size_t hzl = sizeof hz - zs.avail_out;
+  deflateEnd(&zs);
+  if (zrc != Z_OK) return NULL;
+  const unsigned char *t = o->z + o->zlen - 4;
+  uLong body_adler = ((uLong)t[0] << 24) | ((uLong)t[1] << 16) | ((uLong)t[2] << 8) | t[3];
+  uLong adler = adler32_combine(adler32(adler32(0L, Z_NULL, 0), (const Bytef *)hdr, (uInt)hl), body_adler,
+                                (z_off_t)o->size);
+  size_t body = o->zlen - 6;
+  unsigned char *out = dk_malloc(2 + hzl + body + 4);
+  out[0] = 0x78, out[1] = 0x01; /* deflate, 32K window, fastest: 0x7801 % 31 == 0 */
+  memcpy(out + 2, hz, hzl);
+  memcpy(out + 2 + hzl, o->z + 2, body);
+  unsigned char *a = out + 2 + hzl + body;
+  a[0] = (unsigned char)(adler >> 24), a[1] = (unsigned char)(adler >> 16), a[2] = (unsigned char)(adler >> 8),
+  a[3] = (unsigned char)adler;
+  *n = 2 + hzl + body + 4;
+  return out;
+}
+
+int dk_pack_write_loose(struct dk_pack *p, const char *gitdir, char *err) {
+  if (p->n == 0) return 0;
+  char *odir = dk_asprintf("%s/objects", gitdir);
+  int ofd = open(odir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), rc = 0;
+  if (ofd < 0) rc = dk__fail_io(err, errno, "cannot open", gitdir, "objects");
+  for (size_t i = 0; i < p->n && rc == 0; i++) {
+    const struct dk__obj *o = &p->objs[i];
+    char hex[GIT_OID_HEXSZ + 1], fan[3], tmp[64];
+    git_oid_tostr(hex, sizeof hex, &o->oid);
+    memcpy(fan, hex, 2);
+    fan[2] = '\0';
+    struct stat sb;
+    char rel[GIT_OID_HEXSZ + 2];
+    snprintf(rel, sizeof rel, "%s/%s", fan, hex + 2);
+    if (fstatat(ofd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0) continue; /* there: the same bytes */
+    if (mkdirat(ofd, fan, 0755) != 0 && errno != EEXIST) {
+      rc = dk__fail_io(err, errno, "cannot create", odir, fan);
+      break;
+    }
+    size_t n;
+    unsigned char *z = dk__loose_stream(o, &n);
+    if (z == NULL) {
+      rc = dk_failf(err, DK_EIO, "object %s: its deflated bytes are not a zlib stream", hex);
+      break;
+    }
+    unsigned char rnd[8];
+    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) memset(rnd, (int)i, sizeof rnd);
+    snprintf(tmp, sizeof tmp, "%s/tmp_obj_%02x%02x%02x%02x%02x%02x%02x%02x", fan, rnd[0], rnd[1], rnd[2], rnd[3],
+             rnd[4], rnd[5], rnd[6], rnd[7]);
+    int fd = openat(ofd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444), e = errno;
+    size_t done = 0;
+    while (fd >= 0 && done < n) {
+      ssize_t w = write(fd, z + done, n - done);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) {
+        e = w < 0 ? errno : ENOSPC;
+        break;
+      }
+      done += (size_t)w;
+    }
+    if (fd >= 0 && close(fd) != 0 && done == n) e = errno, done = 0;
+    if (fd < 0 || done != n) {
+      rc = dk__fail_io(err, e, "cannot write", odir, rel);
+      unlinkat(ofd, tmp, 0);
+    } else if (renameat(ofd, tmp, ofd, rel) != 0) {
+      rc = dk__fail_io(err, errno, "cannot write", odir, rel);
+      unlinkat(ofd, tmp, 0);
+    }
+    free(z);
+  }
+  if (ofd >= 0) close(ofd);
+  free(odir);
   return rc;
 }

@@ -45,6 +45,8 @@ int dk_pack_has(const struct dk_pack *p, const git_oid *oid);
 int dk_pack_read(const struct dk_pack *p, const git_oid *oid, git_object_t *type, char **data, size_t *len);
 /* The id of the i-th object added (i < dk_pack_count), or NULL. */
 const git_oid *dk_pack_oid(const struct dk_pack *p, size_t i);
+/* The deflated bytes of all its objects. */
+size_t dk_pack_bytes(const struct dk_pack *p);
 /* How many objects the pack holds. */
 size_t dk_pack_count(const struct dk_pack *p);
 /* Write every object as objects/pack/pack-<hex>.pack and .idx under the git
@@ -57,6 +59,11 @@ size_t dk_pack_count(const struct dk_pack *p);
  * naming the path; nothing is left behind on failure. The objects stay in
  * the pack (dk_pack_reset empties it). */
 int dk_pack_write(struct dk_pack *p, const char *gitdir, char *err);
+/* Write every object as a loose object (objects/xx/...) under `gitdir`,
+ * from its deflated bytes (not deflated again), skipping those already
+ * there; temporary files as dk_pack_write's, no fsync. For a few objects,
+ * where a pack each would pile up packs. Returns as dk_pack_write. */
+int dk_pack_write_loose(struct dk_pack *p, const char *gitdir, char *err);
 /* Drop every object (the pack can be filled again). */
 void dk_pack_reset(struct dk_pack *p);
 void dk_pack_free(struct dk_pack *p); /* NULL is fine */

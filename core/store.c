@@ -40,10 +40,12 @@ struct dk_txn {
   struct dk_pack *pack; /* objects not yet written: blobs as they are put, trees at commit */
 };
 
-/* From this many new blobs on, a commit writes them as one pack: a loose
- * object costs a temporary file, a rename and a folder entry each. Below it,
- * loose objects keep the repository free of a pack per small commit. */
-#define DK__PACK_MIN 64
+/* From this many new objects on, a commit writes them as one pack; below
+ * it, as loose objects (a file each). Packs pile up otherwise: libgit2
+ * rescans and compares the list of packs whenever it looks for an object
+ * it does not find, and 1,000 small sources would leave 1,000 packs. */
+#define DK__PACK_MIN 1024
+#define DK__PACK_MIN_BYTES (64 << 10) /* or this many bytes: a file per large object fills a disk's blocks */
 
 static int dk__giterr(char *err, const char *what) {
   const git_error *e = git_error_last();
@@ -374,22 +376,12 @@ static int dk__flush_objects(struct dk_txn *t) {
   git_odb *odb = NULL;
   if (git_repository_odb(&odb, t->st->repo) != 0) return dk__stfail(t->st, "object database");
   int rc = 0;
-  if (n >= DK__PACK_MIN) {
+  if (n >= DK__PACK_MIN || dk_pack_bytes(t->pack) >= DK__PACK_MIN_BYTES) {
     if ((rc = dk_pack_write(t->pack, git_repository_path(t->st->repo), t->st->err)) == 0 && git_odb_refresh(odb) != 0)
       rc = dk__stfail(t->st, "reading the new pack");
   } else {
-    for (size_t i = 0; i < n && rc == 0; i++) {
-      char *data = NULL;
-      size_t len;
-      git_object_t type;
-      git_oid oid;
-      const git_oid *want = dk_pack_oid(t->pack, i);
-      if (dk_pack_read(t->pack, want, &type, &data, &len) != 0)
-        rc = dk_failf(t->st->err, DK_EGIT, "cannot read back an object to write");
-      else if (git_odb_write(&oid, odb, data, len, type) != 0)
-        rc = dk__stfail(t->st, "writing an object");
-      free(data);
-    }
+    /* loose objects read without a refresh: no scan of the pack folder */
+    rc = dk_pack_write_loose(t->pack, git_repository_path(t->st->repo), t->st->err);
   }
   git_odb_free(odb);
   if (rc == 0) {

@@ -176,7 +176,7 @@ static void test_large_commit_writes_a_pack(void **state) {
   char *packs_before = git_out("count-objects -v");
   struct dk_txn *t;
   assert_int_equal(dk_txn_begin(st, "refs/heads/packed", &t), 0);
-  for (int i = 1; i <= 300; i++) {
+  for (int i = 1; i <= 1100; i++) {
     char path[64], body[128];
     snprintf(path, sizeof path, "tasks/p%03d/%02d.json", i / 100, i % 100);
     int n = snprintf(body, sizeof body, "{\"number\": %d, \"title\": \"任务%d\"}\n", i, i);
@@ -190,9 +190,9 @@ static void test_large_commit_writes_a_pack(void **state) {
   char *packs = git_out("count-objects -v");
   assert_non_null(strstr(packs_before, "packs: 0"));
   assert_non_null(strstr(packs, "packs: 1"));
-  /* 300 blobs (the same bytes twice are one) and the 7 trees (root, tasks,
-   * p000 to p003, p9): the commit's objects, written once */
-  assert_non_null(strstr(packs, "in-pack: 307\n"));
+  /* 1,100 blobs (the same bytes twice are one) and the 15 trees (root,
+   * tasks, p000 to p011, p9): the commit's objects, written once */
+  assert_non_null(strstr(packs, "in-pack: 1115\n"));
   free(packs_before);
   free(packs);
   assert_true(git_ok("fsck --strict"));
