@@ -261,11 +261,13 @@ static void dk__record_outcome(struct dk__run *r) {
     if (!r->revalidate || json_object_size(json_object_get(r->state, "absent")) == 0)
       json_object_set_new(r->state, "schemas", json_string(dk_schemas_digest()));
   }
+  char held[64] = "";
+  if (r->nheld) snprintf(held, sizeof held, " (%zu known as served before: not parsed)", r->nheld);
   const char *what = r->res->outcome == DK_SOURCE_COMMITTED ? "committed"
                      : r->res->outcome == DK_SOURCE_UNCHANGED ? "unchanged" : "not modified (304)";
   dk_log(DK_LOG_INFO, "source", r->src->name, "commit", r->res->commit[0] ? r->res->commit : NULL, NULL,
-         "%s: %zu records, %zu changed, %zu invalid, %zu rejected", what, r->res->records, r->res->changed,
-         r->res->invalid, r->res->rejected);
+         "%s: %zu records, %zu changed, %zu invalid, %zu rejected%s", what, r->res->records, r->res->changed,
+         r->res->invalid, r->res->rejected, held);
 }
 
 /* The run ready for its first parse (r->ready), once: a branch left by a

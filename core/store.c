@@ -40,11 +40,14 @@ struct dk_txn {
   struct dk_pack *pack; /* objects not yet written: blobs as they are put, trees at commit */
 };
 
-/* From this many new objects on, a commit writes them as one pack; below
- * it, as loose objects (a file each). Packs pile up otherwise: libgit2
- * rescans and compares the list of packs whenever it looks for an object
- * it does not find, and 1,000 small sources would leave 1,000 packs. */
-#define DK__PACK_MIN 1024
+/* From this many new objects (or bytes) on, a commit writes them as one
+ * pack; below it, as loose objects (a file each, written from their
+ * deflated bytes). A file per object is what costs most on ext4 (a new
+ * inode each: a 1% re-sync of 50 sources writes 4,000 of them), a pack per
+ * commit is what piles up: libgit2 rescans the pack folder whenever it
+ * misses an object, so a repository of many commits wants `git gc` now and
+ * then (README, Operations). */
+#define DK__PACK_MIN 64
 #define DK__PACK_MIN_BYTES (64 << 10) /* or this many bytes: a file per large object fills a disk's blocks */
 
 static int dk__giterr(char *err, const char *what) {

@@ -1,0 +1,211 @@
+/* The index (what main and the source branches hold, by path) and the
+ * seen table, against a real repository written through the store: every
+ * answer is checked against what the trees hold. Also the tree builder's
+ * folders: one emptied goes away, and the real git finds it all sound. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "index.h"
+#include "seen.h"
+#include "store.h"
+#include "util.h"
+
+static char tmpl[4096];
+static char *repo_path;
+
+static int setup(void **state) {
+  (void)state;
+  const char *base = getenv("TMPDIR");
+  snprintf(tmpl, sizeof tmpl, "%s/dk-index-XXXXXX", base && *base ? base : "/tmp");
+  assert_non_null(mkdtemp(tmpl));
+  repo_path = dk_asprintf("%s/snap.git", tmpl);
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char *cmd = dk_asprintf("rm -rf '%s'", tmpl);
+  int rc = system(cmd);
+  free(cmd);
+  free(repo_path);
+  return rc;
+}
+
+static const struct dk_commit_meta meta = {.author_name = "test", .author_email = "test@duikou.invalid",
+                                           .message = "test\n"};
+
+/* Put (data non-NULL) or remove paths on ref, and commit. */
+static void commit(struct dk_store *st, const char *ref, const char *const *paths, const char *const *data,
+                   size_t n, git_oid *out) {
+  struct dk_txn *t;
+  assert_int_equal(dk_txn_begin(st, ref, &t), 0);
+  for (size_t i = 0; i < n; i++) {
+    if (data[i]) assert_true(dk_txn_put(t, paths[i], data[i], strlen(data[i])) >= 0);
+    else assert_true(dk_txn_remove(t, paths[i]) >= 0);
+  }
+  assert_int_equal(dk_txn_commit(t, &meta, 0, out), 1);
+  dk_txn_free(t);
+}
+
+static void blob_of(const char *data, git_oid *oid) {
+  assert_int_equal(git_odb_hash(oid, data, strlen(data), GIT_OBJECT_BLOB), 0);
+}
+
+static int git_ok(const char *args) {
+  char *cmd = dk_asprintf("git --git-dir '%s' %s >/dev/null 2>&1", repo_path, args);
+  int rc = system(cmd);
+  free(cmd);
+  return rc == 0;
+}
+
+static int count_cb(const char *path, const git_oid *oid, void *arg) {
+  (void)path;
+  (void)oid;
+  (*(int *)arg)++;
+  return 0;
+}
+
+static void test_index(void **state) {
+  (void)state;
+  struct dk_store *st;
+  char err[DK_ERRBUF_SIZE];
+  assert_int_equal(dk_store_open(repo_path, &st, err), 0);
+  const char *refs[] = {"refs/duikou/sources/jinan", "refs/duikou/sources/linyi", "refs/duikou/sources/none"};
+  const char *p[] = {"tasks/jnly-2024/01.json", "tasks/jnly-2024/02.json", "progress/jnly-2024/01/jinan/2024-03.json"};
+  const char *jd[] = {"{\"a\": 1}\n", "{\"b\": 2}\n", "{\"c\": 3}\n"};
+  const char *ld[] = {"{\"a\": 9}\n", NULL, NULL};
+  git_oid cj, cl, cm, oid, want;
+  commit(st, refs[0], p, jd, 3, &cj);
+  commit(st, refs[1], p, ld, 1, &cl);
+  commit(st, DK_MAIN_REF, p, jd, 2, &cm);
+  struct dk_index *ix;
+  assert_int_equal(dk_index_build(st, refs, 3, &ix), 0);
+  assert_int_equal(dk_index_main(ix, p[0], &oid), 1);
+  blob_of(jd[0], &want);
+  assert_true(git_oid_equal(&oid, &want));
+  assert_int_equal(dk_index_main(ix, p[2], &oid), 0);
+  assert_int_equal(dk_index_source(ix, 1, p[0], &oid), 1);
+  blob_of(ld[0], &want);
+  assert_true(git_oid_equal(&oid, &want));
+  assert_int_equal(dk_index_source(ix, 1, p[1], &oid), 0);
+  assert_int_equal(dk_index_source_count(ix, 0), 3);
+  assert_int_equal(dk_index_source_count(ix, 2), 0);
+  /* who else holds tasks/01: linyi for jinan, jinan for linyi */
+  size_t srcs[4];
+  git_oid oids[4];
+  assert_int_equal(dk_index_holders(ix, p[0], 0, srcs, oids, 4), 1);
+  assert_int_equal(srcs[0], 1);
+  assert_int_equal(dk_index_holders(ix, p[0], 1, srcs, oids, 4), 1);
+  assert_int_equal(srcs[0], 0);
+  assert_int_equal(dk_index_holders(ix, p[1], 0, srcs, oids, 4), 0);
+  blob_of(jd[2], &want);
+  assert_string_equal(dk_index_source_by_oid(ix, 0, &want), p[2]);
+  assert_null(dk_index_source_by_oid(ix, 1, &want));
+  int n = 0;
+  assert_int_equal(dk_index_source_foreach(ix, 0, count_cb, &n), 0);
+  assert_int_equal(n, 3);
+  git_oid head;
+  int found;
+  dk_index_head(ix, 0, &head, &found);
+  assert_true(found && git_oid_equal(&head, &cj));
+  dk_index_head(ix, 2, &head, &found);
+  assert_false(found);
+
+  /* jinan drops 02 and changes 01: followed by comparing the trees */
+  const char *jd2[] = {"{\"a\": 2}\n", NULL};
+  git_oid cj2;
+  commit(st, refs[0], p, jd2, 2, &cj2);
+  assert_int_equal(dk_index_follow(ix, st, 0, &cj2), 0);
+  assert_int_equal(dk_index_source(ix, 0, p[1], &oid), 0);
+  assert_int_equal(dk_index_source(ix, 0, p[0], &oid), 1);
+  blob_of(jd2[0], &want);
+  assert_true(git_oid_equal(&oid, &want));
+  assert_non_null(dk_index_source_by_oid(ix, 0, &want));
+  blob_of(jd[0], &want);
+  assert_null(dk_index_source_by_oid(ix, 0, &want)); /* the old blob is gone from its table */
+  assert_int_equal(dk_index_source_count(ix, 0), 2);
+  /* a ref that went away: everything it held is forgotten */
+  assert_int_equal(dk_index_follow(ix, st, 1, NULL), 0);
+  assert_int_equal(dk_index_holders(ix, p[0], 0, srcs, oids, 4), 0);
+  /* set by hand, as a commit does: many paths, then all removed again */
+  char path[64];
+  for (int i = 0; i < 5000; i++) {
+    snprintf(path, sizeof path, "tasks/p%03d/%02d.json", i / 100, i % 100);
+    blob_of(path, &want);
+    dk_index_set(ix, 2, path, &want);
+  }
+  assert_int_equal(dk_index_source_count(ix, 2), 5000);
+  blob_of("tasks/p042/17.json", &want);
+  assert_string_equal(dk_index_source_by_oid(ix, 2, &want), "tasks/p042/17.json");
+  for (int i = 0; i < 5000; i++) {
+    snprintf(path, sizeof path, "tasks/p%03d/%02d.json", i / 100, i % 100);
+    dk_index_set(ix, 2, path, NULL);
+  }
+  assert_int_equal(dk_index_source_count(ix, 2), 0);
+  assert_null(dk_index_source_by_oid(ix, 2, &want));
+  assert_true(dk_index_bytes(ix) > 0);
+  dk_index_free(ix);
+
+  /* the tree builder: main loses every file of tasks/jnly-2024 */
+  const char *gone[] = {NULL, NULL};
+  commit(st, DK_MAIN_REF, p, gone, 2, &cm);
+  char *cmd = dk_asprintf("test -z \"$(git --git-dir '%s' ls-tree main)\"", repo_path);
+  assert_int_equal(system(cmd), 0); /* the emptied folders went too: an empty root */
+  free(cmd);
+  assert_true(git_ok("fsck --strict"));
+  dk_store_close(st);
+}
+
+static void test_seen(void **state) {
+  (void)state;
+  struct dk_seen *s = dk_seen_new();
+  git_oid raw, blob, got;
+  for (int i = 0; i < 3000; i++) {
+    char t[32];
+    snprintf(t, sizeof t, "text %d", i);
+    blob_of(t, &raw);
+    snprintf(t, sizeof t, "blob %d", i);
+    blob_of(t, &blob);
+    dk_seen_put(s, &raw, &blob);
+  }
+  blob_of("text 7", &raw);
+  blob_of("blob 8", &blob);
+  dk_seen_put(s, &raw, &blob); /* replaced, not added */
+  assert_int_equal(dk_seen_count(s), 3000);
+  size_t len;
+  unsigned char *d = dk_seen_dump(s, &len);
+  assert_int_equal(len, 8 + 3000 * 40);
+  struct dk_seen *back = dk_seen_parse(d, len);
+  assert_int_equal(dk_seen_count(back), 3000);
+  assert_int_equal(dk_seen_get(back, &raw, &got), 1);
+  assert_true(git_oid_equal(&got, &blob));
+  blob_of("never served", &raw);
+  assert_int_equal(dk_seen_get(back, &raw, &got), 0);
+  dk_seen_free(back);
+  /* not such bytes: an empty table, never a crash */
+  back = dk_seen_parse(d, len - 1);
+  assert_int_equal(dk_seen_count(back), 0);
+  dk_seen_free(back);
+  back = dk_seen_parse((const unsigned char *)"garbage", 7);
+  assert_int_equal(dk_seen_count(back), 0);
+  dk_seen_free(back);
+  free(d);
+  dk_seen_free(s);
+}
+
+int main(void) {
+  dk_store_global_init();
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test_setup_teardown(test_index, setup, teardown),
+    cmocka_unit_test(test_seen),
+  };
+  int rc = cmocka_run_group_tests(tests, NULL, NULL);
+  dk_store_global_shutdown();
+  return rc;
+}
