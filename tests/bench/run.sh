@@ -17,7 +17,8 @@
 #             the floor (bench_floor.c: parse, canonical JSON, SHA-1,
 #             deflate, one thread); duikou on 1,000 sources of 100 records.
 #             Seconds, peak MB and ratios. Installs python3-jsonschema, git
-#             and curl when missing. About 12 minutes on 2 cores.
+#             and curl when missing. About 8 minutes on 2 cores.
+#             E2E_ONLY=duikou: only duikou's four rounds and the floor.
 #   tests/bench/run.sh [validate|commit|e2e|all ...] [BUILD_DIR]
 #             (default: all, and the build folder build)
 set -euo pipefail
