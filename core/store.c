@@ -550,6 +550,21 @@ static int dk__txn_parents(struct dk_txn *t, git_commit **pc, size_t *np) {
   return 0;
 }
 
+/* The commit object, written loose by the store itself: libgit2's
+ * git_odb_write looks the new object up first, and a miss makes it rescan
+ * the pack folder. Returns 0 with *oid, or a DK_E* code with the err. */
+static int dk__write_commit(struct dk_txn *t, const char *data, size_t len, git_oid *oid) {
+  unsigned char *z;
+  size_t zlen;
+  if (dk_object_prepare(GIT_OBJECT_COMMIT, data, len, oid, &z, &zlen) != 0)
+    return dk_failf(t->st->err, DK_ENOMEM, "cannot compress the commit");
+  struct dk_pack *one = dk_pack_new();
+  dk_pack_add(one, GIT_OBJECT_COMMIT, oid, len, z, zlen);
+  int rc = dk_pack_write_loose(one, git_repository_path(t->st->repo), t->st->err);
+  dk_pack_free(one);
+  return rc;
+}
+
 int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force, git_oid *out) {
   size_t n = dk_txn_changes(t);
   if (n == 0 && !force) return 0;
@@ -571,13 +586,17 @@ int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force,
   /* Write the commit object first (ref NULL), then move the ref with a
    * compare-and-swap on the value the transaction started from. */
   char *clean = dk_redact(meta->message, strlen(meta->message), NULL); /* no secret in history */
-  if (git_commit_create(&commit_oid, t->st->repo, NULL, author, committer, "UTF-8", clean ? clean : meta->message,
-                        tree, np, parents) != 0) {
-    free(clean);
+  git_buf cbuf = {0};
+  int crc = git_commit_create_buffer(&cbuf, t->st->repo, author, committer, "UTF-8", clean ? clean : meta->message,
+                                     tree, np, parents);
+  free(clean);
+  if (crc != 0) {
     ret = dk__stfail(t->st, "writing the commit");
     goto out;
   }
-  free(clean);
+  ret = dk__write_commit(t, cbuf.ptr, cbuf.size, &commit_oid);
+  git_buf_dispose(&cbuf);
+  if (ret != 0) goto out;
   if (out) git_oid_cpy(out, &commit_oid);
   ret = 1;
 out:
