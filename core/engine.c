@@ -83,11 +83,12 @@ static void dk__index_moved(struct dk__run *r, const struct dk_txn *txn, size_t 
 static int dk__index_ready(struct dk__run *r, const char *sref) {
   struct dk__ctx *c = r->ctx;
   if (c->index == NULL) {
-    const char **refs = dk_calloc(c->cfg->nsources ? c->cfg->nsources : 1, sizeof *refs);
-    for (size_t i = 0; i < c->cfg->nsources; i++) refs[i] = dk_asprintf(DK__SRC_PREFIX "%s", c->cfg->sources[i].name);
-    int rc = dk_index_build(c->store, refs, c->cfg->nsources, &c->index);
-    for (size_t i = 0; i < c->cfg->nsources; i++) free((char *)refs[i]);
-    free(refs);
+    if (c->index_refs == NULL) {
+      c->index_refs = dk_calloc(c->cfg->nsources ? c->cfg->nsources : 1, sizeof *c->index_refs);
+      for (size_t i = 0; i < c->cfg->nsources; i++)
+        c->index_refs[i] = dk_asprintf(DK__SRC_PREFIX "%s", c->cfg->sources[i].name);
+    }
+    int rc = dk_index_load(c->store, (const char *const *)c->index_refs, c->cfg->nsources, &c->index);
     if (rc != 0) return rc;
     dk_log(DK_LOG_DEBUG, "repository", c->store->path, NULL, "index read: %zu KB", dk_index_bytes(c->index) >> 10);
   }
@@ -313,9 +314,17 @@ static void dk__seen_update(struct dk__run *r, const struct dk__round *rd) {
 /* No run for DK__IDLE_MS: the index, libgit2's caches and the heap's free
  * pages go back, so that an idle daemon holds little; the next run reads
  * the index again (a tree walk per branch). */
+/* The index into <repo>/duikou.index, so that the next process (or round
+ * after an idle time) starts from it; a failure costs only a tree walk. */
+static void dk__index_keep(struct dk__ctx *c) {
+  if (c->index && dk_index_save(c->index, c->store, (const char *const *)c->index_refs) != 0)
+    dk_log(DK_LOG_WARN, "repository", c->store->path, NULL, "the index is not kept: %s", c->store->err);
+}
+
 static void dk__engine_idle(uv_timer_t *t) {
   struct dk_engine *e = t->data;
   if (e->nactive > 0) return;
+  dk__index_keep(&e->ctx);
   dk_index_free(e->ctx.index);
   e->ctx.index = NULL;
   dk_store_trim(e->ctx.store);
@@ -524,7 +533,10 @@ static void dk__engine_maybe_freed(struct dk_engine *e) {
   void (*closed)(void *) = e->closed;
   void *arg = e->closed_arg;
   dk_loader_free(&e->loader);
+  dk__index_keep(&e->ctx);
   dk_index_free(e->ctx.index);
+  for (size_t i = 0; e->ctx.index_refs && i < e->ctx.cfg->nsources; i++) free(e->ctx.index_refs[i]);
+  free(e->ctx.index_refs);
   dk_store_close(e->ctx.store);
   dk_reconcile_free(e->ctx.rc);
   free(e);

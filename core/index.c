@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fsafe.h"
 #include "util.h"
 
 struct dk__hold {
@@ -346,4 +347,178 @@ size_t dk_index_bytes(const struct dk_index *ix) {
   size_t b = ix->bytes;
   for (size_t s = 0; s < ix->nsrc; s++) b += ix->src[s].cap * sizeof(struct dk__oslot);
   return b;
+}
+
+/* ---- kept with the repository: <repo>/duikou.index ----------------------
+ * "DKIDX1\n", then u32 n and, for main and each of the n refs: its name
+ * (u16 length, bytes; main's is empty), whether it existed (u8) and its head
+ * (20 bytes); then u64 entries, each: path (u16 length, bytes), u8 has_main,
+ * main's blob (20), u32 holders and for each: u32 ref number, blob (20).
+ * Integers little-endian. A cache: validated by the heads it names, mended
+ * by comparing trees from them, and read again from the trees when it is
+ * not such a file. */
+#define DK__IXMAGIC "DKIDX1\n"
+
+static void dk__u16(struct dk_buf *b, uint32_t v) {
+  unsigned char x[2] = {(unsigned char)v, (unsigned char)(v >> 8)};
+  dk_buf_append(b, x, 2);
+}
+static void dk__u32(struct dk_buf *b, uint32_t v) {
+  unsigned char x[4] = {(unsigned char)v, (unsigned char)(v >> 8), (unsigned char)(v >> 16), (unsigned char)(v >> 24)};
+  dk_buf_append(b, x, 4);
+}
+
+int dk_index_save(const struct dk_index *ix, struct dk_store *st, const char *const *refs) {
+  struct dk_buf b = {0};
+  dk_buf_append(&b, DK__IXMAGIC, sizeof DK__IXMAGIC - 1);
+  dk__u32(&b, (uint32_t)ix->nsrc);
+  for (size_t s = 0; s <= ix->nsrc; s++) {
+    const char *name = s == 0 ? "" : refs[s - 1];
+    dk__u16(&b, (uint32_t)strlen(name));
+    dk_buf_append(&b, name, strlen(name));
+    unsigned char f = s == 0 ? (unsigned char)ix->main_found : (unsigned char)ix->src[s - 1].found;
+    dk_buf_append(&b, &f, 1);
+    dk_buf_append(&b, (s == 0 ? &ix->main_head : &ix->src[s - 1].head)->id, GIT_OID_RAWSZ);
+  }
+  size_t live = 0;
+  for (size_t i = 0; i < ix->cap; i++) live += ix->slots[i] && (ix->slots[i]->has_main || ix->slots[i]->nh);
+  dk__u32(&b, (uint32_t)live);
+  dk__u32(&b, (uint32_t)((uint64_t)live >> 32));
+  for (size_t i = 0; i < ix->cap; i++) {
+    const struct dk__ent *e = ix->slots[i];
+    if (!e || !(e->has_main || e->nh)) continue;
+    size_t pl = strlen(e->path);
+    if (pl > 65535) { /* no path is that long (segments are at most 250 bytes): keep no file */
+      dk_buf_free(&b);
+      return 0;
+    }
+    dk__u16(&b, (uint32_t)pl);
+    dk_buf_append(&b, e->path, pl);
+    unsigned char hm = (unsigned char)e->has_main;
+    dk_buf_append(&b, &hm, 1);
+    dk_buf_append(&b, e->main.id, GIT_OID_RAWSZ);
+    dk__u32(&b, (uint32_t)e->nh);
+    for (size_t h = 0; h < e->nh; h++) {
+      dk__u32(&b, (uint32_t)e->h[h].src);
+      dk_buf_append(&b, e->h[h].oid.id, GIT_OID_RAWSZ);
+    }
+  }
+  int rc = dk_fs_write_atomic(st->path, "duikou.index", b.data, b.len, st->err);
+  dk_buf_free(&b);
+  return rc;
+}
+
+struct dk__rd {
+  const unsigned char *p, *end;
+  int bad;
+};
+
+static const unsigned char *dk__take(struct dk__rd *r, size_t n) {
+  if (r->bad || (size_t)(r->end - r->p) < n) {
+    r->bad = 1;
+    return NULL;
+  }
+  const unsigned char *q = r->p;
+  r->p += n;
+  return q;
+}
+static uint32_t dk__get32(struct dk__rd *r, size_t n) {
+  const unsigned char *q = dk__take(r, n);
+  uint32_t v = 0;
+  for (size_t i = 0; q && i < n; i++) v |= (uint32_t)q[i] << (8 * i);
+  return v;
+}
+
+/* The index of the file's bytes, its ref numbers mapped onto refs[0..n):
+ * refs the file does not know are left unread (found 0, nothing held), so
+ * that following them reads their trees. NULL when the bytes are not such
+ * a file. */
+static struct dk_index *dk__parse_index(const unsigned char *data, size_t len, const char *const *refs, size_t n) {
+  struct dk__rd r = {data, data + len, 0};
+  const unsigned char *m = dk__take(&r, sizeof DK__IXMAGIC - 1);
+  if (m == NULL || memcmp(m, DK__IXMAGIC, sizeof DK__IXMAGIC - 1) != 0) return NULL;
+  uint32_t fn = dk__get32(&r, 4);
+  if (r.bad || fn > (len / 23)) return NULL;
+  struct dk_index *ix = dk_calloc(1, sizeof *ix);
+  ix->nsrc = n;
+  ix->src = dk_calloc(n ? n : 1, sizeof *ix->src);
+  size_t *map = dk_calloc((size_t)fn + 1, sizeof *map);
+  for (uint32_t s = 0; s <= fn && !r.bad; s++) {
+    uint32_t nl = dk__get32(&r, 2);
+    const unsigned char *name = dk__take(&r, nl), *f = dk__take(&r, 1), *head = dk__take(&r, GIT_OID_RAWSZ);
+    if (r.bad) break;
+    git_oid h;
+    memcpy(h.id, head, GIT_OID_RAWSZ);
+    map[s] = (size_t)-2; /* a ref no longer configured: dropped */
+    if (s == 0) {
+      map[s] = DK_INDEX_MAIN;
+      dk_index_set_head(ix, DK_INDEX_MAIN, *f ? &h : NULL);
+      continue;
+    }
+    for (size_t k = 0; k < n; k++)
+      if (strlen(refs[k]) == nl && memcmp(refs[k], name, nl) == 0) {
+        map[s] = k;
+        dk_index_set_head(ix, k, *f ? &h : NULL);
+      }
+  }
+  uint64_t ne = dk__get32(&r, 4);
+  ne |= (uint64_t)dk__get32(&r, 4) << 32;
+  char *path = dk_malloc(65536);
+  for (uint64_t i = 0; i < ne && !r.bad; i++) {
+    uint32_t pl = dk__get32(&r, 2);
+    const unsigned char *pp = dk__take(&r, pl), *hm = dk__take(&r, 1), *mo = dk__take(&r, GIT_OID_RAWSZ);
+    uint32_t nh = dk__get32(&r, 4);
+    if (r.bad) break;
+    memcpy(path, pp, pl);
+    path[pl] = '\0';
+    git_oid oid;
+    if (*hm) {
+      memcpy(oid.id, mo, GIT_OID_RAWSZ);
+      dk_index_set(ix, DK_INDEX_MAIN, path, &oid);
+    }
+    for (uint32_t h = 0; h < nh && !r.bad; h++) {
+      uint32_t fs = dk__get32(&r, 4);
+      const unsigned char *ho = dk__take(&r, GIT_OID_RAWSZ);
+      if (r.bad || fs >= fn) {
+        r.bad = 1;
+        break;
+      }
+      memcpy(oid.id, ho, GIT_OID_RAWSZ);
+      if (map[fs + 1] < n) dk_index_set(ix, map[fs + 1], path, &oid);
+    }
+  }
+  free(path);
+  free(map);
+  if (r.bad || r.p != r.end) {
+    dk_index_free(ix);
+    return NULL;
+  }
+  return ix;
+}
+
+int dk_index_load(struct dk_store *st, const char *const *refs, size_t n, struct dk_index **out) {
+  char *data = NULL;
+  size_t len = 0;
+  char err[DK_ERRBUF_SIZE];
+  struct dk_index *ix = NULL;
+  if (dk_fs_read(st->path, "duikou.index", &data, &len, err) == 0)
+    ix = dk__parse_index((const unsigned char *)data, len, refs, n);
+  free(data);
+  if (ix == NULL) return dk_index_build(st, refs, n, out);
+  /* from the heads it was saved at to where the refs point now */
+  int rc = 0;
+  for (size_t s = 0; s <= n && rc == 0; s++) {
+    size_t k = s == 0 ? DK_INDEX_MAIN : s - 1;
+    git_oid head;
+    int found = 0;
+    rc = dk_store_ref(st, s == 0 ? DK_MAIN_REF : refs[k], &head, &found);
+    if (rc == 0) rc = dk_index_follow(ix, st, k, found ? &head : NULL);
+  }
+  if (rc != 0) {
+    /* a head the repository no longer has (rewritten history): read it all */
+    dk_index_free(ix);
+    return dk_index_build(st, refs, n, out);
+  }
+  *out = ix;
+  return 0;
 }

@@ -34,6 +34,17 @@ struct dk_index;
 int dk_index_build(struct dk_store *st, const char *const *refs, size_t n, struct dk_index **out);
 void dk_index_free(struct dk_index *ix);
 
+/* The same, from <repo>/duikou.index when there is one (dk_index_save),
+ * brought from the heads it was saved at to where the refs point now by
+ * comparing trees; read from the trees when there is none, or it is not
+ * such a file, or names a head the repository lost. Returns as
+ * dk_index_build. */
+int dk_index_load(struct dk_store *st, const char *const *refs, size_t n, struct dk_index **out);
+/* Keep the index with the repository (<repo>/duikou.index, written
+ * atomically), refs as given to dk_index_build. Returns 0 or a DK_E* code
+ * with st->err. */
+int dk_index_save(const struct dk_index *ix, struct dk_store *st, const char *const *refs);
+
 /* Where the refs pointed when the index last matched them (found 0: the
  * ref did not exist); s may be DK_INDEX_MAIN, as in every call below. */
 void dk_index_head(const struct dk_index *ix, size_t s, git_oid *oid, int *found);

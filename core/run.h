@@ -34,6 +34,7 @@ struct dk__ctx {
   struct dk_reconcile *rc;
   struct dk_index *index; /* what main and the source branches hold (index.h); NULL until a commit needs it */
   size_t index_target;    /* the ref whose changes go into the index now */
+  char **index_refs;      /* the index's refs: refs/duikou/sources/<name>, in the configuration's order */
   int closing; /* no new request: runs end as canceled */
   unsigned busy; /* runs between their first parse and their end (fetch.c) */
   struct dk__run *wait_head, *wait_tail; /* runs waiting for a place among them, in order */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "index.h"
@@ -151,6 +152,52 @@ static void test_index(void **state) {
   assert_null(dk_index_source_by_oid(ix, 2, &want));
   assert_true(dk_index_bytes(ix) > 0);
   dk_index_free(ix);
+
+  /* kept with the repository: saved, the refs moved on, loaded and brought
+   * to them, it answers as one read from the trees */
+  assert_int_equal(dk_index_build(st, refs, 3, &ix), 0);
+  assert_int_equal(dk_index_save(ix, st, refs), 0);
+  dk_index_free(ix);
+  const char *ld2[] = {"{\"a\": 10}\n", "{\"b\": 20}\n", NULL};
+  commit(st, refs[1], p, ld2, 2, &cl);
+  const char *refs2[] = {refs[1], "refs/duikou/sources/new", refs[0]}; /* another order, one new */
+  const char *np[] = {"units/linyi/教育局.json"};
+  const char *nd[] = {"{\"u\": 1}\n"};
+  git_oid cn;
+  commit(st, refs2[1], np, nd, 1, &cn);
+  struct dk_index *a, *b;
+  assert_int_equal(dk_index_load(st, refs2, 3, &a), 0);
+  assert_int_equal(dk_index_build(st, refs2, 3, &b), 0);
+  const char *all[] = {p[0], p[1], p[2], np[0]};
+  for (size_t i = 0; i < 4; i++) {
+    git_oid x, y;
+    assert_int_equal(dk_index_main(a, all[i], &x), dk_index_main(b, all[i], &y));
+    for (size_t s = 0; s < 3; s++) {
+      int fa = dk_index_source(a, s, all[i], &x), fb = dk_index_source(b, s, all[i], &y);
+      assert_int_equal(fa, fb);
+      if (fa) assert_true(git_oid_equal(&x, &y));
+    }
+    assert_int_equal(dk_index_holders(a, all[i], 5, srcs, oids, 4), dk_index_holders(b, all[i], 5, srcs, oids, 4));
+  }
+  for (size_t s = 0; s < 3; s++) assert_int_equal(dk_index_source_count(a, s), dk_index_source_count(b, s));
+  dk_index_free(a);
+  dk_index_free(b);
+  /* a file that is not one: read from the trees instead */
+  char *ip = dk_asprintf("%s/duikou.index", repo_path);
+  FILE *f = fopen(ip, "r+");
+  assert_non_null(f);
+  fseek(f, 20, SEEK_SET);
+  fputs("garbage", f);
+  fclose(f);
+  assert_int_equal(dk_index_load(st, refs2, 3, &a), 0);
+  assert_int_equal(dk_index_source_count(a, 0), 2);
+  assert_int_equal(dk_index_source_count(a, 1), 1);
+  dk_index_free(a);
+  truncate(ip, 30);
+  assert_int_equal(dk_index_load(st, refs2, 3, &a), 0);
+  assert_int_equal(dk_index_source_count(a, 2), 2);
+  dk_index_free(a);
+  free(ip);
 
   /* the tree builder: main loses every file of tasks/jnly-2024 */
   const char *gone[] = {NULL, NULL};
