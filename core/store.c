@@ -608,38 +608,6 @@ out:
   return ret;
 }
 
-struct dk__walk {
-  int (*cb)(const char *path, void *arg);
-  void *arg;
-};
-
-static int dk__walk_cb(const char *root, const git_tree_entry *e, void *payload) {
-  struct dk__walk *w = payload;
-  if (git_tree_entry_type(e) != GIT_OBJECT_BLOB) return 0;
-  char *path = dk_asprintf("%s%s", root, git_tree_entry_name(e));
-  int rc = w->cb(path, w->arg);
-  free(path);
-  return rc ? -1 : 0;
-}
-
-int dk_txn_base_paths(struct dk_txn *t, const char *prefix, int (*cb)(const char *path, void *arg), void *arg) {
-  if (t->base_tree == NULL) return 0;
-  struct dk__walk w = {cb, arg};
-  git_tree *sub = NULL, *tree = t->base_tree;
-  if (prefix && *prefix) {
-    git_tree_entry *e = NULL;
-    if (git_tree_entry_bypath(&e, t->base_tree, prefix) != 0) return 0;
-    int rc = git_tree_lookup(&sub, t->st->repo, git_tree_entry_id(e));
-    git_tree_entry_free(e);
-    if (rc != 0) return 0;
-    tree = sub;
-  }
-  int rc = git_tree_walk(tree, GIT_TREEWALK_PRE, dk__walk_cb, &w);
-  git_tree_free(sub);
-  if (rc == GIT_EUSER) return 1;
-  return rc == 0 ? 0 : dk__stfail(t->st, "reading the tree");
-}
-
 int dk_txn_has_base(const struct dk_txn *t) { return t->has_base; }
 
 int dk_txn_base(const struct dk_txn *t, git_oid *oid) {

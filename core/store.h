@@ -1,8 +1,10 @@
 /* The snapshot repository: a bare git repository written through libgit2.
  *
  * Changes are staged in a transaction against the tree of one ref and turned
- * into a commit with git_tree_create_updated, so a commit costs what changed,
- * not the size of the tree. Blobs, trees and the commit are written, then
+ * into a commit whose trees are built from the changed paths only
+ * (store_tree.c), so a commit costs what changed, not the size of the tree.
+ * Blobs, trees and the commit are written by the store itself, as one pack
+ * or as loose objects (pack.c), then
  * made durable by one syncfs(), before the ref moves (and once more after
  * it), and the ref moves only if it still points where the
  * transaction started (compare-and-swap), so a crash or a rival writer can
@@ -116,10 +118,6 @@ void dk_txn_free(struct dk_txn *txn);
 int dk_txn_write(struct dk_txn *txn, const struct dk_commit_meta *meta, int force, git_oid *out);
 int dk_txn_move(struct dk_txn *txn, const git_oid *commit);
 
-/* Call cb(path, arg) for every file of the base tree (below `prefix`, a
- * folder, or all when NULL/""). Paths are full paths. Returns 0, 1 when cb
- * stopped the walk by returning nonzero, or DK_EGIT. */
-int dk_txn_base_paths(struct dk_txn *txn, const char *prefix, int (*cb)(const char *path, void *arg), void *arg);
 
 /* ---- reading history (store_read.c): what the audit queries need ---- */
 
