@@ -488,22 +488,32 @@ int dk_pack_write_loose(struct dk_pack *p, const char *gitdir, char *err) {
     struct stat sb;
     char rel[GIT_OID_HEXSZ + 2];
     snprintf(rel, sizeof rel, "%s/%s", fan, hex + 2);
-    if (fstatat(ofd, rel, &sb, AT_SYMLINK_NOFOLLOW) == 0) continue; /* there: the same bytes */
     if (mkdirat(ofd, fan, 0755) != 0 && errno != EEXIST) {
       rc = dk__fail_io(err, errno, "cannot create", odir, fan);
       break;
     }
+    /* the fan-out folder itself, never through a link planted there */
+    int ffd = openat(ofd, fan, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (ffd < 0) {
+      rc = dk__fail_io(err, errno, "cannot open", odir, fan);
+      break;
+    }
+    if (fstatat(ffd, hex + 2, &sb, AT_SYMLINK_NOFOLLOW) == 0) { /* there: the same bytes */
+      close(ffd);
+      continue;
+    }
     size_t n;
     unsigned char *z = dk__loose_stream(o, &n);
     if (z == NULL) {
+      close(ffd);
       rc = dk_failf(err, DK_EIO, "object %s: its deflated bytes are not a zlib stream", hex);
       break;
     }
     unsigned char rnd[8];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) memset(rnd, (int)i, sizeof rnd);
-    snprintf(tmp, sizeof tmp, "%s/tmp_obj_%02x%02x%02x%02x%02x%02x%02x%02x", fan, rnd[0], rnd[1], rnd[2], rnd[3],
+    snprintf(tmp, sizeof tmp, "tmp_obj_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
              rnd[4], rnd[5], rnd[6], rnd[7]);
-    int fd = openat(ofd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444), e = errno;
+    int fd = openat(ffd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444), e = errno;
     size_t done = 0;
     while (fd >= 0 && done < n) {
       ssize_t w = write(fd, z + done, n - done);
@@ -517,11 +527,12 @@ int dk_pack_write_loose(struct dk_pack *p, const char *gitdir, char *err) {
     if (fd >= 0 && close(fd) != 0 && done == n) e = errno, done = 0;
     if (fd < 0 || done != n) {
       rc = dk__fail_io(err, e, "cannot write", odir, rel);
-      unlinkat(ofd, tmp, 0);
-    } else if (renameat(ofd, tmp, ofd, rel) != 0) {
+      unlinkat(ffd, tmp, 0);
+    } else if (renameat(ffd, tmp, ffd, hex + 2) != 0) {
       rc = dk__fail_io(err, errno, "cannot write", odir, rel);
-      unlinkat(ofd, tmp, 0);
+      unlinkat(ffd, tmp, 0);
     }
+    close(ffd);
     free(z);
   }
   if (ofd >= 0) close(ofd);

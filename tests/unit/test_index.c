@@ -209,6 +209,34 @@ static void test_index(void **state) {
   dk_store_close(st);
 }
 
+/* A loose object is never written through a link planted as a fan-out
+ * folder of objects/: the commit fails, naming the folder, and the link's
+ * target stays empty. */
+static void test_loose_no_links(void **state) {
+  (void)state;
+  struct dk_store *st;
+  char err[DK_ERRBUF_SIZE];
+  assert_int_equal(dk_store_open(repo_path, &st, err), 0);
+  char *elsewhere = dk_asprintf("%s/elsewhere", tmpl);
+  char *cmd = dk_asprintf("mkdir -p '%s' && cd '%s/objects' && for a in 0 1 2 3 4 5 6 7 8 9 a b c d e f; do "
+                          "for b in 0 1 2 3 4 5 6 7 8 9 a b c d e f; do [ -e $a$b ] || ln -s '%s' $a$b; done; done",
+                          elsewhere, repo_path, elsewhere);
+  assert_int_equal(system(cmd), 0);
+  free(cmd);
+  struct dk_txn *t;
+  assert_int_equal(dk_txn_begin(st, DK_MAIN_REF, &t), 0);
+  assert_int_equal(dk_txn_put(t, "tasks/jnly-2024/01.json", "{}\n", 3), 1);
+  git_oid c;
+  assert_true(dk_txn_commit(t, &meta, 0, &c) < 0);
+  assert_non_null(strstr(st->err, "/objects"));
+  dk_txn_free(t);
+  cmd = dk_asprintf("test -z \"$(ls -A '%s')\"", elsewhere);
+  assert_int_equal(system(cmd), 0);
+  free(cmd);
+  free(elsewhere);
+  dk_store_close(st);
+}
+
 static void test_seen(void **state) {
   (void)state;
   struct dk_seen *s = dk_seen_new();
@@ -250,6 +278,7 @@ int main(void) {
   dk_store_global_init();
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_index, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_loose_no_links, setup, teardown),
     cmocka_unit_test(test_seen),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
