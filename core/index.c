@@ -111,7 +111,7 @@ static void dk__oput(struct dk__otab *t, const git_oid *oid, struct dk__ent *e) 
   }
   size_t j = dk__ohash(oid) & (t->cap - 1);
   while (t->slots[j].e) j = (j + 1) & (t->cap - 1);
-  git_oid_cpy(&t->slots[j].oid, oid);
+  t->slots[j].oid = *oid;
   t->slots[j].e = e;
   t->n++;
 }
@@ -120,7 +120,7 @@ static void dk__oput(struct dk__otab *t, const git_oid *oid, struct dk__ent *e) 
 static void dk__odel(struct dk__otab *t, const git_oid *oid, const struct dk__ent *e) {
   if (t->cap == 0) return;
   size_t m = t->cap - 1, i = dk__ohash(oid) & m;
-  while (t->slots[i].e && !(t->slots[i].e == e && git_oid_equal(&t->slots[i].oid, oid))) i = (i + 1) & m;
+  while (t->slots[i].e && !(t->slots[i].e == e && dk_oid_equal(&t->slots[i].oid, oid))) i = (i + 1) & m;
   if (!t->slots[i].e) return;
   t->slots[i].e = NULL;
   t->n--;
@@ -146,7 +146,7 @@ void dk_index_set(struct dk_index *ix, size_t s, const char *path, const git_oid
   if (e == NULL) return;
   if (s == DK_INDEX_MAIN) {
     e->has_main = oid != NULL;
-    if (oid) git_oid_cpy(&e->main, oid);
+    if (oid) e->main = *oid;
     return;
   }
   struct dk__otab *t = &ix->src[s];
@@ -167,7 +167,7 @@ void dk_index_set(struct dk_index *ix, size_t s, const char *path, const git_oid
     h = &e->h[e->nh++];
     h->src = s;
   }
-  git_oid_cpy(&h->oid, oid);
+  h->oid = *oid;
   dk__oput(t, oid, e);
 }
 
@@ -222,14 +222,14 @@ void dk_index_free(struct dk_index *ix) {
 void dk_index_head(const struct dk_index *ix, size_t s, git_oid *oid, int *found) {
   const git_oid *h = s == DK_INDEX_MAIN ? &ix->main_head : &ix->src[s].head;
   *found = s == DK_INDEX_MAIN ? ix->main_found : ix->src[s].found;
-  git_oid_cpy(oid, h);
+  *oid = *h;
 }
 
 void dk_index_set_head(struct dk_index *ix, size_t s, const git_oid *oid) {
   git_oid *h = s == DK_INDEX_MAIN ? &ix->main_head : &ix->src[s].head;
   int *found = s == DK_INDEX_MAIN ? &ix->main_found : &ix->src[s].found;
   *found = oid != NULL;
-  if (oid) git_oid_cpy(h, oid);
+  if (oid) *h = *oid;
   else memset(h, 0, sizeof *h);
 }
 
@@ -279,7 +279,7 @@ int dk_index_follow(struct dk_index *ix, struct dk_store *st, size_t s, const gi
   git_oid was;
   int found;
   dk_index_head(ix, s, &was, &found);
-  if (now && found && git_oid_equal(&was, now)) return 0;
+  if (now && found && dk_oid_equal(&was, now)) return 0;
   struct dk__fill f = {ix, s};
   int rc = 0;
   if (now && found) {
@@ -295,7 +295,7 @@ int dk_index_follow(struct dk_index *ix, struct dk_store *st, size_t s, const gi
 int dk_index_main(const struct dk_index *ix, const char *path, git_oid *oid) {
   const struct dk__ent *e = dk__find(ix, path);
   if (e == NULL || !e->has_main) return 0;
-  git_oid_cpy(oid, &e->main);
+  *oid = e->main;
   return 1;
 }
 
@@ -303,7 +303,7 @@ int dk_index_source(const struct dk_index *ix, size_t s, const char *path, git_o
   struct dk__ent *e = dk__find(ix, path);
   const struct dk__hold *h = e ? dk__holder(e, s) : NULL;
   if (h == NULL) return 0;
-  git_oid_cpy(oid, &h->oid);
+  *oid = h->oid;
   return 1;
 }
 
@@ -311,7 +311,7 @@ const char *dk_index_source_by_oid(const struct dk_index *ix, size_t s, const gi
   const struct dk__otab *t = &ix->src[s];
   if (t->cap == 0) return NULL;
   for (size_t i = dk__ohash(oid) & (t->cap - 1); t->slots[i].e; i = (i + 1) & (t->cap - 1))
-    if (git_oid_equal(&t->slots[i].oid, oid)) return t->slots[i].e->path;
+    if (dk_oid_equal(&t->slots[i].oid, oid)) return t->slots[i].e->path;
   return NULL;
 }
 
@@ -323,7 +323,7 @@ size_t dk_index_holders(const struct dk_index *ix, const char *path, size_t exce
     if (e->h[i].src == except) continue;
     if (k < cap) {
       srcs[k] = e->h[i].src;
-      git_oid_cpy(&oids[k], &e->h[i].oid);
+      oids[k] = e->h[i].oid;
     }
     k++;
   }

@@ -52,18 +52,21 @@ const struct dk__item *dk__round_item(const struct dk__round *rd, const char *pa
   return ix ? &rd->items[json_integer_value(ix)] : NULL;
 }
 
-/* A valid record's blob: hashed, and deflated unless the source branch
- * holds it at path already. */
-static void dk__prepare(struct dk__run *r, struct dk__item *it, json_t *rec, char *canon, size_t len) {
+/* Whether the source branch holds blob oid at path. */
+static int dk__branch_holds(struct dk__run *r, const char *path, const git_oid *oid) {
+  const char *held = dk_index_source_by_oid(r->ctx->index, r->sidx, oid);
+  return held && strcmp(held, path) == 0;
+}
+
+/* A valid record's blob (id `oid`, `unchanged` when the branch holds it
+ * at path), deflated unless unchanged. */
+static void dk__prepare(struct dk__item *it, json_t *rec, const char *canon, size_t len, const git_oid *oid,
+                        int unchanged) {
   it->rec = json_incref(rec);
   it->size = len;
-  dk_object_id(GIT_OBJECT_BLOB, canon, len, &it->oid);
-  const char *held = dk_index_source_by_oid(r->ctx->index, r->sidx, &it->oid);
-  it->unchanged = held && strcmp(held, it->path) == 0;
-  if (!it->unchanged) {
-    git_oid again;
-    if (dk_object_prepare(GIT_OBJECT_BLOB, canon, len, &again, &it->z, &it->zlen) != 0) it->z = NULL;
-  }
+  it->oid = *oid;
+  it->unchanged = unchanged;
+  if (!unchanged && dk_object_deflate(canon, len, &it->z, &it->zlen) != 0) it->z = NULL;
 }
 
 void dk__round_free(struct dk__round *rd) {
@@ -97,15 +100,9 @@ static void dk__quarantine(struct dk__run *r, const char *where, const json_t *r
 /* What is wrong with a record whose shape and path are sound, as error
  * lines into errors: nothing when its blob is what the source branch holds
  * at its path (validated when it was committed), unless revalidating. */
-static void dk__check(struct dk__run *r, json_t *rec, const char *path, const char *canon, size_t len,
-                      json_t *errors) {
+static void dk__check(struct dk__run *r, json_t *rec, int unchanged, json_t *errors) {
   char err[DK_ERRBUF_SIZE];
-  if (!r->revalidate) {
-    git_oid oid;
-    dk_object_id(GIT_OBJECT_BLOB, canon, len, &oid);
-    const char *held = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
-    if (held && strcmp(held, path) == 0) return;
-  }
+  if (unchanged && !r->revalidate) return;
   struct dk_vresult vr = {0};
   int vrc = dk_schemas_validate_record(rec, &vr, err);
   if (vrc < 0) json_array_append_new(errors, json_string(vrc == DK_ETOOBIG ? "nested too deeply to validate" : err));
@@ -123,10 +120,10 @@ void dk__ingest(struct dk__run *r, struct dk__round *rd) {
   int dup;
   for (size_t h = 0; h < r->nheld; h++) {
     struct dk__item *it = dk__round_slot(rd, r->held[h].path, &dup);
-    git_oid_cpy(&it->oid, &r->held[h].oid);
+    it->oid = r->held[h].oid;
     it->unchanged = 1;
     it->has_raw = r->held[h].has_raw;
-    git_oid_cpy(&it->raw, &r->held[h].raw);
+    it->raw = r->held[h].raw;
     r->res->records++;
   }
   size_t i;
@@ -134,6 +131,8 @@ void dk__ingest(struct dk__run *r, struct dk__round *rd) {
   json_array_foreach(r->records, i, rec) {
     char *path = NULL, *canon = NULL, err[DK_ERRBUF_SIZE];
     size_t clen = 0;
+    git_oid oid;
+    int unchanged = 0;
     const char *id = json_string_value(json_object_get(rec, "id"));
     char where[32];
     snprintf(where, sizeof where, "record %zu", i + 1);
@@ -151,7 +150,9 @@ void dk__ingest(struct dk__run *r, struct dk__round *rd) {
       json_array_append_new(errors, json_string(err));
     } else {
       canon = dk_canonical_dump(rec, &clen);
-      dk__check(r, rec, path, canon, clen, errors);
+      dk_object_id(GIT_OBJECT_BLOB, canon, clen, &oid);
+      unchanged = dk__branch_holds(r, path, &oid);
+      dk__check(r, rec, unchanged, errors);
     }
     if (json_array_size(errors) > 0) {
       r->res->invalid++;
@@ -168,10 +169,10 @@ void dk__ingest(struct dk__run *r, struct dk__round *rd) {
         dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL,
                "record appears twice in one round; the later one is kept");
       r->res->records++;
-      dk__prepare(r, it, rec, canon, clen);
+      dk__prepare(it, rec, canon, clen, &oid, unchanged);
       if (i < r->capraws && r->raws[i].set) {
         it->has_raw = 1;
-        git_oid_cpy(&it->raw, &r->raws[i].oid);
+        it->raw = r->raws[i].oid;
       }
     }
     json_decref(errors);

@@ -27,13 +27,31 @@ static void dk__sha_update(SHA_CTX *c, const void *d, size_t n) { SHA1_Update(c,
 static void dk__sha_final(SHA_CTX *c, unsigned char out[20]) { SHA1_Final(out, c); }
 #pragma GCC diagnostic pop
 
+/* git's names of the four base types (what the object header says). */
+static const char *dk__type_name(git_object_t type) {
+  switch (type) {
+  case GIT_OBJECT_COMMIT: return "commit";
+  case GIT_OBJECT_TREE: return "tree";
+  case GIT_OBJECT_BLOB: return "blob";
+  case GIT_OBJECT_TAG: return "tag";
+  default: return "";
+  }
+}
+
+/* 40 hex digits of raw id bytes into out (41 bytes). */
+static void dk__hex(const unsigned char *id, char *out) {
+  static const char d[] = "0123456789abcdef";
+  for (size_t i = 0; i < GIT_OID_RAWSZ; i++) out[2 * i] = d[id[i] >> 4], out[2 * i + 1] = d[id[i] & 15];
+  out[2 * GIT_OID_RAWSZ] = '\0';
+}
+
 static int dk__type_ok(git_object_t type) {
   return type == GIT_OBJECT_COMMIT || type == GIT_OBJECT_TREE || type == GIT_OBJECT_BLOB || type == GIT_OBJECT_TAG;
 }
 
 void dk_object_id2(git_object_t type, const void *a, size_t alen, const void *b, size_t blen, git_oid *oid) {
   char hdr[64];
-  int n = snprintf(hdr, sizeof hdr, "%s %zu", git_object_type2string(type), alen + blen);
+  int n = snprintf(hdr, sizeof hdr, "%s %zu", dk__type_name(type), alen + blen);
   SHA_CTX c;
   dk__sha_init(&c);
   dk__sha_update(&c, hdr, (size_t)n + 1); /* with its NUL */
@@ -52,6 +70,12 @@ int dk_object_prepare(git_object_t type, const void *data, size_t len, git_oid *
   *zlen = 0;
   if (!dk__type_ok(type)) return DK_EINVAL;
   dk_object_id(type, data, len, oid);
+  return dk_object_deflate(data, len, z, zlen);
+}
+
+int dk_object_deflate(const void *data, size_t len, unsigned char **z, size_t *zlen) {
+  *z = NULL;
+  *zlen = 0;
   uLongf n = compressBound((uLong)len);
   unsigned char *out = malloc(n);
   if (out == NULL) return DK_ENOMEM;
@@ -127,7 +151,7 @@ int dk_pack_add(struct dk_pack *p, git_object_t type, const git_oid *oid, size_t
     p->objs = dk_realloc(p->objs, p->cap * sizeof *p->objs);
   }
   p->objs[p->n] = (struct dk__obj){.type = type, .size = size, .z = z, .zlen = zlen};
-  git_oid_cpy(&p->objs[p->n].oid, oid);
+  p->objs[p->n].oid = *oid;
   p->slots[i] = ++p->n;
   if (2 * p->n > p->nslots) dk__grow(p);
   return 1;
@@ -363,7 +387,7 @@ static int dk__write_file(int dfd, const char *dir, const char *name, const stru
         oh[i++] |= 0x80;
         oh[i] = (unsigned char)(size & 0x7f);
       }
-      git_oid_cpy(&e[k].oid, &ob->oid);
+      e[k].oid = ob->oid;
       e[k].offset = o.off;
       e[k].crc = (uint32_t)crc32_z(crc32_z(0, oh, i + 1), ob->z, ob->zlen);
       dk__put(&o, oh, i + 1);
@@ -411,9 +435,7 @@ int dk_pack_write(struct dk_pack *p, const char *gitdir, char *err) {
   }
   free(e);
   if (rc == 0) {
-    git_oid name;
-    git_oid_fromraw(&name, sha);
-    git_oid_tostr(hex, sizeof hex, &name);
+    dk__hex(sha, hex);
     snprintf(fpack, sizeof fpack, "pack-%s.pack", hex);
     snprintf(fidx, sizeof fidx, "pack-%s.idx", hex);
     /* The same objects in the same order were packed before: that pack is
@@ -446,7 +468,7 @@ int dk_pack_write(struct dk_pack *p, const char *gitdir, char *err) {
 static unsigned char *dk__loose_stream(const struct dk__obj *o, size_t *n) {
   if (o->zlen < 6 || (o->z[0] & 0x0f) != 8 || (o->z[1] & 0x20) || ((o->z[0] << 8) | o->z[1]) % 31 != 0) return NULL;
   char hdr[64];
-  int hl = snprintf(hdr, sizeof hdr, "%s %zu", git_object_type2string(o->type), o->size) + 1;
+  int hl = snprintf(hdr, sizeof hdr, "%s %zu", dk__type_name(o->type), o->size) + 1;
   unsigned char hz[128];
   z_stream zs = {0};
   if (deflateInit2(&zs, Z_BEST_SPEED, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) return NULL;
@@ -482,7 +504,7 @@ int dk_pack_write_loose(struct dk_pack *p, const char *gitdir, char *err) {
   for (size_t i = 0; i < p->n && rc == 0; i++) {
     const struct dk__obj *o = &p->objs[i];
     char hex[GIT_OID_HEXSZ + 1], fan[3], tmp[64];
-    git_oid_tostr(hex, sizeof hex, &o->oid);
+    dk__hex(o->oid.id, hex);
     memcpy(fan, hex, 2);
     fan[2] = '\0';
     struct stat sb;

@@ -20,6 +20,10 @@
  * (*z is then NULL). */
 int dk_object_prepare(git_object_t type, const void *data, size_t len, git_oid *oid, unsigned char **z,
                       size_t *zlen);
+/* Only the deflate (level Z_BEST_SPEED) of `len` bytes, for an object whose
+ * id is known: into *z (malloc'd, caller frees), *zlen. Returns 0 or
+ * DK_ENOMEM. Thread-safe. */
+int dk_object_deflate(const void *data, size_t len, unsigned char **z, size_t *zlen);
 /* Only the id (no deflate). `type` must be commit, tree, blob or tag. */
 void dk_object_id(git_object_t type, const void *data, size_t len, git_oid *oid);
 /* The id of an object whose bytes are a then b. */

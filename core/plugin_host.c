@@ -46,7 +46,7 @@ static int dk__emit_record(struct dk_emit *e, json_t *rec) {
     r->capraws = cap;
   }
   r->raws[i].set = r->has_pending_raw;
-  if (r->has_pending_raw) git_oid_cpy(&r->raws[i].oid, &r->pending_raw);
+  if (r->has_pending_raw) r->raws[i].oid = r->pending_raw;
   r->has_pending_raw = 0;
   json_array_append_new(r->records, rec);
   return 0;
@@ -70,7 +70,7 @@ static int dk__emit_held(struct dk_emit *e, const char *json, size_t len) {
     if (!r->revalidate && r->seen && dk_seen_get(r->seen, &raw, &oid))
       path = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
     if (path == NULL) {
-      git_oid_cpy(&r->pending_raw, &raw);
+      r->pending_raw = raw;
       r->has_pending_raw = 1;
       return 0;
     }
@@ -80,9 +80,9 @@ static int dk__emit_held(struct dk_emit *e, const char *json, size_t len) {
     r->held = dk_realloc(r->held, r->capheld * sizeof *r->held);
   }
   r->held[r->nheld].path = dk_strdup(path);
-  git_oid_cpy(&r->held[r->nheld].oid, &oid);
+  r->held[r->nheld].oid = oid;
   r->held[r->nheld].has_raw = has_raw;
-  if (has_raw) git_oid_cpy(&r->held[r->nheld].raw, &raw);
+  if (has_raw) r->held[r->nheld].raw = raw;
   r->nheld++;
   return 1;
 }

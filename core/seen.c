@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store.h"
 #include "util.h"
 
 #define DK__MAGIC "DKSEEN1\n"
@@ -22,7 +23,7 @@ static size_t dk__slot(const struct dk_seen *s, const git_oid *raw) {
   uint64_t h;
   memcpy(&h, raw->id, sizeof h);
   size_t i = (size_t)h & (s->cap - 1);
-  while (s->slots[i].used && !git_oid_equal(&s->slots[i].raw, raw)) i = (i + 1) & (s->cap - 1);
+  while (s->slots[i].used && !dk_oid_equal(&s->slots[i].raw, raw)) i = (i + 1) & (s->cap - 1);
   return i;
 }
 
@@ -42,7 +43,7 @@ void dk_seen_free(struct dk_seen *s) {
 int dk_seen_get(const struct dk_seen *s, const git_oid *raw, git_oid *blob) {
   size_t i = dk__slot(s, raw);
   if (!s->slots[i].used) return 0;
-  git_oid_cpy(blob, &s->slots[i].blob);
+  *blob = s->slots[i].blob;
   return 1;
 }
 
@@ -59,8 +60,8 @@ void dk_seen_put(struct dk_seen *s, const git_oid *raw, const git_oid *blob) {
   size_t i = dk__slot(s, raw);
   if (!s->slots[i].used) s->n++;
   s->slots[i].used = 1;
-  git_oid_cpy(&s->slots[i].raw, raw);
-  git_oid_cpy(&s->slots[i].blob, blob);
+  s->slots[i].raw = *raw;
+  s->slots[i].blob = *blob;
 }
 
 size_t dk_seen_count(const struct dk_seen *s) { return s->n; }

@@ -360,8 +360,7 @@ int dk_txn_put(struct dk_txn *t, const char *path, const void *data, size_t len)
   if (rc != 1 || dk__known(&oid, t)) return rc;
   unsigned char *z;
   size_t zlen;
-  git_oid again;
-  if (dk_object_prepare(GIT_OBJECT_BLOB, data, len, &again, &z, &zlen) != 0)
+  if (dk_object_deflate(data, len, &z, &zlen) != 0)
     return dk_failf(t->st->err, DK_ENOMEM, "%s: cannot compress its blob", path);
   dk_pack_add(t->pack, GIT_OBJECT_BLOB, &oid, len, z, zlen);
   return rc;
