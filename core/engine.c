@@ -64,22 +64,27 @@ static void dk__commit_failed(struct dk__run *r, int partial, const char *what, 
   dk_log(DK_LOG_ERROR, "source", r->src->name, NULL, "%s: %s", what, why);
 }
 
+struct dk__index_target {
+  struct dk_index *index;
+  size_t ref;
+};
+
 static void dk__index_put(const char *path, const git_oid *oid, void *arg) {
-  struct dk__run *r = arg;
-  dk_index_set(r->ctx->index, r->ctx->index_target, path, oid);
+  struct dk__index_target *t = arg;
+  dk_index_set(t->index, t->ref, path, oid);
 }
 
 /* What a commit that moved ref s (DK_INDEX_MAIN: main) to `head` changed, into
  * the index. */
 static void dk__index_moved(struct dk__run *r, const struct dk_txn *txn, size_t s, const git_oid *head) {
-  r->ctx->index_target = s;
-  dk_txn_foreach(txn, dk__index_put, r);
+  struct dk__index_target t = {r->ctx->index, s};
+  dk_txn_foreach(txn, dk__index_put, &t);
   dk_index_set_head(r->ctx->index, s, head);
 }
 
-/* The index, built on the first commit, then brought to where the
- * source's branch points now (a repair may have moved it). Returns 0 or a
- * DK_E* code with the store's err. */
+/* The index, read when a run first needs it (from duikou.index, else the
+ * trees), then brought to where the source's branch points now (a repair
+ * may have moved it). Returns 0 or a DK_E* code with the store's err. */
 static int dk__index_ready(struct dk__run *r, const char *sref) {
   struct dk__ctx *c = r->ctx;
   if (c->index == NULL) {
@@ -311,9 +316,6 @@ static void dk__seen_update(struct dk__run *r, const struct dk__round *rd) {
   r->seen = next;
 }
 
-/* No run for DK__IDLE_MS: the index, libgit2's caches and the heap's free
- * pages go back, so that an idle daemon holds little; the next run reads
- * the index again (a tree walk per branch). */
 /* The index into <repo>/duikou.index, so that the next process (or round
  * after an idle time) starts from it; a failure costs only a tree walk. */
 static void dk__index_keep(struct dk__ctx *c) {
@@ -321,6 +323,9 @@ static void dk__index_keep(struct dk__ctx *c) {
     dk_log(DK_LOG_WARN, "repository", c->store->path, NULL, "the index is not kept: %s", c->store->err);
 }
 
+/* No run for DK__IDLE_MS: the index (kept in duikou.index first), libgit2's
+ * caches and the heap's free pages go back, so that an idle daemon holds
+ * little; the next run reads the index from the file again. */
 static void dk__engine_idle(uv_timer_t *t) {
   struct dk_engine *e = t->data;
   if (e->nactive > 0) return;
@@ -368,7 +373,6 @@ static void dk__ingest_work(uv_work_t *w) {
 static void dk__ingest_done(uv_work_t *w, int status) {
   (void)status; /* never canceled: nothing calls uv_cancel */
   struct dk__run *r = w->data;
-  r->working = 0;
   dk__commit(r, r->round, r->partial);
   if (!r->partial && r->res->outcome != DK_SOURCE_FAILED) dk__seen_update(r, r->round);
   dk__round_free(r->round);
@@ -400,7 +404,6 @@ static void dk__run_finish(struct dk__run *r) {
   r->partial = partial;
   r->round = dk_calloc(1, sizeof *r->round);
   r->work.data = r;
-  r->working = 1;
   if (uv_queue_work(r->ctx->loop, &r->work, dk__ingest_work, dk__ingest_done) != 0) {
     dk__ingest_work(&r->work);
     dk__ingest_done(&r->work, 0);

@@ -110,7 +110,6 @@ static void dk__parse_done(uv_work_t *w, int status) {
   enum dk_result pr = status == 0 ? r->parse_rc : DK_ERROR;
   dk_http_res_free(r->page_res);
   r->page_res = NULL;
-  r->working = 0;
   if (pr != DK_OK) {
     char why[DK_ERRBUF_SIZE + 64];
     snprintf(why, sizeof why, "plugin %s %s page %u: %s", r->plugin->name,
@@ -133,7 +132,6 @@ static void dk__parse_done(uv_work_t *w, int status) {
  * across cores. */
 static void dk__parse_start(struct dk__run *r) {
   r->work.data = r;
-  r->working = 1;
   if (uv_queue_work(r->ctx->loop, &r->work, dk__parse_work, dk__parse_done) != 0) {
     dk__parse_work(&r->work);
     dk__parse_done(&r->work, 0);

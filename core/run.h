@@ -33,7 +33,6 @@ struct dk__ctx {
   struct dk_store *store;
   struct dk_reconcile *rc;
   struct dk_index *index; /* what main and the source branches hold (index.h); NULL until a commit needs it */
-  size_t index_target;    /* the ref whose changes go into the index now */
   char **index_refs;      /* the index's refs: refs/duikou/sources/<name>, in the configuration's order */
   int closing; /* no new request: runs end as canceled */
   unsigned busy; /* runs between their first parse and their end (fetch.c) */
@@ -73,7 +72,6 @@ struct dk__run {
   int timer_live;
   enum dk__wait wait;   /* what the timer is armed for */
   uv_work_t work;       /* a page's parse, then the round's ingest, on a worker thread */
-  int working;          /* work queued and not yet back */
   struct dk_http_res *page_res; /* the page being parsed (a copy the work owns) */
   enum dk_result parse_rc;
   int (*ready)(struct dk__run *r); /* the engine's: index and branch ready before the first parse (0 or DK_E*) */
