@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,14 @@ static int dk__stfail(struct dk_store *st, const char *what) {
   return dk__giterr(st->err, what);
 }
 
+static int dk__rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) {
+  (void)sb;
+  (void)flag;
+  (void)ftw;
+  remove(p); /* best effort: what stays is a stray folder, never the repository */
+  return 0;
+}
+
 int dk_store_open(const char *path, struct dk_store **out, char *err) {
   static int inited;
   if (!inited) {
@@ -108,8 +117,27 @@ int dk_store_open(const char *path, struct dk_store **out, char *err) {
     opts.flags = GIT_REPOSITORY_INIT_BARE | GIT_REPOSITORY_INIT_MKPATH;
     opts.initial_head = "main";
     opts.description = "duikou snapshot repository: the audit trail of the Jinan-Linyi paired-cooperation plan";
-    rc = git_repository_init_ext(&repo, path, &opts);
-    if (rc != 0) return dk__giterr(err, path);
+    /* made beside it and renamed into place whole: a process killed while
+     * libgit2 writes HEAD and config must not leave a folder that is
+     * neither a repository nor absent */
+    char *tmp = dk_asprintf("%s.init-XXXXXX", path);
+    if (mkdtemp(tmp) == NULL || chmod(tmp, 0755) != 0) {
+      int e = errno;
+      free(tmp);
+      return dk_fs_fail(err, e, "cannot create the repository", path);
+    }
+    rc = git_repository_init_ext(&repo, tmp, &opts);
+    git_repository_free(repo);
+    repo = NULL;
+    if (rc != 0) {
+      rc = dk__giterr(err, path);
+      nftw(tmp, dk__rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+      free(tmp);
+      return rc;
+    }
+    if (rename(tmp, path) != 0) nftw(tmp, dk__rm_cb, 16, FTW_DEPTH | FTW_PHYS); /* another one won: use it */
+    free(tmp);
+    if (git_repository_open_bare(&repo, path) != 0) return dk__giterr(err, path);
   } else if (rc == 0 || rc == GIT_EOWNER) {
     /* git refuses a repository another user owns (safe.directory). libgit2
      * 1.5 checks that only when it searches for a repository, not for a bare
