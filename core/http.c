@@ -102,9 +102,17 @@ const char *dk_http_res_header(const struct dk_http_res *res, const char *name) 
 struct dk_http_res *dk_http_res_copy(const struct dk_http_res *res) {
   struct dk_http_res *c = dk_malloc(sizeof *c);
   *c = *res;
-  c->body = dk_malloc(res->body_len + 1);
-  if (res->body_len) memcpy(c->body, res->body, res->body_len);
-  c->body[res->body_len] = '\0';
+  if (res->dk__body && res->dk__body->data == res->body && res->body) {
+    /* a body can be tens of MB: moved, and its slack given back */
+    c->body = dk_realloc(res->body, res->body_len + 1);
+    res->dk__body->data = NULL;
+    res->dk__body->len = res->dk__body->cap = 0;
+  } else {
+    c->body = dk_malloc(res->body_len + 1);
+    if (res->body_len) memcpy(c->body, res->body, res->body_len);
+    c->body[res->body_len] = '\0';
+  }
+  c->dk__body = NULL;
   c->effective_url = dk_strdup(res->effective_url);
   c->content_type = dk_strdup(res->content_type);
   c->etag = dk_strdup(res->etag);
@@ -197,6 +205,7 @@ static void dk__xfer_finish(struct dk__xfer *x, CURLcode code) {
   dk_buf_cstr(&x->body);
   res.body = x->body.data;
   res.body_len = x->body.len;
+  res.dk__body = &x->body;
   x->rheaders = dk_realloc(x->rheaders, (x->nrheaders + 1) * sizeof *x->rheaders);
   x->rheaders[x->nrheaders] = NULL;
   res.headers = x->rheaders;
@@ -342,6 +351,16 @@ static size_t dk__cb_write(char *data, size_t size, size_t n, void *userp) {
   if (x->body.len + len > x->max_body) {
     x->too_big = 1;
     return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+  }
+  if (x->body.cap == 0) {
+    /* a body of many MB grown by doubling is copied as many times: room
+     * for what Content-Length announces (within the limit), at once */
+    curl_off_t cl = -1;
+    if (curl_easy_getinfo(x->easy, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK && cl > 0 &&
+        (uint64_t)cl <= x->max_body) {
+      x->body.data = dk_malloc((size_t)cl + 1);
+      x->body.cap = (size_t)cl + 1;
+    }
   }
   dk_buf_append(&x->body, data, len);
   return len;

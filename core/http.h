@@ -12,6 +12,8 @@
 #include <uv.h>
 #include "error.h"
 
+struct dk_buf;
+
 struct dk_http;
 
 struct dk_http_req {
@@ -49,6 +51,7 @@ struct dk_http_res {
   char **headers;     /* NULL-terminated "name: value" lines, names lowercased */
   double total_secs;
   char errmsg[DK_ERRBUF_SIZE]; /* why err != 0 */
+  struct dk_buf *dk__body; /* where body lives, for dk_http_res_copy to take it */
 };
 
 /* Called once per request. The response is valid during the call only. */
@@ -66,7 +69,8 @@ int dk_http_get(struct dk_http *http, const struct dk_http_req *req, dk_http_cb 
 /* Header value from a response (case-insensitive), or NULL. */
 const char *dk_http_res_header(const struct dk_http_res *res, const char *name);
 /* A copy of a response that outlives the callback (for a worker thread to
- * parse); free it with dk_http_res_free. */
+ * parse); free it with dk_http_res_free. Called in the callback, it takes
+ * the body instead of copying it: res->body is not to be read after. */
 struct dk_http_res *dk_http_res_copy(const struct dk_http_res *res);
 void dk_http_res_free(struct dk_http_res *res);
 /* Abort transfers still running (their callbacks are called with

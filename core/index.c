@@ -43,6 +43,7 @@ struct dk_index {
   git_oid main_head;
   int main_found;
   size_t bytes;
+  int dirty; /* changed since it was read from or written to duikou.index */
 };
 
 static uint64_t dk__hash(const char *s) {
@@ -144,6 +145,7 @@ static struct dk__hold *dk__holder(struct dk__ent *e, size_t s) {
 void dk_index_set(struct dk_index *ix, size_t s, const char *path, const git_oid *oid) {
   struct dk__ent *e = oid ? dk__get(ix, path) : dk__find(ix, path);
   if (e == NULL) return;
+  ix->dirty = 1;
   if (s == DK_INDEX_MAIN) {
     e->has_main = oid != NULL;
     if (oid) e->main = *oid;
@@ -228,6 +230,7 @@ void dk_index_head(const struct dk_index *ix, size_t s, git_oid *oid, int *found
 void dk_index_set_head(struct dk_index *ix, size_t s, const git_oid *oid) {
   git_oid *h = s == DK_INDEX_MAIN ? &ix->main_head : &ix->src[s].head;
   int *found = s == DK_INDEX_MAIN ? &ix->main_found : &ix->src[s].found;
+  if (*found != (oid != NULL) || (oid && !dk_oid_equal(h, oid))) ix->dirty = 1;
   *found = oid != NULL;
   if (oid) *h = *oid;
   else memset(h, 0, sizeof *h);
@@ -368,7 +371,8 @@ static void dk__u32(struct dk_buf *b, uint32_t v) {
   dk_buf_append(b, x, 4);
 }
 
-int dk_index_save(const struct dk_index *ix, struct dk_store *st, const char *const *refs) {
+int dk_index_save(struct dk_index *ix, struct dk_store *st, const char *const *refs) {
+  if (!ix->dirty) return 0;
   struct dk_buf b = {0};
   dk_buf_append(&b, DK__IXMAGIC, sizeof DK__IXMAGIC - 1);
   dk__u32(&b, (uint32_t)ix->nsrc);
@@ -405,6 +409,7 @@ int dk_index_save(const struct dk_index *ix, struct dk_store *st, const char *co
   }
   int rc = dk_fs_write_atomic(st->path, "duikou.index", b.data, b.len, st->err);
   dk_buf_free(&b);
+  if (rc == 0) ix->dirty = 0;
   return rc;
 }
 
@@ -487,12 +492,16 @@ static struct dk_index *dk__parse_index(const unsigned char *data, size_t len, c
       if (map[fs + 1] < n) dk_index_set(ix, map[fs + 1], path, &oid);
     }
   }
+  /* the file says what the index holds only when it names the same refs */
+  int same = fn == n;
+  for (uint32_t s = 1; s <= fn && same; s++) same = map[s] == s - 1;
   free(path);
   free(map);
   if (r.bad || r.p != r.end) {
     dk_index_free(ix);
     return NULL;
   }
+  ix->dirty = !same;
   return ix;
 }
 

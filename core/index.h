@@ -41,9 +41,10 @@ void dk_index_free(struct dk_index *ix);
  * dk_index_build. */
 int dk_index_load(struct dk_store *st, const char *const *refs, size_t n, struct dk_index **out);
 /* Keep the index with the repository (<repo>/duikou.index, written
- * atomically), refs as given to dk_index_build. Returns 0 or a DK_E* code
- * with st->err. */
-int dk_index_save(const struct dk_index *ix, struct dk_store *st, const char *const *refs);
+ * atomically), refs as given to dk_index_build; nothing is written when the
+ * index has not changed since it was loaded or saved. Returns 0 or a DK_E*
+ * code with st->err. */
+int dk_index_save(struct dk_index *ix, struct dk_store *st, const char *const *refs);
 
 /* Where the refs pointed when the index last matched them (found 0: the
  * ref did not exist); s may be DK_INDEX_MAIN, as in every call below. */

@@ -60,20 +60,28 @@ static int dk__emit_held(struct dk_emit *e, const char *json, size_t len) {
   if (r->ctx->index == NULL || json == NULL) return 0;
   git_oid oid, raw;
   int has_raw = 0;
-  dk_object_id2(GIT_OBJECT_BLOB, json, len, "\n", 1, &oid);
-  const char *path = r->revalidate ? NULL : dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
-  if (path == NULL) {
-    /* served in another form: known by the hash of its text, if the
-     * blob that text became is still what the branch holds */
-    dk_object_id(GIT_OBJECT_BLOB, json, len, &raw);
-    has_raw = 1;
-    if (!r->revalidate && r->seen && dk_seen_get(r->seen, &raw, &oid))
+  const char *path = NULL;
+  /* Two ways to know a record: its text is the blob the branch holds (less
+   * its last newline), or its text's hash maps to such a blob (.seen). A
+   * source serves all its records in one form: the way that knew the last
+   * one is tried first, so that each record is hashed once. */
+  for (int k = 0; k < 2 && path == NULL && !r->revalidate; k++) {
+    if ((k == 0) == (r->held_by_raw != 0)) {
+      dk_object_id(GIT_OBJECT_BLOB, json, len, &raw);
+      has_raw = 1;
+      if (r->seen && dk_seen_get(r->seen, &raw, &oid)) path = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
+      if (path) r->held_by_raw = 1;
+    } else {
+      dk_object_id2(GIT_OBJECT_BLOB, json, len, "\n", 1, &oid);
       path = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
-    if (path == NULL) {
-      r->pending_raw = raw;
-      r->has_pending_raw = 1;
-      return 0;
+      if (path) r->held_by_raw = 0;
     }
+  }
+  if (path == NULL) {
+    if (!has_raw) dk_object_id(GIT_OBJECT_BLOB, json, len, &raw);
+    r->pending_raw = raw;
+    r->has_pending_raw = 1;
+    return 0;
   }
   if (r->nheld == r->capheld) {
     r->capheld = r->capheld ? 2 * r->capheld : 256;

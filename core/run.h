@@ -81,6 +81,7 @@ struct dk__run {
   struct dk_seen *seen;  /* what the source served before, by the hash of the text (seen.h) */
   git_oid pending_raw;   /* the text held() did not know: the next record emitted is it */
   int has_pending_raw;
+  int held_by_raw;       /* the last record held was known by its text's hash: try that first */
   struct dk__raw { git_oid oid; int set; } *raws; /* by record index: the text each came from */
   size_t capraws;
   size_t nheld, capheld;

@@ -160,6 +160,13 @@ res["same"] = run(dk + [c50], env=env)
 assert ctl["200"] == 50 and ctl["304"] == 0, ctl
 if re.search(r" committed ", res["same"][2]):
     sys.exit("e2e: the unchanged re-sync committed:\n" + res["same"][2][-2000:])
+# What no re-sync can go below while the server sends whole bodies: the
+# transfer of the 50 bodies alone (curl, 4 at a time like duikou's
+# max_per_host, to /dev/null).
+fetch_cmd = ["curl", "-s", "--parallel", "--parallel-max", "4"]
+for n in big:
+    fetch_cmd += ["-o", "/dev/null", "%s/s/%s" % (base, n)]
+res["transfer"] = run(fetch_cmd)
 ctl["ignore_inm"] = False
 ctl["version"] = "v2"
 res["pct"] = run(dk + [c50], env=env)
@@ -172,10 +179,10 @@ assert ctl["304"] == 50 and ctl["200"] == 0, ctl
 if os.environ.get("E2E_ONLY") == "duikou":
     # a developer's quick run: duikou's four rounds and the floor only
     res["floor"] = run([os.path.join(build, "tests/bench/bench_floor")] + [os.path.join(work, "v1", n) for n in big])
-    for k in ["full", "same", "pct", "304", "floor"]:
+    for k in ["full", "same", "pct", "304", "transfer", "floor"]:
         print("%-6s %8.2f s %6.0f MB" % (k, res[k][0], res[k][1]))
-    print("full/floor %.2f  1%%/full %.3f  same/full %.3f" % (res["full"][0] / res["floor"][0],
-          res["pct"][0] / res["full"][0], res["same"][0] / res["full"][0]))
+    print("full/floor %.2f  1%%/full %.3f  same/full %.3f  transfer/full %.3f" % (res["full"][0] / res["floor"][0],
+          res["pct"][0] / res["full"][0], res["same"][0] / res["full"][0], res["transfer"][0] / res["full"][0]))
     srv.shutdown()
     sys.exit(0)
 
@@ -213,6 +220,7 @@ print("%-34s %9.2f %8.0f" % ("same bodies again, no 304", f("same"), mb("same"))
 print("%-34s %9.2f %8.0f %9.2f %8.0f" % ("1%% changed (%d records)" % changed, f("pct"), mb("pct"),
                                          f("git_pct"), mb("git_pct")))
 print("%-34s %9.2f %8.0f" % ("304 Not Modified", f("304"), mb("304")))
+print("%-34s %9.2f %8.0f" % ("transfer of the 50 bodies (curl)", f("transfer"), mb("transfer")))
 print("%-34s %9.2f %8.0f" % ("1,000 sources of 100 (%d committed)" % nk, f("k"), mb("k")))
 print()
 print("full sync / floor     %6.1f" % (f("full") / f("floor")))
@@ -221,6 +229,8 @@ print("git / duikou, 1%%      %6.2f" % (f("git_pct") / f("pct")))
 print("1%% re-sync / full     %6.3f" % (f("pct") / f("full")))
 print("unchanged / full      %6.3f" % (f("same") / f("full")))
 print("304 / full            %6.3f" % (f("304") / f("full")))
+print("transfer / full       %6.3f   (the bodies' transfer alone: no re-sync of whole bodies is cheaper)" %
+      (f("transfer") / f("full")))
 print("1,000 sources / 50    %6.2f" % (f("k") / f("full")))
 print("git peer: %d paths changed by the 1%% round; its tree %s duikou's main" %
       (git_changed, "is" if same_tree else "differs from"))

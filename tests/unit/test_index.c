@@ -180,6 +180,29 @@ static void test_index(void **state) {
     assert_int_equal(dk_index_holders(a, all[i], 5, srcs, oids, 4), dk_index_holders(b, all[i], 5, srcs, oids, 4));
   }
   for (size_t s = 0; s < 3; s++) assert_int_equal(dk_index_source_count(a, s), dk_index_source_count(b, s));
+  /* written only when it changed: once saved, or loaded as it was saved,
+   * no file is written again until a path or a head moves */
+  char *ixp = dk_asprintf("%s/duikou.index", repo_path);
+  assert_int_equal(dk_index_save(a, st, refs2), 0);
+  assert_int_equal(unlink(ixp), 0);
+  assert_int_equal(dk_index_save(a, st, refs2), 0);
+  assert_int_not_equal(access(ixp, F_OK), 0);
+  assert_int_equal(dk_index_save(b, st, refs2), 0); /* built from the trees: not yet kept */
+  assert_int_equal(access(ixp, F_OK), 0);
+  dk_index_free(a);
+  assert_int_equal(dk_index_load(st, refs2, 3, &a), 0);
+  assert_int_equal(unlink(ixp), 0);
+  assert_int_equal(dk_index_save(a, st, refs2), 0);
+  assert_int_not_equal(access(ixp, F_OK), 0);
+  dk_index_set(a, 0, "units/x.json", &cn);
+  assert_int_equal(dk_index_save(a, st, refs2), 0);
+  assert_int_equal(access(ixp, F_OK), 0);
+  dk_index_free(a);
+  assert_int_equal(dk_index_load(st, refs, 3, &a), 0); /* the refs in another order: kept again */
+  assert_int_equal(unlink(ixp), 0);
+  assert_int_equal(dk_index_save(a, st, refs), 0);
+  assert_int_equal(access(ixp, F_OK), 0);
+  free(ixp);
   dk_index_free(a);
   dk_index_free(b);
   /* a file that is not one: read from the trees instead */
