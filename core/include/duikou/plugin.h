@@ -84,7 +84,10 @@ extern "C" {
   XX(ECANCELED, -16, "operation canceled")                             \
   XX(ESCHEMA, -17, "schema error")                                     \
   XX(EBUSY, -18, "already running")                                    \
-  XX(ENOSPC, -19, "no space left on the device")
+  XX(ENOSPC, -19, "no space left on the device")                      \
+  XX(EREMOTE, -20, "remote repository unreachable")                    \
+  XX(EAUTH, -21, "remote refused the credentials")                     \
+  XX(EREFUSED, -22, "remote refused the update")
 #define DK_ERRNO_MAP(XX) DK_PLUGIN_ERRNO_MAP(XX) DK_CORE_ERRNO_MAP(XX)
 
 /* A number a plugin cannot hold as a JSON number (a 30-digit integer,
