@@ -263,7 +263,7 @@ static const char *dk__check_timezone(const json_t *v, char *msg, size_t n) {
 #define NO_FIELD ((ptrdiff_t)-1)
 
 enum { C_REPOSITORY, C_STATE, C_PLUGINS, C_LOG_LEVEL, C_TIMEZONE, C_HTTP, C_RECONCILE,
-       C_SOURCES };
+       C_SOURCES, C_SITE, C_REMOTES };
 
 static const struct dk__field dk__top_fields[] = {
   [C_REPOSITORY] = {"repository", T_STR, true, NULL, offsetof(struct dk_config, repository)},
@@ -274,6 +274,36 @@ static const struct dk__field dk__top_fields[] = {
   [C_HTTP] = {"http", T_MAP, false, NULL, NO_FIELD},
   [C_RECONCILE] = {"reconcile", T_MAP, false, NULL, NO_FIELD},
   [C_SOURCES] = {"sources", T_LIST, true, NULL, NO_FIELD},
+  [C_SITE] = {"site", T_STR, false, NULL, offsetof(struct dk_config, site)},
+  [C_REMOTES] = {"remotes", T_LIST, false, NULL, NO_FIELD},
+};
+
+enum { R_NAME, R_URL, R_EVERY, R_TIMEOUT, R_AUTH };
+
+static const struct dk__field dk__remote_fields[] = {
+  [R_NAME] = {"name", T_STR, true, NULL, offsetof(struct dk_remote_conf, name)},
+  [R_URL] = {"url", T_STR, true, NULL, offsetof(struct dk_remote_conf, url)},
+  [R_EVERY] = {"every", T_STR, false, dk__check_duration, NO_FIELD},
+  [R_TIMEOUT] = {"timeout", T_STR, false, dk__check_duration, NO_FIELD},
+  [R_AUTH] = {"auth", T_MAP, false, NULL, NO_FIELD},
+};
+
+enum { RA_BASIC_USER, RA_BASIC_PASSWORD_ENV, RA_BASIC_PASSWORD_FILE, RA_SSH_USER, RA_SSH_KEY, RA_SSH_PASS_ENV,
+       RA_SSH_PASS_FILE };
+
+/* The remote's auth mapping lands in a scratch struct, then on the remote. */
+struct dk__rauth {
+  char *basic_user, *basic_password_env, *basic_password_file, *ssh_user, *ssh_key, *ssh_pass_env, *ssh_pass_file;
+};
+
+static const struct dk__field dk__rauth_fields[] = {
+  [RA_BASIC_USER] = {"basic_user", T_STR, false, NULL, offsetof(struct dk__rauth, basic_user)},
+  [RA_BASIC_PASSWORD_ENV] = {"basic_password_env", T_STR, false, NULL, offsetof(struct dk__rauth, basic_password_env)},
+  [RA_BASIC_PASSWORD_FILE] = {"basic_password_file", T_STR, false, NULL, offsetof(struct dk__rauth, basic_password_file)},
+  [RA_SSH_USER] = {"ssh_user", T_STR, false, NULL, offsetof(struct dk__rauth, ssh_user)},
+  [RA_SSH_KEY] = {"ssh_key", T_STR, false, NULL, offsetof(struct dk__rauth, ssh_key)},
+  [RA_SSH_PASS_ENV] = {"ssh_passphrase_env", T_STR, false, NULL, offsetof(struct dk__rauth, ssh_pass_env)},
+  [RA_SSH_PASS_FILE] = {"ssh_passphrase_file", T_STR, false, NULL, offsetof(struct dk__rauth, ssh_pass_file)},
 };
 
 enum { S_NAME, S_PLUGIN, S_CITY, S_URL, S_EVERY, S_CRON, S_AUTH, S_OPTIONS, S_TIMEOUT, S_MAX_BODY, S_RETRIES,
@@ -523,6 +553,87 @@ static void dk__check_sources(struct dk__cctx *c, const json_t *list) {
   }
 }
 
+static void dk__check_remote_auth(struct dk__cctx *c, const json_t *obj, struct dk_remote_conf *r) {
+  char pointer[512], ptr[600];
+  dk__ptr(pointer, sizeof pointer, r->pointer, "auth");
+  struct dk__rauth a = {0};
+  unsigned ok = dk__check_fields(c, obj, pointer, dk__rauth_fields, NFIELDS(dk__rauth_fields), &a);
+  unsigned basic = BIT(RA_BASIC_USER) | BIT(RA_BASIC_PASSWORD_ENV) | BIT(RA_BASIC_PASSWORD_FILE);
+  unsigned ssh = BIT(RA_SSH_USER) | BIT(RA_SSH_KEY) | BIT(RA_SSH_PASS_ENV) | BIT(RA_SSH_PASS_FILE);
+  int is_ssh = r->url && strncmp(r->url, "ssh://", 6) == 0;
+  if ((ok & basic) && (ok & ssh))
+    dk__errf(c, pointer, "use either basic_user (HTTP) or ssh_key (SSH), not both");
+  else if ((ok & basic) && is_ssh)
+    dk__errf(c, pointer, "basic_user is for http(s):// remotes; an ssh:// remote takes ssh_key");
+  else if ((ok & ssh) && !is_ssh)
+    dk__errf(c, pointer, "ssh_key is for ssh:// remotes");
+  else if ((ok & BIT(RA_BASIC_PASSWORD_ENV)) && (ok & BIT(RA_BASIC_PASSWORD_FILE)))
+    dk__errf(c, pointer, "give one of basic_password_env and basic_password_file, not both");
+  else if ((ok & BIT(RA_SSH_PASS_ENV)) && (ok & BIT(RA_SSH_PASS_FILE)))
+    dk__errf(c, pointer, "give one of ssh_passphrase_env and ssh_passphrase_file, not both");
+  else if ((ok & basic) && !(ok & BIT(RA_BASIC_USER))) {
+    dk__ptr(ptr, sizeof ptr, pointer, "basic_user");
+    dk__errf(c, ptr, "missing required key \"basic_user\"");
+  } else if ((ok & BIT(RA_BASIC_USER)) && !(ok & (BIT(RA_BASIC_PASSWORD_ENV) | BIT(RA_BASIC_PASSWORD_FILE))))
+    dk__errf(c, pointer, "basic_user needs basic_password_env or basic_password_file");
+  else if ((ok & ssh) && !(ok & BIT(RA_SSH_KEY))) {
+    dk__ptr(ptr, sizeof ptr, pointer, "ssh_key");
+    dk__errf(c, ptr, "missing required key \"ssh_key\"");
+  }
+  r->auth.basic_user = a.basic_user;
+  r->auth.basic_password_env = a.basic_password_env;
+  r->auth.basic_password_file = a.basic_password_file;
+  dk__resolve_in_place(c, &r->auth.basic_password_file);
+  r->ssh_user = a.ssh_user;
+  r->ssh_key = a.ssh_key;
+  dk__resolve_in_place(c, &r->ssh_key);
+  r->ssh_passphrase_env = a.ssh_pass_env;
+  r->ssh_passphrase_file = a.ssh_pass_file;
+  dk__resolve_in_place(c, &r->ssh_passphrase_file);
+}
+
+static void dk__check_remotes(struct dk__cctx *c, const json_t *list) {
+  struct dk_config *cfg = c->cfg;
+  size_t n = json_array_size(list);
+  if (n == 0) return;
+  if ((cfg->remotes = calloc(n, sizeof *cfg->remotes)) == NULL) {
+    c->oom = true;
+    return;
+  }
+  cfg->nremotes = n;
+  for (size_t i = 0; i < n; i++) {
+    struct dk_remote_conf *r = &cfg->remotes[i];
+    r->push = r->after_commit = 1;
+    r->every_ms = 10L * 60 * 1000;
+    r->timeout_ms = 60L * 1000;
+    if (asprintf(&r->pointer, "/remotes/%zu", i) < 0) {
+      r->pointer = NULL;
+      c->oom = true;
+      return;
+    }
+    const json_t *obj = json_array_get(list, i), *v;
+    unsigned ok = dk__check_fields(c, obj, r->pointer, dk__remote_fields, NFIELDS(dk__remote_fields), r);
+    char ptr[600];
+    if (ok & BIT(R_EVERY)) r->every_ms = dk__duration_ms(json_string_value(json_object_get(obj, "every")));
+    if (ok & BIT(R_TIMEOUT)) r->timeout_ms = dk__duration_ms(json_string_value(json_object_get(obj, "timeout")));
+    if ((v = json_object_get(obj, "push")) != NULL) r->push = json_is_true(v);
+    if ((v = json_object_get(obj, "after_commit")) != NULL) r->after_commit = json_is_true(v);
+    if (r->url && strchr(r->url, '@') && strncmp(r->url, "ssh://", 6) != 0) {
+      /* user:password@ in a URL ends up in logs and state: auth it is */
+      dk__ptr(ptr, sizeof ptr, r->pointer, "url");
+      dk__errf(c, ptr, "no credentials in the URL: name them under auth (basic_password_env or _file)");
+    }
+    if (ok & BIT(R_AUTH)) dk__check_remote_auth(c, json_object_get(obj, "auth"), r);
+    for (size_t k = 0; r->name && k < i; k++)
+      if (cfg->remotes[k].name && strcmp(cfg->remotes[k].name, r->name) == 0) {
+        dk__ptr(ptr, sizeof ptr, r->pointer, "name");
+        dk__errf(c, ptr, "duplicate remote name \"%s\", already used by %s", r->name, cfg->remotes[k].pointer);
+        break;
+      }
+  }
+  if (cfg->site == NULL) dk__errf(c, "/remotes", "remotes need site: this instance's name among the sites (jinan, linyi)");
+}
+
 static void dk__check_config(struct dk__cctx *c) {
   struct dk_config *cfg = c->cfg;
   const json_t *root = cfg->doc.root;
@@ -546,6 +657,7 @@ static void dk__check_config(struct dk__cctx *c) {
   }
   if (ok & BIT(C_SOURCES)) dk__check_sources(c, json_object_get(root, "sources"));
   if (ok & BIT(C_HTTP)) dk__check_http(c, json_object_get(root, "http"));
+  if (ok & BIT(C_REMOTES)) dk__check_remotes(c, json_object_get(root, "remotes"));
   for (size_t i = 0; i < cfg->nsources; i++) {
     const char *ca = cfg->sources[i].ca_file;
     if (ca && access(ca, R_OK) != 0) {
@@ -684,6 +796,19 @@ void dk_config_free(struct dk_config *cfg) {
     free(s->pointer);
   }
   free(cfg->sources);
+  for (size_t i = 0; i < cfg->nremotes; i++) {
+    struct dk_remote_conf *r = &cfg->remotes[i];
+    free(r->name);
+    free(r->url);
+    dk__auth_free(&r->auth);
+    free(r->ssh_user);
+    free(r->ssh_key);
+    free(r->ssh_passphrase_env);
+    free(r->ssh_passphrase_file);
+    free(r->pointer);
+  }
+  free(cfg->remotes);
+  free(cfg->site);
   free(cfg->path);
   free(cfg->repository);
   free(cfg->state);

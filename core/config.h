@@ -48,6 +48,21 @@ struct dk_http_conf {
   struct dk_auth proxy_auth; /* names the proxy's credentials (all NULL: none) */
 };
 
+/* One shared git remote of the exchange between sites (`remotes:`). */
+struct dk_remote_conf {
+  char *name;          /* unique, [a-z0-9][a-z0-9._-]* */
+  char *url;           /* file://, git://, http(s)://, ssh:// */
+  int push;            /* push this site's refs (default 1) */
+  int after_commit;    /* exchange after a commit that changed something (default 1) */
+  long every_ms;       /* exchange this often (default 10 min) */
+  long timeout_ms;     /* network timeout of one exchange (default 60 s) */
+  struct dk_auth auth; /* HTTP basic: basic_user + basic_password_env/file (names only, never the secret) */
+  char *ssh_user;      /* default "git" */
+  char *ssh_key;       /* private key file (absolute), or NULL */
+  char *ssh_passphrase_env, *ssh_passphrase_file; /* the key's passphrase, when it has one */
+  char *pointer;       /* "/remotes/N", for messages */
+};
+
 struct dk_config {
   char *path;          /* the file loaded (NULL for a built-in config) */
   char *repository;    /* bare git repository path (absolute) */
@@ -59,6 +74,9 @@ struct dk_config {
   struct dk_source_conf *sources;
   size_t nsources;
   json_t *reconcile;   /* the `reconcile` mapping as given, or NULL (owned) */
+  char *site;          /* this instance's site name, or NULL (no exchange) */
+  struct dk_remote_conf *remotes;
+  size_t nremotes;
   struct dk_yamldoc doc;
   json_t *errors;      /* array of message strings; empty when all is well (owned) */
 };

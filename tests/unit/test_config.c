@@ -220,16 +220,70 @@ static void test_unknown_key(void **state) {
 }
 
 /* Keys that nothing serves yet are refused, not silently accepted: no
- * status listener or remote exchange exists in this version. */
+ * status listener exists in this version. */
 static void test_unserved_keys(void **state) {
-  expect_text("repository: /r.git\nstatus: { listen: 127.0.0.1:8787 }\nremotes: []\nsources:\n  - name: s\n"
+  expect_text("repository: /r.git\nstatus: { listen: 127.0.0.1:8787 }\nsources:\n  - name: s\n"
               "    plugin: csv\n    city: jinan\n    url: http://x.example/\n", DK_ECONFIG, (const char *const[]){
-    "t.yaml:2:9: property \"status\" is not allowed (at /status)",
-    "t.yaml:3:10: property \"remotes\" is not allowed (at /remotes)", NULL});
+    "t.yaml:2:9: property \"status\" is not allowed (at /status)", NULL});
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    limits: { depth: 1000 }\n    other_origin: follow\n",
               DK_ECONFIG, (const char *const[]){
     "t.yaml:7:22: 1000 is greater than the maximum 256 (at /sources/0/limits/depth)",
     "t.yaml:8:19: \"follow\" is not one of refuse, without_auth (at /sources/0/other_origin)", NULL});
+}
+
+#define SITE_HEAD "repository: /r.git\nsources:\n  - { name: s, plugin: csv, city: jinan, url: http://x.example/ }\n"
+
+/* site and remotes: defaults, the rules the loader adds to the schema's,
+ * and no secret in a URL or a message. */
+static void test_remote_rules(void **state) {
+  struct dk_config *cfg;
+  assert_int_equal(load_text(SITE_HEAD "site: jinan\nremotes:\n  - name: shared\n    url: https://git.example/d.git\n"
+                             "    auth: { basic_user: duikou, basic_password_env: DK_GIT_PASSWORD }\n"
+                             "  - { name: share2, url: \"file:///srv/d.git\", push: false, every: 1m, after_commit: false, timeout: 5s }\n"
+                             "  - { name: s3, url: \"ssh://git@git.example/d.git\", auth: { ssh_key: k/id_ed25519 } }\n",
+                             &cfg), 0);
+  assert_string_equal(cfg->site, "jinan");
+  assert_int_equal(cfg->nremotes, 3);
+  assert_string_equal(cfg->remotes[0].name, "shared");
+  assert_int_equal(cfg->remotes[0].push, 1);
+  assert_int_equal(cfg->remotes[0].after_commit, 1);
+  assert_int_equal(cfg->remotes[0].every_ms, 600000);
+  assert_int_equal(cfg->remotes[0].timeout_ms, 60000);
+  assert_string_equal(cfg->remotes[0].auth.basic_user, "duikou");
+  assert_string_equal(cfg->remotes[0].auth.basic_password_env, "DK_GIT_PASSWORD");
+  assert_int_equal(cfg->remotes[1].push, 0);
+  assert_int_equal(cfg->remotes[1].after_commit, 0);
+  assert_int_equal(cfg->remotes[1].every_ms, 60000);
+  assert_int_equal(cfg->remotes[1].timeout_ms, 5000);
+  assert_true(cfg->remotes[2].ssh_key[0] == '/'); /* resolved against the file's folder */
+  assert_true(ends_with(cfg->remotes[2].ssh_key, "/k/id_ed25519"));
+  dk_config_free(cfg);
+  expect_text(SITE_HEAD "remotes:\n  - { name: r, url: \"file:///srv/d.git\" }\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:5:3: remotes need site: this instance's name among the sites (jinan, linyi) (at /remotes)", NULL});
+  expect_text(SITE_HEAD "site: Jinan!\nremotes:\n  - { name: r, url: \"/srv/d.git\" }\n  - { name: r, url: \"file:///x\" }\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:4:7: does not match pattern ^[a-z0-9][a-z0-9._-]*$ (at /site)",
+    "t.yaml:6:21: does not match pattern ^(file|git|https?|ssh)://[^\\s]+$ (at /remotes/0/url)", NULL});
+  expect_text(SITE_HEAD "site: j\nremotes:\n  - { name: r, url: \"file:///x\" }\n  - { name: r, url: \"file:///y\" }\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:7:13: duplicate remote name \"r\", already used by /remotes/0 (at /remotes/1/name)", NULL});
+  expect_text(SITE_HEAD "site: j\nremotes:\n  - { name: r, url: \"https://x/d.git\", auth: { basic_user: u } }\n"
+              "  - { name: q, url: \"https://x/d.git\", auth: { ssh_key: /k } }\n"
+              "  - { name: p, url: \"ssh://x/d.git\", auth: { basic_user: u, basic_password_env: P } }\n"
+              "  - { name: o, url: \"ssh://x/d.git\", auth: { ssh_user: git } }\n",
+              DK_ECONFIG, (const char *const[]){
+    "t.yaml:6:46: basic_user needs basic_password_env or basic_password_file (at /remotes/0/auth)",
+    "t.yaml:7:46: ssh_key is for ssh:// remotes (at /remotes/1/auth)",
+    "t.yaml:8:44: basic_user is for http(s):// remotes; an ssh:// remote takes ssh_key (at /remotes/2/auth)",
+    "t.yaml:9:44: missing required key \"ssh_key\" (at /remotes/3/auth/ssh_key)", NULL});
+  expect_text(SITE_HEAD "site: j\nremotes:\n  - { name: n, url: \"https://x/d.git\", auth: { token: abc } }\n",
+              DK_ECONFIG, (const char *const[]){"t.yaml:6:55: property \"token\" is not allowed (at /remotes/0/auth/token)", NULL});
+  assert_int_equal(load_text(SITE_HEAD "site: j\nremotes:\n  - { name: r, url: \"https://bob:hunter2@x/d.git\" }\n", &cfg),
+                   DK_ECONFIG);
+  assert_int_equal(json_array_size(cfg->errors), 1);
+  assert_non_null(strstr(json_string_value(json_array_get(cfg->errors, 0)), "no credentials in the URL"));
+  assert_null(strstr(json_string_value(json_array_get(cfg->errors, 0)), "hunter2"));
+  dk_config_free(cfg);
 }
 
 static void test_duplicate_source_name(void **state) {
@@ -491,6 +545,7 @@ int main(void) {
     cmocka_unit_test(test_missing_key),
     cmocka_unit_test(test_unknown_key),
     cmocka_unit_test(test_unserved_keys),
+    cmocka_unit_test(test_remote_rules),
     cmocka_unit_test(test_duplicate_source_name),
     cmocka_unit_test(test_duplicate_yaml_key),
     cmocka_unit_test(test_alias_bomb),
