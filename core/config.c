@@ -827,6 +827,12 @@ void dk_config_apply_timezone(const struct dk_config *cfg) {
   tzset();
 }
 
+const struct dk_remote_conf *dk_config_remote(const struct dk_config *cfg, const char *name) {
+  for (size_t i = 0; i < cfg->nremotes; i++)
+    if (strcmp(cfg->remotes[i].name, name) == 0) return &cfg->remotes[i];
+  return NULL;
+}
+
 const struct dk_source_conf *dk_config_source(const struct dk_config *cfg, const char *name) {
   for (size_t i = 0; cfg && i < cfg->nsources; i++)
     if (cfg->sources[i].name && strcmp(cfg->sources[i].name, name) == 0) return &cfg->sources[i];

@@ -96,6 +96,8 @@ void dk_config_free(struct dk_config *cfg);
  * schedules and the times written. Call before any thread starts. */
 void dk_config_apply_timezone(const struct dk_config *cfg);
 
+/* The remote named `name`, or NULL. */
+const struct dk_remote_conf *dk_config_remote(const struct dk_config *cfg, const char *name);
 /* The source named `name`, or NULL. */
 const struct dk_source_conf *dk_config_source(const struct dk_config *cfg, const char *name);
 

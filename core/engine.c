@@ -8,6 +8,7 @@
 
 #include "branch.h"
 #include "commitmsg.h"
+#include "converge.h"
 #include "fsafe.h"
 #include "http.h"
 #include "index.h"
@@ -16,6 +17,7 @@
 #include "log.h"
 #include "merge.h"
 #include "plugin_host.h"
+#include "publish.h"
 #include "reconcile.h"
 #include "redact.h"
 #include "run.h"
@@ -46,6 +48,8 @@ struct dk_engine {
   size_t nlive;            /* runs not yet freed (a closing timer keeps one alive) */
   uv_timer_t idle;         /* no run for a while: let go of what only rounds need */
   int idle_live;
+  struct dk_publish *publish; /* the exchange with the remotes (daemon only) */
+  int publish_live;
   void (*closed)(void *arg);
   void *closed_arg;
 };
@@ -104,13 +108,25 @@ static int dk__index_ready(struct dk__run *r, const char *sref) {
   return rc;
 }
 
+/* main: the canonical fold of every input (fold.h), this run's source
+ * commit included before its ref moves. Returns 0 with *fo, or a DK_E*
+ * code with the store's err. */
+static int dk__fold_run(struct dk__run *r, const char *sref, const git_oid *scommit, struct dk_txn *mtx,
+                        struct dk_fold_out *fo) {
+  struct dk_inputs in;
+  int rc = dk_inputs_collect(r->ctx->store, r->ctx->cfg, sref, scommit, &in);
+  if (rc == 0) rc = dk_fold(r->ctx->store, r->ctx->rc, in.v, in.n, mtx, r->ctx->index, fo);
+  dk_inputs_free(&in);
+  return rc;
+}
+
 /* main: merge the round, and start again from the new main when it moved
  * (a person resolving a conflict meanwhile). The first commit of main is a
  * root (the source commit is named in its trailer), so that main's
  * first-parent line is its own history; every later one merges the source
  * commit as its second parent. Returns 1 (committed, *mcommit), 0 (nothing
  * changed) or a DK_E* code; *what says which step failed. */
-static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_commit_meta *meta,
+static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_commit_meta *meta, const char *sref,
                            const git_oid *scommit, int partial, git_oid *mcommit, const char **what) {
   struct dk_store *st = r->ctx->store;
   char when[40], shex[GIT_OID_HEXSZ + 1];
@@ -123,11 +139,22 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
     struct dk_txn *mtx = NULL;
     *what = "reconcile";
     git_oid mbase;
+    struct dk_fold_out fo;
+    memset(&fo, 0, sizeof fo);
     if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 &&
         (rc = dk_index_follow(r->ctx->index, st, DK_INDEX_MAIN, dk_txn_base(mtx, &mbase) ? &mbase : NULL)) == 0 &&
-        (rc = dk__reconcile(r, rd, mtx, &body, &conf, &tl, when)) == 0) {
+        (rc = dk__fold_run(r, sref, scommit, mtx, &fo)) == 0) {
+      for (int k = 0; k < DK_KIND_COUNT; k++) {
+        tl.added[k] = fo.added[k];
+        tl.changed[k] = fo.changed[k];
+        tl.deleted[k] = fo.deleted[k];
+      }
+      tl.conflicts = fo.conflicts;
+      tl.open = fo.open;
       if (dk_txn_has_base(mtx)) dk_txn_add_parent(mtx, scommit);
-      dk__msg_merge(&msg, r, &tl, &body, &conf, rd->quarantined, partial, shex);
+      dk__msg_merge(&msg, r, &tl, &fo.body, &fo.conf, rd->quarantined, partial, shex);
+      dk_buf_printf(&msg, "Duikou-Site: %s\n", r->ctx->cfg->site ? r->ctx->cfg->site : DK_LOCAL_SITE);
+      if (fo.trailers.len) dk_buf_append(&msg, fo.trailers.data, fo.trailers.len);
       meta->message = dk_buf_cstr(&msg);
       r->res->changed = dk_txn_changes(mtx);
       *what = "commit failed";
@@ -136,6 +163,7 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
       if (rc == 1) dk__index_moved(r, mtx, DK_INDEX_MAIN, mcommit);
     }
     dk_txn_free(mtx);
+    dk_fold_out_free(&fo);
     dk_buf_free(&msg);
     dk_buf_free(&body);
     dk_buf_free(&conf);
@@ -151,11 +179,20 @@ static int dk__commit_source(struct dk__run *r, struct dk__round *rd, const char
   struct dk_store *st = r->ctx->store;
   int rc = dk_txn_begin(st, sref, stx);
   if (rc == 0) rc = dk__branch_update(r, rd, *stx, partial);
-  if (rc < 0 || dk_txn_changes(*stx) == 0) return rc;
+  /* What main must delete travels with the report, so that every site folds
+   * the same deletions: a tombstone, or an absence past delete_after (whose
+   * path left the branch rounds ago: a commit is made for it alone). */
+  size_t deletes = 0;
+  for (size_t i = 0; i < rd->nchg; i++)
+    deletes += rd->chg[i].kind == DK__CHG_TOMBSTONE || rd->chg[i].kind == DK__CHG_ABSENT;
+  if (rc < 0 || (dk_txn_changes(*stx) == 0 && deletes == 0)) return rc;
   struct dk_buf smsg = {0};
   dk__msg_report(&smsg, r, dk_txn_changes(*stx), rd->quarantined, partial);
+  for (size_t i = 0; i < rd->nchg; i++)
+    if (rd->chg[i].kind == DK__CHG_TOMBSTONE || rd->chg[i].kind == DK__CHG_ABSENT)
+      dk_buf_printf(&smsg, "Duikou-Delete: %s\n", rd->chg[i].path);
   meta->message = dk_buf_cstr(&smsg);
-  rc = dk_txn_write(*stx, meta, 0, scommit);
+  rc = dk_txn_write(*stx, meta, deletes > 0, scommit);
   dk_buf_free(&smsg);
   return rc < 0 ? rc : 1;
 }
@@ -189,7 +226,7 @@ static void dk__commit(struct dk__run *r, struct dk__round *rd, int partial) {
     dk_oid_hex(&scommit, shex);
     json_object_set_new(r->state, "pending_source_commit", json_string(shex));
     dk__run_save_state(r);
-    rc = dk__commit_main(r, rd, &meta, &scommit, partial, &mcommit, &what);
+    rc = dk__commit_main(r, rd, &meta, sref, &scommit, partial, &mcommit, &what);
     if (rc == 1) dk_oid_hex(&mcommit, r->res->commit);
     if (rc >= 0 && (what = "source branch", rc = dk_txn_move(stx, &scommit)) == 0) {
       dk__index_moved(r, stx, r->sidx, &scommit);
@@ -353,6 +390,7 @@ static void dk__run_end(struct dk__run *r) {
   if (er->next) er->next->prev = er->prev;
   er->prev = er->next = NULL;
   e->nactive--;
+  if (r->res->outcome == DK_SOURCE_COMMITTED) dk_publish_kick(e->publish);
   if (e->nactive == 0 && e->idle_live && !e->ctx.closing) uv_timer_start(&e->idle, dk__engine_idle, DK__IDLE_MS, 0);
   if (er->cb) er->cb(er->cb_arg, r->res);
   if (r->timer_live) {
@@ -532,7 +570,7 @@ int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_
 }
 
 static void dk__engine_maybe_freed(struct dk_engine *e) {
-  if (!e->ctx.closing || e->ctx.http != NULL || e->nlive > 0 || e->idle_live) return;
+  if (!e->ctx.closing || e->ctx.http != NULL || e->nlive > 0 || e->idle_live || e->publish_live) return;
   void (*closed)(void *) = e->closed;
   void *arg = e->closed_arg;
   dk_loader_free(&e->loader);
@@ -549,6 +587,13 @@ static void dk__engine_maybe_freed(struct dk_engine *e) {
 static void dk__engine_idle_closed(uv_handle_t *h) {
   struct dk_engine *e = h->data;
   e->idle_live = 0;
+  dk__engine_maybe_freed(e);
+}
+
+static void dk__engine_publish_closed(void *arg) {
+  struct dk_engine *e = arg;
+  e->publish = NULL;
+  e->publish_live = 0;
   dk__engine_maybe_freed(e);
 }
 
@@ -572,5 +617,30 @@ void dk_engine_close(struct dk_engine *e, void (*done)(void *arg), void *arg) {
     else if (er->run.wait != DK__WAIT_NONE) dk__run_cancel(&er->run);
   }
   if (e->idle_live) uv_close((uv_handle_t *)&e->idle, dk__engine_idle_closed);
+  if (e->publish_live) dk_publish_close(e->publish, dk__engine_publish_closed, e);
   dk_http_close(e->ctx.http, dk__engine_http_closed, e);
+}
+
+/* Another site's inputs arrived: main is folded again, on the loop (the
+ * engine's store and index), and the new view goes out. */
+static void dk__engine_fold(void *arg, const char *remote) {
+  struct dk_engine *e = arg;
+  char why[200];
+  snprintf(why, sizeof why, "exchange with %s", remote);
+  struct dk_converge_result cr;
+  if (dk_converge(e->ctx.store, e->ctx.cfg, e->ctx.index, why, &cr) != 0) {
+    dk_log(DK_LOG_ERROR, "remote", remote, NULL, "main not folded: %s", e->ctx.store->err);
+  } else if (cr.committed) {
+    dk_log(DK_LOG_INFO, "remote", remote, "commit", cr.commit, NULL, "main folded: %s (%zu event%s)%s", cr.summary,
+           cr.events, cr.events == 1 ? "" : "s", cr.refolded ? ", from an earlier point: a late input" : "");
+    dk_publish_kick(e->publish);
+  }
+  dk_converge_result_clear(&cr);
+}
+
+int dk_engine_publish(struct dk_engine *e, char *err) {
+  if (e->publish_live) return 0;
+  int rc = dk_publish_open(e->ctx.loop, e->ctx.cfg, dk__engine_fold, e, &e->publish, err);
+  e->publish_live = rc == 0 && e->publish != NULL;
+  return rc;
 }

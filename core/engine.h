@@ -63,5 +63,11 @@ size_t dk_engine_active(const struct dk_engine *e);
  * short. done(arg) is called once every handle is closed and the engine is
  * freed. */
 void dk_engine_close(struct dk_engine *e, void (*done)(void *arg), void *arg);
+/* Start exchanging with the configuration's remotes (publish.h): after
+ * each commit that changed something and on their schedules, main folded
+ * again when another site's inputs arrive. For the daemon: its timers keep
+ * the loop running until dk_engine_close. Returns 0 (also with no remotes),
+ * or DK_ECONFIG with err (a remote's credentials missing). */
+int dk_engine_publish(struct dk_engine *e, char *err);
 
 #endif

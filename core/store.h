@@ -147,6 +147,7 @@ struct dk_store_commit {
   char *message;  /* the whole message */
   unsigned nparents;
   git_oid parent; /* the first parent, when nparents > 0 */
+  git_oid tree;   /* its root tree */
 };
 /* Returns 0 or DK_EGIT with st->err. */
 int dk_store_commit(struct dk_store *st, const git_oid *oid, struct dk_store_commit *out);
@@ -185,6 +186,12 @@ int dk_store_files(struct dk_store *st, const git_oid *commit, const char *prefi
  * cb's nonzero return, or DK_EGIT. */
 int dk_store_walk(struct dk_store *st, const git_oid *commit,
                   int (*cb)(const char *path, const git_oid *blob, void *arg), void *arg);
+
+/* Call cb(name, commit, arg) for every ref whose name starts with prefix
+ * ("refs/duikou/sites/"), in name order. Returns 0, cb's nonzero return,
+ * or DK_EGIT with st->err. */
+int dk_store_refs(struct dk_store *st, const char *prefix, int (*cb)(const char *ref, const git_oid *oid, void *arg),
+                  void *arg);
 
 /* libgit2's version, and its set-up for the process (before any store) and
  * release (after the last). */

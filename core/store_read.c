@@ -73,6 +73,7 @@ int dk_store_commit(struct dk_store *st, const git_oid *oid, struct dk_store_com
   out->message = dk_strdup(msg ? msg : "");
   out->nparents = git_commit_parentcount(c);
   if (out->nparents > 0) git_oid_cpy(&out->parent, git_commit_parent_id(c, 0));
+  git_oid_cpy(&out->tree, git_commit_tree_id(c));
   git_commit_free(c);
   return 0;
 }
@@ -213,6 +214,43 @@ int dk_store_walk(struct dk_store *st, const git_oid *commit,
   else if (f.stopped)
     ret = f.stopped;
   git_tree_free(tree);
+  return ret;
+}
+
+int dk_store_refs(struct dk_store *st, const char *prefix, int (*cb)(const char *ref, const git_oid *oid, void *arg),
+                  void *arg) {
+  git_reference_iterator *it = NULL;
+  char *glob = dk_asprintf("%s*", prefix);
+  int rc = git_reference_iterator_glob_new(&it, st->repo, glob);
+  free(glob);
+  if (rc != 0) return dk__rfail(st, DK_EGIT, "listing the refs");
+  /* names first: cb may move refs, which an open iterator must not see */
+  char **names = NULL;
+  git_oid *oids = NULL;
+  size_t n = 0, cap = 0;
+  git_reference *ref;
+  while ((rc = git_reference_next(&ref, it)) == 0) {
+    git_reference *res = NULL;
+    if (git_reference_resolve(&res, ref) == 0 && git_reference_target(res)) {
+      if (n == cap) {
+        cap = cap ? 2 * cap : 16;
+        names = dk_realloc(names, cap * sizeof *names);
+        oids = dk_realloc(oids, cap * sizeof *oids);
+      }
+      names[n] = dk_strdup(git_reference_name(ref));
+      git_oid_cpy(&oids[n++], git_reference_target(res));
+    }
+    git_reference_free(res);
+    git_reference_free(ref);
+  }
+  git_reference_iterator_free(it);
+  int ret = rc == GIT_ITEROVER ? 0 : dk__rfail(st, DK_EGIT, "listing the refs");
+  for (size_t i = 0; i < n; i++) {
+    if (ret == 0) ret = cb(names[i], &oids[i], arg);
+    free(names[i]);
+  }
+  free(names);
+  free(oids);
   return ret;
 }
 

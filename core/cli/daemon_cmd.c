@@ -64,14 +64,18 @@ static int dk__daemon_begin(struct dk__daemon *d) {
     dk_log(DK_LOG_ERROR, NULL, "cannot start: %s", err);
     return rc;
   }
+  if ((rc = dk_engine_publish(d->engine, err)) != 0) {
+    dk_log(DK_LOG_ERROR, NULL, "cannot start: %s", err);
+    return rc;
+  }
   rc = dk_sched_start(d->loop, d->cfg, d->engine, &d->sched, err);
   if (rc != 0) {
     dk_log(DK_LOG_ERROR, NULL, "cannot start: %s", err);
     return rc;
   }
   dk_log(DK_LOG_INFO, "config", d->cfg->path, "timezone", d->cfg->timezone, NULL,
-         "running: %zu source%s, repository %s", d->cfg->nsources, d->cfg->nsources == 1 ? "" : "s",
-         d->cfg->repository);
+         "running: %zu source%s, %zu remote%s, repository %s", d->cfg->nsources, d->cfg->nsources == 1 ? "" : "s",
+         d->cfg->nremotes, d->cfg->nremotes == 1 ? "" : "s", d->cfg->repository);
   return 0;
 }
 

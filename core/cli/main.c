@@ -169,6 +169,8 @@ static int dk__cmd_daemon(int argc, char **argv) { return dk_cmd_daemon(argc, ar
 static int dk__cmd_validate(int argc, char **argv) { return dk_cmd_validate(argc, argv); }
 static int dk__cmd_parse(int argc, char **argv) { return dk_cmd_parse(argc, argv); }
 static int dk__cmd_quarantine(int argc, char **argv) { return dk_cmd_quarantine(argc, argv); }
+static int dk__cmd_exchange(int argc, char **argv) { return dk_cmd_exchange(argc, argv); }
+static int dk__cmd_sites(int argc, char **argv) { return dk_cmd_sites(argc, argv); }
 static int dk__cmd_log(int argc, char **argv) {
   dk__current = dk__find("log");
   return dk_cmd_log(argc, argv, dk__usage_current);
@@ -247,6 +249,9 @@ static const struct dk__cmd dk__cmds[] = {
    "resolve commits to main (compare-and-swap, safe beside a running daemon). Exit status:\n"
    "1 for show when no conflict is open on ID; 2 for resolve when none is, or the field or\n"
    "source is not in it, or the value is not JSON or makes the record invalid.\n"},
+  {"exchange", dk__cmd_exchange, "push and fetch with the remotes once, then fold main; print what moved",
+   "[--remote NAME]", ""},
+  {"sites", dk__cmd_sites, "the sites known, their last input, whether their main converged", "[--json]", ""},
   {"plugins", dk__cmd_plugins, "list the plugins found, and those refused", "[--plugin-dir DIR]", ""},
   {"version", dk__cmd_version, "print the version of duikou and its libraries", "", ""},
 };

@@ -1,0 +1,341 @@
+#include "converge.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "branch.h"
+#include "exchange.h"
+#include "merge.h"
+#include "util.h"
+
+static char *dk__own(struct dk_inputs *in, char *s) {
+  in->owned = dk_realloc(in->owned, (in->nowned + 1) * sizeof *in->owned);
+  in->owned[in->nowned++] = s;
+  return s;
+}
+
+void dk_inputs_free(struct dk_inputs *in) {
+  for (size_t i = 0; i < in->nowned; i++) free(in->owned[i]);
+  free(in->owned);
+  free(in->v);
+  memset(in, 0, sizeof *in);
+}
+
+static const char *dk__site(const struct dk_config *cfg) { return cfg->site ? cfg->site : DK_LOCAL_SITE; }
+
+struct dk__collect {
+  struct dk_store *st;
+  const struct dk_config *cfg;
+  struct dk_inputs *in;
+  const char *override_ref;
+  int overridden;
+};
+
+/* The city a source's head commit names (its Duikou-City trailer), so that
+ * every site folds an input with the same city; else the configuration's. */
+static const char *dk__city(struct dk__collect *c, const git_oid *head, const char *source, int own) {
+  struct dk_store_commit sc;
+  char *city = NULL;
+  if (dk_store_commit(c->st, head, &sc) == 0) {
+    city = dk_store_trailer(sc.message, "Duikou-City");
+    dk_store_commit_clear(&sc);
+  }
+  if (city == NULL && own) {
+    const struct dk_source_conf *s = dk_config_source(c->cfg, source);
+    if (s && s->city) city = dk_strdup(s->city);
+  }
+  return city ? dk__own(c->in, city) : NULL;
+}
+
+static void dk__add(struct dk__collect *c, const char *ref, const char *site, const char *source, const git_oid *head,
+                    int own) {
+  struct dk_inputs *in = c->in;
+  in->v = dk_realloc(in->v, (in->n + 1) * sizeof *in->v);
+  struct dk_fold_input *f = &in->v[in->n++];
+  memset(f, 0, sizeof *f);
+  f->ref = dk__own(in, dk_strdup(ref));
+  f->site = dk__own(in, dk_strdup(site));
+  f->source = source ? dk__own(in, dk_strdup(source)) : NULL;
+  if (c->override_ref && strcmp(ref, c->override_ref) == 0) {
+    f->head = &in->override;
+    c->overridden = 1;
+    head = &in->override;
+  }
+  if (source) f->city = dk__city(c, head, source, own);
+}
+
+static int dk__own_cb(const char *ref, const git_oid *oid, void *arg) {
+  struct dk__collect *c = arg;
+  const char *name = ref + strlen(DK__SRC_PREFIX);
+  if (*name && !strchr(name, '/')) dk__add(c, ref, dk__site(c->cfg), name, oid, 1);
+  return 0;
+}
+
+static int dk__sites_cb(const char *ref, const git_oid *oid, void *arg) {
+  struct dk__collect *c = arg;
+  const char *rest = ref + strlen(DK_SITES_PREFIX), *slash = strchr(rest, '/');
+  if (slash == NULL || slash == rest) return 0;
+  char *site = dk_strndup(rest, (size_t)(slash - rest));
+  const char *name = slash + 1;
+  if (strcmp(site, dk__site(c->cfg)) != 0) {
+    if (strncmp(name, "sources/", 8) == 0 && name[8] && !strchr(name + 8, '/'))
+      dk__add(c, ref, site, name + 8, oid, 0);
+    else if (strcmp(name, "resolutions") == 0)
+      dk__add(c, ref, site, NULL, oid, 0);
+  }
+  free(site);
+  return 0;
+}
+
+int dk_inputs_collect(struct dk_store *st, const struct dk_config *cfg, const char *override_ref,
+                      const git_oid *override_head, struct dk_inputs *out) {
+  memset(out, 0, sizeof *out);
+  if (override_head) out->override = *override_head;
+  struct dk__collect c = {st, cfg, out, override_head ? override_ref : NULL, 0};
+  int rc = dk_store_refs(st, DK__SRC_PREFIX, dk__own_cb, &c);
+  git_oid res;
+  int have = 0;
+  if (rc == 0) rc = dk_store_ref(st, DK_RESOLUTIONS_REF, &res, &have);
+  if (rc == 0 && have) dk__add(&c, DK_RESOLUTIONS_REF, dk__site(cfg), NULL, &res, 1);
+  if (rc == 0) rc = dk_store_refs(st, DK_SITES_PREFIX, dk__sites_cb, &c);
+  if (rc == 0 && c.override_ref && !c.overridden) {
+    int is_src = strncmp(c.override_ref, DK__SRC_PREFIX, strlen(DK__SRC_PREFIX)) == 0;
+    dk__add(&c, c.override_ref, dk__site(cfg), is_src ? c.override_ref + strlen(DK__SRC_PREFIX) : NULL,
+            &out->override, 1);
+  }
+  if (rc != 0) dk_inputs_free(out);
+  return rc;
+}
+
+void dk_converge_result_clear(struct dk_converge_result *r) {
+  free(r->summary);
+  memset(r, 0, sizeof *r);
+}
+
+static const char *const dk__kind_plural[DK_KIND_COUNT] = {"plans", "tasks", "progress", "units"};
+
+/* "2 tasks changed, 1 progress added, 1 conflict (1 open)", or "no record changed". */
+static char *dk__summary(const struct dk_fold_out *fo) {
+  struct dk_buf b = {0};
+  for (int k = 0; k < DK_KIND_COUNT; k++) {
+    if (fo->added[k]) dk_buf_printf(&b, "%s%zu %s added", b.len ? ", " : "", fo->added[k], dk__kind_plural[k]);
+    if (fo->changed[k]) dk_buf_printf(&b, "%s%zu %s changed", b.len ? ", " : "", fo->changed[k], dk__kind_plural[k]);
+    if (fo->deleted[k]) dk_buf_printf(&b, "%s%zu %s deleted", b.len ? ", " : "", fo->deleted[k], dk__kind_plural[k]);
+  }
+  if (fo->conflicts)
+    dk_buf_printf(&b, "%s%zu conflict%s (%zu open)", b.len ? ", " : "", fo->conflicts, fo->conflicts == 1 ? "" : "s",
+                  fo->open);
+  if (b.len == 0) dk_buf_puts(&b, "no record changed");
+  return dk_buf_steal(&b);
+}
+
+int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_index *ix, const char *why,
+                struct dk_converge_result *out) {
+  memset(out, 0, sizeof *out);
+  struct dk_reconcile *rcf = NULL;
+  char err[DK_ERRBUF_SIZE];
+  if (dk_reconcile_new(cfg->reconcile, &rcf, err) != 0) return dk_failf(st->err, DK_ECONFIG, "reconcile: %s", err);
+  struct dk_inputs in;
+  int rc = dk_inputs_collect(st, cfg, NULL, NULL, &in);
+  for (int attempt = 0; rc == 0; attempt++) {
+    struct dk_txn *mtx = NULL;
+    struct dk_fold_out fo;
+    memset(&fo, 0, sizeof fo);
+    if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 &&
+        (rc = dk_fold(st, rcf, in.v, in.n, mtx, ix, &fo)) == 0 && dk_txn_changes(mtx) > 0) {
+      free(out->summary);
+      out->summary = dk__summary(&fo);
+      out->events = fo.events;
+      out->refolded = fo.refolded;
+      struct dk_buf msg = {0};
+      dk_buf_printf(&msg, "fold %s: %s\n\n", why, out->summary);
+      if (fo.refolded)
+        dk_buf_puts(&msg, "An input arrived that sorts before what main had folded: main is the canonical fold of\n"
+                          "every input again, from an earlier point.\n\n");
+      if (fo.body.len) dk_buf_append(&msg, fo.body.data, fo.body.len);
+      if (fo.conf.len) {
+        dk_buf_printf(&msg, "%sConflicts:\n", fo.body.len ? "\n" : "");
+        dk_buf_append(&msg, fo.conf.data, fo.conf.len);
+      }
+      dk_buf_printf(&msg, "\nDuikou-Site: %s\n", dk__site(cfg));
+      if (fo.trailers.len) dk_buf_append(&msg, fo.trailers.data, fo.trailers.len);
+      struct dk_commit_meta meta;
+      char author[160], email[160];
+      snprintf(author, sizeof author, "duikou (%s)", dk__site(cfg));
+      snprintf(email, sizeof email, "duikou@%s.duikou.invalid", dk__site(cfg));
+      dk_commit_meta_init(&meta, author, email, 0);
+      meta.message = dk_buf_cstr(&msg);
+      git_oid c;
+      rc = dk_txn_commit(mtx, &meta, 0, &c);
+      dk_buf_free(&msg);
+      if (rc == 1) {
+        out->committed = 1;
+        dk_oid_hex(&c, out->commit);
+        if (ix) rc = dk_index_follow(ix, st, DK_INDEX_MAIN, &c);
+        rc = rc < 0 ? rc : 0;
+      }
+    }
+    dk_fold_out_free(&fo);
+    dk_txn_free(mtx);
+    if (rc != DK_EEXIST || attempt >= 2) break;
+    rc = 0; /* main moved meanwhile (a sync): fold again from there */
+  }
+  if (out->summary == NULL) out->summary = dk_strdup("no record changed");
+  dk_inputs_free(&in);
+  dk_reconcile_free(rcf);
+  return rc;
+}
+
+/* ---- sites ---- */
+
+struct dk__sites {
+  struct dk_store *st;
+  const struct dk_config *cfg;
+  json_t *by_site; /* site -> {"sources": [], "newest": int} */
+};
+
+static json_t *dk__site_obj(struct dk__sites *s, const char *site) {
+  json_t *o = json_object_get(s->by_site, site);
+  if (o == NULL) {
+    o = json_pack("{s:s, s:b, s:[], s:I}", "site", site, "self", strcmp(site, dk__site(s->cfg)) == 0, "sources",
+                  "newest", (json_int_t)0);
+    json_object_set_new(s->by_site, site, o);
+  }
+  return o;
+}
+
+static void dk__newest(struct dk__sites *s, json_t *o, const git_oid *head) {
+  struct dk_store_commit c;
+  if (dk_store_commit(s->st, head, &c) != 0) return;
+  if ((json_int_t)c.time > json_integer_value(json_object_get(o, "newest")))
+    json_object_set_new(o, "newest", json_integer((json_int_t)c.time));
+  dk_store_commit_clear(&c);
+}
+
+static int dk__sites_own_cb(const char *ref, const git_oid *oid, void *arg) {
+  struct dk__sites *s = arg;
+  json_t *o = dk__site_obj(s, dk__site(s->cfg));
+  json_array_append_new(json_object_get(o, "sources"), json_string(ref + strlen(DK__SRC_PREFIX)));
+  dk__newest(s, o, oid);
+  return 0;
+}
+
+static int dk__sites_other_cb(const char *ref, const git_oid *oid, void *arg) {
+  struct dk__sites *s = arg;
+  const char *rest = ref + strlen(DK_SITES_PREFIX), *slash = strchr(rest, '/');
+  if (slash == NULL || slash == rest) return 0;
+  char *site = dk_strndup(rest, (size_t)(slash - rest));
+  const char *name = slash + 1;
+  if (strcmp(site, dk__site(s->cfg)) != 0) {
+    json_t *o = dk__site_obj(s, site);
+    if (strncmp(name, "sources/", 8) == 0) {
+      json_array_append_new(json_object_get(o, "sources"), json_string(name + 8));
+      dk__newest(s, o, oid);
+    } else if (strcmp(name, "resolutions") == 0) {
+      dk__newest(s, o, oid);
+    } else if (strcmp(name, "main") == 0) {
+      char hex[GIT_OID_HEXSZ + 1];
+      json_object_set_new(o, "main_commit", json_string(dk_oid_hex(oid, hex)));
+    }
+  }
+  free(site);
+  return 0;
+}
+
+/* The Duikou-Fold lines of a commit, by input named site-qualified
+ * ("jinan/sources/x"), as seen from `site` (whose own refs are local). */
+static json_t *dk__fold_heads(struct dk_store *st, const git_oid *commit, const char *site) {
+  json_t *heads = json_object();
+  struct dk_store_commit c;
+  if (dk_store_commit(st, commit, &c) != 0) return heads;
+  for (const char *p = c.message; (p = strstr(p, "Duikou-Fold: ")) != NULL; p++) {
+    if (p != c.message && p[-1] != '\n') continue;
+    p += strlen("Duikou-Fold: ");
+    const char *sp = strchr(p, ' '), *nl = strchr(p, '\n');
+    if (sp == NULL || (nl && sp > nl)) continue;
+    char *ref = dk_strndup(p, (size_t)(sp - p)), *hex = dk_strndup(sp + 1, nl ? (size_t)(nl - sp - 1) : strlen(sp + 1));
+    char *own = dk_exchange_own_name(ref), *key;
+    if (own) key = dk_asprintf("%s/%s", site, own);
+    else if (strncmp(ref, DK_SITES_PREFIX, strlen(DK_SITES_PREFIX)) == 0) key = dk_strdup(ref + strlen(DK_SITES_PREFIX));
+    else key = dk_strdup(ref);
+    json_object_set_new(heads, key, json_string(hex));
+    free(key);
+    free(own);
+    free(ref);
+    free(hex);
+  }
+  dk_store_commit_clear(&c);
+  return heads;
+}
+
+static int dk__tree_of(struct dk_store *st, const git_oid *commit, git_oid *tree) {
+  struct dk_store_commit c;
+  int rc = dk_store_commit(st, commit, &c);
+  if (rc == 0) *tree = c.tree;
+  dk_store_commit_clear(&c);
+  return rc;
+}
+
+int dk_converge_sites(struct dk_store *st, const struct dk_config *cfg, json_t **out) {
+  struct dk__sites s = {st, cfg, json_object()};
+  dk__site_obj(&s, dk__site(cfg));
+  int rc = dk_store_refs(st, DK__SRC_PREFIX, dk__sites_own_cb, &s);
+  if (rc == 0) rc = dk_store_refs(st, DK_SITES_PREFIX, dk__sites_other_cb, &s);
+  git_oid mine, mtree;
+  int have = 0;
+  if (rc == 0) rc = dk_store_ref(st, DK_MAIN_REF, &mine, &have);
+  if (rc == 0 && have) rc = dk__tree_of(st, &mine, &mtree);
+  if (rc != 0) {
+    json_decref(s.by_site);
+    return rc;
+  }
+  json_t *ours = have ? dk__fold_heads(st, &mine, dk__site(cfg)) : json_object();
+  json_t *list = json_array();
+  const char *name;
+  json_t *o;
+  json_object_foreach(s.by_site, name, o) {
+    json_int_t t = json_integer_value(json_object_get(o, "newest"));
+    if (t > 0) {
+      char iso[40];
+      json_object_set_new(o, "last_input", json_string(dk_time_iso((time_t)t, iso, sizeof iso)));
+    }
+    json_object_del(o, "newest");
+    const char *mhex = json_string_value(json_object_get(o, "main_commit"));
+    git_oid theirs, ttree;
+    if (json_is_true(json_object_get(o, "self"))) {
+      json_object_set_new(o, "main", json_string(have ? "this site's" : "none yet"));
+    } else if (mhex == NULL || dk_oid_parse(mhex, &theirs) != 0 || dk__tree_of(st, &theirs, &ttree) != 0) {
+      json_object_set_new(o, "main", json_string("unknown (no view of main received yet)"));
+    } else if (have && dk_oid_equal(&ttree, &mtree)) {
+      json_object_set_new(o, "main", json_string("converged"));
+    } else {
+      json_object_set_new(o, "main", json_string("differs"));
+      json_t *th = dk__fold_heads(st, &theirs, name), *diff = json_array();
+      const char *k;
+      json_t *v;
+      json_object_foreach(th, k, v) {
+        const char *m = json_string_value(json_object_get(ours, k));
+        if (m == NULL || strcmp(m, json_string_value(v)) != 0) {
+          char *line = dk_asprintf("%s: theirs %.12s, ours %.12s", k, json_string_value(v), m ? m : "(none)");
+          json_array_append_new(diff, json_string(line));
+          free(line);
+        }
+      }
+      json_object_foreach(ours, k, v)
+        if (!json_object_get(th, k)) {
+          char *line = dk_asprintf("%s: theirs (none), ours %.12s", k, json_string_value(v));
+          json_array_append_new(diff, json_string(line));
+          free(line);
+        }
+      json_object_set_new(o, "differs", diff);
+      json_decref(th);
+    }
+    json_array_append(list, o);
+  }
+  json_decref(ours);
+  json_decref(s.by_site);
+  *out = json_pack("{s:s, s:o}", "site", dk__site(cfg), "sites", list);
+  return 0;
+}
