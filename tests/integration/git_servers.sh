@@ -3,7 +3,8 @@
 #   gs_bare NAME              a bare repository NAME.git under the served root; prints its path
 #   gs_file_url NAME          file:// URL of it
 #   gs_start_daemon           git daemon (receive-pack on): sets GS_GIT_URL (git://127.0.0.1:PORT)
-#   gs_start_http USER PASS   lighttpd + git-http-backend (CGI), basic auth for everything, pushes
+#   gs_start_http USER PASS [USER PASS]...
+#                             lighttpd + git-http-backend (CGI), basic auth for everything, pushes
 #                             allowed to the authenticated user: sets GS_HTTP_URL (http://127.0.0.1:PORT/git),
 #                             GS_HTTP_LOG (access log: one line a request, with the status)
 #   gs_start_blackhole        a port that accepts connections and never answers: sets GS_HOLE_PORT
@@ -73,7 +74,8 @@ gs_start_http() {
   local port conf="$GS_DIR/lighttpd.conf"
   port=$(gs_free_port)
   mkdir -p "$GS_DIR/www"
-  printf '%s:%s\n' "$1" "$2" >"$GS_DIR/http.users"
+  : >"$GS_DIR/http.users"
+  while [ $# -ge 2 ]; do printf '%s:%s\n' "$1" "$2" >>"$GS_DIR/http.users"; shift 2; done
   GS_HTTP_LOG="$GS_DIR/http.access"
   : >"$GS_HTTP_LOG"
   cat >"$conf" <<EOF
