@@ -33,11 +33,17 @@ struct dk__sock {
   char *port;
   int s;
   long timeout_ms;
+  int defer;           /* a failed connect is said by the first read or write */
+  char *failed;        /* that failure */
 };
 
 /* The timeout of the push or fetch this thread runs (the stream is made
  * inside libgit2, which passes it nothing of ours). */
 static _Thread_local long dk__timeout_ms;
+/* libgit2 1.5.1's git:// push leaks its stream when connect fails
+ * (transports/git.c, _git_receivepack_ls), not when a later read or write
+ * does: there, the failure waits for the first of those. */
+static _Thread_local int dk__defer_connect;
 
 static int dk__neterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int dk__neterr(const char *fmt, ...) {
@@ -104,9 +110,13 @@ static int dk__sock_connect(git_stream *stream) {
   }
   freeaddrinfo(info);
   if (e == ETIMEDOUT)
-    return dk__neterr("cannot connect to %s port %s: no answer within %ld s", st->host, st->port,
-                      dk__secs(st->timeout_ms));
-  return dk__neterr("cannot connect to %s port %s: %s", st->host, st->port, strerror(e));
+    st->failed = dk_asprintf("cannot connect to %s port %s: no answer within %ld s", st->host, st->port,
+                             dk__secs(st->timeout_ms));
+  else
+    st->failed = dk_asprintf("cannot connect to %s port %s: %s", st->host, st->port, strerror(e));
+  if (st->defer) return 0;
+  git_error_set_str(GIT_ERROR_NET, st->failed);
+  return -1;
 }
 
 static ssize_t dk__sock_io_fail(struct dk__sock *st, const char *what) {
@@ -119,6 +129,7 @@ static ssize_t dk__sock_io_fail(struct dk__sock *st, const char *what) {
 static ssize_t dk__sock_write(git_stream *stream, const char *data, size_t len, int flags) {
   struct dk__sock *st = (struct dk__sock *)stream;
   ssize_t n;
+  if (st->failed) return git_error_set_str(GIT_ERROR_NET, st->failed), -1;
   do n = send(st->s, data, len, flags | MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
   return n < 0 ? dk__sock_io_fail(st, "cannot send to") : n;
@@ -127,6 +138,7 @@ static ssize_t dk__sock_write(git_stream *stream, const char *data, size_t len, 
 static ssize_t dk__sock_read(git_stream *stream, void *data, size_t len) {
   struct dk__sock *st = (struct dk__sock *)stream;
   ssize_t n;
+  if (st->failed) return git_error_set_str(GIT_ERROR_NET, st->failed), -1;
   do n = recv(st->s, data, len, 0);
   while (n < 0 && errno == EINTR);
   return n < 0 ? dk__sock_io_fail(st, "cannot receive from") : n;
@@ -144,6 +156,7 @@ static void dk__sock_free(git_stream *stream) {
   if (st->s >= 0) close(st->s);
   free(st->host);
   free(st->port);
+  free(st->failed);
   free(st);
 }
 
@@ -159,6 +172,7 @@ static int dk__sock_new(git_stream **out, const char *host, const char *port) {
   st->port = dk_strdup(port ? port : "");
   st->s = -1;
   st->timeout_ms = dk__timeout_ms > 0 ? dk__timeout_ms : DK__TIMEOUT_MS;
+  st->defer = dk__defer_connect;
   *out = &st->parent;
   return 0;
 }
@@ -352,10 +366,21 @@ static int dk__open(struct dk__ctx *c, git_direction dir, git_remote **out) {
   if (git_stream_register(GIT_STREAM_STANDARD, (git_stream_registration *)&reg) != 0)
     return dk__gitfail(c, -1, "cannot set up the connection", 0);
   git_remote *r = NULL;
-  if ((rc = git_remote_create_anonymous(&r, c->st->repo, c->o->url)) != 0) return dk__gitfail(c, rc, "bad URL", 0);
+  /* anonymous: nothing is written to the config. The repository's
+   * url.*.insteadOf is not applied: the URL is the configured one, and
+   * libgit2 1.5.1 leaks a pcre2 match block for each config entry the
+   * insteadOf search does not match (util/regexp.c, git_regexp_match) */
+  git_remote_create_options co;
+  git_remote_create_options_init(&co, GIT_REMOTE_CREATE_OPTIONS_VERSION);
+  co.repository = c->st->repo;
+  co.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
+  if ((rc = git_remote_create_with_opts(&r, c->o->url, &co)) != 0) return dk__gitfail(c, rc, "bad URL", 0);
   git_remote_callbacks cb;
   dk__callbacks(c, &cb);
-  if ((rc = git_remote_connect(r, dir, &cb, NULL, NULL)) != 0) {
+  dk__defer_connect = dir == GIT_DIRECTION_PUSH && strncmp(c->o->url, "git://", 6) == 0;
+  rc = git_remote_connect(r, dir, &cb, NULL, NULL);
+  dk__defer_connect = 0;
+  if (rc != 0) {
     rc = dk__gitfail(c, rc, "cannot connect", 1);
     git_remote_free(r);
     return rc;
