@@ -1,0 +1,135 @@
+# Real git servers on loopback for the tests (sourced after lib.sh, bash).
+#
+#   gs_bare NAME              a bare repository NAME.git under the served root; prints its path
+#   gs_file_url NAME          file:// URL of it
+#   gs_start_daemon           git daemon (receive-pack on): sets GS_GIT_URL (git://127.0.0.1:PORT)
+#   gs_start_http USER PASS [USER PASS]...
+#                             lighttpd + git-http-backend (CGI), basic auth for everything, pushes
+#                             allowed to the authenticated user: sets GS_HTTP_URL (http://127.0.0.1:PORT/git),
+#                             GS_HTTP_LOG (access log: one line a request, with the status)
+#   gs_start_blackhole        a port that accepts connections and never answers: sets GS_HOLE_PORT
+#   gs_stop NAME              stop one server (daemon, http, blackhole); its port is then closed
+#   gs_refuse_ref REPO REF MESSAGE [pre-receive|update]
+#                             a hook in REPO refusing REF with MESSAGE (pre-receive: the whole
+#                             push fails; update: only that ref)
+#   gs_free_port              a port free on 127.0.0.1 now
+# Everything lives below $WORK/servers; every server is stopped at exit.
+GS_DIR="$WORK/servers"
+GS_ROOT="$GS_DIR/root"
+mkdir -p "$GS_ROOT"
+declare -A GS_PIDS=()
+GIT_DAEMON=${GIT_DAEMON:-/usr/lib/git-core/git-daemon}
+GIT_HTTP_BACKEND=${GIT_HTTP_BACKEND:-/usr/lib/git-core/git-http-backend}
+LIGHTTPD=${LIGHTTPD:-$(command -v lighttpd || echo /usr/sbin/lighttpd)}
+
+gs_stop() {
+  local pid=${GS_PIDS[$1]:-}
+  [ -n "$pid" ] || return 0
+  kill "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  unset "GS_PIDS[$1]"
+}
+
+gs_stop_all() {
+  local k
+  for k in "${!GS_PIDS[@]}"; do gs_stop "$k"; done
+}
+trap 'gs_stop_all; cleanup' EXIT
+
+gs_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# gs_wait_port PORT NAME: until something listens there (5 s)
+gs_wait_port() {
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
+    sleep 0.05
+  done
+  not_ok "$2 starts on port $1" "$(tail -n 5 "$GS_DIR/$2.err" 2>/dev/null)"
+  finish
+}
+
+gs_bare() {
+  local p="$GS_ROOT/$1.git"
+  git init -q --bare "$p"
+  git --git-dir "$p" config http.receivepack true
+  echo "$p"
+}
+
+gs_file_url() { echo "file://$GS_ROOT/$1.git"; }
+
+gs_start_daemon() {
+  local port
+  port=$(gs_free_port)
+  "$GIT_DAEMON" --listen=127.0.0.1 --port="$port" --base-path="$GS_ROOT" --export-all \
+    --enable=receive-pack --reuseaddr --informative-errors "$GS_ROOT" \
+    >"$GS_DIR/daemon.out" 2>"$GS_DIR/daemon.err" &
+  GS_PIDS[daemon]=$!
+  gs_wait_port "$port" daemon
+  GS_GIT_URL="git://127.0.0.1:$port"
+}
+
+gs_start_http() {
+  local port conf="$GS_DIR/lighttpd.conf"
+  port=$(gs_free_port)
+  mkdir -p "$GS_DIR/www"
+  : >"$GS_DIR/http.users"
+  while [ $# -ge 2 ]; do printf '%s:%s\n' "$1" "$2" >>"$GS_DIR/http.users"; shift 2; done
+  GS_HTTP_LOG="$GS_DIR/http.access"
+  : >"$GS_HTTP_LOG"
+  cat >"$conf" <<EOF
+server.modules = ("mod_access", "mod_alias", "mod_auth", "mod_authn_file", "mod_setenv", "mod_cgi", "mod_accesslog")
+server.bind = "127.0.0.1"
+server.port = $port
+server.document-root = "$GS_DIR/www"
+server.errorlog = "$GS_DIR/http.err"
+accesslog.filename = "$GS_HTTP_LOG"
+accesslog.format = "%s %r"
+server.max-request-size = 0
+alias.url = ("/git" => "$GIT_HTTP_BACKEND")
+auth.backend = "plain"
+auth.backend.plain.userfile = "$GS_DIR/http.users"
+\$HTTP["url"] =~ "^/git" {
+  cgi.assign = ("" => "")
+  setenv.add-environment = ("GIT_PROJECT_ROOT" => "$GS_ROOT", "GIT_HTTP_EXPORT_ALL" => "")
+  auth.require = ("" => ("method" => "basic", "realm" => "duikou", "require" => "valid-user"))
+}
+EOF
+  "$LIGHTTPD" -D -f "$conf" >"$GS_DIR/http.out" 2>>"$GS_DIR/http.err" &
+  GS_PIDS[http]=$!
+  gs_wait_port "$port" http
+  GS_HTTP_URL="http://127.0.0.1:$port/git"
+}
+
+gs_start_blackhole() {
+  GS_HOLE_PORT=$(gs_free_port)
+  python3 -c 'import socket,sys,time
+s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(16)
+held=[]
+while True: held.append(s.accept()[0])' "$GS_HOLE_PORT" >"$GS_DIR/blackhole.err" 2>&1 &
+  GS_PIDS[blackhole]=$!
+  gs_wait_port "$GS_HOLE_PORT" blackhole
+}
+
+gs_refuse_ref() {
+  local repo=$1 ref=$2 msg=$3 kind=${4:-pre-receive} hook
+  hook="$repo/hooks/$kind"
+  if [ "$kind" = update ]; then
+    cat >"$hook" <<EOF
+#!/bin/sh
+if [ "\$1" = '$ref' ]; then echo '$msg' >&2; exit 1; fi
+exit 0
+EOF
+  else
+    cat >"$hook" <<EOF
+#!/bin/sh
+while read old new ref; do
+  if [ "\$ref" = '$ref' ]; then echo '$msg' >&2; exit 1; fi
+done
+exit 0
+EOF
+  fi
+  chmod +x "$hook"
+}

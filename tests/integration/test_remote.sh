@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# store_remote (push, fetch, ls-remote) against real servers on loopback:
+# file://, git daemon and smart HTTP (lighttpd + git-http-backend, basic auth).
+source "$TEST_LIB"
+source "$GIT_SERVERS"
+
+T=$REMOTE_TOOL
+PW=s3cret-Pw-71
+TOKEN=tok-9f3e1c
+A="$WORK/jinan.git"
+B="$WORK/linyi.git"
+MSGS="$WORK/messages" # every stderr of the driver, searched for secrets at the end
+: >"$MSGS"
+AUTH=(--user alice --password "$PW")
+
+gs_start_daemon
+gs_start_http alice "$PW" duikou "$TOKEN"
+
+# run ARGS...: the driver, stdout in $WORK/out, stderr in $WORK/err (and MSGS); RC its status
+run() {
+  "$T" "$@" >"$WORK/out" 2>"$WORK/err"
+  RC=$?
+  cat "$WORK/err" >>"$MSGS"
+  sed -n 's/^refused /# refused /p' "$WORK/out"
+}
+rev() { git --git-dir "$1" rev-parse -q --verify "$2" 2>/dev/null || echo none; }
+line() { grep -- " $1 " "$WORK/out" | head -n 1; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+"$T" commit "$A" refs/heads/main plan/a.json '{"a":1}' >/dev/null
+"$T" commit "$A" refs/duikou/sources/csv tasks/t1.json '{"t":1}' >/dev/null
+
+for tr in file git http; do
+  repo=$(gs_bare "shared-$tr")
+  case $tr in
+    file) url=$(gs_file_url "shared-$tr") ;;
+    git) url="$GS_GIT_URL/shared-$tr.git" ;;
+    http) url="$GS_HTTP_URL/shared-$tr.git" ;;
+  esac
+  opts=(--name shared)
+  [ "$tr" = http ] && opts+=("${AUTH[@]}")
+
+  # a push of two refs, and the fetch of both into the other site
+  run push "$A" "$url" "${opts[@]}" refs/heads/main:refs/duikou/sites/jinan/main \
+    refs/duikou/sources/csv:refs/duikou/sites/jinan/sources/csv
+  check_eq "$tr: push works" 0 "$RC"
+  check_eq "$tr: main pushed" "ok refs/duikou/sites/jinan/main $(rev "$A" main)" "$(line refs/duikou/sites/jinan/main)"
+  check_eq "$tr: remote ref at the local commit" "$(rev "$A" main)" "$(rev "$repo" refs/duikou/sites/jinan/main)"
+  check_eq "$tr: second ref pushed" "$(rev "$A" refs/duikou/sources/csv)" "$(rev "$repo" refs/duikou/sites/jinan/sources/csv)"
+
+  rm -rf "$B"
+  "$T" commit "$B" refs/heads/main plan/b.json '{"b":1}' >/dev/null
+  run fetch "$B" "$url" "${opts[@]}" refs/duikou/sites/ refs/duikou/incoming/shared/
+  check_eq "$tr: fetch works" 0 "$RC"
+  check_eq "$tr: fetch says both refs moved" 2 "$(grep -c '^moved .* 0000000000000000000000000000000000000000 ' "$WORK/out")"
+  check_eq "$tr: fetched main" "$(rev "$A" main)" "$(rev "$B" refs/duikou/incoming/shared/jinan/main)"
+  check_eq "$tr: fetched the source ref" "$(rev "$A" refs/duikou/sources/csv)" \
+    "$(rev "$B" refs/duikou/incoming/shared/jinan/sources/csv)"
+  check_eq "$tr: fetched objects are there" "$(git --git-dir "$A" show main:plan/a.json)" \
+    "$(git --git-dir "$B" show refs/duikou/incoming/shared/jinan/main:plan/a.json)"
+  run fetch "$B" "$url" "${opts[@]}" refs/duikou/sites/ refs/duikou/incoming/shared/
+  check_eq "$tr: a second fetch moves nothing" "0:" "$RC:$(cat "$WORK/out")"
+
+  # one ref not a fast-forward (linyi's own history onto jinan's ref), one new: refused per ref
+  old=$(rev "$repo" refs/duikou/sites/jinan/main)
+  run push "$B" "$url" "${opts[@]}" refs/heads/main:refs/duikou/sites/jinan/main refs/heads/main:refs/duikou/sites/linyi/main
+  check_eq "$tr: non-fast-forward push: transport works" 0 "$RC"
+  check_grep "$tr: non-fast-forward ref refused with the reason" "^refused refs/duikou/sites/jinan/main .*non-fast-forward" "$WORK/out"
+  check_eq "$tr: the other ref of the same push went" "ok refs/duikou/sites/linyi/main $(rev "$B" main)" \
+    "$(line refs/duikou/sites/linyi/main)"
+  check_eq "$tr: refused ref unchanged on the remote" "$old" "$(rev "$repo" refs/duikou/sites/jinan/main)"
+  check_eq "$tr: the other ref is on the remote" "$(rev "$B" main)" "$(rev "$repo" refs/duikou/sites/linyi/main)"
+
+  # a fast-forward, and a ref already up to date
+  "$T" commit "$A" refs/heads/main plan/a.json "{\"a\":\"$tr\"}" >/dev/null
+  run push "$A" "$url" "${opts[@]}" refs/heads/main:refs/duikou/sites/jinan/main \
+    refs/duikou/sources/csv:refs/duikou/sites/jinan/sources/csv
+  check_eq "$tr: fast-forward push" "0 2" "$RC $(grep -c '^ok ' "$WORK/out")"
+  check_eq "$tr: remote fast-forwarded" "$(rev "$A" main)" "$(rev "$repo" refs/duikou/sites/jinan/main)"
+
+  # a ref gone from the remote is pruned from the staging area; the moved one says its old commit
+  git --git-dir "$repo" update-ref -d refs/duikou/sites/jinan/sources/csv
+  run fetch "$B" "$url" "${opts[@]}" refs/duikou/sites/ refs/duikou/incoming/shared/
+  check_grep "$tr: fetch reports the pruned ref" \
+    "^moved refs/duikou/incoming/shared/jinan/sources/csv [0-9a-f]* 0000000000000000000000000000000000000000" "$WORK/out"
+  check_eq "$tr: pruned ref gone" none "$(rev "$B" refs/duikou/incoming/shared/jinan/sources/csv)"
+  check_grep "$tr: fetch reports the moved ref with its old commit" \
+    "^moved refs/duikou/incoming/shared/jinan/main $old $(rev "$A" main)" "$WORK/out"
+  check_eq "$tr: linyi's own ref fetched too" "$(rev "$B" main)" "$(rev "$B" refs/duikou/incoming/shared/linyi/main)"
+
+  run ls "$B" "$url" "${opts[@]}" refs/duikou/sites/jinan/
+  check_eq "$tr: ls-remote below a prefix" "refs/duikou/sites/jinan/main $(rev "$A" main)" "$(cat "$WORK/out")"
+
+  if [ "$tr" != file ]; then
+    # an update hook refuses one ref: that one is refused with the hook's text, the other goes
+    gs_refuse_ref "$repo" refs/duikou/sites/jinan/blocked "blocked by policy 42" update
+    "$T" commit "$A" refs/heads/main plan/a.json "{\"a\":\"$tr-2\"}" >/dev/null
+    run push "$A" "$url" "${opts[@]}" refs/heads/main:refs/duikou/sites/jinan/blocked refs/heads/main:refs/duikou/sites/jinan/main
+    check_eq "$tr: update hook: transport works" 0 "$RC"
+    check_grep "$tr: update hook refusal reported with its message" \
+      "^refused refs/duikou/sites/jinan/blocked .*blocked by policy 42" "$WORK/out"
+    check_eq "$tr: update hook: the other ref went" "$(rev "$A" main)" "$(rev "$repo" refs/duikou/sites/jinan/main)"
+    check_eq "$tr: update hook: refused ref not created" none "$(rev "$repo" refs/duikou/sites/jinan/blocked)"
+    rm -f "$repo/hooks/update"
+    # a pre-receive hook refusing one ref declines the whole push (git's rule): every ref says so
+    gs_refuse_ref "$repo" refs/duikou/sites/jinan/main "frozen until the audit" pre-receive
+    "$T" commit "$A" refs/heads/main plan/a.json "{\"a\":\"$tr-3\"}" >/dev/null
+    before=$(rev "$repo" refs/duikou/sites/jinan/main)
+    run push "$A" "$url" "${opts[@]}" refs/heads/main:refs/duikou/sites/jinan/main
+    check_eq "$tr: pre-receive hook: transport works" 0 "$RC"
+    check_grep "$tr: pre-receive refusal reported with the hook's message" \
+      "^refused refs/duikou/sites/jinan/main .*frozen until the audit" "$WORK/out"
+    check_eq "$tr: pre-receive: ref unchanged" "$before" "$(rev "$repo" refs/duikou/sites/jinan/main)"
+    rm -f "$repo/hooks/pre-receive"
+  fi
+
+  check "$tr: git fsck --strict of the remote" git --git-dir "$repo" fsck --strict --no-progress
+done
+check "git fsck --strict of jinan's store" git --git-dir "$A" fsck --strict --no-progress
+check "git fsck --strict of linyi's store" git --git-dir "$B" fsck --strict --no-progress
+check_eq "no remote written into the config" "" "$(git --git-dir "$A" config --get-regexp '^remote\.'; git --git-dir "$B" config --get-regexp '^remote\.')"
+
+# credentials over HTTP
+url="$GS_HTTP_URL/shared-http.git"
+run ls "$B" "$url" --token "$TOKEN"
+check_eq "http: a token is sent as the password of user duikou" 0 "$RC"
+before=$(grep -c "password doesn't match" "$GS_DIR/http.err")
+t0=$(now_ms)
+run push "$A" "$url" --name shared --user alice --password "wrong-$PW" --tries 2 refs/heads/main:refs/duikou/sites/jinan/main
+check_eq "http: wrong password -> DK_EAUTH" "2 error -21 remote refused the credentials" "$RC $(cat "$WORK/out")"
+check_eq "http: the credentials were tried max_auth_tries times" 2 \
+  $(($(grep -c "password doesn't match" "$GS_DIR/http.err") - before))
+check_grep "http: the message names the remote" 'remote "shared" (http://127.0.0.1:[0-9]*/git/shared-http.git)' "$WORK/err"
+check_grep "http: the message says the credentials were refused" "credentials were refused (2 attempts)" "$WORK/err"
+run push "$A" "$url" --name shared refs/heads/main:refs/duikou/sites/jinan/main
+check_eq "http: no credentials -> DK_EAUTH" 2:-21 "$RC:$(awk '{print $2}' "$WORK/out")"
+check_grep "http: no credentials said" "none are configured" "$WORK/err"
+
+# URLs refused before anything is tried
+run push "$A" "$GS_ROOT/shared-file.git" refs/heads/main:refs/duikou/sites/jinan/main
+check_eq "a plain path is refused" 2:-1 "$RC:$(awk '{print $2}' "$WORK/out")"
+check_grep "a plain path: file:// is said" "file:///path" "$WORK/err"
+run push "$A" "http://alice:$PW@127.0.0.1:1/git/x.git" refs/heads/main:refs/duikou/sites/jinan/main
+check_grep "a password in the URL is refused and not shown" "alice:\*\*\*@127.0.0.1" "$WORK/err"
+run fetch "$B" "file://$WORK/nowhere.git" refs/duikou/sites/ refs/duikou/incoming/shared/
+check_eq "file:// without a repository -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
+
+# a server that accepts and never answers fails within the timeout
+gs_start_blackhole
+t0=$(now_ms)
+run fetch "$B" "git://127.0.0.1:$GS_HOLE_PORT/x.git" --timeout 1500 refs/duikou/sites/ refs/duikou/incoming/shared/
+t1=$(now_ms)
+check_eq "silent git:// server -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
+check "silent git:// server: failed within the timeout ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 4000 -a $((t1 - t0)) -ge 1400
+check_grep "silent git:// server: the message says so" "within 2 s" "$WORK/err"
+t0=$(now_ms)
+run push "$A" "http://127.0.0.1:$GS_HOLE_PORT/git/x.git" --timeout 1500 "${AUTH[@]}" refs/heads/main:refs/duikou/sites/jinan/main
+t1=$(now_ms)
+check_eq "silent http:// server -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
+check "silent http:// server: failed within the timeout ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 4000
+
+# dead servers: stopped, their ports closed
+gs_stop daemon
+gs_stop http
+for u in "$GS_GIT_URL/shared-git.git" "$GS_HTTP_URL/shared-http.git"; do
+  t0=$(now_ms)
+  run push "$A" "$u" --name shared "${AUTH[@]}" refs/heads/main:refs/duikou/sites/jinan/main
+  t1=$(now_ms)
+  check_eq "dead ${u%%:*} server -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
+  check "dead ${u%%:*} server: quickly ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 3000
+  check_grep "dead ${u%%:*} server: the message names the remote and says why" \
+    "remote \"shared\" ($u): cannot connect: .*Connection refused" "$WORK/err"
+done
+
+# no secret anywhere: messages, stores, the served repositories
+check_no_grep "the password is in no message" "$PW" "$MSGS"
+check_no_grep "the token is in no message" "$TOKEN" "$MSGS"
+check_eq "the password and token are in no repository file" "" \
+  "$(grep -rlF -e "$PW" -e "$TOKEN" "$A" "$B" "$GS_ROOT" 2>/dev/null)"
+if [ -n "${KEEP_MSGS:-}" ]; then cp "$MSGS" "$KEEP_MSGS"; fi
+finish
