@@ -167,8 +167,8 @@ int dk_store_blob(struct dk_store *st, const git_oid *blob, char **data, size_t 
 int dk_store_descends(struct dk_store *st, const git_oid *a, const git_oid *b);
 
 enum dk_store_change { DK_STORE_ADDED, DK_STORE_MODIFIED, DK_STORE_DELETED };
-/* Call cb for every file that differs between the trees of two commits,
- * in path order: its path, how it changed, its old and new blob (zeroed
+/* Call cb for every file that differs between the trees of two commits
+ * (either NULL: the empty tree), in path order: its path, how it changed, its old and new blob (zeroed
  * where there is none). A nonzero cb return stops the walk and is
  * returned; else 0 or DK_EGIT. */
 int dk_store_diff(struct dk_store *st, const git_oid *from, const git_oid *to,

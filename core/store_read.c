@@ -142,8 +142,8 @@ int dk_store_diff(struct dk_store *st, const git_oid *from, const git_oid *to,
                   void *arg) {
   git_tree *t1 = NULL, *t2 = NULL;
   git_diff *diff = NULL;
-  int ret = dk__tree(st, from, &t1);
-  if (ret == 0) ret = dk__tree(st, to, &t2);
+  int ret = from ? dk__tree(st, from, &t1) : 0;
+  if (ret == 0 && to) ret = dk__tree(st, to, &t2);
   git_diff_options opts;
   git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
   if (ret == 0 && git_diff_tree_to_tree(&diff, st->repo, t1, t2, &opts) != 0)
