@@ -64,6 +64,9 @@ static void dk__add(struct dk__collect *c, const char *ref, const char *site, co
     head = &in->override;
   }
   if (source) f->city = dk__city(c, head, source, own);
+  /* the engine's index holds this site's sources in the configuration's order */
+  for (size_t i = 0; own && source && i < c->cfg->nsources; i++)
+    if (strcmp(c->cfg->sources[i].name, source) == 0) f->ix1 = i + 1;
 }
 
 static int dk__own_cb(const char *ref, const git_oid *oid, void *arg) {
@@ -131,26 +134,150 @@ static char *dk__summary(const struct dk_fold_out *fo) {
   return dk_buf_steal(&b);
 }
 
-int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_index *ix, const char *why,
-                struct dk_converge_result *out) {
+/* Where an input's head stands on its chain: its effective time (the
+ * latest commit time of the chain) and depth. Returns 0 or DK_EGIT. */
+static int dk__chain(struct dk_store *st, const git_oid *head, git_time_t *etime, unsigned long *seq) {
+  git_oid at = *head;
+  *etime = 0;
+  *seq = 0;
+  for (;;) {
+    struct dk_store_commit c;
+    int rc = dk_store_commit(st, &at, &c);
+    if (rc != 0) return rc;
+    if (c.time > *etime) *etime = c.time;
+    (*seq)++;
+    int more = c.nparents > 0;
+    at = c.parent;
+    dk_store_commit_clear(&c);
+    if (!more) return 0;
+  }
+}
+
+static int dk__adopt_commit(struct dk_store *st, const struct dk_config *cfg, const char *why, struct dk_buf *tr,
+                            struct dk_fold_point *own, int rc);
+
+int dk_converge_adopt(struct dk_store *st, const struct dk_config *cfg, const struct dk_inputs *in) {
+  git_oid tip, at;
+  int found = 0, rc = dk_store_ref(st, DK_MAIN_REF, &tip, &found);
+  if (rc != 0 || !found) return rc;
+  /* the newest checkpoint of main's first-parent line */
+  struct dk_fold_point below = {0};
+  int depth = 0;
+  for (at = tip;; depth++) {
+    struct dk_store_commit c;
+    if ((rc = dk_store_commit(st, &at, &c)) != 0) return rc;
+    dk_fold_point_parse(c.message, &below);
+    int more = c.nparents > 0;
+    at = c.parent;
+    dk_store_commit_clear(&c);
+    if (below.has_key) break;
+    dk_fold_point_free(&below);
+    if (!more) break;
+  }
+  if (below.has_key && depth == 0) {
+    dk_fold_point_free(&below);
+    return 0; /* main's tip is a fold */
+  }
+  struct dk_fold_point fp = {0};
+  const char *why;
+  if (below.has_key) {
+    /* commits made on main by something else than the fold (git plumbing, an
+     * earlier duikou's resolution): their tree is kept, folded through where
+     * the checkpoint below them stands */
+    fp = below;
+    why = "commits made on main by something else than the fold: their tree is kept, folded through\n"
+          "the inputs the last fold below them had folded.";
+  } else {
+    why = "main was made before it was the fold of its inputs: its tree is kept, and every\n"
+          "input's head counts as folded into it.";
+    struct dk_inputs mine = {0};
+    if (in == NULL && (rc = dk_inputs_collect(st, cfg, NULL, NULL, &mine)) != 0) return rc;
+    if (in == NULL) in = &mine;
+    fp.pos = dk_calloc(in->n ? in->n : 1, sizeof *fp.pos);
+    struct dk_fold_key best = {0, "-", 0, NULL, 0, "0000000000000000000000000000000000000000"};
+    for (size_t i = 0; i < in->n && rc == 0; i++) {
+      git_oid head;
+      int have = 0;
+      if (in->v[i].head) head = *in->v[i].head, have = 1;
+      else rc = dk_store_ref(st, in->v[i].ref, &head, &have);
+      if (rc != 0 || !have) continue;
+      struct dk_fold_pos *p = &fp.pos[fp.npos];
+      if ((rc = dk__chain(st, &head, &p->etime, &p->seq)) != 0) break;
+      p->ref = dk_strdup(in->v[i].ref);
+      p->commit = head;
+      fp.npos++;
+      struct dk_fold_key k = {p->etime, in->v[i].site, in->v[i].source ? 0 : 1, in->v[i].source, p->seq, ""};
+      dk_oid_hex(&head, k.hex);
+      if (dk_fold_key_cmp(&k, &best) > 0) best = k;
+    }
+    fp.has_key = 1;
+    fp.key = best;
+    /* the key's strings are the inputs': write the trailers before freeing them */
+    struct dk_buf tr = {0};
+    dk_fold_point_write(&fp, &tr);
+    dk_inputs_free(&mine);
+    return dk__adopt_commit(st, cfg, why, &tr, &fp, rc);
+  }
+  struct dk_buf tr = {0};
+  dk_fold_point_write(&fp, &tr);
+  dk_fold_point_free(&fp);
+  return dk__adopt_commit(st, cfg, why, &tr, NULL, rc);
+}
+
+/* The adoption's commit: main's tree, the trailers tr (freed here). */
+static int dk__adopt_commit(struct dk_store *st, const struct dk_config *cfg, const char *why, struct dk_buf *tr,
+                            struct dk_fold_point *own, int rc) {
+  if (own) {
+    for (size_t i = 0; i < own->npos; i++) free(own->pos[i].ref);
+    free(own->pos);
+  }
+  int made = 0;
+  if (rc == 0) {
+    struct dk_buf msg = {0};
+    dk_buf_printf(&msg, "fold: main taken as it stands\n\n%s\n\nDuikou-Site: %s\n", why, dk__site(cfg));
+    dk_buf_append(&msg, tr->data, tr->len);
+    struct dk_txn *t = NULL;
+    struct dk_commit_meta meta;
+    char author[160], email[160];
+    snprintf(author, sizeof author, "duikou (%s)", dk__site(cfg));
+    snprintf(email, sizeof email, "duikou@%s.duikou.invalid", dk__site(cfg));
+    dk_commit_meta_init(&meta, author, email, 0);
+    meta.message = dk_buf_cstr(&msg);
+    git_oid c;
+    if ((rc = dk_txn_begin(st, DK_MAIN_REF, &t)) == 0 && (rc = dk_txn_commit(t, &meta, 1, &c)) == 1) made = 1;
+    dk_txn_free(t);
+    dk_buf_free(&msg);
+  }
+  dk_buf_free(tr);
+  return rc < 0 ? rc : made;
+}
+
+int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_index *ix,
+                const struct dk_converge_meta *m, struct dk_converge_result *out) {
   memset(out, 0, sizeof *out);
+  static const struct dk_converge_meta none = {0};
+  if (m == NULL) m = &none;
   struct dk_reconcile *rcf = NULL;
   char err[DK_ERRBUF_SIZE];
   if (dk_reconcile_new(cfg->reconcile, &rcf, err) != 0) return dk_failf(st->err, DK_ECONFIG, "reconcile: %s", err);
   struct dk_inputs in;
   int rc = dk_inputs_collect(st, cfg, NULL, NULL, &in);
+  if (rc == 0) rc = dk_converge_adopt(st, cfg, &in);
+  if (rc > 0) rc = 0;
   for (int attempt = 0; rc == 0; attempt++) {
     struct dk_txn *mtx = NULL;
     struct dk_fold_out fo;
     memset(&fo, 0, sizeof fo);
     if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 &&
-        (rc = dk_fold(st, rcf, in.v, in.n, mtx, ix, &fo)) == 0 && dk_txn_changes(mtx) > 0) {
+        (rc = dk_fold(st, rcf, in.v, in.n, mtx, ix, &fo)) == 0 && (dk_txn_changes(mtx) > 0 || m->force)) {
       free(out->summary);
       out->summary = dk__summary(&fo);
       out->events = fo.events;
       out->refolded = fo.refolded;
       struct dk_buf msg = {0};
-      dk_buf_printf(&msg, "fold %s: %s\n\n", why, out->summary);
+      if (m->subject) dk_buf_printf(&msg, "%s\n\n", m->subject);
+      else dk_buf_printf(&msg, "fold %s: %s\n\n", m->why ? m->why : "inputs", out->summary);
+      if (m->body) dk_buf_printf(&msg, "%s\n", m->body);
       if (fo.refolded)
         dk_buf_puts(&msg, "An input arrived that sorts before what main had folded: main is the canonical fold of\n"
                           "every input again, from an earlier point.\n\n");
@@ -160,15 +287,16 @@ int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_inde
         dk_buf_append(&msg, fo.conf.data, fo.conf.len);
       }
       dk_buf_printf(&msg, "\nDuikou-Site: %s\n", dk__site(cfg));
+      if (m->trailers) dk_buf_puts(&msg, m->trailers);
       if (fo.trailers.len) dk_buf_append(&msg, fo.trailers.data, fo.trailers.len);
       struct dk_commit_meta meta;
       char author[160], email[160];
       snprintf(author, sizeof author, "duikou (%s)", dk__site(cfg));
       snprintf(email, sizeof email, "duikou@%s.duikou.invalid", dk__site(cfg));
-      dk_commit_meta_init(&meta, author, email, 0);
+      dk_commit_meta_init(&meta, m->author ? m->author : author, m->email ? m->email : email, m->when);
       meta.message = dk_buf_cstr(&msg);
       git_oid c;
-      rc = dk_txn_commit(mtx, &meta, 0, &c);
+      rc = dk_txn_commit(mtx, &meta, m->force, &c);
       dk_buf_free(&msg);
       if (rc == 1) {
         out->committed = 1;

@@ -1,6 +1,6 @@
 /* What main is folded from: every source branch this repository holds
- * (this site's, refs/duikou/sources/*, and the other sites',
- * refs/duikou/sites/<site>/sources/*) and every site's resolutions; and the
+ * (this site's, refs/duikou/sources/<name>, and the other sites',
+ * refs/duikou/sites/<site>/sources/<name>) and every site's resolutions; and the
  * commit that brings main to their canonical fold (fold.h) after an
  * exchange brought new inputs. Inputs are what the repository holds, not
  * what the configuration lists, so that two sites holding the same refs
@@ -42,12 +42,34 @@ struct dk_converge_result {
   char *summary;              /* "2 tasks changed, 1 conflict" (malloc'd) */
 };
 
+/* Who a converge commit is by and what its message says besides the fold's
+ * lines: NULL fields take the defaults (duikou (<site>), "fold <why>: …"). */
+struct dk_converge_meta {
+  const char *why;      /* "exchange with shared" */
+  const char *author, *email;
+  git_time_t when;      /* 0: now */
+  const char *subject;  /* the first line, instead of "fold <why>: <summary>" */
+  const char *body;     /* text before the fold's lines */
+  const char *trailers; /* lines after Duikou-Site, before the fold's trailers */
+  int force;            /* commit even when the tree does not change */
+};
+
 /* Fold every input not yet folded into main and commit when main's tree
- * changes (the message names `why` and what changed; the fold's trailers
- * say where main stands). ix, when given, is kept current. Returns 0 with
- * *out (clear with dk_converge_result_clear), or a DK_E* code with st->err. */
-int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_index *ix, const char *why,
-                struct dk_converge_result *out);
+ * changes (or m->force); the fold's trailers say where main stands. ix,
+ * when given, is kept current. Returns 0 with *out (clear with
+ * dk_converge_result_clear), or a DK_E* code with st->err. */
+int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_index *ix,
+                const struct dk_converge_meta *m, struct dk_converge_result *out);
+
+/* A main whose tip the fold did not make is taken as it stands: one commit
+ * with its tree and trailers saying where it stands — where the newest
+ * checkpoint below it stood (commits made by git plumbing or an earlier
+ * duikou's resolution on top of a fold), or, when main never was a fold
+ * (a repository from before), every input's head (`in`; NULL: collected
+ * here). So that no change main holds is lost to a fold. Returns 1
+ * (committed), 0 (nothing to do: no main, or its tip is a fold), or a
+ * DK_E* code with st->err. */
+int dk_converge_adopt(struct dk_store *st, const struct dk_config *cfg, const struct dk_inputs *in);
 void dk_converge_result_clear(struct dk_converge_result *r);
 
 /* The sites this repository knows, as JSON: {"site": this one, "sites":

@@ -115,6 +115,12 @@ static int dk__fold_run(struct dk__run *r, const char *sref, const git_oid *scom
                         struct dk_fold_out *fo) {
   struct dk_inputs in;
   int rc = dk_inputs_collect(r->ctx->store, r->ctx->cfg, sref, scommit, &in);
+  if (rc == 0) {
+    /* a main not made by the fold (an earlier duikou, git plumbing) is taken
+     * as it stands, with this run's commit not yet among what it holds */
+    rc = dk_converge_adopt(r->ctx->store, r->ctx->cfg, NULL);
+    if (rc > 0) rc = DK_EEXIST; /* main moved: the commit starts again from it */
+  }
   if (rc == 0) rc = dk_fold(r->ctx->store, r->ctx->rc, in.v, in.n, mtx, r->ctx->index, fo);
   dk_inputs_free(&in);
   return rc;
@@ -188,9 +194,16 @@ static int dk__commit_source(struct dk__run *r, struct dk__round *rd, const char
   if (rc < 0 || (dk_txn_changes(*stx) == 0 && deletes == 0)) return rc;
   struct dk_buf smsg = {0};
   dk__msg_report(&smsg, r, dk_txn_changes(*stx), rd->quarantined, partial);
-  for (size_t i = 0; i < rd->nchg; i++)
-    if (rd->chg[i].kind == DK__CHG_TOMBSTONE || rd->chg[i].kind == DK__CHG_ABSENT)
-      dk_buf_printf(&smsg, "Duikou-Delete: %s\n", rd->chg[i].path);
+  for (size_t i = 0; i < rd->nchg; i++) {
+    const struct dk__chg *c = &rd->chg[i];
+    if (c->kind != DK__CHG_TOMBSTONE && c->kind != DK__CHG_ABSENT) continue;
+    dk_buf_printf(&smsg, "%s: %s", c->kind == DK__CHG_ABSENT ? DK_FOLD_ABSENT_TRAILER : DK_FOLD_DELETE_TRAILER, c->path);
+    if (c->reason && c->reason[0]) {
+      dk_buf_puts(&smsg, "\t"); /* a path may hold spaces, never a tab */
+      for (const char *q = c->reason; *q; q++) dk_buf_append(&smsg, (unsigned char)*q < 0x20 ? " " : q, 1);
+    }
+    dk_buf_puts(&smsg, "\n");
+  }
   meta->message = dk_buf_cstr(&smsg);
   rc = dk_txn_write(*stx, meta, deletes > 0, scommit);
   dk_buf_free(&smsg);
@@ -628,7 +641,8 @@ static void dk__engine_fold(void *arg, const char *remote) {
   char why[200];
   snprintf(why, sizeof why, "exchange with %s", remote);
   struct dk_converge_result cr;
-  if (dk_converge(e->ctx.store, e->ctx.cfg, e->ctx.index, why, &cr) != 0) {
+  struct dk_converge_meta m = {.why = why};
+  if (dk_converge(e->ctx.store, e->ctx.cfg, e->ctx.index, &m, &cr) != 0) {
     dk_log(DK_LOG_ERROR, "remote", remote, NULL, "main not folded: %s", e->ctx.store->err);
   } else if (cr.committed) {
     dk_log(DK_LOG_INFO, "remote", remote, "commit", cr.commit, NULL, "main folded: %s (%zu event%s)%s", cr.summary,

@@ -274,6 +274,10 @@ int dk_exchange(struct dk_store *st, const struct dk_config *cfg, const struct d
   o.auth.ssh_key = rc->ssh_key;
   o.auth.ssh_passphrase = cr->ssh_passphrase;
   char *pubkey = rc->ssh_key ? dk_asprintf("%s.pub", rc->ssh_key) : NULL;
+  if (pubkey && access(pubkey, R_OK) != 0) {
+    free(pubkey);
+    pubkey = NULL; /* libssh2 derives it from the private key */
+  }
   o.auth.ssh_pubkey = pubkey;
   char *staging = dk_asprintf(DK_INCOMING_PREFIX "%s/", rc->name);
   struct dk_fetch_result fr = {0};

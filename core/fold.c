@@ -51,13 +51,21 @@ static const char *dk__next_trailer(const char **p, const char *key, size_t *vle
 }
 
 /* Whether the message has a line `key: <exactly s>`. */
-static int dk__has_trailer(const char *msg, const char *key, const char *s) {
+/* Whether msg has the trailer `key: s`, or `key: s<TAB>reason` (a path
+ * may hold spaces, never a tab); *reason (when asked) is then a malloc'd
+ * copy of the reason, or NULL. */
+static int dk__has_trailer_why(const char *msg, const char *key, const char *s, char **reason) {
   size_t sl = strlen(s), vl;
   const char *v;
+  if (reason) *reason = NULL;
   while ((v = dk__next_trailer(&msg, key, &vl)) != NULL)
-    if (vl == sl && memcmp(v, s, sl) == 0) return 1;
+    if (vl >= sl && memcmp(v, s, sl) == 0 && (vl == sl || v[sl] == '\t')) {
+      if (reason && vl > sl + 1) *reason = dk_strndup(v + sl + 1, vl - sl - 1);
+      return 1;
+    }
   return 0;
 }
+
 
 static int dk__parse_ulong(const char *s, unsigned long *out) {
   char *end;
@@ -177,7 +185,9 @@ static int dk__how_ok(const json_t *r) {
   if (strcmp(how, "main") == 0) return 1;
   if (strcmp(how, "value") == 0) return json_object_get(r, "value") != NULL;
   if (strcmp(how, "take") == 0)
-    return json_is_string(json_object_get(r, "source")) && json_is_string(json_object_get(r, "site"));
+    /* an entry written before sites (by hand, or an earlier duikou) names no site */
+  return json_is_string(json_object_get(r, "source")) &&
+           (json_object_get(r, "site") == NULL || json_is_string(json_object_get(r, "site")));
   return 0;
 }
 
@@ -272,7 +282,19 @@ struct dk__fold {
   struct dk_fold_key key;
   struct dk_merge_other *others;
   json_t **held;
+  char **reasons; /* the deletions' reasons read from messages, kept until the end */
+  size_t nreasons;
 };
+
+/* A reason kept for the fold's lifetime (NULL: dflt). */
+static const char *dk__keep_reason(struct dk__fold *f, char *reason, const char *dflt) {
+  if (reason == NULL) return dflt;
+  for (char *p = reason; *p; p++)
+    if ((unsigned char)*p < 0x20) *p = ' ';
+  f->reasons = dk_realloc(f->reasons, (f->nreasons + 1) * sizeof *f->reasons);
+  f->reasons[f->nreasons++] = reason;
+  return reason;
+}
 
 static struct dk__ent *dk__find(struct dk__fold *f, const char *path) {
   json_t *v = json_object_get(f->map, path);
@@ -495,8 +517,9 @@ static void dk__describe_conflicts(struct dk_buf *conf, const char *path, const 
     const struct dk_merge_conflict *x = &mo->conflicts[k];
     char *b = dk_value_short(x->base, DK__SHOW), *o = dk_value_short(x->ours, DK__SHOW),
          *t = dk_value_short(x->theirs, DK__SHOW);
-    dk_buf_printf(conf, "%s %s: base %s, main %s, %s/%s %s \xe2\x86\x92 %s (%s)\n", path,
-                  x->field[0] ? x->field : "(record)", b, o, in->site, in->source, t,
+    int local = strcmp(in->site, "local") == 0; /* an instance with no site: its sources by name */
+    dk_buf_printf(conf, "%s %s: base %s, main %s, %s%s%s %s \xe2\x86\x92 %s (%s)\n", path,
+                  x->field[0] ? x->field : "(record)", b, o, local ? "" : in->site, local ? "" : "/", in->source, t,
                   strcmp(x->winner, "open") == 0 ? "open, main kept" : x->winner, dk_policy_name(x->policy));
     free(b);
     free(o);
@@ -528,7 +551,7 @@ static void dk__chgs_free(struct dk__chgs *c) {
 
 /* The merge of one path of a report. */
 static int dk__fold_merge(struct dk__fold *f, const struct dk__ev *ev, const struct dk__chg *c, enum dk_kind kind,
-                          const char *id, const char *cpath, int tomb) {
+                          const char *id, const char *cpath, const char *tomb) {
   const struct dk_fold_input *in = &f->in[ev->in];
   json_t *base = NULL, *theirs = NULL, *ours = NULL;
   size_t no = 0;
@@ -539,7 +562,7 @@ static int dk__fold_merge(struct dk__fold *f, const struct dk__ev *ev, const str
   if (rc == 0 && ours) rc = dk__others(f, ev->in, c->path, &no);
   if (rc == 0) {
     struct dk_merge_in mi = {.rc = f->rc, .source = in->source, .city = in->city, .base = base, .ours = ours,
-                             .theirs = theirs, .tombstone = tomb, .tombstone_reason = tomb ? "tombstone" : NULL,
+                             .theirs = theirs, .tombstone = tomb != NULL, .tombstone_reason = tomb,
                              .others = f->others, .nothers = no};
     struct dk_merge_out mo = {0};
     char err[DK_ERRBUF_SIZE];
@@ -547,7 +570,7 @@ static int dk__fold_merge(struct dk__fold *f, const struct dk__ev *ev, const str
       rc = dk_failf(f->st->err, DK_EINVALID, "%s (%s): cannot merge: %s", c->path, in->ref, err);
     } else {
       if (mo.action == DK_MERGE_DELETE) {
-        dk__touch(f, dk__set_rec(f, c->path, NULL, "tombstone"), NULL);
+        dk__touch(f, dk__set_rec(f, c->path, NULL, tomb ? tomb : "tombstone"), NULL);
       } else if (mo.action != DK_MERGE_NONE) {
         struct dk__ent *e = theirs && json_equal(mo.merged, theirs) ? dk__set_blob(f, c->path, &c->neu)
                                                                      : dk__set_rec(f, c->path, json_deep_copy(mo.merged), NULL);
@@ -575,26 +598,28 @@ static int dk__fold_path(struct dk__fold *f, const struct dk__ev *ev, const char
   char *id = NULL;
   if (!dk__record_path(c->path, &kind, &id)) return 0; /* not a record: never merged */
   int absent = 0, tomb = 0, rc = 0;
+  char *why = NULL;
   if (c->how == DK_STORE_DELETED) {
-    absent = dk__has_trailer(msg, DK_FOLD_ABSENT_TRAILER, c->path);
-    tomb = !absent && dk__has_trailer(msg, DK_FOLD_DELETE_TRAILER, c->path);
+    absent = dk__has_trailer_why(msg, DK_FOLD_ABSENT_TRAILER, c->path, &why);
+    tomb = !absent && dk__has_trailer_why(msg, DK_FOLD_DELETE_TRAILER, c->path, &why);
     if (!absent && !tomb) {
       free(id);
       return 0; /* no longer listed: main keeps it */
     }
   }
+  const char *reason = dk__keep_reason(f, why, absent ? "absent" : "tombstone");
   char *cpath = dk_record_conflict_file(kind, id);
   int ohas = dk__main_has(f, c->path);
   if (ohas < 0) {
     rc = ohas;
   } else if (absent) {
-    if (ohas) dk__touch(f, dk__set_rec(f, c->path, NULL, "absent"), NULL);
+    if (ohas) dk__touch(f, dk__set_rec(f, c->path, NULL, reason), NULL);
   } else if (c->how == DK_STORE_ADDED && ohas == 0 && (rc = dk__main_has(f, cpath)) == 0) {
     /* a record main does not hold, new in this source's history, with no
      * conflict file: what the merge decides, without parsing it */
     dk__touch(f, dk__set_blob(f, c->path, &c->neu), NULL);
   } else if (rc >= 0) {
-    rc = dk__fold_merge(f, ev, c, kind, id, cpath, tomb);
+    rc = dk__fold_merge(f, ev, c, kind, id, cpath, tomb ? reason : NULL);
   }
   free(cpath);
   free(id);
@@ -607,6 +632,28 @@ static int dk__fold_report(struct dk__fold *f, const struct dk__ev *ev) {
   int rc = dk_store_commit(f->st, &ev->oid, &sc);
   if (rc == 0) rc = dk_store_diff(f->st, ev->has_parent ? &ev->parent : NULL, &ev->oid, dk__collect, &chgs);
   for (size_t i = 0; i < chgs.n && rc == 0; i++) rc = dk__fold_path(f, ev, sc.message, &chgs.v[i]);
+  /* an absence past delete_after names a path that left the branch rounds
+   * ago, in no diff of this commit: main's record goes all the same */
+  const char *p = sc.message, *v;
+  size_t vl;
+  while (rc == 0 && (v = dk__next_trailer(&p, DK_FOLD_ABSENT_TRAILER, &vl)) != NULL) {
+    size_t pl = 0;
+    while (pl < vl && v[pl] != '\t') pl++;
+    char *path = dk_strndup(v, pl);
+    enum dk_kind kind;
+    char *id = NULL;
+    int in_diff = 0;
+    for (size_t i = 0; i < chgs.n && !in_diff; i++) in_diff = strcmp(chgs.v[i].path, path) == 0;
+    if (!in_diff && dk__record_path(path, &kind, &id)) {
+      int ohas = dk__main_has(f, path);
+      if (ohas < 0) rc = ohas;
+      else if (ohas)
+        dk__touch(f, dk__set_rec(f, path, NULL, dk__keep_reason(f, pl < vl ? dk_strndup(v + pl + 1, vl - pl - 1) : NULL,
+                                                                "absent")), NULL);
+    }
+    free(id);
+    free(path);
+  }
   dk__chgs_free(&chgs);
   dk_store_commit_clear(&sc);
   return rc;
@@ -1052,6 +1099,8 @@ int dk_fold(struct dk_store *st, const struct dk_reconcile *rc, const struct dk_
   free(f.L);
   free(f.others);
   free(f.held);
+  for (size_t i = 0; i < f.nreasons; i++) free(f.reasons[i]);
+  free(f.reasons);
   dk_fold_point_free(&f.sp);
   return ret;
 }

@@ -7,6 +7,9 @@
 
 #include "audit.h"
 #include "canonical.h"
+#include "converge.h"
+#include "exchange.h"
+#include "fold.h"
 #include "merge.h"
 #include "schemas.h"
 #include "util.h"
@@ -63,6 +66,9 @@ struct dk__rs {
   json_t *record;    /* main's record, or NULL */
   json_t *neu;       /* the record after the choice, or NULL */
   json_t *applied, *remaining, *kept;
+  json_t *takes;     /* field -> {site, source}: whose entry --take chose */
+  json_t *applied_values; /* field -> the --value given for it */
+  int ambiguous;     /* --take SOURCE matched entries of two sites */
 };
 
 static void dk__rs_free(struct dk__rs *rs) {
@@ -75,6 +81,8 @@ static void dk__rs_free(struct dk__rs *rs) {
   json_decref(rs->applied);
   json_decref(rs->remaining);
   json_decref(rs->kept);
+  json_decref(rs->takes);
+  json_decref(rs->applied_values);
 }
 
 /* main's blob at path as JSON into *out (NULL when absent). */
@@ -136,13 +144,25 @@ static int dk__rs_taken(struct dk__rs *rs, const char *f, json_t **val) {
   size_t j;
   json_array_foreach(rs->fields, j, e) {
     const char *ef = json_string_value(json_object_get(e, "field")),
-               *es = json_string_value(json_object_get(e, "source"));
+               *es = json_string_value(json_object_get(e, "source")),
+               *site = json_string_value(json_object_get(e, "site"));
     if (ef == NULL || strcmp(ef, f) != 0 || es == NULL) continue;
-    json_array_append_new(sources, json_string(es));
-    if (strcmp(es, rs->req->source) == 0) entry = e;
+    char *qual = site ? dk_asprintf("%s/%s", site, es) : dk_strdup(es);
+    json_array_append_new(sources, json_string(qual));
+    /* SOURCE, or SITE/SOURCE where two sites have a source of that name */
+    if (strcmp(es, rs->req->source) == 0 || strcmp(qual, rs->req->source) == 0) {
+      if (entry && strcmp(qual, rs->req->source) != 0) entry = NULL, rs->ambiguous = 1;
+      else entry = e, rs->ambiguous = 0;
+    }
+    free(qual);
   }
   int rc = 0;
-  if (entry == NULL) {
+  if (entry == NULL && rs->ambiguous) {
+    char *names = dk__list(sources);
+    rc = dk_failf(rs->st->err, DK_EINVAL, "field %s of the conflict on %s has values from more than one %s: say "
+                  "which as SITE/SOURCE (%s)", dk__field_label(f), rs->res->path, rs->req->source, names);
+    free(names);
+  } else if (entry == NULL) {
     char *names = dk__list(sources);
     rc = dk_failf(rs->st->err, DK_EINVAL, "field %s of the conflict on %s has no value from %s (its sources: %s)",
                   dk__field_label(f), rs->res->path, rs->req->source, names[0] ? names : "none");
@@ -150,6 +170,8 @@ static int dk__rs_taken(struct dk__rs *rs, const char *f, json_t **val) {
   } else {
     json_t *theirs = json_object_get(entry, "theirs");
     *val = theirs ? json_deep_copy(theirs) : NULL;
+    json_object_set_new(rs->takes, f, json_pack("{s:o*, s:o*}", "site", json_incref(json_object_get(entry, "site")),
+                                                "source", json_incref(json_object_get(entry, "source"))));
   }
   json_decref(sources);
   return rc;
@@ -186,6 +208,7 @@ static int dk__rs_apply(struct dk__rs *rs) {
     json_t *val = NULL;
     int rc = req->how == DK_RESOLVE_TAKE ? dk__rs_taken(rs, f, &val)
              : req->how == DK_RESOLVE_VALUE ? dk__rs_given(rs, f, &val) : 0;
+    if (rc == 0 && req->how == DK_RESOLVE_VALUE) json_object_set(rs->applied_values, f, val);
     if (rc == 0 && req->how != DK_RESOLVE_MAIN) rc = dk_audit_field_set(&rs->neu, f, val, rs->st->err);
     if (rc != 0) return rc;
     const json_t *now = dk_audit_field_get(rs->neu, f);
@@ -226,29 +249,6 @@ static int dk__rs_check(struct dk__rs *rs) {
   }
   dk_vresult_free(&vr);
   return rc;
-}
-
-/* Stage the record and the conflict file (removed when nothing stays open). */
-static int dk__rs_stage(struct dk__rs *rs) {
-  int rc = 0;
-  size_t len;
-  if (rs->neu) {
-    char *data = dk_canonical_dump(rs->neu, &len);
-    rc = dk_txn_put(rs->txn, rs->res->path, data, len);
-    free(data);
-  } else if (rs->record) {
-    rc = dk_txn_remove(rs->txn, rs->res->path);
-  }
-  if (rc < 0) return rc;
-  if (json_array_size(rs->kept) > 0) {
-    json_object_set(rs->doc, "fields", rs->kept);
-    char *data = dk_canonical_dump(rs->doc, &len);
-    rc = dk_txn_put(rs->txn, rs->res->file, data, len);
-    free(data);
-  } else {
-    rc = dk_txn_remove(rs->txn, rs->res->file);
-  }
-  return rc < 0 ? rc : 0;
 }
 
 /* The conflict entries of field f, for the commit body. */
@@ -301,30 +301,78 @@ static void dk__rs_message(struct dk__rs *rs, const char *how, struct dk_buf *ms
   dk_buf_printf(msg, "\nDuikou-Resolved-By: %s\nDuikou-Resolution: %s\n", rs->req->by, how);
 }
 
-/* Commit the staged resolution, authored by the operator. */
-static int dk__rs_commit(struct dk__rs *rs, const char *how) {
-  struct dk_buf msg = {0}, email = {0};
-  dk__rs_message(rs, how, &msg);
-  for (const char *p = rs->req->by; *p; p++) dk_buf_append(&email, *p == ' ' || *p == '\t' ? "." : p, 1);
+/* The operator's name as an e-mail local part. */
+static char *dk__rs_email(const char *by) {
+  struct dk_buf email = {0};
+  for (const char *p = by; *p; p++) dk_buf_append(&email, *p == ' ' || *p == '\t' ? "." : p, 1);
   dk_buf_puts(&email, "@operator.duikou.invalid");
+  return dk_buf_steal(&email);
+}
+
+/* Each chosen field as one commit on this site's resolutions, then main
+ * folded again, authored by the operator. */
+static int dk__rs_commit(struct dk__rs *rs, const char *how) {
+  const struct dk_resolve_req *req = rs->req;
+  char *email = dk__rs_email(req->by);
   struct dk_commit_meta meta;
-  dk_commit_meta_init(&meta, rs->req->by, dk_buf_cstr(&email), rs->req->when);
-  meta.message = dk_buf_cstr(&msg);
-  int rc = dk_txn_commit(rs->txn, &meta, 1, &rs->res->commit);
-  dk_buf_free(&email);
-  if (rc >= 0) {
+  dk_commit_meta_init(&meta, req->by, email, req->when);
+  int rc = 0;
+  size_t i;
+  json_t *fv;
+  json_array_foreach(rs->chosen, i, fv) {
+    const char *f = json_string_value(fv);
+    const char *hw = req->how == DK_RESOLVE_TAKE ? "take" : req->how == DK_RESOLVE_MAIN ? "main" : "value";
+    json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "path", rs->res->path, "field", f, "how", hw, "by", req->by);
+    if (req->how == DK_RESOLVE_VALUE) json_object_set(r, "value", json_object_get(rs->applied_values, f));
+    json_t *who = json_object_get(rs->takes, f);
+    if (req->how == DK_RESOLVE_TAKE && who) {
+      if (json_object_get(who, "site")) json_object_set(r, "site", json_object_get(who, "site"));
+      json_object_set(r, "source", json_object_get(who, "source"));
+    }
+    for (int attempt = 0;; attempt++) {
+      rc = dk_fold_resolution_commit(rs->st, DK_RESOLUTIONS_REF, r, &meta, &rs->res->input);
+      if (rc != DK_EEXIST || attempt == 2) break;
+    }
+    json_decref(r);
+    if (rc < 0) break;
+    rc = 0;
+  }
+  struct dk_buf msg = {0}, subject = {0}, trailers = {0};
+  dk__rs_message(rs, how, &msg);
+  /* the message is subject, blank line, body, blank line, trailers */
+  const char *nl = strchr(msg.data, '\n');
+  dk_buf_append(&subject, msg.data, (size_t)(nl - msg.data));
+  const char *tr = strstr(msg.data, "\n\nDuikou-Resolved-By: ");
+  char *body = dk_strndup(nl + 2, (size_t)(tr - nl - 2));
+  dk_buf_puts(&trailers, tr + 2);
+  static struct dk_config none;
+  const struct dk_config *cfg = req->cfg ? req->cfg : &none;
+  struct dk_converge_meta m = {.why = "resolution", .author = req->by, .email = email, .when = req->when,
+                               .subject = dk_buf_cstr(&subject), .body = body, .trailers = dk_buf_cstr(&trailers),
+                               .force = 1};
+  struct dk_converge_result cr;
+  memset(&cr, 0, sizeof cr);
+  if (rc == 0) rc = dk_converge(rs->st, cfg, NULL, &m, &cr);
+  if (rc == 0 && !cr.committed) rc = dk_failf(rs->st->err, DK_EGIT, "main was not folded again");
+  if (rc == 0) {
+    dk_oid_parse(cr.commit, &rs->res->commit);
     rs->res->message = dk_buf_steal(&msg);
     rs->res->resolution = dk_strdup(how);
     rs->res->applied = rs->applied;
     rs->res->remaining = rs->remaining;
     rs->applied = rs->remaining = NULL;
   }
+  dk_converge_result_clear(&cr);
+  free(body);
+  free(email);
   dk_buf_free(&msg);
+  dk_buf_free(&subject);
+  dk_buf_free(&trailers);
   return rc < 0 ? rc : 0;
 }
 
 static int dk__resolve_once(struct dk_store *st, const struct dk_resolve_req *req, struct dk_resolve_result *res) {
-  struct dk__rs rs = {.st = st, .req = req, .res = res};
+  struct dk__rs rs = {.st = st, .req = req, .res = res, .takes = json_object(), .applied_values = json_object()};
   char how[300];
   if (req->how == DK_RESOLVE_TAKE) snprintf(how, sizeof how, "take %s", req->source);
   else snprintf(how, sizeof how, "%s", req->how == DK_RESOLVE_MAIN ? "keep main" : "value");
@@ -332,7 +380,6 @@ static int dk__resolve_once(struct dk_store *st, const struct dk_resolve_req *re
   if (rc == 0) rc = dk__rs_choose(&rs);
   if (rc == 0) rc = dk__rs_apply(&rs);
   if (rc == 0) rc = dk__rs_check(&rs);
-  if (rc == 0) rc = dk__rs_stage(&rs);
   if (rc == 0) rc = dk__rs_commit(&rs, how);
   dk__rs_free(&rs);
   return rc;

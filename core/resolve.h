@@ -5,6 +5,7 @@
 #define DK_RESOLVE_H
 
 #include <jansson.h>
+#include "config.h"
 #include "store.h"
 
 /* How a conflict is settled. */
@@ -18,11 +19,13 @@ struct dk_resolve_req {
   const json_t *value;      /* DK_RESOLVE_VALUE (borrowed) */
   const char *by;           /* the operator: author of the commit */
   git_time_t when;          /* 0: now */
+  const struct dk_config *cfg; /* the site and its reconcile policies (NULL: no site, `latest`) */
 };
 
 struct dk_resolve_result {
   char *path, *file;        /* the record's and its conflict file's paths */
-  git_oid commit;           /* the resolution commit */
+  git_oid commit;           /* main's commit that applies it */
+  git_oid input;            /* the last resolution commit on refs/duikou/resolutions */
   json_t *applied;          /* [{"field", "old", "new"}]: old = main before, new = after (owned) */
   json_t *remaining;        /* fields still open (owned array of strings) */
   char *resolution;         /* "take <source>", "keep main" or "value" (the Duikou-Resolution trailer) */
@@ -30,11 +33,12 @@ struct dk_resolve_result {
 };
 
 /* Settle fields of a record's open conflict on main (see `duikou conflicts
- * resolve` in README.md) and commit: the choice applied to the record, the
- * settled entries removed from the conflict file (the file removed when none
- * remain), checked against the record's schema, one commit on main by
- * compare-and-swap — retried once from the new main when main moved
- * meanwhile. Returns 0 with *res filled (clear it with
+ * resolve` in README.md): the choice, checked against the record's schema
+ * on main as it is, becomes an input of this site — one commit per field
+ * on refs/duikou/resolutions, authored by the operator, that the other
+ * sites fold too — and main is folded again (converge.h): the choice
+ * applied, the settled entries removed from the conflict file (the file
+ * removed when none remain), one commit on main by compare-and-swap. Returns 0 with *res filled (clear it with
  * dk_resolve_result_clear), or with st->err saying why: DK_EINVAL (a bad
  * name, no open conflict on the record, no such field or source in it, a
  * --value for "" that is not this record), DK_EINVALID (the result fails the

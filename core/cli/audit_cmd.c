@@ -615,10 +615,12 @@ static int dk__conflicts_resolve(struct dk__aopts *o, void (*usage)(FILE *)) {
     return status;
   }
   int is_main = o->take && strcmp(o->take, "main") == 0;
+  /* the site and the policies main is folded with, as the daemon's */
+  struct dk_config *cfg = o->repo == NULL || o->cli.config ? dk_cli_load_config(o->cli.config, &o->cli) : NULL;
   struct dk_resolve_req req = {
     .name = o->pos[1], .field = o->field,
     .how = o->value ? DK_RESOLVE_VALUE : is_main ? DK_RESOLVE_MAIN : DK_RESOLVE_TAKE,
-    .source = o->take, .value = value, .by = by,
+    .source = o->take, .value = value, .by = by, .cfg = cfg,
   };
   struct dk_resolve_result res;
   int rc = dk_resolve(st, &req, &res);
@@ -630,6 +632,7 @@ static int dk__conflicts_resolve(struct dk__aopts *o, void (*usage)(FILE *)) {
   }
   dk_resolve_result_clear(&res);
   dk_store_close(st);
+  dk_config_free(cfg);
   json_decref(value);
   return status;
 }

@@ -144,7 +144,8 @@ int dk_cmd_exchange(int argc, char **argv) {
     dk_exchange_report_clear(&rep);
   }
   struct dk_converge_result cr;
-  if (dk_converge(st, cfg, NULL, "exchange", &cr) != 0) {
+  struct dk_converge_meta m = {.why = only ? only : "exchange"};
+  if (dk_converge(st, cfg, NULL, &m, &cr) != 0) {
     printf("main: not folded: %s\n", dk_esc_tmp(st->err));
     status = DK_EXIT_FAILED;
   } else if (cr.committed) {

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Two sites, Jinan and Linyi, each with its own duikou, its own repository
+# and its own sources, exchanging through one bare remote over file://, over
+# git daemon (git://) and over smart HTTP (lighttpd + git-http-backend, basic
+# auth): rounds on both sides in different orders, the same field of the same
+# task changed differently in the two cities, then both main trees must be
+# byte-identical, with every record of both sides and the same conflicts;
+# a remote down for several rounds and back; a push refused by a hook; and
+# two daemons exchanging on their own. Everything checked with the real git.
+. "$TEST_LIB"
+. "$(dirname "$TEST_LIB")/git_servers.sh"
+
+DATA="$WORK/www"
+mkdir -p "$DATA"
+start_sim --data "$DATA"
+export DK_GIT_PASSWORD=s3cret-exchange-pass
+
+task() { # task N TITLE STATUS UPDATED [TEXT]
+  printf '{"kind":"task","id":"jnly-2024/%s","plan":"jnly-2024","number":%d,"title":"%s","status":"%s","updated_at":"%s"%s}' \
+    "$1" "$((10#$1))" "$2" "$3" "$4" "${5:+,\"text\":\"$5\"}"
+}
+progress() { # progress TASK CITY PERIOD PERCENT STATUS
+  printf '{"kind":"progress","id":"jnly-2024/%s/%s/%s","task":"jnly-2024/%s","city":"%s","period":"%s","status":"%s","percent":%s}' \
+    "$1" "$2" "$3" "$1" "$2" "$3" "$5" "$4"
+}
+serve() { printf '[%s]\n' "$2" >"$DATA/$1.json.tmp"; mv "$DATA/$1.json.tmp" "$DATA/$1.json"; }
+
+# config SITE DIR URL [AUTH]: a site's configuration
+config() {
+  mkdir -p "$2"
+  cat >"$2/duikou.yaml" <<YAML
+repository: snap.git
+state: state
+site: $1
+reconcile:
+  default: latest
+  fields: { task.text: manual }
+sources:
+  - { name: $1-tasks, plugin: json-api, city: $1, url: "$SIM_URL/$1.json" }
+remotes:
+  - name: shared
+    url: "$3"
+    every: 2s
+${4:-}
+YAML
+}
+G() { git --git-dir "$1/snap.git" "${@:2}"; }
+dk() { local d=$1; shift; (cd "$d" && "$DUIKOU" "$@" -c duikou.yaml); }
+tree() { G "$1" rev-parse main^{tree} 2>/dev/null; }
+
+# round SITE...: each site syncs, then exchanges, in the order given
+round() {
+  local s
+  for s in "$@"; do
+    dk "$S/$s" sync >"$S/$s/sync.out" 2>&1 || { cat "$S/$s/sync.out"; return 1; }
+    dk "$S/$s" exchange >"$S/$s/x.out" 2>&1 || { cat "$S/$s/x.out"; return 1; }
+  done
+}
+
+TEXT='推动两市企业开展产业链供需对接'
+T12='联合做强两市优势产业'
+T13='深化文化旅游合作'
+
+# run_exchange LABEL URL [AUTH-YAML]: the whole two-site story over one remote
+run_exchange() {
+  local label=$1 url=$2 auth=${3:-}
+  S="$WORK/$label"
+  config jinan "$S/jinan" "$url" "$auth"
+  config linyi "$S/linyi" "$url" "$auth"
+
+  # Round 1: both cities report task 12 alike; each its own task and progress.
+  serve jinan "$(task 12 "$T12" in_progress 2024-06-01T09:00:00+08:00 "$TEXT"),$(task 14 推进人才交流 in_progress 2024-06-01T09:00:00+08:00),$(progress 12 jinan 2024-06 30 in_progress)"
+  serve linyi "$(task 12 "$T12" in_progress 2024-06-01T09:00:00+08:00 "$TEXT"),$(task 13 "$T13" not_started 2024-06-01T09:00:00+08:00),$(progress 12 linyi 2024-06 40 in_progress)"
+  check "$label: round 1, Jinan then Linyi" round jinan linyi
+  # Round 2: Linyi first; the same field (text) of task 12 changed differently
+  # in the two cities, each on its own time: a manual conflict.
+  sleep 1
+  serve linyi "$(task 12 "$T12" in_progress 2024-06-15T09:00:00+08:00 "临沂修订：$TEXT"),$(task 13 "$T13" in_progress 2024-06-15T09:00:00+08:00),$(progress 12 linyi 2024-06 55 in_progress)"
+  check "$label: round 2, Linyi syncs" round linyi
+  sleep 1
+  serve jinan "$(task 12 "$T12" in_progress 2024-06-16T09:00:00+08:00 "济南修订：$TEXT"),$(task 14 推进人才交流 completed 2024-06-16T09:00:00+08:00),$(progress 12 jinan 2024-06 60 in_progress)"
+  check "$label: round 2, Jinan syncs" round jinan
+  # Round 3: Linyi reports again (status), then both exchange until quiet.
+  sleep 1
+  serve linyi "$(task 12 "$T12" delayed 2024-06-20T09:00:00+08:00 "临沂修订：$TEXT"),$(task 13 "$T13" in_progress 2024-06-15T09:00:00+08:00),$(progress 12 linyi 2024-06 55 delayed)"
+  check "$label: round 3, Linyi" round linyi
+  dk "$S/jinan" exchange >"$S/jinan/x2.out" 2>&1
+  dk "$S/linyi" exchange >"$S/linyi/x2.out" 2>&1
+  dk "$S/jinan" exchange >"$S/jinan/x3.out" 2>&1
+
+  local tj tl
+  tj=$(tree "$S/jinan")
+  tl=$(tree "$S/linyi")
+  if [ -n "$tj" ] && [ "$tj" = "$tl" ]; then ok "$label: both main trees are identical"; else
+    not_ok "$label: both main trees are identical" "jinan $tj, linyi $tl: $(diff <(G "$S/jinan" ls-tree -r main) <(G "$S/linyi" ls-tree -r main) | head -5)"; fi
+  check_eq "$label: every record of both cities is on Jinan's main" \
+    "progress/jnly-2024/12/jinan/2024-06.json progress/jnly-2024/12/linyi/2024-06.json tasks/jnly-2024/12.json tasks/jnly-2024/13.json tasks/jnly-2024/14.json" \
+    "$(G "$S/jinan" ls-tree -r --name-only main progress tasks | tr '\n' ' ' | sed 's/ $//')"
+  check_eq "$label: one conflict open on both sides" "conflicts/task/jnly-2024/12.json conflicts/task/jnly-2024/12.json" \
+    "$(G "$S/jinan" ls-tree -r --name-only main conflicts) $(G "$S/linyi" ls-tree -r --name-only main conflicts)"
+  check_eq "$label: the conflict file is the same on both" "$(G "$S/jinan" show main:conflicts/task/jnly-2024/12.json)" \
+    "$(G "$S/linyi" show main:conflicts/task/jnly-2024/12.json 2>&1)"
+  check_grep "$label: the conflict names both cities' texts" "济南修订" <(G "$S/linyi" show main:conflicts/task/jnly-2024/12.json)
+  check_eq "$label: Linyi's later status reached Jinan" delayed \
+    "$(G "$S/jinan" show main:tasks/jnly-2024/12.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')"
+  check_eq "$label: each city's progress is its own" "60 55" \
+    "$(G "$S/jinan" show main:progress/jnly-2024/12/jinan/2024-06.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["percent"])') $(G "$S/jinan" show main:progress/jnly-2024/12/linyi/2024-06.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["percent"])')"
+  dk "$S/jinan" sites >"$S/jinan/sites.out" 2>&1
+  check_grep "$label: duikou sites says Linyi's view converged" "^linyi .*main converged" "$S/jinan/sites.out"
+  check "$label: git fsck --strict, Jinan" G "$S/jinan" fsck --strict
+  check "$label: git fsck --strict, Linyi" G "$S/linyi" fsck --strict
+  check_no_grep "$label: no password in Jinan's repository or state" "$DK_GIT_PASSWORD" <(grep -rl "$DK_GIT_PASSWORD" "$S" 2>/dev/null)
+}
+
+gs_bare shared-file >/dev/null
+run_exchange file "$(gs_file_url shared-file)"
+check "file: git fsck --strict on the remote" git --git-dir "$GS_ROOT/shared-file.git" fsck --strict
+check_eq "file: the remote holds both sites' refs, under their names" \
+  "refs/duikou/sites/jinan/main refs/duikou/sites/jinan/sources/jinan-tasks refs/duikou/sites/linyi/main refs/duikou/sites/linyi/sources/linyi-tasks" \
+  "$(git --git-dir "$GS_ROOT/shared-file.git" for-each-ref --format='%(refname)' | tr '\n' ' ' | sed 's/ $//')"
+
+gs_bare shared-git >/dev/null
+gs_start_daemon
+run_exchange git "$GS_GIT_URL/shared-git.git"
+
+gs_bare shared-http >/dev/null
+gs_start_http duikou "$DK_GIT_PASSWORD"
+run_exchange http "$GS_HTTP_URL/shared-http.git" "    auth: { basic_user: duikou, basic_password_env: DK_GIT_PASSWORD }"
+check "http: git fsck --strict on the remote" git --git-dir "$GS_ROOT/shared-http.git" fsck --strict
+
+# ---- the remote down for several rounds, then back (git daemon stopped)
+S="$WORK/git"
+gs_stop daemon
+sleep 1
+serve jinan "$(task 12 "$T12" completed 2024-07-01T09:00:00+08:00 "济南修订：$TEXT"),$(task 14 推进人才交流 completed 2024-06-16T09:00:00+08:00),$(progress 12 jinan 2024-07 100 completed)"
+for i in 1 2 3; do
+  dk "$S/jinan" sync >"$S/jinan/down$i.out" 2>&1
+  dk "$S/jinan" exchange >"$S/jinan/xdown$i.out" 2>&1
+  echo $? >"$S/jinan/xdown$i.status"
+done
+check_eq "down: the syncs go on committing locally" 0 "$(G "$S/jinan" rev-parse -q --verify main >/dev/null; echo $?)"
+check_eq "down: exchange says the remote is down (exit 1)" 1 "$(cat "$S/jinan/xdown3.status")"
+check_grep "down: with the reason" "shared: down: " "$S/jinan/xdown3.out"
+dk "$S/jinan" sites >"$S/jinan/sites-down.out" 2>&1
+check_grep "down: duikou sites says since when and why" "remote shared: down since 20" "$S/jinan/sites-down.out"
+# back, on its port again
+port=${GS_GIT_URL##*:}
+"$GIT_DAEMON" --listen=127.0.0.1 --port="$port" --base-path="$GS_ROOT" --export-all --enable=receive-pack \
+  --reuseaddr "$GS_ROOT" >"$GS_DIR/daemon2.out" 2>"$GS_DIR/daemon2.err" &
+GS_PIDS[daemon]=$!
+gs_wait_port "$port" daemon
+check "back: Jinan exchanges" dk "$S/jinan" exchange
+check "back: Linyi exchanges" dk "$S/linyi" exchange
+check_eq "back: Linyi has Jinan's July progress" 100 \
+  "$(G "$S/linyi" show main:progress/jnly-2024/12/jinan/2024-07.json 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["percent"])')"
+check_eq "back: no commit was made twice (Jinan's source history is linear, one commit per report)" \
+  "$(G "$S/jinan" rev-list refs/duikou/sources/jinan-tasks | wc -l)" \
+  "$(G "$S/linyi" rev-list refs/duikou/sites/jinan/sources/jinan-tasks | wc -l)"
+dk "$S/jinan" exchange >/dev/null 2>&1
+check_eq "back: both trees identical again" "$(tree "$S/jinan")" "$(tree "$S/linyi")"
+dk "$S/jinan" sites >"$S/jinan/sites-up.out" 2>&1
+check_grep "back: the remote is up again" "remote shared: up, last exchange" "$S/jinan/sites-up.out"
+
+# ---- a push refused by the server (an update hook says no)
+S="$WORK/file"
+gs_refuse_ref "$GS_ROOT/shared-file.git" refs/duikou/sites/jinan/sources/jinan-tasks "jinan may not write here today" update
+sleep 1
+serve jinan "$(task 12 "$T12" completed 2024-07-02T09:00:00+08:00 "济南修订：$TEXT"),$(task 14 推进人才交流 completed 2024-06-16T09:00:00+08:00)"
+dk "$S/jinan" sync >/dev/null 2>&1
+dk "$S/jinan" exchange >"$S/jinan/refused.out" 2>&1
+check_eq "refused: exchange exits 1" 1 $?
+check_grep "refused: the ref and the server's reason are named" "refused refs/duikou/sites/jinan/sources/jinan-tasks: .*jinan may not write here today" "$S/jinan/refused.out"
+dk "$S/jinan" sites >"$S/jinan/sites-refused.out" 2>&1
+check_grep "refused: duikou sites shows the alarm" "alarm: the remote refused refs/duikou/sites/jinan/sources/jinan-tasks" "$S/jinan/sites-refused.out"
+
+finish
