@@ -746,7 +746,7 @@ struct pev {
 struct pin {
   char ref[160];
   const char *site, *city;
-  char source[8];
+  char source[24];
   struct pev *ev;
   size_t n;
 };
