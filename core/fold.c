@@ -754,67 +754,6 @@ static void dk__chain_free(struct dk__chain *c) {
   memset(c, 0, sizeof *c);
 }
 
-/* Input i's first-parent chain from head back to `stop` (excluded; NULL: to
- * the root) into ch, oldest first, keyed from (etime0, seq0), the place of
- * `stop`. *met says whether stop was met. Returns 0 or DK_EGIT. */
-static int dk__walk(struct dk__fold *f, size_t i, const git_oid *head, const git_oid *stop, git_time_t etime0,
-                    unsigned long seq0, struct dk__chain *ch, int *met) {
-  size_t n = 0, cap = 0;
-  struct dk__ev *v = NULL;
-  git_oid at = *head;
-  int rc = 0, more = 1;
-  *met = 0;
-  while (more) {
-    if (stop && git_oid_equal(&at, stop)) {
-      *met = 1;
-      break;
-    }
-    struct dk_store_commit sc = {0};
-    if ((rc = dk_store_commit(f->st, &at, &sc)) != 0) break;
-    if (n == cap) v = dk_realloc(v, (cap = cap ? 2 * cap : 16) * sizeof *v);
-    struct dk__ev *e = &v[n++];
-    memset(e, 0, sizeof *e);
-    e->in = i;
-    e->oid = at;
-    e->time = sc.time;
-    e->has_parent = sc.nparents > 0;
-    if (e->has_parent) e->parent = sc.parent;
-    more = e->has_parent;
-    at = sc.parent;
-    dk_store_commit_clear(&sc);
-  }
-  if (rc != 0) {
-    free(v);
-    return rc;
-  }
-  for (size_t a = 0, b = n ? n - 1 : 0; a < b; a++, b--) {
-    struct dk__ev t = v[a];
-    v[a] = v[b];
-    v[b] = t;
-  }
-  const struct dk_fold_input *in = &f->in[i];
-  for (size_t k = 0; k < n; k++) {
-    struct dk_fold_key *key = &v[k].key;
-    etime0 = v[k].time > etime0 || (k == 0 && seq0 == 0) ? v[k].time : etime0;
-    key->time = etime0;
-    key->site = in->site;
-    key->type = in->source ? 0 : 1;
-    key->source = in->source;
-    key->seq = ++seq0;
-    dk_oid_hex(&v[k].oid, key->hex);
-  }
-  ch->ev = v;
-  ch->n = n;
-  ch->from = 0;
-  return 0;
-}
-
-static int dk__input_of(struct dk__fold *f, const char *ref) {
-  for (size_t i = 0; i < f->n; i++)
-    if (strcmp(f->in[i].ref, ref) == 0) return (int)i;
-  return -1;
-}
-
 /* Where input i's head is: 1 with *head, 0 when it has none. */
 static int dk__head(struct dk__fold *f, size_t i, git_oid *head) {
   if (f->in[i].head) {
@@ -825,35 +764,129 @@ static int dk__head(struct dk__fold *f, size_t i, git_oid *head) {
   return rc < 0 ? rc : found;
 }
 
-/* Whether checkpoint p can start the fold of the chains: every input it
- * names is one, at a commit on that input's chain, and every event after
- * those commits sorts after its key. Sets each chain's `from`. */
-static int dk__usable(struct dk__fold *f, const struct dk_fold_point *p) {
-  if (!p->has_key) return 0;
-  for (size_t i = 0; i < f->n; i++) f->ch[i].from = 0;
-  for (size_t k = 0; k < p->npos; k++) {
-    int i = dk__input_of(f, p->pos[k].ref);
-    if (i < 0) return 0;
-    struct dk__chain *c = &f->ch[i];
-    size_t at = c->n;
-    for (size_t e = c->n; e-- > 0;)
-      if (git_oid_equal(&c->ev[e].oid, &p->pos[k].commit)) {
-        at = e;
-        break;
-      }
-    if (at == c->n) return 0;
-    c->from = at + 1;
+/* An input's first-parent chain read from its head back, as far as the
+ * checkpoints tried so far needed it. */
+struct dk__lz {
+  struct dk__ev *v; /* newest first */
+  size_t n, cap;
+  int done;         /* v[n-1] is the root (or there is no head) */
+  git_oid next;     /* the commit to read next, when not done */
+};
+
+/* Read one more commit of input i's chain. Returns 0 or DK_EGIT. */
+static int dk__lz_more(struct dk__fold *f, size_t i, struct dk__lz *z) {
+  struct dk_store_commit sc = {0};
+  int rc = dk_store_commit(f->st, &z->next, &sc);
+  if (rc != 0) return rc;
+  if (z->n == z->cap) z->v = dk_realloc(z->v, (z->cap = z->cap ? 2 * z->cap : 16) * sizeof *z->v);
+  struct dk__ev *e = &z->v[z->n++];
+  memset(e, 0, sizeof *e);
+  e->in = i;
+  e->oid = z->next;
+  e->time = sc.time;
+  e->has_parent = sc.nparents > 0;
+  if (e->has_parent) e->parent = z->next = sc.parent;
+  else z->done = 1;
+  dk_store_commit_clear(&sc);
+  return 0;
+}
+
+/* Where commit c is on the chain: *at with v[*at] == c, or *at = -1 when it
+ * is not on it. Returns 0 or DK_EGIT. */
+static int dk__lz_find(struct dk__fold *f, size_t i, struct dk__lz *z, const git_oid *c, long *at) {
+  for (size_t k = 0;; k++) {
+    if (k == z->n) {
+      if (z->done) break;
+      int rc = dk__lz_more(f, i, z);
+      if (rc != 0) return rc;
+    }
+    if (git_oid_equal(&z->v[k].oid, c)) {
+      *at = (long)k;
+      return 0;
+    }
   }
+  *at = -1;
+  return 0;
+}
+
+/* The key of event e, the child of a commit at (etime, seq) on its chain
+ * (seq 0: e is the root). */
+static void dk__key_of(struct dk__fold *f, struct dk__ev *e, git_time_t etime, unsigned long seq) {
+  const struct dk_fold_input *in = &f->in[e->in];
+  e->key.time = seq == 0 || e->time > etime ? e->time : etime;
+  e->key.site = in->site;
+  e->key.type = in->source ? 0 : 1;
+  e->key.source = in->source;
+  e->key.seq = seq + 1;
+  dk_oid_hex(&e->oid, e->key.hex);
+}
+
+static int dk__input_of(struct dk__fold *f, const char *ref) {
   for (size_t i = 0; i < f->n; i++)
-    if (f->ch[i].from < f->ch[i].n && dk_fold_key_cmp(&f->ch[i].ev[f->ch[i].from].key, &p->key) <= 0) return 0;
+    if (strcmp(f->in[i].ref, ref) == 0) return (int)i;
+  return -1;
+}
+
+static const struct dk_fold_pos *dk__pos_of(const struct dk_fold_point *p, const char *ref) {
+  for (size_t k = 0; k < p->npos; k++)
+    if (strcmp(p->pos[k].ref, ref) == 0) return &p->pos[k];
+  return NULL;
+}
+
+/* Whether checkpoint p can start the fold: every input it names is one, at
+ * a commit on that input's chain, and the first event after it (an input's
+ * keys grow along its chain) sorts after p's key. d[i] is then the number
+ * of input i's events p has not folded. Returns 1, 0 or DK_EGIT. */
+static int dk__usable(struct dk__fold *f, struct dk__lz *lz, const struct dk_fold_point *p, size_t *d) {
+  if (!p->has_key) return 0;
+  for (size_t k = 0; k < p->npos; k++)
+    if (dk__input_of(f, p->pos[k].ref) < 0) return 0; /* an input that went: its events must go too */
+  for (size_t i = 0; i < f->n; i++) {
+    struct dk__lz *z = &lz[i];
+    const struct dk_fold_pos *pos = dk__pos_of(p, f->in[i].ref);
+    int rc = 0;
+    if (pos) {
+      long at;
+      if ((rc = dk__lz_find(f, i, z, &pos->commit, &at)) != 0) return rc;
+      if (at < 0) return 0; /* its history no longer holds what p folded */
+      d[i] = (size_t)at;
+    } else {
+      while (!z->done && rc == 0) rc = dk__lz_more(f, i, z);
+      if (rc != 0) return rc;
+      d[i] = z->n;
+    }
+    if (d[i] == 0) continue;
+    struct dk__ev *first = &z->v[d[i] - 1];
+    dk__key_of(f, first, pos ? pos->etime : 0, pos ? pos->seq : 0);
+    if (dk_fold_key_cmp(&first->key, &p->key) <= 0) return 0;
+  }
   return 1;
 }
 
-/* Take checkpoint p (at commit `at`, or the empty tree when NULL) as the
- * fold's start. */
+/* The events to fold: input i's d[i] newest, oldest first, keyed from p's
+ * place (NULL: the root). */
+static void dk__take(struct dk__fold *f, struct dk__lz *lz, const struct dk_fold_point *p, const size_t *d) {
+  for (size_t i = 0; i < f->n; i++) {
+    const struct dk_fold_pos *pos = p ? dk__pos_of(p, f->in[i].ref) : NULL;
+    struct dk__chain *c = &f->ch[i];
+    c->n = d[i];
+    c->from = 0;
+    c->ev = dk_calloc(d[i] ? d[i] : 1, sizeof *c->ev);
+    git_time_t etime = pos ? pos->etime : 0;
+    unsigned long seq = pos ? pos->seq : 0;
+    for (size_t k = 0; k < d[i]; k++) {
+      c->ev[k] = lz[i].v[d[i] - 1 - k];
+      dk__key_of(f, &c->ev[k], etime, seq);
+      etime = c->ev[k].key.time;
+      seq = c->ev[k].key.seq;
+    }
+  }
+}
+
+/* Take checkpoint p (at commit `at`) as the fold's start. */
 static void dk__start_at(struct dk__fold *f, const git_oid *at, struct dk_fold_point *p) {
-  f->has_start = at != NULL;
-  if (at) f->start = *at;
+  f->has_start = 1;
+  f->start = *at;
   for (size_t k = 0; k < p->npos; k++) {
     int i = dk__input_of(f, p->pos[k].ref);
     f->L[i] = p->pos[k];
@@ -866,71 +899,56 @@ static void dk__start_at(struct dk__fold *f, const git_oid *at, struct dk_fold_p
   f->key = f->sp.key;
 }
 
-/* The fast way: main_tip is a checkpoint, every input's history still
- * holds where it stands, and every new event sorts after its key. Returns
- * 1 (started at the tip), 0 (not so), or a DK_E* code. */
-static int dk__from_tip(struct dk__fold *f, int has_tip, const git_oid *tip) {
-  struct dk_fold_point tp = {0};
-  int rc = has_tip ? dk_fold_point_read(f->st, tip, &tp) : 0, ok = rc == 0 && (!has_tip || tp.has_key);
-  for (size_t k = 0; ok && k < tp.npos; k++) ok = dk__input_of(f, tp.pos[k].ref) >= 0;
-  for (size_t i = 0; ok && i < f->n; i++) {
-    git_oid head;
-    int has = dk__head(f, i, &head), met = 0;
-    const struct dk_fold_pos *pos = NULL;
-    for (size_t k = 0; k < tp.npos; k++)
-      if (strcmp(tp.pos[k].ref, f->in[i].ref) == 0) pos = &tp.pos[k];
-    if (has < 0) rc = has;
-    if (has <= 0) {
-      ok = has == 0 && pos == NULL; /* a ref that went: its events must go too */
-      continue;
-    }
-    rc = dk__walk(f, i, &head, pos ? &pos->commit : NULL, pos ? pos->etime : 0, pos ? pos->seq : 0, &f->ch[i], &met);
-    if (rc != 0 || (pos && !met)) ok = 0;
-    else if (has_tip && f->ch[i].n && dk_fold_key_cmp(&f->ch[i].ev[0].key, &tp.key) <= 0) ok = 0;
-  }
-  if (rc == 0 && ok) {
-    f->at_tip = 1;
-    if (has_tip && f->ix) {
-      git_oid h;
-      int found;
-      dk_index_head(f->ix, DK_INDEX_MAIN, &h, &found);
-      f->start_ixmain = found && git_oid_equal(&h, tip);
-    }
-    dk__start_at(f, has_tip ? tip : NULL, &tp);
-  }
-  dk_fold_point_free(&tp);
-  for (size_t i = 0; !(rc == 0 && ok) && i < f->n; i++) dk__chain_free(&f->ch[i]);
-  return rc < 0 ? rc : ok;
-}
-
-/* The slow way: every input's whole history, and the newest first-parent
- * main commit that can start its fold (none: the empty tree). */
-static int dk__from_earlier(struct dk__fold *f, int has_tip, const git_oid *tip) {
-  int rc = 0, met;
+/* Where the fold starts: main_tip when it can (the common case reads each
+ * input back to where the tip stands, no further), else the newest
+ * first-parent main commit that can, else the empty tree (every input read
+ * to its root). Returns 0 or a DK_E* code. */
+static int dk__find_start(struct dk__fold *f, int has_tip, const git_oid *tip) {
+  struct dk__lz *lz = dk_calloc(f->n ? f->n : 1, sizeof *lz);
+  size_t *d = dk_calloc(f->n ? f->n : 1, sizeof *d);
+  int rc = 0, found = 0;
   for (size_t i = 0; i < f->n && rc == 0; i++) {
-    git_oid head;
-    int has = dk__head(f, i, &head);
+    int has = dk__head(f, i, &lz[i].next);
     if (has < 0) rc = has;
-    else if (has > 0) rc = dk__walk(f, i, &head, NULL, 0, 0, &f->ch[i], &met);
+    lz[i].done = has == 0;
   }
   git_oid at = has_tip ? *tip : (git_oid){{0}};
   int more = has_tip;
-  while (rc == 0 && more) {
+  while (rc == 0 && more && !found) {
     struct dk_store_commit sc = {0};
     if ((rc = dk_store_commit(f->st, &at, &sc)) != 0) break;
     struct dk_fold_point p;
     dk_fold_point_parse(sc.message, &p);
-    if (dk__usable(f, &p)) {
+    int u = dk__usable(f, lz, &p, d);
+    if (u < 0) rc = u;
+    if (u > 0) {
+      found = 1;
+      f->at_tip = git_oid_equal(&at, tip);
+      dk__take(f, lz, &p, d);
       dk__start_at(f, &at, &p);
-      dk_store_commit_clear(&sc);
-      return 0;
     }
     dk_fold_point_free(&p);
     more = sc.nparents > 0;
-    at = sc.parent;
+    if (more) at = sc.parent;
     dk_store_commit_clear(&sc);
   }
-  for (size_t i = 0; i < f->n; i++) f->ch[i].from = 0;
+  if (rc == 0 && !found) {
+    for (size_t i = 0; i < f->n && rc == 0; i++) {
+      while (!lz[i].done && rc == 0) rc = dk__lz_more(f, i, &lz[i]);
+      d[i] = lz[i].n;
+    }
+    if (rc == 0) dk__take(f, lz, NULL, d);
+    f->at_tip = !has_tip;
+  }
+  if (rc == 0 && f->at_tip && has_tip && f->ix) {
+    git_oid h;
+    int hf;
+    dk_index_head(f->ix, DK_INDEX_MAIN, &h, &hf);
+    f->start_ixmain = hf && git_oid_equal(&h, tip);
+  }
+  for (size_t i = 0; i < f->n; i++) free(lz[i].v);
+  free(lz);
+  free(d);
   return rc;
 }
 
@@ -1061,13 +1079,8 @@ int dk_fold(struct dk_store *st, const struct dk_reconcile *rc, const struct dk_
   f.held = dk_calloc(cap, sizeof *f.held);
   git_oid tip;
   int has_tip = dk_txn_base(mtx, &tip);
-  int ret = dk__from_tip(&f, has_tip, &tip);
-  if (ret == 0) {
-    out->refolded = has_tip;
-    ret = dk__from_earlier(&f, has_tip, &tip);
-  } else if (ret == 1) {
-    ret = 0;
-  }
+  int ret = dk__find_start(&f, has_tip, &tip);
+  out->refolded = ret == 0 && has_tip && !f.at_tip;
   size_t total = 0;
   for (size_t i = 0; i < n; i++) total += f.ch[i].n - f.ch[i].from;
   struct dk__ev **evs = dk_calloc(total ? total : 1, sizeof *evs);

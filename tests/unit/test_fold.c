@@ -3,7 +3,8 @@
  * property: random histories delivered to two stores in two random
  * interleavings, and to a third all at once, give byte-identical main trees.
  *
- * DK_FOLD_CASES (default 2000) and DK_FOLD_SEED (default fixed, printed)
+ * DK_FOLD_CASES (default 1000, about a minute on two cores; 150 under
+ * AddressSanitizer) and DK_FOLD_SEED (default fixed, printed)
  * set the property's size and seed. Stores live in DK_FOLD_TMP, else
  * /dev/shm when there is one (every commit ends in a syncfs), else TMPDIR. */
 #include <stdarg.h>
@@ -25,6 +26,18 @@
 #include "util.h"
 
 #define T0 1719734400 /* 2024-06-30T08:00:00Z */
+
+/* Under the sanitizers a case costs four times as much: fewer by default. */
+#if defined(__SANITIZE_ADDRESS__)
+#define DK__FOLD_CASES 150
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DK__FOLD_CASES 150
+#endif
+#endif
+#ifndef DK__FOLD_CASES
+#define DK__FOLD_CASES 1000
+#endif
 
 static char tmpl[4096];
 static int nstores;
@@ -405,6 +418,57 @@ static void test_deletions(void **state) {
   drop_store(st);
 }
 
+
+/* The index answers for main and the other sources where it is at the very
+ * commit the fold reads; an input whose history was rewritten makes the
+ * checkpoints that name its lost commits unusable. */
+static void test_index_and_rewritten(void **state) {
+  (void)state;
+  struct dk_store *st = new_store(NULL);
+  const char *ra = "refs/duikou/sources/a", *rb = "refs/duikou/sources/b";
+  struct dk_fold_input in[2] = {{.ref = ra, .site = "jinan", .source = "a", .city = "jinan", .ix1 = 1},
+                                {.ref = rb, .site = "jinan", .source = "b", .city = "jinan", .ix1 = 2}};
+  source_commit(st, ra, T0, NULL, 0, NULL, TASK1, TASK1_JSON("not_started", "x"), NULL);
+  source_commit(st, rb, T0 + 10, NULL, 0, NULL, TASK1, TASK1_JSON("not_started", "x"), NULL);
+  fold_commit(st, DK_MAIN_REF, NULL, in, 2, NULL, 0, NULL);
+  const char *refs[2] = {ra, rb};
+  struct dk_index *ix = NULL;
+  assert_int_equal(dk_index_build(st, refs, 2, &ix), 0);
+  source_commit(st, ra, T0 + 20, NULL, 0, NULL, TASK1, TASK1_JSON("in_progress", "x"), NULL);
+  struct dk_fold_out out;
+  fold_commit(st, DK_MAIN_REF, NULL, in, 2, ix, 0, &out);
+  assert_int_equal(out.refolded, 0);
+  assert_string_equal(dk_buf_cstr(&out.body), TASK1 ": status not_started \xe2\x86\x92 in_progress\n");
+  dk_fold_out_free(&out);
+  dk_index_free(ix);
+  /* a's history replaced by another one: refolded, as if it had always been so */
+  git_oid x1, x2;
+  source_commit(st, "refs/tmp/x", T0 + 5, NULL, 0, &x1, TASK1, TASK1_JSON("completed", "y"), NULL);
+  source_commit(st, "refs/tmp/x", T0 + 30, NULL, 0, &x2, TASK1, TASK1_JSON("completed", "z"), NULL);
+  in[0].head = &x2;
+  in[0].ix1 = in[1].ix1 = 0;
+  fold_commit(st, DK_MAIN_REF, NULL, in, 2, NULL, 0, &out);
+  assert_int_equal(out.refolded, 1);
+  assert_int_equal(out.events, 3);
+  dk_fold_out_free(&out);
+  fold_commit(st, "refs/heads/once", NULL, in, 2, NULL, 0, NULL);
+  char *t1 = tree_list(st, DK_MAIN_REF), *t2 = tree_list(st, "refs/heads/once");
+  assert_string_equal(t1, t2);
+  free(t1);
+  free(t2);
+  char *rec = read_at(st, DK_MAIN_REF, TASK1);
+  assert_non_null(strstr(rec, "\"z\""));
+  free(rec);
+  /* an input that goes: its events go from main too */
+  fold_commit(st, DK_MAIN_REF, NULL, &in[1], 1, NULL, 0, &out);
+  assert_int_equal(out.refolded, 1);
+  dk_fold_out_free(&out);
+  rec = read_at(st, DK_MAIN_REF, TASK1);
+  assert_non_null(strstr(rec, "\"not_started\""));
+  free(rec);
+  drop_store(st);
+}
+
 static int resolve(struct dk_store *st, const char *ref, git_time_t t, const char *json) {
   json_t *r = J(json);
   struct dk_commit_meta meta = {.author_name = "op", .author_email = "op@operator.duikou.invalid",
@@ -503,6 +567,78 @@ static void test_resolutions(void **state) {
   free(cmd);
   free(path);
   dk_reconcile_free(rc);
+  drop_store(st);
+}
+
+
+/* DK_FOLD_BENCH=<sources>: that many sources of 2,000 records each folded
+ * into an empty main one report at a time, then 1% of one source's records
+ * re-synced; prints the time of the folds alone. Skipped without it. */
+static void test_bench(void **state) {
+  (void)state;
+  const char *eb = getenv("DK_FOLD_BENCH");
+  if (eb == NULL || !*eb) {
+    skip();
+    return;
+  }
+  size_t ns = strtoul(eb, NULL, 10), nr = 2000;
+  struct dk_store *st = new_store(NULL);
+  struct dk_fold_input *in = dk_calloc(ns, sizeof *in);
+  char **refs = dk_calloc(ns, sizeof *refs), **names = dk_calloc(ns, sizeof *names);
+  double tfold = 0, tcommit = 0;
+  struct timespec a, b;
+  for (size_t s = 0; s < ns; s++) {
+    names[s] = dk_asprintf("src%02zu", s);
+    refs[s] = dk_asprintf("refs/duikou/sources/%s", names[s]);
+    in[s] = (struct dk_fold_input){.ref = refs[s], .site = "jinan", .source = names[s], .city = "jinan"};
+  }
+  for (int round = 0; round < 2; round++)
+    for (size_t s = 0; s < (round ? 1 : ns); s++) {
+      clock_gettime(CLOCK_MONOTONIC, &a);
+      struct dk_txn *txn;
+      assert_int_equal(dk_txn_begin(st, refs[s], &txn), 0);
+      for (size_t r = 0; r < nr; r++) {
+        if (round && r % 100) continue;
+        char *path = dk_asprintf("progress/jnly-2024/%02zu/linyi/%04zu-%02zu.json", s % 100, 2000 + r / 12, 1 + r % 12);
+        char *data = dk_asprintf("{\n  \"city\": \"linyi\",\n  \"id\": \"jnly-2024/%02zu/linyi/%04zu-%02zu\",\n"
+                                 "  \"kind\": \"progress\",\n  \"percent\": %d,\n  \"period\": \"%04zu-%02zu\",\n"
+                                 "  \"task\": \"jnly-2024/%02zu\"\n}\n",
+                                 s % 100, 2000 + r / 12, 1 + r % 12, round ? 90 : 10, 2000 + r / 12, 1 + r % 12, s % 100);
+        assert_true(dk_txn_put(txn, path, data, strlen(data)) >= 0);
+        free(path);
+        free(data);
+      }
+      struct dk_commit_meta meta = {.author_name = names[s], .author_email = "s@duikou.invalid", .committer_name = "d",
+                                    .committer_email = "d@duikou.invalid", .when = T0 + (git_time_t)(round * 100000 + s),
+                                    .message = "report\n"};
+      git_oid oid;
+      assert_int_equal(dk_txn_commit(txn, &meta, 1, &oid), 1);
+      dk_txn_free(txn);
+      clock_gettime(CLOCK_MONOTONIC, &b);
+      tcommit += (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+      struct dk_txn *mtx;
+      assert_int_equal(dk_txn_begin(st, DK_MAIN_REF, &mtx), 0);
+      struct dk_fold_out out;
+      assert_int_equal(dk_fold(st, NULL, in, ns, mtx, NULL, &out), 0);
+      assert_int_equal(out.refolded, 0);
+      char *msg = dk_asprintf("fold\n\n%s", dk_buf_cstr(&out.trailers));
+      meta.message = msg;
+      assert_int_equal(dk_txn_commit(mtx, &meta, 1, &oid), 1);
+      free(msg);
+      dk_txn_free(mtx);
+      dk_fold_out_free(&out);
+      clock_gettime(CLOCK_MONOTONIC, &a);
+      tfold += (double)(a.tv_sec - b.tv_sec) + (double)(a.tv_nsec - b.tv_nsec) / 1e9;
+    }
+  fprintf(stderr, "fold bench: %zu sources x %zu records: source commits %.2f s, folds and main commits %.2f s\n", ns,
+          nr, tcommit, tfold);
+  for (size_t s = 0; s < ns; s++) {
+    free(names[s]);
+    free(refs[s]);
+  }
+  free(names);
+  free(refs);
+  free(in);
   drop_store(st);
 }
 
@@ -611,7 +747,7 @@ struct pev {
 struct pin {
   char ref[160];
   const char *site, *city;
-  char source[8];
+  char source[24];
   struct pev *ev;
   size_t n;
 };
@@ -893,7 +1029,7 @@ static void print_diff(struct dk_store *a, const char *ra, struct dk_store *b, c
 static void test_property(void **state) {
   (void)state;
   const char *ec = getenv("DK_FOLD_CASES"), *es = getenv("DK_FOLD_SEED");
-  unsigned long cases = ec && *ec ? strtoul(ec, NULL, 10) : 2000;
+  unsigned long cases = ec && *ec ? strtoul(ec, NULL, 10) : DK__FOLD_CASES;
   uint64_t seed = es && *es ? strtoull(es, NULL, 0) : 0x5eed2024u;
   fprintf(stderr, "fold property: %lu cases, seed %#llx (DK_FOLD_CASES, DK_FOLD_SEED)\n", cases,
           (unsigned long long)seed);
@@ -965,7 +1101,9 @@ int main(void) {
     cmocka_unit_test(test_late_input_refolds),
     cmocka_unit_test(test_deletions),
     cmocka_unit_test(test_resolutions),
+    cmocka_unit_test(test_index_and_rewritten),
     cmocka_unit_test(test_property),
+    cmocka_unit_test(test_bench),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
