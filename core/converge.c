@@ -196,6 +196,9 @@ int dk_converge_adopt(struct dk_store *st, const struct dk_config *cfg, const st
     fp.pos = dk_calloc(in->n ? in->n : 1, sizeof *fp.pos);
     struct dk_fold_key best = {0, "-", 0, NULL, 0, "0000000000000000000000000000000000000000"};
     for (size_t i = 0; i < in->n && rc == 0; i++) {
+      /* only this site's sources made a main from before: what other sites
+       * and resolutions bring is folded, never taken as folded */
+      if (strncmp(in->v[i].ref, DK__SRC_PREFIX, strlen(DK__SRC_PREFIX)) != 0) continue;
       git_oid head;
       int have = 0;
       if (in->v[i].head) head = *in->v[i].head, have = 1;

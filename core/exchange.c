@@ -137,7 +137,8 @@ static int dk__accept_cb(const char *ref, const git_oid *oid, void *arg) {
 
 struct dk__own {
   char **src, **dst;
-  git_oid *oids;
+  git_oid *oids, *olds; /* what each is, here and (had[i]) on the remote */
+  int *had;
   size_t n;
   const char *site;
   json_t *remote, *blocked;
@@ -156,6 +157,9 @@ static int dk__own_cb(const char *ref, const git_oid *oid, void *arg) {
   o->src = dk_realloc(o->src, (o->n + 1) * sizeof *o->src);
   o->dst = dk_realloc(o->dst, (o->n + 1) * sizeof *o->dst);
   o->oids = dk_realloc(o->oids, (o->n + 1) * sizeof *o->oids);
+  o->olds = dk_realloc(o->olds, (o->n + 1) * sizeof *o->olds);
+  o->had = dk_realloc(o->had, (o->n + 1) * sizeof *o->had);
+  o->had[o->n] = there && dk_oid_parse(there, &o->olds[o->n]) == 0;
   o->src[o->n] = dk_strdup(ref);
   o->dst[o->n] = dk_asprintf(DK_SITES_PREFIX "%s/%s", o->site, name);
   o->oids[o->n++] = *oid;
@@ -299,7 +303,8 @@ int dk_exchange(struct dk_store *st, const struct dk_config *cfg, const struct d
       if (s->ok) {
         size_t k = 0;
         while (k < own.n && strcmp(own.dst[k], s->ref) != 0) k++;
-        dk__moved(&rep->out, &rep->nout, s->ref, NULL, 0, k < own.n ? &own.oids[k] : &s->oid);
+        dk__moved(&rep->out, &rep->nout, s->ref, k < own.n ? &own.olds[k] : NULL, k < own.n && own.had[k],
+                  k < own.n ? &own.oids[k] : &s->oid);
       } else {
         dk__alarm(rep, "the remote refused %s: %s%s", s->ref, s->msg ? s->msg : "no reason given",
                   s->msg && strstr(s->msg, "fast") ? " (another duikou writes as this site?)" : "");
@@ -313,6 +318,8 @@ int dk_exchange(struct dk_store *st, const struct dk_config *cfg, const struct d
     free(own.src);
     free(own.dst);
     free(own.oids);
+    free(own.olds);
+    free(own.had);
   }
   json_decref(a.remote);
   json_decref(a.blocked);

@@ -316,10 +316,16 @@ static int dk__rs_commit(struct dk__rs *rs, const char *how) {
   char *email = dk__rs_email(req->by);
   struct dk_commit_meta meta;
   dk_commit_meta_init(&meta, req->by, email, req->when);
-  int rc = 0;
+  static struct dk_config none;
+  const struct dk_config *cfg = req->cfg ? req->cfg : &none;
+  /* a main the fold did not make is taken as it stands first, so that the
+   * resolutions written now are folded, not counted as folded already */
+  int rc = dk_converge_adopt(rs->st, cfg, NULL);
+  rc = rc < 0 ? rc : 0;
   size_t i;
   json_t *fv;
   json_array_foreach(rs->chosen, i, fv) {
+    if (rc != 0) break;
     const char *f = json_string_value(fv);
     const char *hw = req->how == DK_RESOLVE_TAKE ? "take" : req->how == DK_RESOLVE_MAIN ? "main" : "value";
     json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "path", rs->res->path, "field", f, "how", hw, "by", req->by);
@@ -345,8 +351,6 @@ static int dk__rs_commit(struct dk__rs *rs, const char *how) {
   const char *tr = strstr(msg.data, "\n\nDuikou-Resolved-By: ");
   char *body = dk_strndup(nl + 2, (size_t)(tr - nl - 2));
   dk_buf_puts(&trailers, tr + 2);
-  static struct dk_config none;
-  const struct dk_config *cfg = req->cfg ? req->cfg : &none;
   struct dk_converge_meta m = {.why = "resolution", .author = req->by, .email = email, .when = req->when,
                                .subject = dk_buf_cstr(&subject), .body = body, .trailers = dk_buf_cstr(&trailers),
                                .force = 1};

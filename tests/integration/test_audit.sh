@@ -229,7 +229,12 @@ check_eq "... authored by --by, committed by duikou" "wang.li <wang.li@operator.
 check_eq "... its subject" "resolve tasks/jnly-2024/12.json: status → delayed (take linyi-tasks)" "$($G log -1 --format=%s main)"
 check_eq "... its trailers" "Duikou-Resolved-By: wang.li
 Duikou-Resolution: take linyi-tasks" "$($G log -1 --format='%(trailers:key=Duikou-Resolved-By,key=Duikou-Resolution)' main | sed '/^$/d')"
-check_eq "... one parent: the main it started from" "$before" "$($G rev-parse main^)"
+# git plumbing wrote the conflicts on main: the fold first takes main as it
+# stands (one commit, its tree unchanged), then folds the resolution
+check_eq "... main as plumbing left it is taken as it stands first" "fold: main taken as it stands $($G rev-parse "$before^{tree}")" \
+  "$($G log -1 --format=%s main^) $($G rev-parse main^^{tree})"
+check_eq "... one parent each: the main it started from" "$before 1 1" \
+  "$($G rev-parse main^^) $($G rev-list --no-walk --parents main | wc -w | awk '{print $1-1}') $($G rev-list --no-walk --parents main^ | wc -w | awk '{print $1-1}')"
 check "... git fsck --strict is clean" $G fsck --strict
 
 # a nested field, --take SOURCE: the last entry, so the file goes

@@ -8,7 +8,7 @@
 # a remote down for several rounds and back; a push refused by a hook; and
 # two daemons exchanging on their own. Everything checked with the real git.
 . "$TEST_LIB"
-. "$(dirname "$TEST_LIB")/git_servers.sh"
+. "$GIT_SERVERS"
 
 DATA="$WORK/www"
 mkdir -p "$DATA"
@@ -161,9 +161,11 @@ check_eq "back: both trees identical again" "$(tree "$S/jinan")" "$(tree "$S/lin
 dk "$S/jinan" sites >"$S/jinan/sites-up.out" 2>&1
 check_grep "back: the remote is up again" "remote shared: up, last exchange" "$S/jinan/sites-up.out"
 
-# ---- a push refused by the server (an update hook says no)
-S="$WORK/file"
-gs_refuse_ref "$GS_ROOT/shared-file.git" refs/duikou/sites/jinan/sources/jinan-tasks "jinan may not write here today" update
+# ---- a push refused by the server (an update hook says no; git daemon runs
+# git-receive-pack, which runs hooks: libgit2's file:// push writes the
+# remote's objects and refs itself and runs none)
+S="$WORK/git"
+gs_refuse_ref "$GS_ROOT/shared-git.git" refs/duikou/sites/jinan/sources/jinan-tasks "jinan may not write here today" update
 sleep 1
 serve jinan "$(task 12 "$T12" completed 2024-07-02T09:00:00+08:00 "济南修订：$TEXT"),$(task 14 推进人才交流 completed 2024-06-16T09:00:00+08:00)"
 dk "$S/jinan" sync >/dev/null 2>&1
