@@ -175,4 +175,47 @@ check_grep "refused: the ref and the server's reason are named" "refused refs/du
 dk "$S/jinan" sites >"$S/jinan/sites-refused.out" 2>&1
 check_grep "refused: duikou sites shows the alarm" "alarm: the remote refused refs/duikou/sites/jinan/sources/jinan-tasks" "$S/jinan/sites-refused.out"
 
+# ---- two daemons, each syncing its city every second and exchanging on its
+# own (after each commit and every 2 s), while both cities keep changing
+# their data, the same field of the same task included
+S="$WORK/daemons"
+gs_bare shared-d >/dev/null
+for c in jinan linyi; do
+  config "$c" "$S/$c" "$GS_HTTP_URL/shared-d.git" "    auth: { basic_user: duikou, basic_password_env: DK_GIT_PASSWORD }"
+  sed -i "s|url: \"$SIM_URL/$c.json\" }|url: \"$SIM_URL/d-$c.json\", every: 1s }|" "$S/$c/duikou.yaml"
+done
+serve d-jinan "$(task 21 联合推进科技创新 in_progress 2024-07-01T09:00:00+08:00 初稿)"
+serve d-linyi "$(task 22 共建产业园区 in_progress 2024-07-01T09:00:00+08:00 初稿)"
+(cd "$S/jinan" && exec "$DUIKOU" daemon -c duikou.yaml 2>daemon.err) &
+DJ=$!
+(cd "$S/linyi" && exec "$DUIKOU" daemon -c duikou.yaml 2>daemon.err) &
+DL=$!
+for i in 1 2 3 4 5 6; do
+  sleep 1.5
+  serve d-jinan "$(task 21 联合推进科技创新 in_progress "2024-07-0${i}T10:00:00+08:00" "济南第${i}稿"),$(task 23 "济南第${i}项" not_started "2024-07-0${i}T10:00:00+08:00"),$(progress 21 jinan 2024-07 $((i * 10)) in_progress)"
+  serve d-linyi "$(task 21 联合推进科技创新 in_progress "2024-07-0${i}T11:00:00+08:00" "临沂第${i}稿"),$(task 22 共建产业园区 in_progress "2024-07-0${i}T11:00:00+08:00"),$(progress 21 linyi 2024-07 $((i * 5)) in_progress)"
+done
+# quiet now: both must converge on their own
+conv=0
+for _ in $(seq 1 60); do
+  sleep 0.5
+  tj=$(tree "$S/jinan"); tl=$(tree "$S/linyi")
+  if [ -n "$tj" ] && [ "$tj" = "$tl" ] && G "$S/jinan" show main:progress/jnly-2024/21/linyi/2024-07.json 2>/dev/null | grep -q '"percent": 30'; then
+    conv=1; break
+  fi
+done
+kill -TERM "$DJ" "$DL"; wait "$DJ"; sj=$?; wait "$DL"; sl=$?
+check_eq "daemons: both stop cleanly on SIGTERM" "0 0" "$sj $sl"
+check_eq "daemons: both main trees converge on their own" 1 "$conv"
+check_eq "daemons: both cities' last progress on both sides" "60 30 60 30" \
+  "$(for c in jinan linyi; do for k in jinan linyi; do G "$S/$c" show main:progress/jnly-2024/21/$k/2024-07.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["percent"])'; done; done | tr '\n' ' ' | sed 's/ $//')"
+check_eq "daemons: the conflict over task 21's text is the same on both" \
+  "$(G "$S/jinan" show main:conflicts/task/jnly-2024/21.json 2>&1)" "$(G "$S/linyi" show main:conflicts/task/jnly-2024/21.json 2>&1)"
+check_grep "daemons: ... and open (manual)" '"policy": "manual"' <(G "$S/jinan" show main:conflicts/task/jnly-2024/21.json)
+check_grep "daemons: Jinan logged its exchanges" 'exchanged: [1-9][0-9]* refs\? received' "$S/jinan/daemon.err"
+check "daemons: git fsck --strict, Jinan" G "$S/jinan" fsck --strict
+check "daemons: git fsck --strict, Linyi" G "$S/linyi" fsck --strict
+check "daemons: git fsck --strict, the remote" git --git-dir "$GS_ROOT/shared-d.git" fsck --strict
+check_no_grep "daemons: no password in the logs" "$DK_GIT_PASSWORD" "$S/jinan/daemon.err"
+
 finish
