@@ -6,7 +6,15 @@
 #ifndef DK_COMMITMSG_H
 #define DK_COMMITMSG_H
 
-#include "reconcile.h"
+#include "ingest.h"
+#include "record.h"
+#include "util.h"
+
+/* What a merge did, by kind, for the commit's summary. */
+struct dk__tally {
+  size_t added[DK_KIND_COUNT], changed[DK_KIND_COUNT], deleted[DK_KIND_COUNT];
+  size_t conflicts, open;
+};
 #include "store.h"
 
 /* The source-branch commit's message into msg. */

@@ -18,7 +18,6 @@
 #include "merge.h"
 #include "plugin_host.h"
 #include "publish.h"
-#include "reconcile.h"
 #include "redact.h"
 #include "run.h"
 #include "schemas.h"
