@@ -744,12 +744,18 @@ static int dk__lz_more(struct dk__fold *f, size_t i, struct dk__lz *z) {
   return 0;
 }
 
-/* Where commit c is on the chain: *at with v[*at] == c, or *at = -1 when it
- * is not on it. Returns 0 or DK_EGIT. */
+/* Where commit c is on the chain: *at, the number of commits after it
+ * (v[*at] is c when read), or -1 when it is not on it. c is not read when
+ * it is the next one to read: an input with nothing new costs nothing.
+ * Returns 0 or DK_EGIT. */
 static int dk__lz_find(struct dk__fold *f, size_t i, struct dk__lz *z, const git_oid *c, long *at) {
   for (size_t k = 0;; k++) {
     if (k == z->n) {
       if (z->done) break;
+      if (git_oid_equal(&z->next, c)) {
+        *at = (long)k;
+        return 0;
+      }
       int rc = dk__lz_more(f, i, z);
       if (rc != 0) return rc;
     }
