@@ -668,6 +668,7 @@ static int dk__apply_resolution(struct dk__fold *f, const char *path, const json
     }
     json_t *ndoc = json_deep_copy(doc);
     dk__conflict_store(f, cpath, ndoc, kept);
+    f->out->resolved++;
   }
   json_decref(val);
   json_decref(doc);

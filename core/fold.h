@@ -149,6 +149,7 @@ struct dk_fold_out {
   struct dk_buf conf;     /* one line per conflict met in the events folded now ("<site>/<source>") */
   struct dk_buf trailers; /* the Duikou-Fold lines for the commit */
   size_t events, conflicts, open; /* events folded now; conflicts met in them; of those, left open */
+  size_t resolved;        /* resolutions folded now that applied (the others were no-ops) */
   size_t added[DK_KIND_COUNT], changed[DK_KIND_COUNT], deleted[DK_KIND_COUNT]; /* vs main_tip's tree */
   int refolded;           /* 1: a late input (or a rewritten one) made it start before main_tip */
 };
