@@ -715,6 +715,7 @@ static int dk__apply_resolution(struct dk__fold *f, const char *path, const json
     }
     json_t *ndoc = json_deep_copy(doc);
     dk__conflict_store(f, cpath, ndoc, kept);
+    f->out->resolved++;
   }
   json_decref(val);
   json_decref(doc);
@@ -769,6 +770,7 @@ static int dk__head(struct dk__fold *f, size_t i, git_oid *head) {
 struct dk__lz {
   struct dk__ev *v; /* newest first */
   size_t n, cap;
+  size_t hint;      /* where the last search ended */
   int done;         /* v[n-1] is the root (or there is no head) */
   git_oid next;     /* the commit to read next, when not done */
 };
@@ -791,20 +793,35 @@ static int dk__lz_more(struct dk__fold *f, size_t i, struct dk__lz *z) {
   return 0;
 }
 
-/* Where commit c is on the chain: *at with v[*at] == c, or *at = -1 when it
- * is not on it. Returns 0 or DK_EGIT. */
+/* Where commit c is on the chain: *at, the number of commits after it
+ * (v[*at] is c when read), or -1 when it is not on it. c is not read when
+ * it is the next one to read: an input with nothing new costs nothing. The
+ * search starts where the last one ended (older checkpoints stand further
+ * back), so trying every main commit costs each chain once. Returns 0 or
+ * DK_EGIT. */
 static int dk__lz_find(struct dk__fold *f, size_t i, struct dk__lz *z, const git_oid *c, long *at) {
-  for (size_t k = 0;; k++) {
-    if (k == z->n) {
-      if (z->done) break;
-      int rc = dk__lz_more(f, i, z);
-      if (rc != 0) return rc;
-    }
+  for (size_t k = z->hint; k < z->n; k++)
     if (git_oid_equal(&z->v[k].oid, c)) {
-      *at = (long)k;
+      *at = (long)(z->hint = k);
+      return 0;
+    }
+  while (!z->done) {
+    if (git_oid_equal(&z->next, c)) {
+      *at = (long)(z->hint = z->n);
+      return 0;
+    }
+    int rc = dk__lz_more(f, i, z);
+    if (rc != 0) return rc;
+    if (git_oid_equal(&z->v[z->n - 1].oid, c)) {
+      *at = (long)(z->hint = z->n - 1);
       return 0;
     }
   }
+  for (size_t k = 0; k < z->hint && k < z->n; k++)
+    if (git_oid_equal(&z->v[k].oid, c)) {
+      *at = (long)(z->hint = k);
+      return 0;
+    }
   *at = -1;
   return 0;
 }

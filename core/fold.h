@@ -149,6 +149,7 @@ struct dk_fold_out {
   struct dk_buf conf;     /* one line per conflict met in the events folded now ("<site>/<source>") */
   struct dk_buf trailers; /* the Duikou-Fold lines for the commit */
   size_t events, conflicts, open; /* events folded now; conflicts met in them; of those, left open */
+  size_t resolved;        /* resolutions folded now that applied (the others were no-ops) */
   size_t added[DK_KIND_COUNT], changed[DK_KIND_COUNT], deleted[DK_KIND_COUNT]; /* vs main_tip's tree */
   int refolded;           /* 1: a late input (or a rewritten one) made it start before main_tip */
 };
@@ -160,14 +161,24 @@ void dk_fold_out_free(struct dk_fold_out *out);
  * else from the newest earlier first-parent main commit for which that holds
  * (refolded = 1), else from the empty tree; mtx then holds exactly the
  * canonical fold of all inputs (its differences from main_tip's tree staged).
- * An input whose history no longer holds the commit a checkpoint names
- * makes that checkpoint unusable (an earlier one, or the empty tree, is
- * used). in[].ix1 and ix (may be NULL): answers from the index wherever it
- * is at the very commit the fold reads. Commit mtx when it has changes or
- * out->trailers differ from main_tip's, with out->trailers in the message.
- * Returns 0 with *out filled (free with dk_fold_out_free, also on failure),
- * or a DK_E* code with st->err (a source commit's record that is not JSON,
- * a merge refused, a store failure). */
+ * A checkpoint is unusable when it names a ref that is no input, or a commit
+ * its input's history no longer holds (rewritten): an earlier one, or the
+ * empty tree, is used; not an error. A main commit without Duikou-Fold-Key
+ * (one `duikou conflicts resolve` made before the fold, say) is no
+ * checkpoint, and what it changed is not kept: main is the inputs' fold.
+ *
+ * Cost, when every new event sorts last: one read of main_tip's message,
+ * each input's ref, the new commits; per new report a tree diff against its
+ * parent and per changed record path main's blob (the index when it is at
+ * main_tip), the conflict file's, and only when main holds the record the
+ * three versions and the other inputs' (the index where it is at the commit
+ * folded). in[].ix1 and ix (may be NULL) wire the index.
+ *
+ * Commit mtx when it has changes or out->trailers differ from main_tip's,
+ * with out->trailers as the message's last paragraph. Returns 0 with *out
+ * filled (free with dk_fold_out_free, also on failure), or a DK_E* code with
+ * st->err: DK_EINVAL (an input without ref or site), DK_EINVALID (a source
+ * commit's record that is not JSON, a merge refused), DK_EGIT. */
 int dk_fold(struct dk_store *st, const struct dk_reconcile *rc, const struct dk_fold_input *in, size_t n,
             struct dk_txn *mtx, struct dk_index *ix, struct dk_fold_out *out);
 

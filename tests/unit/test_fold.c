@@ -521,6 +521,7 @@ static void test_resolutions(void **state) {
                                             "\"site\":\"jinan\",\"source\":\"b\",\"by\":\"op\"}"), 1);
   fold_commit(st, DK_MAIN_REF, rc, in, 4, NULL, 0, &out);
   assert_int_equal(out.events, 2);
+  assert_int_equal(out.resolved, 0);
   dk_fold_out_free(&out);
   char *after = tree_list(st, DK_MAIN_REF);
   assert_string_equal(before, after);
@@ -531,6 +532,7 @@ static void test_resolutions(void **state) {
                                             "\"site\":\"linyi\",\"source\":\"b\",\"by\":\"op\"}"), 1);
   fold_commit(st, DK_MAIN_REF, rc, in, 4, NULL, 0, &out);
   assert_non_null(strstr(dk_buf_cstr(&out.body), TASK1 ": status in_progress \xe2\x86\x92 completed"));
+  assert_int_equal(out.resolved, 1);
   dk_fold_out_free(&out);
   char *rec = read_at(st, DK_MAIN_REF, TASK1);
   assert_non_null(strstr(rec, "\"completed\""));
@@ -902,7 +904,7 @@ static void inputs_of(const struct pcase *c, struct dk_fold_input *in) {
 }
 
 struct stats {
-  size_t steps, refolds, lazy, heads, commits, conflict_files, resolutions_folded;
+  size_t steps, refolds, lazy, heads, commits, resolved;
 };
 
 /* Deliver the case in a random interleaving that keeps each input's order,
@@ -948,6 +950,7 @@ static void interleave(struct dk_store *st, const struct pcase *c, const char *m
     struct dk_fold_out out;
     s->commits += fold_commit(st, mref, c->rc, in, c->n, NULL, lazy, &out);
     s->refolds += (size_t)out.refolded;
+    s->resolved += out.resolved;
     s->lazy += (size_t)lazy;
     s->steps++;
     dk_fold_out_free(&out);
@@ -1026,6 +1029,43 @@ static void print_diff(struct dk_store *a, const char *ra, struct dk_store *b, c
   free(lb);
 }
 
+
+/* Every conflict file of a tree is canonical JSON, its entries sorted by
+ * (field, site, source), each with what fold.h says it holds. */
+static void check_conflict_files(struct dk_store *st, const char *ref, const char *list) {
+  char *copy = dk_strdup(list), *save = NULL;
+  for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    if (strncmp(line, "conflicts/", 10) != 0) continue;
+    *strchr(line, ' ') = '\0';
+    char *data = read_at(st, ref, line);
+    json_t *doc = json_loads(data, 0, NULL), *fields = json_object_get(doc, "fields"), *e;
+    assert_non_null(doc);
+    char *again = dk_canonical_dump(doc, NULL);
+    assert_string_equal(again, data);
+    assert_true(json_array_size(fields) > 0);
+    const json_t *prev = NULL;
+    size_t i;
+    json_array_foreach(fields, i, e) {
+      const char *at = json_string_value(json_object_get(e, "opened_at"));
+      assert_non_null(json_string_value(json_object_get(e, "site")));
+      assert_non_null(json_string_value(json_object_get(e, "source")));
+      assert_non_null(json_string_value(json_object_get(e, "policy")));
+      assert_true(at && strlen(at) == 20 && at[19] == 'Z');
+      if (prev) {
+        int c = strcmp(json_string_value(json_object_get(prev, "field")), json_string_value(json_object_get(e, "field")));
+        if (c == 0) c = strcmp(json_string_value(json_object_get(prev, "site")), json_string_value(json_object_get(e, "site")));
+        if (c == 0) c = strcmp(json_string_value(json_object_get(prev, "source")), json_string_value(json_object_get(e, "source")));
+        assert_true(c < 0);
+      }
+      prev = e;
+    }
+    free(again);
+    free(data);
+    json_decref(doc);
+  }
+  free(copy);
+}
+
 static void test_property(void **state) {
   (void)state;
   const char *ec = getenv("DK_FOLD_CASES"), *es = getenv("DK_FOLD_SEED");
@@ -1067,6 +1107,7 @@ static void test_property(void **state) {
       if (strcmp(a, b) != 0) print_diff(st[0], mref, st[1], mref);
       else print_diff(st[0], mref, st[2], mref);
     }
+    if (same) check_conflict_files(st[0], mref, a);
     with_conflicts += strstr(a, "conflicts/") != NULL;
     identical += (size_t)same;
     free(a);
@@ -1087,9 +1128,9 @@ static void test_property(void **state) {
   clock_gettime(CLOCK_MONOTONIC, &t1);
   fprintf(stderr,
           "fold property: %zu/%lu cases identical in %.1f s; %zu fold steps (%zu refolded, %zu lazy, %zu folded a "
-          "head before its ref moved), %zu main commits; %zu cases end with open conflicts\n",
+          "head before its ref moved), %zu main commits, %zu resolutions applied; %zu cases end with open conflicts\n",
           identical, cases, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9, s.steps,
-          s.refolds, s.lazy, s.heads, s.commits, with_conflicts);
+          s.refolds, s.lazy, s.heads, s.commits, s.resolved, with_conflicts);
   assert_int_equal(identical, cases);
 }
 
