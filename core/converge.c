@@ -1,5 +1,6 @@
 #include "converge.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +318,22 @@ int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_inde
   dk_inputs_free(&in);
   dk_reconcile_free(rcf);
   return rc;
+}
+
+git_time_t dk_converge_next_time(struct dk_store *st, const struct dk_config *cfg, int type, const char *source,
+                                 git_time_t now) {
+  git_oid tip;
+  int found = 0;
+  if (dk_store_ref(st, DK_MAIN_REF, &tip, &found) != 0 || !found) return now;
+  struct dk_fold_point fp;
+  if (dk_fold_point_read(st, &tip, &fp) != 0) return now;
+  git_time_t t = now;
+  if (fp.has_key) {
+    struct dk_fold_key k = {now, dk__site(cfg), type, source, ULONG_MAX, "ffffffffffffffffffffffffffffffffffffffff"};
+    if (dk_fold_key_cmp(&k, &fp.key) <= 0) t = fp.key.time + 1;
+  }
+  dk_fold_point_free(&fp);
+  return t;
 }
 
 /* ---- sites ---- */

@@ -72,6 +72,15 @@ int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_inde
 int dk_converge_adopt(struct dk_store *st, const struct dk_config *cfg, const struct dk_inputs *in);
 void dk_converge_result_clear(struct dk_converge_result *r);
 
+/* The time to give a new input commit of this site (type 0 a report of
+ * `source`, 1 a resolution): `now`, unless an event with that time would
+ * sort before what main's tip has folded (commit times are seconds: a
+ * resolution and the reports after it often share one) — then one second
+ * after main's key, so that what a site writes after folding sorts after
+ * it. Never fails: `now` when main has no key. */
+git_time_t dk_converge_next_time(struct dk_store *st, const struct dk_config *cfg, int type, const char *source,
+                                 git_time_t now);
+
 /* The sites this repository knows, as JSON: {"site": this one, "sites":
  * [{"site", "self", "sources": [names], "last_input": ISO time of the newest
  * input commit, "main": "converged" | "differs" | "unknown" (no view of main

@@ -225,6 +225,8 @@ static void dk__commit(struct dk__run *r, struct dk__round *rd, int partial) {
   char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name), names[512];
   struct dk_commit_meta meta;
   dk__msg_meta(r, &meta, names, sizeof names);
+  /* a report sorts after what main folded: a second later when needed */
+  meta.when = dk_converge_next_time(st, r->ctx->cfg, 0, r->src->name, meta.when);
   struct dk_txn *stx = NULL;
   git_oid scommit, mcommit;
   const char *what = "source branch";
