@@ -265,6 +265,9 @@ static int dk__gitfail(struct dk__ctx *c, int rc, const char *what, int connecti
     return dk__fail(c, DK_EAUTH, "%s: the remote asks for credentials and none are configured", what);
   if (rc == GIT_EAUTH || strstr(msg, "authentication") || strstr(msg, "401"))
     return dk__fail(c, DK_EAUTH, "%s: %s", what, msg);
+  if (rc == GIT_ECERTIFICATE && strncmp(c->o->url, "ssh://", 6) == 0)
+    return dk__fail(c, DK_EREMOTE, "%s: %s (libgit2 looks for it in ~/.ssh/known_hosts of the user duikou runs as)",
+                    what, msg);
   if (connecting || klass == GIT_ERROR_NET || klass == GIT_ERROR_SSH || klass == GIT_ERROR_HTTP ||
       klass == GIT_ERROR_SSL)
     return dk__fail(c, DK_EREMOTE, "%s: %s", what, msg);

@@ -12,6 +12,7 @@
 #   gs_refuse_ref REPO REF MESSAGE [pre-receive|update]
 #                             a hook in REPO refusing REF with MESSAGE (pre-receive: the whole
 #                             push fails; update: only that ref)
+#   gs_start_sshd             sshd on loopback with generated keys (see below; may return 1)
 #   gs_free_port              a port free on 127.0.0.1 now
 # Everything lives below $WORK/servers; every server is stopped at exit.
 GS_DIR="$WORK/servers"
@@ -132,4 +133,49 @@ exit 0
 EOF
   fi
   chmod +x "$hook"
+}
+
+# gs_start_sshd: sshd on loopback as the user running the tests, with a host
+# key and a client key of its own: sets GS_SSH_URL (ssh://USER@127.0.0.1:PORT,
+# then the repository's absolute path), GS_SSH_KEY / GS_SSH_PUB (the client's
+# key files), GS_SSH_KNOWN_HOSTS (a known_hosts line for the server) and
+# GS_SSH_HOSTKEY_PUB. Returns 1 (nothing started) when there is no sshd or it
+# does not start; a root sshd needs /run/sshd (made when missing).
+gs_start_sshd() {
+  local sshd=${SSHD:-$(command -v sshd || echo /usr/sbin/sshd)} d="$GS_DIR/ssh" port
+  [ -x "$sshd" ] && command -v ssh-keygen >/dev/null || return 1
+  mkdir -p "$d" && chmod 700 "$d"
+  ssh-keygen -q -t ed25519 -N '' -f "$d/host_key" || return 1
+  ssh-keygen -q -t ed25519 -N '' -f "$d/client_key" || return 1
+  cp "$d/client_key.pub" "$d/authorized_keys"
+  chmod 600 "$d/authorized_keys"
+  if [ "$(id -u)" = 0 ] && [ ! -d /run/sshd ]; then mkdir -p /run/sshd && chmod 755 /run/sshd; fi
+  port=$(gs_free_port)
+  cat >"$d/sshd_config" <<CONF
+ListenAddress 127.0.0.1
+Port $port
+HostKey $d/host_key
+PidFile $d/sshd.pid
+AuthorizedKeysFile $d/authorized_keys
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PubkeyAuthentication yes
+PermitRootLogin prohibit-password
+AllowUsers $(id -un)
+LogLevel VERBOSE
+CONF
+  "$sshd" -D -e -f "$d/sshd_config" >"$GS_DIR/sshd.out" 2>"$GS_DIR/sshd.err" &
+  GS_PIDS[sshd]=$!
+  for _ in $(seq 1 100); do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then break; fi
+    if ! kill -0 "${GS_PIDS[sshd]}" 2>/dev/null; then unset "GS_PIDS[sshd]"; return 1; fi
+    sleep 0.05
+  done
+  GS_SSH_URL="ssh://$(id -un)@127.0.0.1:$port"
+  GS_SSH_KEY="$d/client_key"
+  GS_SSH_PUB="$d/client_key.pub"
+  GS_SSH_HOSTKEY_PUB="$d/host_key.pub"
+  GS_SSH_KNOWN_HOSTS="[127.0.0.1]:$port $(cut -d' ' -f1,2 "$d/host_key.pub")"
 }

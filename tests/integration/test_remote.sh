@@ -15,10 +15,20 @@ AUTH=(--user alice --password "$PW")
 
 gs_start_daemon
 gs_start_http alice "$PW" duikou "$TOKEN"
+TRANSPORTS="file git http"
+mkdir -p "$WORK/home/.ssh"
+if gs_start_sshd; then
+  TRANSPORTS+=" ssh"
+  echo "$GS_SSH_KNOWN_HOSTS" >"$WORK/home/.ssh/known_hosts"
+  SSH_AUTH=(--ssh-key "$GS_SSH_KEY" --ssh-pub "$GS_SSH_PUB")
+else
+  echo "ok - ssh:// # SKIP no sshd that starts here: $(tail -n 1 "$GS_DIR/sshd.err" 2>/dev/null)"
+fi
 
 # run ARGS...: the driver, stdout in $WORK/out, stderr in $WORK/err (and MSGS); RC its status
+# (HOME: the known_hosts of the ssh server)
 run() {
-  "$T" "$@" >"$WORK/out" 2>"$WORK/err"
+  HOME="$WORK/home" "$T" "$@" >"$WORK/out" 2>"$WORK/err"
   RC=$?
   cat "$WORK/err" >>"$MSGS"
   sed -n 's/^refused /# refused /p' "$WORK/out"
@@ -30,15 +40,17 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 "$T" commit "$A" refs/heads/main plan/a.json '{"a":1}' >/dev/null
 "$T" commit "$A" refs/duikou/sources/csv tasks/t1.json '{"t":1}' >/dev/null
 
-for tr in file git http; do
+for tr in $TRANSPORTS; do
   repo=$(gs_bare "shared-$tr")
   case $tr in
     file) url=$(gs_file_url "shared-$tr") ;;
     git) url="$GS_GIT_URL/shared-$tr.git" ;;
     http) url="$GS_HTTP_URL/shared-$tr.git" ;;
+    ssh) url="$GS_SSH_URL$repo" ;;
   esac
   opts=(--name shared)
   [ "$tr" = http ] && opts+=("${AUTH[@]}")
+  [ "$tr" = ssh ] && opts+=("${SSH_AUTH[@]}")
 
   # a push of two refs, and the fetch of both into the other site
   run push "$A" "$url" "${opts[@]}" refs/heads/main:refs/duikou/sites/jinan/main \
@@ -135,6 +147,18 @@ check_grep "http: the message says the credentials were refused" "credentials we
 run push "$A" "$url" --name shared refs/heads/main:refs/duikou/sites/jinan/main
 check_eq "http: no credentials -> DK_EAUTH" 2:-21 "$RC:$(awk '{print $2}' "$WORK/out")"
 check_grep "http: no credentials said" "none are configured" "$WORK/err"
+
+if [ -n "${GS_PIDS[sshd]:-}" ]; then
+  url="$GS_SSH_URL$GS_ROOT/shared-ssh.git"
+  ssh-keygen -q -t ed25519 -N '' -f "$WORK/stranger"
+  run ls "$B" "$url" --name shared --ssh-key "$WORK/stranger" --ssh-pub "$WORK/stranger.pub"
+  check_eq "ssh: a key the server does not know -> DK_EAUTH" 2:-21 "$RC:$(awk '{print $2}' "$WORK/out")"
+  mv "$WORK/home/.ssh/known_hosts" "$WORK/known_hosts.off"
+  run ls "$B" "$url" --name shared "${SSH_AUTH[@]}"
+  check_eq "ssh: a host key not in known_hosts -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
+  check_grep "ssh: ... said, with where it is looked for" "unknown remote ssh hostkey.*known_hosts" "$WORK/err"
+  mv "$WORK/known_hosts.off" "$WORK/home/.ssh/known_hosts"
+fi
 
 # URLs refused before anything is tried
 run push "$A" "$GS_ROOT/shared-file.git" refs/heads/main:refs/duikou/sites/jinan/main
