@@ -26,9 +26,14 @@ else
 fi
 
 # run ARGS...: the driver, stdout in $WORK/out, stderr in $WORK/err (and MSGS); RC its status
-# (HOME: the known_hosts of the ssh server)
+# (HOME: the known_hosts of the ssh server). Over ssh:// leaks are not
+# looked for: libgit2 1.5.1's ssh transport leaks on every connection it
+# makes (transports/ssh.c: the known_hosts list is freed on failure only,
+# load_known_hosts clears its two strings instead of freeing them)
 run() {
-  HOME="$WORK/home" "$T" "$@" >"$WORK/out" 2>"$WORK/err"
+  local asan=${ASAN_OPTIONS:-}
+  case $3 in ssh://*) asan="$asan:detect_leaks=0" ;; esac
+  HOME="$WORK/home" ASAN_OPTIONS="$asan" "$T" "$@" >"$WORK/out" 2>"$WORK/err"
   RC=$?
   cat "$WORK/err" >>"$MSGS"
   sed -n 's/^refused /# refused /p' "$WORK/out"
