@@ -191,6 +191,7 @@ struct dk__ctx {
   char *shown;         /* the URL without a password */
   int tries, max_tries;
   int auth_exhausted, auth_missing;
+  char *redirected;    /* the URL the remote sent the credentials' request to, when another server */
   struct dk_buf said;  /* the remote's side-band text ("remote: ...") */
   struct dk__pushed *pushed;
   size_t npushed;
@@ -259,6 +260,9 @@ static int dk__gitfail(struct dk__ctx *c, int rc, const char *what, int connecti
   char msg[DK_ERRBUF_SIZE];
   snprintf(msg, sizeof msg, "%s", e && e->message ? e->message : "unknown libgit2 error");
   int klass = e ? e->klass : GIT_ERROR_NONE;
+  if (c->redirected)
+    return dk__fail(c, DK_EAUTH, "%s: the remote redirected to %s; credentials are only sent to the configured server",
+                    what, c->redirected);
   if (c->auth_exhausted)
     return dk__fail(c, DK_EAUTH, "%s: the credentials were refused (%d attempts)", what, c->tries - 1);
   if (c->auth_missing)
@@ -274,11 +278,51 @@ static int dk__gitfail(struct dk__ctx *c, int rc, const char *what, int connecti
   return dk__fail(c, DK_EGIT, "%s: %s", what, msg);
 }
 
+/* The host and port of a URL, lower case, the scheme's port when none is
+ * given ("example.org:443"). Malloc'd. */
+static char *dk__authority(const char *url) {
+  const char *p = strstr(url, "://");
+  if (p == NULL) return dk_strdup("");
+  size_t sl = (size_t)(p - url);
+  p += 3;
+  size_t n = strcspn(p, "/?#");
+  const char *at = NULL;
+  for (const char *q = p; q < p + n; q++)
+    if (*q == '@') at = q;
+  if (at) {
+    n -= (size_t)(at + 1 - p);
+    p = at + 1;
+  }
+  const char *close = memchr(p, ']', n), *colon = NULL;
+  for (const char *q = close ? close : p; q < p + n; q++)
+    if (*q == ':') colon = q;
+  const char *port = colon ? colon + 1 : !strncmp(url, "https", sl) && sl == 5 ? "443"
+                                         : !strncmp(url, "http", sl) && sl == 4 ? "80"
+                                         : !strncmp(url, "ssh", sl) && sl == 3  ? "22"
+                                                                                : "";
+  size_t hl = colon ? (size_t)(colon - p) : n;
+  size_t pl = colon ? n - hl - 1 : strlen(port);
+  char *out = dk_asprintf("%.*s:%.*s", (int)hl, p, (int)pl, port);
+  for (char *q = out; *q; q++)
+    if (*q >= 'A' && *q <= 'Z') *q = (char)(*q - 'A' + 'a');
+  return out;
+}
+
 static int dk__cred(git_credential **out, const char *url, const char *url_user, unsigned int allowed,
                     void *payload) {
-  (void)url;
   struct dk__ctx *c = payload;
   const struct dk_remote_auth *a = &c->o->auth;
+  /* libgit2 follows a redirect to the same host name on any port, whatever
+   * follow_redirects says: the credentials go to the configured server only */
+  char *want = dk__authority(c->o->url), *got = dk__authority(url ? url : "");
+  int same = strcmp(want, got) == 0;
+  free(want);
+  free(got);
+  if (!same) {
+    c->redirected = dk_remote_url_display(url);
+    git_error_set_str(GIT_ERROR_CALLBACK, "redirected");
+    return GIT_EUSER;
+  }
   if (++c->tries > c->max_tries) {
     c->auth_exhausted = 1;
     git_error_set_str(GIT_ERROR_CALLBACK, "credentials refused");
@@ -352,6 +396,7 @@ static void dk__ctx_init(struct dk__ctx *c, struct dk_store *st, const struct dk
 
 static void dk__ctx_free(struct dk__ctx *c) {
   free(c->shown);
+  free(c->redirected);
   dk_buf_free(&c->said);
   for (size_t i = 0; i < c->npushed; i++) free(c->pushed[i].status);
   free(c->pushed);
@@ -378,10 +423,13 @@ static int dk__open(struct dk__ctx *c, git_direction dir, git_remote **out) {
   co.repository = c->st->repo;
   co.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
   if ((rc = git_remote_create_with_opts(&r, c->o->url, &co)) != 0) return dk__gitfail(c, rc, "bad URL", 0);
-  git_remote_callbacks cb;
-  dk__callbacks(c, &cb);
+  /* no redirect is followed: the credentials are for this URL's server */
+  git_remote_connect_options cco;
+  git_remote_connect_options_init(&cco, GIT_REMOTE_CONNECT_OPTIONS_VERSION);
+  dk__callbacks(c, &cco.callbacks);
+  cco.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
   dk__defer_connect = dir == GIT_DIRECTION_PUSH && strncmp(c->o->url, "git://", 6) == 0;
-  rc = git_remote_connect(r, dir, &cb, NULL, NULL);
+  rc = git_remote_connect_ext(r, dir, &cco);
   dk__defer_connect = 0;
   if (rc != 0) {
     rc = dk__gitfail(c, rc, "cannot connect", 1);
@@ -490,6 +538,7 @@ int dk_store_push(struct dk_store *st, const struct dk_remote_opts *o, const cha
     git_push_options po;
     git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
     dk__callbacks(&c, &po.callbacks);
+    po.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
     git_strarray arr = {.strings = specs, .count = nspecs};
     int grc = git_remote_upload(r, &arr, &po);
     if (grc != 0) {
@@ -599,6 +648,19 @@ static struct dk_fetch_ref *dk__moved(struct dk_fetch_result *out, size_t *cap) 
   return m;
 }
 
+/* syncfs() of the repository's file system, as dk_txn_move: the fetched
+ * pack is durable before a ref names it. Returns 0 or DK_EIO. */
+static int dk__flush(struct dk_store *st) {
+  int dfd = open(st->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || syncfs(dfd) != 0) {
+    int e = errno;
+    if (dfd >= 0) close(dfd);
+    return dk_failf(st->err, DK_EIO, "cannot flush %s to disk: %s", st->path, strerror(e));
+  }
+  close(dfd);
+  return 0;
+}
+
 /* Set or remove (oid NULL) a ref, as dk_txn_move does under the refs lock:
  * a <ref>.lock found then was left by a writer that died. */
 static int dk__set_ref(git_repository *repo, const char *ref, const git_oid *oid, const char *log) {
@@ -649,6 +711,7 @@ int dk_store_fetch(struct dk_store *st, const struct dk_remote_opts *o, const ch
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
     fo.update_fetchhead = 0;
     fo.prune = GIT_FETCH_NO_PRUNE;
+    fo.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
     char *spec = dk_asprintf("+%s*:%s*", remote_prefix, local_prefix);
     git_strarray arr = {.strings = &spec, .count = 1};
     int grc = git_remote_download(r, &arr, &fo);
@@ -659,6 +722,7 @@ int dk_store_fetch(struct dk_store *st, const struct dk_remote_opts *o, const ch
     }
   }
   git_remote_disconnect(r);
+  if (theirs.n > 0 && (rc = dk__flush(st)) != 0) goto done;
 
   if (dk_fs_open(st->path, "duikou.refs.lock", O_RDWR | O_CREAT, &lfd, st->err) != 0) {
     rc = DK_EIO;
@@ -730,6 +794,7 @@ int dk_store_fetch(struct dk_store *st, const struct dk_remote_opts *o, const ch
   free(drop);
   free(dropoid);
   free(log);
+  if (rc == 0 && out->n > 0) rc = dk__flush(st);
 done:
   if (lfd >= 0) close(lfd);
   if (r) {

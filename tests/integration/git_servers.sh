@@ -8,6 +8,8 @@
 #                             allowed to the authenticated user: sets GS_HTTP_URL (http://127.0.0.1:PORT/git),
 #                             GS_HTTP_LOG (access log: one line a request, with the status)
 #   gs_start_blackhole        a port that accepts connections and never answers: sets GS_HOLE_PORT
+#   gs_start_redirect BASE    an HTTP server answering every request with 302 to BASE + the
+#                             path: sets GS_REDIRECT_URL (http://127.0.0.1:PORT)
 #   gs_stop NAME              stop one server (daemon, http, blackhole); its port is then closed
 #   gs_refuse_ref REPO REF MESSAGE [pre-receive|update]
 #                             a hook in REPO refusing REF with MESSAGE (pre-receive: the whole
@@ -112,6 +114,24 @@ held=[]
 while True: held.append(s.accept()[0])' "$GS_HOLE_PORT" >"$GS_DIR/blackhole.err" 2>&1 &
   GS_PIDS[blackhole]=$!
   gs_wait_port "$GS_HOLE_PORT" blackhole
+}
+
+gs_start_redirect() {
+  local port
+  port=$(gs_free_port)
+  python3 -c 'import http.server,sys
+base=sys.argv[2]
+class H(http.server.BaseHTTPRequestHandler):
+    def go(self):
+        self.send_response(302); self.send_header("Location", base + self.path)
+        self.send_header("Content-Length", "0"); self.end_headers()
+    do_GET = do_POST = go
+    def log_message(self, *a): pass
+http.server.HTTPServer(("127.0.0.1", int(sys.argv[1])), H).serve_forever()' "$port" "$1" \
+    >"$GS_DIR/redirect.out" 2>"$GS_DIR/redirect.err" &
+  GS_PIDS[redirect]=$!
+  gs_wait_port "$port" redirect
+  GS_REDIRECT_URL="http://127.0.0.1:$port"
 }
 
 gs_refuse_ref() {

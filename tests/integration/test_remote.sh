@@ -165,6 +165,19 @@ if [ -n "${GS_PIDS[sshd]:-}" ]; then
   mv "$WORK/known_hosts.off" "$WORK/home/.ssh/known_hosts"
 fi
 
+# redirects: libgit2 refuses one to another host; one to the same host (another
+# port) it follows, and the credentials are then withheld
+gs_start_redirect "http://localhost:${GS_HTTP_URL#http://127.0.0.1:}"
+run push "$A" "$GS_REDIRECT_URL/shared-http.git" --name shared "${AUTH[@]}" refs/heads/main:refs/duikou/sites/jinan/main
+check_eq "http: a redirect to another host -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
+check_grep "http: ... said" "cannot redirect from '127.0.0.1' to 'localhost'" "$WORK/err"
+gs_stop redirect
+gs_start_redirect "$GS_HTTP_URL"
+run push "$A" "$GS_REDIRECT_URL/shared-http.git" --name shared "${AUTH[@]}" refs/heads/main:refs/duikou/sites/jinan/main
+check_eq "http: a redirect to another port -> DK_EAUTH" 2:-21 "$RC:$(awk '{print $2}' "$WORK/out")"
+check_grep "http: ... said" "the remote redirected to $GS_HTTP_URL/shared-http.git" "$WORK/err"
+gs_stop redirect
+
 # URLs refused before anything is tried
 run push "$A" "$GS_ROOT/shared-file.git" refs/heads/main:refs/duikou/sites/jinan/main
 check_eq "a plain path is refused" 2:-1 "$RC:$(awk '{print $2}' "$WORK/out")"
