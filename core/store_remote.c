@@ -267,7 +267,7 @@ static int dk__gitfail(struct dk__ctx *c, int rc, const char *what, int connecti
     return dk__fail(c, DK_EAUTH, "%s: the credentials were refused (%d attempts)", what, c->tries - 1);
   if (c->auth_missing)
     return dk__fail(c, DK_EAUTH, "%s: the remote asks for credentials and none are configured", what);
-  if (rc == GIT_EAUTH || strstr(msg, "authentication") || strstr(msg, "401"))
+  if (rc == GIT_EAUTH || strstr(msg, "authentication") || strstr(msg, "status code: 401"))
     return dk__fail(c, DK_EAUTH, "%s: %s", what, msg);
   if (rc == GIT_ECERTIFICATE && strncmp(c->o->url, "ssh://", 6) == 0)
     return dk__fail(c, DK_EREMOTE, "%s: %s (libgit2 looks for it in ~/.ssh/known_hosts of the user duikou runs as)",
@@ -462,15 +462,28 @@ void dk_push_result_clear(struct dk_push_result *r) {
   r->n = 0;
 }
 
-/* What the remote said on its side band, one line, printable; "" when
- * nothing. */
+/* What the remote said on its side band (a hook's output), as one
+ * printable line without its progress meters; "" when nothing. */
 static char *dk__said(struct dk__ctx *c) {
+  static const char *const meters[] = {"Resolving deltas", "Unpacking objects", "Counting objects",
+                                       "Compressing objects", "Writing objects", "Total "};
+  struct dk_buf keep = {0};
+  const char *p = c->said.data, *end = p + c->said.len;
+  while (p && p < end) {
+    size_t n = 0;
+    while (p + n < end && p[n] != '\n' && p[n] != '\r') n++;
+    int meter = 0;
+    for (size_t k = 0; k < sizeof meters / sizeof *meters; k++)
+      if (n >= strlen(meters[k]) && !strncmp(p, meters[k], strlen(meters[k]))) meter = 1;
+    if (n > 0 && !meter) {
+      if (keep.len) dk_buf_puts(&keep, " ");
+      dk_buf_append(&keep, p, n);
+    }
+    p += n + 1;
+  }
   char out[600];
-  if (c->said.len == 0) return dk_strdup("");
-  dk_excerpt(out, sizeof out, c->said.data, c->said.len);
-  /* libgit2 hands the "remote: " lines on without the prefix; trim */
-  size_t n = strlen(out);
-  while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '?')) out[--n] = '\0';
+  dk_excerpt(out, sizeof out, dk_buf_cstr(&keep), keep.len);
+  dk_buf_free(&keep);
   char *s = out;
   while (*s == ' ') s++;
   dk__scrub(s, sizeof out - (size_t)(s - out), &c->o->auth);
@@ -556,10 +569,11 @@ int dk_store_push(struct dk_store *st, const struct dk_remote_opts *o, const cha
         continue;
       }
       const char *why = !p || !p->reported ? "the remote reported nothing for this ref" : p->status;
-      res[i].msg = said[0] ? dk_asprintf("%s (remote: %s)", why, said) : dk_strdup(why);
-      char *m = res[i].msg;
-      size_t ml = strlen(m) + 1;
-      dk__scrub(m, ml, &o->auth);
+      char m[DK_ERRBUF_SIZE + 700];
+      if (said[0]) snprintf(m, sizeof m, "%s (remote: %s)", why, said);
+      else snprintf(m, sizeof m, "%s", why);
+      dk__scrub(m, sizeof m, &o->auth);
+      res[i].msg = dk_strdup(m);
     }
     free(said);
   }

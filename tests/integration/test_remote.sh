@@ -139,6 +139,11 @@ check_eq "no remote written into the config" "" "$(git --git-dir "$A" config --g
 
 # credentials over HTTP
 url="$GS_HTTP_URL/shared-http.git"
+gs_refuse_ref "$GS_ROOT/shared-http.git" refs/duikou/sites/jinan/leak "hook says $PW" update
+run push "$A" "$url" --name shared "${AUTH[@]}" refs/heads/main:refs/duikou/sites/jinan/leak
+check_grep "http: a secret in the remote's text is redacted from the refusal" "^refused .*hook says \[secret redacted\]" "$WORK/out"
+check_no_grep "http: ... and is not in it" "$PW" "$WORK/out"
+rm -f "$GS_ROOT/shared-http.git/hooks/update"
 run ls "$B" "$url" --token "$TOKEN"
 check_eq "http: a token is sent as the password of user duikou" 0 "$RC"
 before=$(grep -c "password doesn't match" "$GS_DIR/http.err")
