@@ -267,8 +267,9 @@ static int dk__gitfail(struct dk__ctx *c, int rc, const char *what, int connecti
     return dk__fail(c, DK_EAUTH, "%s: the credentials were refused (%d attempts)", what, c->tries - 1);
   if (c->auth_missing)
     return dk__fail(c, DK_EAUTH, "%s: the remote asks for credentials and none are configured", what);
-  if (rc == GIT_EAUTH || strstr(msg, "authentication") || strstr(msg, "status code: 401"))
-    return dk__fail(c, DK_EAUTH, "%s: %s", what, msg);
+  if (rc == GIT_EAUTH || strstr(msg, "authenticat") || strstr(msg, "status code: 401"))
+    return c->tries > 0 ? dk__fail(c, DK_EAUTH, "%s: %s (%d attempts)", what, msg, c->tries)
+                        : dk__fail(c, DK_EAUTH, "%s: %s", what, msg);
   if (rc == GIT_ECERTIFICATE && strncmp(c->o->url, "ssh://", 6) == 0)
     return dk__fail(c, DK_EREMOTE, "%s: %s (libgit2 looks for it in ~/.ssh/known_hosts of the user duikou runs as)",
                     what, msg);
@@ -382,6 +383,10 @@ static int dk__check_url(struct dk__ctx *c) {
                     "ssh:// (a path is written file:///path)");
   if (strcmp(c->shown, u) != 0)
     return dk__fail(c, DK_EINVAL, "a password belongs in the credentials, not in the URL");
+  const char *keys[] = {c->o->auth.ssh_key, c->o->auth.ssh_pubkey};
+  for (i = 0; i < 2 && !strncmp(u, "ssh://", 6); i++)
+    if (keys[i] && access(keys[i], R_OK) != 0)
+      return dk__fail(c, DK_EINVAL, "cannot read the ssh key file %s: %s", keys[i], strerror(errno));
   return 0;
 }
 
