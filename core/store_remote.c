@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <git2/sys/stream.h>
@@ -27,6 +29,7 @@
 /* Laid out as libgit2's git_socket_stream (streams/socket.h, 1.5): its ssh
  * transport reads the socket from that struct, whatever the registered
  * stream is. */
+struct dk__watch;
 struct dk__sock {
   git_stream parent;
   char *host;
@@ -35,6 +38,7 @@ struct dk__sock {
   long timeout_ms;
   int defer;           /* a failed connect is said by the first read or write */
   char *failed;        /* that failure */
+  struct dk__watch *watch;
 };
 
 /* The timeout of the push or fetch this thread runs (the stream is made
@@ -44,6 +48,92 @@ static _Thread_local long dk__timeout_ms;
  * (transports/git.c, _git_receivepack_ls), not when a later read or write
  * does: there, the failure waits for the first of those. */
 static _Thread_local int dk__defer_connect;
+
+/* ssh:// reads and writes are libssh2's, on the socket itself, and wait
+ * without end (libgit2 1.5 sets no libssh2 timeout): a watchdog thread shuts
+ * the socket down when nothing has moved for the timeout, what moves being
+ * seen through libgit2's callbacks (host key, credentials, progress, side
+ * band). */
+static _Thread_local int dk__watch_ssh;
+static _Thread_local struct dk__watch *dk__watch_cur;
+static _Thread_local int dk__watch_fired;
+
+struct dk__watch {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t th;
+  int fd, stop, fired;
+  long timeout_ms;
+  struct timespec last;
+};
+
+static void *dk__watch_run(void *arg) {
+  struct dk__watch *w = arg;
+  pthread_mutex_lock(&w->mu);
+  while (!w->stop) {
+    struct timespec dl = w->last, now;
+    dl.tv_sec += w->timeout_ms / 1000;
+    dl.tv_nsec += (w->timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&w->cv, &w->mu, &dl);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (w->stop) break;
+    long idle = (now.tv_sec - w->last.tv_sec) * 1000L + (now.tv_nsec - w->last.tv_nsec) / 1000000L;
+    if (idle >= w->timeout_ms) {
+      shutdown(w->fd, SHUT_RDWR); /* libssh2 then reads the end of the stream */
+      w->fired = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+static void dk__ping(void) {
+  struct dk__watch *w = dk__watch_cur;
+  if (w == NULL) return;
+  pthread_mutex_lock(&w->mu);
+  clock_gettime(CLOCK_MONOTONIC, &w->last);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static void dk__watch_start(struct dk__sock *st) {
+  struct dk__watch *w = dk_calloc(1, sizeof *w);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&w->mu, NULL);
+  w->fd = st->s;
+  w->timeout_ms = st->timeout_ms;
+  clock_gettime(CLOCK_MONOTONIC, &w->last);
+  if (pthread_create(&w->th, NULL, dk__watch_run, w) != 0) {
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+    return; /* no watchdog: the connection may then wait as libssh2 does */
+  }
+  st->watch = w;
+  dk__watch_cur = w;
+}
+
+/* Before the socket is closed (its number may be reused). */
+static void dk__watch_stop(struct dk__sock *st) {
+  struct dk__watch *w = st->watch;
+  if (w == NULL) return;
+  pthread_mutex_lock(&w->mu);
+  w->stop = 1;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->th, NULL);
+  if (w->fired) dk__watch_fired = 1;
+  if (dk__watch_cur == w) dk__watch_cur = NULL;
+  pthread_cond_destroy(&w->cv);
+  pthread_mutex_destroy(&w->mu);
+  free(w);
+  st->watch = NULL;
+}
 
 static int dk__neterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int dk__neterr(const char *fmt, ...) {
@@ -103,6 +193,7 @@ static int dk__sock_connect(git_stream *stream) {
       setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
       st->s = s;
       freeaddrinfo(info);
+      if (dk__watch_ssh) dk__watch_start(st);
       return 0;
     }
     e = errno;
@@ -146,6 +237,7 @@ static ssize_t dk__sock_read(git_stream *stream, void *data, size_t len) {
 
 static int dk__sock_close(git_stream *stream) {
   struct dk__sock *st = (struct dk__sock *)stream;
+  dk__watch_stop(st);
   int rc = st->s >= 0 ? close(st->s) : 0;
   st->s = -1;
   return rc;
@@ -153,6 +245,7 @@ static int dk__sock_close(git_stream *stream) {
 
 static void dk__sock_free(git_stream *stream) {
   struct dk__sock *st = (struct dk__sock *)stream;
+  dk__watch_stop(st);
   if (st->s >= 0) close(st->s);
   free(st->host);
   free(st->port);
@@ -260,6 +353,14 @@ static int dk__gitfail(struct dk__ctx *c, int rc, const char *what, int connecti
   char msg[DK_ERRBUF_SIZE];
   snprintf(msg, sizeof msg, "%s", e && e->message ? e->message : "unknown libgit2 error");
   int klass = e ? e->klass : GIT_ERROR_NONE;
+  int fired = dk__watch_fired;
+  if (!fired && dk__watch_cur) {
+    pthread_mutex_lock(&dk__watch_cur->mu);
+    fired = dk__watch_cur->fired;
+    pthread_mutex_unlock(&dk__watch_cur->mu);
+  }
+  if (fired)
+    return dk__fail(c, DK_EREMOTE, "%s: nothing moved within %ld s (%s)", what, dk__secs(dk__timeout_ms), msg);
   if (c->redirected)
     return dk__fail(c, DK_EAUTH, "%s: the remote redirected to %s; credentials are only sent to the configured server",
                     what, c->redirected);
@@ -313,6 +414,7 @@ static int dk__cred(git_credential **out, const char *url, const char *url_user,
                     void *payload) {
   struct dk__ctx *c = payload;
   const struct dk_remote_auth *a = &c->o->auth;
+  dk__ping();
   /* libgit2 follows a redirect to the same host name on any port, whatever
    * follow_redirects says: the credentials go to the configured server only */
   char *want = dk__authority(c->o->url), *got = dk__authority(url ? url : "");
@@ -345,6 +447,7 @@ static int dk__cred(git_credential **out, const char *url, const char *url_user,
 
 static int dk__sideband(const char *str, int len, void *payload) {
   struct dk__ctx *c = payload;
+  dk__ping();
   if (len > 0 && c->said.len < DK__SAID_MAX)
     dk_buf_append(&c->said, str, (size_t)len < DK__SAID_MAX - c->said.len ? (size_t)len : DK__SAID_MAX - c->said.len);
   return 0;
@@ -361,9 +464,47 @@ static int dk__push_status(const char *ref, const char *status, void *payload) {
   return 0;
 }
 
+static int dk__progress(const git_indexer_progress *stats, void *payload) {
+  (void)stats;
+  (void)payload;
+  dk__ping();
+  return 0;
+}
+
+static int dk__push_progress(unsigned int current, unsigned int total, size_t bytes, void *payload) {
+  (void)current;
+  (void)total;
+  (void)bytes;
+  (void)payload;
+  dk__ping();
+  return 0;
+}
+
+static int dk__push_negotiation(const git_push_update **updates, size_t len, void *payload) {
+  (void)updates;
+  (void)len;
+  (void)payload;
+  dk__ping();
+  return 0;
+}
+
+/* The host key is libgit2's to judge (known_hosts, or the TLS chain). */
+static int dk__certificate(git_cert *cert, int valid, const char *host, void *payload) {
+  (void)cert;
+  (void)valid;
+  (void)host;
+  (void)payload;
+  dk__ping();
+  return GIT_PASSTHROUGH;
+}
+
 static void dk__callbacks(struct dk__ctx *c, git_remote_callbacks *cb) {
   git_remote_init_callbacks(cb, GIT_REMOTE_CALLBACKS_VERSION);
   cb->credentials = dk__cred;
+  cb->transfer_progress = dk__progress;
+  cb->push_transfer_progress = dk__push_progress;
+  cb->push_negotiation = dk__push_negotiation;
+  cb->certificate_check = dk__certificate;
   cb->sideband_progress = dk__sideband;
   cb->push_update_reference = dk__push_status;
   cb->payload = c;
@@ -397,6 +538,8 @@ static void dk__ctx_init(struct dk__ctx *c, struct dk_store *st, const struct dk
   c->shown = dk_remote_url_display(o->url);
   c->max_tries = o->max_auth_tries > 0 ? o->max_auth_tries : DK__AUTH_TRIES;
   dk__timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DK__TIMEOUT_MS;
+  dk__watch_ssh = o->url && strncmp(o->url, "ssh://", 6) == 0;
+  dk__watch_fired = 0;
 }
 
 static void dk__ctx_free(struct dk__ctx *c) {
@@ -406,6 +549,7 @@ static void dk__ctx_free(struct dk__ctx *c) {
   for (size_t i = 0; i < c->npushed; i++) free(c->pushed[i].status);
   free(c->pushed);
   dk__timeout_ms = 0;
+  dk__watch_ssh = 0;
 }
 
 /* An anonymous remote (nothing written to the config), connected. Returns 0

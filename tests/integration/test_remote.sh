@@ -209,6 +209,15 @@ run push "$A" "http://127.0.0.1:$GS_HOLE_PORT/git/x.git" --timeout 1500 "${AUTH[
 t1=$(now_ms)
 check_eq "silent http:// server -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
 check "silent http:// server: failed within the timeout ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 4000
+if [ -n "${GS_PIDS[sshd]:-}" ]; then
+ssh-keygen -q -t ed25519 -N '' -f "$WORK/hole_key"
+t0=$(now_ms)
+run ls "$B" "ssh://git@127.0.0.1:$GS_HOLE_PORT/x.git" --timeout 1500 --ssh-key "$WORK/hole_key"
+t1=$(now_ms)
+check_eq "silent ssh:// server -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
+check "silent ssh:// server: failed within the timeout ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 4000 -a $((t1 - t0)) -ge 1400
+check_grep "silent ssh:// server: the message says so" "nothing moved within 2 s" "$WORK/err"
+fi
 
 # dead servers: stopped, their ports closed
 gs_stop daemon
