@@ -22,6 +22,7 @@ if gs_start_sshd; then
   echo "$GS_SSH_KNOWN_HOSTS" >"$WORK/home/.ssh/known_hosts"
   SSH_AUTH=(--ssh-key "$GS_SSH_KEY" --ssh-pub "$GS_SSH_PUB")
 else
+  SSH_AUTH=()
   echo "ok - ssh:// # SKIP no sshd that starts here: $(tail -n 1 "$GS_DIR/sshd.err" 2>/dev/null)"
 fi
 
@@ -210,21 +211,24 @@ t1=$(now_ms)
 check_eq "silent http:// server -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
 check "silent http:// server: failed within the timeout ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 4000
 if [ -n "${GS_PIDS[sshd]:-}" ]; then
-ssh-keygen -q -t ed25519 -N '' -f "$WORK/hole_key"
-t0=$(now_ms)
-run ls "$B" "ssh://git@127.0.0.1:$GS_HOLE_PORT/x.git" --timeout 1500 --ssh-key "$WORK/hole_key"
-t1=$(now_ms)
-check_eq "silent ssh:// server -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
-check "silent ssh:// server: failed within the timeout ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 4000 -a $((t1 - t0)) -ge 1400
-check_grep "silent ssh:// server: the message says so" "nothing moved within 2 s" "$WORK/err"
+  ssh-keygen -q -t ed25519 -N '' -f "$WORK/hole_key"
+  t0=$(now_ms)
+  run ls "$B" "ssh://git@127.0.0.1:$GS_HOLE_PORT/x.git" --timeout 1500 --ssh-key "$WORK/hole_key"
+  t1=$(now_ms)
+  check_eq "silent ssh:// server -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
+  check "silent ssh:// server: failed within the timeout ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 4000 -a $((t1 - t0)) -ge 1400
+  check_grep "silent ssh:// server: the message says so" "nothing moved within 2 s" "$WORK/err"
 fi
 
 # dead servers: stopped, their ports closed
+dead=("$GS_GIT_URL/shared-git.git" "$GS_HTTP_URL/shared-http.git")
+[ -n "${GS_PIDS[sshd]:-}" ] && dead+=("$GS_SSH_URL$GS_ROOT/shared-ssh.git")
 gs_stop daemon
 gs_stop http
-for u in "$GS_GIT_URL/shared-git.git" "$GS_HTTP_URL/shared-http.git"; do
+gs_stop sshd
+for u in "${dead[@]}"; do
   t0=$(now_ms)
-  run push "$A" "$u" --name shared "${AUTH[@]}" refs/heads/main:refs/duikou/sites/jinan/main
+  run push "$A" "$u" --name shared "${AUTH[@]}" "${SSH_AUTH[@]}" refs/heads/main:refs/duikou/sites/jinan/main
   t1=$(now_ms)
   check_eq "dead ${u%%:*} server -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
   check "dead ${u%%:*} server: quickly ($((t1 - t0)) ms)" test $((t1 - t0)) -lt 3000
