@@ -106,6 +106,21 @@ for tr in $TRANSPORTS; do
     "^moved refs/duikou/incoming/shared/jinan/main $old $(rev "$A" main)" "$WORK/out"
   check_eq "$tr: linyi's own ref fetched too" "$(rev "$B" main)" "$(rev "$B" refs/duikou/incoming/shared/linyi/main)"
 
+  check "$tr: no FETCH_HEAD written" test ! -e "$B/FETCH_HEAD"
+  if [ "$tr" = file ]; then
+    # the refs move under the store's refs lock, as every commit's do
+    git --git-dir "$repo" update-ref refs/duikou/sites/jinan/locktest "$(rev "$repo" refs/duikou/sites/jinan/main)"
+    flock "$B/duikou.refs.lock" sleep 1 &
+    locker=$!
+    sleep 0.2
+    t0=$(now_ms)
+    run fetch "$B" "$url" "${opts[@]}" refs/duikou/sites/ refs/duikou/incoming/shared/
+    t1=$(now_ms)
+    wait "$locker"
+    check "$tr: fetch waits for the refs lock ($((t1 - t0)) ms)" test "$RC" = 0 -a $((t1 - t0)) -ge 600
+    git --git-dir "$repo" update-ref -d refs/duikou/sites/jinan/locktest
+    run fetch "$B" "$url" "${opts[@]}" refs/duikou/sites/ refs/duikou/incoming/shared/
+  fi
   run ls "$B" "$url" "${opts[@]}" refs/duikou/sites/jinan/
   check_eq "$tr: ls-remote below a prefix" "refs/duikou/sites/jinan/main $(rev "$A" main)" "$(cat "$WORK/out")"
 
