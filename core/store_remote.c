@@ -885,6 +885,19 @@ int dk_store_fetch(struct dk_store *st, const struct dk_remote_opts *o, const ch
     }
   }
   git_remote_disconnect(r);
+  git_odb *odb = NULL;
+  if (git_repository_odb(&odb, st->repo) != 0) {
+    rc = dk__gitfail(&c, -1, "cannot open the object database", 0);
+    goto done;
+  }
+  for (size_t i = 0; i < theirs.n && rc == 0; i++)
+    if (!git_odb_exists(odb, &theirs.refs[i].oid)) {
+      char hex[GIT_OID_HEXSZ + 1];
+      rc = dk__fail(&c, DK_EGIT, "its %s (%s) did not arrive", theirs.refs[i].ref,
+                    git_oid_tostr(hex, sizeof hex, &theirs.refs[i].oid));
+    }
+  git_odb_free(odb);
+  if (rc != 0) goto done;
   if (theirs.n > 0 && (rc = dk__flush(st)) != 0) goto done;
 
   if (dk_fs_open(st->path, "duikou.refs.lock", O_RDWR | O_CREAT, &lfd, st->err) != 0) {
