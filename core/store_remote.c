@@ -598,6 +598,20 @@ static int dk__check_prefix(struct dk__ctx *c, const char *p) {
   return 0;
 }
 
+int dk_remote_set_ca(const char *file, const char *dir, char *err) {
+  const char *what[] = {file, dir};
+  for (int i = 0; i < 2; i++)
+    if (what[i] && access(what[i], R_OK) != 0)
+      return dk_failf(err, DK_EINVAL, "cannot read the certificate authorities in %s: %s", what[i], strerror(errno));
+  if (file == NULL && dir == NULL) return dk_failf(err, DK_EINVAL, "no certificate authorities given");
+  if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, dir) != 0) {
+    const git_error *e = git_error_last();
+    return dk_failf(err, DK_EGIT, "cannot use the certificate authorities in %s: %s", file ? file : dir,
+                    e && e->message ? e->message : "unknown libgit2 error");
+  }
+  return 0;
+}
+
 /* ---- push ---- */
 
 void dk_push_result_clear(struct dk_push_result *r) {

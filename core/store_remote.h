@@ -103,6 +103,13 @@ int dk_store_ls_remote(struct dk_store *st, const struct dk_remote_opts *o, cons
                        struct dk_remote_list *out);
 void dk_remote_list_clear(struct dk_remote_list *l);
 
+/* Trust the certificate authorities in `file` (concatenated PEM) and/or
+ * the folder `dir` (either NULL) for https:// instead of the system's
+ * (libgit2's option, for the whole process: call it once, before any
+ * operation, from the main thread). Returns 0, or DK_EINVAL / DK_EGIT with
+ * err (DK_ERRBUF_SIZE). */
+int dk_remote_set_ca(const char *file, const char *dir, char *err);
+
 /* The URL as messages may show it: any password in it replaced by "***".
  * Malloc'd. */
 char *dk_remote_url_display(const char *url);

@@ -7,6 +7,8 @@
 #                             lighttpd + git-http-backend (CGI), basic auth for everything, pushes
 #                             allowed to the authenticated user: sets GS_HTTP_URL (http://127.0.0.1:PORT/git),
 #                             GS_HTTP_LOG (access log: one line a request, with the status)
+#   gs_start_https USER PASS...
+#                             the same over TLS, self-signed (see below; may return 1)
 #   gs_start_blackhole        a port that accepts connections and never answers: sets GS_HOLE_PORT
 #   gs_start_redirect BASE    an HTTP server answering every request with 302 to BASE + the
 #                             path: sets GS_REDIRECT_URL (http://127.0.0.1:PORT)
@@ -73,36 +75,64 @@ gs_start_daemon() {
   GS_GIT_URL="git://127.0.0.1:$port"
 }
 
-gs_start_http() {
-  local port conf="$GS_DIR/lighttpd.conf"
+gs_start_http() { gs__lighttpd http "$@"; }
+
+# gs_start_https USER PASS...: the same over TLS with a self-signed
+# certificate for localhost: sets GS_HTTPS_URL (https://localhost:PORT/git),
+# GS_HTTPS_CA (the certificate, to trust) and GS_HTTPS_LOG. Returns 1 when lighttpd
+# has no mod_openssl (Debian: lighttpd-mod-openssl).
+gs_start_https() {
+  [ -e /usr/lib/lighttpd/mod_openssl.so ] || return 1
+  openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$GS_DIR/https.key" -out "$GS_DIR/https.crt" 2>/dev/null || return 1
+  gs__lighttpd https "$@"
+  GS_HTTPS_CA="$GS_DIR/https.crt"
+}
+
+# gs__lighttpd http|https USER PASS...
+gs__lighttpd() {
+  local kind=$1 port conf="$GS_DIR/$1.conf" tls=""
+  shift
   port=$(gs_free_port)
   mkdir -p "$GS_DIR/www"
-  : >"$GS_DIR/http.users"
-  while [ $# -ge 2 ]; do printf '%s:%s\n' "$1" "$2" >>"$GS_DIR/http.users"; shift 2; done
-  GS_HTTP_LOG="$GS_DIR/http.access"
-  : >"$GS_HTTP_LOG"
+  : >"$GS_DIR/$kind.users"
+  while [ $# -ge 2 ]; do printf '%s:%s\n' "$1" "$2" >>"$GS_DIR/$kind.users"; shift 2; done
+  : >"$GS_DIR/$kind.access"
+  if [ "$kind" = https ]; then
+    tls="server.modules += (\"mod_openssl\")
+ssl.engine = \"enable\"
+ssl.pemfile = \"$GS_DIR/https.crt\"
+ssl.privkey = \"$GS_DIR/https.key\""
+  fi
   cat >"$conf" <<EOF
 server.modules = ("mod_access", "mod_alias", "mod_auth", "mod_authn_file", "mod_setenv", "mod_cgi", "mod_accesslog")
+$tls
 server.bind = "127.0.0.1"
 server.port = $port
 server.document-root = "$GS_DIR/www"
-server.errorlog = "$GS_DIR/http.err"
-accesslog.filename = "$GS_HTTP_LOG"
+server.errorlog = "$GS_DIR/$kind.err"
+accesslog.filename = "$GS_DIR/$kind.access"
 accesslog.format = "%s %r"
 server.max-request-size = 0
 alias.url = ("/git" => "$GIT_HTTP_BACKEND")
 auth.backend = "plain"
-auth.backend.plain.userfile = "$GS_DIR/http.users"
+auth.backend.plain.userfile = "$GS_DIR/$kind.users"
 \$HTTP["url"] =~ "^/git" {
   cgi.assign = ("" => "")
   setenv.add-environment = ("GIT_PROJECT_ROOT" => "$GS_ROOT", "GIT_HTTP_EXPORT_ALL" => "")
   auth.require = ("" => ("method" => "basic", "realm" => "duikou", "require" => "valid-user"))
 }
 EOF
-  "$LIGHTTPD" -D -f "$conf" >"$GS_DIR/http.out" 2>>"$GS_DIR/http.err" &
-  GS_PIDS[http]=$!
-  gs_wait_port "$port" http
-  GS_HTTP_URL="http://127.0.0.1:$port/git"
+  "$LIGHTTPD" -D -f "$conf" >"$GS_DIR/$kind.out" 2>>"$GS_DIR/$kind.err" &
+  GS_PIDS[$kind]=$!
+  gs_wait_port "$port" "$kind"
+  if [ "$kind" = https ]; then
+    GS_HTTPS_URL="https://localhost:$port/git"
+    GS_HTTPS_LOG="$GS_DIR/https.access"
+  else
+    GS_HTTP_URL="http://127.0.0.1:$port/git"
+    GS_HTTP_LOG="$GS_DIR/http.access"
+  fi
 }
 
 gs_start_blackhole() {

@@ -203,6 +203,26 @@ check_eq "http: a redirect to another port -> DK_EAUTH" 2:-21 "$RC:$(awk '{print
 check_grep "http: ... said" "the remote redirected to $GS_HTTP_URL/shared-http.git" "$WORK/err"
 gs_stop redirect
 
+# https: the certificate is checked (a self-signed one is refused), and works once trusted
+if gs_start_https alice "$PW"; then
+  repo=$(gs_bare shared-https)
+  url="$GS_HTTPS_URL/shared-https.git"
+  run push "$A" "$url" --name shared "${AUTH[@]}" refs/heads/main:refs/duikou/sites/jinan/main
+  check_eq "https: an untrusted certificate -> DK_EREMOTE" 2:-20 "$RC:$(awk '{print $2}' "$WORK/out")"
+  check_grep "https: ... said" "certificate" "$WORK/err"
+  run ls "$B" "$url" --ca "$WORK/no-such-ca.pem"
+  check_eq "https: a CA file that is not there -> DK_EINVAL" 2:-1 "$RC:$(awk '{print $2}' "$WORK/out")"
+  run push "$A" "$url" --ca "$GS_HTTPS_CA" --name shared "${AUTH[@]}" refs/heads/main:refs/duikou/sites/jinan/main
+  check_eq "https: push once the certificate is trusted" "0 ok" "$RC $(awk '{print $1}' "$WORK/out")"
+  check_eq "https: remote ref at the local commit" "$(rev "$A" main)" "$(rev "$repo" refs/duikou/sites/jinan/main)"
+  run fetch "$B" "$url" --ca "$GS_HTTPS_CA" --name shared "${AUTH[@]}" refs/duikou/sites/ refs/duikou/incoming/https/
+  check_eq "https: fetched" "$(rev "$A" main)" "$(rev "$B" refs/duikou/incoming/https/jinan/main)"
+  check "https: git fsck --strict of the remote" git --git-dir "$repo" fsck --strict --no-progress
+  gs_stop https
+else
+  echo "ok - https:// # SKIP lighttpd has no mod_openssl here"
+fi
+
 # URLs refused before anything is tried
 run push "$A" "$GS_ROOT/shared-file.git" refs/heads/main:refs/duikou/sites/jinan/main
 check_eq "a plain path is refused" 2:-1 "$RC:$(awk '{print $2}' "$WORK/out")"
