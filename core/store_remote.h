@@ -12,8 +12,9 @@
  * watchdog shuts the connection down when nothing has moved for that long.
  * No redirect to another host is followed, and credentials are only handed
  * to the URL's host and port. ssh:// host keys are checked by libgit2
- * against ~/.ssh/known_hosts of the user duikou runs as; https:// by the
- * system's certificate store. Secrets are borrowed, handed to libgit2 only
+ * against ~/.ssh/known_hosts of the user duikou runs as; https://
+ * certificates against the system's authorities, or dk_remote_set_ca's
+ * (libgit2 here is built on mbedTLS: SSL_CERT_FILE is not read). Secrets are borrowed, handed to libgit2 only
  * through its credentials callback, and scrubbed (with every secret
  * dk_redact knows) from every message. One operation at a time per store;
  * operations on different stores may run on different threads. */
