@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <git2/sys/stream.h>
@@ -27,6 +29,7 @@
 /* Laid out as libgit2's git_socket_stream (streams/socket.h, 1.5): its ssh
  * transport reads the socket from that struct, whatever the registered
  * stream is. */
+struct dk__watch;
 struct dk__sock {
   git_stream parent;
   char *host;
@@ -35,6 +38,7 @@ struct dk__sock {
   long timeout_ms;
   int defer;           /* a failed connect is said by the first read or write */
   char *failed;        /* that failure */
+  struct dk__watch *watch;
 };
 
 /* The timeout of the push or fetch this thread runs (the stream is made
@@ -44,6 +48,92 @@ static _Thread_local long dk__timeout_ms;
  * (transports/git.c, _git_receivepack_ls), not when a later read or write
  * does: there, the failure waits for the first of those. */
 static _Thread_local int dk__defer_connect;
+
+/* ssh:// reads and writes are libssh2's, on the socket itself, and wait
+ * without end (libgit2 1.5 sets no libssh2 timeout): a watchdog thread shuts
+ * the socket down when nothing has moved for the timeout, what moves being
+ * seen through libgit2's callbacks (host key, credentials, progress, side
+ * band). */
+static _Thread_local int dk__watch_ssh;
+static _Thread_local struct dk__watch *dk__watch_cur;
+static _Thread_local int dk__watch_fired;
+
+struct dk__watch {
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  pthread_t th;
+  int fd, stop, fired;
+  long timeout_ms;
+  struct timespec last;
+};
+
+static void *dk__watch_run(void *arg) {
+  struct dk__watch *w = arg;
+  pthread_mutex_lock(&w->mu);
+  while (!w->stop) {
+    struct timespec dl = w->last, now;
+    dl.tv_sec += w->timeout_ms / 1000;
+    dl.tv_nsec += (w->timeout_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) dl.tv_sec++, dl.tv_nsec -= 1000000000L;
+    pthread_cond_timedwait(&w->cv, &w->mu, &dl);
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (w->stop) break;
+    long idle = (now.tv_sec - w->last.tv_sec) * 1000L + (now.tv_nsec - w->last.tv_nsec) / 1000000L;
+    if (idle >= w->timeout_ms) {
+      shutdown(w->fd, SHUT_RDWR); /* libssh2 then reads the end of the stream */
+      w->fired = 1;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&w->mu);
+  return NULL;
+}
+
+static void dk__ping(void) {
+  struct dk__watch *w = dk__watch_cur;
+  if (w == NULL) return;
+  pthread_mutex_lock(&w->mu);
+  clock_gettime(CLOCK_MONOTONIC, &w->last);
+  pthread_mutex_unlock(&w->mu);
+}
+
+static void dk__watch_start(struct dk__sock *st) {
+  struct dk__watch *w = dk_calloc(1, sizeof *w);
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&w->cv, &ca);
+  pthread_condattr_destroy(&ca);
+  pthread_mutex_init(&w->mu, NULL);
+  w->fd = st->s;
+  w->timeout_ms = st->timeout_ms;
+  clock_gettime(CLOCK_MONOTONIC, &w->last);
+  if (pthread_create(&w->th, NULL, dk__watch_run, w) != 0) {
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+    return; /* no watchdog: the connection may then wait as libssh2 does */
+  }
+  st->watch = w;
+  dk__watch_cur = w;
+}
+
+/* Before the socket is closed (its number may be reused). */
+static void dk__watch_stop(struct dk__sock *st) {
+  struct dk__watch *w = st->watch;
+  if (w == NULL) return;
+  pthread_mutex_lock(&w->mu);
+  w->stop = 1;
+  pthread_cond_signal(&w->cv);
+  pthread_mutex_unlock(&w->mu);
+  pthread_join(w->th, NULL);
+  if (w->fired) dk__watch_fired = 1;
+  if (dk__watch_cur == w) dk__watch_cur = NULL;
+  pthread_cond_destroy(&w->cv);
+  pthread_mutex_destroy(&w->mu);
+  free(w);
+  st->watch = NULL;
+}
 
 static int dk__neterr(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int dk__neterr(const char *fmt, ...) {
@@ -103,6 +193,7 @@ static int dk__sock_connect(git_stream *stream) {
       setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
       st->s = s;
       freeaddrinfo(info);
+      if (dk__watch_ssh) dk__watch_start(st);
       return 0;
     }
     e = errno;
@@ -146,6 +237,7 @@ static ssize_t dk__sock_read(git_stream *stream, void *data, size_t len) {
 
 static int dk__sock_close(git_stream *stream) {
   struct dk__sock *st = (struct dk__sock *)stream;
+  dk__watch_stop(st);
   int rc = st->s >= 0 ? close(st->s) : 0;
   st->s = -1;
   return rc;
@@ -153,6 +245,7 @@ static int dk__sock_close(git_stream *stream) {
 
 static void dk__sock_free(git_stream *stream) {
   struct dk__sock *st = (struct dk__sock *)stream;
+  dk__watch_stop(st);
   if (st->s >= 0) close(st->s);
   free(st->host);
   free(st->port);
@@ -191,6 +284,7 @@ struct dk__ctx {
   char *shown;         /* the URL without a password */
   int tries, max_tries;
   int auth_exhausted, auth_missing;
+  char *redirected;    /* the URL the remote sent the credentials' request to, when another server */
   struct dk_buf said;  /* the remote's side-band text ("remote: ...") */
   struct dk__pushed *pushed;
   size_t npushed;
@@ -259,23 +353,79 @@ static int dk__gitfail(struct dk__ctx *c, int rc, const char *what, int connecti
   char msg[DK_ERRBUF_SIZE];
   snprintf(msg, sizeof msg, "%s", e && e->message ? e->message : "unknown libgit2 error");
   int klass = e ? e->klass : GIT_ERROR_NONE;
+  int fired = dk__watch_fired;
+  if (!fired && dk__watch_cur) {
+    pthread_mutex_lock(&dk__watch_cur->mu);
+    fired = dk__watch_cur->fired;
+    pthread_mutex_unlock(&dk__watch_cur->mu);
+  }
+  if (fired)
+    return dk__fail(c, DK_EREMOTE, "%s: nothing moved within %ld s (%s)", what, dk__secs(dk__timeout_ms), msg);
+  if (c->redirected)
+    return dk__fail(c, DK_EAUTH, "%s: the remote redirected to %s; credentials are only sent to the configured server",
+                    what, c->redirected);
   if (c->auth_exhausted)
     return dk__fail(c, DK_EAUTH, "%s: the credentials were refused (%d attempts)", what, c->tries - 1);
   if (c->auth_missing)
     return dk__fail(c, DK_EAUTH, "%s: the remote asks for credentials and none are configured", what);
-  if (rc == GIT_EAUTH || strstr(msg, "authentication") || strstr(msg, "401"))
-    return dk__fail(c, DK_EAUTH, "%s: %s", what, msg);
+  if (rc == GIT_EAUTH || strstr(msg, "authenticat") || strstr(msg, "status code: 401"))
+    return c->tries > 0 ? dk__fail(c, DK_EAUTH, "%s: %s (%d attempts)", what, msg, c->tries)
+                        : dk__fail(c, DK_EAUTH, "%s: %s", what, msg);
+  if (rc == GIT_ECERTIFICATE && strncmp(c->o->url, "ssh://", 6) == 0)
+    return dk__fail(c, DK_EREMOTE, "%s: %s (libgit2 looks for it in ~/.ssh/known_hosts of the user duikou runs as)",
+                    what, msg);
   if (connecting || klass == GIT_ERROR_NET || klass == GIT_ERROR_SSH || klass == GIT_ERROR_HTTP ||
       klass == GIT_ERROR_SSL)
     return dk__fail(c, DK_EREMOTE, "%s: %s", what, msg);
   return dk__fail(c, DK_EGIT, "%s: %s", what, msg);
 }
 
+/* The host and port of a URL, lower case, the scheme's port when none is
+ * given ("example.org:443"). Malloc'd. */
+static char *dk__authority(const char *url) {
+  const char *p = strstr(url, "://");
+  if (p == NULL) return dk_strdup("");
+  size_t sl = (size_t)(p - url);
+  p += 3;
+  size_t n = strcspn(p, "/?#");
+  const char *at = NULL;
+  for (const char *q = p; q < p + n; q++)
+    if (*q == '@') at = q;
+  if (at) {
+    n -= (size_t)(at + 1 - p);
+    p = at + 1;
+  }
+  const char *close = memchr(p, ']', n), *colon = NULL;
+  for (const char *q = close ? close : p; q < p + n; q++)
+    if (*q == ':') colon = q;
+  const char *port = colon ? colon + 1 : !strncmp(url, "https", sl) && sl == 5 ? "443"
+                                         : !strncmp(url, "http", sl) && sl == 4 ? "80"
+                                         : !strncmp(url, "ssh", sl) && sl == 3  ? "22"
+                                                                                : "";
+  size_t hl = colon ? (size_t)(colon - p) : n;
+  size_t pl = colon ? n - hl - 1 : strlen(port);
+  char *out = dk_asprintf("%.*s:%.*s", (int)hl, p, (int)pl, port);
+  for (char *q = out; *q; q++)
+    if (*q >= 'A' && *q <= 'Z') *q = (char)(*q - 'A' + 'a');
+  return out;
+}
+
 static int dk__cred(git_credential **out, const char *url, const char *url_user, unsigned int allowed,
                     void *payload) {
-  (void)url;
   struct dk__ctx *c = payload;
   const struct dk_remote_auth *a = &c->o->auth;
+  dk__ping();
+  /* libgit2 follows a redirect to the same host name on any port, whatever
+   * follow_redirects says: the credentials go to the configured server only */
+  char *want = dk__authority(c->o->url), *got = dk__authority(url ? url : "");
+  int same = strcmp(want, got) == 0;
+  free(want);
+  free(got);
+  if (!same) {
+    c->redirected = dk_remote_url_display(url);
+    git_error_set_str(GIT_ERROR_CALLBACK, "redirected");
+    return GIT_EUSER;
+  }
   if (++c->tries > c->max_tries) {
     c->auth_exhausted = 1;
     git_error_set_str(GIT_ERROR_CALLBACK, "credentials refused");
@@ -297,6 +447,7 @@ static int dk__cred(git_credential **out, const char *url, const char *url_user,
 
 static int dk__sideband(const char *str, int len, void *payload) {
   struct dk__ctx *c = payload;
+  dk__ping();
   if (len > 0 && c->said.len < DK__SAID_MAX)
     dk_buf_append(&c->said, str, (size_t)len < DK__SAID_MAX - c->said.len ? (size_t)len : DK__SAID_MAX - c->said.len);
   return 0;
@@ -313,9 +464,47 @@ static int dk__push_status(const char *ref, const char *status, void *payload) {
   return 0;
 }
 
+static int dk__progress(const git_indexer_progress *stats, void *payload) {
+  (void)stats;
+  (void)payload;
+  dk__ping();
+  return 0;
+}
+
+static int dk__push_progress(unsigned int current, unsigned int total, size_t bytes, void *payload) {
+  (void)current;
+  (void)total;
+  (void)bytes;
+  (void)payload;
+  dk__ping();
+  return 0;
+}
+
+static int dk__push_negotiation(const git_push_update **updates, size_t len, void *payload) {
+  (void)updates;
+  (void)len;
+  (void)payload;
+  dk__ping();
+  return 0;
+}
+
+/* The host key is libgit2's to judge (known_hosts, or the TLS chain). */
+static int dk__certificate(git_cert *cert, int valid, const char *host, void *payload) {
+  (void)cert;
+  (void)valid;
+  (void)host;
+  (void)payload;
+  dk__ping();
+  return GIT_PASSTHROUGH;
+}
+
 static void dk__callbacks(struct dk__ctx *c, git_remote_callbacks *cb) {
   git_remote_init_callbacks(cb, GIT_REMOTE_CALLBACKS_VERSION);
   cb->credentials = dk__cred;
+  cb->transfer_progress = dk__progress;
+  cb->push_transfer_progress = dk__push_progress;
+  cb->push_negotiation = dk__push_negotiation;
+  cb->certificate_check = dk__certificate;
   cb->sideband_progress = dk__sideband;
   cb->push_update_reference = dk__push_status;
   cb->payload = c;
@@ -335,6 +524,10 @@ static int dk__check_url(struct dk__ctx *c) {
                     "ssh:// (a path is written file:///path)");
   if (strcmp(c->shown, u) != 0)
     return dk__fail(c, DK_EINVAL, "a password belongs in the credentials, not in the URL");
+  const char *keys[] = {c->o->auth.ssh_key, c->o->auth.ssh_pubkey};
+  for (i = 0; i < 2 && !strncmp(u, "ssh://", 6); i++)
+    if (keys[i] && access(keys[i], R_OK) != 0)
+      return dk__fail(c, DK_EINVAL, "cannot read the ssh key file %s: %s", keys[i], strerror(errno));
   return 0;
 }
 
@@ -345,14 +538,18 @@ static void dk__ctx_init(struct dk__ctx *c, struct dk_store *st, const struct dk
   c->shown = dk_remote_url_display(o->url);
   c->max_tries = o->max_auth_tries > 0 ? o->max_auth_tries : DK__AUTH_TRIES;
   dk__timeout_ms = o->timeout_ms > 0 ? o->timeout_ms : DK__TIMEOUT_MS;
+  dk__watch_ssh = o->url && strncmp(o->url, "ssh://", 6) == 0;
+  dk__watch_fired = 0;
 }
 
 static void dk__ctx_free(struct dk__ctx *c) {
   free(c->shown);
+  free(c->redirected);
   dk_buf_free(&c->said);
   for (size_t i = 0; i < c->npushed; i++) free(c->pushed[i].status);
   free(c->pushed);
   dk__timeout_ms = 0;
+  dk__watch_ssh = 0;
 }
 
 /* An anonymous remote (nothing written to the config), connected. Returns 0
@@ -375,10 +572,13 @@ static int dk__open(struct dk__ctx *c, git_direction dir, git_remote **out) {
   co.repository = c->st->repo;
   co.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
   if ((rc = git_remote_create_with_opts(&r, c->o->url, &co)) != 0) return dk__gitfail(c, rc, "bad URL", 0);
-  git_remote_callbacks cb;
-  dk__callbacks(c, &cb);
+  /* no redirect is followed: the credentials are for this URL's server */
+  git_remote_connect_options cco;
+  git_remote_connect_options_init(&cco, GIT_REMOTE_CONNECT_OPTIONS_VERSION);
+  dk__callbacks(c, &cco.callbacks);
+  cco.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
   dk__defer_connect = dir == GIT_DIRECTION_PUSH && strncmp(c->o->url, "git://", 6) == 0;
-  rc = git_remote_connect(r, dir, &cb, NULL, NULL);
+  rc = git_remote_connect_ext(r, dir, &cco);
   dk__defer_connect = 0;
   if (rc != 0) {
     rc = dk__gitfail(c, rc, "cannot connect", 1);
@@ -398,6 +598,20 @@ static int dk__check_prefix(struct dk__ctx *c, const char *p) {
   return 0;
 }
 
+int dk_remote_set_ca(const char *file, const char *dir, char *err) {
+  const char *what[] = {file, dir};
+  for (int i = 0; i < 2; i++)
+    if (what[i] && access(what[i], R_OK) != 0)
+      return dk_failf(err, DK_EINVAL, "cannot read the certificate authorities in %s: %s", what[i], strerror(errno));
+  if (file == NULL && dir == NULL) return dk_failf(err, DK_EINVAL, "no certificate authorities given");
+  if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, file, dir) != 0) {
+    const git_error *e = git_error_last();
+    return dk_failf(err, DK_EGIT, "cannot use the certificate authorities in %s: %s", file ? file : dir,
+                    e && e->message ? e->message : "unknown libgit2 error");
+  }
+  return 0;
+}
+
 /* ---- push ---- */
 
 void dk_push_result_clear(struct dk_push_result *r) {
@@ -411,15 +625,28 @@ void dk_push_result_clear(struct dk_push_result *r) {
   r->n = 0;
 }
 
-/* What the remote said on its side band, one line, printable; "" when
- * nothing. */
+/* What the remote said on its side band (a hook's output), as one
+ * printable line without its progress meters; "" when nothing. */
 static char *dk__said(struct dk__ctx *c) {
+  static const char *const meters[] = {"Resolving deltas", "Unpacking objects", "Counting objects",
+                                       "Compressing objects", "Writing objects", "Total "};
+  struct dk_buf keep = {0};
+  const char *p = c->said.data, *end = p + c->said.len;
+  while (p && p < end) {
+    size_t n = 0;
+    while (p + n < end && p[n] != '\n' && p[n] != '\r') n++;
+    int meter = 0;
+    for (size_t k = 0; k < sizeof meters / sizeof *meters; k++)
+      if (n >= strlen(meters[k]) && !strncmp(p, meters[k], strlen(meters[k]))) meter = 1;
+    if (n > 0 && !meter) {
+      if (keep.len) dk_buf_puts(&keep, " ");
+      dk_buf_append(&keep, p, n);
+    }
+    p += n + 1;
+  }
   char out[600];
-  if (c->said.len == 0) return dk_strdup("");
-  dk_excerpt(out, sizeof out, c->said.data, c->said.len);
-  /* libgit2 hands the "remote: " lines on without the prefix; trim */
-  size_t n = strlen(out);
-  while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '?')) out[--n] = '\0';
+  dk_excerpt(out, sizeof out, dk_buf_cstr(&keep), keep.len);
+  dk_buf_free(&keep);
   char *s = out;
   while (*s == ' ') s++;
   dk__scrub(s, sizeof out - (size_t)(s - out), &c->o->auth);
@@ -487,6 +714,7 @@ int dk_store_push(struct dk_store *st, const struct dk_remote_opts *o, const cha
     git_push_options po;
     git_push_options_init(&po, GIT_PUSH_OPTIONS_VERSION);
     dk__callbacks(&c, &po.callbacks);
+    po.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
     git_strarray arr = {.strings = specs, .count = nspecs};
     int grc = git_remote_upload(r, &arr, &po);
     if (grc != 0) {
@@ -504,10 +732,11 @@ int dk_store_push(struct dk_store *st, const struct dk_remote_opts *o, const cha
         continue;
       }
       const char *why = !p || !p->reported ? "the remote reported nothing for this ref" : p->status;
-      res[i].msg = said[0] ? dk_asprintf("%s (remote: %s)", why, said) : dk_strdup(why);
-      char *m = res[i].msg;
-      size_t ml = strlen(m) + 1;
-      dk__scrub(m, ml, &o->auth);
+      char m[DK_ERRBUF_SIZE + 700];
+      if (said[0]) snprintf(m, sizeof m, "%s (remote: %s)", why, said);
+      else snprintf(m, sizeof m, "%s", why);
+      dk__scrub(m, sizeof m, &o->auth);
+      res[i].msg = dk_strdup(m);
     }
     free(said);
   }
@@ -596,6 +825,19 @@ static struct dk_fetch_ref *dk__moved(struct dk_fetch_result *out, size_t *cap) 
   return m;
 }
 
+/* syncfs() of the repository's file system, as dk_txn_move: the fetched
+ * pack is durable before a ref names it. Returns 0 or DK_EIO. */
+static int dk__flush(struct dk_store *st) {
+  int dfd = open(st->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0 || syncfs(dfd) != 0) {
+    int e = errno;
+    if (dfd >= 0) close(dfd);
+    return dk_failf(st->err, DK_EIO, "cannot flush %s to disk: %s", st->path, strerror(e));
+  }
+  close(dfd);
+  return 0;
+}
+
 /* Set or remove (oid NULL) a ref, as dk_txn_move does under the refs lock:
  * a <ref>.lock found then was left by a writer that died. */
 static int dk__set_ref(git_repository *repo, const char *ref, const git_oid *oid, const char *log) {
@@ -646,6 +888,7 @@ int dk_store_fetch(struct dk_store *st, const struct dk_remote_opts *o, const ch
     fo.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_NONE;
     fo.update_fetchhead = 0;
     fo.prune = GIT_FETCH_NO_PRUNE;
+    fo.follow_redirects = GIT_REMOTE_REDIRECT_NONE;
     char *spec = dk_asprintf("+%s*:%s*", remote_prefix, local_prefix);
     git_strarray arr = {.strings = &spec, .count = 1};
     int grc = git_remote_download(r, &arr, &fo);
@@ -656,6 +899,20 @@ int dk_store_fetch(struct dk_store *st, const struct dk_remote_opts *o, const ch
     }
   }
   git_remote_disconnect(r);
+  git_odb *odb = NULL;
+  if (git_repository_odb(&odb, st->repo) != 0) {
+    rc = dk__gitfail(&c, -1, "cannot open the object database", 0);
+    goto done;
+  }
+  for (size_t i = 0; i < theirs.n && rc == 0; i++)
+    if (!git_odb_exists(odb, &theirs.refs[i].oid)) {
+      char hex[GIT_OID_HEXSZ + 1];
+      rc = dk__fail(&c, DK_EGIT, "its %s (%s) did not arrive", theirs.refs[i].ref,
+                    git_oid_tostr(hex, sizeof hex, &theirs.refs[i].oid));
+    }
+  git_odb_free(odb);
+  if (rc != 0) goto done;
+  if (theirs.n > 0 && (rc = dk__flush(st)) != 0) goto done;
 
   if (dk_fs_open(st->path, "duikou.refs.lock", O_RDWR | O_CREAT, &lfd, st->err) != 0) {
     rc = DK_EIO;
@@ -727,6 +984,7 @@ int dk_store_fetch(struct dk_store *st, const struct dk_remote_opts *o, const ch
   free(drop);
   free(dropoid);
   free(log);
+  if (rc == 0 && out->n > 0) rc = dk__flush(st);
 done:
   if (lfd >= 0) close(lfd);
   if (r) {

@@ -1,14 +1,23 @@
 /* The store's remote half: push to and fetch from the shared repository of
  * the two sites, through libgit2, with every failure said.
  *
- * The remote is anonymous (nothing about it, and no credential, is written
- * into the repository's config). URLs are file://, git://, http(s):// or
- * ssh://; a plain path or scp-like "host:path" is refused. Connections are
- * made by duikou's own socket stream (registered with libgit2 once), so a
- * connect, read or write that takes longer than timeout_ms fails instead of
- * hanging: libgit2 1.5 has no server timeout option. Secrets are borrowed,
- * handed to libgit2 only through its credentials callback, and scrubbed
- * from every message. */
+ * The remote is anonymous: nothing about it, and no credential, is written
+ * into the repository's config, and the config's url.*.insteadOf is not
+ * applied. URLs are file://, git://, http(s):// or ssh://; a plain path or
+ * scp-like "host:path" is refused, and so is a password in the URL.
+ * Connections are made by duikou's own socket stream (registered with
+ * libgit2 for the process), so a connect, read or write that takes longer
+ * than timeout_ms fails instead of hanging (libgit2 1.5 has no server
+ * timeout option); over ssh://, where libssh2 reads the socket itself, a
+ * watchdog shuts the connection down when nothing has moved for that long.
+ * No redirect to another host is followed, and credentials are only handed
+ * to the URL's host and port. ssh:// host keys are checked by libgit2
+ * against ~/.ssh/known_hosts of the user duikou runs as; https://
+ * certificates against the system's authorities, or dk_remote_set_ca's
+ * (libgit2 here is built on mbedTLS: SSL_CERT_FILE is not read). Secrets are borrowed, handed to libgit2 only
+ * through its credentials callback, and scrubbed (with every secret
+ * dk_redact knows) from every message. One operation at a time per store;
+ * operations on different stores may run on different threads. */
 #ifndef DK_STORE_REMOTE_H
 #define DK_STORE_REMOTE_H
 
@@ -50,7 +59,7 @@ struct dk_push_result {
  * refused before anything is sent, so the other refs still go. Returns 0
  * when the transport worked: then every ref's status is in out (refused
  * ones with ok 0 and msg). Else DK_EINVAL (bad URL or ref, a missing local
- * ref), DK_EREMOTE (cannot reach or talk to the remote), DK_EAUTH
+ * ref, an unreadable ssh key file), DK_EREMOTE (cannot reach or talk to the remote), DK_EAUTH
  * (credentials refused, missing, or asked for more than max_auth_tries
  * times) or DK_EGIT, with st->err naming the remote (name and URL, no
  * password) and the reason. out is filled on 0 only; free it with
@@ -94,6 +103,13 @@ struct dk_remote_list {
 int dk_store_ls_remote(struct dk_store *st, const struct dk_remote_opts *o, const char *prefix,
                        struct dk_remote_list *out);
 void dk_remote_list_clear(struct dk_remote_list *l);
+
+/* Trust the certificate authorities in `file` (concatenated PEM) and/or
+ * the folder `dir` (either NULL) for https:// instead of the system's
+ * (libgit2's option, for the whole process: call it once, before any
+ * operation, from the main thread). Returns 0, or DK_EINVAL / DK_EGIT with
+ * err (DK_ERRBUF_SIZE). */
+int dk_remote_set_ca(const char *file, const char *dir, char *err);
 
 /* The URL as messages may show it: any password in it replaced by "***".
  * Malloc'd. */

@@ -6,6 +6,7 @@
  *   remote_tool fetch  REPO URL [opts] REMOTE_PREFIX LOCAL_PREFIX
  *   remote_tool ls     REPO URL [opts] [PREFIX]
  *   opts: --name N --user U --password P --token T --tries N --timeout MS
+ *         --ssh-user U --ssh-key FILE --ssh-pub FILE --ssh-pass P --ca PEMFILE
  *
  * push prints "ok REF OID" or "refused REF OID MSG" per ref; fetch prints
  * "moved LOCAL OLD NEW" per ref (0000... for none); ls "REF OID". On an
@@ -31,7 +32,15 @@ static int opts(int argc, char **argv, int i, struct dk_remote_opts *o) {
     else if (!strcmp(k, "user")) o->auth.user = v;
     else if (!strcmp(k, "password")) o->auth.password = v;
     else if (!strcmp(k, "token")) o->auth.token = v;
-    else if (!strcmp(k, "tries")) o->max_auth_tries = atoi(v);
+    else if (!strcmp(k, "ssh-user")) o->auth.ssh_user = v;
+    else if (!strcmp(k, "ssh-key")) o->auth.ssh_key = v;
+    else if (!strcmp(k, "ssh-pub")) o->auth.ssh_pubkey = v;
+    else if (!strcmp(k, "ssh-pass")) o->auth.ssh_passphrase = v;
+    else if (!strcmp(k, "ca")) {
+      char err[DK_ERRBUF_SIZE];
+      int rc = dk_remote_set_ca(v, NULL, err);
+      if (rc != 0) fail(rc, err);
+    } else if (!strcmp(k, "tries")) o->max_auth_tries = atoi(v);
     else if (!strcmp(k, "timeout")) o->timeout_ms = atol(v);
     else {
       fprintf(stderr, "unknown option --%s\n", k);
