@@ -21,6 +21,8 @@ void dk_inputs_free(struct dk_inputs *in) {
   for (size_t i = 0; i < in->nowned; i++) free(in->owned[i]);
   free(in->owned);
   free(in->v);
+  free(in->heads);
+  free(in->hashead);
   memset(in, 0, sizeof *in);
 }
 
@@ -51,7 +53,7 @@ static const char *dk__city(struct dk__collect *c, const git_oid *head, const ch
 }
 
 static void dk__add(struct dk__collect *c, const char *ref, const char *site, const char *source, const git_oid *head,
-                    int own) {
+                    int own, const char *city, size_t ix1) {
   struct dk_inputs *in = c->in;
   in->v = dk_realloc(in->v, (in->n + 1) * sizeof *in->v);
   struct dk_fold_input *f = &in->v[in->n++];
@@ -59,22 +61,48 @@ static void dk__add(struct dk__collect *c, const char *ref, const char *site, co
   f->ref = dk__own(in, dk_strdup(ref));
   f->site = dk__own(in, dk_strdup(site));
   f->source = source ? dk__own(in, dk_strdup(source)) : NULL;
+  f->ix1 = ix1;
+  in->heads = dk_realloc(in->heads, in->n * sizeof *in->heads);
+  in->hashead = dk_realloc(in->hashead, in->n);
+  in->hashead[in->n - 1] = 0;
   if (c->override_ref && strcmp(ref, c->override_ref) == 0) {
     f->head = &in->override;
     c->overridden = 1;
     head = &in->override;
+  } else if (head) {
+    /* known already (read, or the index's): the fold reads no ref for it */
+    in->heads[in->n - 1] = *head;
+    in->hashead[in->n - 1] = 1;
   }
-  if (source) f->city = dk__city(c, head, source, own);
-  /* the engine's index holds this site's sources in the configuration's order */
-  for (size_t i = 0; own && source && i < c->cfg->nsources; i++)
-    if (strcmp(c->cfg->sources[i].name, source) == 0) f->ix1 = i + 1;
+  if (source) f->city = city ? city : dk__city(c, head, source, own);
+}
+
+static int dk__configured(const struct dk_config *cfg, const char *name) {
+  return dk_config_source(cfg, name) != NULL;
 }
 
 static int dk__own_cb(const char *ref, const git_oid *oid, void *arg) {
   struct dk__collect *c = arg;
   const char *name = ref + strlen(DK__SRC_PREFIX);
-  if (*name && !strchr(name, '/')) dk__add(c, ref, dk__site(c->cfg), name, oid, 1);
+  if (*name && !strchr(name, '/') && !dk__configured(c->cfg, name)) dk__add(c, ref, dk__site(c->cfg), name, oid, 1, NULL, 0);
   return 0;
+}
+
+static int dk__extra_cb(const char *ref, const git_oid *oid, void *arg) {
+  (void)oid;
+  struct dk_inputs_cache *cache = arg;
+  const char *name = ref + strlen(DK__SRC_PREFIX);
+  if (*name && !strchr(name, '/')) {
+    cache->extra = dk_realloc(cache->extra, (cache->nextra + 1) * sizeof *cache->extra);
+    cache->extra[cache->nextra++] = dk_strdup(ref);
+  }
+  return 0;
+}
+
+void dk_inputs_cache_free(struct dk_inputs_cache *c) {
+  for (size_t i = 0; i < c->nextra; i++) free(c->extra[i]);
+  free(c->extra);
+  memset(c, 0, sizeof *c);
 }
 
 static int dk__sites_cb(const char *ref, const git_oid *oid, void *arg) {
@@ -85,30 +113,64 @@ static int dk__sites_cb(const char *ref, const git_oid *oid, void *arg) {
   const char *name = slash + 1;
   if (strcmp(site, dk__site(c->cfg)) != 0) {
     if (strncmp(name, "sources/", 8) == 0 && name[8] && !strchr(name + 8, '/'))
-      dk__add(c, ref, site, name + 8, oid, 0);
+      dk__add(c, ref, site, name + 8, oid, 0, NULL, 0);
     else if (strcmp(name, "resolutions") == 0)
-      dk__add(c, ref, site, NULL, oid, 0);
+      dk__add(c, ref, site, NULL, oid, 0, NULL, 0);
   }
   free(site);
   return 0;
 }
 
-int dk_inputs_collect(struct dk_store *st, const struct dk_config *cfg, const char *override_ref,
-                      const git_oid *override_head, struct dk_inputs *out) {
+int dk_inputs_collect(struct dk_store *st, const struct dk_config *cfg, struct dk_index *ix,
+                      struct dk_inputs_cache *cache, const char *override_ref, const git_oid *override_head,
+                      struct dk_inputs *out) {
   memset(out, 0, sizeof *out);
   if (override_head) out->override = *override_head;
   struct dk__collect c = {st, cfg, out, override_head ? override_ref : NULL, 0};
-  int rc = dk_store_refs(st, DK__SRC_PREFIX, dk__own_cb, &c);
+  int rc = 0;
+  /* this site's configured sources, in the configuration's (the index's) order */
+  for (size_t i = 0; i < cfg->nsources && rc == 0; i++) {
+    const struct dk_source_conf *s = &cfg->sources[i];
+    char *ref = dk_asprintf(DK__SRC_PREFIX "%s", s->name);
+    git_oid head;
+    int have = 0;
+    if (ix) dk_index_head(ix, i, &head, &have);
+    else rc = dk_store_ref(st, ref, &head, &have);
+    if (rc == 0 && (have || (c.override_ref && strcmp(ref, c.override_ref) == 0)))
+      dk__add(&c, ref, dk__site(cfg), s->name, have ? &head : NULL, 1, s->city ? dk__own(out, dk_strdup(s->city)) : NULL,
+              ix ? i + 1 : 0);
+    free(ref);
+  }
+  /* the others it holds: once per engine with a cache, else listed now */
+  if (rc == 0 && cache && !cache->ready) {
+    rc = dk_store_refs(st, DK__SRC_PREFIX, dk__extra_cb, cache);
+    if (rc == 0) cache->ready = 1;
+  }
+  if (rc == 0 && cache) {
+    for (size_t i = 0; i < cache->nextra && rc == 0; i++) {
+      const char *name = cache->extra[i] + strlen(DK__SRC_PREFIX);
+      if (dk__configured(cfg, name)) continue;
+      git_oid head;
+      int have = 0;
+      if ((rc = dk_store_ref(st, cache->extra[i], &head, &have)) == 0 && have)
+        dk__add(&c, cache->extra[i], dk__site(cfg), name, &head, 1, NULL, 0);
+    }
+  } else if (rc == 0) {
+    rc = dk_store_refs(st, DK__SRC_PREFIX, dk__own_cb, &c);
+  }
   git_oid res;
   int have = 0;
   if (rc == 0) rc = dk_store_ref(st, DK_RESOLUTIONS_REF, &res, &have);
-  if (rc == 0 && have) dk__add(&c, DK_RESOLUTIONS_REF, dk__site(cfg), NULL, &res, 1);
+  if (rc == 0 && have) dk__add(&c, DK_RESOLUTIONS_REF, dk__site(cfg), NULL, &res, 1, NULL, 0);
   if (rc == 0) rc = dk_store_refs(st, DK_SITES_PREFIX, dk__sites_cb, &c);
   if (rc == 0 && c.override_ref && !c.overridden) {
     int is_src = strncmp(c.override_ref, DK__SRC_PREFIX, strlen(DK__SRC_PREFIX)) == 0;
     dk__add(&c, c.override_ref, dk__site(cfg), is_src ? c.override_ref + strlen(DK__SRC_PREFIX) : NULL,
-            &out->override, 1);
+            &out->override, 1, NULL, 0);
   }
+  /* heads known: the fold reads them from here (the array may have moved) */
+  for (size_t i = 0; rc == 0 && i < out->n; i++)
+    if (out->v[i].head == NULL && out->hashead[i]) out->v[i].head = &out->heads[i];
   if (rc != 0) dk_inputs_free(out);
   return rc;
 }
@@ -167,7 +229,11 @@ int dk_converge_adopt(struct dk_store *st, const struct dk_config *cfg, const st
   for (at = tip;; depth++) {
     struct dk_store_commit c;
     if ((rc = dk_store_commit(st, &at, &c)) != 0) return rc;
-    dk_fold_point_parse(c.message, &below);
+    if (depth == 0) dk_fold_point_parse(c.message, &below); /* the tip: only whether it is one */
+    else if ((rc = dk_fold_point_load(st, c.message, &below)) != 0) {
+      dk_store_commit_clear(&c);
+      return rc;
+    }
     int more = c.nparents > 0;
     at = c.parent;
     dk_store_commit_clear(&c);
@@ -192,7 +258,7 @@ int dk_converge_adopt(struct dk_store *st, const struct dk_config *cfg, const st
     why = "main was made before it was the fold of its inputs: its tree is kept, and every\n"
           "input's head counts as folded into it.";
     struct dk_inputs mine = {0};
-    if (in == NULL && (rc = dk_inputs_collect(st, cfg, NULL, NULL, &mine)) != 0) return rc;
+    if (in == NULL && (rc = dk_inputs_collect(st, cfg, NULL, NULL, NULL, NULL, &mine)) != 0) return rc;
     if (in == NULL) in = &mine;
     fp.pos = dk_calloc(in->n ? in->n : 1, sizeof *fp.pos);
     struct dk_fold_key best = {0, "-", 0, NULL, 0, "0000000000000000000000000000000000000000"};
@@ -265,7 +331,7 @@ int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_inde
   char err[DK_ERRBUF_SIZE];
   if (dk_reconcile_new(cfg->reconcile, &rcf, err) != 0) return dk_failf(st->err, DK_ECONFIG, "reconcile: %s", err);
   struct dk_inputs in;
-  int rc = dk_inputs_collect(st, cfg, NULL, NULL, &in);
+  int rc = dk_inputs_collect(st, cfg, ix, NULL, NULL, NULL, &in);
   if (rc == 0) rc = dk_converge_adopt(st, cfg, &in);
   if (rc > 0) rc = 0;
   for (int attempt = 0; rc == 0; attempt++) {
@@ -325,8 +391,11 @@ git_time_t dk_converge_next_time(struct dk_store *st, const struct dk_config *cf
   git_oid tip;
   int found = 0;
   if (dk_store_ref(st, DK_MAIN_REF, &tip, &found) != 0 || !found) return now;
-  struct dk_fold_point fp;
-  if (dk_fold_point_read(st, &tip, &fp) != 0) return now;
+  struct dk_store_commit c;
+  if (dk_store_commit(st, &tip, &c) != 0) return now;
+  struct dk_fold_point fp; /* its key only: no delta to resolve */
+  dk_fold_point_parse(c.message, &fp);
+  dk_store_commit_clear(&c);
   git_time_t t = now;
   if (fp.has_key) {
     struct dk_fold_key k = {now, dk__site(cfg), type, source, ULONG_MAX, "ffffffffffffffffffffffffffffffffffffffff"};
@@ -396,14 +465,15 @@ static int dk__sites_other_cb(const char *ref, const git_oid *oid, void *arg) {
  * ("jinan/sources/x"), as seen from `site` (whose own refs are local). */
 static json_t *dk__fold_heads(struct dk_store *st, const git_oid *commit, const char *site) {
   json_t *heads = json_object();
-  struct dk_store_commit c;
-  if (dk_store_commit(st, commit, &c) != 0) return heads;
-  for (const char *p = c.message; (p = strstr(p, "Duikou-Fold: ")) != NULL; p++) {
-    if (p != c.message && p[-1] != '\n') continue;
-    p += strlen("Duikou-Fold: ");
-    const char *sp = strchr(p, ' '), *nl = strchr(p, '\n');
-    if (sp == NULL || (nl && sp > nl)) continue;
-    char *ref = dk_strndup(p, (size_t)(sp - p)), *hex = dk_strndup(sp + 1, nl ? (size_t)(nl - sp - 1) : strlen(sp + 1));
+  struct dk_fold_point fp;
+  if (dk_fold_point_read(st, commit, &fp) != 0 || !fp.has_key) {
+    dk_fold_point_free(&fp);
+    return heads;
+  }
+  for (size_t i = 0; i < fp.npos; i++) {
+    const char *ref = fp.pos[i].ref;
+    char hex[GIT_OID_HEXSZ + 1];
+    dk_oid_hex(&fp.pos[i].commit, hex);
     char *own = dk_exchange_own_name(ref), *key;
     if (own) key = dk_asprintf("%s/%s", site, own);
     else if (strncmp(ref, DK_SITES_PREFIX, strlen(DK_SITES_PREFIX)) == 0) key = dk_strdup(ref + strlen(DK_SITES_PREFIX));
@@ -411,10 +481,8 @@ static json_t *dk__fold_heads(struct dk_store *st, const git_oid *commit, const 
     json_object_set_new(heads, key, json_string(hex));
     free(key);
     free(own);
-    free(ref);
-    free(hex);
   }
-  dk_store_commit_clear(&c);
+  dk_fold_point_free(&fp);
   return heads;
 }
 

@@ -23,15 +23,31 @@ struct dk_inputs {
   char **owned; /* the strings v points to */
   size_t nowned;
   git_oid override; /* the head given for override_ref */
+  git_oid *heads;   /* heads known when collected, by input (realloc'd with v: set at the end) */
+  char *hashead;
 };
 
+/* What an engine keeps between folds so that a fold of 1,000 sources does
+ * not read 1,000 refs: this site's source branches that the configuration
+ * no longer names (read once; zero it to start). */
+struct dk_inputs_cache {
+  int ready;
+  char **extra;
+  size_t nextra;
+};
+void dk_inputs_cache_free(struct dk_inputs_cache *c);
+
 /* Every input the repository holds. A source's city is the configuration's
- * for this site's sources, else its head commit's Duikou-City trailer. With
- * override_ref, that input folds override_head instead of its ref (added
- * when the ref does not exist yet). Returns 0 with *out (free with
- * dk_inputs_free), or DK_EGIT with st->err. */
-int dk_inputs_collect(struct dk_store *st, const struct dk_config *cfg, const char *override_ref,
-                      const git_oid *override_head, struct dk_inputs *out);
+ * for this site's configured sources, else its head commit's Duikou-City
+ * trailer. With ix (the engine's index, its sources in the configuration's
+ * order), the heads of the configured sources are the index's; with cache,
+ * the other local branches are listed once. With override_ref, that input
+ * folds override_head instead of its ref (added when the ref does not exist
+ * yet). Returns 0 with *out (free with dk_inputs_free), or DK_EGIT with
+ * st->err. */
+int dk_inputs_collect(struct dk_store *st, const struct dk_config *cfg, struct dk_index *ix,
+                      struct dk_inputs_cache *cache, const char *override_ref, const git_oid *override_head,
+                      struct dk_inputs *out);
 void dk_inputs_free(struct dk_inputs *in);
 
 struct dk_converge_result {

@@ -113,7 +113,8 @@ static int dk__index_ready(struct dk__run *r, const char *sref) {
 static int dk__fold_run(struct dk__run *r, const char *sref, const git_oid *scommit, struct dk_txn *mtx,
                         struct dk_fold_out *fo) {
   struct dk_inputs in;
-  int rc = dk_inputs_collect(r->ctx->store, r->ctx->cfg, sref, scommit, &in);
+  if (r->ctx->inputs == NULL) r->ctx->inputs = dk_calloc(1, sizeof *r->ctx->inputs);
+  int rc = dk_inputs_collect(r->ctx->store, r->ctx->cfg, r->ctx->index, r->ctx->inputs, sref, scommit, &in);
   if (rc == 0) {
     /* a main not made by the fold (an earlier duikou, git plumbing) is taken
      * as it stands, with this run's commit not yet among what it holds */
@@ -590,6 +591,8 @@ static void dk__engine_maybe_freed(struct dk_engine *e) {
   dk_loader_free(&e->loader);
   dk__index_keep(&e->ctx);
   dk_index_free(e->ctx.index);
+  if (e->ctx.inputs) dk_inputs_cache_free(e->ctx.inputs);
+  free(e->ctx.inputs);
   for (size_t i = 0; e->ctx.index_refs && i < e->ctx.cfg->nsources; i++) free(e->ctx.index_refs[i]);
   free(e->ctx.index_refs);
   dk_store_close(e->ctx.store);

@@ -129,14 +129,59 @@ void dk_fold_point_parse(const char *message, struct dk_fold_point *out) {
   p = message;
   if (ok && (v = dk__next_trailer(&p, DK_FOLD_KEY_TRAILER, &vl)) != NULL) ok = dk__parse_key(v, vl, out);
   else ok = 0;
+  p = message;
+  if (ok && (v = dk__next_trailer(&p, DK_FOLD_FROM_TRAILER, &vl)) != NULL) {
+    char *t = dk_strndup(v, vl), *save = NULL, *hex = strtok_r(t, " ", &save), *dp = strtok_r(NULL, " ", &save);
+    unsigned long depth = 0;
+    ok = hex && strlen(hex) == 40 && dk_oid_parse(hex, &out->from) == 0 && dk__parse_ulong(dp, &depth) &&
+         depth > 0 && depth <= DK_FOLD_FULL_EVERY && strtok_r(NULL, " ", &save) == NULL;
+    out->has_from = ok;
+    out->depth = (unsigned)depth;
+    free(t);
+  }
   out->has_key = ok;
+}
+
+int dk_fold_point_load(struct dk_store *st, const char *message, struct dk_fold_point *out) {
+  dk_fold_point_parse(message, out);
+  int rc = 0;
+  for (unsigned hops = 0; rc == 0 && out->has_key && out->has_from; hops++) {
+    struct dk_store_commit c = {0};
+    struct dk_fold_point base;
+    if (hops > DK_FOLD_FULL_EVERY || dk_store_commit(st, &out->from, &c) != 0) {
+      out->has_key = 0; /* a chain too long, or a base gone: no checkpoint */
+      break;
+    }
+    dk_fold_point_parse(c.message, &base);
+    dk_store_commit_clear(&c);
+    if (!base.has_key) {
+      dk_fold_point_free(&base);
+      out->has_key = 0;
+      break;
+    }
+    for (size_t k = 0; k < base.npos; k++) {
+      size_t i = 0;
+      while (i < out->npos && strcmp(out->pos[i].ref, base.pos[k].ref) != 0) i++;
+      if (i < out->npos) continue; /* moved since: the newer line holds */
+      out->pos = dk_realloc(out->pos, (out->npos + 1) * sizeof *out->pos);
+      out->pos[out->npos++] = base.pos[k];
+      base.pos[k].ref = NULL;
+    }
+    out->has_from = base.has_from;
+    out->from = base.from;
+    for (size_t k = 0; k < base.npos; k++) free(base.pos[k].ref);
+    base.npos = 0;
+    dk_fold_point_free(&base);
+  }
+  out->has_from = 0;
+  return rc;
 }
 
 int dk_fold_point_read(struct dk_store *st, const git_oid *main_commit, struct dk_fold_point *out) {
   struct dk_store_commit c = {0};
   memset(out, 0, sizeof *out);
   int rc = dk_store_commit(st, main_commit, &c);
-  if (rc == 0) dk_fold_point_parse(c.message, out);
+  if (rc == 0) rc = dk_fold_point_load(st, c.message, out);
   dk_store_commit_clear(&c);
   return rc;
 }
@@ -284,6 +329,10 @@ struct dk__fold {
   json_t **held;
   char **reasons; /* the deletions' reasons read from messages, kept until the end */
   size_t nreasons;
+  json_t *in_map; /* input ref -> its number: a thousand inputs are looked up by hash */
+  struct dk_buf tip_trailers; /* main_tip's own Duikou-Fold lines, when the fold starts there */
+  git_oid *start_at; /* what the start had folded of each input (start_has[i]) */
+  char *start_has;
 };
 
 /* A reason kept for the fold's lifetime (NULL: dflt). */
@@ -839,28 +888,50 @@ static void dk__key_of(struct dk__fold *f, struct dk__ev *e, git_time_t etime, u
 }
 
 static int dk__input_of(struct dk__fold *f, const char *ref) {
-  for (size_t i = 0; i < f->n; i++)
-    if (strcmp(f->in[i].ref, ref) == 0) return (int)i;
-  return -1;
+  json_t *v = json_object_get(f->in_map, ref);
+  return v ? (int)json_integer_value(v) : -1;
 }
 
-static const struct dk_fold_pos *dk__pos_of(const struct dk_fold_point *p, const char *ref) {
-  for (size_t k = 0; k < p->npos; k++)
-    if (strcmp(p->pos[k].ref, ref) == 0) return &p->pos[k];
-  return NULL;
+/* p's position of every input, by input number (NULL: none); *unknown set
+ * when p names an input that is not one now. The caller frees the array. */
+static const struct dk_fold_pos **dk__by_input(struct dk__fold *f, const struct dk_fold_point *p, int *unknown) {
+  const struct dk_fold_pos **by = dk_calloc(f->n ? f->n : 1, sizeof *by);
+  *unknown = 0;
+  for (size_t k = 0; p && k < p->npos; k++) {
+    int i = dk__input_of(f, p->pos[k].ref);
+    if (i < 0) *unknown = 1;
+    else by[i] = &p->pos[k];
+  }
+  return by;
 }
+
+static inline const struct dk_fold_pos *dk__pos_of(const struct dk_fold_pos **by, size_t i) {
+  return by ? by[i] : NULL;
+}
+
 
 /* Whether checkpoint p can start the fold: every input it names is one, at
  * a commit on that input's chain, and the first event after it (an input's
  * keys grow along its chain) sorts after p's key. d[i] is then the number
  * of input i's events p has not folded. Returns 1, 0 or DK_EGIT. */
+static int dk__usable_by(struct dk__fold *f, struct dk__lz *lz, const struct dk_fold_point *p,
+                         const struct dk_fold_pos **by, int unknown, size_t *d);
+
 static int dk__usable(struct dk__fold *f, struct dk__lz *lz, const struct dk_fold_point *p, size_t *d) {
   if (!p->has_key) return 0;
-  for (size_t k = 0; k < p->npos; k++)
-    if (dk__input_of(f, p->pos[k].ref) < 0) return 0; /* an input that went: its events must go too */
+  int unknown;
+  const struct dk_fold_pos **by = dk__by_input(f, p, &unknown);
+  int ret = dk__usable_by(f, lz, p, by, unknown, d);
+  free(by);
+  return ret;
+}
+
+static int dk__usable_by(struct dk__fold *f, struct dk__lz *lz, const struct dk_fold_point *p,
+                         const struct dk_fold_pos **by, int unknown, size_t *d) {
+  if (unknown) return 0; /* an input that went: its events must go too */
   for (size_t i = 0; i < f->n; i++) {
     struct dk__lz *z = &lz[i];
-    const struct dk_fold_pos *pos = dk__pos_of(p, f->in[i].ref);
+    const struct dk_fold_pos *pos = dk__pos_of(by, i);
     int rc = 0;
     if (pos) {
       long at;
@@ -883,8 +954,10 @@ static int dk__usable(struct dk__fold *f, struct dk__lz *lz, const struct dk_fol
 /* The events to fold: input i's d[i] newest, oldest first, keyed from p's
  * place (NULL: the root). */
 static void dk__take(struct dk__fold *f, struct dk__lz *lz, const struct dk_fold_point *p, const size_t *d) {
+  int unknown;
+  const struct dk_fold_pos **by = p ? dk__by_input(f, p, &unknown) : NULL;
   for (size_t i = 0; i < f->n; i++) {
-    const struct dk_fold_pos *pos = p ? dk__pos_of(p, f->in[i].ref) : NULL;
+    const struct dk_fold_pos *pos = dk__pos_of(by, i);
     struct dk__chain *c = &f->ch[i];
     c->n = d[i];
     c->from = 0;
@@ -898,6 +971,7 @@ static void dk__take(struct dk__fold *f, struct dk__lz *lz, const struct dk_fold
       seq = c->ev[k].key.seq;
     }
   }
+  free(by);
 }
 
 /* Take checkpoint p (at commit `at`) as the fold's start. */
@@ -908,6 +982,8 @@ static void dk__start_at(struct dk__fold *f, const git_oid *at, struct dk_fold_p
     int i = dk__input_of(f, p->pos[k].ref);
     f->L[i] = p->pos[k];
     f->L[i].ref = (char *)f->in[i].ref;
+    f->start_at[i] = p->pos[k].commit;
+    f->start_has[i] = 1;
   }
   dk_fold_point_free(&f->sp);
   f->sp = *p;
@@ -935,12 +1011,22 @@ static int dk__find_start(struct dk__fold *f, int has_tip, const git_oid *tip) {
     struct dk_store_commit sc = {0};
     if ((rc = dk_store_commit(f->st, &at, &sc)) != 0) break;
     struct dk_fold_point p;
-    dk_fold_point_parse(sc.message, &p);
+    if ((rc = dk_fold_point_load(f->st, sc.message, &p)) != 0) {
+      dk_fold_point_free(&p);
+      dk_store_commit_clear(&sc);
+      break;
+    }
     int u = dk__usable(f, lz, &p, d);
     if (u < 0) rc = u;
     if (u > 0) {
       found = 1;
       f->at_tip = git_oid_equal(&at, tip);
+      for (const char *l = sc.message; f->at_tip && l && *l;) {
+        const char *nl = strchr(l, '\n');
+        size_t len = nl ? (size_t)(nl - l) + 1 : strlen(l);
+        if (strncmp(l, DK_FOLD_TRAILER, strlen(DK_FOLD_TRAILER)) == 0) dk_buf_append(&f->tip_trailers, l, len);
+        l = nl ? nl + 1 : NULL;
+      }
       dk__take(f, lz, &p, d);
       dk__start_at(f, &at, &p);
     }
@@ -1065,12 +1151,27 @@ static int dk__finish(struct dk__fold *f, struct dk_txn *mtx, int has_tip, const
 }
 
 static void dk__trailers(struct dk__fold *f) {
+  if (f->at_tip && f->has_start && f->out->events == 0 && f->tip_trailers.len) {
+    /* nothing folded: where main's tip stands, as it says it */
+    dk_buf_append(&f->out->trailers, f->tip_trailers.data, f->tip_trailers.len);
+    return;
+  }
   struct dk_fold_point p = {0};
   p.pos = dk_calloc(f->n ? f->n : 1, sizeof *p.pos);
-  for (size_t i = 0; i < f->n; i++)
-    if (f->L[i].ref) p.pos[p.npos++] = f->L[i];
+  /* started at main's tip: only what moved since, unless the chain of
+   * deltas is long enough for a full list again */
+  int delta = f->at_tip && f->has_start && f->sp.has_key && f->sp.depth + 1 < DK_FOLD_FULL_EVERY;
+  for (size_t i = 0; i < f->n; i++) {
+    if (!f->L[i].ref) continue;
+    if (delta && f->start_has[i] && git_oid_equal(&f->start_at[i], &f->L[i].commit)) continue;
+    p.pos[p.npos++] = f->L[i];
+  }
   p.has_key = f->has_key;
   p.key = f->key;
+  if (delta) {
+    char hex[41];
+    dk_buf_printf(&f->out->trailers, "%s: %s %u\n", DK_FOLD_FROM_TRAILER, dk_oid_hex(&f->start, hex), f->sp.depth + 1);
+  }
   dk_fold_point_write(&p, &f->out->trailers);
   free(p.pos);
 }
@@ -1094,6 +1195,10 @@ int dk_fold(struct dk_store *st, const struct dk_reconcile *rc, const struct dk_
   f.L = dk_calloc(cap, sizeof *f.L);
   f.others = dk_calloc(cap, sizeof *f.others);
   f.held = dk_calloc(cap, sizeof *f.held);
+  f.in_map = json_object();
+  for (size_t i = 0; i < n; i++) json_object_set_new(f.in_map, in[i].ref, json_integer((json_int_t)i));
+  f.start_at = dk_calloc(cap, sizeof *f.start_at);
+  f.start_has = dk_calloc(cap, 1);
   git_oid tip;
   int has_tip = dk_txn_base(mtx, &tip);
   int ret = dk__find_start(&f, has_tip, &tip);
@@ -1129,6 +1234,10 @@ int dk_fold(struct dk_store *st, const struct dk_reconcile *rc, const struct dk_
   free(f.L);
   free(f.others);
   free(f.held);
+  json_decref(f.in_map);
+  dk_buf_free(&f.tip_trailers);
+  free(f.start_at);
+  free(f.start_has);
   for (size_t i = 0; i < f.nreasons; i++) free(f.reasons[i]);
   free(f.reasons);
   dk_fold_point_free(&f.sp);

@@ -118,15 +118,29 @@ struct dk_fold_pos {
 struct dk_fold_point {
   struct dk_fold_pos *pos;
   size_t npos;
+  int has_from;           /* a delta: the lines below update where commit `from` stands */
+  git_oid from;
+  unsigned depth;         /* how many deltas lead here from a full list (0: this is one) */
   int has_key;            /* 0: not a checkpoint (no Duikou-Fold-Key, or a malformed one) */
   struct dk_fold_key key; /* its strings point into keytext */
   char *keytext;
 };
 
+/* A checkpoint lists every input only every DK_FOLD_FULL_EVERY commits;
+ * in between, `Duikou-Fold-From: <main commit> <depth>` and the inputs that
+ * moved since it (a main commit of 1,000 sources stays small). */
+#define DK_FOLD_FROM_TRAILER "Duikou-Fold-From"
+#define DK_FOLD_FULL_EVERY 32
+
 /* Parse a commit message's Duikou-Fold and Duikou-Fold-Key lines into *out
  * (empty, has_key 0, when it has none; a malformed Duikou-Fold line makes it
  * no checkpoint). Free with dk_fold_point_free. Never fails. */
 void dk_fold_point_parse(const char *message, struct dk_fold_point *out);
+/* The same, with the deltas resolved: the positions of the commits a
+ * Duikou-Fold-From names folded in (has_from 0 after; depth kept). A base
+ * that cannot be read or is no checkpoint makes it none. Returns 0 or
+ * DK_EGIT with st->err. */
+int dk_fold_point_load(struct dk_store *st, const char *message, struct dk_fold_point *out);
 /* The same for main commit `main_commit`. Returns 0 or DK_EGIT with st->err. */
 int dk_fold_point_read(struct dk_store *st, const git_oid *main_commit, struct dk_fold_point *out);
 void dk_fold_point_free(struct dk_fold_point *p);

@@ -16,6 +16,8 @@
 #include <uv.h>
 
 #include "config.h"
+
+struct dk_inputs_cache;
 #include "engine.h"
 #include "error.h"
 #include "store.h"
@@ -35,6 +37,7 @@ struct dk__ctx {
   struct dk_index *index; /* what main and the source branches hold (index.h); NULL until a commit needs it */
   char **index_refs;      /* the index's refs: refs/duikou/sources/<name>, in the configuration's order */
   int closing; /* no new request: runs end as canceled */
+  struct dk_inputs_cache *inputs; /* what the fold's inputs are, kept between folds (converge.h; NULL until then) */
   unsigned busy; /* runs between their first parse and their end (fetch.c) */
   struct dk__run *wait_head, *wait_tail; /* runs waiting for a place among them, in order */
 };

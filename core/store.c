@@ -171,7 +171,8 @@ void dk_store_trim(struct dk_store *st) {
   git_repository_free(st->repo);
   st->repo = repo;
   dk_pack_free(st->recent);
-  st->recent = NULL;
+  dk_pack_free(st->recent2);
+  st->recent = st->recent2 = NULL;
 }
 
 int dk_store_lock(struct dk_store *st, const char *what, char *err) {
@@ -214,6 +215,7 @@ void dk_store_close(struct dk_store *st) {
   if (st == NULL) return;
   if (st->lock_fd >= 0) close(st->lock_fd);
   dk_pack_free(st->recent);
+  dk_pack_free(st->recent2);
   git_repository_free(st->repo);
   free(st->path);
   free(st);
@@ -358,7 +360,8 @@ static int dk__stage(struct dk_txn *t, const char *path, const git_oid *oid, int
  * where an odb look-up of a missing object costs a file system check. */
 static int dk__known(const git_oid *oid, void *arg) {
   struct dk_txn *t = arg;
-  return dk_pack_has(t->pack, oid) || (t->st->recent && dk_pack_has(t->st->recent, oid));
+  return dk_pack_has(t->pack, oid) || (t->st->recent && dk_pack_has(t->st->recent, oid)) ||
+         (t->st->recent2 && dk_pack_has(t->st->recent2, oid));
 }
 
 int dk_txn_put_blob(struct dk_txn *t, const char *path, const git_oid *oid, size_t size, unsigned char *z,
@@ -415,7 +418,10 @@ static int dk__flush_objects(struct dk_txn *t) {
   }
   git_odb_free(odb);
   if (rc == 0) {
-    dk_pack_free(t->st->recent);
+    /* the two last writes: a source commit's blobs and trees, then its
+     * commit object, are both still known when main takes them */
+    dk_pack_free(t->st->recent2);
+    t->st->recent2 = t->st->recent;
     t->st->recent = t->pack;
     t->pack = dk_pack_new();
   }

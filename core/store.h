@@ -24,7 +24,7 @@ struct dk_pack;
 
 struct dk_store {
   git_repository *repo;
-  struct dk_pack *recent; /* the objects of the last commit written (store.c) */
+  struct dk_pack *recent, *recent2; /* the objects of the last two writes (store.c) */
   char *path;
   int lock_fd;        /* duikou.lock, held (flock) by a writer; -1 when not locked */
   char err[DK_ERRBUF_SIZE];
