@@ -57,7 +57,7 @@ struct dk_remote_conf {
   long every_ms;       /* exchange this often (default 10 min) */
   long timeout_ms;     /* network timeout of one exchange (default 60 s) */
   struct dk_auth auth; /* HTTP basic: basic_user + basic_password_env/file (names only, never the secret) */
-  char *ssh_user;      /* default "git" */
+  char *ssh_user;      /* NULL: the URL's user, else "git" */
   char *ssh_key;       /* private key file (absolute), or NULL */
   char *ssh_passphrase_env, *ssh_passphrase_file; /* the key's passphrase, when it has one */
   char *pointer;       /* "/remotes/N", for messages */

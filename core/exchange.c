@@ -274,7 +274,7 @@ int dk_exchange(struct dk_store *st, const struct dk_config *cfg, const struct d
   struct dk_remote_opts o = {.name = rc->name, .url = rc->url, .timeout_ms = rc->timeout_ms};
   o.auth.user = cr->user;
   o.auth.password = cr->password;
-  o.auth.ssh_user = rc->ssh_user ? rc->ssh_user : "git";
+  o.auth.ssh_user = rc->ssh_user; /* NULL: the URL's user, else git */
   o.auth.ssh_key = rc->ssh_key;
   o.auth.ssh_passphrase = cr->ssh_passphrase;
   char *pubkey = rc->ssh_key ? dk_asprintf("%s.pub", rc->ssh_key) : NULL;

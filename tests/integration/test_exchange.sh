@@ -128,6 +128,25 @@ gs_start_http duikou "$DK_GIT_PASSWORD"
 run_exchange http "$GS_HTTP_URL/shared-http.git" "    auth: { basic_user: duikou, basic_password_env: DK_GIT_PASSWORD }"
 check "http: git fsck --strict on the remote" git --git-dir "$GS_ROOT/shared-http.git" fsck --strict
 
+# over ssh:// to a loopback sshd too, where one starts here (libgit2 1.5
+# loses ~300 bytes per ssh connection in its known_hosts handling: no leak
+# check for these runs)
+mkdir -p "$WORK/home/.ssh"
+if gs_start_sshd; then
+  echo "$GS_SSH_KNOWN_HOSTS" >"$WORK/home/.ssh/known_hosts"
+  gs_bare shared-ssh >/dev/null
+  (
+    export HOME="$WORK/home" ASAN_OPTIONS="${ASAN_OPTIONS:-}:detect_leaks=0"
+    run_exchange ssh "$GS_SSH_URL$GS_ROOT/shared-ssh.git" "    auth: { ssh_key: $GS_SSH_KEY }"
+    echo "$PASSED $FAILED" >"$WORK/ssh.counts"
+  )
+  read -r p f <"$WORK/ssh.counts"
+  PASSED=$p FAILED=$f
+  check "ssh: git fsck --strict on the remote" git --git-dir "$GS_ROOT/shared-ssh.git" fsck --strict
+else
+  echo "ok - ssh:// # SKIP no sshd that starts here: $(tail -n 1 "$GS_DIR/sshd.err" 2>/dev/null)"
+fi
+
 # ---- the remote down for several rounds, then back (git daemon stopped)
 S="$WORK/git"
 gs_stop daemon
