@@ -463,8 +463,7 @@ int dk_txn_commit(struct dk_txn *t, const struct dk_commit_meta *meta, int force
   return 1;
 }
 
-/* syncfs() of the repository's file system. Returns 0 or DK_EIO. */
-static int dk__flush(struct dk_store *st) {
+int dk_store_flush(struct dk_store *st) {
   int dfd = open(st->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0 || syncfs(dfd) != 0) {
     int e = errno;
@@ -478,7 +477,7 @@ static int dk__flush(struct dk_store *st) {
 int dk_txn_move(struct dk_txn *t, const git_oid *commit) {
   git_repository *repo = t->st->repo;
   /* every object the commit needs is on disk before a ref names it */
-  if (dk__flush(t->st) != 0) return DK_EIO;
+  if (dk_store_flush(t->st) != 0) return DK_EIO;
   git_reference *newref = NULL;
   int rc;
   git_commit *c = NULL;
@@ -522,7 +521,7 @@ int dk_txn_move(struct dk_txn *t, const git_oid *commit) {
   if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS)
     return dk_failf(t->st->err, DK_EEXIST, "%s moved while this commit was prepared", t->ref);
   if (rc != 0) return dk__stfail(t->st, t->ref);
-  return dk__flush(t->st);
+  return dk_store_flush(t->st);
 }
 
 /* The transaction's changes as tree updates, k of them, in an array the

@@ -187,6 +187,11 @@ int dk_store_files(struct dk_store *st, const git_oid *commit, const char *prefi
 int dk_store_walk(struct dk_store *st, const git_oid *commit,
                   int (*cb)(const char *path, const git_oid *blob, void *arg), void *arg);
 
+/* syncfs() of the repository's file system: what was written is durable
+ * before a ref names it (dk_txn_move; the fetch of store_remote.c).
+ * Returns 0 or DK_EIO with st->err. */
+int dk_store_flush(struct dk_store *st);
+
 /* Call cb(name, commit, arg) for every ref whose name starts with prefix
  * ("refs/duikou/sites/"), in name order. Returns 0, cb's nonzero return,
  * or DK_EGIT with st->err. */

@@ -825,18 +825,6 @@ static struct dk_fetch_ref *dk__moved(struct dk_fetch_result *out, size_t *cap) 
   return m;
 }
 
-/* syncfs() of the repository's file system, as dk_txn_move: the fetched
- * pack is durable before a ref names it. Returns 0 or DK_EIO. */
-static int dk__flush(struct dk_store *st) {
-  int dfd = open(st->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || syncfs(dfd) != 0) {
-    int e = errno;
-    if (dfd >= 0) close(dfd);
-    return dk_failf(st->err, DK_EIO, "cannot flush %s to disk: %s", st->path, strerror(e));
-  }
-  close(dfd);
-  return 0;
-}
 
 /* Set or remove (oid NULL) a ref, as dk_txn_move does under the refs lock:
  * a <ref>.lock found then was left by a writer that died. */
@@ -912,7 +900,7 @@ int dk_store_fetch(struct dk_store *st, const struct dk_remote_opts *o, const ch
     }
   git_odb_free(odb);
   if (rc != 0) goto done;
-  if (theirs.n > 0 && (rc = dk__flush(st)) != 0) goto done;
+  if (theirs.n > 0 && (rc = dk_store_flush(st)) != 0) goto done;
 
   if (dk_fs_open(st->path, "duikou.refs.lock", O_RDWR | O_CREAT, &lfd, st->err) != 0) {
     rc = DK_EIO;
@@ -984,7 +972,7 @@ int dk_store_fetch(struct dk_store *st, const struct dk_remote_opts *o, const ch
   free(drop);
   free(dropoid);
   free(log);
-  if (rc == 0 && out->n > 0) rc = dk__flush(st);
+  if (rc == 0 && out->n > 0) rc = dk_store_flush(st);
 done:
   if (lfd >= 0) close(lfd);
   if (r) {
