@@ -107,6 +107,22 @@ run_exchange() {
     "$(G "$S/jinan" show main:progress/jnly-2024/12/jinan/2024-06.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["percent"])') $(G "$S/jinan" show main:progress/jnly-2024/12/linyi/2024-06.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["percent"])')"
   dk "$S/jinan" sites >"$S/jinan/sites.out" 2>&1
   check_grep "$label: duikou sites says Linyi's view converged" "^linyi .*main converged" "$S/jinan/sites.out"
+  # a person in Jinan settles the conflict, taking Jinan's text (main holds
+  # Linyi's, reported first): the resolution travels, and the conflict
+  # closes on both sides alike
+  (cd "$S/jinan" && "$DUIKOU" conflicts -c duikou.yaml resolve jnly-2024/12 --field text --take jinan/jinan-tasks \
+    --by 王科长) >"$S/jinan/resolve.out" 2>&1
+  check_eq "$label: resolved in Jinan" 0 $?
+  dk "$S/jinan" exchange >/dev/null 2>&1
+  dk "$S/linyi" exchange >/dev/null 2>&1
+  dk "$S/jinan" exchange >/dev/null 2>&1
+  check_eq "$label: the conflict is closed on both sides" "" \
+    "$(G "$S/jinan" ls-tree -r --name-only main conflicts)$(G "$S/linyi" ls-tree -r --name-only main conflicts)"
+  check_eq "$label: ... with the chosen text on both" "济南修订：$TEXT 济南修订：$TEXT" \
+    "$(for c in jinan linyi; do G "$S/$c" show main:tasks/jnly-2024/12.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["text"])'; done | tr '\n' ' ' | sed 's/ $//')"
+  check_eq "$label: ... and the trees identical again" "$(tree "$S/jinan")" "$(tree "$S/linyi")"
+  check_eq "$label: Linyi holds Jinan's resolution as Jinan's input, by the person" 王科长 \
+    "$(G "$S/linyi" log -1 --format=%an refs/duikou/sites/jinan/resolutions 2>&1)"
   check "$label: git fsck --strict, Jinan" G "$S/jinan" fsck --strict
   check "$label: git fsck --strict, Linyi" G "$S/linyi" fsck --strict
   check_no_grep "$label: no password in Jinan's repository or state" "$DK_GIT_PASSWORD" <(grep -rl "$DK_GIT_PASSWORD" "$S" 2>/dev/null)
@@ -116,7 +132,7 @@ gs_bare shared-file >/dev/null
 run_exchange file "$(gs_file_url shared-file)"
 check "file: git fsck --strict on the remote" git --git-dir "$GS_ROOT/shared-file.git" fsck --strict
 check_eq "file: the remote holds both sites' refs, under their names" \
-  "refs/duikou/sites/jinan/main refs/duikou/sites/jinan/sources/jinan-tasks refs/duikou/sites/linyi/main refs/duikou/sites/linyi/sources/linyi-tasks" \
+  "refs/duikou/sites/jinan/main refs/duikou/sites/jinan/resolutions refs/duikou/sites/jinan/sources/jinan-tasks refs/duikou/sites/linyi/main refs/duikou/sites/linyi/sources/linyi-tasks" \
   "$(git --git-dir "$GS_ROOT/shared-file.git" for-each-ref --format='%(refname)' | tr '\n' ' ' | sed 's/ $//')"
 
 gs_bare shared-git >/dev/null

@@ -3,7 +3,7 @@
  * property: random histories delivered to two stores in two random
  * interleavings, and to a third all at once, give byte-identical main trees.
  *
- * DK_FOLD_CASES (default 1000, about a minute on two cores; 150 under
+ * DK_FOLD_CASES (default 2000, about two minutes on two cores; 150 under
  * AddressSanitizer) and DK_FOLD_SEED (default fixed, printed)
  * set the property's size and seed. Stores live in DK_FOLD_TMP, else
  * /dev/shm when there is one (every commit ends in a syncfs), else TMPDIR. */
@@ -36,7 +36,7 @@
 #endif
 #endif
 #ifndef DK__FOLD_CASES
-#define DK__FOLD_CASES 1000
+#define DK__FOLD_CASES 2000
 #endif
 
 static char tmpl[4096];
