@@ -110,8 +110,28 @@ static int dk__index_ready(struct dk__run *r, const char *sref) {
 /* main: the canonical fold of every input (fold.h), this run's source
  * commit included before its ref moves. Returns 0 with *fo, or a DK_E*
  * code with the store's err. */
-static int dk__fold_run(struct dk__run *r, const char *sref, const git_oid *scommit, struct dk_txn *mtx,
-                        struct dk_fold_out *fo) {
+struct dk__hint {
+  struct dk_fold_change *v;
+  size_t n;
+};
+
+static void dk__hint_cb(const char *path, const git_oid *old, const git_oid *neu, void *arg) {
+  struct dk__hint *h = arg;
+  h->v = dk_realloc(h->v, (h->n + 1) * sizeof *h->v);
+  struct dk_fold_change *c = &h->v[h->n++];
+  memset(c, 0, sizeof *c);
+  c->path = path; /* the source transaction's: it outlives the fold */
+  c->how = old == NULL ? DK_STORE_ADDED : neu == NULL ? DK_STORE_DELETED : DK_STORE_MODIFIED;
+  if (old) c->old = *old;
+  if (neu) c->neu = *neu;
+}
+
+static int dk__hint_cmp(const void *a, const void *b) {
+  return strcmp(((const struct dk_fold_change *)a)->path, ((const struct dk_fold_change *)b)->path);
+}
+
+static int dk__fold_run(struct dk__run *r, const char *sref, const git_oid *scommit, struct dk_txn *stx,
+                        struct dk_txn *mtx, struct dk_fold_out *fo) {
   struct dk_inputs in;
   if (r->ctx->inputs == NULL) r->ctx->inputs = dk_calloc(1, sizeof *r->ctx->inputs);
   int rc = dk_inputs_collect(r->ctx->store, r->ctx->cfg, r->ctx->index, r->ctx->inputs, sref, scommit, &in);
@@ -121,7 +141,18 @@ static int dk__fold_run(struct dk__run *r, const char *sref, const git_oid *scom
     rc = dk_converge_adopt(r->ctx->store, r->ctx->cfg, NULL);
     if (rc > 0) rc = DK_EEXIST; /* main moved: the commit starts again from it */
   }
+  /* what the new source commit changed is known: the fold diffs no trees for it */
+  struct dk__hint h = {0};
+  if (rc == 0 && stx && (rc = dk_txn_foreach_change(stx, dk__hint_cb, &h)) == 0) {
+    qsort(h.v, h.n, sizeof *h.v, dk__hint_cmp);
+    for (size_t i = 0; i < in.n; i++)
+      if (in.v[i].head == &in.override) {
+        in.v[i].changes = h.v;
+        in.v[i].nchanges = h.n;
+      }
+  }
   if (rc == 0) rc = dk_fold(r->ctx->store, r->ctx->rc, in.v, in.n, mtx, r->ctx->index, fo);
+  free(h.v);
   dk_inputs_free(&in);
   return rc;
 }
@@ -133,7 +164,8 @@ static int dk__fold_run(struct dk__run *r, const char *sref, const git_oid *scom
  * commit as its second parent. Returns 1 (committed, *mcommit), 0 (nothing
  * changed) or a DK_E* code; *what says which step failed. */
 static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_commit_meta *meta, const char *sref,
-                           const git_oid *scommit, int partial, git_oid *mcommit, const char **what) {
+                           struct dk_txn *stx, const git_oid *scommit, int partial, git_oid *mcommit,
+                           const char **what) {
   struct dk_store *st = r->ctx->store;
   char when[40], shex[GIT_OID_HEXSZ + 1];
   dk__iso_now(when, sizeof when);
@@ -149,7 +181,7 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
     memset(&fo, 0, sizeof fo);
     if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 &&
         (rc = dk_index_follow(r->ctx->index, st, DK_INDEX_MAIN, dk_txn_base(mtx, &mbase) ? &mbase : NULL)) == 0 &&
-        (rc = dk__fold_run(r, sref, scommit, mtx, &fo)) == 0) {
+        (rc = dk__fold_run(r, sref, scommit, stx, mtx, &fo)) == 0) {
       for (int k = 0; k < DK_KIND_COUNT; k++) {
         tl.added[k] = fo.added[k];
         tl.changed[k] = fo.changed[k];
@@ -241,7 +273,7 @@ static void dk__commit(struct dk__run *r, struct dk__round *rd, int partial) {
     dk_oid_hex(&scommit, shex);
     json_object_set_new(r->state, "pending_source_commit", json_string(shex));
     dk__run_save_state(r);
-    rc = dk__commit_main(r, rd, &meta, sref, &scommit, partial, &mcommit, &what);
+    rc = dk__commit_main(r, rd, &meta, sref, stx, &scommit, partial, &mcommit, &what);
     if (rc == 1) dk_oid_hex(&mcommit, r->res->commit);
     if (rc >= 0 && (what = "source branch", rc = dk_txn_move(stx, &scommit)) == 0) {
       dk__index_moved(r, stx, r->sidx, &scommit);

@@ -678,8 +678,14 @@ static int dk__fold_path(struct dk__fold *f, const struct dk__ev *ev, const char
 static int dk__fold_report(struct dk__fold *f, const struct dk__ev *ev) {
   struct dk_store_commit sc = {0};
   struct dk__chgs chgs = {0};
+  const struct dk_fold_input *in = &f->in[ev->in];
   int rc = dk_store_commit(f->st, &ev->oid, &sc);
-  if (rc == 0) rc = dk_store_diff(f->st, ev->has_parent ? &ev->parent : NULL, &ev->oid, dk__collect, &chgs);
+  if (rc == 0 && in->changes && in->head && git_oid_equal(in->head, &ev->oid)) {
+    for (size_t i = 0; i < in->nchanges; i++)
+      dk__collect(in->changes[i].path, in->changes[i].how, &in->changes[i].old, &in->changes[i].neu, &chgs);
+  } else if (rc == 0) {
+    rc = dk_store_diff(f->st, ev->has_parent ? &ev->parent : NULL, &ev->oid, dk__collect, &chgs);
+  }
   for (size_t i = 0; i < chgs.n && rc == 0; i++) rc = dk__fold_path(f, ev, sc.message, &chgs.v[i]);
   /* an absence past delete_after names a path that left the branch rounds
    * ago, in no diff of this commit: main's record goes all the same */

@@ -83,6 +83,13 @@
 #define DK_FOLD_RESOLVE_TRAILER "Duikou-Resolve"
 #define DK_FOLD_RESOLUTIONS "resolutions/"
 
+/* One path of a commit against its first parent, as dk_store_diff gives it. */
+struct dk_fold_change {
+  const char *path;
+  enum dk_store_change how;
+  git_oid old, neu; /* zeroed where there is none */
+};
+
 struct dk_fold_input {
   const char *ref;     /* "refs/duikou/sources/<s>", "refs/duikou/sites/<site>/sources/<s>", or a resolutions ref */
   const char *site;    /* the site that writes it ("jinan"); no spaces */
@@ -90,6 +97,8 @@ struct dk_fold_input {
   const char *city;    /* the source's city, for the owner policy; may be NULL */
   const git_oid *head; /* NULL: where ref points (absent ref: no events); else fold this head */
   size_t ix1;          /* 1 + this ref's number in the index given to dk_fold; 0: not in it */
+  const struct dk_fold_change *changes; /* with head: what head changed against its first parent, in path */
+  size_t nchanges;                      /* order (the engine knows it: no tree diff for it); NULL: diffed */
 };
 
 /* An event's place in the canonical order. Strings are borrowed. */

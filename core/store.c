@@ -652,6 +652,18 @@ void dk_txn_foreach(const struct dk_txn *t, void (*cb)(const char *path, const g
     if (t->upd[i].path) cb(t->upd[i].path, t->upd[i].remove ? NULL : &t->upd[i].oid, arg);
 }
 
+int dk_txn_foreach_change(const struct dk_txn *t,
+                          void (*cb)(const char *path, const git_oid *old, const git_oid *neu, void *arg), void *arg) {
+  for (size_t i = 0; i < t->nupd; i++) {
+    if (t->upd[i].path == NULL) continue;
+    git_oid cur;
+    git_filemode_t mode = GIT_FILEMODE_BLOB;
+    int in_base = dk__base_id((struct dk_txn *)t, t->upd[i].path, &cur, &mode) == 0 && mode == GIT_FILEMODE_BLOB;
+    cb(t->upd[i].path, in_base ? &cur : NULL, t->upd[i].remove ? NULL : &t->upd[i].oid, arg);
+  }
+  return 0;
+}
+
 void dk_txn_free(struct dk_txn *t) {
   if (t == NULL) return;
   for (size_t i = 0; i < t->nupd; i++) free(t->upd[i].path);

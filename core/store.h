@@ -87,6 +87,10 @@ int dk_txn_has_base(const struct dk_txn *txn);
 int dk_txn_base(const struct dk_txn *txn, git_oid *oid);
 /* Call cb(path, blob, arg) for every change staged (blob NULL: removed). */
 void dk_txn_foreach(const struct dk_txn *txn, void (*cb)(const char *path, const git_oid *oid, void *arg), void *arg);
+/* The same with the base's blob too (old NULL: the path is new). Returns 0,
+ * or DK_EGIT with st->err. */
+int dk_txn_foreach_change(const struct dk_txn *txn,
+                          void (*cb)(const char *path, const git_oid *old, const git_oid *neu, void *arg), void *arg);
 /* Add a parent after the base commit (a merge). */
 void dk_txn_add_parent(struct dk_txn *txn, const git_oid *parent);
 
