@@ -238,15 +238,18 @@ static const struct dk__cmd dk__cmds[] = {
   {"conflicts", dk__cmd_conflicts, "list, show and resolve the open conflicts on main",
    "[list] [--json]\n"
    "       duikou conflicts show ID [--json]\n"
-   "       duikou conflicts resolve ID [--field F] (--take SOURCE | --take main | --value JSON) [--by NAME]",
+   "       duikou conflicts resolve ID [--field F] (--take [SITE/]SOURCE | --take main | --value JSON) [--by NAME]",
    "      --field F          only this field (status, section.title, units[NAME].role, \"\" = the\n"
    "                         whole record); default: every field of the conflict\n"
-   "      --take SOURCE      that source's value (its \"theirs\"; none: the field, or record, is deleted)\n"
+   "      --take SOURCE      that source's value (its \"theirs\"; none: the field, or record, is deleted);\n"
+   "                         SITE/SOURCE when two sites have a source of that name\n"
    "      --take main        keep what main holds\n"
    "      --value JSON       this value (a string needs its quotes: --value '\"completed\"')\n"
    "      --by NAME          who resolves (default $DUIKOU_USER, else $USER): the commit's author\n"
    DK__AUDIT_HELP DK__AUDIT_ID
-   "resolve commits to main (compare-and-swap, safe beside a running daemon). Exit status:\n"
+   "resolve writes the choice on refs/duikou/resolutions (this site's input, sent to the other\n"
+   "sites) and folds main again, both by compare-and-swap, safe beside a running daemon; give\n"
+   "-c FILE so that main is folded with the site's name and policies. Exit status:\n"
    "1 for show when no conflict is open on ID; 2 for resolve when none is, or the field or\n"
    "source is not in it, or the value is not JSON or makes the record invalid.\n"},
   {"exchange", dk__cmd_exchange, "push and fetch with the remotes once, then fold main; print what moved",
