@@ -1,13 +1,16 @@
 #include "converge.h"
 
 #include <limits.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "branch.h"
+#include "canonical.h"
 #include "exchange.h"
+#include "log.h"
 #include "merge.h"
 #include "util.h"
 
@@ -339,7 +342,8 @@ int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_inde
     struct dk_fold_out fo;
     memset(&fo, 0, sizeof fo);
     if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 &&
-        (rc = dk_fold(st, rcf, in.v, in.n, mtx, ix, &fo)) == 0 && (dk_txn_changes(mtx) > 0 || m->force)) {
+        (rc = dk_fold(st, rcf, in.v, in.n, mtx, ix, &fo)) == 0 && (dk_converge_log_skips(&fo.conf), 1) &&
+        (dk_txn_changes(mtx) > 0 || m->force)) {
       free(out->summary);
       out->summary = dk__summary(&fo);
       out->events = fo.events;
@@ -356,7 +360,8 @@ int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_inde
         dk_buf_printf(&msg, "%sConflicts:\n", fo.body.len ? "\n" : "");
         dk_buf_append(&msg, fo.conf.data, fo.conf.len);
       }
-      dk_buf_printf(&msg, "\nDuikou-Site: %s\n", dk__site(cfg));
+      char pol[17];
+      dk_buf_printf(&msg, "\nDuikou-Site: %s\nDuikou-Policies: %s\n", dk__site(cfg), dk_converge_policies(cfg, pol));
       if (m->trailers) dk_buf_puts(&msg, m->trailers);
       if (fo.trailers.len) dk_buf_append(&msg, fo.trailers.data, fo.trailers.len);
       struct dk_commit_meta meta;
@@ -384,6 +389,30 @@ int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_inde
   dk_inputs_free(&in);
   dk_reconcile_free(rcf);
   return rc;
+}
+
+void dk_converge_log_skips(const struct dk_buf *conf) {
+  for (const char *l = conf->data; l && *l;) {
+    const char *nl = strchr(l, '\n');
+    size_t n = nl ? (size_t)(nl - l) : strlen(l);
+    if (memmem(l, n, " skipped, ", 10))
+      dk_log(DK_LOG_WARN, "fold", "main", NULL, "%.*s: not folded until that site sends it again valid", (int)n, l);
+    l = nl ? nl + 1 : NULL;
+  }
+}
+
+const char *dk_converge_policies(const struct dk_config *cfg, char out[17]) {
+  char *text = cfg->reconcile ? dk_canonical_dump(cfg->reconcile, NULL) : dk_strdup("default");
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int n = 0;
+  EVP_MD_CTX *c = EVP_MD_CTX_new();
+  EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+  EVP_DigestUpdate(c, text, strlen(text));
+  EVP_DigestFinal_ex(c, md, &n);
+  EVP_MD_CTX_free(c);
+  for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+  free(text);
+  return out;
 }
 
 git_time_t dk_converge_next_time(struct dk_store *st, const struct dk_config *cfg, int type, const char *source,
@@ -520,6 +549,23 @@ int dk_converge_sites(struct dk_store *st, const struct dk_config *cfg, json_t *
     json_object_del(o, "newest");
     const char *mhex = json_string_value(json_object_get(o, "main_commit"));
     git_oid theirs, ttree;
+    if (!json_is_true(json_object_get(o, "self"))) {
+      struct dk_store_commit tc;
+      char *tp = NULL, pol[17];
+      if (mhex && dk_oid_parse(mhex, &theirs) == 0 && dk_store_commit(st, &theirs, &tc) == 0) {
+        tp = dk_store_trailer(tc.message, "Duikou-Policies");
+        dk_store_commit_clear(&tc);
+      }
+      dk_converge_policies(cfg, pol);
+      json_object_set_new(o, "policies", json_string(tp == NULL ? "unknown" : strcmp(tp, pol) == 0 ? "same" : "differ"));
+      if (tp && strcmp(tp, pol) != 0) {
+        char *line = dk_asprintf("reconcile policies differ (theirs %s, ours %s): both configurations must say "
+                                 "the same for main to converge", tp, pol);
+        json_object_set_new(o, "policies_note", json_string(line));
+        free(line);
+      }
+      free(tp);
+    }
     if (json_is_true(json_object_get(o, "self"))) {
       json_object_set_new(o, "main", json_string(have ? "this site's" : "none yet"));
     } else if (mhex == NULL || dk_oid_parse(mhex, &theirs) != 0 || dk__tree_of(st, &theirs, &ttree) != 0) {

@@ -97,10 +97,21 @@ void dk_converge_result_clear(struct dk_converge_result *r);
 git_time_t dk_converge_next_time(struct dk_store *st, const struct dk_config *cfg, int type, const char *source,
                                  git_time_t now);
 
+/* Log each record the fold skipped (a record another site sent that duikou
+ * would refuse: fold.c's "skipped" lines of conf), as a warning. */
+void dk_converge_log_skips(const struct dk_buf *conf);
+
+/* A short digest (16 hex digits) of the configuration's `reconcile:`
+ * policies, written on every main commit as `Duikou-Policies`: two sites
+ * whose policies differ cannot fold the same main, and `duikou sites` says
+ * so. Returns out. */
+const char *dk_converge_policies(const struct dk_config *cfg, char out[17]);
+
 /* The sites this repository knows, as JSON: {"site": this one, "sites":
  * [{"site", "self", "sources": [names], "last_input": ISO time of the newest
  * input commit, "main": "converged" | "differs" | "unknown" (no view of main
- * received yet), "differs": ["ref: theirs .. ours", …]}]}. Returns 0 with *out
+ * received yet), "differs": ["ref: theirs .. ours", …], "policies": "same" | "differ" |
+ * "unknown"}]}. Returns 0 with *out
  * (caller decrefs), or DK_EGIT with st->err. */
 int dk_converge_sites(struct dk_store *st, const struct dk_config *cfg, json_t **out);
 

@@ -152,6 +152,7 @@ static int dk__fold_run(struct dk__run *r, const char *sref, const git_oid *scom
       }
   }
   if (rc == 0) rc = dk_fold(r->ctx->store, r->ctx->rc, in.v, in.n, mtx, r->ctx->index, fo);
+  if (rc == 0) dk_converge_log_skips(&fo->conf);
   free(h.v);
   dk_inputs_free(&in);
   return rc;
@@ -191,7 +192,9 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
       tl.open = fo.open;
       if (dk_txn_has_base(mtx)) dk_txn_add_parent(mtx, scommit);
       dk__msg_merge(&msg, r, &tl, &fo.body, &fo.conf, rd->quarantined, partial, shex);
-      dk_buf_printf(&msg, "Duikou-Site: %s\n", r->ctx->cfg->site ? r->ctx->cfg->site : DK_LOCAL_SITE);
+      char pol[17];
+      dk_buf_printf(&msg, "Duikou-Site: %s\nDuikou-Policies: %s\n", r->ctx->cfg->site ? r->ctx->cfg->site : DK_LOCAL_SITE,
+                    dk_converge_policies(r->ctx->cfg, pol));
       if (fo.trailers.len) dk_buf_append(&msg, fo.trailers.data, fo.trailers.len);
       meta->message = dk_buf_cstr(&msg);
       r->res->changed = dk_txn_changes(mtx);

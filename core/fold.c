@@ -8,6 +8,7 @@
 
 #include "audit.h"
 #include "canonical.h"
+#include "schemas.h"
 
 #define DK__SHOW 80 /* bytes of a value in a commit body line, as reconcile.c */
 
@@ -416,6 +417,38 @@ static int dk__parse_blob(struct dk_store *st, const git_oid *oid, const char *p
   return rc;
 }
 
+/* A record another site sent, at path of its commit: 1 when it is one
+ * duikou would have committed itself (JSON, this very path, valid against
+ * the schemas), else 0 with a line in out->conf saying why it is skipped —
+ * so that a bad input never stops the fold, and every site (with the same
+ * schemas) skips it alike; or a DK_E* code. */
+static int dk__foreign_ok(struct dk__fold *f, const struct dk_fold_input *in, const char *path, const git_oid *oid) {
+  if (strncmp(in->ref, "refs/duikou/sites/", 18) != 0) return 1; /* this site's: validated when synced */
+  json_t *rec = NULL;
+  int rc = dk__parse_blob(f->st, oid, path, in->ref, &rec), ok = 0;
+  char why[DK_ERRBUF_SIZE] = "not JSON", *p = NULL;
+  if (rc == DK_EINVALID) rc = 0;
+  else if (rc == 0 && (dk_record_path(rec, &p, why) != 0 || strcmp(p, path) != 0)) {
+    if (p) snprintf(why, sizeof why, "its kind and id make it %.400s", p);
+  } else if (rc == 0) {
+    struct dk_vresult vr = {0};
+    char err[DK_ERRBUF_SIZE];
+    int v = dk_schemas_validate_record(rec, &vr, err);
+    if (v == 1) ok = 1;
+    else {
+      char *first = vr.nerrors ? dk_schemas_format_error(&vr.errors[0]) : NULL;
+      snprintf(why, sizeof why, "invalid: %.400s", first ? first : v < 0 ? err : "?");
+      free(first);
+    }
+    dk_vresult_free(&vr);
+  }
+  free(p);
+  json_decref(rec);
+  if (rc < 0) return rc;
+  if (!ok) dk_buf_printf(&f->out->conf, "%s: from %s/%s skipped, %s\n", path, in->site, in->source, why);
+  return ok;
+}
+
 /* The fold's main record at path, a new reference (NULL: absent). */
 static int dk__main_json(struct dk__fold *f, const char *path, json_t **out) {
   struct dk__ent *e = dk__find(f, path);
@@ -657,6 +690,13 @@ static int dk__fold_path(struct dk__fold *f, const struct dk__ev *ev, const char
     }
   }
   const char *reason = dk__keep_reason(f, why, absent ? "absent" : "tombstone");
+  if (c->how != DK_STORE_DELETED) {
+    int ok = dk__foreign_ok(f, &f->in[ev->in], c->path, &c->neu);
+    if (ok <= 0) {
+      free(id);
+      return ok;
+    }
+  }
   char *cpath = dk_record_conflict_file(kind, id);
   int ohas = dk__main_has(f, c->path);
   if (ohas < 0) {

@@ -206,6 +206,11 @@ int dk_cmd_sites(int argc, char **argv) {
       size_t k;
       json_t *d;
       json_array_foreach(json_object_get(s, "differs"), k, d) printf("    differs: %s\n", dk_esc_tmp(json_string_value(d)));
+      const char *pn = json_string_value(json_object_get(s, "policies_note"));
+      if (pn) {
+        printf("    alarm: %s\n", pn);
+        status = DK_EXIT_FAILED;
+      }
     }
     const char *rname;
     json_t *r;

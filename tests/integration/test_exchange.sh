@@ -135,6 +135,45 @@ check_eq "file: the remote holds both sites' refs, under their names" \
   "refs/duikou/sites/jinan/main refs/duikou/sites/jinan/resolutions refs/duikou/sites/jinan/sources/jinan-tasks refs/duikou/sites/linyi/main refs/duikou/sites/linyi/sources/linyi-tasks" \
   "$(git --git-dir "$GS_ROOT/shared-file.git" for-each-ref --format='%(refname)' | tr '\n' ' ' | sed 's/ $//')"
 
+# Linyi's policies changed on one side only: both sites say so
+S="$WORK/file"
+sed -i 's/  default: latest/  default: owner/' "$S/linyi/duikou.yaml"
+sleep 1
+serve linyi "$(task 12 "$T12" delayed 2024-06-25T09:00:00+08:00 "临沂修订：$TEXT"),$(task 13 "$T13" completed 2024-06-25T09:00:00+08:00)"
+round linyi >/dev/null
+dk "$S/jinan" exchange >/dev/null 2>&1
+dk "$S/jinan" sites >"$S/jinan/sites-pol.out" 2>&1
+check_eq "policies: duikou sites exits 1" 1 $?
+check_grep "policies: ... saying the two configurations differ" "^    alarm: reconcile policies differ (theirs [0-9a-f]*, ours [0-9a-f]*)" "$S/jinan/sites-pol.out"
+
+# Someone else writes as Linyi on the remote: one more commit on its source
+# branch there, with a record duikou would refuse. Jinan folds what is valid
+# and skips the rest; Linyi sees a rival writer of its own ref.
+R="$GS_ROOT/shared-file.git"
+ref=refs/duikou/sites/linyi/sources/linyi-tasks
+base=$(git --git-dir "$R" rev-parse "$ref")
+bad=$(printf '{"kind":"progress","id":"jnly-2024/12/linyi/2024-09","task":"jnly-2024/12","city":"linyi","period":"2024-09","status":"in_progress","percent":150}\n' |
+  git --git-dir "$R" hash-object -w --stdin)
+export GIT_INDEX_FILE="$WORK/rival.index"
+git --git-dir "$R" read-tree "$base"
+git --git-dir "$R" update-index --add --cacheinfo "100644,$bad,progress/jnly-2024/12/linyi/2024-09.json"
+rival=$(echo "report linyi-tasks: 1 record" | GIT_AUTHOR_NAME=rival GIT_AUTHOR_EMAIL=rival@x.invalid \
+  GIT_COMMITTER_NAME=rival GIT_COMMITTER_EMAIL=rival@x.invalid git --git-dir "$R" commit-tree -p "$base" "$(git --git-dir "$R" write-tree)")
+unset GIT_INDEX_FILE
+git --git-dir "$R" update-ref "$ref" "$rival" "$base"
+dk "$S/jinan" exchange >"$S/jinan/rival.out" 2>&1
+check_grep "rival: Jinan accepts the new commit (a fast-forward)" "received $ref" "$S/jinan/rival.out"
+check "rival: ... but main holds no record duikou would refuse" \
+  bash -c "! git --git-dir '$S/jinan/snap.git' cat-file -e main:progress/jnly-2024/12/linyi/2024-09.json 2>/dev/null"
+check_grep "rival: ... the fold warns what it skipped, and why" \
+  "level=warn .*progress/jnly-2024/12/linyi/2024-09.json: from linyi/linyi-tasks skipped, invalid: .*percent" \
+  "$S/jinan/rival.out"
+dk "$S/linyi" exchange >"$S/linyi/rival.out" 2>&1
+check_eq "rival: Linyi's exchange exits 1" 1 $?
+check_grep "rival: ... with the alarm of another writer as site linyi" \
+  "alarm: the remote's refs/duikou/sites/linyi/sources/linyi-tasks .* is not an ancestor of this site's .*another duikou writes as site \"linyi\"" \
+  "$S/linyi/rival.out"
+
 gs_bare shared-git >/dev/null
 gs_start_daemon
 run_exchange git "$GS_GIT_URL/shared-git.git"

@@ -276,7 +276,7 @@ static void test_effective_time(void **state) {
   source_commit(st, ra, T0 + 500, NULL, 0, &a2, TASK1, TASK1_JSON("in_progress", "x"), NULL);
   source_commit(st, ra, T0 + 500, NULL, 0, &a3, TASK1, TASK1_JSON("completed", "x"), NULL);
   source_commit(st, rb, T0 + 800, NULL, 0, NULL, "tasks/jnly-2024/02.json",
-                "{\"kind\":\"task\",\"id\":\"jnly-2024/02\",\"plan\":\"jnly-2024\",\"number\":2}", NULL);
+                "{\"kind\":\"task\",\"id\":\"jnly-2024/02\",\"plan\":\"jnly-2024\",\"number\":2,\"status\":\"not_started\",\"title\":\"y\"}", NULL);
   struct dk_fold_input in[2] = {{.ref = ra, .site = "jinan", .source = "a", .city = "jinan"},
                                 {.ref = rb, .site = "linyi", .source = "b", .city = "linyi"}};
   struct dk_fold_out out;
