@@ -417,14 +417,23 @@ const char *dk_converge_policies(const struct dk_config *cfg, char out[17]) {
 
 git_time_t dk_converge_next_time(struct dk_store *st, const struct dk_config *cfg, int type, const char *source,
                                  git_time_t now) {
-  git_oid tip;
+  git_oid at;
   int found = 0;
-  if (dk_store_ref(st, DK_MAIN_REF, &tip, &found) != 0 || !found) return now;
-  struct dk_store_commit c;
-  if (dk_store_commit(st, &tip, &c) != 0) return now;
+  if (dk_store_ref(st, DK_MAIN_REF, &at, &found) != 0 || !found) return now;
+  /* main's newest checkpoint: its tip, or below commits the fold did not
+   * make (they are taken as they stand with that key: converge_adopt) */
   struct dk_fold_point fp; /* its key only: no delta to resolve */
-  dk_fold_point_parse(c.message, &fp);
-  dk_store_commit_clear(&c);
+  memset(&fp, 0, sizeof fp);
+  for (;;) {
+    struct dk_store_commit c;
+    if (dk_store_commit(st, &at, &c) != 0) return now;
+    dk_fold_point_parse(c.message, &fp);
+    int more = c.nparents > 0;
+    at = c.parent;
+    dk_store_commit_clear(&c);
+    if (fp.has_key || !more) break;
+    dk_fold_point_free(&fp);
+  }
   git_time_t t = now;
   if (fp.has_key) {
     struct dk_fold_key k = {now, dk__site(cfg), type, source, ULONG_MAX, "ffffffffffffffffffffffffffffffffffffffff"};

@@ -318,12 +318,12 @@ static int dk__rs_commit(struct dk__rs *rs, const char *how) {
   dk_commit_meta_init(&meta, req->by, email, req->when);
   static struct dk_config none;
   const struct dk_config *cfg = req->cfg ? req->cfg : &none;
-  /* after what main folded, which the operator saw: a second later when needed */
-  meta.when = dk_converge_next_time(rs->st, cfg, 1, NULL, meta.when);
   /* a main the fold did not make is taken as it stands first, so that the
    * resolutions written now are folded, not counted as folded already */
   int rc = dk_converge_adopt(rs->st, cfg, NULL);
   rc = rc < 0 ? rc : 0;
+  /* after what main folded, which the operator saw: a second later when needed */
+  meta.when = dk_converge_next_time(rs->st, cfg, 1, NULL, meta.when);
   size_t i;
   json_t *fv;
   json_array_foreach(rs->chosen, i, fv) {
