@@ -18,14 +18,12 @@
 
 /* --- secrets -------------------------------------------------------------- */
 
-static void dk__wipe_free(char *s) {
+void dk_secret_wipe(char *s) {
   if (s == NULL) return;
   explicit_bzero(s, strlen(s));
   free(s);
 }
 
-/* Read the secret from an environment variable or a file into a new string,
- * trailing whitespace removed. Messages name the variable or file only. */
 static int dk__read_secret(const char *env, const char *file, char **out, char *err) {
   char *s = NULL;
   const char *what = env ? "environment variable" : "file";
@@ -64,18 +62,24 @@ static int dk__read_secret(const char *env, const char *file, char **out, char *
   size_t len = strlen(s);
   while (len > 0 && strchr(" \t\r\n\v\f", s[len - 1]) != NULL) s[--len] = '\0';
   if (len == 0) {
-    dk__wipe_free(s);
+    dk_secret_wipe(s);
     return dk_failf(err, DK_ECONFIG, "the secret in %s %s is empty", what, which);
   }
   /* a newline inside would let the secret inject header lines */
   for (size_t i = 0; i < len; i++) {
     if ((unsigned char)s[i] < 0x20 || s[i] == 0x7F) {
-      dk__wipe_free(s);
+      dk_secret_wipe(s);
       return dk_failf(err, DK_ECONFIG, "the secret in %s %s holds control characters", what, which);
     }
   }
   *out = s;
   return 0;
+}
+
+int dk_secret_read(const char *env, const char *file, char **out, char *err) {
+  int rc = dk__read_secret(env, file, out, err);
+  if (rc == 0) dk_redact_add(*out);
+  return rc;
 }
 
 /* The base64 of s, for redaction only (libcurl encodes what it sends).
@@ -95,10 +99,10 @@ static int dk__redact_basic(const char *user, const char *pass) {
   if (asprintf(&pair, "%s:%s", user, pass) < 0) return DK_ENOMEM;
   dk_redact_add(pair);
   b64 = dk__base64(pair);
-  dk__wipe_free(pair);
+  dk_secret_wipe(pair);
   if (b64 == NULL) return DK_ENOMEM;
   dk_redact_add(b64);
-  dk__wipe_free(b64);
+  dk_secret_wipe(b64);
   return 0;
 }
 
@@ -111,7 +115,7 @@ int dk_auth_read(const struct dk_auth *auth, struct dk_credentials *out, char *e
     if ((rc = dk__read_secret(auth->bearer_env, auth->bearer_file, &secret, err)) != 0) return rc;
     dk_redact_add(secret);
     if (asprintf(&out->bearer, "Bearer %s", secret) < 0) out->bearer = NULL;
-    dk__wipe_free(secret);
+    dk_secret_wipe(secret);
     if (out->bearer == NULL) return dk_failf(err, DK_ENOMEM, "out of memory");
   } else if (auth->basic_user) {
     if (!auth->basic_password_env && !auth->basic_password_file)
@@ -129,9 +133,9 @@ int dk_auth_read(const struct dk_auth *auth, struct dk_credentials *out, char *e
 }
 
 void dk_credentials_wipe(struct dk_credentials *c) {
-  dk__wipe_free(c->bearer);
-  dk__wipe_free(c->user);
-  dk__wipe_free(c->password);
+  dk_secret_wipe(c->bearer);
+  dk_secret_wipe(c->user);
+  dk_secret_wipe(c->password);
   memset(c, 0, sizeof *c);
 }
 
@@ -148,8 +152,8 @@ int dk_auth_header(const struct dk_auth *auth, char **out, char *err) {
     if (asprintf(&pair, "%s:%s", c.user, c.password) >= 0 && (b64 = dk__base64(pair)) != NULL &&
         asprintf(out, "Basic %s", b64) < 0)
       *out = NULL;
-    dk__wipe_free(pair);
-    dk__wipe_free(b64);
+    dk_secret_wipe(pair);
+    dk_secret_wipe(b64);
   }
   dk_credentials_wipe(&c);
   return *out ? 0 : dk_failf(err, DK_ENOMEM, "out of memory");

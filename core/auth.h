@@ -29,6 +29,15 @@ struct dk_credentials {
  * which variable or file is missing (never the secret itself), or
  * DK_ENOMEM; *out is all NULL then. */
 int dk_auth_read(const struct dk_auth *auth, struct dk_credentials *out, char *err);
+/* Read a secret from the environment variable env, else the file `file`,
+ * into a new string (trailing whitespace removed; empty, control
+ * characters, NUL or over the size limit refused), registered with
+ * dk_redact_add. Returns 0, or DK_ECONFIG / DK_ENOMEM with err naming the
+ * variable or file only. Wipe it with dk_secret_wipe. */
+int dk_secret_read(const char *env, const char *file, char **out, char *err);
+/* Zero and free a secret; NULL is fine. */
+void dk_secret_wipe(char *s);
+
 /* Wipe and free what *c holds; c is all NULL after. */
 void dk_credentials_wipe(struct dk_credentials *c);
 

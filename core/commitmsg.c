@@ -7,7 +7,7 @@
 
 #define DK__MSG_LINES 200 /* record lines a commit message lists */
 
-static void dk__summary(struct dk_buf *msg, const struct dk__tally *tl) {
+void dk__msg_summary(struct dk_buf *msg, const struct dk__tally *tl) {
   int parts = 0;
   for (int k = 0; k < DK_KIND_COUNT; k++) {
     const char *one = dk_kind_name((enum dk_kind)k), *many = dk_kind_folder((enum dk_kind)k);
@@ -80,7 +80,7 @@ void dk__msg_report(struct dk_buf *msg, struct dk__run *r, size_t changes, size_
 void dk__msg_merge(struct dk_buf *msg, struct dk__run *r, const struct dk__tally *tl, const struct dk_buf *body,
                    const struct dk_buf *conf, size_t quarantined, int partial, const char *shex) {
   dk_buf_printf(msg, "sync %s:", r->src->name);
-  dk__summary(msg, tl);
+  dk__msg_summary(msg, tl);
   dk_buf_puts(msg, "\n\n");
   if (partial)
     dk_buf_printf(msg, "Partial: the round failed after %zu page%s; their records are committed, nothing\n"

@@ -17,6 +17,10 @@ struct dk__tally {
 };
 #include "store.h"
 
+/* " 2 tasks changed, 1 progress added, 1 conflict (1 open)" (" no change"
+ * when nothing is counted), appended to msg: a commit's first line. */
+void dk__msg_summary(struct dk_buf *msg, const struct dk__tally *tl);
+
 /* The source-branch commit's message into msg. */
 void dk__msg_report(struct dk_buf *msg, struct dk__run *r, size_t changes, size_t quarantined, int partial);
 

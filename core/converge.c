@@ -9,6 +9,7 @@
 
 #include "branch.h"
 #include "canonical.h"
+#include "commitmsg.h"
 #include "exchange.h"
 #include "log.h"
 #include "merge.h"
@@ -30,6 +31,15 @@ void dk_inputs_free(struct dk_inputs *in) {
 }
 
 static const char *dk__site(const struct dk_config *cfg) { return cfg->site ? cfg->site : DK_LOCAL_SITE; }
+
+/* The commits the site itself makes: by "duikou (<site>)". */
+static void dk__site_meta(const struct dk_config *cfg, char *author, char *email, size_t n, const char **a,
+                          const char **e) {
+  snprintf(author, n, "duikou (%s)", dk__site(cfg));
+  snprintf(email, n, "duikou@%s.duikou.invalid", dk__site(cfg));
+  *a = author;
+  *e = email;
+}
 
 struct dk__collect {
   struct dk_store *st;
@@ -183,21 +193,25 @@ void dk_converge_result_clear(struct dk_converge_result *r) {
   memset(r, 0, sizeof *r);
 }
 
-static const char *const dk__kind_plural[DK_KIND_COUNT] = {"plans", "tasks", "progress", "units"};
-
-/* "2 tasks changed, 1 progress added, 1 conflict (1 open)", or "no record changed". */
-static char *dk__summary(const struct dk_fold_out *fo) {
-  struct dk_buf b = {0};
+void dk_converge_tally(const struct dk_fold_out *fo, struct dk__tally *tl) {
   for (int k = 0; k < DK_KIND_COUNT; k++) {
-    if (fo->added[k]) dk_buf_printf(&b, "%s%zu %s added", b.len ? ", " : "", fo->added[k], dk__kind_plural[k]);
-    if (fo->changed[k]) dk_buf_printf(&b, "%s%zu %s changed", b.len ? ", " : "", fo->changed[k], dk__kind_plural[k]);
-    if (fo->deleted[k]) dk_buf_printf(&b, "%s%zu %s deleted", b.len ? ", " : "", fo->deleted[k], dk__kind_plural[k]);
+    tl->added[k] = fo->added[k];
+    tl->changed[k] = fo->changed[k];
+    tl->deleted[k] = fo->deleted[k];
   }
-  if (fo->conflicts)
-    dk_buf_printf(&b, "%s%zu conflict%s (%zu open)", b.len ? ", " : "", fo->conflicts, fo->conflicts == 1 ? "" : "s",
-                  fo->open);
-  if (b.len == 0) dk_buf_puts(&b, "no record changed");
-  return dk_buf_steal(&b);
+  tl->conflicts = fo->conflicts;
+  tl->open = fo->open;
+}
+
+/* The first line's counts, as a sync commit's (commitmsg.h), malloc'd. */
+static char *dk__summary(const struct dk_fold_out *fo) {
+  struct dk__tally tl = {0};
+  struct dk_buf b = {0};
+  dk_converge_tally(fo, &tl);
+  dk__msg_summary(&b, &tl);
+  char *s = dk_strdup(b.data[0] == ' ' ? b.data + 1 : b.data);
+  dk_buf_free(&b);
+  return s;
 }
 
 /* Where an input's head stands on its chain: its effective time (the
@@ -312,9 +326,9 @@ static int dk__adopt_commit(struct dk_store *st, const struct dk_config *cfg, co
     struct dk_txn *t = NULL;
     struct dk_commit_meta meta;
     char author[160], email[160];
-    snprintf(author, sizeof author, "duikou (%s)", dk__site(cfg));
-    snprintf(email, sizeof email, "duikou@%s.duikou.invalid", dk__site(cfg));
-    dk_commit_meta_init(&meta, author, email, 0);
+    const char *an, *ae;
+    dk__site_meta(cfg, author, email, sizeof author, &an, &ae);
+    dk_commit_meta_init(&meta, an, ae, 0);
     meta.message = dk_buf_cstr(&msg);
     git_oid c;
     if ((rc = dk_txn_begin(st, DK_MAIN_REF, &t)) == 0 && (rc = dk_txn_commit(t, &meta, 1, &c)) == 1) made = 1;
@@ -366,9 +380,9 @@ int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_inde
       if (fo.trailers.len) dk_buf_append(&msg, fo.trailers.data, fo.trailers.len);
       struct dk_commit_meta meta;
       char author[160], email[160];
-      snprintf(author, sizeof author, "duikou (%s)", dk__site(cfg));
-      snprintf(email, sizeof email, "duikou@%s.duikou.invalid", dk__site(cfg));
-      dk_commit_meta_init(&meta, m->author ? m->author : author, m->email ? m->email : email, m->when);
+      const char *an, *ae;
+      dk__site_meta(cfg, author, email, sizeof author, &an, &ae);
+      dk_commit_meta_init(&meta, m->author ? m->author : an, m->email ? m->email : ae, m->when);
       meta.message = dk_buf_cstr(&msg);
       git_oid c;
       rc = dk_txn_commit(mtx, &meta, m->force, &c);

@@ -70,6 +70,10 @@ struct dk_converge_meta {
   int force;            /* commit even when the tree does not change */
 };
 
+struct dk__tally;
+/* The fold's counts as a commit message's tally (commitmsg.h). */
+void dk_converge_tally(const struct dk_fold_out *fo, struct dk__tally *tl);
+
 /* Fold every input not yet folded into main and commit when main's tree
  * changes (or m->force); the fold's trailers say where main stands. ix,
  * when given, is kept current. Returns 0 with *out (clear with

@@ -168,8 +168,7 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
                            struct dk_txn *stx, const git_oid *scommit, int partial, git_oid *mcommit,
                            const char **what) {
   struct dk_store *st = r->ctx->store;
-  char when[40], shex[GIT_OID_HEXSZ + 1];
-  dk__iso_now(when, sizeof when);
+  char shex[GIT_OID_HEXSZ + 1];
   dk_oid_hex(scommit, shex);
   int rc;
   for (int attempt = 1;; attempt++) {
@@ -183,13 +182,7 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
     if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 &&
         (rc = dk_index_follow(r->ctx->index, st, DK_INDEX_MAIN, dk_txn_base(mtx, &mbase) ? &mbase : NULL)) == 0 &&
         (rc = dk__fold_run(r, sref, scommit, stx, mtx, &fo)) == 0) {
-      for (int k = 0; k < DK_KIND_COUNT; k++) {
-        tl.added[k] = fo.added[k];
-        tl.changed[k] = fo.changed[k];
-        tl.deleted[k] = fo.deleted[k];
-      }
-      tl.conflicts = fo.conflicts;
-      tl.open = fo.open;
+      dk_converge_tally(&fo, &tl);
       if (dk_txn_has_base(mtx)) dk_txn_add_parent(mtx, scommit);
       dk__msg_merge(&msg, r, &tl, &fo.body, &fo.conf, rd->quarantined, partial, shex);
       char pol[17];

@@ -167,33 +167,6 @@ static int dk__own_cb(const char *ref, const git_oid *oid, void *arg) {
   return 0;
 }
 
-/* A secret named by an environment variable or a file; registered with
- * redact. NULL with err when it cannot be read. */
-static char *dk__secret(const char *env, const char *file, char *err) {
-  char *s = NULL;
-  if (env) {
-    const char *v = getenv(env);
-    if (v == NULL || !*v) {
-      dk_failf(err, DK_ECONFIG, "the environment variable %s is not set", env);
-      return NULL;
-    }
-    s = dk_strdup(v);
-  } else if (file) {
-    size_t len;
-    if (dk_read_file(file, &s, &len, err) != 0) return NULL;
-    while (len > 0 && (s[len - 1] == '\n' || s[len - 1] == '\r')) s[--len] = '\0';
-  }
-  if (s) dk_redact_add(s);
-  return s;
-}
-
-static void dk__wipe(char *s) {
-  if (s == NULL) return;
-  volatile char *p = s;
-  while (*p) *p++ = 0;
-  free(s);
-}
-
 /* The state file: when the remote answered, when it stopped, why. */
 static void dk__save_state(const struct dk_config *cfg, const struct dk_exchange_report *rep) {
   json_t *st = dk_exchange_state(cfg, rep->remote);
@@ -250,16 +223,16 @@ int dk_exchange_creds_read(const struct dk_remote_conf *rc, struct dk_exchange_c
     cred.user = cred.password = NULL;
     dk_credentials_wipe(&cred);
   } else if (rc->ssh_key && (rc->ssh_passphrase_env || rc->ssh_passphrase_file)) {
-    if ((out->ssh_passphrase = dk__secret(rc->ssh_passphrase_env, rc->ssh_passphrase_file, err)) == NULL)
-      return DK_ECONFIG;
+    int code = dk_secret_read(rc->ssh_passphrase_env, rc->ssh_passphrase_file, &out->ssh_passphrase, err);
+    if (code != 0) return code;
   }
   return 0;
 }
 
 void dk_exchange_creds_wipe(struct dk_exchange_creds *c) {
   free(c->user);
-  dk__wipe(c->password);
-  dk__wipe(c->ssh_passphrase);
+  dk_secret_wipe(c->password);
+  dk_secret_wipe(c->ssh_passphrase);
   memset(c, 0, sizeof *c);
 }
 
