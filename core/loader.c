@@ -3,9 +3,12 @@
 #include <dirent.h>
 #include <errno.h>
 #include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -13,12 +16,39 @@
 #define DK_PLUGINDIR "/usr/local/lib/duikou/plugins"
 #endif
 
+#ifndef DK_PLUGINDIR_REL
+#define DK_PLUGINDIR_REL ""
+#endif
+
+static char dk__reloc_dir[4096];
+static pthread_once_t dk__reloc_once = PTHREAD_ONCE_INIT;
+
+/* The installed plugin folder as seen from this binary's own folder, kept
+ * when it exists: an installed tree that was moved (or staged with
+ * --destdir) finds its own plugins before those of the prefix it was built
+ * for. */
+static void dk__find_reloc(void) {
+  char exe[4096];
+  if (!*DK_PLUGINDIR_REL) return;
+  ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  if (n <= 0) return;
+  exe[n] = '\0';
+  char *slash = strrchr(exe, '/');
+  if (slash == NULL) return;
+  *slash = '\0';
+  struct stat st;
+  int w = snprintf(dk__reloc_dir, sizeof dk__reloc_dir, "%s/%s", exe, DK_PLUGINDIR_REL);
+  if (w < 0 || (size_t)w >= sizeof dk__reloc_dir || stat(dk__reloc_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+    dk__reloc_dir[0] = '\0';
+}
+
 const char *dk_loader_pick_dir(const char *flag, const char *configured) {
   if (flag && *flag) return flag;
   const char *env = getenv("DUIKOU_PLUGIN_DIR");
   if (env && *env) return env;
   if (configured && *configured) return configured;
-  return DK_PLUGINDIR;
+  pthread_once(&dk__reloc_once, dk__find_reloc);
+  return dk__reloc_dir[0] ? dk__reloc_dir : DK_PLUGINDIR;
 }
 
 static struct dk_plugin_entry *dk__add(struct dk_loader *ld, const char *path) {

@@ -26,7 +26,8 @@ struct dk_loader {
 };
 
 /* The folder to load from: the first of `flag` (--plugin-dir),
- * $DUIKOU_PLUGIN_DIR, `configured`, and the installed folder that is set.
+ * $DUIKOU_PLUGIN_DIR, `configured`, and the installed folder (as seen from
+ * the binary's own folder when it is there, else the one built in).
  * Never NULL; the string is owned by its origin or static. */
 const char *dk_loader_pick_dir(const char *flag, const char *configured);
 

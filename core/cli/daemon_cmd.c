@@ -7,7 +7,8 @@
  * events. SIGHUP reloads the configuration: a bad file is reported and the
  * running one kept; a good one waits for the runs in progress to end, then
  * replaces the engine and the scheduler. With $NOTIFY_SOCKET set (systemd
- * Type=notify) it reports READY=1, RELOADING=1 and STOPPING=1. */
+ * Type=notify) it reports READY=1, RELOADING=1 and STOPPING=1, and with
+ * $WATCHDOG_USEC, WATCHDOG=1 at half of it. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +35,8 @@ struct dk__daemon {
   struct dk_sched *sched;
   struct dk_config *next_cfg; /* a reload waiting for the old scheduler and engine to end */
   uv_signal_t sigterm, sigint, sighup;
+  uv_timer_t watchdog;
+  int watchdog_on;
   int stopping;
   int status;
 };
@@ -53,6 +56,28 @@ static void dk__notify(const char *msg) {
              (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n)) < 0)
     dk_log(DK_LOG_WARN, NULL, "cannot notify the service manager: %s", strerror(errno));
   close(fd);
+}
+
+static void dk__watchdog_tick(uv_timer_t *t) { dk__notify("WATCHDOG=1"); }
+
+/* systemd's watchdog (WatchdogSec=): WATCHDOG=1 from the loop at half of
+ * $WATCHDOG_USEC, so that a loop that stops turning is restarted; only when
+ * $WATCHDOG_PID is unset or names this process (sd_watchdog_enabled(3)). */
+static void dk__watchdog_start(struct dk__daemon *d) {
+  const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+  if (usec == NULL || *usec == '\0') return;
+  if (pid && *pid && strtoll(pid, NULL, 10) != (long long)getpid()) return;
+  char *end;
+  errno = 0;
+  unsigned long long us = strtoull(usec, &end, 10);
+  if (errno || *end || us == 0) {
+    dk_log(DK_LOG_WARN, NULL, "WATCHDOG_USEC=\"%s\" is not a number of microseconds: no watchdog", usec);
+    return;
+  }
+  uint64_t ms = us / 2000 ? us / 2000 : 1;
+  uv_timer_init(d->loop, &d->watchdog);
+  uv_timer_start(&d->watchdog, dk__watchdog_tick, ms, ms);
+  d->watchdog_on = 1;
 }
 
 /* Engine and scheduler on d->cfg. Returns 0 or a DK_E* code (logged). */
@@ -83,6 +108,8 @@ static void dk__close_signals(struct dk__daemon *d) {
   uv_close((uv_handle_t *)&d->sigterm, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
   uv_close((uv_handle_t *)&d->sighup, NULL);
+  if (d->watchdog_on) uv_close((uv_handle_t *)&d->watchdog, NULL);
+  d->watchdog_on = 0;
 }
 
 static void dk__engine_closed(void *arg);
@@ -188,6 +215,7 @@ int dk_cmd_daemon(int argc, char **argv) {
   uv_signal_start(&d.sigterm, dk__on_stop, SIGTERM);
   uv_signal_start(&d.sigint, dk__on_stop, SIGINT);
   uv_signal_start(&d.sighup, dk__on_hup, SIGHUP);
+  dk__watchdog_start(&d);
   if (dk__daemon_begin(&d) != 0) {
     d.status = DK_EXIT_FAILED;
     dk__shutdown(&d);

@@ -141,6 +141,27 @@ wait "$NPID"
 check_grep "systemd was told READY=1" '^READY=1' "$WORK/notify.out"
 check_grep "... RELOADING=1 on SIGHUP" '^RELOADING=1' "$WORK/notify.out"
 check_grep "... STOPPING=1 on SIGTERM" '^STOPPING=1' "$WORK/notify.out"
+check_no_grep "... and no WATCHDOG=1 without \$WATCHDOG_USEC" 'WATCHDOG=1' "$WORK/notify.out"
+
+# listen_notify SOCKET OUT: datagrams to SOCKET, one line each, until STOPPING=1.
+listen_notify() {
+  python3 - "$1" >"$2" 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(sys.argv[1])
+s.settimeout(30)
+try:
+    while True:
+        msg = s.recv(4096).decode()
+        print(msg, flush=True)
+        if msg.startswith("STOPPING=1"):
+            break
+except socket.timeout:
+    pass
+PY
+  NPID=$!
+  for _ in $(seq 1 100); do [ -S "$1" ] && break; sleep 0.05; done
+}
 
 # A restart keeps the rhythm: `added` (every 1h) ran a moment ago, so it does
 # not run again at start; a source never attempted runs at once.
@@ -159,12 +180,27 @@ sources:
     url: "$SIM_URL/jinan/tasks.json"
     every: 1h
 YAML
-start_daemon "$WORK/r.yaml" "$WORK/r.log"
+# ... with systemd's watchdog: WATCHDOG_USEC=400000 means WATCHDOG=1 every 200 ms.
+listen_notify "$WORK/wd.sock" "$WORK/wd.out"
+start_daemon "$WORK/r.yaml" "$WORK/r.log" NOTIFY_SOCKET="$WORK/wd.sock" WATCHDOG_USEC=400000
+sleep 2
 check "a never-run source runs at once after start" wait_for 'source=fresh .*msg="\(committed\|unchanged\)' "$WORK/r.log" 10
 check_no_grep "a source that ran recently waits for its turn" 'source=added .*run started' "$WORK/r.log"
 check_grep "its next run is planned about an hour after the last" 'source=added .*next run in [0-9]\{7\} ms' "$WORK/r.log"
 stop_daemon
 check_eq "exit 0 again" 0 "$DSTATUS"
+wait "$NPID"
+wd=$(grep -c '^WATCHDOG=1' "$WORK/wd.out")
+check "WATCHDOG=1 every 200 ms with WATCHDOG_USEC=400000 ($wd in about 2 s)" test "$wd" -ge 6 -a "$wd" -le 16
+# $WATCHDOG_PID naming another process: that one is watched, not duikou.
+listen_notify "$WORK/wd2.sock" "$WORK/wd2.out"
+start_daemon "$WORK/r.yaml" "$WORK/r2.log" NOTIFY_SOCKET="$WORK/wd2.sock" WATCHDOG_USEC=400000 WATCHDOG_PID=1
+wait_for '^READY=1' "$WORK/wd2.out" 10
+sleep 1
+stop_daemon
+wait "$NPID"
+check_grep "with WATCHDOG_PID of another process: READY=1" '^READY=1' "$WORK/wd2.out"
+check_no_grep "... but no WATCHDOG=1" 'WATCHDOG=1' "$WORK/wd2.out"
 
 # A configuration that cannot be loaded: exit 2 with the error.
 printf 'repository: snap.git\nsources: []\n' >"$WORK/bad.yaml"
