@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# meson install: every file where a Debian system expects it (with this
+# build's prefix, and with prefix /usr from a second configuration); the
+# staged binary runs and finds its staged plugins; the installed systemd unit
+# passes systemd-analyze verify and its exposure score is at most the one
+# the README states.
+. "$TEST_LIB"
+STAGE="$WORK/stage"
+check "meson install --destdir" meson install -C "$DK_BUILD_ROOT" --destdir "$STAGE" --quiet
+
+# The build's own directories, as meson holds them.
+opt() {
+  meson introspect --buildoptions "$DK_BUILD_ROOT" |
+    python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"] == sys.argv[1]][0])' "$1"
+}
+prefix=$(opt prefix); bindir=$(opt bindir); libdir=$(opt libdir); datadir=$(opt datadir); mandir=$(opt mandir)
+case $libdir in /*) ;; *) libdir="$prefix/$libdir" ;; esac
+case $bindir in /*) ;; *) bindir="$prefix/$bindir" ;; esac
+case $datadir in /*) ;; *) datadir="$prefix/$datadir" ;; esac
+case $mandir in /*) ;; *) mandir="$prefix/$mandir" ;; esac
+if [ "$prefix" = /usr ]; then unitdir=$(pkg-config --variable=systemdsystemunitdir systemd)
+else unitdir="$prefix/lib/systemd/system"; fi
+
+BIN="$STAGE$bindir/duikou"
+for f in "$bindir/duikou" \
+         "$libdir/duikou/plugins/json-api.so" "$libdir/duikou/plugins/csv.so" "$libdir/duikou/plugins/plan-text.so" \
+         "$datadir/duikou/schemas/defs.schema.json" "$datadir/duikou/schemas/plan.schema.json" \
+         "$datadir/duikou/schemas/task.schema.json" "$datadir/duikou/schemas/progress.schema.json" \
+         "$datadir/duikou/schemas/unit.schema.json" "$datadir/duikou/schemas/config.schema.json" \
+         "$datadir/doc/duikou/examples/duikou.example.yaml" \
+         "$mandir/man1/duikou.1" "$unitdir/duikou.service" \
+         "$libdir/pkgconfig/duikou-plugin.pc" "$prefix/include/duikou/plugin.h"; do
+  check "installed: $f" test -f "$STAGE$f"
+done
+check "the binary is executable" test -x "$BIN"
+for s in defs plan task progress unit config; do
+  check "the installed $s schema is the source's" cmp "$STAGE$datadir/duikou/schemas/$s.schema.json" \
+    "$DK_SOURCE_ROOT/schemas/$s.schema.json"
+done
+
+# The staged binary, with no plugin folder named anywhere, finds the staged
+# plugins from its own folder (not the prefix's, which holds none).
+check_status "the staged binary runs: version" 0 env -u DUIKOU_PLUGIN_DIR "$BIN" version
+check_grep "... and says its version" '^duikou [0-9]' "$WORK/last.out"
+check_status "duikou plugins from the stage" 0 env -u DUIKOU_PLUGIN_DIR "$BIN" plugins
+check_grep "... the plugin folder is the staged one" "^plugin folder: $STAGE" "$WORK/last.out"
+for p in json-api csv plan-text; do check_grep "... with $p" "^  $p " "$WORK/last.out"; done
+# The installed example configuration is sound, its plugins found, its
+# schemas (built in) applied to their options.
+check_status "the installed example configuration passes check-config" 0 \
+  env -u DUIKOU_PLUGIN_DIR "$BIN" check-config "$STAGE$datadir/doc/duikou/examples/duikou.example.yaml"
+# A binary copied away from its tree falls back to the folder it was built for.
+cp "$BIN" "$WORK/lonely-duikou"
+env -u DUIKOU_PLUGIN_DIR "$WORK/lonely-duikou" plugins >"$WORK/lonely.out" 2>&1
+check_grep "... the one of its prefix" "$libdir/duikou/plugins" "$WORK/lonely.out"
+
+# The unit: ExecStart is the installed binary; the sandbox is there.
+UNIT="$STAGE$unitdir/duikou.service"
+check_grep "the unit starts the installed binary" "^ExecStart=$bindir/duikou daemon " "$UNIT"
+for d in DynamicUser=yes StateDirectory=duikou ProtectSystem=strict ProtectHome=yes PrivateTmp=yes \
+         PrivateDevices=yes ProtectKernelTunables=yes ProtectKernelModules=yes ProtectKernelLogs=yes \
+         ProtectControlGroups=yes ProtectClock=yes ProtectHostname=yes RestrictNamespaces=yes \
+         RestrictRealtime=yes RestrictSUIDSGID=yes LockPersonality=yes 'CapabilityBoundingSet=$' \
+         'AmbientCapabilities=$' 'RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6$' \
+         'SystemCallFilter=@system-service$' SystemCallArchitectures=native MemoryDenyWriteExecute=yes \
+         UMask=0077 'WatchdogSec=[1-9]' Type=notify; do
+  check_grep "the unit has $d" "^$d" "$UNIT"
+done
+if ! command -v systemd-analyze >/dev/null; then
+  not_ok "systemd-analyze is installed (Debian's systemd, in the Makefile's DEBS)"
+  finish
+fi
+# verify wants ExecStart's binary and the man page of Documentation=: a copy
+# of the unit pointing at the staged binary, man looking in the stage.
+mkdir -p "$WORK/unit"
+sed "s|^ExecStart=$bindir/duikou|ExecStart=$BIN|" "$UNIT" >"$WORK/unit/duikou.service"
+check_status "systemd-analyze verify passes" 0 env MANPATH="$STAGE$mandir" systemd-analyze verify "$WORK/unit/duikou.service"
+check_eq "... saying nothing" "" "$(cat "$WORK/last.out" "$WORK/last.err")"
+systemd-analyze security --offline=yes "$WORK/unit/duikou.service" >"$WORK/security.out" 2>&1
+score=$(sed -n 's/.*Overall exposure level for duikou.service: \([0-9.]*\).*/\1/p' "$WORK/security.out")
+stated=$(sed -n 's/.*exposure level of \*\*\([0-9.]*\) OK\*\*.*/\1/p' "$DK_SOURCE_ROOT/README.md" | head -n 1)
+check "the README states the exposure level" test -n "$stated"
+check "the exposure level ($score) is at most the README's ($stated)" \
+  python3 -c 'import sys; sys.exit(0 if float(sys.argv[1]) <= float(sys.argv[2]) else 1)' "${score:-99}" "${stated:-0}"
+# The checks can fail: a unit whose binary is missing fails verify; a
+# directive it cannot parse is reported (verify then exits 0, hence the
+# "saying nothing" above).
+sed "s|^ExecStart=$BIN|ExecStart=$WORK/absent|" "$WORK/unit/duikou.service" >"$WORK/unit/absent.service"
+MANPATH="$STAGE$mandir" systemd-analyze verify "$WORK/unit/absent.service" >"$WORK/absent.out" 2>&1
+check "a unit without its binary fails verify" test $? -ne 0
+sed 's/^Type=notify/Type=bogus/' "$WORK/unit/duikou.service" >"$WORK/unit/bogus.service"
+MANPATH="$STAGE$mandir" systemd-analyze verify "$WORK/unit/bogus.service" >"$WORK/bogus.out" 2>&1
+check_grep "a directive verify cannot parse is reported" 'Failed to parse service type' "$WORK/bogus.out"
+
+# With prefix /usr (Debian's): a second configuration of the same sources
+# (configured, not built) installs where Debian expects.
+if meson setup "$WORK/b-usr" "$DK_SOURCE_ROOT" --prefix=/usr -Dtests=false >"$WORK/usr-setup.log" 2>&1; then
+  meson introspect --installed "$WORK/b-usr" >"$WORK/usr.json"
+  want_unit=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /usr/lib/systemd/system)
+  multi=$(meson introspect --buildoptions "$WORK/b-usr" |
+    python3 -c 'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"] == "libdir"][0])')
+  for f in /usr/bin/duikou "/usr/$multi/duikou/plugins/json-api.so" /usr/share/duikou/schemas/task.schema.json \
+           /usr/share/doc/duikou/examples/duikou.example.yaml /usr/share/man/man1/duikou.1 "$want_unit/duikou.service"; do
+    check "prefix /usr installs $f" python3 -c 'import json,sys; sys.exit(0 if sys.argv[2] in json.load(open(sys.argv[1])).values() else 1)' "$WORK/usr.json" "$f"
+  done
+  check_grep "prefix /usr: the unit starts /usr/bin/duikou" '^ExecStart=/usr/bin/duikou daemon ' "$WORK/b-usr/contrib/systemd/duikou.service"
+else
+  not_ok "meson setup --prefix=/usr" "$(tail -n 5 "$WORK/usr-setup.log")"
+fi
+finish
