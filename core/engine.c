@@ -577,6 +577,22 @@ static int dk__engine_busy(const struct dk_engine *e, const struct dk_source_con
 
 size_t dk_engine_active(const struct dk_engine *e) { return e->nactive; }
 
+void dk_engine_progress(const struct dk_engine *e, void (*cb)(void *arg, const struct dk_run_progress *p),
+                        void *arg) {
+  for (const struct dk__erun *er = e->active; er; er = er->next) {
+    const struct dk__run *r = &er->run;
+    struct dk_run_progress p = {.name = r->src->name, .index = r->sidx, .page = r->page,
+                                .pages = r->res->pages, .bytes = r->progress_bytes,
+                                .records = r->progress_records};
+    if (r->round || r->wait == DK__WAIT_FINISH) p.phase = DK_RUN_COMMITTING;
+    else if (r->page_res) p.phase = DK_RUN_PARSING;
+    else if (r->wait == DK__WAIT_START) p.phase = DK_RUN_WAITING;
+    else if (r->wait == DK__WAIT_RETRY) p.phase = DK_RUN_RETRYING;
+    else p.phase = DK_RUN_FETCHING;
+    cb(arg, &p);
+  }
+}
+
 int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_cb cb, void *arg) {
   if (e->ctx.closing) return DK_ECANCELED;
   if (dk__engine_busy(e, src)) return DK_EBUSY;

@@ -58,6 +58,28 @@ int dk_engine_open(uv_loop_t *loop, const struct dk_config *cfg, const char *plu
 int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_cb cb, void *arg);
 /* Runs in progress. */
 size_t dk_engine_active(const struct dk_engine *e);
+
+/* Where a run in progress is, for a progress display. */
+enum dk_run_phase {
+  DK_RUN_WAITING,    /* its first fetch is planned */
+  DK_RUN_FETCHING,   /* a request is in flight */
+  DK_RUN_RETRYING,   /* waiting to try a page again */
+  DK_RUN_PARSING,    /* a page is with the plugin (or waits for a place among the rounds parsed) */
+  DK_RUN_COMMITTING  /* the round is checked and committed */
+};
+struct dk_run_progress {
+  const char *name;        /* the source's (borrowed from the config) */
+  size_t index;            /* its place in the configuration's sources */
+  enum dk_run_phase phase;
+  unsigned page;           /* the page being fetched or parsed (1 = the first) */
+  size_t pages;            /* pages parsed so far */
+  unsigned long long bytes; /* the bodies of those pages */
+  size_t records;          /* records they held */
+};
+/* Call cb once for each run in progress, in no particular order; from the
+ * loop's thread. `p` is valid during the call only. */
+void dk_engine_progress(const struct dk_engine *e, void (*cb)(void *arg, const struct dk_run_progress *p),
+                        void *arg);
 /* Close: runs still fetching or waiting to retry are canceled (their cb gets
  * DK_SOURCE_CANCELED; their state records no failure); no commit is ever cut
  * short. done(arg) is called once every handle is closed and the engine is

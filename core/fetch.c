@@ -108,6 +108,8 @@ static void dk__parse_work(uv_work_t *w) {
 static void dk__parse_done(uv_work_t *w, int status) {
   struct dk__run *r = w->data;
   enum dk_result pr = status == 0 ? r->parse_rc : DK_ERROR;
+  r->progress_bytes += r->page_res->body_len;
+  r->progress_records = json_array_size(r->records) + r->nheld;
   dk_http_res_free(r->page_res);
   r->page_res = NULL;
   if (pr != DK_OK) {

@@ -10,6 +10,13 @@
 #include <sys/time.h>
 
 static enum dk_log_level dk__level = DK_LOG_INFO;
+static void (*dk__before_write)(void *arg);
+static void *dk__before_write_arg;
+
+void dk_log_set_before_write(void (*fn)(void *arg), void *arg) {
+  dk__before_write = fn;
+  dk__before_write_arg = arg;
+}
 
 static const char *const dk__level_names[] = {"error", "warn", "info", "debug"};
 
@@ -79,6 +86,7 @@ void dk_vlog(enum dk_log_level level, const char **kv, const char *fmt, va_list 
   /* Several threads log: the whole line goes out under the stream's lock,
    * so lines never interleave. */
   flockfile(stderr);
+  if (dk__before_write) dk__before_write(dk__before_write_arg);
   fwrite(line.data, 1, line.len, stderr);
   fflush(stderr);
   funlockfile(stderr);

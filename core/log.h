@@ -21,6 +21,12 @@ int dk_log_parse_level(const char *s, enum dk_log_level *out);
  * Keys with a NULL value are skipped. Safe from several threads at once:
  * each line is written whole, never interleaved with another. */
 void dk_log(enum dk_log_level level, ...);
+
+/* fn(arg) is called before each line is written, under the lock that keeps
+ * lines whole (from whichever thread logs): a progress display on the same
+ * terminal erases itself there, so that no line lands inside it. NULL:
+ * none. Set and unset it while no other thread logs. */
+void dk_log_set_before_write(void (*fn)(void *arg), void *arg);
 void dk_vlog(enum dk_log_level level, const char **kv, const char *fmt, va_list ap);
 
 #endif

@@ -95,6 +95,8 @@ struct dk__run {
   struct dk_source_result result;
   struct dk_source_result *res; /* &result */
   size_t sidx;           /* the source's place in cfg->sources (the index's number) */
+  unsigned long long progress_bytes; /* the bodies of the pages parsed (set on the loop: dk_engine_progress) */
+  size_t progress_records;           /* the records they held */
 };
 
 /* Mark the run failed with a message (redacted: a server may echo a

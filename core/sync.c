@@ -91,13 +91,40 @@ void dk_sync_free(struct dk_sync *s) {
   free(s);
 }
 
-static void dk__run_done(struct dk_sync *s, void *arg) { *(int *)arg = 1; }
+void dk_sync_progress(const struct dk_sync *s, void (*cb)(void *arg, const struct dk_run_progress *p), void *arg) {
+  if (s->engine) dk_engine_progress(s->engine, cb, arg);
+}
+
+struct dk__run_ticker {
+  uv_timer_t timer;
+  int live;
+  struct dk_sync *sync;
+  const struct dk_sync_opts *opts;
+};
+
+static void dk__run_tick(uv_timer_t *t) {
+  struct dk__run_ticker *k = t->data;
+  if (k->sync && k->sync->engine) k->opts->tick(k->sync, k->opts->tick_arg);
+}
+
+static void dk__run_done(struct dk_sync *s, void *arg) {
+  struct dk__run_ticker *k = arg;
+  if (k->live) uv_close((uv_handle_t *)&k->timer, NULL);
+  k->live = 0;
+}
 
 int dk_sync_run(const struct dk_config *cfg, const struct dk_sync_opts *opts, struct dk_sync **out, char *err) {
   uv_loop_t loop;
   uv_loop_init(&loop);
-  int finished = 0;
-  int rc = dk_sync_start(&loop, cfg, opts, dk__run_done, &finished, out, err);
+  struct dk__run_ticker k = {.opts = opts};
+  int rc = dk_sync_start(&loop, cfg, opts, dk__run_done, &k, out, err);
+  if (rc == 0 && opts->tick && *out && (*out)->engine) {
+    k.sync = *out;
+    uv_timer_init(&loop, &k.timer);
+    k.timer.data = &k;
+    uv_timer_start(&k.timer, dk__run_tick, opts->tick_delay_ms, opts->tick_ms ? opts->tick_ms : 250);
+    k.live = 1;
+  }
   if (rc == 0) uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   return rc;

@@ -9,12 +9,17 @@
 #include "engine.h"
 #include "error.h"
 
+struct dk_sync;
+
 struct dk_sync_opts {
   const char *only_source; /* NULL: all */
   const char *plugin_dir;  /* --plugin-dir, or NULL */
+  /* dk_sync_run only: tick(sync, tick_arg) from the loop every tick_ms once
+   * the round has run for tick_delay_ms (a progress display); NULL: none. */
+  void (*tick)(struct dk_sync *sync, void *arg);
+  void *tick_arg;
+  unsigned tick_delay_ms, tick_ms;
 };
-
-struct dk_sync;
 typedef void (*dk_sync_done_cb)(struct dk_sync *sync, void *arg);
 
 /* Start a round on `loop`. Returns 0 (done is called once every source has
@@ -28,6 +33,9 @@ const struct dk_source_result *dk_sync_results(const struct dk_sync *sync, size_
 /* 0 when every source succeeded (committed, unchanged or not modified), 1 otherwise. */
 int dk_sync_failed(const struct dk_sync *sync);
 void dk_sync_free(struct dk_sync *sync);
+/* Call cb for each of the round's runs in progress (dk_engine_progress);
+ * from the loop's thread, while the round runs. */
+void dk_sync_progress(const struct dk_sync *sync, void (*cb)(void *arg, const struct dk_run_progress *p), void *arg);
 
 /* Convenience: a round on a private loop, run to the end. Returns 0 when it
  * ran (see dk_sync_failed for its outcome) or a negative DK_E* code. */

@@ -8,6 +8,7 @@
 
 #include "commands.h"
 #include "options.h"
+#include "progress.h"
 #include "config.h"
 #include "loader.h"
 #include "log.h"
@@ -51,7 +52,9 @@ static int dk__cmd_sync(int argc, char **argv) {
   struct dk_sync_opts so = {.only_source = o.source, .plugin_dir = o.plugin_dir};
   struct dk_sync *sync = NULL;
   char err[DK_ERRBUF_SIZE];
+  struct dk_cli_progress *progress = dk_cli_progress_new(stdout, &so);
   rc = dk_sync_run(cfg, &so, &sync, err);
+  dk_cli_progress_free(progress);
   if (rc != 0) {
     fprintf(stderr, "duikou sync: %s\n", err);
     dk_config_free(cfg);
