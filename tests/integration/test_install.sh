@@ -92,6 +92,42 @@ sed 's/^Type=notify/Type=bogus/' "$WORK/unit/duikou.service" >"$WORK/unit/bogus.
 MANPATH="$STAGE$mandir" systemd-analyze verify "$WORK/unit/bogus.service" >"$WORK/bogus.out" 2>&1
 check_grep "a directive verify cannot parse is reported" 'Failed to parse service type' "$WORK/bogus.out"
 
+# MemoryDenyWriteExecute=yes: PCRE2's JIT is refused, and duikou's patterns
+# must still work (in PCRE2's interpreter). The kernel's own MDWE
+# (prctl PR_SET_MDWE, Linux 6.3) is what systemd's seccomp filter enforces.
+cat >"$WORK/mdwe.py" <<'PY'
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+    sys.exit(77)
+if sys.argv[1] == '--jit':
+    p = ctypes.CDLL('libpcre2-8.so.0')
+    p.pcre2_compile_8.restype = ctypes.c_void_p
+    p.pcre2_compile_8.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint32, ctypes.c_void_p,
+                                  ctypes.c_void_p, ctypes.c_void_p]
+    p.pcre2_jit_compile_8.argtypes = [ctypes.c_void_p, ctypes.c_uint32]
+    e, o = ctypes.c_int(), ctypes.c_size_t()
+    code = p.pcre2_compile_8(b'^a+b$', 5, 0, ctypes.byref(e), ctypes.byref(o), None)
+    sys.exit(0 if p.pcre2_jit_compile_8(code, 1) < 0 else 1)
+os.execv(sys.argv[1], sys.argv[1:])
+PY
+python3 "$WORK/mdwe.py" --jit
+mdwe=$?
+if [ "$mdwe" = 77 ]; then
+  echo "# this kernel has no PR_SET_MDWE (Linux < 6.3): the MemoryDenyWriteExecute checks are left out"
+else
+  check_eq "under MDWE, PCRE2's JIT is refused" 0 "$mdwe"
+  printf '%s\n' '{"$schema": "https://json-schema.org/draft/2020-12/schema", "type": "object",' \
+    ' "properties": {"id": {"type": "string", "pattern": "^jnly-[0-9]{4}/[0-9]+$"}}}' >"$WORK/pat.schema.json"
+  echo '{"id": "jnly-2024/12"}' >"$WORK/pat-good.json"
+  echo '{"id": "jnly-2024/x"}' >"$WORK/pat-bad.json"
+  check_status "under MDWE, a record matching a pattern is valid" 0 \
+    python3 "$WORK/mdwe.py" "$BIN" validate --schema "$WORK/pat.schema.json" "$WORK/pat-good.json"
+  check_status "... and one that does not match is not" 1 \
+    python3 "$WORK/mdwe.py" "$BIN" validate --schema "$WORK/pat.schema.json" "$WORK/pat-bad.json"
+  check_grep "... saying so" 'does not match pattern' "$WORK/last.out"
+fi
+
 # With prefix /usr (Debian's): a second configuration of the same sources
 # (configured, not built) installs where Debian expects.
 if meson setup "$WORK/b-usr" "$DK_SOURCE_ROOT" --prefix=/usr -Dtests=false >"$WORK/usr-setup.log" 2>&1; then
