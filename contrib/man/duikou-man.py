@@ -46,7 +46,7 @@ def esc(s):
 
 def option(line):
     """(flags, text) when the line starts an option's entry, else None."""
-    m = re.match(r'^ {2,6}((?:-\w, )?--[\w-]+(?: [A-Z][A-Za-z|.\-]*)?)(?: {2,}(.*))?$', line)
+    m = re.match(r'^ {2,6}((?:-\w, )?--[\w-]+(?: \S+)?)(?: {2,}(.*))?$', line)
     if not m:
         return None
     return m.group(1), m.group(2) or ''

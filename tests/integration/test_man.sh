@@ -37,7 +37,7 @@ for c in cmds:
             missing.append('%s %s' % (c, opt))
     entries = set(l[3:] for l in sec.split('\n') if l.startswith('.B '))
     for line in text.split('\n'):
-        m = re.match(r'^ {2,6}((?:-\w, )?--[\w-]+(?: [A-Z][A-Za-z|.\-]*)?)(?: {2,}|$)', line)
+        m = re.match(r'^ {2,6}((?:-\w, )?--[\w-]+(?: \S+)?)(?: {2,}|$)', line)
         if m and m.group(1) not in entries:
             missing.append('%s option entry "%s"' % (c, m.group(1)))
         if line.startswith('usage: ') or line.startswith('       duikou '):
