@@ -128,6 +128,79 @@ else
   check_grep "... saying so" 'does not match pattern' "$WORK/last.out"
 fi
 
+# SystemCallFilter=@system-service ~@privileged @resources: every system
+# call duikou makes, in a sync round and in the daemon (start, a round,
+# SIGHUP, the watchdog, SIGTERM), traced with strace, is one the filter
+# allows (systemd-analyze syscall-filter says which those are).
+cat >"$WORK/sysfilter.py" <<'PY'
+import re, subprocess, sys
+out = subprocess.run(['systemd-analyze', 'syscall-filter'], stdout=subprocess.PIPE,
+                     stderr=subprocess.DEVNULL, check=True).stdout.decode()
+groups, cur = {}, None
+for line in out.split('\n'):
+    if re.match(r'^@[\w-]+$', line):
+        cur = groups.setdefault(line, set())
+    elif cur is not None and line.startswith('    ') and line.strip() and not line.strip().startswith('#'):
+        cur.add(line.strip())
+def expand(name):
+    r = set()
+    for x in groups.get(name, ()):
+        r |= expand(x) if x.startswith('@') else {x}
+    return r
+allowed = expand('@system-service') - expand('@privileged') - expand('@resources')
+if len(allowed) < 100:
+    sys.exit('systemd-analyze syscall-filter: only %d calls read' % len(allowed))
+seen = set()
+for path in sys.argv[1:]:
+    for line in open(path):
+        line = re.sub(r'^\d+ +', '', line)
+        m = re.match(r'^<\.\.\. (\w+) resumed>', line) or re.match(r'^(\w+)\(', line)
+        if m:
+            seen.add(m.group(1))
+if len(seen) < 10:
+    sys.exit('only %d system calls traced' % len(seen))
+denied = sorted(seen - allowed)
+print('denied: ' + ' '.join(denied) if denied else 'all %d allowed' % len(seen))
+sys.exit(1 if denied else 0)
+PY
+if command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; then
+  start_sim
+  mkdir -p "$WORK/sf"
+  cat >"$WORK/sf/d.yaml" <<YAML
+repository: $WORK/sf/snap.git
+state: $WORK/sf/state
+sources:
+  - name: jinan
+    plugin: json-api
+    city: jinan
+    url: "$SIM_URL/jinan/tasks.json"
+    every: 1s
+YAML
+  check "a sync round under strace" strace -f -qq -o "$WORK/sf/sync.trace" "$DUIKOU" sync -c "$WORK/sf/d.yaml"
+  python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.bind(sys.argv[1])' "$WORK/sf/n.sock" &
+  env NOTIFY_SOCKET="$WORK/sf/n.sock" WATCHDOG_USEC=200000 \
+    strace -f -qq -o "$WORK/sf/daemon.trace" "$DUIKOU" daemon -c "$WORK/sf/d.yaml" 2>"$WORK/sf/daemon.log" &
+  spid=$!
+  for _ in $(seq 1 200); do grep -q 'msg="\(committed\|unchanged\)' "$WORK/sf/daemon.log" && break; sleep 0.05; done
+  # strace is the job: its tracee is the daemon.
+  dpid=$(pgrep -P "$spid" -x duikou || true)
+  [ -n "$dpid" ] && kill -HUP "$dpid"
+  sleep 1.5
+  [ -n "$dpid" ] && kill -TERM "$dpid"
+  wait "$spid"
+  check "the daemon under strace reloaded" grep -q 'SIGHUP: reloading' "$WORK/sf/daemon.log"
+  check "... and stopped" grep -q 'msg="stopped"' "$WORK/sf/daemon.log"
+  check "... sending WATCHDOG=1" grep -q 'sendto(.*"WATCHDOG=1"' "$WORK/sf/daemon.trace"
+  check_status "every system call of the round and the daemon passes the unit's SystemCallFilter" 0 \
+    python3 "$WORK/sysfilter.py" "$WORK/sf/sync.trace" "$WORK/sf/daemon.trace"
+  check_grep "... all allowed" '^all [0-9]* allowed' "$WORK/last.out"
+  strace -f -qq -o "$WORK/sf/nice.trace" nice -n 1 true
+  check_status "the check can fail: nice(1) calls what @resources holds" 1 python3 "$WORK/sysfilter.py" "$WORK/sf/nice.trace"
+  check_grep "... naming it" '^denied: .*setpriority' "$WORK/last.out"
+else
+  not_ok "strace runs here (Debian's strace, in the Makefile's DEBS; ptrace allowed)"
+fi
+
 # With prefix /usr (Debian's): a second configuration of the same sources
 # (configured, not built) installs where Debian expects.
 if meson setup "$WORK/b-usr" "$DK_SOURCE_ROOT" --prefix=/usr -Dtests=false >"$WORK/usr-setup.log" 2>&1; then
