@@ -128,8 +128,9 @@ else
   check_grep "... saying so" 'does not match pattern' "$WORK/last.out"
 fi
 
-# SystemCallFilter=@system-service ~@privileged @resources: every system
-# call duikou makes, in a sync round and in the daemon (start, a round,
+# SystemCallFilter=@system-service ~@privileged @resources and
+# RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6: every system call and
+# socket family duikou uses, in a sync round and in the daemon (start, a round,
 # SIGHUP, the watchdog, SIGTERM), traced with strace, is one the filter
 # allows (systemd-analyze syscall-filter says which those are).
 cat >"$WORK/sysfilter.py" <<'PY'
@@ -159,7 +160,10 @@ for path in sys.argv[1:]:
             seen.add(m.group(1))
 if len(seen) < 10:
     sys.exit('only %d system calls traced' % len(seen))
-denied = sorted(seen - allowed)
+families = set()
+for path in sys.argv[1:]:
+    families |= set(re.findall(r'\bsocket\((AF_\w+)', open(path).read()))
+denied = sorted((seen - allowed) | (families - {'AF_UNIX', 'AF_INET', 'AF_INET6'}))
 print('denied: ' + ' '.join(denied) if denied else 'all %d allowed' % len(seen))
 sys.exit(1 if denied else 0)
 PY
@@ -191,7 +195,7 @@ YAML
   check "the daemon under strace reloaded" grep -q 'SIGHUP: reloading' "$WORK/sf/daemon.log"
   check "... and stopped" grep -q 'msg="stopped"' "$WORK/sf/daemon.log"
   check "... sending WATCHDOG=1" grep -q 'sendto(.*"WATCHDOG=1"' "$WORK/sf/daemon.trace"
-  check_status "every system call of the round and the daemon passes the unit's SystemCallFilter" 0 \
+  check_status "every system call and socket family of the round and the daemon passes the unit's filters" 0 \
     python3 "$WORK/sysfilter.py" "$WORK/sf/sync.trace" "$WORK/sf/daemon.trace"
   check_grep "... all allowed" '^all [0-9]* allowed' "$WORK/last.out"
   strace -f -qq -o "$WORK/sf/nice.trace" nice -n 1 true
