@@ -13,10 +13,12 @@
  * with Jinan in November. Both changed the status in October: a conflict the
  * `latest` policy settles (Jinan's report is the newer). */
 #define STORY_SETTLED 5
-/* Task 22 (深化两市“跨域通办”): in November each city adds its own sentence to
- * the text. No policy may choose a task's text (`task.text: manual`): the
- * conflict stays open for a person. */
-#define STORY_OPEN 22
+/* Task 14 (加强成果转化协同合作, in progress until January 2025): in
+ * November each city adds its own sentence to the text. No policy may choose
+ * a task's text (`task.text: manual`): the conflict stays open for a person
+ * (neither city reports the task changed again in 2024, so nothing reopens
+ * or closes it). */
+#define STORY_OPEN 14
 /* Linyi's ledger, July only: task 08's status typed as the label 进行中
  * instead of the code in_progress, which the task schema refuses; August's
  * ledger has it right again. */
@@ -41,11 +43,11 @@ int csim_story_task(enum csim_view view, long n, long day, struct csim_story *ou
     return 1;
   }
   if (n == STORY_OPEN && view == CSIM_VIEW_JINAN && day >= csim__days(2024, 11, 20)) {
-    out->text_add = "（济南11月补充：新增10项“跨域通办”事项）";
+    out->text_add = "（济南11月补充：每季度联合举办一次科技成果对接会）";
     return 1;
   }
   if (n == STORY_OPEN && view == CSIM_VIEW_LINYI && day >= csim__days(2024, 11, 22)) {
-    out->text_add = "（临沂11月补充：各县区政务服务中心设“跨域通办”专窗）";
+    out->text_add = "（临沂11月补充：在临沂高新区共建中试基地）";
     return 1;
   }
   return 0;

@@ -57,6 +57,7 @@ struct dk__site {
   struct dk_sync_result {
     size_t changed, invalid;
   } last;                 /* the last round's totals */
+  char *folded;           /* what the last exchange's fold changed on main (malloc'd), or NULL */
 };
 
 struct dk__demo {
@@ -476,6 +477,8 @@ static int dk__site_exchange(struct dk__site *s) {
     fprintf(stderr, "duikou demo: %s: main not folded: %s\n", s->name, dk_esc_tmp(st->err));
     rc = -1;
   } else if (rc == 0) {
+    free(s->folded);
+    s->folded = cr.committed && cr.summary ? dk_strdup(cr.summary) : NULL;
     dk_converge_result_clear(&cr);
   }
   dk_store_close(st);
@@ -559,6 +562,9 @@ static int dk__story_line(struct dk__demo *d, const char *day) {
   if (opened.len) printf(" · 待人工裁决%s", dk_buf_cstr(&opened));
   if (d->sites[1].last.invalid) printf(" · 隔离 %zu 条无效记录", d->sites[1].last.invalid);
   printf("\n");
+  /* the conflicts met when Jinan folded Linyi's reports (settled or not) */
+  const char *f = d->sites[0].folded;
+  if (f && strstr(f, "conflict")) printf("         济南汇合临沂的填报: %s\n", f);
   dk_buf_free(&done);
   dk_buf_free(&late);
   dk_buf_free(&opened);
@@ -630,7 +636,7 @@ static void dk__story_print_next(const struct dk__demo *d, const char *tree) {
          "      who set each field of task 05: Jinan said completed, Linyi delayed; the newer report won\n"
          "  git --git-dir %s log --graph --oneline main\n"
          "      the months as commits, each city's reports merged in\n"
-         "Also: `duikou conflicts --repo %s` (task 22's text, left to a person) and\n"
+         "Also: `duikou conflicts --repo %s` (task 14's text, left to a person) and\n"
          "`duikou quarantine list -c %s` (Linyi's mistyped July ledger).\n",
          r, r, r, r, d->sites[1].config_path);
 }
@@ -719,6 +725,7 @@ int dk_cmd_demo(int argc, char **argv) {
       dk_config_free(d.sites[i].cfg);
       free(d.sites[i].dir);
       free(d.sites[i].config_path);
+      free(d.sites[i].folded);
     }
     free(d.root);
   }
