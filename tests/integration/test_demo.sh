@@ -119,6 +119,22 @@ check_grep "... saying so" 'is not ADDR:PORT' "$WORK/last.err"
 check_status "... a port from 1 to 65535" 2 "$DUIKOU" demo --once --listen 127.0.0.1:70000
 check_status "... an address" 2 "$DUIKOU" demo --once --listen nowhere:80
 
+# ---- city-sim's story on its own (--story) ----
+start_sim --story --date 2024-07-31
+curl -sf "$SIM_URL/linyi/api/ledger" >"$WORK/ledger.json"
+check_eq "Linyi's ledger lists the story's tasks" "jnly-2024/05 jnly-2024/08 jnly-2024/14" \
+  "$(python3 -c 'import json,sys; print(" ".join(r["id"] for r in json.load(open(sys.argv[1]))))' "$WORK/ledger.json")"
+check_grep "... with July's typo" '"status":"进行中"' "$WORK/ledger.json"
+curl -sf -X POST "$SIM_URL/_sim/clock?date=2024-09-30" >/dev/null
+check_grep "... and task 08 delayed in September" '"id":"jnly-2024/08".*"status":"delayed"\|"status":"delayed".*"id":"jnly-2024/08"' \
+  <(curl -sf "$SIM_URL/linyi/api/ledger" | python3 -c 'import json,sys; [print(json.dumps(r, ensure_ascii=False, separators=(",", ":"), sort_keys=True)) for r in json.load(sys.stdin)]')
+stop_sim
+start_sim --date 2024-09-30
+check_eq "without --story the ledger is empty" "[]" "$(curl -sf "$SIM_URL/linyi/api/ledger")"
+check_grep "... and task 08 is not delayed in Jinan's register" '"state":"in_progress"' \
+  <(curl -sf -H "Authorization: Bearer jinan-demo-token" "$SIM_URL/jinan/api/tasks?page=1&per_page=10" | python3 -c 'import json,sys; [print(json.dumps(i, ensure_ascii=False, separators=(",", ":"))) for i in json.load(sys.stdin)["data"]["items"] if i["no"] == 8]')
+stop_sim
+
 # ---- the single-site demo of one day (--date) ----
 G="git --git-dir duikou-demo.git"
 check_status "demo --date 2024-06-30 exits 0" 0 "$DUIKOU" demo --dir "$WORK" --date 2024-06-30
