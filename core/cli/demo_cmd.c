@@ -54,7 +54,7 @@ struct dk__site {
   char *dir;              /* DIR/duikou-demo/<name>: its configuration and state */
   char *config_path;      /* dir/duikou.yaml */
   struct dk_config *cfg;
-  struct dk_sync_result {
+  struct dk__round_totals {
     size_t changed, invalid;
   } last;                 /* the last round's totals */
   char *folded;           /* what the last exchange's fold changed on main (malloc'd), or NULL */
@@ -434,7 +434,7 @@ static int dk__site_sync(struct dk__demo *d, struct dk__site *s) {
   if (dk__demo_round(d, s->cfg, &sync) != 0) return -1;
   size_t n;
   const struct dk_source_result *res = dk_sync_results(sync, &n);
-  s->last = (struct dk_sync_result){0, 0};
+  s->last = (struct dk__round_totals){0, 0};
   for (size_t i = 0; i < n; i++) {
     s->last.changed += res[i].changed;
     s->last.invalid += res[i].invalid;
