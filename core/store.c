@@ -442,8 +442,15 @@ void dk_txn_add_parent(struct dk_txn *t, const git_oid *parent) {
   if (t->nparents < sizeof t->parents / sizeof t->parents[0]) git_oid_cpy(&t->parents[t->nparents++], parent);
 }
 
+static git_time_t dk__commit_clock;
+
+void dk_commit_clock_set(git_time_t t) { dk__commit_clock = t; }
+
+/* The time of a commit made now: the real clock, or dk_commit_clock_set's. */
+static git_time_t dk__commit_now(void) { return dk__commit_clock ? dk__commit_clock : (git_time_t)time(NULL); }
+
 void dk_commit_meta_init(struct dk_commit_meta *meta, const char *author, const char *email, git_time_t when) {
-  time_t t = when ? (time_t)when : time(NULL);
+  time_t t = when ? (time_t)when : (time_t)dk__commit_now();
   struct tm tm;
   localtime_r(&t, &tm);
   *meta = (struct dk_commit_meta){.author_name = author, .author_email = email, .committer_name = "duikou",
@@ -556,7 +563,7 @@ static int dk__txn_tree(struct dk_txn *t, struct dk_tree_update *ups, size_t k, 
  * dk__stfail's (the caller still frees what was made). */
 static int dk__txn_signatures(struct dk_txn *t, const struct dk_commit_meta *meta, git_signature **author,
                               git_signature **committer) {
-  git_time_t when = meta->when ? meta->when : (git_time_t)time(NULL);
+  git_time_t when = meta->when ? meta->when : dk__commit_now();
   if (git_signature_new(author, meta->author_name, meta->author_email, when, meta->offset_minutes) != 0 ||
       git_signature_new(committer, meta->committer_name ? meta->committer_name : "duikou",
                         meta->committer_email ? meta->committer_email : "duikou@localhost", when,

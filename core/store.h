@@ -107,6 +107,11 @@ struct dk_commit_meta {
  * the caller's to set. The one place commit metadata is made. */
 void dk_commit_meta_init(struct dk_commit_meta *meta, const char *author, const char *email, git_time_t when);
 
+/* Date commits made with when = 0 at t instead of the real clock (0: the
+ * real clock again): `duikou demo` commits its simulated months on their own
+ * days. Set it between rounds only; every thread that commits reads it. */
+void dk_commit_clock_set(git_time_t t);
+
 /* Commit when anything changed (or `force`). Returns 1 with *out the new
  * commit, 0 when there was nothing to commit (no commit made, *out is the
  * current one), DK_EGIT, or DK_EEXIST when the ref moved meanwhile (nothing

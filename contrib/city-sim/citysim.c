@@ -6,6 +6,7 @@
  * That keeps pipelined responses in order even once handlers answer late
  * (the "slow" misbehaviour answers from a timer). */
 #include "citysim.h"
+#include "story.h"
 #include "citysim_data.h"
 
 #include <arpa/inet.h>
@@ -137,6 +138,7 @@ struct csim {
   uv_tcp_t listener;
   char *host, *data_dir, *token;
   int quiet, idle_ms, port;
+  int story;           /* the demo's story is on (story.h) */
   time_t started;
   long today;          /* simulated date, days since 1970-01-01 */
   char today_str[16];  /* the same as "YYYY-MM-DD" */
@@ -183,6 +185,7 @@ static void h_blob(struct conn *c, const struct route *rt);
 static void h_file(struct conn *c, const struct route *rt);
 static void h_jinan_tasks(struct conn *c, const struct route *rt);
 static void h_linyi_progress(struct conn *c, const struct route *rt);
+static void h_linyi_ledger(struct conn *c, const struct route *rt);
 static void h_clock(struct conn *c, const struct route *rt);
 static void h_misbehave(struct conn *c, const struct route *rt);
 
@@ -317,6 +320,11 @@ static long days_from_civil(long y, long m, long d)
   long doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
   long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   return era * 146097 + doe - 719468;
+}
+
+long csim__days(long y, long m, long d)
+{
+  return days_from_civil(y, m, d);
 }
 
 /* The inverse of days_from_civil. */
@@ -517,6 +525,36 @@ static struct progress task_progress(long n, long day)
     p.status = "delayed";
   p.modified = p.end <= day ? p.end : p.start <= day ? p.start : -1;
   return p;
+}
+
+/* Task `n` on `day` as `view`'s system reports it: the model, with the
+ * demo's story when it is on; *text_add is what the story adds to the
+ * task's text (NULL: nothing). */
+static struct progress story_progress(const struct csim *sim, enum csim_view view, long n, long day,
+                                      const char **text_add)
+{
+  struct progress p = task_progress(n, day);
+  struct csim_story st;
+  *text_add = NULL;
+  if (!sim->story || !csim_story_task(view, n, day, &st))
+    return p;
+  if (st.status) {
+    p.status = st.status;
+    p.modified = st.modified;
+  }
+  if (st.percent >= 0)
+    p.percent = st.percent;
+  *text_add = st.text_add;
+  return p;
+}
+
+/* The task's text with what the story adds, or NULL when it has no text. */
+static json_t *story_text(json_t *rec, const char *text_add)
+{
+  json_t *v = json_object_get(rec, "text");
+  if (!v || !text_add)
+    return v ? json_incref(v) : NULL;
+  return json_sprintf("%s%s", json_string_value(v), text_add);
 }
 
 /* Jinan's "modified": 09:00 UTC+8 on the day of the last change. */
@@ -982,6 +1020,7 @@ static const struct route routes[] = {
    "application/json; charset=utf-8", CSIM_DATA_MTIME},
   {"/jinan/api/tasks", M_READ, h_jinan_tasks, NULL, NULL, NULL, 0},
   {"/linyi/export/progress.csv", M_READ, h_linyi_progress, NULL, NULL, NULL, 0},
+  {"/linyi/api/ledger", M_READ, h_linyi_ledger, NULL, NULL, NULL, 0},
   {"/plans/jnly-2024.txt", M_READ, h_blob, csim_plan_jnly_2024, &csim_plan_jnly_2024_len,
    "text/plain; charset=utf-8", CSIM_DATA_MTIME},
   {"/plans/jnly-2023.md", M_READ, h_blob, csim_plan_jnly_2023, &csim_plan_jnly_2023_len,
@@ -1035,7 +1074,8 @@ static int bearer_ok(struct request *r, const char *token)
 static json_t *jinan_item(const struct csim *sim, json_t *rec)
 {
   long n = task_number(rec);
-  struct progress p = task_progress(n, sim->today);
+  const char *text_add;
+  struct progress p = story_progress(sim, CSIM_VIEW_JINAN, n, sim->today, &text_add);
   char mod[32];
   format_modified(p.modified, mod);
   json_t *o = json_object();
@@ -1052,6 +1092,8 @@ static json_t *jinan_item(const struct csim *sim, json_t *rec)
     if (v)
       json_object_set(o, opt[i][1], v);
   }
+  if (text_add)
+    json_object_set_new(o, "content", story_text(rec, text_add));
   json_object_set_new(o, "state", json_string(p.status));
   json_object_set_new(o, "modified", json_string(mod));
   return o;
@@ -1190,7 +1232,8 @@ static void h_linyi_progress(struct conn *c, const struct route *rt)
       long first = days_from_civil(k / 12, k % 12 + 1, 1);
       long next = days_from_civil((k + 1) / 12, (k + 1) % 12 + 1, 1);
       long report = next > sim->today ? sim->today : next - 1;
-      struct progress p = task_progress(n, report);
+      const char *text_add;
+      struct progress p = story_progress(sim, CSIM_VIEW_LINYI, n, report, &text_add);
       if (p.start > report)
         continue;
       char day[16];
@@ -1208,6 +1251,44 @@ static void h_linyi_progress(struct conn *c, const struct route *rt)
   buf_free(&csv);
   reply_ok(c, "text/csv; charset=GBK", gbk.p, gbk.len, day_time(sim->today, 17));
   buf_free(&gbk);
+}
+
+/* GET /linyi/api/ledger: Linyi's task ledger (台账), the tasks of the demo's
+ * story as canonical task records (an empty list without the story). */
+static void h_linyi_ledger(struct conn *c, const struct route *rt)
+{
+  struct csim *sim = c->sim;
+  json_t *items = json_array();
+  for (size_t i = 0; items && sim->story && i < sim->ntasks; i++) {
+    json_t *rec = sim->tasks[i];
+    long n = task_number(rec);
+    if (!csim_story_ledger_has(n))
+      continue;
+    const char *text_add;
+    struct progress p = story_progress(sim, CSIM_VIEW_LINYI, n, sim->today, &text_add);
+    char mod[32];
+    format_modified(p.modified, mod);
+    json_t *o = json_pack("{s:s,s:O,s:O,s:I,s:O,s:s,s:s}", "kind", "task", "id", json_object_get(rec, "id"),
+                          "plan", json_object_get(rec, "plan"), "number", (json_int_t)n, "title",
+                          json_object_get(rec, "title"), "status",
+                          csim_story_ledger_status(n, sim->today, p.status), "updated_at", mod);
+    json_t *text = story_text(rec, text_add);
+    if (o && text)
+      json_object_set_new(o, "text", text);
+    else
+      json_decref(text);
+    if (!o || json_array_append_new(items, o) < 0) {
+      json_decref(items);
+      items = NULL;
+    }
+  }
+  char *body = items ? json_dumps(items, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+  json_decref(items);
+  if (!body)
+    reply_error(c, 500, NULL);
+  else
+    reply_ok(c, "application/json; charset=utf-8", body, strlen(body), day_time(sim->today, 18));
+  free(body);
 }
 
 /* GET /_sim/clock: the date; POST ?date=YYYY-MM-DD or ?advance=DAYS sets it. */
@@ -1851,6 +1932,7 @@ int csim_start(uv_loop_t *loop, const struct csim_options *opts, struct csim **o
   sim->data_dir = opts->data_dir ? strdup(opts->data_dir) : NULL;
   sim->token = strdup(token);
   sim->quiet = opts->quiet;
+  sim->story = opts->story;
   sim->idle_ms = opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : CSIM_IDLE_MS;
   sim->started = time(NULL);
   set_today(sim, today);

@@ -15,6 +15,8 @@ struct csim_options {
   int idle_timeout_ms;  /* close a connection idle this long; 0 = 30000 */
   const char *date;     /* simulated date "YYYY-MM-DD"; NULL = "2024-06-30" */
   const char *token;    /* bearer token Jinan's API wants; NULL = "jinan-demo-token" */
+  int story;            /* nonzero: the demo's story (story.h): a task delayed, the two
+                           cities disagreeing, a typo in one export; and Linyi's ledger */
 };
 
 /* Bind and listen on opts->host:opts->port on `loop`. The options are copied.

@@ -15,7 +15,7 @@ static struct csim *sim;
 static void usage(FILE *f, int full)
 {
   fputs("usage: city-sim [--host H] [--port N] [--data DIR] [--port-file FILE]\n"
-        "                [--date YYYY-MM-DD] [--token T] [--quiet]\n",
+        "                [--date YYYY-MM-DD] [--token T] [--story] [--quiet]\n",
         f);
   if (!full)
     return;
@@ -28,6 +28,7 @@ static void usage(FILE *f, int full)
         "                      change it later with POST /_sim/clock\n"
         "  --token T           bearer token of /jinan/api/tasks (default $CITY_SIM_TOKEN,\n"
         "                      else jinan-demo-token)\n"
+        "  --story             the demo's story (README.md, \"The story\") and Linyi's ledger\n"
         "  --quiet             no log line per request on stderr\n"
         "  -h, --help          this help\n\n"
         "Routes, misbehaviours and the progress model: contrib/city-sim/README.md\n",
@@ -78,6 +79,10 @@ int main(int argc, char **argv)
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(a, "--quiet") == 0) {
       opts.quiet = 1;
+      continue;
+    }
+    if (strcmp(a, "--story") == 0) {
+      opts.story = 1;
       continue;
     }
     if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

@@ -215,8 +215,10 @@ static const struct dk__cmd dk__cmds[] = {
   {"daemon", dk__cmd_daemon, "run every source on its schedule, in the foreground, until SIGTERM", "[-c FILE]",
    "SIGTERM or SIGINT: stop (fetches in progress are canceled, a commit is never cut short).\n"
    "SIGHUP: reload the configuration (a bad file is reported and the running one kept).\n"},
-  {"demo", dk__cmd_demo, "sync the simulated cities into ./duikou-demo.git, with no network", "[--dir DIR]",
-   "      --dir DIR          where to put duikou-demo.git and duikou-demo/ (default: here)\n"},
+  {"demo", dk__cmd_demo, "the story: two simulated cities' sites sync 2024 month by month, with no network",
+   "[--dir DIR] [--once] [--listen ADDR:PORT] [--date DAY]",
+   "      --dir DIR          where to put duikou-demo/ (default: here)\n"
+   "      --once             tell the story and exit\n"},
   {"check-config", dk__cmd_check_config, "load and check a configuration file", "[FILE]",
    "Prints every problem as FILE:LINE:COLUMN: what is wrong (at /json/pointer); exit 2 if any.\n"},
   {"validate", dk__cmd_validate, "check records against duikou's schemas (or --schema FILE)",

@@ -19,7 +19,7 @@ pyjson() {
 }
 when() { $G log -1 --format=%cI "$1"; }
 
-check_status "demo on 2024-06-30" 0 "$DUIKOU" demo --dir "$WORK" --log-level warn
+check_status "demo on 2024-06-30" 0 "$DUIKOU" demo --dir "$WORK" --date 2024-06-30 --log-level warn
 sleep 1.1 # commit times have a resolution of one second: keep the two runs apart
 check_status "demo on 2024-09-30" 0 "$DUIKOU" demo --dir "$WORK" --date 2024-09-30 --log-level warn
 J1=$($G log --first-parent --format=%H --author='^jinan-tasks' main | tail -n 1)
