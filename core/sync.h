@@ -12,6 +12,7 @@
 struct dk_sync_opts {
   const char *only_source; /* NULL: all */
   const char *plugin_dir;  /* --plugin-dir, or NULL */
+  struct dk_metrics *metrics; /* what the round's engine counts into (metrics.h), or NULL */
 };
 
 struct dk_sync;
