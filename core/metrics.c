@@ -3,7 +3,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <git2.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -535,16 +534,18 @@ void dk_metrics_collect(struct dk_metrics *m, const struct dk_config *cfg, dk_me
   if (m == NULL) return;
   for (size_t i = 0; i < sizeof dk__collected / sizeof dk__collected[0]; i++) dk_metrics_reset(m, dk__collected[i]);
   int maj, min, rev;
-  git_libgit2_version(&maj, &min, &rev);
+  dk_store_version(&maj, &min, &rev);
   char g2[32];
   snprintf(g2, sizeof g2, "%d.%d.%d", maj, min, rev);
   dk_metrics_set(m, "duikou_build_info", 1, DK_VERSION, g2, curl_version_info(CURLVERSION_NOW)->version,
                  uv_version_string());
   if (cfg == NULL) return;
   dk__collect_quarantine(m, cfg);
-  dk__collect_conflicts(m, cfg);
   dk__collect_sources(m, cfg, next_run, next_arg);
+  dk_store_global_init(); /* counted: a process that holds it already keeps it */
+  dk__collect_conflicts(m, cfg);
   dk__collect_exchange(m, cfg);
+  dk_store_global_shutdown();
 }
 
 int dk_metrics_page(void *arg, const char *path, const char *query, struct dk_buf *body, const char **ctype) {
