@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "exchange.h"
 #include "metrics.h"
 #include "quarantine.h"
 #include "state.h"
@@ -282,6 +283,41 @@ static void test_collect_and_page(void **st) {
   dk_config_free(cfg);
 }
 
+/* An exchange's report counted: fetch and push by result, the refs other
+ * sites sent by site, alarms; a remote never reached has no push. */
+static void test_exchange_counted(void **st) {
+  (void)st;
+  struct dk_metrics *m = dk_metrics_new();
+  struct dk_remote_conf rc = {.name = "shared", .push = 1};
+  struct dk_exchange_ref in[3] = {{.ref = "refs/duikou/sites/linyi/sources/linyi-progress"},
+                                  {.ref = "refs/duikou/sites/linyi/main"},
+                                  {.ref = "refs/duikou/sites/jinan/resolutions"}};
+  struct dk_exchange_ref out[1] = {{.ref = "refs/duikou/sites/province/main"}};
+  struct dk_exchange_report rep = {.in = in, .nin = 3, .out = out, .nout = 1, .fetched = 1,
+                                   .alarms = json_pack("[s]", "the remote refused x")};
+  dk__metrics_exchange(m, &rc, 0, &rep);
+  json_decref(rep.alarms);
+  struct dk_exchange_report down = {.code = DK_EREMOTE, .alarms = json_array()};
+  dk__metrics_exchange(m, &rc, DK_EREMOTE, &down);
+  struct dk_exchange_report refused = {.code = DK_EAUTH, .fetched = 1, .alarms = json_array()};
+  dk__metrics_exchange(m, &rc, DK_EAUTH, &refused);
+  json_decref(down.alarms);
+  json_decref(refused.alarms);
+  assert_true(dk_metrics_get(m, "duikou_remote_fetches_total", "shared", "ok") == 2);
+  assert_true(dk_metrics_get(m, "duikou_remote_fetches_total", "shared", "unreachable") == 1);
+  assert_true(dk_metrics_get(m, "duikou_remote_pushes_total", "shared", "ok") == 1);
+  assert_true(dk_metrics_get(m, "duikou_remote_pushes_total", "shared", "auth_error") == 1);
+  assert_true(dk_metrics_get(m, "duikou_remote_pushes_total", "shared", "unreachable") == 0);
+  assert_true(dk_metrics_get(m, "duikou_remote_refs_pushed_total", "shared") == 1);
+  assert_true(dk_metrics_get(m, "duikou_remote_alarms_total", "shared") == 1);
+  assert_true(dk_metrics_get(m, "duikou_site_inputs_received_total", "linyi") == 2);
+  assert_true(dk_metrics_get(m, "duikou_site_inputs_received_total", "jinan") == 1);
+  char *text = render(m);
+  assert_promtool_clean(text);
+  free(text);
+  dk_metrics_free(m);
+}
+
 /* promtool does find trouble: the check is not vacuous. */
 static void test_promtool_finds_trouble(void **st) {
   (void)st;
@@ -296,7 +332,7 @@ int main(void) {
     cmocka_unit_test(test_declare_checks_names), cmocka_unit_test(test_update_rules),
     cmocka_unit_test(test_escaping),             cmocka_unit_test(test_histogram),
     cmocka_unit_test(test_sorted),               cmocka_unit_test(test_collect_and_page),
-    cmocka_unit_test(test_promtool_finds_trouble),
+    cmocka_unit_test(test_exchange_counted),     cmocka_unit_test(test_promtool_finds_trouble),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
