@@ -197,7 +197,7 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
       /* a conflict is recorded in history even when main keeps its values */
       rc = dk_txn_commit(mtx, meta, tl.conflicts > 0, mcommit);
       if (rc == 1) dk__index_moved(r, mtx, DK_INDEX_MAIN, mcommit);
-      if (rc == 1) dk__metrics_fold(r->ctx->metrics, &fo);
+      if (rc == 1) dk__metrics_fold(r->ctx->metrics, fo.conflicts, fo.open);
     }
     dk_txn_free(mtx);
     dk_fold_out_free(&fo);
@@ -685,6 +685,7 @@ static void dk__engine_fold(void *arg, const char *remote) {
   if (dk_converge(e->ctx.store, e->ctx.cfg, e->ctx.index, &m, &cr) != 0) {
     dk_log(DK_LOG_ERROR, "remote", remote, NULL, "main not folded: %s", e->ctx.store->err);
   } else if (cr.committed) {
+    dk__metrics_fold(e->ctx.metrics, cr.conflicts, cr.open);
     dk_log(DK_LOG_INFO, "remote", remote, "commit", cr.commit, NULL, "main folded: %s (%zu event%s)%s", cr.summary,
            cr.events, cr.events == 1 ? "" : "s", cr.refolded ? ", from an earlier point: a late input" : "");
     dk_publish_kick(e->publish);

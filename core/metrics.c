@@ -456,14 +456,14 @@ static void dk__collect_conflicts(struct dk_metrics *m, const struct dk_config *
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c) {
-      /* conflicts/<folder>/<id>.json */
+      /* conflicts/<kind>/<id>.json (record.h) */
       const char *file = json_string_value(json_object_get(c, "file"));
       const char *kind = "unknown";
       for (int k = 0; file && k < DK_KIND_COUNT; k++) {
-        const char *folder = dk_kind_folder((enum dk_kind)k);
-        size_t n = strlen(folder);
-        if (strncmp(file, "conflicts/", 10) == 0 && strncmp(file + 10, folder, n) == 0 && file[10 + n] == '/')
-          kind = dk_kind_name((enum dk_kind)k);
+        const char *name = dk_kind_name((enum dk_kind)k);
+        size_t n = strlen(name);
+        if (strncmp(file, "conflicts/", 10) == 0 && strncmp(file + 10, name, n) == 0 && file[10 + n] == '/')
+          kind = name;
       }
       dk_metrics_add(m, "duikou_conflicts_open", 1, kind);
     }
@@ -642,9 +642,9 @@ void dk__metrics_commit(struct dk__run *r, double secs) {
   dk_metrics_observe(r->ctx->metrics, "duikou_commit_duration_seconds", secs);
 }
 
-void dk__metrics_fold(struct dk_metrics *m, const struct dk_fold_out *fo) {
-  dk_metrics_add(m, "duikou_conflicts_opened_total", (double)fo->open);
-  dk_metrics_add(m, "duikou_conflicts_settled_total", (double)(fo->conflicts - fo->open));
+void dk__metrics_fold(struct dk_metrics *m, size_t conflicts, size_t open) {
+  dk_metrics_add(m, "duikou_conflicts_opened_total", (double)open);
+  dk_metrics_add(m, "duikou_conflicts_settled_total", (double)(conflicts > open ? conflicts - open : 0));
 }
 
 void dk__metrics_run_end(struct dk__run *r) {

@@ -97,7 +97,6 @@ struct dk__run;
 struct dk__round;
 struct dk_http_res;
 struct dk_exchange_report;
-struct dk_fold_out;
 struct dk_remote_conf;
 
 /* A response to one of the run's requests: its status class and bytes;
@@ -107,8 +106,9 @@ void dk__metrics_response(struct dk__run *r, const struct dk_http_res *res);
 void dk__metrics_round(struct dk__run *r, const struct dk__round *rd);
 /* A commit of the run took `secs`. */
 void dk__metrics_commit(struct dk__run *r, double secs);
-/* A fold committed on main met conflicts: settled by policy or left open. */
-void dk__metrics_fold(struct dk_metrics *m, const struct dk_fold_out *fo);
+/* A fold committed on main met `conflicts`, and left `open` of them open
+ * (the others the policies settled), as its commit's summary counts them. */
+void dk__metrics_fold(struct dk_metrics *m, size_t conflicts, size_t open);
 /* The run's end: its outcome as duikou_fetches_total's result. */
 void dk__metrics_run_end(struct dk__run *r);
 /* An exchange with remote `rc` ended with `code` (0: reached). */

@@ -4,6 +4,7 @@
 # passes `promtool check metrics` with no lint, and its counters hold the
 # numbers the round printed.
 . "$TEST_LIB"
+. "$GIT_SERVERS"
 
 DATA="$WORK/www"
 mkdir -p "$DATA"
@@ -135,5 +136,68 @@ check_status "a metrics file in a missing folder: exit 1" 1 "$DUIKOU" sync -c "$
   --metrics-file "$WORK/no/such/dir/duikou.prom"
 check_grep "the error names the file" "the metrics file: .*no/such/dir" "$WORK/last.err"
 check_status "--metrics-file is sync's only" 2 "$DUIKOU" check-config "$WORK/duikou.yaml" --metrics-file "$PROM"
+
+# --- two sites: a conflict opened, the exchange, convergence ------------------
+task() { # task N TITLE STATUS UPDATED TEXT
+  printf '{"kind":"task","id":"jnly-2024/%s","plan":"jnly-2024","number":%d,"title":"%s","status":"%s","updated_at":"%s","text":"%s"}' \
+    "$1" "$((10#$1))" "$2" "$3" "$4" "$5"
+}
+serve() { printf '[%s]\n' "$2" >"$DATA/$1.json.tmp"; mv "$DATA/$1.json.tmp" "$DATA/$1.json"; }
+site_config() { # site_config SITE DIR
+  mkdir -p "$2"
+  cat >"$2/duikou.yaml" <<YAML
+repository: snap.git
+state: state
+site: $1
+reconcile:
+  default: latest
+  fields: { task.text: manual }
+sources:
+  - { name: $1-tasks, plugin: json-api, city: $1, url: "$SIM_URL/$1.json" }
+remotes:
+  - { name: shared, url: "$(gs_file_url shared)" }
+YAML
+}
+S="$WORK/sites"
+gs_bare shared >/dev/null
+site_config jinan "$S/jinan"
+site_config linyi "$S/linyi"
+dk() { local d=$1; shift; (cd "$d" && "$DUIKOU" "$@" -c duikou.yaml); }
+serve jinan "$(task 12 联合做强两市优势产业 in_progress 2024-06-01T09:00:00+08:00 推动两市企业开展对接)"
+serve linyi "$(task 12 联合做强两市优势产业 in_progress 2024-06-01T09:00:00+08:00 推动两市企业开展对接)"
+check "sites: Jinan syncs and exchanges" dk "$S/jinan" sync
+check "sites: ... exchanges" dk "$S/jinan" exchange
+sleep 1
+serve linyi "$(task 12 联合做强两市优势产业 in_progress 2024-06-15T09:00:00+08:00 临沂修订)"
+check "sites: Linyi syncs" dk "$S/linyi" sync
+check "sites: ... exchanges" dk "$S/linyi" exchange
+sleep 1
+# Jinan changes the same text otherwise: its fold meets Linyi's, manual
+serve jinan "$(task 12 联合做强两市优势产业 in_progress 2024-06-16T09:00:00+08:00 济南修订)"
+check "sites: Jinan fetches Linyi's first" dk "$S/jinan" exchange
+PROM="$S/jinan.prom"
+check_status "sites: Jinan's round exits 0" 0 dk "$S/jinan" sync --metrics-file "$PROM"
+check "sites: promtool check metrics passes, with no lint" promtool_clean "$PROM"
+check_eq "sites: main holds the open conflict" "conflicts/task/jnly-2024/12.json" \
+  "$(git --git-dir "$S/jinan/snap.git" ls-tree -r --name-only main conflicts)"
+# the counters are the round's commit's tally: "…, N conflicts (M open)"
+subj=$(git --git-dir "$S/jinan/snap.git" log -1 --first-parent --format=%s main)
+check_grep "sites: Jinan's round committed, meeting the conflict" "^sync jinan-tasks: .*conflict" <(echo "$subj")
+met=$(echo "$subj" | grep -o '[0-9]* conflicts*' | cut -d' ' -f1)
+left=$(echo "$subj" | grep -o '([0-9]* open)' | tr -dc 0-9)
+check_eq "sites: opened: the commit's open ones" "${left:-0}" "$(val duikou_conflicts_opened_total)"
+check_eq "sites: settled: the others" "$(( met - ${left:-0} ))" "$(val duikou_conflicts_settled_total)"
+check_eq "sites: one task conflict open" 1 "$(val 'duikou_conflicts_open{kind="task"}')"
+check_eq "sites: no progress conflict" 0 "$(val 'duikou_conflicts_open{kind="progress"}')"
+check "sites: the last exchange's time" test -n "$(val 'duikou_remote_last_success_timestamp_seconds{remote="shared"}')"
+check_eq "sites: Linyi's view differs (Jinan's main moved since)" 0 "$(val 'duikou_site_converged{site="linyi"}')"
+check "sites: Jinan sends its view" dk "$S/jinan" exchange
+check "sites: Linyi folds it" dk "$S/linyi" exchange
+check "sites: ... and sends its view" dk "$S/linyi" exchange
+check "sites: Jinan takes Linyi's view" dk "$S/jinan" exchange
+check_status "sites: Jinan's next round exits 0" 0 dk "$S/jinan" sync --metrics-file "$PROM"
+check_eq "sites: duikou sites and the gauge agree: converged" "1 1" \
+  "$(dk "$S/jinan" sites | grep -c '^linyi .*main converged') $(val 'duikou_site_converged{site="linyi"}')"
+check "sites: promtool again" promtool_clean "$PROM"
 
 finish
