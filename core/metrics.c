@@ -29,6 +29,8 @@
 #define DK_VERSION "0"
 #endif
 
+#define DK__MAX_LABELS 16
+
 struct dk__mseries {
   char **values;   /* one per label */
   double v;        /* a counter's or gauge's value */
@@ -85,7 +87,8 @@ static void dk__family_free(struct dk__mfamily *f) {
 
 int dk_metrics_declare(struct dk_metrics *m, enum dk_metric_type type, const char *name, const char *help,
                        const char *labels, const double *buckets, size_t nbuckets, char *err) {
-  if (!dk__name_ok(name, 1)) return dk_failf(err, DK_EINVAL, "metric name \"%s\" is not [a-zA-Z_:][a-zA-Z0-9_:]*", name ? name : "");
+  if (!dk__name_ok(name, 1))
+    return dk_failf(err, DK_EINVAL, "metric name \"%s\" is not [a-zA-Z_:][a-zA-Z0-9_:]*", name ? name : "");
   if (type == DK_METRIC_COUNTER && !dk__ends_with(name, "_total"))
     return dk_failf(err, DK_EINVAL, "counter %s: a counter's name ends in _total", name);
   if (type != DK_METRIC_COUNTER && dk__ends_with(name, "_total"))
@@ -109,6 +112,10 @@ int dk_metrics_declare(struct dk_metrics *m, enum dk_metric_type type, const cha
       return DK_EINVAL;
     }
     p = q ? q + 1 : p + n;
+  }
+  if (f.nlabels > DK__MAX_LABELS) {
+    dk__family_free(&f);
+    return dk_failf(err, DK_EINVAL, "metric %s: more than %d labels", name, DK__MAX_LABELS);
   }
   if (type == DK_METRIC_HISTOGRAM) {
     for (size_t i = 0; i < nbuckets; i++)
@@ -139,8 +146,8 @@ static struct dk__mfamily *dk__family(const struct dk_metrics *m, const char *na
 /* The series of f whose label values are the next f->nlabels arguments of
  * ap, created when `create`; NULL otherwise when it does not exist. */
 static struct dk__mseries *dk__series(struct dk__mfamily *f, va_list ap, int create) {
-  const char *v[16];
-  size_t n = f->nlabels < 16 ? f->nlabels : 16;
+  const char *v[DK__MAX_LABELS];
+  size_t n = f->nlabels;
   for (size_t k = 0; k < n; k++) {
     v[k] = va_arg(ap, const char *);
     if (v[k] == NULL) v[k] = "";
@@ -158,7 +165,7 @@ static struct dk__mseries *dk__series(struct dk__mfamily *f, va_list ap, int cre
   struct dk__mseries *s = &f->s[f->ns++];
   memset(s, 0, sizeof *s);
   s->values = dk_calloc(f->nlabels ? f->nlabels : 1, sizeof *s->values);
-  for (size_t k = 0; k < f->nlabels; k++) s->values[k] = dk_strdup(k < n ? v[k] : "");
+  for (size_t k = 0; k < n; k++) s->values[k] = dk_strdup(v[k]);
   if (f->type == DK_METRIC_HISTOGRAM) s->counts = dk_calloc(f->nbounds + 1, sizeof *s->counts);
   return s;
 }
@@ -362,10 +369,9 @@ static int dk__family_cmp(const void *a, const void *b) {
   return strcmp((*(const struct dk__mfamily *const *)a)->name, (*(const struct dk__mfamily *const *)b)->name);
 }
 
-static size_t dk__cmp_nlabels;
-static int dk__series_cmp(const void *a, const void *b) {
+static int dk__series_cmp(const void *a, const void *b, void *nlabels) {
   const struct dk__mseries *x = *(const struct dk__mseries *const *)a, *y = *(const struct dk__mseries *const *)b;
-  for (size_t k = 0; k < dk__cmp_nlabels; k++) {
+  for (size_t k = 0; k < *(const size_t *)nlabels; k++) {
     int c = strcmp(x->values[k], y->values[k]);
     if (c) return c;
   }
@@ -390,8 +396,7 @@ void dk_metrics_render(const struct dk_metrics *m, struct dk_buf *out) {
     dk_buf_printf(out, "\n# TYPE %s %s\n", f->name, types[f->type]);
     const struct dk__mseries **ss = dk_malloc(f->ns * sizeof *ss);
     for (size_t k = 0; k < f->ns; k++) ss[k] = &f->s[k];
-    dk__cmp_nlabels = f->nlabels; /* loop thread only: see the header */
-    qsort(ss, f->ns, sizeof *ss, dk__series_cmp);
+    qsort_r(ss, f->ns, sizeof *ss, dk__series_cmp, (void *)&f->nlabels);
     for (size_t k = 0; k < f->ns; k++) {
       const struct dk__mseries *s = ss[k];
       if (f->type != DK_METRIC_HISTOGRAM) {
@@ -452,7 +457,8 @@ static void dk__collect_conflicts(struct dk_metrics *m, const struct dk_config *
   git_oid main;
   json_t *list = NULL;
   if (dk_audit_main(a, &main) == 0 && dk_audit_conflicts(a, &main, &list) == 0) {
-    for (int k = 0; k < DK_KIND_COUNT; k++) dk_metrics_set(m, "duikou_conflicts_open", 0, dk_kind_name((enum dk_kind)k));
+    for (int k = 0; k < DK_KIND_COUNT; k++)
+      dk_metrics_set(m, "duikou_conflicts_open", 0, dk_kind_name((enum dk_kind)k));
     size_t i;
     json_t *c;
     json_array_foreach(list, i, c) {
@@ -502,7 +508,8 @@ static void dk__collect_exchange(struct dk_metrics *m, const struct dk_config *c
     json_t *st = dk_exchange_state(cfg, cfg->remotes[i].name);
     const char *s = json_string_value(json_object_get(st, "last_success"));
     time_t t = s ? dk_time_parse_iso(s) : (time_t)-1;
-    if (t != (time_t)-1) dk_metrics_set(m, "duikou_remote_last_success_timestamp_seconds", (double)t, cfg->remotes[i].name);
+    if (t != (time_t)-1)
+      dk_metrics_set(m, "duikou_remote_last_success_timestamp_seconds", (double)t, cfg->remotes[i].name);
     json_decref(st);
   }
   if (cfg->site == NULL || cfg->nremotes == 0) return;

@@ -34,8 +34,8 @@ void dk_metrics_free(struct dk_metrics *m);
 /* Declare a family: `labels` its label names, comma-separated ("" or NULL:
  * none); a histogram's upper bounds `buckets` (increasing; +Inf is added).
  * Names follow Prometheus' rules ([a-zA-Z_:][a-zA-Z0-9_:]* for metrics,
- * [a-zA-Z_][a-zA-Z0-9_]* for labels, never "le" or a leading "__"); a
- * counter's name ends in _total. Returns 0, DK_EEXIST (the name is taken)
+ * [a-zA-Z_][a-zA-Z0-9_]* for labels, never "le" or a leading "__"; at
+ * most 16 labels); a counter's name ends in _total, and only a counter's. Returns 0, DK_EEXIST (the name is taken)
  * or DK_EINVAL, with err saying why. */
 int dk_metrics_declare(struct dk_metrics *m, enum dk_metric_type type, const char *name, const char *help,
                        const char *labels, const double *buckets, size_t nbuckets, char *err);

@@ -84,7 +84,11 @@ static void test_declare_checks_names(void **st) {
   assert_int_equal(dk_metrics_declare(m, DK_METRIC_HISTOGRAM, "t_h_seconds", "h", "", (double[]){2, 1}, 2, err),
                    DK_EINVAL);
   assert_int_equal(dk_metrics_declare(m, DK_METRIC_GAUGE, "duikou_build_info", "h", NULL, NULL, 0, err), DK_EEXIST);
+  assert_int_equal(dk_metrics_declare(m, DK_METRIC_GAUGE, "t_many", "h", "a,b,c,d,e,f,g,h,i,j,k,l,m,n,o,p,q", NULL, 0,
+                                      err), DK_EINVAL);
   assert_int_equal(dk_metrics_declare(m, DK_METRIC_GAUGE, "t_g", "h", "a,b", NULL, 0, err), 0);
+  assert_int_equal(dk_metrics_set(m, "t_g", 3, "x", NULL), 0);
+  assert_true(dk_metrics_get(m, "t_g", "x", "") == 3); /* NULL is "" */
   dk_metrics_free(m);
 }
 
