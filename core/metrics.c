@@ -252,8 +252,8 @@ static const struct {
   {DK_METRIC_COUNTER, "duikou_http_responses_total", "source,code", "HTTP responses from a source by status class."},
   {DK_METRIC_COUNTER, "duikou_fetched_bytes_total", "source", "Bytes of response bodies received from a source."},
   {DK_METRIC_COUNTER, "duikou_records_total", "source,kind,result",
-   "Records a source sent, by kind and result: valid (changed or unchanged on the source branch) or invalid "
-   "(quarantined)."},
+   "Records a source sent, by kind and result: valid (changed or unchanged on the source branch), invalid "
+   "(quarantined), rejected (items its plugin could not read, quarantined)."},
   {DK_METRIC_COUNTER, "duikou_conflicts_opened_total", "", "Conflicts the fold left open for a person."},
   {DK_METRIC_COUNTER, "duikou_conflicts_settled_total", "", "Conflicts the fold settled by the reconcile policies."},
   {DK_METRIC_HISTOGRAM, "duikou_commit_duration_seconds", "", "Time to commit a run: its source branch and main."},
@@ -643,6 +643,9 @@ void dk__metrics_round(struct dk__run *r, const struct dk__round *rd) {
   /* records with no path (their envelope is what is wrong) */
   if (r->res->invalid > invalid_known)
     dk_metrics_add(m, "duikou_records_total", (double)(r->res->invalid - invalid_known), src, "unknown", "invalid");
+  /* items the plugin could not turn into records (in quarantine too) */
+  if (r->res->rejected > 0)
+    dk_metrics_add(m, "duikou_records_total", (double)r->res->rejected, src, "unknown", "rejected");
 }
 
 void dk__metrics_commit(struct dk__run *r, double secs) {
@@ -682,9 +685,9 @@ void dk__metrics_exchange(struct dk_metrics *m, const struct dk_remote_conf *rc,
   dk_metrics_add(m, "duikou_remote_alarms_total", (double)json_array_size(rep->alarms), name);
   for (size_t i = 0; i < rep->nin; i++) {
     /* refs/duikou/sites/<site>/… */
-    const char *ref = rep->in[i].ref, *p = ref + strlen(DK_SITES_PREFIX);
+    const char *ref = rep->in[i].ref;
     if (strncmp(ref, DK_SITES_PREFIX, strlen(DK_SITES_PREFIX)) != 0) continue;
-    const char *slash = strchr(p, '/');
+    const char *p = ref + strlen(DK_SITES_PREFIX), *slash = strchr(p, '/');
     char site[128];
     snprintf(site, sizeof site, "%.*s", (int)(slash ? (size_t)(slash - p) : strlen(p)), p);
     dk_metrics_add(m, "duikou_site_inputs_received_total", 1, site);

@@ -102,7 +102,8 @@ struct dk_remote_conf;
 /* A response to one of the run's requests: its status class and bytes;
  * the run's failure class (r->mresult) follows it. */
 void dk__metrics_response(struct dk__run *r, const struct dk_http_res *res);
-/* The round's records by kind: valid (changed or unchanged) and invalid. */
+/* The round's records by kind: valid (changed or unchanged), invalid and
+ * rejected. */
 void dk__metrics_round(struct dk__run *r, const struct dk__round *rd);
 /* A commit of the run took `secs`. */
 void dk__metrics_commit(struct dk__run *r, double secs);

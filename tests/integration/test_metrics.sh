@@ -16,6 +16,7 @@ import json,sys
 p=sys.argv[1]; recs=json.load(open(p,encoding="utf-8"))
 for r in recs:
     if r["id"]=="jnly-2024/05": r["status"]="no-such-status"
+recs.append(42)  # not an object: the plugin rejects it
 json.dump(recs,open(p,"w",encoding="utf-8"),ensure_ascii=False)
 PY
 
@@ -91,7 +92,10 @@ check_eq "records: jinan-tasks' invalid task" "$(printed jinan-tasks invalid)" \
   "$(val 'duikou_records_total{source="jinan-tasks",kind="task",result="invalid"}')"
 check_eq "records: the one invalid is the one printed" 1 "$(printed jinan-tasks invalid)"
 check_eq "records: jinan-tasks' plan" 1 "$(val 'duikou_records_total{source="jinan-tasks",kind="plan",result="valid"}')"
-check_eq "quarantine: the invalid task" 1 "$(val 'duikou_quarantine_records{source="jinan-tasks"}')"
+check_eq "records: the rejected item is the one printed" "$(printed jinan-tasks rejected)" \
+  "$(val 'duikou_records_total{source="jinan-tasks",kind="unknown",result="rejected"}')"
+check_eq "records: one rejected" 1 "$(printed jinan-tasks rejected)"
+check_eq "quarantine: the invalid task and the rejected item" 2 "$(val 'duikou_quarantine_records{source="jinan-tasks"}')"
 check_eq "quarantine: plans' none" 0 "$(val 'duikou_quarantine_records{source="plans"}')"
 check_eq "commits: two timed (plans never got a page)" 2 "$(val 'duikou_commit_duration_seconds_count')"
 check_eq "commits: the +Inf bucket is the count" 2 "$(val 'duikou_commit_duration_seconds_bucket{le="+Inf"}')"
@@ -112,7 +116,7 @@ python3 - "$DATA/records.json" <<'PY'
 import json,sys
 p=sys.argv[1]; recs=json.load(open(p,encoding="utf-8"))
 for r in recs:
-    if r["id"]=="jnly-2024/12": r["title"]="联合做强两市优势产业(修订)"
+    if isinstance(r, dict) and r["id"]=="jnly-2024/12": r["title"]="联合做强两市优势产业(修订)"
 json.dump(recs,open(p,"w",encoding="utf-8"),ensure_ascii=False)
 PY
 check "plans' misbehaviour cleared" curl -sf -X POST "$SIM_URL/_sim/misbehave?path=/plans/jnly-2023.md&mode=none"
