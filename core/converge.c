@@ -362,6 +362,8 @@ int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_inde
       out->summary = dk__summary(&fo);
       out->events = fo.events;
       out->refolded = fo.refolded;
+      out->conflicts = fo.conflicts;
+      out->open = fo.open;
       struct dk_buf msg = {0};
       if (m->subject) dk_buf_printf(&msg, "%s\n\n", m->subject);
       else dk_buf_printf(&msg, "fold %s: %s\n\n", m->why ? m->why : "inputs", out->summary);

@@ -56,6 +56,7 @@ struct dk_converge_result {
   size_t events;              /* inputs' commits folded now */
   int refolded;               /* a late input: folded again from an earlier point */
   char *summary;              /* "2 tasks changed, 1 conflict" (malloc'd) */
+  size_t conflicts, open;     /* conflicts the fold met; of those, left open (when committed) */
 };
 
 /* Who a converge commit is by and what its message says besides the fold's

@@ -16,6 +16,7 @@
 #include "loader.h"
 #include "log.h"
 #include "merge.h"
+#include "metrics.h"
 #include "plugin_host.h"
 #include "publish.h"
 #include "redact.h"
@@ -58,6 +59,7 @@ struct dk_engine {
 /* A commit failed: say so. A partial commit keeps the round's first error. */
 static void dk__commit_failed(struct dk__run *r, int partial, const char *what, const char *why) {
   if (!partial) {
+    r->mresult = "repository_error";
     dk__run_set_failed(r, "%s: %s", what, why);
     return;
   }
@@ -195,6 +197,7 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
       /* a conflict is recorded in history even when main keeps its values */
       rc = dk_txn_commit(mtx, meta, tl.conflicts > 0, mcommit);
       if (rc == 1) dk__index_moved(r, mtx, DK_INDEX_MAIN, mcommit);
+      if (rc == 1) dk__metrics_fold(r->ctx->metrics, fo.conflicts, fo.open);
     }
     dk_txn_free(mtx);
     dk_fold_out_free(&fo);
@@ -250,6 +253,7 @@ static int dk__commit_source(struct dk__run *r, struct dk__round *rd, const char
  * the outcome stays FAILED. */
 static void dk__commit(struct dk__run *r, struct dk__round *rd, int partial) {
   struct dk_store *st = r->ctx->store;
+  uint64_t t0 = uv_hrtime();
   r->res->partial = partial;
   char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name), names[512];
   struct dk_commit_meta meta;
@@ -280,6 +284,7 @@ static void dk__commit(struct dk__run *r, struct dk__round *rd, int partial) {
   if (rc < 0) dk__commit_failed(r, partial, what, st->err);
   dk_txn_free(stx);
   free(sref);
+  dk__metrics_commit(r, (double)(uv_hrtime() - t0) / 1e9);
 }
 
 /* --- the run's lifecycle ---------------------------------------------------- */
@@ -427,6 +432,7 @@ static void dk__run_end(struct dk__run *r) {
     dk__record_outcome(r);
     if (r->state) dk__run_save_state(r);
   }
+  dk__metrics_run_end(r);
   dk__fetch_release(r);
   if (er->prev) er->prev->next = er->next;
   else e->active = er->next;
@@ -454,6 +460,7 @@ static void dk__ingest_work(uv_work_t *w) {
 static void dk__ingest_done(uv_work_t *w, int status) {
   (void)status; /* never canceled: nothing calls uv_cancel */
   struct dk__run *r = w->data;
+  dk__metrics_round(r, r->round);
   dk__commit(r, r->round, r->partial);
   if (!r->partial && r->res->outcome != DK_SOURCE_FAILED) dk__seen_update(r, r->round);
   dk__round_free(r->round);
@@ -620,6 +627,7 @@ int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_
    * so that cb is never called before this function has returned. */
   if (dk__run_setup(e, r) != 0) {
     r->res->outcome = DK_SOURCE_FAILED;
+    r->mresult = "setup_error";
     dk_log(DK_LOG_ERROR, "source", src->name, NULL, "%s", r->res->error);
     dk__run_arm(r, DK__WAIT_FINISH, 0);
   } else {
@@ -693,6 +701,7 @@ static void dk__engine_fold(void *arg, const char *remote) {
   if (dk_converge(e->ctx.store, e->ctx.cfg, e->ctx.index, &m, &cr) != 0) {
     dk_log(DK_LOG_ERROR, "remote", remote, NULL, "main not folded: %s", e->ctx.store->err);
   } else if (cr.committed) {
+    dk__metrics_fold(e->ctx.metrics, cr.conflicts, cr.open);
     dk_log(DK_LOG_INFO, "remote", remote, "commit", cr.commit, NULL, "main folded: %s (%zu event%s)%s", cr.summary,
            cr.events, cr.events == 1 ? "" : "s", cr.refolded ? ", from an earlier point: a late input" : "");
     dk_publish_kick(e->publish);
@@ -704,5 +713,11 @@ int dk_engine_publish(struct dk_engine *e, char *err) {
   if (e->publish_live) return 0;
   int rc = dk_publish_open(e->ctx.loop, e->ctx.cfg, dk__engine_fold, e, &e->publish, err);
   e->publish_live = rc == 0 && e->publish != NULL;
+  if (e->publish_live) dk_publish_set_metrics(e->publish, e->ctx.metrics);
   return rc;
+}
+
+void dk_engine_set_metrics(struct dk_engine *e, struct dk_metrics *m) {
+  e->ctx.metrics = m;
+  if (e->publish_live) dk_publish_set_metrics(e->publish, m);
 }

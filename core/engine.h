@@ -91,5 +91,10 @@ void dk_engine_close(struct dk_engine *e, void (*done)(void *arg), void *arg);
  * the loop running until dk_engine_close. Returns 0 (also with no remotes),
  * or DK_ECONFIG with err (a remote's credentials missing). */
 int dk_engine_publish(struct dk_engine *e, char *err);
+struct dk_metrics;
+/* Count what the engine's runs and exchanges do in m (metrics.h; NULL:
+ * nothing). m is the caller's and must outlive the engine, or be unset
+ * first: it survives an engine replaced by a reload. */
+void dk_engine_set_metrics(struct dk_engine *e, struct dk_metrics *m);
 
 #endif

@@ -264,6 +264,7 @@ int dk_exchange(struct dk_store *st, const struct dk_config *cfg, const struct d
   struct dk__accept a = {st, cfg, rep, strlen(staging), json_object(), json_object(), 0};
   if (code == 0 && (code = dk_store_refs(st, staging, dk__accept_cb, &a)) != 0)
     snprintf(rep->err, sizeof rep->err, "%s", st->err);
+  rep->fetched = code == 0;
   if (code == 0 && rc->push) {
     struct dk__own own = {.site = cfg->site, .remote = a.remote, .blocked = a.blocked};
     code = dk_store_refs(st, "refs/", dk__own_cb, &own);

@@ -38,6 +38,7 @@ struct dk_exchange_report {
   struct dk_exchange_ref *out;  /* this site's refs pushed now */
   size_t nout;
   json_t *alarms;               /* array of strings: refs refused, rival writers, rewritten histories */
+  int fetched;                  /* the fetch and what it brought went through (a later failure is the push's) */
 };
 
 /* A remote's secrets, as read from the variables or files its auth names

@@ -7,6 +7,7 @@
 #include "backoff.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "plugin_host.h"
 #include "util.h"
 
@@ -113,6 +114,7 @@ static void dk__parse_done(uv_work_t *w, int status) {
   dk_http_res_free(r->page_res);
   r->page_res = NULL;
   if (pr != DK_OK) {
+    r->mresult = "parse_error";
     char why[DK_ERRBUF_SIZE + 64];
     snprintf(why, sizeof why, "plugin %s %s page %u: %s", r->plugin->name,
              pr == DK_RETRY ? "asked to retry" : "could not parse", r->page,
@@ -143,6 +145,7 @@ static void dk__parse_start(struct dk__run *r) {
 static void dk__on_response(void *arg, const struct dk_http_res *res) {
   struct dk__run *r = arg;
   r->attempt++;
+  dk__metrics_response(r, res);
   if (dk__http_trouble(r, res)) return;
   if (r->page == 1) dk__first_page(r, res);
   if (r->ready(r) != 0) {

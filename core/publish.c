@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "store.h"
 #include "util.h"
 
@@ -33,6 +34,7 @@ struct dk_publish {
   size_t open_handles;
   void (*closed)(void *);
   void *closed_arg;
+  struct dk_metrics *metrics;
 };
 
 static void dk__start(struct dk__remote *x);
@@ -62,6 +64,7 @@ static void dk__done(uv_work_t *w, int status) {
   struct dk__remote *x = w->data;
   struct dk_publish *p = x->p;
   x->running = 0;
+  dk__metrics_exchange(p->metrics, x->rc, x->code, &x->rep);
   if (x->code == 0)
     dk_log(x->rep.nin || x->rep.nout ? DK_LOG_INFO : DK_LOG_DEBUG, "remote", x->rc->name, NULL,
            "exchanged: %zu ref%s received, %zu pushed, %zu alarm%s", x->rep.nin, x->rep.nin == 1 ? "" : "s",
@@ -131,6 +134,10 @@ int dk_publish_open(uv_loop_t *loop, const struct dk_config *cfg, dk_publish_fol
   }
   *out = p;
   return 0;
+}
+
+void dk_publish_set_metrics(struct dk_publish *p, struct dk_metrics *m) {
+  if (p) p->metrics = m;
 }
 
 void dk_publish_kick(struct dk_publish *p) {

@@ -27,5 +27,8 @@ void dk_publish_kick(struct dk_publish *p);
 /* Stop the timers; cb(arg) once no exchange is in flight and every handle
  * is closed (p is freed then). NULL p: cb is called at once. */
 void dk_publish_close(struct dk_publish *p, void (*cb)(void *), void *arg);
+struct dk_metrics;
+/* Count each exchange in m (metrics.h; NULL: nothing). */
+void dk_publish_set_metrics(struct dk_publish *p, struct dk_metrics *m);
 
 #endif

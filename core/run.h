@@ -40,6 +40,7 @@ struct dk__ctx {
   struct dk_inputs_cache *inputs; /* what the fold's inputs are, kept between folds (converge.h; NULL until then) */
   unsigned busy; /* runs between their first parse and their end (fetch.c) */
   struct dk__run *wait_head, *wait_tail; /* runs waiting for a place among them, in order */
+  struct dk_metrics *metrics; /* what is counted (metrics.h), or NULL; the engine's owner's */
 };
 
 enum dk__wait { DK__WAIT_NONE, DK__WAIT_START, DK__WAIT_RETRY, DK__WAIT_FINISH };
@@ -97,6 +98,7 @@ struct dk__run {
   size_t sidx;           /* the source's place in cfg->sources (the index's number) */
   unsigned long long progress_bytes; /* the bodies of the pages parsed (set on the loop: dk_engine_progress) */
   size_t progress_records;           /* the records they held */
+  const char *mresult;   /* why it failed, as duikou_fetches_total's result (metrics.h), or NULL */
 };
 
 /* Mark the run failed with a message (redacted: a server may echo a

@@ -45,6 +45,7 @@ int dk_sync_start(uv_loop_t *loop, const struct dk_config *cfg, const struct dk_
     free(s);
     return rc;
   }
+  dk_engine_set_metrics(s->engine, opts->metrics);
   s->done = done;
   s->done_arg = arg;
   s->results = dk_calloc(n, sizeof *s->results);

@@ -19,6 +19,7 @@ struct dk_sync_opts {
   void (*tick)(struct dk_sync *sync, void *arg);
   void *tick_arg;
   unsigned tick_delay_ms, tick_ms;
+  struct dk_metrics *metrics; /* what the round's engine counts into (metrics.h), or NULL */
 };
 typedef void (*dk_sync_done_cb)(struct dk_sync *sync, void *arg);
 

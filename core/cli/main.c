@@ -15,6 +15,7 @@
 #include "schemas.h"
 #include "store.h"
 #include "sync.h"
+#include "metrics.h"
 #include "util.h"
 
 #ifndef DK_VERSION
@@ -49,7 +50,8 @@ static int dk__cmd_sync(int argc, char **argv) {
   }
   struct dk_config *cfg = dk_cli_load_config(o.config, &o);
   if (cfg == NULL) return DK_EXIT_USAGE;
-  struct dk_sync_opts so = {.only_source = o.source, .plugin_dir = o.plugin_dir};
+  struct dk_metrics *metrics = o.metrics_file ? dk_metrics_new() : NULL;
+  struct dk_sync_opts so = {.only_source = o.source, .plugin_dir = o.plugin_dir, .metrics = metrics};
   struct dk_sync *sync = NULL;
   char err[DK_ERRBUF_SIZE];
   struct dk_cli_progress *progress = dk_cli_progress_new(stdout, &so);
@@ -57,11 +59,18 @@ static int dk__cmd_sync(int argc, char **argv) {
   dk_cli_progress_free(progress);
   if (rc != 0) {
     fprintf(stderr, "duikou sync: %s\n", err);
+    dk_metrics_free(metrics);
     dk_config_free(cfg);
     return rc == DK_ENOENT ? DK_EXIT_USAGE : DK_EXIT_FAILED;
   }
   dk_cli_print_results(stdout, sync);
   int failed = dk_sync_failed(sync);
+  struct dk_metrics_view mv = {.m = metrics, .cfg = cfg};
+  if (metrics && dk_metrics_write_file(&mv, o.metrics_file, err) != 0) {
+    fprintf(stderr, "duikou sync: the metrics file: %s\n", err);
+    failed = 1;
+  }
+  dk_metrics_free(metrics);
   dk_sync_free(sync);
   dk_config_free(cfg);
   return failed ? DK_EXIT_FAILED : DK_EXIT_OK;
@@ -208,8 +217,10 @@ static int dk__cmd_conflicts(int argc, char **argv) {
   "or path (tasks/jnly-2024/12.json).\n"
 
 static const struct dk__cmd dk__cmds[] = {
-  {"sync", dk__cmd_sync, "run every source (or one) once and exit", "[-c FILE] [--source NAME]",
+  {"sync", dk__cmd_sync, "run every source (or one) once and exit", "[-c FILE] [--source NAME] [--metrics-file PATH]",
    "      --source NAME      only this source\n"
+   "      --metrics-file PATH  after the round, write its metrics there (Prometheus text format,\n"
+   "                         atomically: for node_exporter's textfile collector)\n"
    "Exit status: 0 when every source succeeded (committed, unchanged or not modified),\n"
    "1 when any failed, 2 on a usage or configuration error.\n"},
   {"daemon", dk__cmd_daemon, "run every source on its schedule, in the foreground, until SIGTERM", "[-c FILE]",

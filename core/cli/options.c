@@ -54,6 +54,7 @@ int dk_cli_parse_opts(const char *name, void (*usage)(FILE *), int argc, char **
     {"plugin-dir", required_argument, NULL, 'P'},
     {"log-level", required_argument, NULL, 'L'},
     {"source", required_argument, NULL, 's'},
+    {"metrics-file", required_argument, NULL, 'M'},
     {"dir", required_argument, NULL, 'd'},
     {"date", required_argument, NULL, 'D'},
     {"help", no_argument, NULL, 'h'},
@@ -75,6 +76,10 @@ int dk_cli_parse_opts(const char *name, void (*usage)(FILE *), int argc, char **
       case 's':
         if (!with_source) goto bad;
         o->source = optarg;
+        break;
+      case 'M':
+        if (!with_source) goto bad;
+        o->metrics_file = optarg;
         break;
       case 'd':
         if (!with_dir) goto bad;

@@ -14,6 +14,7 @@ struct dk_cli_opts {
   const char *config;     /* -c, else $DUIKOU_CONFIG, else NULL */
   const char *plugin_dir; /* --plugin-dir */
   const char *source;     /* --source (with_source) */
+  const char *metrics_file; /* --metrics-file (with_source: sync's) */
   const char *dir;        /* --dir (with_dir) */
   const char *date;       /* --date (with_dir: the demo's options) */
   int log_level_set;      /* --log-level was given */
