@@ -212,8 +212,9 @@ static int dk__listen(struct dk_status *s, const struct dk_config *cfg, struct d
   *url = NULL;
   if (!cfg->status.listen) return 0;
   struct dk_httpd_opts o = {.host = cfg->status.host, .port = cfg->status.port, .server = "duikou"};
-  int rc = dk_httpd_start(s->loop, &o, dk__on_request, s, out, err);
-  if (rc != 0) return rc;
+  char why[DK_ERRBUF_SIZE];
+  int rc = dk_httpd_start(s->loop, &o, dk__on_request, s, out, why);
+  if (rc != 0) return dk_failf(err, rc, "status listener: %s", why);
   int v6 = strchr(cfg->status.host, ':') != NULL;
   *url = dk_asprintf("http://%s%s%s:%d/", v6 ? "[" : "", cfg->status.host, v6 ? "]" : "", dk_httpd_port(*out));
   return 0;
