@@ -99,6 +99,10 @@ static void dk__check_writable(json_t *reasons, const struct dk_config *cfg) {
     free(dir);
     return;
   }
+  if (!S_ISDIR(sb.st_mode)) {
+    dk__reason(reasons, "repository %s: not a folder", cfg->repository);
+    return;
+  }
   for (size_t i = 0; i < sizeof sub / sizeof *sub; i++) {
     char *p = dk_asprintf("%s%s", cfg->repository, sub[i]);
     if (access(p, W_OK) != 0 && errno != ENOENT) {

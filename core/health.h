@@ -9,7 +9,7 @@
  * repository not writable; with the exchange, a remote unreachable for
  * longer than health.remote_down_after and a site whose main differs from
  * this one's. Read from the state files and the repository only, so it
- * works without a daemon. */
+ * works without a daemon (libgit2 initialized: git_libgit2_init). */
 #ifndef DK_HEALTH_H
 #define DK_HEALTH_H
 
