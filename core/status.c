@@ -144,13 +144,21 @@ static void dk__status(struct dk_status *s, struct dk_httpd_req *req) {
   dk_buf_free(&b);
 }
 
+/* The page serving `path`: its exact path, else the longest prefix. */
 static const struct dk__page *dk__find_page(const struct dk_status *s, const char *path) {
+  const struct dk__page *best = NULL;
+  size_t best_len = 0;
   for (size_t i = 0; i < s->npages; i++) {
     const char *p = s->pages[i].prefix;
     size_t n = strlen(p);
-    if (n && p[n - 1] == '/' ? strncmp(path, p, n) == 0 : strcmp(path, p) == 0) return &s->pages[i];
+    if (p[n - 1] != '/') {
+      if (strcmp(path, p) == 0) return &s->pages[i];
+    } else if (strncmp(path, p, n) == 0 && n > best_len) {
+      best = &s->pages[i];
+      best_len = n;
+    }
   }
-  return NULL;
+  return best;
 }
 
 static void dk__on_request(void *arg, struct dk_httpd_req *req) {

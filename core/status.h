@@ -41,6 +41,10 @@ void dk_status_set_sched(struct dk_status *s, const struct dk_sched *sched);
 /* "http://ADDR:PORT/", or NULL without a listener. */
 const char *dk_status_url(const struct dk_status *s);
 /* prefix ending in '/' matches every path below it, else the exact path. Returns 0 or DK_E*. */
+/* (/healthz and /status come first; then a page's exact path, then the
+ * longest prefix, so "/" as a prefix gets whatever nothing else serves. At
+ * most 16 pages: DK_ENOMEM past them, DK_EINVAL for a prefix not starting
+ * with '/'.) */
 int dk_status_add_page(struct dk_status *s, const char *prefix, dk_status_page_fn fn, void *arg);
 /* Close the listener and free s; done(arg) (if not NULL) once every handle
  * is closed. */

@@ -97,6 +97,19 @@ assert s["last_success"] and s["records"] > 0 and s["invalid"] == 0 and s["conse
 assert d["remotes"] == [] and d["sites"] == []
 ' "$WORK/body"
 
+# next_run: set while the source waits for its timer
+for _ in $(seq 1 30); do
+  http_code "${URL}status" >/dev/null
+  python3 -c 'import json, sys; s = json.load(open(sys.argv[1]))["sources"][0]; sys.exit(0 if s["next_run"] else 1)' "$WORK/body" && break
+  sleep 0.1
+done
+check "/status: the next run, after the last attempt" python3 -c '
+import json, sys
+from datetime import datetime
+s = json.load(open(sys.argv[1]))["sources"][0]
+assert datetime.fromisoformat(s["next_run"]) >= datetime.fromisoformat(s["last_attempt"]), s
+' "$WORK/body"
+
 # The source stops answering (city-sim answers 503): within 2 of its
 # intervals /healthz says so, naming it, and recovers once it answers.
 curl -s -o /dev/null -X POST "$SIM_URL/_sim/misbehave?path=/jinan/tasks.json&mode=status&status=503"
