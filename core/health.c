@@ -134,7 +134,14 @@ static void dk__check_repository(json_t *reasons, const struct dk_config *cfg, t
   const char *oldest_file = NULL;
   json_t *c;
   json_array_foreach(list, i, c) {
+    /* a conflict file opens field by field: its age is its oldest field's */
     time_t at = dk_time_parse_iso(json_string_value(json_object_get(c, "opened_at")));
+    size_t k;
+    json_t *fld;
+    json_array_foreach(json_object_get(c, "fields"), k, fld) {
+      time_t t = dk_time_parse_iso(json_string_value(json_object_get(fld, "opened_at")));
+      if (t != (time_t)-1 && (at == (time_t)-1 || t < at)) at = t;
+    }
     if (at == (time_t)-1) continue;
     if ((long long)(now - at) * 1000 > cfg->status.conflict_max_age_ms) old++;
     if (oldest_file == NULL || at < oldest) oldest = at, oldest_file = json_string_value(json_object_get(c, "file"));

@@ -187,6 +187,42 @@ check "the token is in no log, state file or repository" bash -c "! grep -rqF --
 check_status "without its variable the daemon does not start" 1 "$DUIKOU" daemon -c "$WORK/open.yaml"
 check_grep "... naming the variable" 'status token: .*DK_TEST_STATUS_TOKEN' "$WORK/last.err"
 
+# Open conflicts: more than conflict_max_open, or older than conflict_max_age.
+mkdir -p "$WORK/www"
+task12() { printf '[{"kind":"task","id":"jnly-2024/12","plan":"jnly-2024","number":12,"title":"%s","status":"in_progress","updated_at":"2024-06-01T09:00:00+08:00"}]\n' "$1"; }
+task12 联合做强两市优势产业 >"$WORK/www/jinan.json"
+task12 两市联合做强优势产业 >"$WORK/www/linyi.json"
+"$CITY_SIM" --host 127.0.0.1 --port 0 --port-file "$WORK/sim2.port" --quiet --data "$WORK/www" 2>"$WORK/sim2.err" &
+SIM2=$!
+for _ in $(seq 1 100); do [ -s "$WORK/sim2.port" ] && break; sleep 0.05; done
+SIM2_URL="http://127.0.0.1:$(cat "$WORK/sim2.port")"
+cat >"$WORK/c.yaml" <<YAML
+repository: conflicts.git
+state: cstate
+reconcile: { default: manual }
+status:
+  listen: "127.0.0.1:0"
+  health: { conflict_max_open: 5, conflict_max_age: 1s }
+sources:
+  - { name: jinan-tasks, plugin: json-api, city: jinan, url: "$SIM2_URL/jinan.json", every: 1h }
+  - { name: linyi-tasks, plugin: json-api, city: linyi, url: "$SIM2_URL/linyi.json", every: 1h }
+YAML
+"$DUIKOU" sync -c "$WORK/c.yaml" >"$WORK/c.out" 2>&1
+check_grep "two cities disagree: a conflict is open" "conflicts/" <(git --git-dir "$WORK/conflicts.git" ls-tree -r --name-only main)
+sleep 2
+start_daemon "$WORK/c.yaml" "$WORK/c.log"
+URL=$(listener_url "$WORK/c.log")
+check_eq "/healthz: 503 with a conflict open for longer than conflict_max_age" 503 "$(http_code "${URL}healthz")"
+check_grep "... saying how many, which and how long" '^conflicts: 1 open for longer than 1s, the oldest conflicts/.* for ' "$WORK/body"
+stop_daemon
+sed -i 's/conflict_max_open: 5, conflict_max_age: 1s/conflict_max_open: 0/' "$WORK/c.yaml"
+start_daemon "$WORK/c.yaml" "$WORK/c2.log"
+URL=$(listener_url "$WORK/c2.log")
+check_eq "/healthz: 503 with more conflicts open than conflict_max_open" 503 "$(http_code "${URL}healthz")"
+check_grep "... saying how many" '^conflicts: 1 open, more than 0 (duikou conflicts list)' "$WORK/body"
+stop_daemon
+kill "$SIM2"; wait "$SIM2" 2>/dev/null
+
 # SIGTERM while a slow source is syncing: the repository stays clean.
 cat >"$WORK/slow.yaml" <<YAML
 repository: slow.git
