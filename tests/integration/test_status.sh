@@ -221,6 +221,40 @@ URL=$(listener_url "$WORK/c2.log")
 check_eq "/healthz: 503 with more conflicts open than conflict_max_open" 503 "$(http_code "${URL}healthz")"
 check_grep "... saying how many" '^conflicts: 1 open, more than 0 (duikou conflicts list)' "$WORK/body"
 stop_daemon
+
+# A round whose share of valid records fell below its usual.
+tasks() { # tasks STATUS-OF-13-15 TITLE-SUFFIX
+  printf '['
+  for n in 12 13 14 15; do
+    st=in_progress; [ "$n" != 12 ] && st=$1
+    [ "$n" != 12 ] && printf ','
+    printf '{"kind":"task","id":"jnly-2024/%s","plan":"jnly-2024","number":%s,"title":"任务%s%s","status":"%s","updated_at":"2024-06-01T09:00:00+08:00"}' "$n" "$n" "$n" "$2" "$st"
+  done
+  printf ']\n'
+}
+cat >"$WORK/v.yaml" <<YAML
+repository: valid.git
+state: vstate
+status: { listen: "127.0.0.1:0" }
+sources:
+  - { name: share, plugin: json-api, city: jinan, url: "$SIM2_URL/share.json", every: 1h }
+YAML
+tasks in_progress a >"$WORK/www/share.json"
+"$DUIKOU" sync -c "$WORK/v.yaml" >"$WORK/v1.out" 2>&1
+tasks in_progress b >"$WORK/www/share.json"
+"$DUIKOU" sync -c "$WORK/v.yaml" >"$WORK/v2.out" 2>&1
+check "after two good rounds the state file keeps the usual share" python3 -c '
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert s["valid_share"] == 1.0 and s["valid_share_usual"] == 1.0 and s["records"] == 4 and s["invalid"] == 0, s
+' "$WORK/vstate/sources/share.json"
+tasks no-such-status c >"$WORK/www/share.json"
+"$DUIKOU" sync -c "$WORK/v.yaml" >"$WORK/v3.out" 2>&1
+start_daemon "$WORK/v.yaml" "$WORK/v.log"
+URL=$(listener_url "$WORK/v.log")
+check_eq "/healthz: 503 when a round's share of valid records fell" 503 "$(http_code "${URL}healthz")"
+check_grep "... with the numbers" "^source share: 25% of the last round's records were valid (1 of 4), usually 100%" "$WORK/body"
+stop_daemon
 kill "$SIM2"; wait "$SIM2" 2>/dev/null
 
 # SIGTERM while a slow source is syncing: the repository stays clean.
