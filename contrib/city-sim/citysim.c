@@ -198,7 +198,7 @@ static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
 
 
 /* Parse an IMF-fixdate into *out. Returns 0 or -1. */
-static int parse_dk_httpd_date(const char *s, time_t *out)
+static int parse_http_date(const char *s, time_t *out)
 {
   char wd[4], mon[4];
   struct tm tm = {0};
@@ -655,7 +655,8 @@ static void log_misbehave(struct conn *c)
           mb_names[r->mb.mode]);
 }
 
-/* Answer 500 when a reply cannot be built (no memory). */
+/* Answer 500 when a reply cannot be built (no memory); the name is from
+ * before httpd, kept for the handlers that call it. */
 static void conn_close(struct conn *c)
 {
   dk_httpd_error(c->req.h, 500, NULL);
@@ -786,7 +787,7 @@ static void reply_ok_extra(struct conn *c, const char *ctype, const void *body, 
   const char *ims = req_header(&c->req, "If-Modified-Since");
   time_t since;
   int fresh = inm ? etag_listed(inm, etag)
-                  : ims && parse_dk_httpd_date(ims, &since) == 0 && mtime <= since;
+                  : ims && parse_http_date(ims, &since) == 0 && mtime <= since;
   int err = buf_printf(&h, "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
   if (!fresh && extra)
     err |= buf_str(&h, extra);
