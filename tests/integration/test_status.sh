@@ -257,6 +257,36 @@ check_grep "... with the numbers" "^source share: 25% of the last round's record
 stop_daemon
 kill "$SIM2"; wait "$SIM2" 2>/dev/null
 
+# The exchange: a remote that cannot be reached for longer than
+# remote_down_after, and its state in /status.
+cat >"$WORK/x.yaml" <<YAML
+repository: x.git
+state: xstate
+site: jinan
+remotes:
+  - { name: shared, url: "file://$WORK/no-such-remote.git", every: 1s }
+status:
+  listen: "127.0.0.1:0"
+  health: { remote_down_after: 1s }
+sources:
+  - { name: jinan-api, plugin: json-api, city: jinan, url: "$SIM_URL/jinan/tasks.json", every: 1h }
+YAML
+start_daemon "$WORK/x.yaml" "$WORK/x.log"
+URL=$(listener_url "$WORK/x.log")
+check "/healthz: 503 once the remote is down for longer than remote_down_after" wait_code 503 15 "${URL}healthz"
+check_grep "... naming the remote and why" '^remote shared: unreachable for [0-9]*s: ' "$WORK/body"
+http_code "${URL}status" >/dev/null
+check "/status: the remote's state and this site" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["site"] == "jinan", d["site"]
+r = d["remotes"][0]
+assert r["name"] == "shared" and r["down_since"] and r["error"] and r["last_success"] is None, r
+assert any(s["site"] == "jinan" and s["self"] for s in d["sites"]), d["sites"]
+' "$WORK/body"
+stop_daemon
+check_eq "... exit 0" 0 "$DSTATUS"
+
 # SIGTERM while a slow source is syncing: the repository stays clean.
 cat >"$WORK/slow.yaml" <<YAML
 repository: slow.git
