@@ -6,7 +6,9 @@
 #include "merge.h"
 #include "record.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -263,7 +265,7 @@ static const char *dk__check_timezone(const json_t *v, char *msg, size_t n) {
 #define NO_FIELD ((ptrdiff_t)-1)
 
 enum { C_REPOSITORY, C_STATE, C_PLUGINS, C_LOG_LEVEL, C_TIMEZONE, C_HTTP, C_RECONCILE,
-       C_SOURCES, C_SITE, C_REMOTES };
+       C_SOURCES, C_SITE, C_REMOTES, C_STATUS };
 
 static const struct dk__field dk__top_fields[] = {
   [C_REPOSITORY] = {"repository", T_STR, true, NULL, offsetof(struct dk_config, repository)},
@@ -276,6 +278,7 @@ static const struct dk__field dk__top_fields[] = {
   [C_SOURCES] = {"sources", T_LIST, true, NULL, NO_FIELD},
   [C_SITE] = {"site", T_STR, false, NULL, offsetof(struct dk_config, site)},
   [C_REMOTES] = {"remotes", T_LIST, false, NULL, NO_FIELD},
+  [C_STATUS] = {"status", T_MAP, false, NULL, NO_FIELD},
 };
 
 enum { R_NAME, R_URL, R_EVERY, R_TIMEOUT, R_AUTH };
@@ -634,6 +637,71 @@ static void dk__check_remotes(struct dk__cctx *c, const json_t *list) {
   if (cfg->site == NULL) dk__errf(c, "/remotes", "remotes need site: this instance's name among the sites (jinan, linyi)");
 }
 
+/* "HOST:PORT" or "[HOST6]:PORT" into the status conf. Returns NULL or why. */
+static const char *dk__parse_listen(struct dk__cctx *c, const char *v, struct dk_status_conf *st) {
+  const char *colon = NULL, *host = v;
+  size_t hlen;
+  if (v[0] == '[') {
+    const char *end = strchr(v, ']');
+    if (end == NULL || end[1] != ':') return "expected [ADDRESS]:PORT, such as [::1]:8787";
+    host = v + 1;
+    hlen = (size_t)(end - host);
+    colon = end + 1;
+  } else {
+    colon = strrchr(v, ':');
+    if (colon == NULL || memchr(v, ':', (size_t)(colon - v)) != NULL)
+      return "expected ADDRESS:PORT, such as 127.0.0.1:8787 (an IPv6 address in brackets: [::1]:8787)";
+    hlen = (size_t)(colon - v);
+  }
+  char *endp;
+  long port = strtol(colon + 1, &endp, 10);
+  if (hlen == 0) return "no address before the port: such as 127.0.0.1:8787";
+  if (colon[1] < '0' || colon[1] > '9' || *endp != '\0' || port < 0 || port > 65535)
+    return "the port must be a number from 0 to 65535";
+  st->host = strndup(host, hlen);
+  if (st->host == NULL) {
+    c->oom = true;
+    return NULL;
+  }
+  st->port = (int)port;
+  struct in_addr a4;
+  struct in6_addr a6;
+  st->loopback = strcmp(st->host, "localhost") == 0 ||
+                 (inet_pton(AF_INET, st->host, &a4) == 1 && (ntohl(a4.s_addr) >> 24) == 127) ||
+                 (inet_pton(AF_INET6, st->host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6));
+  return NULL;
+}
+
+/* `status:` (the keys' types were checked by the schema). */
+static void dk__check_status(struct dk__cctx *c, const json_t *obj) {
+  struct dk_status_conf *st = &c->cfg->status;
+  const json_t *v = json_object_get(obj, "listen");
+  st->listen = !(json_is_false(v) || (json_is_string(v) && strcmp(json_string_value(v), "off") == 0));
+  if (st->listen && json_is_string(v)) {
+    const char *why = dk__parse_listen(c, json_string_value(v), st);
+    if (why) dk__errf(c, "/status/listen", "%s, found \"%s\"", why, json_string_value(v));
+  }
+  if (st->listen && st->host == NULL && !c->oom) {
+    st->host = dk__strdup(c, "127.0.0.1");
+    st->loopback = 1;
+  }
+  if ((v = json_object_get(obj, "token_env")) != NULL) st->token_env = dk__strdup(c, json_string_value(v));
+  if ((v = json_object_get(obj, "token_file")) != NULL) st->token_file = dk__resolve_path(c, json_string_value(v));
+  if (st->token_env && st->token_file)
+    dk__errf(c, "/status/token_file", "give token_env or token_file, not both");
+  if (st->listen && st->host && !st->loopback && !st->token_env && !st->token_file)
+    dk__errf(c, "/status/listen",
+             "listening on %s (not loopback) needs a token: set status.token_env or status.token_file, "
+             "and send it as \"Authorization: Bearer TOKEN\"", st->host);
+  const json_t *h = json_object_get(obj, "health");
+  if ((v = json_object_get(h, "conflict_max_age")) != NULL)
+    st->conflict_max_age_ms = dk__duration_ms(json_string_value(v));
+  if ((v = json_object_get(h, "conflict_max_open")) != NULL) st->conflict_max_open = (long)json_integer_value(v);
+  if ((v = json_object_get(h, "remote_down_after")) != NULL)
+    st->remote_down_after_ms = dk__duration_ms(json_string_value(v));
+  if ((v = json_object_get(h, "valid_share_drop")) != NULL) st->valid_share_drop = json_number_value(v);
+}
+
 static void dk__check_config(struct dk__cctx *c) {
   struct dk_config *cfg = c->cfg;
   const json_t *root = cfg->doc.root;
@@ -658,6 +726,7 @@ static void dk__check_config(struct dk__cctx *c) {
   if (ok & BIT(C_SOURCES)) dk__check_sources(c, json_object_get(root, "sources"));
   if (ok & BIT(C_HTTP)) dk__check_http(c, json_object_get(root, "http"));
   if (ok & BIT(C_REMOTES)) dk__check_remotes(c, json_object_get(root, "remotes"));
+  if (ok & BIT(C_STATUS)) dk__check_status(c, json_object_get(root, "status"));
   for (size_t i = 0; i < cfg->nsources; i++) {
     const char *ca = cfg->sources[i].ca_file;
     if (ca && access(ca, R_OK) != 0) {
@@ -734,6 +803,8 @@ static struct dk_config *dk__config_new(void) {
   if (cfg == NULL) return NULL;
   cfg->http = (struct dk_http_conf){.max_connections = 16, .max_per_host = 4, .connect_timeout_ms = 10000,
                                     .low_speed_secs = 30};
+  cfg->status = (struct dk_status_conf){.port = 8787, .conflict_max_age_ms = 7L * 86400 * 1000, .conflict_max_open = 50,
+                                        .remote_down_after_ms = 3600L * 1000, .valid_share_drop = 0.2};
   if ((cfg->errors = json_array()) == NULL) {
     free(cfg);
     return NULL;
@@ -796,6 +867,9 @@ void dk_config_free(struct dk_config *cfg) {
     free(s->pointer);
   }
   free(cfg->sources);
+  free(cfg->status.host);
+  free(cfg->status.token_env);
+  free(cfg->status.token_file);
   for (size_t i = 0; i < cfg->nremotes; i++) {
     struct dk_remote_conf *r = &cfg->remotes[i];
     free(r->name);

@@ -63,6 +63,19 @@ struct dk_remote_conf {
   char *pointer;       /* "/remotes/N", for messages */
 };
 
+/* The status listener (`status:`, status.h) and the thresholds of health.h. */
+struct dk_status_conf {
+  int listen;          /* 1: `status:` given and listen not off */
+  char *host;          /* address to bind, without brackets (default "127.0.0.1") */
+  int port;            /* default 8787; 0: any free port */
+  int loopback;        /* host is 127.0.0.0/8, ::1 or localhost */
+  char *token_env, *token_file; /* name the bearer token (never the secret); file absolute */
+  long conflict_max_age_ms;  /* health.conflict_max_age, default 7 d */
+  long conflict_max_open;    /* health.conflict_max_open, default 50 */
+  long remote_down_after_ms; /* health.remote_down_after, default 1 h */
+  double valid_share_drop;   /* health.valid_share_drop, default 0.2 */
+};
+
 struct dk_config {
   char *path;          /* the file loaded (NULL for a built-in config) */
   char *repository;    /* bare git repository path (absolute) */
@@ -77,6 +90,7 @@ struct dk_config {
   char *site;          /* this instance's site name, or NULL (no exchange) */
   struct dk_remote_conf *remotes;
   size_t nremotes;
+  struct dk_status_conf status;
   struct dk_yamldoc doc;
   json_t *errors;      /* array of message strings; empty when all is well (owned) */
 };

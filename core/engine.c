@@ -342,6 +342,19 @@ static void dk__record_outcome(struct dk__run *r) {
   json_object_set_new(r->state, "last_success", json_string(now));
   json_object_set_new(r->state, "consecutive_failures", json_integer(0));
   if (r->res->outcome != DK_SOURCE_NOT_MODIFIED) {
+    /* health.h compares a round's share of valid records with its usual:
+     * the usual is an average of the rounds before, not of this one */
+    json_t *prev = json_object_get(r->state, "valid_share");
+    if (json_is_number(prev)) {
+      json_t *u = json_object_get(r->state, "valid_share_usual");
+      double usual = json_is_number(u) ? 0.8 * json_number_value(u) + 0.2 * json_number_value(prev)
+                                       : json_number_value(prev);
+      json_object_set_new(r->state, "valid_share_usual", json_real(usual));
+    }
+    size_t seen = r->res->records + r->res->invalid;
+    json_object_set_new(r->state, "records", json_integer((json_int_t)r->res->records));
+    json_object_set_new(r->state, "invalid", json_integer((json_int_t)r->res->invalid));
+    if (seen > 0) json_object_set_new(r->state, "valid_share", json_real((double)r->res->records / (double)seen));
     json_object_set_new(r->state, "pages", json_integer((json_int_t)r->res->pages));
     json_object_set_new(r->state, "etag", r->etag ? json_string(r->etag) : json_null());
     json_object_set_new(r->state, "last_modified", r->last_modified ? json_string(r->last_modified) : json_null());

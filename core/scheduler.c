@@ -93,6 +93,7 @@ struct dk__entry {
   struct dk_sched_rule rule;
   uv_timer_t timer;
   unsigned failures;
+  time_t due;           /* when the timer is set: its time, else 0 */
 };
 
 struct dk_sched {
@@ -135,6 +136,7 @@ static void dk__on_run_end(void *arg, const struct dk_source_result *res) {
 static void dk__on_due(uv_timer_t *t) {
   struct dk__entry *en = t->data;
   struct dk_sched *s = en->sched;
+  en->due = 0;
   if (s->stopping) return;
   int rc = dk_engine_run(s->engine, en->src, dk__on_run_end, en);
   if (rc == 0) {
@@ -157,7 +159,18 @@ static void dk__plan(struct dk__entry *en, int64_t delay_ms) {
            en->failures == 1 ? "" : "s");
   else
     dk_log(DK_LOG_DEBUG, "source", en->src->name, "next", when, NULL, "next run in %lld ms", (long long)delay_ms);
+  en->due = time(NULL) + (time_t)((delay_ms + 999) / 1000);
   uv_timer_start(&en->timer, dk__on_due, (uint64_t)delay_ms, 0);
+}
+
+int dk_sched_next_run(const struct dk_sched *s, const char *source, time_t *when) {
+  if (s == NULL || s->stopping) return 0;
+  for (size_t i = 0; i < s->n; i++)
+    if (strcmp(s->entries[i].src->name, source) == 0 && s->entries[i].due != 0) {
+      *when = s->entries[i].due;
+      return 1;
+    }
+  return 0;
 }
 
 /* What the state file says of the last attempt: its time and the failures

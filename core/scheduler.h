@@ -55,5 +55,8 @@ int dk_sched_start(uv_loop_t *loop, const struct dk_config *cfg, struct dk_engin
  * end is still recorded. done(arg) once every timer is closed and the
  * scheduler is freed. */
 void dk_sched_stop(struct dk_sched *s, void (*done)(void *arg), void *arg);
+/* When source `source` runs next: 1 with *when while its timer is set, 0
+ * otherwise (running now, stopping, unknown source, or s NULL). */
+int dk_sched_next_run(const struct dk_sched *s, const char *source, time_t *when);
 
 #endif

@@ -1,13 +1,10 @@
-/* city-sim: HTTP/1.1 on libuv + http_parser.
- *
- * One request is handled at a time per connection: when a request is
- * complete the parser is paused and reading stops until its response has
- * been written, then parsing resumes on whatever the client already sent.
- * That keeps pipelined responses in order even once handlers answer late
- * (the "slow" misbehaviour answers from a timer). */
+/* city-sim: the simulated sources' handlers, on duikou's HTTP server
+ * (core/httpd.h: connections, parsing, limits, keep-alive, pipelining in
+ * order even when the "slow" misbehaviour answers from a timer). */
 #include "citysim.h"
 #include "story.h"
 #include "citysim_data.h"
+#include "httpd.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,7 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define CSIM_READ_CHUNK 16384
 #define CSIM_MAX_HEAD 16384          /* request line and headers, bytes */
 #define CSIM_MAX_HEADERS 64
 #define CSIM_MAX_BODY (1u << 20)     /* request bodies are read and dropped */
@@ -49,10 +45,6 @@
 struct buf {
   char *p;
   size_t len, cap;
-};
-
-struct header {
-  struct buf name, value;
 };
 
 enum mb_mode {
@@ -88,38 +80,20 @@ struct mb_rule {
   struct mb_spec spec;
 };
 
+/* The request being answered: httpd's, and what the routes add. */
 struct request {
-  struct buf url;
-  struct header hdrs[CSIM_MAX_HEADERS];
-  int nhdrs;
-  int in_value;        /* the last header callback was a value */
-  size_t head_bytes, body_bytes;
-  int error;           /* status to answer instead of dispatching, or 0 */
+  struct dk_httpd_req *h;
   int method;          /* enum http_method */
-  int keep_alive;
-  char *path;          /* percent-decoded path, owned */
-  char *query;         /* raw query (no '?'), owned, or NULL */
+  const char *path;    /* percent-decoded path */
+  const char *query;   /* raw query (no '?'), or NULL */
   const struct route *rt; /* the route answering, once dispatched */
   struct mb_spec mb;   /* this request's misbehaviour; respond() applies body modes */
 };
 
+/* A request's room (httpd's req->data): what every handler is handed. */
 struct conn {
   struct csim *sim;
-  uv_tcp_t tcp;
-  uv_timer_t timer;    /* idle timeout, the slow delay, the drain deadline */
-  http_parser parser;
   struct request req;
-  struct buf in;       /* received bytes not yet parsed (only while busy) */
-  size_t in_off;
-  int refs;            /* open handles + write/shutdown requests in flight */
-  int closing;         /* uv_close called */
-  int draining;        /* last response queued, shutting down */
-  int busy;            /* a request is being answered */
-  int reading;
-  uv_shutdown_t shut;
-  char peer[64];
-  struct conn *next, **pprev;
-  char rbuf[CSIM_READ_CHUNK];
 };
 
 #define CSIM_MAX_FLAKY 64
@@ -134,10 +108,9 @@ struct csim {
     int served;
   } flaky[CSIM_MAX_FLAKY];
   struct mb_rule rules[CSIM_MAX_RULES];
-  uv_loop_t *loop;
-  uv_tcp_t listener;
+  struct dk_httpd *httpd;
   char *host, *data_dir, *token;
-  int quiet, idle_ms, port;
+  int quiet, port;
   int story;           /* the demo's story is on (story.h) */
   time_t started;
   long today;          /* simulated date, days since 1970-01-01 */
@@ -145,8 +118,6 @@ struct csim {
   json_t *data;        /* the embedded records, parsed once */
   json_t **tasks;      /* its task records, by number (borrowed from data) */
   size_t ntasks;
-  struct conn *conns;
-  int closing, listener_open;
   void (*done)(void *arg);
   void *done_arg;
   char pad[2][CSIM_PAD_CHUNK]; /* oversize padding: '\n' and ' ' */
@@ -169,17 +140,6 @@ struct route {
   time_t mtime;
 };
 
-struct wreq {
-  uv_write_t w;
-  struct conn *c;
-  size_t len;
-  char data[];
-};
-
-static void conn_process(struct conn *c);
-static void conn_close(struct conn *c);
-static void conn_reset(struct conn *c);
-static void conn_unref(struct conn *c);
 static void h_healthz(struct conn *c, const struct route *rt);
 static void h_blob(struct conn *c, const struct route *rt);
 static void h_file(struct conn *c, const struct route *rt);
@@ -236,18 +196,9 @@ static void buf_free(struct buf *b)
   memset(b, 0, sizeof *b);
 }
 
-static const char *const wdays[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
 static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
                                      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
 
-/* IMF-fixdate by hand: strftime's names follow the caller's locale. */
-static void http_date(time_t t, char out[32])
-{
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  snprintf(out, 32, "%s, %02d %s %04d %02d:%02d:%02d GMT", wdays[tm.tm_wday], tm.tm_mday,
-           months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
 
 /* Parse an IMF-fixdate into *out. Returns 0 or -1. */
 static int parse_http_date(const char *s, time_t *out)
@@ -281,31 +232,7 @@ static uint64_t fnv1a(const void *data, size_t len)
 /* The value of request header `name`, trailing blanks trimmed, or NULL. */
 static const char *req_header(struct request *r, const char *name)
 {
-  for (int i = 0; i < r->nhdrs; i++) {
-    struct header *h = &r->hdrs[i];
-    if (h->name.p && strcasecmp(h->name.p, name) == 0) {
-      if (!h->value.p)
-        return "";
-      while (h->value.len && (h->value.p[h->value.len - 1] == ' ' ||
-                              h->value.p[h->value.len - 1] == '\t'))
-        h->value.p[--h->value.len] = '\0';
-      return h->value.p;
-    }
-  }
-  return NULL;
-}
-
-/* Free everything a request holds and zero it for the next one. */
-static void request_reset(struct request *r)
-{
-  buf_free(&r->url);
-  for (int i = 0; i < r->nhdrs; i++) {
-    buf_free(&r->hdrs[i].name);
-    buf_free(&r->hdrs[i].value);
-  }
-  free(r->path);
-  free(r->query);
-  memset(r, 0, sizeof *r);
+  return dk_httpd_header(r->h, name);
 }
 
 /* ---- calendar --------------------------------------------------------- */
@@ -747,15 +674,13 @@ static size_t utf8_break(const unsigned char *b, size_t len)
 
 /* ---- responses -------------------------------------------------------- */
 
-/* One access-log line on stderr, unless quiet. */
-static void log_request(struct conn *c, int status, size_t len)
+/* One access-log line on stderr, unless quiet (httpd's log hook). */
+static void log_request(void *arg, const struct dk_httpd_req *h, int status, size_t len)
 {
-  if (c->sim->quiet)
+  struct csim *sim = arg;
+  if (sim->quiet)
     return;
-  struct request *r = &c->req;
-  fprintf(stderr, "city-sim: %s \"%s %s\" %d %zu\n", c->peer,
-          r->error ? "-" : http_method_str((enum http_method)r->method),
-          r->url.p ? r->url.p : "-", status, len);
+  fprintf(stderr, "city-sim: %s \"%s %s\" %d %zu\n", h->peer, h->method_name, h->url, status, len);
 }
 
 /* A log line naming the request's misbehaviour, unless quiet. */
@@ -764,46 +689,15 @@ static void log_misbehave(struct conn *c)
   if (c->sim->quiet)
     return;
   struct request *r = &c->req;
-  fprintf(stderr, "city-sim: %s \"%s %s\" misbehave=%s\n", c->peer,
-          http_method_str((enum http_method)r->method), r->url.p, mb_names[r->mb.mode]);
+  fprintf(stderr, "city-sim: %s \"%s %s\" misbehave=%s\n", r->h->peer, r->h->method_name, r->h->url,
+          mb_names[r->mb.mode]);
 }
 
-/* Idle or drain deadline reached: close the connection. */
-static void on_idle(uv_timer_t *t)
+/* Answer 500 when a reply cannot be built (no memory); the name is from
+ * before httpd, kept for the handlers that call it. */
+static void conn_close(struct conn *c)
 {
-  conn_close(t->data);
-}
-
-/* (Re)arm the idle timeout. */
-static void idle_restart(struct conn *c)
-{
-  uv_timer_start(&c->timer, on_idle, (uint64_t)c->sim->idle_ms, 0);
-}
-
-/* The last response is flushed: close the connection. */
-static void on_shutdown(uv_shutdown_t *req, int status)
-{
-  struct conn *c = req->data;
-  conn_close(c);
-  conn_unref(c);
-}
-
-/* A response is written: unless the connection is ending, go on with the
- * next request already received. */
-static void on_write(uv_write_t *w, int status)
-{
-  struct wreq *wr = (struct wreq *)w;
-  struct conn *c = wr->c;
-  free(wr);
-  if (status < 0) {
-    conn_close(c);
-  } else if (!c->draining && !c->closing) {
-    request_reset(&c->req);
-    c->busy = 0;
-    idle_restart(c);
-    conn_process(c);
-  }
-  conn_unref(c);
+  dk_httpd_error(c->req.h, 500, NULL);
 }
 
 /* Queue one complete response: `ctype` (or NULL) becomes Content-Type,
@@ -816,16 +710,13 @@ static void respond(struct conn *c, int status, const char *ctype, const char *e
 {
   struct request *r = &c->req;
   struct csim *sim = c->sim;
-  int close_after = r->error || !r->keep_alive || sim->closing;
-  int no_body = status == 304 || r->method == HTTP_HEAD;
-  int cut = 0;         /* truncate: close after half the body */
-  size_t pad = 0;
-  struct buf alt = {0}, h = {0};
+  struct dk_httpd_reply rp = {.status = status, .ctype = ctype, .extra = extra};
+  struct buf alt = {0};
   int err = 0;
   if (status != 304) {
     switch (r->mb.mode) {
     case MB_TRUNCATE:
-      cut = 1;
+      rp.truncate = 1;
       break;
     case MB_INVALID_JSON:
       err = buf_add(&alt, body, len / 2) || buf_add(&alt, "}", 1);
@@ -837,86 +728,31 @@ static void respond(struct conn *c, int status, const char *ctype, const char *e
       break;
     }
     case MB_OVERSIZE:
-      pad = r->mb.bytes;
+      rp.pad = r->mb.bytes;
       break;
     default:
       break;
     }
   }
-  if (alt.p) {
-    body = alt.p;
-    len = alt.len;
-  }
-  size_t clen = len + pad;
-  size_t blen = no_body ? 0 : cut ? len / 2 : len;
-  if (no_body)
-    pad = 0;
-  /* Padding that keeps the body valid: spaces in JSON, newlines elsewhere. */
-  char *pad_buf = sim->pad[ctype && strstr(ctype, "json") ? 1 : 0];
-  char date[32];
-  http_date(time(NULL), date);
-  err |= buf_printf(&h, "HTTP/1.1 %d %s\r\nDate: %s\r\nServer: city-sim\r\n", status,
-                    http_status_str((enum http_status)status), date);
-  if (status != 304)
-    err |= buf_printf(&h, "Content-Length: %zu\r\n", clen);
-  if (close_after)
-    err |= buf_str(&h, "Connection: close\r\n");
-  if (ctype)
-    err |= buf_printf(&h, "Content-Type: %s\r\n", ctype);
-  if (extra)
-    err |= buf_str(&h, extra);
-  err |= buf_add(&h, "\r\n", 2);
-  size_t nbufs = 1 + (pad + CSIM_PAD_CHUNK - 1) / CSIM_PAD_CHUNK;
-  struct wreq *wr = err ? NULL : malloc(sizeof *wr + h.len + blen);
-  uv_buf_t *bufs = wr ? calloc(nbufs, sizeof *bufs) : NULL;
-  log_request(c, status, clen);
-  if (!bufs) {
-    free(wr);
-    buf_free(&h);
+  if (err) {
     buf_free(&alt);
     conn_close(c);
     return;
   }
-  wr->c = c;
-  wr->len = h.len + blen;
-  memcpy(wr->data, h.p, h.len);
-  if (blen)
-    memcpy(wr->data + h.len, body, blen);
-  buf_free(&h);
+  rp.body = alt.p ? alt.p : body;
+  rp.len = alt.p ? alt.len : len;
+  /* Padding that keeps the body valid: spaces in JSON, newlines elsewhere. */
+  rp.pad_chunk = sim->pad[ctype && strstr(ctype, "json") ? 1 : 0];
+  rp.pad_chunk_len = CSIM_PAD_CHUNK;
+  dk_httpd_reply(r->h, &rp);
   buf_free(&alt);
-  bufs[0] = uv_buf_init(wr->data, (unsigned)wr->len);
-  /* Padding is many buffers pointing at one chunk: sent as the peer reads,
-   * never allocated whole. libuv copies the array itself. */
-  for (size_t i = 1; i < nbufs; i++, pad -= CSIM_PAD_CHUNK)
-    bufs[i] = uv_buf_init(pad_buf, (unsigned)(pad < CSIM_PAD_CHUNK ? pad : CSIM_PAD_CHUNK));
-  int werr = uv_write(&wr->w, (uv_stream_t *)&c->tcp, bufs, (unsigned)nbufs, on_write);
-  free(bufs);
-  if (werr < 0) {
-    free(wr);
-    conn_close(c);
-    return;
-  }
-  c->refs++;
-  if (close_after || cut) {
-    c->draining = 1;
-    c->shut.data = c;
-    if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
-      conn_close(c);
-      return;
-    }
-    c->refs++;
-    /* A peer that never reads must not hold the connection forever. */
-    idle_restart(c);
-  }
 }
 
 /* A status with a short text body ("404 Not Found") and the header lines
  * `extra` (or NULL). */
 static void reply_error(struct conn *c, int status, const char *extra)
 {
-  char body[64];
-  int n = snprintf(body, sizeof body, "%d %s\n", status, http_status_str((enum http_status)status));
-  respond(c, status, "text/plain; charset=utf-8", extra, body, (size_t)n);
+  dk_httpd_error(c->req.h, status, extra);
 }
 
 /* reply_error() with "Retry-After: R" when retry_after >= 0. */
@@ -984,7 +820,7 @@ static void reply_ok_extra(struct conn *c, const char *ctype, const void *body, 
   char etag[24], lm[32];
   struct buf h = {0};
   snprintf(etag, sizeof etag, "\"%016" PRIx64 "\"", fnv1a(body, len));
-  http_date(mtime, lm);
+  dk_httpd_date(mtime, lm);
   const char *inm = req_header(&c->req, "If-None-Match");
   const char *ims = req_header(&c->req, "If-Modified-Since");
   time_t since;
@@ -1416,28 +1252,6 @@ static void h_file(struct conn *c, const struct route *rt)
   free(data);
 }
 
-/* Percent-decode `n` bytes of a path. Returns NULL when the result could
- * leave its folder or is malformed: NUL, bad escapes, "." or ".." segments
- * (decoding first catches %2e%2e and ..%2f). */
-static char *decode_path(const char *s, size_t n)
-{
-  char *out = malloc(n + 1);
-  if (!out)
-    return NULL;
-  if (url_decode(s, n, out, n + 1, 0) != 0 || out[0] != '/')
-    goto bad;
-  for (const char *seg = out; seg; seg = strchr(seg + 1, '/')) {
-    const char *p = seg + 1;
-    size_t len = strcspn(p, "/");
-    if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
-      goto bad;
-  }
-  return out;
-bad:
-  free(out);
-  return NULL;
-}
-
 /* The request's misbehaviour into r->mb (mode MB_NONE when it has none):
  * "?misbehave=MODE..." on the request first, else the most specific rule of
  * its path (one whose query= matches, else one without). A rule with a
@@ -1492,9 +1306,9 @@ static int fail_first(struct conn *c)
 }
 
 /* The slow delay is over: let the route answer. */
-static void on_slow(uv_timer_t *t)
+static void on_slow(struct dk_httpd_req *h)
 {
-  struct conn *c = t->data;
+  struct conn *c = h->data;
   c->req.rt->fn(c, c->req.rt);
 }
 
@@ -1533,13 +1347,13 @@ static void misbehave_or_answer(struct conn *c)
     reply_status(c, r->mb.status, r->mb.retry_after);
     break;
   case MB_SLOW: /* the loop keeps serving others meanwhile */
-    uv_timer_start(&c->timer, on_slow, (uint64_t)r->mb.delay_ms, 0);
+    dk_httpd_defer(r->h, (uint64_t)r->mb.delay_ms, on_slow);
     break;
   case MB_WRONG_TYPE:
     respond(c, 200, "text/html; charset=utf-8", NULL, wrong_type_page, sizeof wrong_type_page - 1);
     break;
   case MB_RESET:
-    conn_reset(c);
+    dk_httpd_reset(r->h);
     break;
   default:
     rt->fn(c, rt);
@@ -1552,31 +1366,17 @@ static void allow_header(unsigned methods, char out[64])
   snprintf(out, 64, "Allow: GET, HEAD%s\r\n", methods & M(HTTP_POST) ? ", POST" : "");
 }
 
-/* Answer the complete request in c->req: find its route, check the
- * method, then misbehave or let the route answer. */
-static void dispatch(struct conn *c)
+/* httpd's handler: find the request's route, check the method, then
+ * misbehave or let the route answer. */
+static void dispatch(void *arg, struct dk_httpd_req *h)
 {
+  struct conn *c = h->data;
   struct request *r = &c->req;
-  struct http_parser_url u;
-  c->busy = 1;
-  uv_timer_stop(&c->timer);
-  if (r->error) {
-    reply_error(c, r->error, NULL);
-    return;
-  }
-  http_parser_url_init(&u);
-  if (!r->url.p || http_parser_parse_url(r->url.p, r->url.len, 0, &u) != 0 ||
-      !(u.field_set & (1 << UF_PATH))) {
-    reply_error(c, 400, NULL);
-    return;
-  }
-  if (u.field_set & (1 << UF_QUERY))
-    r->query = strndup(r->url.p + u.field_data[UF_QUERY].off, u.field_data[UF_QUERY].len);
-  r->path = decode_path(r->url.p + u.field_data[UF_PATH].off, u.field_data[UF_PATH].len);
-  if (!r->path || ((u.field_set & (1 << UF_QUERY)) && !r->query)) {
-    reply_error(c, 400, NULL);
-    return;
-  }
+  c->sim = arg;
+  r->h = h;
+  r->method = h->method;
+  r->path = h->path;
+  r->query = h->query;
   const struct route *rt = NULL;
   for (size_t i = 0; i < sizeof routes / sizeof routes[0] && !rt; i++)
     if (strcmp(routes[i].path, r->path) == 0)
@@ -1595,92 +1395,7 @@ static void dispatch(struct conn *c)
   }
 }
 
-/* ---- parsing ---------------------------------------------------------- */
-
-/* Count n more bytes of request line and headers; NULL (and a 431) past
- * CSIM_MAX_HEAD. */
-static struct request *head_room(http_parser *p, size_t n)
-{
-  struct conn *c = p->data;
-  c->req.head_bytes += n;
-  if (c->req.head_bytes > CSIM_MAX_HEAD) {
-    c->req.error = 431;
-    return NULL;
-  }
-  return &c->req;
-}
-
-/* http_parser callbacks: collect the request, within the limits. A nonzero
- * return stops the parser (the error is answered by dispatch()). */
-static int on_message_begin(http_parser *p)
-{
-  request_reset(&((struct conn *)p->data)->req);
-  return 0;
-}
-
-static int on_url(http_parser *p, const char *at, size_t n)
-{
-  struct request *r = head_room(p, n);
-  return !r || buf_add(&r->url, at, n);
-}
-
-static int on_header_field(http_parser *p, const char *at, size_t n)
-{
-  struct request *r = head_room(p, n);
-  if (!r)
-    return 1;
-  if (r->in_value || r->nhdrs == 0) {
-    if (r->nhdrs == CSIM_MAX_HEADERS) {
-      r->error = 431;
-      return 1;
-    }
-    r->nhdrs++;
-    r->in_value = 0;
-  }
-  return buf_add(&r->hdrs[r->nhdrs - 1].name, at, n) != 0;
-}
-
-static int on_header_value(http_parser *p, const char *at, size_t n)
-{
-  struct request *r = head_room(p, n);
-  if (!r)
-    return 1;
-  r->in_value = 1;
-  return buf_add(&r->hdrs[r->nhdrs - 1].value, at, n) != 0;
-}
-
-static int on_body(http_parser *p, const char *at, size_t n)
-{
-  struct request *r = &((struct conn *)p->data)->req;
-  r->body_bytes += n;
-  if (r->body_bytes > CSIM_MAX_BODY) {
-    r->error = 413;
-    return 1;
-  }
-  return 0;
-}
-
-static int on_message_complete(http_parser *p)
-{
-  struct request *r = &((struct conn *)p->data)->req;
-  r->method = (int)p->method;
-  r->keep_alive = http_should_keep_alive(p);
-  http_parser_pause(p, 1);
-  return 0;
-}
-
-static const http_parser_settings parser_settings = {
-  .on_message_begin = on_message_begin,
-  .on_url = on_url,
-  .on_header_field = on_header_field,
-  .on_header_value = on_header_value,
-  .on_body = on_body,
-  .on_message_complete = on_message_complete,
-};
-
-/* ---- connections ------------------------------------------------------ */
-
-/* Free the simulator's memory (its handles must be closed). */
+/* Free the simulator's memory (its server must be closed). */
 static void sim_free(struct csim *sim)
 {
   free(sim->host);
@@ -1691,190 +1406,17 @@ static void sim_free(struct csim *sim)
   free(sim);
 }
 
-/* Once closing and every handle is gone, free sim and call done(). */
-static void sim_maybe_free(struct csim *sim)
-{
-  if (!sim->closing || sim->listener_open || sim->conns)
-    return;
-  void (*done)(void *) = sim->done;
-  void *arg = sim->done_arg;
-  sim_free(sim);
-  if (done)
-    done(arg);
-}
-
-/* Drop a reference; the last one unlinks and frees the connection. */
-static void conn_unref(struct conn *c)
-{
-  if (--c->refs > 0)
-    return;
-  struct csim *sim = c->sim;
-  if ((*c->pprev = c->next))
-    c->next->pprev = c->pprev;
-  request_reset(&c->req);
-  buf_free(&c->in);
-  free(c);
-  sim_maybe_free(sim);
-}
-
-/* A connection handle is closed: drop its reference. */
-static void on_conn_close(uv_handle_t *h)
-{
-  conn_unref(h->data);
-}
-
-/* Close the connection's handles (once); it is freed when all are closed. */
-static void conn_close(struct conn *c)
-{
-  if (c->closing)
-    return;
-  c->closing = 1;
-  uv_close((uv_handle_t *)&c->tcp, on_conn_close);
-  uv_close((uv_handle_t *)&c->timer, on_conn_close);
-}
-
-/* Close with a TCP reset (RST) rather than an orderly FIN. */
-static void conn_reset(struct conn *c)
-{
-  if (c->closing)
-    return;
-  c->closing = 1;
-  if (uv_tcp_close_reset(&c->tcp, on_conn_close) < 0)
-    uv_close((uv_handle_t *)&c->tcp, on_conn_close);
-  uv_close((uv_handle_t *)&c->timer, on_conn_close);
-}
-
-/* Reads go to the connection's own buffer. */
-static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
-{
-  struct conn *c = h->data;
-  *b = uv_buf_init(c->rbuf, sizeof c->rbuf);
-}
-
-/* Received bytes: queue them and parse. */
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
-{
-  struct conn *c = s->data;
-  if (nread == 0)
-    return;
-  /* Reading stops while a request is answered, so EOF here means nothing is
-   * pending: a half-sent request is dropped with the connection. */
-  if (nread < 0 || buf_add(&c->in, b->base, (size_t)nread) != 0) {
-    conn_close(c);
-    return;
-  }
-  idle_restart(c);
-  conn_process(c);
-}
-
-/* Parse queued bytes while no request is being answered, dispatching each
- * complete request; read only while idle. */
-static void conn_process(struct conn *c)
-{
-  while (!c->busy && !c->closing && !c->draining && c->in_off < c->in.len) {
-    size_t n = http_parser_execute(&c->parser, &parser_settings, c->in.p + c->in_off,
-                                   c->in.len - c->in_off);
-    c->in_off += n;
-    enum http_errno e = HTTP_PARSER_ERRNO(&c->parser);
-    if (e == HPE_PAUSED) {
-      http_parser_pause(&c->parser, 0);
-      dispatch(c);
-    } else if (e != HPE_OK) {
-      if (!c->req.error)
-        c->req.error = e == HPE_HEADER_OVERFLOW ? 431 : 400;
-      dispatch(c);
-    }
-  }
-  if (c->closing)
-    return;
-  if (c->in_off == c->in.len)
-    c->in_off = c->in.len = 0;
-  int want = !c->busy && !c->draining;
-  if (want && !c->reading) {
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0) {
-      conn_close(c);
-      return;
-    }
-  } else if (!want && c->reading) {
-    uv_read_stop((uv_stream_t *)&c->tcp);
-  }
-  c->reading = want;
-}
-
-/* Accept a connection and start reading it. */
-static void on_connection(uv_stream_t *server, int status)
-{
-  struct csim *sim = server->data;
-  if (status < 0) {
-    if (!sim->quiet)
-      fprintf(stderr, "city-sim: accept: %s\n", uv_strerror(status));
-    return;
-  }
-  struct conn *c = calloc(1, sizeof *c);
-  if (!c || uv_tcp_init(sim->loop, &c->tcp) < 0) {
-    free(c);
-    return;
-  }
-  uv_timer_init(sim->loop, &c->timer);
-  c->sim = sim;
-  c->refs = 2;
-  c->tcp.data = c->timer.data = c;
-  if ((c->next = sim->conns))
-    c->next->pprev = &c->next;
-  sim->conns = c;
-  c->pprev = &sim->conns;
-  http_parser_init(&c->parser, HTTP_REQUEST);
-  c->parser.data = c;
-  strcpy(c->peer, "-");
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) < 0) {
-    conn_close(c);
-    return;
-  }
-  struct sockaddr_storage ss;
-  int len = sizeof ss;
-  if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-    char ip[48];
-    int port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-    if (ss.ss_family == AF_INET6) {
-      uv_ip6_name((struct sockaddr_in6 *)&ss, ip, sizeof ip);
-      port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-      snprintf(c->peer, sizeof c->peer, "[%s]:%d", ip, port);
-    } else {
-      uv_ip4_name((struct sockaddr_in *)&ss, ip, sizeof ip);
-      snprintf(c->peer, sizeof c->peer, "%s:%d", ip, port);
-    }
-  }
-  idle_restart(c);
-  conn_process(c);
-}
-
 /* ---- public API ------------------------------------------------------- */
 
-/* The listener is closed: free sim if nothing else is open. */
-static void on_listener_close(uv_handle_t *h)
+/* The server is closed: free sim and call done(). */
+static void on_server_closed(void *arg)
 {
-  struct csim *sim = h->data;
-  sim->listener_open = 0;
-  sim_maybe_free(sim);
-}
-
-/* An address for host:port (a literal, else the first getaddrinfo answer).
- * Returns 0 or a libuv error. */
-static int resolve(uv_loop_t *loop, const char *host, int port, struct sockaddr_storage *ss)
-{
-  if (uv_ip4_addr(host, port, (struct sockaddr_in *)ss) == 0 ||
-      uv_ip6_addr(host, port, (struct sockaddr_in6 *)ss) == 0)
-    return 0;
-  uv_getaddrinfo_t req;
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-  char service[16];
-  snprintf(service, sizeof service, "%d", port);
-  int err = uv_getaddrinfo(loop, &req, NULL, host, service, &hints); /* NULL cb: synchronous */
-  if (err < 0)
-    return err;
-  memcpy(ss, req.addrinfo->ai_addr, req.addrinfo->ai_addrlen);
-  uv_freeaddrinfo(req.addrinfo);
-  return 0;
+  struct csim *sim = arg;
+  void (*done)(void *) = sim->done;
+  void *done_arg = sim->done_arg;
+  sim_free(sim);
+  if (done)
+    done(done_arg);
 }
 
 /* qsort order of task records: by number. */
@@ -1908,9 +1450,7 @@ static int load_tasks(struct csim *sim)
 /* See citysim.h. */
 int csim_start(uv_loop_t *loop, const struct csim_options *opts, struct csim **out)
 {
-  struct sockaddr_storage ss;
   struct stat st;
-  const char *host = opts->host ? opts->host : "127.0.0.1";
   const char *token = opts->token ? opts->token : CSIM_DEFAULT_TOKEN;
   long today;
   *out = NULL;
@@ -1921,46 +1461,46 @@ int csim_start(uv_loop_t *loop, const struct csim_options *opts, struct csim **o
     return uv_translate_sys_error(errno);
   if (opts->data_dir && !S_ISDIR(st.st_mode))
     return UV_ENOTDIR;
-  int err = resolve(loop, host, opts->port, &ss);
-  if (err < 0)
-    return err;
   struct csim *sim = calloc(1, sizeof *sim);
   if (!sim)
     return UV_ENOMEM;
-  sim->loop = loop;
-  sim->host = strdup(host);
+  sim->host = strdup(opts->host ? opts->host : "127.0.0.1");
   sim->data_dir = opts->data_dir ? strdup(opts->data_dir) : NULL;
   sim->token = strdup(token);
   sim->quiet = opts->quiet;
   sim->story = opts->story;
-  sim->idle_ms = opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : CSIM_IDLE_MS;
   sim->started = time(NULL);
   set_today(sim, today);
   memset(sim->pad[0], '\n', CSIM_PAD_CHUNK);
   memset(sim->pad[1], ' ', CSIM_PAD_CHUNK);
+  int err = 0;
   if (!sim->host || !sim->token || (opts->data_dir && !sim->data_dir))
     err = UV_ENOMEM;
   if (err == 0)
     err = load_tasks(sim);
-  if (err == 0)
-    err = uv_tcp_init(loop, &sim->listener);
   if (err < 0) {
     sim_free(sim);
     return err;
   }
-  sim->listener.data = sim;
-  sim->listener_open = 1;
-  struct sockaddr_storage bound;
-  int len = sizeof bound;
-  if ((err = uv_tcp_bind(&sim->listener, (struct sockaddr *)&ss, 0)) < 0 ||
-      (err = uv_listen((uv_stream_t *)&sim->listener, 128, on_connection)) < 0 ||
-      (err = uv_tcp_getsockname(&sim->listener, (struct sockaddr *)&bound, &len)) < 0) {
-    sim->closing = 1;
-    uv_close((uv_handle_t *)&sim->listener, on_listener_close);
-    return err;
+  int uv_err = 0;
+  char why[DK_ERRBUF_SIZE];
+  struct dk_httpd_opts ho = {
+    .host = sim->host,
+    .port = opts->port,
+    .max_head = CSIM_MAX_HEAD,
+    .max_headers = CSIM_MAX_HEADERS,
+    .max_body = CSIM_MAX_BODY,
+    .idle_ms = opts->idle_timeout_ms > 0 ? opts->idle_timeout_ms : CSIM_IDLE_MS,
+    .server = "city-sim",
+    .req_data = sizeof(struct conn),
+    .log = log_request,
+    .uv_err = &uv_err,
+  };
+  if (dk_httpd_start(loop, &ho, dispatch, sim, &sim->httpd, why) != 0) {
+    sim_free(sim);
+    return uv_err < 0 ? uv_err : UV_EINVAL;
   }
-  sim->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                                                : ((struct sockaddr_in *)&bound)->sin_port);
+  sim->port = dk_httpd_port(sim->httpd);
   *out = sim;
   return 0;
 }
@@ -1974,12 +1514,9 @@ int csim_port(const struct csim *sim)
 /* See citysim.h. */
 void csim_close(struct csim *sim, void (*done)(void *arg), void *arg)
 {
-  sim->closing = 1;
   sim->done = done;
   sim->done_arg = arg;
-  uv_close((uv_handle_t *)&sim->listener, on_listener_close);
-  for (struct conn *c = sim->conns; c; c = c->next)
-    conn_close(c);
+  dk_httpd_close(sim->httpd, on_server_closed, sim);
 }
 
 /* See citysim.h. */

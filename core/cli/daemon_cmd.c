@@ -8,7 +8,8 @@
  * running one kept; a good one waits for the runs in progress to end, then
  * replaces the engine and the scheduler. With $NOTIFY_SOCKET set (systemd
  * Type=notify) it reports READY=1, RELOADING=1 and STOPPING=1, and with
- * $WATCHDOG_USEC, WATCHDOG=1 at half of it. */
+ * $WATCHDOG_USEC, WATCHDOG=1 at half of it. The status listener (status.h)
+ * serves across reloads and closes on SIGTERM. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 #include "config.h"
 #include "log.h"
 #include "scheduler.h"
+#include "status.h"
 #include "sync.h"
 #include "util.h"
 
@@ -34,11 +36,13 @@ struct dk__daemon {
   struct dk_engine *engine;
   struct dk_sched *sched;
   struct dk_config *next_cfg; /* a reload waiting for the old scheduler and engine to end */
+  struct dk_status *listener; /* the status listener (none when status.listen is off) */
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t watchdog;
   int watchdog_on;
   int stopping;
   int status;
+  int listener_failed;
 };
 
 /* sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET. */
@@ -98,6 +102,7 @@ static int dk__daemon_begin(struct dk__daemon *d) {
     dk_log(DK_LOG_ERROR, NULL, "cannot start: %s", err);
     return rc;
   }
+  if (d->listener) dk_status_set_sched(d->listener, d->sched);
   dk_log(DK_LOG_INFO, "config", d->cfg->path, "timezone", d->cfg->timezone, NULL,
          "running: %zu source%s, %zu remote%s, repository %s", d->cfg->nsources, d->cfg->nsources == 1 ? "" : "s",
          d->cfg->nremotes, d->cfg->nremotes == 1 ? "" : "s", d->cfg->repository);
@@ -120,6 +125,8 @@ static void dk__shutdown(struct dk__daemon *d) {
   d->stopping = 1;
   if (d->sched) dk_sched_stop(d->sched, NULL, NULL);
   d->sched = NULL;
+  if (d->listener) dk_status_close(d->listener, NULL, NULL);
+  d->listener = NULL;
   if (d->engine) dk_engine_close(d->engine, dk__engine_closed, d);
   else dk__close_signals(d);
 }
@@ -172,6 +179,14 @@ static void dk__on_hup(uv_signal_t *h, int signum) {
     dk_config_free(cfg);
     return;
   }
+  /* the listener keeps serving; it moves only when status.listen changed,
+   * and a new address that cannot be bound refuses the reload */
+  char err[DK_ERRBUF_SIZE];
+  if (d->listener && dk_status_use(d->listener, cfg, err) != 0) {
+    dk_log(DK_LOG_ERROR, "config", d->config_path, NULL, "reload refused: %s", err);
+    dk_config_free(cfg);
+    return;
+  }
   dk_log(DK_LOG_INFO, "config", d->config_path, NULL, "SIGHUP: reloading once the %zu run%s in progress end",
          dk_engine_active(d->engine), dk_engine_active(d->engine) == 1 ? "" : "s");
   dk__notify("RELOADING=1");
@@ -180,6 +195,7 @@ static void dk__on_hup(uv_signal_t *h, int signum) {
    * the new configuration begins (dk__engine_closed). */
   struct dk_sched *old = d->sched;
   d->sched = NULL;
+  if (d->listener) dk_status_set_sched(d->listener, NULL);
   dk_sched_stop(old, dk__sched_stopped, d);
 }
 
@@ -216,7 +232,13 @@ int dk_cmd_daemon(int argc, char **argv) {
   uv_signal_start(&d.sigint, dk__on_stop, SIGINT);
   uv_signal_start(&d.sighup, dk__on_hup, SIGHUP);
   dk__watchdog_start(&d);
-  if (dk__daemon_begin(&d) != 0) {
+  char err[DK_ERRBUF_SIZE];
+  if (dk_status_start(&loop, d.cfg, &d.listener, err) != 0) {
+    dk_log(DK_LOG_ERROR, NULL, "cannot start: %s", err);
+    d.listener = NULL;
+    d.listener_failed = 1;
+  }
+  if (d.listener_failed || dk__daemon_begin(&d) != 0) {
     d.status = DK_EXIT_FAILED;
     dk__shutdown(&d);
   } else {

@@ -219,16 +219,65 @@ static void test_unknown_key(void **state) {
     "t.yaml:7:12: property \"a/b~c\" is not allowed (at /sources/0/a~1b~0c)", NULL});
 }
 
-/* Keys that nothing serves yet are refused, not silently accepted: no
- * status listener exists in this version. */
+/* Limits the schema states, each at its line and column. */
 static void test_unserved_keys(void **state) {
-  expect_text("repository: /r.git\nstatus: { listen: 127.0.0.1:8787 }\nsources:\n  - name: s\n"
-              "    plugin: csv\n    city: jinan\n    url: http://x.example/\n", DK_ECONFIG, (const char *const[]){
-    "t.yaml:2:9: property \"status\" is not allowed (at /status)", NULL});
   expect_text(SOURCE_HEAD "    url: http://x.example/\n    limits: { depth: 1000 }\n    other_origin: follow\n",
               DK_ECONFIG, (const char *const[]){
     "t.yaml:7:22: 1000 is greater than the maximum 256 (at /sources/0/limits/depth)",
     "t.yaml:8:19: \"follow\" is not one of refuse, without_auth (at /sources/0/other_origin)", NULL});
+}
+
+#define STATUS_HEAD "repository: /r.git\nsources:\n  - { name: s, plugin: csv, city: jinan, url: http://x.example/ }\n"
+
+/* status: the listener's address, loopback or not, the token a
+ * non-loopback one needs, and the health thresholds with their defaults. */
+static void test_status_rules(void **state) {
+  struct dk_config *cfg;
+  assert_int_equal(load_text(STATUS_HEAD, &cfg), 0);
+  assert_int_equal(cfg->status.listen, 0);
+  assert_int_equal(cfg->status.conflict_max_age_ms, 7L * 86400 * 1000);
+  assert_int_equal(cfg->status.conflict_max_open, 50);
+  assert_int_equal(cfg->status.remote_down_after_ms, 3600L * 1000);
+  assert_true(cfg->status.valid_share_drop > 0.19 && cfg->status.valid_share_drop < 0.21);
+  dk_config_free(cfg);
+  assert_int_equal(load_text(STATUS_HEAD "status: {}\n", &cfg), 0);
+  assert_int_equal(cfg->status.listen, 1);
+  assert_string_equal(cfg->status.host, "127.0.0.1");
+  assert_int_equal(cfg->status.port, 8787);
+  assert_int_equal(cfg->status.loopback, 1);
+  dk_config_free(cfg);
+  assert_int_equal(load_text(STATUS_HEAD "status:\n  listen: \"[::1]:9000\"\n  health: { conflict_max_age: 2d, "
+                             "conflict_max_open: 3, remote_down_after: 10m, valid_share_drop: 0.5 }\n", &cfg), 0);
+  assert_string_equal(cfg->status.host, "::1");
+  assert_int_equal(cfg->status.port, 9000);
+  assert_int_equal(cfg->status.loopback, 1);
+  assert_int_equal(cfg->status.conflict_max_age_ms, 2L * 86400 * 1000);
+  assert_int_equal(cfg->status.conflict_max_open, 3);
+  assert_int_equal(cfg->status.remote_down_after_ms, 600000);
+  assert_true(cfg->status.valid_share_drop > 0.49 && cfg->status.valid_share_drop < 0.51);
+  dk_config_free(cfg);
+  assert_int_equal(load_text(STATUS_HEAD "status: { listen: off }\n", &cfg), 0);
+  assert_int_equal(cfg->status.listen, 0);
+  dk_config_free(cfg);
+  assert_int_equal(load_text(STATUS_HEAD "status: { listen: \"0.0.0.0:8787\", token_env: DK_STATUS_TOKEN }\n", &cfg), 0);
+  assert_int_equal(cfg->status.loopback, 0);
+  assert_string_equal(cfg->status.token_env, "DK_STATUS_TOKEN");
+  dk_config_free(cfg);
+  expect_text(STATUS_HEAD "status: { listen: \"0.0.0.0:8787\" }\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:4:19: listening on 0.0.0.0 (not loopback) needs a token: set status.token_env or status.token_file, "
+    "and send it as \"Authorization: Bearer TOKEN\" (at /status/listen)", NULL});
+  expect_text(STATUS_HEAD "status: { listen: \"[::]:1\" }\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:4:19: listening on :: (not loopback) needs a token: set status.token_env or status.token_file, "
+    "and send it as \"Authorization: Bearer TOKEN\" (at /status/listen)", NULL});
+  expect_text(STATUS_HEAD "status: { listen: \"127.0.0.1\", token_env: A, token_file: b }\n", DK_ECONFIG,
+              (const char *const[]){
+    "t.yaml:4:19: expected ADDRESS:PORT, such as 127.0.0.1:8787 (an IPv6 address in brackets: [::1]:8787), "
+    "found \"127.0.0.1\" (at /status/listen)",
+    "t.yaml:4:58: give token_env or token_file, not both (at /status/token_file)", NULL});
+  expect_text(STATUS_HEAD "status: { listen: \"127.0.0.1:99999\", port: 1 }\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:4:44: property \"port\" is not allowed (at /status/port)", NULL});
+  expect_text(STATUS_HEAD "status: { listen: \"127.0.0.1:99999\" }\n", DK_ECONFIG, (const char *const[]){
+    "t.yaml:4:19: the port must be a number from 0 to 65535, found \"127.0.0.1:99999\" (at /status/listen)", NULL});
 }
 
 #define SITE_HEAD "repository: /r.git\nsources:\n  - { name: s, plugin: csv, city: jinan, url: http://x.example/ }\n"
@@ -545,6 +594,7 @@ int main(void) {
     cmocka_unit_test(test_missing_key),
     cmocka_unit_test(test_unknown_key),
     cmocka_unit_test(test_unserved_keys),
+    cmocka_unit_test(test_status_rules),
     cmocka_unit_test(test_remote_rules),
     cmocka_unit_test(test_duplicate_source_name),
     cmocka_unit_test(test_duplicate_yaml_key),
