@@ -23,6 +23,7 @@
 #include "options.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "scheduler.h"
 #include "status.h"
 #include "sync.h"
@@ -37,6 +38,8 @@ struct dk__daemon {
   struct dk_sched *sched;
   struct dk_config *next_cfg; /* a reload waiting for the old scheduler and engine to end */
   struct dk_status *listener; /* the status listener (none when status.listen is off) */
+  struct dk_metrics *metrics; /* the process's counters: they outlive an engine replaced by a reload */
+  struct dk_metrics_view mview; /* what /metrics renders: the current configuration and scheduler */
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t watchdog;
   int watchdog_on;
@@ -84,6 +87,14 @@ static void dk__watchdog_start(struct dk__daemon *d) {
   d->watchdog_on = 1;
 }
 
+/* The scheduler's next run of a source for the metrics and the pages: 1
+ * with *when, 0 when none is set (no scheduler between a reload's end and
+ * its begin). */
+static int dk__next_run(void *arg, const char *source, time_t *when) {
+  const struct dk__daemon *d = arg;
+  return d->sched ? dk_sched_next_run(d->sched, source, when) : 0;
+}
+
 /* Engine and scheduler on d->cfg. Returns 0 or a DK_E* code (logged). */
 static int dk__daemon_begin(struct dk__daemon *d) {
   char err[DK_ERRBUF_SIZE];
@@ -93,6 +104,8 @@ static int dk__daemon_begin(struct dk__daemon *d) {
     dk_log(DK_LOG_ERROR, NULL, "cannot start: %s", err);
     return rc;
   }
+  dk_engine_set_metrics(d->engine, d->metrics);
+  d->mview = (struct dk_metrics_view){.m = d->metrics, .cfg = d->cfg, .next_run = dk__next_run, .next_arg = d};
   if ((rc = dk_engine_publish(d->engine, err)) != 0) {
     dk_log(DK_LOG_ERROR, NULL, "cannot start: %s", err);
     return rc;
@@ -238,6 +251,9 @@ int dk_cmd_daemon(int argc, char **argv) {
     d.listener = NULL;
     d.listener_failed = 1;
   }
+  d.metrics = dk_metrics_new();
+  d.mview = (struct dk_metrics_view){.m = d.metrics, .cfg = d.cfg, .next_run = dk__next_run, .next_arg = &d};
+  if (d.listener) dk_status_add_page(d.listener, "/metrics", dk_metrics_page, &d.mview);
   if (d.listener_failed || dk__daemon_begin(&d) != 0) {
     d.status = DK_EXIT_FAILED;
     dk__shutdown(&d);
@@ -248,5 +264,6 @@ int dk_cmd_daemon(int argc, char **argv) {
   uv_loop_close(&loop);
   dk_config_free(d.cfg);
   dk_config_free(d.next_cfg);
+  dk_metrics_free(d.metrics);
   return d.status;
 }
