@@ -184,6 +184,18 @@ void dk_html_bar(struct dk_buf *b, double percent, const char *city) {
                 c, percent, percent);
 }
 
+/* "x,y" of two small non-negative numbers into out; returns its length. */
+static int dk__xy(char *out, int x, int y) {
+  char tmp[24];
+  int n = 0, t = 0;
+  for (int v = x < 0 ? 0 : x; t == 0 || v; v /= 10) tmp[t++] = (char)('0' + v % 10);
+  while (t) out[n++] = tmp[--t];
+  out[n++] = ',';
+  for (int v = y < 0 ? 0 : y; t == 0 || v; v /= 10) tmp[t++] = (char)('0' + v % 10);
+  while (t) out[n++] = tmp[--t];
+  return n;
+}
+
 static int dk__cmpstr(const void *a, const void *b) {
   return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
@@ -203,7 +215,7 @@ void dk_html_chart(struct dk_buf *b, const struct dk_html_series *s, size_t ns, 
   int left = labels ? 34 : 3, right = labels ? 24 : 6, top = 6, bottom = labels ? 20 : 3;
   int pw = width - left - right, ph = height - top - bottom;
   dk_buf_printf(b, "<svg class=\"chart\" width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\" "
-                   "aria-label=\"进度变化\" xmlns=\"http://www.w3.org/2000/svg\">",
+                   "aria-label=\"进度变化\">",
                 width, height, width, height);
   dk_buf_printf(b, "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fafbfc\" stroke=\"#d8dee6\"/>", left,
                 top, pw, ph);
@@ -225,27 +237,35 @@ void dk_html_chart(struct dk_buf *b, const struct dk_html_series *s, size_t ns, 
       }
     }
   }
+  /* Whole pixels, written without printf: a page has a few thousand points. */
+  size_t k = 0;
   for (size_t i = 0; i < ns; i++) {
     if (s[i].n == 0) continue;
     const char *color = s[i].city && strcmp(s[i].city, "linyi") == 0 ? "#d9822b" : "#1f6fb2";
-    struct dk_buf pts = {0};
-    for (size_t j = 0; j < s[i].n; j++) {
-      size_t k = 0;
-      while (k < nu && strcmp(all[k], s[i].periods[j]) != 0) k++;
-      double p = s[i].percent[j] < 0 ? 0 : s[i].percent[j] > 100 ? 100 : s[i].percent[j];
-      double x = left + (nu == 1 ? pw / 2.0 : pw * (double)k / (double)(nu - 1));
-      double y = top + ph - ph * p / 100.0;
-      dk_buf_printf(&pts, "%s%.1f,%.1f", j ? " " : "", x, y);
-      dk_buf_printf(b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"%s\"><title>", x, y, color);
-      dk_html_text(b, dk_html_city(s[i].city));
-      dk_buf_puts(b, " ");
-      dk_html_text(b, s[i].periods[j]);
-      dk_buf_printf(b, ": %g%%</title></circle>", s[i].percent[j]);
-    }
     if (s[i].n > 1)
-      dk_buf_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"%s\"/>", color,
-                    dk_buf_cstr(&pts));
-    dk_buf_free(&pts);
+      dk_buf_printf(b, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"1.5\" points=\"", color);
+    for (int pass = s[i].n > 1 ? 0 : 1; pass < 2; pass++) {
+      if (pass == 1 && !labels && s[i].n > 1) break; /* a sparkline: the line alone */
+      for (size_t j = 0; j < s[i].n; j++) {
+        while (k < nu && strcmp(all[k], s[i].periods[j]) != 0) k = k + 1 < nu ? k + 1 : 0;
+        double p = s[i].percent[j] < 0 ? 0 : s[i].percent[j] > 100 ? 100 : s[i].percent[j];
+        int x = (int)(left + (nu == 1 ? pw / 2.0 : pw * (double)k / (double)(nu - 1)) + 0.5);
+        int y = (int)(top + ph - ph * p / 100.0 + 0.5);
+        char num[32];
+        if (pass == 0) {
+          int len = dk__xy(num, x, y);
+          if (j) dk_buf_append(b, " ", 1);
+          dk_buf_append(b, num, (size_t)len);
+          continue;
+        }
+        dk_buf_printf(b, "<circle cx=\"%d\" cy=\"%d\" r=\"2.5\" fill=\"%s\"><title>", x, y, color);
+        dk_html_text(b, dk_html_city(s[i].city));
+        dk_buf_puts(b, " ");
+        dk_html_text(b, s[i].periods[j]);
+        dk_buf_printf(b, ": %g%%</title></circle>", s[i].percent[j]);
+      }
+      if (pass == 0) dk_buf_puts(b, "\"/>");
+    }
   }
   dk_buf_puts(b, "</svg>");
   free(all);

@@ -198,17 +198,29 @@ int dk_pv_load(struct dk_store *st, const git_oid *commit, const char *plan, str
       json_decref(rec);
       continue;
     }
-    t->reports[c] = dk_realloc(t->reports[c], (t->nreports[c] + 1) * sizeof *t->reports[c]);
+    if (t->nreports[c] == t->capreports[c]) {
+      t->capreports[c] = t->capreports[c] ? t->capreports[c] * 2 : 16;
+      t->reports[c] = dk_realloc(t->reports[c], t->capreports[c] * sizeof *t->reports[c]);
+    }
     struct dk_pv_report *r = &t->reports[c][t->nreports[c]++];
-    r->rec = rec;
-    r->period = dk__str(rec, "period");
-    r->status = dk__str(rec, "status");
-    r->summary = dk__str(rec, "summary");
-    r->unit = dk__str(rec, "unit");
-    r->reported_at = dk__str(rec, "reported_at");
+    static const char *const keys[5] = {"period", "status", "summary", "unit", "reported_at"};
+    const char *v[5];
+    size_t len[5], total = 0;
+    for (int k = 0; k < 5; k++) {
+      v[k] = dk__str(rec, keys[k]);
+      len[k] = v[k] ? strlen(v[k]) + 1 : 0;
+      total += len[k];
+    }
+    char *m = r->mem = dk_malloc(total + 1);
+    const char **dst[5] = {&r->period, &r->status, &r->summary, &r->unit, &r->reported_at};
+    for (int k = 0; k < 5; k++) {
+      *dst[k] = v[k] ? memcpy(m, v[k], len[k]) : NULL;
+      m += len[k];
+    }
     const json_t *pc = json_object_get(rec, "percent");
     r->percent = json_is_number(pc) ? json_number_value(pc) : -1;
     r->order = dk_pv_period_order(r->period);
+    json_decref(rec);
   }
   for (size_t i = 0; i < out->n; i++)
     for (int c = 0; c < DK_PV_NCITIES; c++)
@@ -227,7 +239,7 @@ void dk_pv_plan_clear(struct dk_pv_plan *p) {
   for (size_t i = 0; i < p->n; i++) {
     struct dk_pv_task *t = &p->tasks[i];
     for (int c = 0; c < DK_PV_NCITIES; c++) {
-      for (size_t k = 0; k < t->nreports[c]; k++) json_decref(t->reports[c][k].rec);
+      for (size_t k = 0; k < t->nreports[c]; k++) free(t->reports[c][k].mem);
       free(t->reports[c]);
     }
     json_decref(t->rec);

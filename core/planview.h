@@ -10,10 +10,11 @@
 #include "error.h"
 #include "store.h"
 
-/* One progress report of one city for one period (borrowed from `rec`). */
+/* One progress report of one city for one period: the fields shown, in one
+ * block (the record itself is not kept: a plan has thousands of them). */
 struct dk_pv_report {
-  json_t *rec;          /* owned */
-  const char *period, *status, *summary, *unit, *reported_at;
+  char *mem;            /* owns the strings below */
+  const char *period, *status, *summary, *unit, *reported_at; /* NULL when absent */
   double percent;       /* -1 when the report has none */
   long order;           /* dk_pv_period_order of period */
 };
@@ -28,7 +29,7 @@ struct dk_pv_task {
   long number;
   const char *id, *title, *text, *status, *sec_number, *sec_title; /* borrowed from rec, NULL when absent */
   struct dk_pv_report *reports[DK_PV_NCITIES]; /* oldest period first */
-  size_t nreports[DK_PV_NCITIES];
+  size_t nreports[DK_PV_NCITIES], capreports[DK_PV_NCITIES];
 };
 
 struct dk_pv_plan {
