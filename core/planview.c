@@ -1,5 +1,6 @@
 /* A plan's tasks with both cities' progress: see planview.h. */
 #include <ctype.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -127,6 +128,120 @@ static const char *dk__str(const json_t *o, const char *key) {
   return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* Reports parsed before, by blob id (content-addressed, so right in any
+ * repository): a page after a commit reads and parses only the reports that
+ * changed. An entry not met in the last DK__CACHE_AGE loads goes; the table
+ * never holds more than DK__CACHE_MAX entries. */
+#define DK__CACHE_AGE 8
+#define DK__CACHE_MAX 65536
+struct dk__centry {
+  int used;
+  git_oid blob;
+  unsigned gen;
+  int city;               /* DK_PV_* or -1: not a report of Jinan or Linyi */
+  char *task;             /* the report's task id, or NULL */
+  struct dk_pv_report r;  /* r.mem owned by the entry */
+  size_t memlen;
+};
+static struct {
+  pthread_mutex_t mu;
+  struct dk__centry *e;
+  size_t cap, n;
+  unsigned gen;
+} dk__cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static size_t dk__chash(const git_oid *oid) {
+  size_t h;
+  memcpy(&h, oid->id, sizeof h);
+  return h;
+}
+
+static struct dk__centry *dk__cfind(const git_oid *oid) {
+  if (dk__cache.cap == 0) return NULL;
+  for (size_t i = dk__chash(oid) & (dk__cache.cap - 1);; i = (i + 1) & (dk__cache.cap - 1)) {
+    struct dk__centry *e = &dk__cache.e[i];
+    if (!e->used) return NULL;
+    if (git_oid_equal(&e->blob, oid)) return e;
+  }
+}
+
+static void dk__cfree(struct dk__centry *e) {
+  free(e->task);
+  free(e->r.mem);
+  memset(e, 0, sizeof *e);
+}
+
+static void dk__cclear(void) {
+  for (size_t i = 0; i < dk__cache.cap; i++)
+    if (dk__cache.e[i].used) dk__cfree(&dk__cache.e[i]);
+  free(dk__cache.e);
+  dk__cache.e = NULL;
+  dk__cache.cap = dk__cache.n = 0;
+}
+
+/* Rebuild the table with room for `want` entries, keeping those met lately. */
+static void dk__crehash(size_t want) {
+  size_t cap = 64;
+  while (cap < want * 2) cap *= 2;
+  struct dk__centry *old = dk__cache.e;
+  size_t oldcap = dk__cache.cap;
+  dk__cache.e = dk_calloc(cap, sizeof *dk__cache.e);
+  dk__cache.cap = cap;
+  dk__cache.n = 0;
+  for (size_t i = 0; i < oldcap; i++) {
+    if (!old[i].used) continue;
+    if (dk__cache.gen - old[i].gen > DK__CACHE_AGE) {
+      dk__cfree(&old[i]);
+      continue;
+    }
+    size_t j = dk__chash(&old[i].blob) & (cap - 1);
+    while (dk__cache.e[j].used) j = (j + 1) & (cap - 1);
+    dk__cache.e[j] = old[i];
+    dk__cache.n++;
+  }
+  free(old);
+}
+
+static void dk__report_copy(struct dk_pv_report *dst, const struct dk_pv_report *src, size_t memlen);
+
+static void dk__cput(const git_oid *oid, const char *task, int city, const struct dk_pv_report *r, size_t memlen) {
+  if (dk__cache.n >= DK__CACHE_MAX) dk__cclear();
+  if ((dk__cache.n + 1) * 2 > dk__cache.cap) dk__crehash(dk__cache.n + 1);
+  size_t i = dk__chash(oid) & (dk__cache.cap - 1);
+  while (dk__cache.e[i].used) i = (i + 1) & (dk__cache.cap - 1);
+  struct dk__centry *e = &dk__cache.e[i];
+  e->used = 1;
+  e->blob = *oid;
+  e->gen = dk__cache.gen;
+  e->city = city;
+  e->task = dk_strdup(task);
+  e->memlen = memlen;
+  dk__report_copy(&e->r, r, memlen);
+  dk__cache.n++;
+}
+
+void dk_pv_cache_clear(void) {
+  pthread_mutex_lock(&dk__cache.mu);
+  dk__cclear();
+  pthread_mutex_unlock(&dk__cache.mu);
+}
+
+/* A copy of report `r` whose strings point into its own block. */
+static void dk__report_copy(struct dk_pv_report *dst, const struct dk_pv_report *src, size_t memlen) {
+  *dst = *src;
+  dst->mem = dk_malloc(memlen);
+  memcpy(dst->mem, src->mem, memlen);
+  const char **f[5] = {&dst->period, &dst->status, &dst->summary, &dst->unit, &dst->reported_at};
+  const char *const g[5] = {src->period, src->status, src->summary, src->unit, src->reported_at};
+  for (int k = 0; k < 5; k++) *f[k] = g[k] ? dst->mem + (g[k] - src->mem) : NULL;
+}
+
+/* Parse report blob `oid` into *r (r->mem owned), its task (malloc'd) and
+ * city index (-1 for another city). Returns 1, 0 when it is not a JSON
+ * object, DK_EGIT. */
+static int dk__parse_report(struct dk_store *st, const git_oid *oid, struct dk_pv_report *r, char **task,
+                            int *city, size_t *memlen);
+
 static int dk__task_cmp(const void *a, const void *b) {
   const struct dk_pv_task *x = a, *y = b;
   if (x->number != y->number) return x->number < y->number ? -1 : 1;
@@ -137,6 +252,39 @@ static int dk__report_cmp(const void *a, const void *b) {
   const struct dk_pv_report *x = a, *y = b;
   if (x->order != y->order) return x->order < y->order ? -1 : 1;
   return strcmp(x->period ? x->period : "", y->period ? y->period : "");
+}
+
+static int dk__parse_report(struct dk_store *st, const git_oid *oid, struct dk_pv_report *r, char **task,
+                            int *city, size_t *memlen) {
+  int rc = 0;
+  json_t *rec = dk__load(st, oid, &rc);
+  if (rec == NULL) return rc;
+  static const char *const keys[5] = {"period", "status", "summary", "unit", "reported_at"};
+  const char *v[5];
+  size_t len[5], total = 0;
+  for (int k = 0; k < 5; k++) {
+    v[k] = dk__str(rec, keys[k]);
+    len[k] = v[k] ? strlen(v[k]) + 1 : 0;
+    total += len[k];
+  }
+  memset(r, 0, sizeof *r);
+  char *m = r->mem = dk_malloc(total + 1);
+  const char **dst[5] = {&r->period, &r->status, &r->summary, &r->unit, &r->reported_at};
+  for (int k = 0; k < 5; k++) {
+    *dst[k] = v[k] ? memcpy(m, v[k], len[k]) : NULL;
+    m += len[k];
+  }
+  *memlen = total + 1;
+  const json_t *pc = json_object_get(rec, "percent");
+  r->percent = json_is_number(pc) ? json_number_value(pc) : -1;
+  r->order = dk_pv_period_order(r->period);
+  *task = dk_strdup(dk__str(rec, "task"));
+  const char *c = dk__str(rec, "city");
+  *city = -1;
+  for (int k = 0; c && k < DK_PV_NCITIES; k++)
+    if (strcmp(c, dk_pv_cities[k]) == 0) *city = k;
+  json_decref(rec);
+  return 1;
 }
 
 int dk_pv_load(struct dk_store *st, const git_oid *commit, const char *plan, struct dk_pv_plan *out, char *err) {
@@ -178,10 +326,25 @@ int dk_pv_load(struct dk_store *st, const git_oid *commit, const char *plan, str
   }
   qsort(out->tasks, out->n, sizeof *out->tasks, dk__task_cmp);
   size_t last = 0;
+  pthread_mutex_lock(&dk__cache.mu);
+  dk__cache.gen++;
   for (size_t i = 0; rc == 0 && i < pf.n; i++) {
-    json_t *rec = dk__load(st, &pf.blobs[i], &rc);
-    if (rec == NULL) continue;
-    const char *task = dk__str(rec, "task"), *city = dk__str(rec, "city");
+    struct dk__centry *hit = dk__cfind(&pf.blobs[i]);
+    struct dk_pv_report rep;
+    char *task = NULL;
+    int c = -1;
+    size_t memlen = 0;
+    if (hit) {
+      hit->gen = dk__cache.gen;
+      dk__report_copy(&rep, &hit->r, hit->memlen);
+      task = dk_strdup(hit->task);
+      c = hit->city;
+    } else {
+      int got = dk__parse_report(st, &pf.blobs[i], &rep, &task, &c, &memlen);
+      if (got < 0) rc = got;
+      if (got <= 0) continue;
+      dk__cput(&pf.blobs[i], task, c, &rep, memlen);
+    }
     struct dk_pv_task *t = NULL;
     /* Reports come in path order, task after task: try the last hit first. */
     if (task && last < out->n && out->tasks[last].id && strcmp(out->tasks[last].id, task) == 0)
@@ -191,37 +354,19 @@ int dk_pv_load(struct dk_store *st, const git_oid *commit, const char *plan, str
         t = &out->tasks[k];
         last = k;
       }
-    int c = -1;
-    for (int k = 0; city && k < DK_PV_NCITIES; k++)
-      if (strcmp(city, dk_pv_cities[k]) == 0) c = k;
+    free(task);
     if (t == NULL || c < 0) {
-      json_decref(rec);
+      free(rep.mem);
       continue;
     }
     if (t->nreports[c] == t->capreports[c]) {
       t->capreports[c] = t->capreports[c] ? t->capreports[c] * 2 : 16;
       t->reports[c] = dk_realloc(t->reports[c], t->capreports[c] * sizeof *t->reports[c]);
     }
-    struct dk_pv_report *r = &t->reports[c][t->nreports[c]++];
-    static const char *const keys[5] = {"period", "status", "summary", "unit", "reported_at"};
-    const char *v[5];
-    size_t len[5], total = 0;
-    for (int k = 0; k < 5; k++) {
-      v[k] = dk__str(rec, keys[k]);
-      len[k] = v[k] ? strlen(v[k]) + 1 : 0;
-      total += len[k];
-    }
-    char *m = r->mem = dk_malloc(total + 1);
-    const char **dst[5] = {&r->period, &r->status, &r->summary, &r->unit, &r->reported_at};
-    for (int k = 0; k < 5; k++) {
-      *dst[k] = v[k] ? memcpy(m, v[k], len[k]) : NULL;
-      m += len[k];
-    }
-    const json_t *pc = json_object_get(rec, "percent");
-    r->percent = json_is_number(pc) ? json_number_value(pc) : -1;
-    r->order = dk_pv_period_order(r->period);
-    json_decref(rec);
+    t->reports[c][t->nreports[c]++] = rep;
   }
+  if (dk__cache.n > 0 && dk__cache.gen % DK__CACHE_AGE == 0) dk__crehash(dk__cache.n);
+  pthread_mutex_unlock(&dk__cache.mu);
   for (size_t i = 0; i < out->n; i++)
     for (int c = 0; c < DK_PV_NCITIES; c++)
       if (out->tasks[i].nreports[c] > 1)

@@ -49,6 +49,9 @@ int dk_pv_plans(struct dk_store *st, const git_oid *commit, json_t **plans, char
  * DK_EGIT with err. */
 int dk_pv_load(struct dk_store *st, const git_oid *commit, const char *plan, struct dk_pv_plan *out, char *err);
 void dk_pv_plan_clear(struct dk_pv_plan *p);
+/* Reports are parsed once per blob id and kept (at most 65536, those not
+ * met in the last 8 loads dropped); this drops them all. Thread-safe. */
+void dk_pv_cache_clear(void);
 
 /* A task's report of city index `c` for `period`, or NULL. The latest report
  * (NULL when none). */
