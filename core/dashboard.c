@@ -307,27 +307,25 @@ static void dk__select(struct dk_buf *b, const char *name, const char *label, co
   dk_buf_puts(b, "</select></label>");
 }
 
+static int dk__strcmp(const void *a, const void *b) { return strcmp(*(const char *const *)a, *(const char *const *)b); }
+
 static void dk__filters(struct dk_buf *b, const struct dk_pv_plan *p, const struct dk__filter *f) {
   static const char *const cities[] = {"jinan", "linyi"}, *const cwords[] = {"济南", "临沂"};
   static const char *const sts[] = {"delayed", "not_started", "in_progress", "completed", "cancelled"};
   const char *swords[5];
   for (int i = 0; i < 5; i++) swords[i] = dk_html_status(sts[i]);
-  json_t *all = json_array();
+  json_t *all = json_object(); /* a set of the names */
   for (size_t i = 0; i < p->n; i++) {
     json_t *u = dk_pv_task_units(&p->tasks[i]), *v;
     size_t k;
-    json_array_foreach(u, k, v) {
-      size_t j;
-      json_t *w;
-      int dup = 0;
-      json_array_foreach(all, j, w) if (json_equal(w, v)) dup = 1;
-      if (!dup) json_array_append(all, v);
-    }
+    json_array_foreach(u, k, v) json_object_set(all, json_string_value(v), json_true());
     json_decref(u);
   }
-  size_t nu = json_array_size(all);
-  const char **units = dk_calloc(nu + 1, sizeof *units);
-  for (size_t i = 0; i < nu; i++) units[i] = json_string_value(json_array_get(all, i));
+  size_t nu = 0;
+  const char **units = dk_calloc(json_object_size(all) + 1, sizeof *units), *name;
+  json_t *v;
+  json_object_foreach(all, name, v) units[nu++] = name;
+  qsort(units, nu, sizeof *units, dk__strcmp);
   dk_buf_puts(b, "<form class=\"filters\" method=\"get\" action=\"/\">");
   dk_buf_puts(b, "<input type=\"hidden\" name=\"plan\" value=\"");
   dk_html_text(b, p->plan);
@@ -373,6 +371,7 @@ static void dk__tasks_panel(struct dk_buf *b, const struct dk_pv_plan *p, const 
   }
   qsort(rows, shown, sizeof *rows, dk__row_cmp);
   if (shown == 0) dk_buf_puts(b, "<p class=\"muted\">没有符合条件的任务。</p>\n");
+  else if (f->city || f->status || f->unit) dk_buf_printf(b, "<p class=\"muted\">符合条件的任务 %zu 项。</p>\n", shown);
   size_t cur = (size_t)-1;
   for (size_t i = 0; i < shown; i++) {
     const struct dk_pv_task *t = rows[i].t;
@@ -896,9 +895,8 @@ int dk_dashboard_page(const struct dk_dashboard_opts *o, const char *path, const
   }
   if (pg.a) dk_audit_close(pg.a);
   if (rc != 0) {
-    char msg[DK_ERRBUF_SIZE + 64];
-    snprintf(msg, sizeof msg, "暂时无法读取数据（%s）。", err);
-    return dk__message_page(body, 500, "数据读取失败", msg);
+    /* The reason (a path, a libgit2 message) is the operator's, in err: not on a page anyone may read. */
+    return dk__message_page(body, 500, "数据读取失败", "暂时无法读取数据，请联系系统管理员（原因见 duikou 的日志）。");
   }
   return status;
 }

@@ -10,6 +10,7 @@ percent and status shown is what main's progress records hold.
 
 Prints one line per problem and exits 1 when there is any."""
 import csv
+import io
 import html.parser
 import json
 import subprocess
@@ -153,7 +154,7 @@ def check_csv(repo, plan, period, path):
     problems = []
     if not raw.startswith(b"\xef\xbb\xbf"):
         problems.append("no UTF-8 BOM")
-    rows = list(csv.reader(raw.decode("utf-8-sig").splitlines()))
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
     head, body = rows[0], [r for r in rows[1:] if r and r[0] == plan]
     if head[:3] != ["计划", "序号", "任务"]:
         problems.append("header %r" % head)

@@ -218,6 +218,7 @@ static void test_filters(void **state) {
   assert_int_equal(count(h, "<tr class=\"task\""), 1);
   assert_non_null(strstr(h, "data-task=\"p-2024/03\""));
   assert_non_null(strstr(h, "<option value=\"delayed\" selected>"));
+  assert_non_null(strstr(h, "符合条件的任务 1 项"));
   free(h);
   /* Linyi's latest on 01 is completed, though the task is in progress */
   h = page("/", "city=linyi&status=completed", 200);
@@ -299,6 +300,7 @@ static void test_unreadable(void **state) {
   assert_int_equal(dk_dashboard_page(&o, "/", NULL, &b, &ctype, err), 500);
   assert_non_null(strstr(err, "none.git"));
   assert_non_null(strstr(dk_buf_cstr(&b), "数据读取失败"));
+  assert_null(strstr(dk_buf_cstr(&b), "none.git")); /* the reason is the operator's, not the page's */
   dk_buf_free(&b);
   dk_config_free(bad);
 }
