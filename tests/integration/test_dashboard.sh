@@ -99,6 +99,22 @@ check_status "no repository: exit 1" 1 "$DUIKOU" report --repo "$WORK/none.git" 
 check_grep "... naming it" "none.git" last.err
 check_status "an unknown format: exit 2" 2 "$DUIKOU" report --repo "$REPO" --period 2024-06 --format pdf
 
+# Headless Chromium: the DOM it builds holds every task with both cities' values.
+if command -v chromium >/dev/null 2>&1; then
+  page / >chrome.html
+  timeout 120 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/chrome" --dump-dom \
+    "file://$WORK/chrome.html" >dom.html 2>chrome.err
+  check "Chromium's DOM of / holds every task with both cities' values as main holds them" \
+    $CHECK dom "$REPO" jnly-2024 dom.html
+  if [ -n "${DK_ARTEFACTS:-}" ]; then
+    mkdir -p "$DK_ARTEFACTS"
+    timeout 120 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/chrome" \
+      --window-size=1300,2400 --screenshot="$DK_ARTEFACTS/dashboard.png" "file://$WORK/chrome.html" >/dev/null 2>&1
+    check "the screenshot is kept" test -s "$DK_ARTEFACTS/dashboard.png"
+  fi
+else
+  echo "# chromium is not installed: the headless check is skipped"
+fi
 # A hostile title on main (as a source could send it): escaped on every page and in the report.
 EVIL='<script>alert("x")</script><img src=x onerror=alert(1)> & 济南'
 python3 - "$REPO" "$EVIL" <<'PY'
@@ -126,20 +142,4 @@ for f in evil.html evil5.html evil-report.html; do
 done
 check "the page with the hostile title still checks against main" $CHECK index "$REPO" jnly-2024 evil.html
 
-# Headless Chromium: the DOM it builds holds every task with both cities' values.
-if command -v chromium >/dev/null 2>&1; then
-  page / >chrome.html
-  timeout 120 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/chrome" --dump-dom \
-    "file://$WORK/chrome.html" >dom.html 2>chrome.err
-  check "Chromium's DOM of / holds every task with both cities' values as main holds them" \
-    $CHECK dom "$REPO" jnly-2024 dom.html
-  if [ -n "${DK_ARTEFACTS:-}" ]; then
-    mkdir -p "$DK_ARTEFACTS"
-    timeout 120 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/chrome" \
-      --window-size=1300,2400 --screenshot="$DK_ARTEFACTS/dashboard.png" "file://$WORK/chrome.html" >/dev/null 2>&1
-    check "the screenshot is kept" test -s "$DK_ARTEFACTS/dashboard.png"
-  fi
-else
-  echo "# chromium is not installed: the headless check is skipped"
-fi
 finish
