@@ -262,7 +262,8 @@ static const struct dk__cmd dk__cmds[] = {
    "      --format FMT       html (printable, the dashboard's look; default) or csv (UTF-8 with BOM)\n"
    "  -o, --output FILE      where to write (default duikou-report-YYYY-MM.FMT; - for stdout)\n"
    "      --repo PATH        the snapshot repository (default: `repository:` of the configuration)\n"
-   "Exit status: 1 when main holds no progress report of that month.\n"},
+   "Exit status: 1 when there is no repository, or main holds no progress report of that month\n"
+   "(no file is written then); 2 for a period that is not YYYY-MM or an unknown format.\n"},
   {"exchange", dk__cmd_exchange, "push and fetch with the remotes once, then fold main; print what moved",
    "[--remote NAME]", ""},
   {"sites", dk__cmd_sites, "the sites known, their last input, whether their main converged", "[--json]", ""},
