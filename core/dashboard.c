@@ -384,7 +384,7 @@ static void dk__tasks_panel(struct dk_buf *b, const struct dk_pv_plan *p, const 
         dk_buf_puts(b, "、");
       }
       dk_html_text(b, t->sec_title ? t->sec_title : "其他任务");
-      dk_buf_puts(b, "</h3>\n<table><thead><tr><th>序号</th><th>任务</th><th>状态</th>");
+      dk_buf_puts(b, "</h3>\n<table><thead><tr><th>序号</th><th>任务</th><th>任务状态</th>");
       for (int c = 0; c < DK_PV_NCITIES; c++)
         if (f->city_ix < 0 || f->city_ix == c) dk_buf_printf(b, "<th>%s</th>", dk_html_city(dk_pv_cities[c]));
       dk_buf_puts(b, "<th>进度变化</th></tr></thead><tbody>\n");
