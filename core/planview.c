@@ -202,7 +202,15 @@ static void dk__crehash(size_t want) {
   free(old);
 }
 
-static void dk__report_copy(struct dk_pv_report *dst, const struct dk_pv_report *src, size_t memlen);
+/* A copy of report `r` whose strings point into its own block. */
+static void dk__report_copy(struct dk_pv_report *dst, const struct dk_pv_report *src, size_t memlen) {
+  *dst = *src;
+  dst->mem = dk_malloc(memlen);
+  memcpy(dst->mem, src->mem, memlen);
+  const char **f[5] = {&dst->period, &dst->status, &dst->summary, &dst->unit, &dst->reported_at};
+  const char *const g[5] = {src->period, src->status, src->summary, src->unit, src->reported_at};
+  for (int k = 0; k < 5; k++) *f[k] = g[k] ? dst->mem + (g[k] - src->mem) : NULL;
+}
 
 static void dk__cput(const git_oid *oid, const char *task, int city, const struct dk_pv_report *r, size_t memlen) {
   if (dk__cache.n >= DK__CACHE_MAX) dk__cclear();
@@ -226,21 +234,7 @@ void dk_pv_cache_clear(void) {
   pthread_mutex_unlock(&dk__cache.mu);
 }
 
-/* A copy of report `r` whose strings point into its own block. */
-static void dk__report_copy(struct dk_pv_report *dst, const struct dk_pv_report *src, size_t memlen) {
-  *dst = *src;
-  dst->mem = dk_malloc(memlen);
-  memcpy(dst->mem, src->mem, memlen);
-  const char **f[5] = {&dst->period, &dst->status, &dst->summary, &dst->unit, &dst->reported_at};
-  const char *const g[5] = {src->period, src->status, src->summary, src->unit, src->reported_at};
-  for (int k = 0; k < 5; k++) *f[k] = g[k] ? dst->mem + (g[k] - src->mem) : NULL;
-}
 
-/* Parse report blob `oid` into *r (r->mem owned), its task (malloc'd) and
- * city index (-1 for another city). Returns 1, 0 when it is not a JSON
- * object, DK_EGIT. */
-static int dk__parse_report(struct dk_store *st, const git_oid *oid, struct dk_pv_report *r, char **task,
-                            int *city, size_t *memlen);
 
 static int dk__task_cmp(const void *a, const void *b) {
   const struct dk_pv_task *x = a, *y = b;
@@ -254,6 +248,9 @@ static int dk__report_cmp(const void *a, const void *b) {
   return strcmp(x->period ? x->period : "", y->period ? y->period : "");
 }
 
+/* Parse report blob `oid` into *r (r->mem owned), its task (malloc'd) and
+ * city index (-1 for another city). Returns 1, 0 when it is not a JSON
+ * object, DK_EGIT. */
 static int dk__parse_report(struct dk_store *st, const git_oid *oid, struct dk_pv_report *r, char **task,
                             int *city, size_t *memlen) {
   int rc = 0;
