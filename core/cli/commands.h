@@ -27,4 +27,7 @@ int dk_cmd_diff(int argc, char **argv, void (*usage)(FILE *f));
 int dk_cmd_blame(int argc, char **argv, void (*usage)(FILE *f));
 int dk_cmd_conflicts(int argc, char **argv, void (*usage)(FILE *f));
 
+/* `duikou report`: in report_cmd.c; usage(f) prints its usage. */
+int dk_cmd_report(int argc, char **argv, void (*usage)(FILE *f));
+
 #endif

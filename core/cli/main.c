@@ -195,6 +195,10 @@ static int dk__cmd_diff(int argc, char **argv) {
   dk__current = dk__find("diff");
   return dk_cmd_diff(argc, argv, dk__usage_current);
 }
+static int dk__cmd_report(int argc, char **argv) {
+  dk__current = dk__find("report");
+  return dk_cmd_report(argc, argv, dk__usage_current);
+}
 static int dk__cmd_blame(int argc, char **argv) {
   dk__current = dk__find("blame");
   return dk_cmd_blame(argc, argv, dk__usage_current);
@@ -268,6 +272,14 @@ static const struct dk__cmd dk__cmds[] = {
    "-c FILE so that main is folded with the site's name and policies. Exit status:\n"
    "1 for show when no conflict is open on ID; 2 for resolve when none is, or the field or\n"
    "source is not in it, or the value is not JSON or makes the record invalid.\n"},
+  {"report", dk__cmd_report, "write the period report of a month (html or csv), delayed tasks first",
+   "--period YYYY-MM [--format html|csv] [-o FILE] [-c FILE | --repo PATH]",
+   "      --period YYYY-MM   the month reported\n"
+   "      --format FMT       html (printable, the dashboard's look; default) or csv (UTF-8 with BOM)\n"
+   "  -o, --output FILE      where to write (default duikou-report-YYYY-MM.FMT; - for stdout)\n"
+   "      --repo PATH        the snapshot repository (default: `repository:` of the configuration)\n"
+   "Exit status: 1 when there is no repository, or main holds no progress report of that month\n"
+   "(no file is written then); 2 for a period that is not YYYY-MM or an unknown format.\n"},
   {"exchange", dk__cmd_exchange, "push and fetch with the remotes once, then fold main; print what moved",
    "[--remote NAME]", ""},
   {"sites", dk__cmd_sites, "the sites known, their last input, whether their main converged", "[--json]", ""},
