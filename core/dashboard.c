@@ -6,6 +6,7 @@
 
 #include "audit.h"
 #include "dashboard.h"
+#include "log.h"
 #include "html.h"
 #include "planview.h"
 #include "quarantine.h"
@@ -898,5 +899,12 @@ int dk_dashboard_page(const struct dk_dashboard_opts *o, const char *path, const
     /* The reason (a path, a libgit2 message) is the operator's, in err: not on a page anyone may read. */
     return dk__message_page(body, 500, "数据读取失败", "暂时无法读取数据，请联系系统管理员（原因见 duikou 的日志）。");
   }
+  return status;
+}
+
+int dk_dashboard_serve(void *arg, const char *path, const char *query, struct dk_buf *body, const char **ctype) {
+  char err[DK_ERRBUF_SIZE];
+  int status = dk_dashboard_page(arg, path, query, body, ctype, err);
+  if (status >= 500) dk_log(DK_LOG_ERROR, "dashboard", path, NULL, "%s", err);
   return status;
 }

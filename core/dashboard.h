@@ -35,6 +35,11 @@ struct dk_dashboard_opts {
 int dk_dashboard_page(const struct dk_dashboard_opts *o, const char *path, const char *query,
                       struct dk_buf *body, const char **ctype, char *err);
 
+/* dk_dashboard_page as a status listener's page (status.h's dk_status_page_fn;
+ * arg: a struct dk_dashboard_opts that outlives the listener's use of it):
+ * a 500's reason goes to the log, never onto the page. */
+int dk_dashboard_serve(void *arg, const char *path, const char *query, struct dk_buf *body, const char **ctype);
+
 /* The value of `key` in a raw query string ("city=linyi&unit=%E6%B5%8E"),
  * percent-decoded ('+' is a space), malloc'd; NULL when absent, empty, or
  * not UTF-8 once decoded. */

@@ -22,6 +22,7 @@
 #include "commands.h"
 #include "options.h"
 #include "config.h"
+#include "dashboard.h"
 #include "log.h"
 #include "metrics.h"
 #include "scheduler.h"
@@ -40,6 +41,7 @@ struct dk__daemon {
   struct dk_status *listener; /* the status listener (none when status.listen is off) */
   struct dk_metrics *metrics; /* the process's counters: they outlive an engine replaced by a reload */
   struct dk_metrics_view mview; /* what /metrics renders: the current configuration and scheduler */
+  struct dk_dashboard_opts dview; /* what the dashboard (/ and /tasks/) renders, alike */
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t watchdog;
   int watchdog_on;
@@ -106,6 +108,7 @@ static int dk__daemon_begin(struct dk__daemon *d) {
   }
   dk_engine_set_metrics(d->engine, d->metrics);
   d->mview = (struct dk_metrics_view){.m = d->metrics, .cfg = d->cfg, .next_run = dk__next_run, .next_arg = d};
+  d->dview = (struct dk_dashboard_opts){.cfg = d->cfg, .next_run = dk__next_run, .next_arg = d};
   if ((rc = dk_engine_publish(d->engine, err)) != 0) {
     dk_log(DK_LOG_ERROR, NULL, "cannot start: %s", err);
     return rc;
@@ -253,7 +256,11 @@ int dk_cmd_daemon(int argc, char **argv) {
   }
   d.metrics = dk_metrics_new();
   d.mview = (struct dk_metrics_view){.m = d.metrics, .cfg = d.cfg, .next_run = dk__next_run, .next_arg = &d};
-  if (d.listener) dk_status_add_page(d.listener, "/metrics", dk_metrics_page, &d.mview);
+  d.dview = (struct dk_dashboard_opts){.cfg = d.cfg, .next_run = dk__next_run, .next_arg = &d};
+  if (d.listener) {
+    dk_status_add_page(d.listener, "/metrics", dk_metrics_page, &d.mview);
+    dk_status_add_page(d.listener, "/", dk_dashboard_serve, &d.dview);
+  }
   if (d.listener_failed || dk__daemon_begin(&d) != 0) {
     d.status = DK_EXIT_FAILED;
     dk__shutdown(&d);

@@ -29,10 +29,12 @@
 #include "commands.h"
 #include "config.h"
 #include "converge.h"
+#include "dashboard.h"
 #include "escape.h"
 #include "exchange.h"
 #include "log.h"
 #include "options.h"
+#include "status.h"
 #include "util.h"
 
 #define DK__DEMO_DATE "2024-06-30"
@@ -87,11 +89,13 @@ static void dk__demo_usage(FILE *f) {
              "mistyped record is quarantined. Everything goes under DIR/duikou-demo/ (the\n"
              "sites jinan.git and linyi.git, the shared remote shared.git, each site's\n"
              "configuration and state in jinan/ and linyi/); each run starts the story over.\n"
-             "Then prints the repository and commands to try.\n\n"
+             "Then prints the repository and commands to try, and serves both sites' dashboards\n"
+             "until Ctrl-C.\n\n"
              "      --dir DIR          where to put duikou-demo/ (default: here)\n"
              "      --once             tell the story and exit (for scripts and tests)\n"
-             "      --listen ADDR:PORT where the dashboard will be served (default " DK__DEMO_LISTEN "; not\n"
-             "                         served yet: the demo exits after the story)\n"
+             "      --listen ADDR:PORT where to serve the dashboard after the story, until Ctrl-C\n"
+             "                         (default " DK__DEMO_LISTEN "; loopback only; port 0: any free\n"
+             "                         port); Linyi's site's on the next port\n"
              "      --date DATE        instead of the story: one round of Jinan, Linyi and the\n"
              "                         plan documents at that simulated day into\n"
              "                         DIR/duikou-demo.git, continuing what is there\n"
@@ -124,7 +128,7 @@ static int dk__parse_listen(const char *s, char *host, size_t hn, int *port) {
   char *end;
   errno = 0;
   long p = strtol(colon + 1, &end, 10);
-  if (errno || end == colon + 1 || *end || p < 1 || p > 65535) return -1;
+  if (errno || end == colon + 1 || *end || p < 0 || p > 65535) return -1;
   *port = (int)p;
   return 0;
 }
@@ -611,14 +615,78 @@ static int dk__story_month(struct dk__demo *d, const char *day) {
   return rc;
 }
 
-/* Serve the dashboard of the Jinan site (cfg) on host:port on `loop` until
- * Ctrl-C. Not wired yet: the status listener and the dashboard are built
- * elsewhere, and the integrator puts them here. Returns the exit status. */
-static int dk__demo_serve(uv_loop_t *loop, const struct dk_config *cfg, const char *host, int port) {
-  (void)loop;
-  (void)cfg;
-  (void)host;
-  (void)port;
+/* What the demo serves until Ctrl-C: each site's listener and dashboard. */
+struct dk__serve {
+  struct dk_status *st[2];
+  struct dk_dashboard_opts view[2];
+  uv_signal_t sigint, sigterm;
+  int stopping;
+};
+
+static void dk__serve_stop(uv_signal_t *h, int signum) {
+  struct dk__serve *sv = h->data;
+  (void)signum;
+  if (sv->stopping) return;
+  sv->stopping = 1;
+  printf("\nduikou demo: stopped serving; the repositories stay where they are.\n");
+  fflush(stdout);
+  for (int i = 0; i < 2; i++)
+    if (sv->st[i]) dk_status_close(sv->st[i], NULL, NULL);
+  uv_close((uv_handle_t *)&sv->sigint, NULL);
+  uv_close((uv_handle_t *)&sv->sigterm, NULL);
+}
+
+/* Listen for site i on host:port (0: any free port) with its dashboard
+ * and /healthz, /status. Returns 0, or a DK_E* code with err. */
+static int dk__serve_site(uv_loop_t *loop, struct dk__serve *sv, int i, struct dk_config *cfg, const char *host,
+                          int port, char *err) {
+  free(cfg->status.host);
+  cfg->status.host = dk_strdup(host);
+  cfg->status.listen = 1;
+  cfg->status.port = port;
+  cfg->status.loopback = 1;
+  int rc = dk_status_start(loop, cfg, &sv->st[i], err);
+  if (rc != 0) return rc;
+  sv->view[i] = (struct dk_dashboard_opts){.cfg = cfg};
+  return dk_status_add_page(sv->st[i], "/", dk_dashboard_serve, &sv->view[i]);
+}
+
+/* Serve both sites' dashboards until Ctrl-C (SIGINT) or SIGTERM: Jinan's
+ * on host:port, Linyi's on the next port (else any free one), on loopback
+ * only (the demo has no token to guard anything else). Returns the exit
+ * status. */
+static int dk__demo_serve(uv_loop_t *loop, struct dk__demo *d, const char *host, int port) {
+  struct sockaddr_in a4;
+  int loopback = strcmp(host, "::1") == 0 || (uv_ip4_addr(host, 0, &a4) == 0 && strncmp(host, "127.", 4) == 0);
+  if (!loopback) {
+    fprintf(stderr, "duikou demo: --listen: the demo serves on loopback only (127.0.0.0/8 or [::1]); "
+                    "to serve other machines run `duikou daemon` with status.listen and a token\n");
+    return DK_EXIT_USAGE;
+  }
+  struct dk__serve sv = {0};
+  char err[DK_ERRBUF_SIZE];
+  if (dk__serve_site(loop, &sv, 0, d->sites[0].cfg, host, port, err) != 0) {
+    fprintf(stderr, "duikou demo: cannot serve the dashboard on %s:%d: %s\n", host, port, err);
+    return DK_EXIT_FAILED;
+  }
+  if (dk__serve_site(loop, &sv, 1, d->sites[1].cfg, host, port && port < 65535 ? port + 1 : 0, err) != 0 &&
+      dk__serve_site(loop, &sv, 1, d->sites[1].cfg, host, 0, err) != 0) {
+    fprintf(stderr, "duikou demo: cannot serve Linyi's dashboard: %s\n", err);
+    dk_status_close(sv.st[0], NULL, NULL);
+    return DK_EXIT_FAILED;
+  }
+  uv_signal_init(loop, &sv.sigint);
+  uv_signal_init(loop, &sv.sigterm);
+  sv.sigint.data = sv.sigterm.data = &sv;
+  uv_signal_start(&sv.sigint, dk__serve_stop, SIGINT);
+  uv_signal_start(&sv.sigterm, dk__serve_stop, SIGTERM);
+  printf("\nThe dashboard (仪表盘), as each site sees the same main:\n"
+         "  Jinan's site  %s\n"
+         "  Linyi's site  %s\n"
+         "Serving until Ctrl-C.\n",
+         dk_status_url(sv.st[0]), dk_status_url(sv.st[1]));
+  fflush(stdout);
+  uv_run(loop, UV_RUN_DEFAULT);
   return DK_EXIT_OK;
 }
 
@@ -692,7 +760,7 @@ int dk_cmd_demo(int argc, char **argv) {
   struct dk__demo d = {.plugin_dir = o.plugin_dir, .listen_port = 8787};
   snprintf(d.listen_host, sizeof d.listen_host, "127.0.0.1");
   if (o.listen && dk__parse_listen(o.listen, d.listen_host, sizeof d.listen_host, &d.listen_port) != 0) {
-    fprintf(stderr, "duikou demo: --listen: \"%s\" is not ADDR:PORT (an IPv4 address or [IPv6], a port 1-65535)\n",
+    fprintf(stderr, "duikou demo: --listen: \"%s\" is not ADDR:PORT (an IPv4 address or [IPv6], a port 0-65535)\n",
             o.listen);
     return DK_EXIT_USAGE;
   }
@@ -719,8 +787,7 @@ int dk_cmd_demo(int argc, char **argv) {
   } else {
     d.root = dk_asprintf("%s/duikou-demo", absdir);
     status = dk__demo_story(&d, token);
-    /* Until the dashboard is wired, without --once the demo ends as with it. */
-    if (status == DK_EXIT_OK && !o.once) status = dk__demo_serve(&d.loop, d.sites[0].cfg, d.listen_host, d.listen_port);
+    if (status == DK_EXIT_OK && !o.once) status = dk__demo_serve(&d.loop, &d, d.listen_host, d.listen_port);
     for (size_t i = 0; i < 2; i++) {
       dk_config_free(d.sites[i].cfg);
       free(d.sites[i].dir);
