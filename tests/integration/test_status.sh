@@ -126,6 +126,32 @@ assert s["consecutive_failures"] >= 1 and "503" in s["last_failure_reason"], s
 curl -s -o /dev/null -X POST "$SIM_URL/_sim/misbehave?path=/jinan/tasks.json&mode=none"
 check "/healthz: 200 again once the source answers" wait_code 200 30 "${URL}healthz"
 
+# /metrics on the live daemon: Prometheus' own checker finds nothing to say,
+# and the counters hold the story just told (successes, then the 503s).
+check_eq "/metrics: 200" 200 "$(curl -s -D "$WORK/head" -o "$WORK/metrics" -w '%{http_code}' --max-time 5 "${URL}metrics")"
+check_grep "... in the text exposition format 0.0.4" '^Content-Type: text/plain; version=0.0.4' "$WORK/head"
+check "... promtool check metrics: no problem, no lint" sh -c 'out=$(promtool check metrics <"$1" 2>&1) && [ -z "$out" ] || { echo "$out"; exit 1; }' _ "$WORK/metrics"
+check "... the source's good fetches and its 503s counted" python3 -c '
+import re, sys
+series = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"^([a-z_]+)(?:\{(.*)\})? (\S+)$", line)
+    if m:
+        labels = frozenset(re.findall(r"(\w+)=\"([^\"]*)\"", m.group(2) or ""))
+        series[(m.group(1), labels)] = float(m.group(3))
+def v(name, **labels):
+    return series.get((name, frozenset(labels.items())), 0)
+assert v("duikou_fetches_total", source="jinan-api", city="jinan", result="ok") >= 1, "ok"
+assert v("duikou_fetches_total", source="jinan-api", city="jinan", result="http_error") >= 1, "http_error"
+assert v("duikou_http_responses_total", source="jinan-api", code="5xx") >= 1, "5xx"
+assert v("duikou_source_next_run_timestamp_seconds", source="jinan-api", city="jinan") > 1.7e9, "next run"
+assert any(n == "duikou_build_info" and val == 1 for (n, _), val in series.items()), "build info"
+assert v("duikou_commit_duration_seconds_count") >= 1, "commit histogram"
+' "$WORK/metrics"
+check_eq "the dashboard on the same listener: / 200" 200 "$(curl -s -D "$WORK/head" -o "$WORK/dash.html" -w '%{http_code}' --max-time 5 "$URL")"
+check_grep "... as HTML" '^Content-Type: text/html; charset=utf-8' "$WORK/head"
+check_grep "... naming the source in its panel" 'data-source="jinan-api"' "$WORK/dash.html"
+
 # SIGHUP: a good configuration (the listener keeps its address), a bad one
 # (refused), one whose new address is taken (refused, the old one kept).
 sed -i 's/every: 1s/every: 2s/' "$WORK/s.yaml"
