@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "canonical.h"
+#include "fold.h"
 #include "schemas.h"
 #include "util.h"
 
@@ -150,6 +151,86 @@ int dk_audit_resolve_rev(struct dk_audit *a, const char *spec, git_oid *out) {
 
 /* ---- commits and blobs ---- */
 
+/* "<site>/<source>" for another site's input ref, "<source>" for this
+ * site's, from the input commit's Duikou-Source (its author's name for a
+ * resolution). NULL when the ref is none of duikou's inputs. */
+static char *dk__input_name(const char *ref, const struct dk_store_commit *ic) {
+  const char *site = NULL, *rest = ref;
+  size_t sitelen = 0;
+  if (strncmp(ref, "refs/duikou/sites/", 18) == 0) {
+    site = ref + 18;
+    const char *slash = strchr(site, '/');
+    if (slash == NULL) return NULL;
+    sitelen = (size_t)(slash - site);
+    rest = slash + 1;
+  } else if (strncmp(ref, "refs/duikou/", 12) == 0) {
+    rest = ref + 12;
+  } else {
+    return NULL;
+  }
+  char *who = strstr(rest, "resolutions") == rest ? NULL : dk_store_trailer(ic->message, "Duikou-Source");
+  if (who == NULL) who = dk_strdup(ic->author);
+  if (site == NULL) return who;
+  char *q = dk_asprintf("%.*s/%s", (int)sitelen, site, who);
+  free(who);
+  return q;
+}
+
+/* A main commit with no Duikou-Source is a fold (after an exchange, or of
+ * a resolution): what it changed came from the inputs that moved since its
+ * first parent, so those are its source, not the site that folded them —
+ * "who changed task 12's status, and from which system" has the same
+ * answer on both sites. A delta checkpoint from its first parent lists
+ * exactly those; a full one is compared with its parent's. Sets *source
+ * ("a, b" when several moved) and *city (when all moved inputs say the
+ * same) or leaves them NULL (not a fold); returns 0 or DK_EGIT. */
+static int dk__fold_sources(struct dk_audit *a, const struct dk_store_commit *c, char **source, char **city) {
+  struct dk_fold_point p, pp = {0};
+  dk_fold_point_parse(c->message, &p);
+  if (!p.has_key || p.npos == 0) {
+    dk_fold_point_free(&p);
+    return 0;
+  }
+  int rc = 0, have_parent = 0;
+  if (!(p.has_from && c->nparents > 0 && dk_oid_equal(&p.from, &c->parent))) {
+    dk_fold_point_free(&p);
+    if ((rc = dk_fold_point_load(a->st, c->message, &p)) != 0) return dk__serr(a, rc);
+    if (c->nparents > 0 && (rc = dk_fold_point_read(a->st, &c->parent, &pp)) != 0) {
+      dk_fold_point_free(&p);
+      return dk__serr(a, rc);
+    }
+    have_parent = c->nparents > 0;
+  }
+  struct dk_buf names = {0};
+  int mixed = 0;
+  for (size_t i = 0; i < p.npos && rc == 0; i++) {
+    int moved = 1;
+    for (size_t j = 0; have_parent && j < pp.npos; j++)
+      if (strcmp(pp.pos[j].ref, p.pos[i].ref) == 0) moved = !dk_oid_equal(&pp.pos[j].commit, &p.pos[i].commit);
+    if (!moved) continue;
+    struct dk_store_commit ic;
+    if ((rc = dk_store_commit(a->st, &p.pos[i].commit, &ic)) != 0) break;
+    char *name = dk__input_name(p.pos[i].ref, &ic), *icity = dk_store_trailer(ic.message, "Duikou-City");
+    if (name) {
+      dk_buf_printf(&names, "%s%s", names.len ? ", " : "", name);
+      if (*city == NULL && !mixed) *city = icity, icity = NULL;
+      else if (*city && (icity == NULL || strcmp(*city, icity) != 0)) mixed = 1;
+    }
+    free(name);
+    free(icity);
+    dk_store_commit_clear(&ic);
+  }
+  if (mixed || rc != 0) {
+    free(*city);
+    *city = NULL;
+  }
+  if (rc == 0 && names.len) *source = dk_buf_steal(&names);
+  dk_buf_free(&names);
+  dk_fold_point_free(&p);
+  dk_fold_point_free(&pp);
+  return rc != 0 ? dk__serr(a, rc) : 0;
+}
+
 int dk_audit_commit_info(struct dk_audit *a, const git_oid *oid, struct dk_audit_commit *out) {
   memset(out, 0, sizeof *out);
   struct dk_store_commit c;
@@ -162,6 +243,11 @@ int dk_audit_commit_info(struct dk_audit *a, const git_oid *oid, struct dk_audit
   out->summary = c.summary;
   out->source = dk_store_trailer(c.message, "Duikou-Source");
   out->city = dk_store_trailer(c.message, "Duikou-City");
+  if (out->source == NULL && (rc = dk__fold_sources(a, &c, &out->source, &out->city)) != 0) {
+    free(c.message);
+    dk_audit_commit_clear(out);
+    return rc;
+  }
   if (out->source == NULL) out->source = dk_strdup(out->author);
   free(c.message);
   return 0;

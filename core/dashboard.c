@@ -598,11 +598,22 @@ static int dk__recent_panel(struct dk_buf *b, struct dk__page *pg) {
     char *resolve = dk_store_trailer(c.message, "Duikou-Resolve");
     char d[32];
     dk_buf_printf(b, "<tr><td>%s</td><td>", dk_html_date((time_t)c.time, 1, d, sizeof d));
+    struct dk_audit_commit ac = {0};
+    if (source == NULL && !resolve && dk_audit_commit_info(pg->a, &cur, &ac) != 0) {
+      free(source);
+      free(city);
+      free(resolve);
+      dk_store_commit_clear(&c);
+      return dk_failf(pg->err, DK_EGIT, "%s", pg->a->err);
+    }
     if (source) dk__source(b, source, city);
+    else if (ac.source && strcmp(ac.source, ac.author) != 0) /* a fold of another site's reports */
+      dk__source(b, ac.source, ac.city);
     else {
       dk_html_text(b, c.author);
       dk_buf_puts(b, "（人工）");
     }
+    dk_audit_commit_clear(&ac);
     dk_buf_puts(b, "</td><td>");
     static const char *const how[3] = {"新增", "修改", "删除"};
     int any = 0;

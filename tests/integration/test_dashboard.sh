@@ -127,6 +127,8 @@ timeout 120 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$WOR
   >domly.html 2>>chrome.err
 check "Linyi's site shows the same tasks and values (the sites converged)" \
   $CHECK dom "$WORK/story/duikou-demo/linyi.git" jnly-2024 domly.html
+check_grep "... its recent changes name Jinan's system for what came through the exchange" "jinan/jinan-tasks（济南）" domly.html
+check_no_grep "... not the site that folded them in, as if by hand" "duikou (linyi)（人工）" domly.html
 mkdir -p "${DK_ARTEFACTS:-$WORK/artefacts}"
 SHOT="${DK_ARTEFACTS:-$WORK/artefacts}/dashboard.png"
 rm -f "$SHOT"

@@ -105,6 +105,14 @@ run_exchange() {
     "$(G "$S/jinan" show main:tasks/jnly-2024/12.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])')"
   check_eq "$label: each city's progress is its own" "60 55" \
     "$(G "$S/jinan" show main:progress/jnly-2024/12/jinan/2024-06.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["percent"])') $(G "$S/jinan" show main:progress/jnly-2024/12/linyi/2024-06.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["percent"])')"
+  # the audit names the system a value came from on both sites, not the
+  # site that folded it in after an exchange
+  (cd "$S/jinan" && "$DUIKOU" blame --repo snap.git jnly-2024/12) >"$S/jinan/blame.out" 2>&1
+  check_grep "$label: Jinan's blame: task 12's status from Linyi's system (linyi/linyi-tasks)" \
+    "  linyi/linyi-tasks  *status: delayed" "$S/jinan/blame.out"
+  (cd "$S/linyi" && "$DUIKOU" log --repo snap.git progress/jnly-2024/12/jinan/2024-06.json) >"$S/linyi/log.out" 2>&1
+  check_grep "$label: Linyi's log of Jinan's progress names Jinan's system" "  jinan/jinan-tasks" "$S/linyi/log.out"
+  check_no_grep "$label: ... not the fold's author" "duikou (linyi)" "$S/linyi/log.out"
   dk "$S/jinan" sites >"$S/jinan/sites.out" 2>&1
   check_grep "$label: duikou sites says Linyi's view converged" "^linyi .*main converged" "$S/jinan/sites.out"
   # a person in Jinan settles the conflict, taking Jinan's text (main holds
@@ -123,6 +131,9 @@ run_exchange() {
   check_eq "$label: ... and the trees identical again" "$(tree "$S/jinan")" "$(tree "$S/linyi")"
   check_eq "$label: Linyi holds Jinan's resolution as Jinan's input, by the person" 王科长 \
     "$(G "$S/linyi" log -1 --format=%an refs/duikou/sites/jinan/resolutions 2>&1)"
+  (cd "$S/linyi" && "$DUIKOU" blame --repo snap.git jnly-2024/12) >"$S/linyi/blame.out" 2>&1
+  check_grep "$label: Linyi's blame: task 12's text set by Jinan's person (jinan/王科长)" \
+    "  jinan/王科长  *text: 济南修订" "$S/linyi/blame.out"
   check "$label: git fsck --strict, Jinan" G "$S/jinan" fsck --strict
   check "$label: git fsck --strict, Linyi" G "$S/linyi" fsck --strict
   check_no_grep "$label: no password in Jinan's repository or state" "$DK_GIT_PASSWORD" <(grep -rl "$DK_GIT_PASSWORD" "$S" 2>/dev/null)
