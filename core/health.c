@@ -158,9 +158,17 @@ static void dk__check_repository(json_t *reasons, const struct dk_config *cfg, t
     if (dk_converge_sites(a->st, cfg, &sites) == 0) {
       json_array_foreach(json_object_get(sites, "sites"), i, c) {
         const char *m = json_string_value(json_object_get(c, "main"));
-        if (!json_is_true(json_object_get(c, "self")) && m && strcmp(m, "differs") == 0)
-          dk__reason(reasons, "site %s: its main differs from this site's (duikou sites)",
-                     json_string_value(json_object_get(c, "site")));
+        const char *pol = json_string_value(json_object_get(c, "policies"));
+        if (json_is_true(json_object_get(c, "self"))) continue;
+        /* A site that has not folded this site's newest reports yet only
+         * lags (a remote down says so on its own); one that folded the same
+         * inputs into another tree, or under other policies, diverges. */
+        if (pol && strcmp(pol, "differ") == 0)
+          dk__reason(reasons, "site %s: its reconcile policies differ from this site's, so main cannot converge "
+                     "(duikou sites)", json_string_value(json_object_get(c, "site")));
+        else if (m && strcmp(m, "differs") == 0 && json_array_size(json_object_get(c, "differs")) == 0)
+          dk__reason(reasons, "site %s: its main holds the same inputs as this site's but another tree "
+                     "(duikou sites)", json_string_value(json_object_get(c, "site")));
       }
     }
     json_decref(sites);

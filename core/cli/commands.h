@@ -12,6 +12,8 @@ int dk_cmd_quarantine(int argc, char **argv);
 /* `duikou exchange` and `duikou sites`: in exchange_cmd.c. */
 int dk_cmd_exchange(int argc, char **argv);
 int dk_cmd_sites(int argc, char **argv);
+/* `duikou health`: in health_cmd.c. */
+int dk_cmd_health(int argc, char **argv);
 /* `duikou demo`: in demo_cmd.c. */
 int dk_cmd_demo(int argc, char **argv);
 /* `duikou validate`: in validate_cmd.c. */

@@ -183,6 +183,7 @@ static int dk__cmd_parse(int argc, char **argv) { return dk_cmd_parse(argc, argv
 static int dk__cmd_quarantine(int argc, char **argv) { return dk_cmd_quarantine(argc, argv); }
 static int dk__cmd_exchange(int argc, char **argv) { return dk_cmd_exchange(argc, argv); }
 static int dk__cmd_sites(int argc, char **argv) { return dk_cmd_sites(argc, argv); }
+static int dk__cmd_health(int argc, char **argv) { return dk_cmd_health(argc, argv); }
 static int dk__cmd_log(int argc, char **argv) {
   dk__current = dk__find("log");
   return dk_cmd_log(argc, argv, dk__usage_current);
@@ -283,6 +284,7 @@ static const struct dk__cmd dk__cmds[] = {
   {"exchange", dk__cmd_exchange, "push and fetch with the remotes once, then fold main; print what moved",
    "[--remote NAME]", ""},
   {"sites", dk__cmd_sites, "the sites known, their last input, whether their main converged", "[--json]", ""},
+  {"health", dk__cmd_health, "the health of the data, as /healthz says it (exit 1 when unhealthy)", "[--json]", ""},
   {"plugins", dk__cmd_plugins, "list the plugins found, and those refused", "[--plugin-dir DIR]", ""},
   {"version", dk__cmd_version, "print the version of duikou and its libraries", "", ""},
 };

@@ -148,6 +148,8 @@ check_eq "file: the remote holds both sites' refs, under their names" \
 
 # Linyi's policies changed on one side only: both sites say so
 S="$WORK/file"
+dk "$S/jinan" health >"$S/jinan/health0.out" 2>&1
+check_no_grep "health: converged sites are no reason" "^site linyi" "$S/jinan/health0.out"
 sed -i 's/  default: latest/  default: owner/' "$S/linyi/duikou.yaml"
 sleep 1
 serve linyi "$(task 12 "$T12" delayed 2024-06-25T09:00:00+08:00 "临沂修订：$TEXT"),$(task 13 "$T13" completed 2024-06-25T09:00:00+08:00)"
@@ -156,6 +158,9 @@ dk "$S/jinan" exchange >/dev/null 2>&1
 dk "$S/jinan" sites >"$S/jinan/sites-pol.out" 2>&1
 check_eq "policies: duikou sites exits 1" 1 $?
 check_grep "policies: ... saying the two configurations differ" "^    alarm: reconcile policies differ (theirs [0-9a-f]*, ours [0-9a-f]*)" "$S/jinan/sites-pol.out"
+dk "$S/jinan" health >"$S/jinan/health-pol.out" 2>&1
+check_eq "policies: duikou health exits 1" 1 $?
+check_grep "... naming the site that diverges" "^site linyi: its reconcile policies differ from this site's" "$S/jinan/health-pol.out"
 
 # Someone else writes as Linyi on the remote: one more commit on its source
 # branch there, with a record duikou would refuse. Jinan folds what is valid
