@@ -3,8 +3,9 @@
  *
  * The city simulator (contrib/city-sim) is started in this process on a
  * loopback port with its story on (contrib/city-sim/story.h). Two sites are
- * set up under DIR/duikou-demo/: `jinan` (Jinan's task register, json-api
- * behind a bearer token, and the published plan documents, plan-text) and
+ * set up under DIR/duikou-demo/: `jinan` (Jinan's task register and its
+ * monthly progress reports, json-api behind a bearer token, and the
+ * published plan documents, plan-text) and
  * `linyi` (Linyi's task ledger, json-api, and its progress export, a GBK
  * csv), each with its own configuration, repository and state folder, and a
  * bare repository both exchange through (file://). Nine simulated month ends

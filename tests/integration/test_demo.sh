@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `duikou demo`: the story, end to end, with no network: the in-process
-# city-sim with its story on, two sites (jinan: Jinan's register and the plan
-# documents; linyi: Linyi's ledger and its GBK progress export) syncing nine
+# city-sim with its story on, two sites (jinan: Jinan's register, its monthly
+# progress reports and the plan documents; linyi: Linyi's ledger and its GBK progress export) syncing nine
 # simulated month ends and exchanging through a local bare remote. Then the
 # single-site demo of one simulated day (--date).
 . "$TEST_LIB"
@@ -81,7 +81,7 @@ check_eq "task 05 completed in Jinan's October report" "completed 100" \
   "$(for f in status percent; do field "$D/jinan.git" main progress/jnly-2024/05/jinan/2024-10.json $f; done | tr '\n' ' ' | sed 's/ $//')"
 check_eq "Jinan's reports come from Jinan's system, with its unit" "jinan 济南市农业农村局" \
   "$(field "$D/jinan.git" main progress/jnly-2024/08/jinan/2024-12.json city) $(field "$D/jinan.git" main progress/jnly-2024/08/jinan/2024-12.json unit)"
-check "Linyi holds Jinan's reports as Jinan's input" $L rev-parse --verify -q refs/duikou/sites/jinan/sources/jinan-progress
+check "Linyi holds Jinan's progress reports as Jinan's input" $L rev-parse --verify -q refs/duikou/sites/jinan/sources/jinan-progress
 check_grep "the month line gives both cities' averages" "^2024-12 .*济南填报平均 [0-9]*% · 临沂填报平均 [0-9]*%" "$WORK/story.out"
 
 # ---- a conflict settled by the policy ----
