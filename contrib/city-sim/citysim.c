@@ -144,6 +144,9 @@ static void h_healthz(struct conn *c, const struct route *rt);
 static void h_blob(struct conn *c, const struct route *rt);
 static void h_file(struct conn *c, const struct route *rt);
 static void h_jinan_tasks(struct conn *c, const struct route *rt);
+static void h_jinan_progress(struct conn *c, const struct route *rt);
+static void jinan_page(struct conn *c, json_t *items, long page, long per, size_t total,
+                       const char *next);
 static void h_linyi_progress(struct conn *c, const struct route *rt);
 static void h_linyi_ledger(struct conn *c, const struct route *rt);
 static void h_clock(struct conn *c, const struct route *rt);
@@ -855,6 +858,7 @@ static const struct route routes[] = {
   {"/jinan/tasks.json", M_READ, h_blob, csim_data_jnly_2024, &csim_data_jnly_2024_len,
    "application/json; charset=utf-8", CSIM_DATA_MTIME},
   {"/jinan/api/tasks", M_READ, h_jinan_tasks, NULL, NULL, NULL, 0},
+  {"/jinan/api/progress", M_READ, h_jinan_progress, NULL, NULL, NULL, 0},
   {"/linyi/export/progress.csv", M_READ, h_linyi_progress, NULL, NULL, NULL, 0},
   {"/linyi/api/ledger", M_READ, h_linyi_ledger, NULL, NULL, NULL, 0},
   {"/plans/jnly-2024.txt", M_READ, h_blob, csim_plan_jnly_2024, &csim_plan_jnly_2024_len,
@@ -956,15 +960,26 @@ static void h_jinan_tasks(struct conn *c, const struct route *rt)
     return;
   }
   size_t first = (size_t)((page - 1) * per), last = (size_t)(page * per);
-  int more = last < sim->ntasks;
   char next[96];
   snprintf(next, sizeof next, "/jinan/api/tasks?page=%ld&per_page=%ld", page + 1, per);
   json_t *items = json_array();
   for (size_t i = first; items && i < last && i < sim->ntasks; i++)
     json_array_append_new(items, jinan_item(sim, sim->tasks[i]));
+  jinan_page(c, items, page, per, sim->ntasks, next);
+}
+
+/* Answer one page of Jinan's API: the envelope {code, message, data: {page,
+ * per_page, total, items}, links: {next}} and a Link header, the next page
+ * being `next` (a path) when page * per < total. Takes `items` (NULL: 500). */
+static void jinan_page(struct conn *c, json_t *items, long page, long per, size_t total,
+                       const char *next)
+{
+  struct csim *sim = c->sim;
+  struct request *r = &c->req;
+  int more = (size_t)(page * per) < total;
   json_t *root = json_pack("{s:i,s:s,s:{s:I,s:I,s:I,s:o},s:{s:o}}", "code", 0, "message", "ok",
                            "data", "page", (json_int_t)page, "per_page", (json_int_t)per, "total",
-                           (json_int_t)sim->ntasks, "items", items, "links", "next",
+                           (json_int_t)total, "items", items, "links", "next",
                            more ? json_string(next) : json_null());
   char *body = root ? json_dumps(root, JSON_COMPACT) : NULL;
   json_decref(root);
@@ -1013,17 +1028,23 @@ static const char *progress_phrase(const struct progress *p, long month_first)
   return "已启动，正在制定工作方案";
 }
 
-/* The first unit of `rec` in Linyi, or NULL. */
-static const char *linyi_unit(json_t *rec)
+/* The first unit of `rec` in `city`, or NULL. */
+static const char *city_unit(json_t *rec, const char *city)
 {
   size_t i;
   json_t *u;
   json_array_foreach(json_object_get(rec, "units"), i, u) {
-    const char *city = json_string_value(json_object_get(u, "city"));
-    if (city && strcmp(city, "linyi") == 0)
+    const char *c = json_string_value(json_object_get(u, "city"));
+    if (c && strcmp(c, city) == 0)
       return json_string_value(json_object_get(u, "name"));
   }
   return NULL;
+}
+
+/* The first unit of `rec` in Linyi, or NULL. */
+static const char *linyi_unit(json_t *rec)
+{
+  return city_unit(rec, "linyi");
 }
 
 /* UTF-8 to GBK (never longer for this text: 3-byte CJK become 2).
@@ -1057,7 +1078,10 @@ static void h_linyi_progress(struct conn *c, const struct route *rt)
   struct buf csv = {0}, gbk;
   int ty, tm, td;
   civil_from_days(sim->today, &ty, &tm, &td);
-  int err = buf_str(&csv, "任务编号,进展情况,完成比例,填报单位,填报时间\r\n");
+  /* The story's exports also say which tasks are delayed (状态 滞后; empty
+   * otherwise, the status then following from the percent). */
+  int err = buf_str(&csv, sim->story ? "任务编号,进展情况,完成比例,填报单位,填报时间,状态\r\n"
+                                     : "任务编号,进展情况,完成比例,填报单位,填报时间\r\n");
   for (size_t i = 0; i < sim->ntasks && !err; i++) {
     const char *unit = linyi_unit(sim->tasks[i]);
     long n = task_number(sim->tasks[i]);
@@ -1076,7 +1100,8 @@ static void h_linyi_progress(struct conn *c, const struct route *rt)
       format_day(report, day);
       err |= buf_printf(&csv, "%ld,", n) || csv_field(&csv, progress_phrase(&p, first)) ||
              buf_printf(&csv, ",%d%%,", p.percent) || csv_field(&csv, unit) ||
-             buf_printf(&csv, ",%s 17:00\r\n", day);
+             buf_printf(&csv, ",%s 17:00%s\r\n", day,
+                        !sim->story ? "" : strcmp(p.status, "delayed") == 0 ? ",滞后" : ",");
     }
   }
   if (err || to_gbk(&csv, &gbk) < 0) {
@@ -1125,6 +1150,117 @@ static void h_linyi_ledger(struct conn *c, const struct route *rt)
   else
     reply_ok(c, "application/json; charset=utf-8", body, strlen(body), day_time(sim->today, 18));
   free(body);
+}
+
+/* Task `n` as Jinan's monthly report of `report` (a day) has it: the
+ * register's status (the story's when on); the percent 100 when completed,
+ * 0 when not started, the story's when it fixes one, else Jinan's own view
+ * of the model — read (n % 3 - 1) * 12 days later, so a little behind, level
+ * with or ahead of Linyi's, kept within 5-95 while the task is under way. */
+static struct progress jinan_progress(const struct csim *sim, long n, long report)
+{
+  const char *text_add;
+  struct progress p = story_progress(sim, CSIM_VIEW_JINAN, n, report, &text_add);
+  struct csim_story st;
+  int fixed = sim->story && csim_story_task(CSIM_VIEW_JINAN, n, report, &st) && st.percent >= 0;
+  if (strcmp(p.status, "completed") == 0) {
+    p.percent = 100;
+  } else if (strcmp(p.status, "not_started") == 0) {
+    p.percent = 0;
+  } else if (!fixed) {
+    int v = task_progress(n, report + (n % 3 - 1) * 12).percent;
+    p.percent = v < 5 ? 5 : v > 95 ? 95 : v;
+  }
+  return p;
+}
+
+/* Jinan's 进展情况 for a report: its own sentences, by status and percent. */
+static const char *jinan_phrase(const struct progress *p)
+{
+  if (strcmp(p->status, "delayed") == 0)
+    return "受多方因素影响进度滞后，已制定追赶计划";
+  if (strcmp(p->status, "completed") == 0)
+    return "年度任务已完成";
+  if (p->percent == 0)
+    return "尚未启动，正在开展前期对接";
+  if (p->percent > 70)
+    return "主要工作基本完成，进入收尾阶段";
+  if (p->percent > 30)
+    return "有序推进，阶段性目标已实现";
+  return "已启动实施，正在细化工作方案";
+}
+
+/* GET /jinan/api/progress?month=YYYY-MM&page=N&per_page=M: Jinan's monthly
+ * progress reports (月度进展), behind the bearer token and paged like the
+ * register. With the story on, one report per task started by the report
+ * day (the month's last day, or today in today's month; none for a month
+ * after today); without it none. month defaults to today's. */
+static void h_jinan_progress(struct conn *c, const struct route *rt)
+{
+  struct csim *sim = c->sim;
+  struct request *r = &c->req;
+  if (!bearer_ok(r, sim->token)) {
+    jinan_error(c, 401, "missing or wrong bearer token",
+                "WWW-Authenticate: Bearer realm=\"jinan\"\r\n");
+    return;
+  }
+  long page = 1, per = 10, first = sim->today;
+  char month[16], day[16];
+  int found = query_get(r->query, "month", month, sizeof month);
+  snprintf(day, sizeof day, "%.7s-01", found > 0 ? month : sim->today_str);
+  if (found < 0 || (found > 0 && strlen(month) != 7) || parse_day(day, &first) < 0) {
+    jinan_error(c, 400, "month must be YYYY-MM from 2000-01 to 2099-12", NULL);
+    return;
+  }
+  if (query_long(r->query, "page", 1, 1000000, &page) < 0) {
+    jinan_error(c, 400, "page must be a whole number from 1", NULL);
+    return;
+  }
+  if (query_long(r->query, "per_page", 1, 100, &per) < 0) {
+    jinan_error(c, 400, "per_page must be a whole number from 1 to 100", NULL);
+    return;
+  }
+  int y, m, d;
+  civil_from_days(first, &y, &m, &d);
+  long next_month = days_from_civil(y + m / 12, m % 12 + 1, 1);
+  long report = next_month > sim->today ? sim->today : next_month - 1;
+  char when[32];
+  format_day(report, day);
+  snprintf(when, sizeof when, "%sT16:00:00+08:00", day);
+  /* Every report of the month, then the page's slice of them. */
+  json_t *all = json_array(), *items = json_array();
+  for (size_t i = 0; all && sim->story && first <= sim->today && i < sim->ntasks; i++) {
+    json_t *rec = sim->tasks[i];
+    long n = task_number(rec);
+    struct progress p = jinan_progress(sim, n, report);
+    if (p.start > report)
+      continue;
+    const char *tid = json_string_value(json_object_get(rec, "id"));
+    char id[160];
+    snprintf(id, sizeof id, "%.100s/jinan/%.7s", tid ? tid : "", day);
+    json_t *o = json_pack("{s:s,s:s,s:s%,s:s,s:i,s:s,s:s}", "code", id, "task_code",
+                          tid ? tid : "", "month", day, (size_t)7, "state", p.status, "rate",
+                          p.percent, "progress_desc", jinan_phrase(&p), "report_time", when);
+    const char *unit = city_unit(rec, "jinan");
+    if (o && unit)
+      json_object_set_new(o, "dept", json_string(unit));
+    if (!o || json_array_append_new(all, o) < 0) {
+      json_decref(all);
+      all = NULL;
+    }
+  }
+  for (size_t i = (size_t)((page - 1) * per);
+       all && items && i < (size_t)(page * per) && i < json_array_size(all); i++)
+    json_array_append(items, json_array_get(all, i));
+  char next[128];
+  snprintf(next, sizeof next, "/jinan/api/progress?month=%.7s&page=%ld&per_page=%ld", day, page + 1, per);
+  size_t total = all ? json_array_size(all) : 0;
+  if (!all) {
+    json_decref(items);
+    items = NULL;
+  }
+  json_decref(all);
+  jinan_page(c, items, page, per, total, next);
 }
 
 /* GET /_sim/clock: the date; POST ?date=YYYY-MM-DD or ?advance=DAYS sets it. */

@@ -3,8 +3,9 @@
  *
  * The city simulator (contrib/city-sim) is started in this process on a
  * loopback port with its story on (contrib/city-sim/story.h). Two sites are
- * set up under DIR/duikou-demo/: `jinan` (Jinan's task register, json-api
- * behind a bearer token, and the published plan documents, plan-text) and
+ * set up under DIR/duikou-demo/: `jinan` (Jinan's task register and its
+ * monthly progress reports, json-api behind a bearer token, and the
+ * published plan documents, plan-text) and
  * `linyi` (Linyi's task ledger, json-api, and its progress export, a GBK
  * csv), each with its own configuration, repository and state folder, and a
  * bare repository both exchange through (file://). Nine simulated month ends
@@ -233,6 +234,21 @@ static void dk__demo_stop_sim(struct dk__demo *d) {
   "      constants: { kind: task }\n"                                                                          \
   "      map: { id: /code, plan: /plan_code, number: /no, title: /name, text: /content,\n"                     \
   "             section: /category, units: /depts, status: /state, updated_at: /modified }\n"
+/* Jinan's monthly reports (the story's only): today's month, canonical
+ * values under Jinan's own names, the id formed by the register. */
+#define DK__JINAN_PROGRESS                                                                                     \
+  "  - name: jinan-progress\n"                                                                                 \
+  "    plugin: json-api\n"                                                                                     \
+  "    city: jinan\n"                                                                                          \
+  "    url: http://127.0.0.1:%d/jinan/api/progress?page=1&per_page=10\n"                                       \
+  "    every: 1d\n"                                                                                            \
+  "    auth: { bearer_env: " DK__DEMO_TOKEN_ENV " }\n"                                                         \
+  "    options:\n"                                                                                             \
+  "      records: /data/items\n"                                                                               \
+  "      next: /links/next\n"                                                                                  \
+  "      constants: { kind: progress, city: jinan }\n"                                                         \
+  "      map: { id: /code, task: /task_code, period: /month, status: /state, percent: /rate,\n"                \
+  "             summary: /progress_desc, unit: /dept, reported_at: /report_time }\n"
 #define DK__LINYI_PROGRESS                                                                                     \
   "  - name: linyi-progress\n"                                                                                 \
   "    plugin: csv\n"                                                                                          \
@@ -242,7 +258,8 @@ static void dk__demo_stop_sim(struct dk__demo *d) {
   "    options:\n"                                                                                             \
   "      encoding: GBK\n"                                                                                      \
   "      task_prefix: jnly-2024/\n"                                                                            \
-  "      columns: { 任务编号: task, 进展情况: summary, 完成比例: percent, 填报单位: unit, 填报时间: reported_at }\n"
+  "      columns: { 任务编号: task, 进展情况: summary, 完成比例: percent, 填报单位: unit, 填报时间: reported_at,\n"        \
+  "                 状态: status }\n"
 #define DK__PLAN_DOCUMENTS                                                                                     \
   "  - name: plan-documents\n"                                                                                 \
   "    plugin: plan-text\n"                                                                                    \
@@ -387,7 +404,7 @@ static int dk__site_config(struct dk__demo *d, struct dk__site *s, int port) {
   char *url = dk_asprintf("file://%s/shared.git", d->root), *qurl = dk__yaml_quote(url);
   char *repo = dk_asprintf("%s/%s.git", d->root, s->name), *qrepo = dk__yaml_quote(repo);
   int jinan = strcmp(s->name, "jinan") == 0;
-  char *sources = jinan ? dk_asprintf(DK__JINAN_TASKS DK__PLAN_DOCUMENTS, port, port)
+  char *sources = jinan ? dk_asprintf(DK__JINAN_TASKS DK__JINAN_PROGRESS DK__PLAN_DOCUMENTS, port, port, port)
                         : dk_asprintf("  - name: linyi-ledger\n"
                                       "    plugin: json-api\n"
                                       "    city: linyi\n"
@@ -506,7 +523,7 @@ static const char *dk__status_zh(const char *s) {
 }
 
 /* The month's line, from the Jinan site's main: tasks by status, the
- * average percent of Linyi's reports for the month, what changed since the
+ * average percent of each city's reports for the month, what changed since the
  * last month (completed, delayed, conflicts opened) and what was
  * quarantined. Returns 0, or -1 after saying why. */
 static int dk__story_line(struct dk__demo *d, const char *day) {
@@ -518,8 +535,8 @@ static int dk__story_line(struct dk__demo *d, const char *day) {
     dk_audit_close(a);
     return -1;
   }
-  size_t count[4] = {0}, reports = 0;
-  long percent = 0;
+  size_t count[4] = {0}, reports[2] = {0};
+  long percent[2] = {0}; /* Jinan's, Linyi's */
   static const char *const order[] = {"completed", "in_progress", "delayed", "not_started"};
   struct dk_buf done = {0}, late = {0}, opened = {0};
   for (int n = 1; n <= DK__STORY_TASKS; n++) {
@@ -536,14 +553,16 @@ static int dk__story_line(struct dk__demo *d, const char *day) {
       snprintf(d->status[n], sizeof d->status[n], "%s", s);
       json_decref(rec);
     }
-    snprintf(path, sizeof path, "progress/jnly-2024/%02d/linyi/%.7s.json", n, day);
-    if (dk_audit_read(a, &at, path, &rec, NULL) == 0) {
-      json_t *p = json_object_get(rec, "percent");
-      if (json_is_number(p)) {
-        percent += (long)json_number_value(p);
-        reports++;
+    for (int c = 0; c < 2; c++) {
+      snprintf(path, sizeof path, "progress/jnly-2024/%02d/%s/%.7s.json", n, c ? "linyi" : "jinan", day);
+      if (dk_audit_read(a, &at, path, &rec, NULL) == 0) {
+        json_t *p = json_object_get(rec, "percent");
+        if (json_is_number(p)) {
+          percent[c] += (long)json_number_value(p);
+          reports[c]++;
+        }
+        json_decref(rec);
       }
-      json_decref(rec);
     }
   }
   json_t *conflicts = NULL;
@@ -560,7 +579,8 @@ static int dk__story_line(struct dk__demo *d, const char *day) {
   dk_audit_close(a);
   printf("%.7s  %s %zu · %s %zu · %s %zu · %s %zu", day, dk__status_zh(order[0]), count[0], dk__status_zh(order[1]),
          count[1], dk__status_zh(order[2]), count[2], dk__status_zh(order[3]), count[3]);
-  if (reports) printf(" · 临沂填报平均 %ld%%", percent / (long)reports);
+  if (reports[0]) printf(" · 济南填报平均 %ld%%", percent[0] / (long)reports[0]);
+  if (reports[1]) printf(" · 临沂填报平均 %ld%%", percent[1] / (long)reports[1]);
   if (done.len) printf(" · 新完成%s", dk_buf_cstr(&done));
   if (late.len) printf(" · 转为滞后%s", dk_buf_cstr(&late));
   if (opened.len) printf(" · 待人工裁决%s", dk_buf_cstr(&opened));

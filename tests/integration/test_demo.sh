@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `duikou demo`: the story, end to end, with no network: the in-process
-# city-sim with its story on, two sites (jinan: Jinan's register and the plan
-# documents; linyi: Linyi's ledger and its GBK progress export) syncing nine
+# city-sim with its story on, two sites (jinan: Jinan's register, its monthly
+# progress reports and the plan documents; linyi: Linyi's ledger and its GBK progress export) syncing nine
 # simulated month ends and exchanging through a local bare remote. Then the
 # single-site demo of one simulated day (--date).
 . "$TEST_LIB"
@@ -55,6 +55,34 @@ check_eq "... since September" "in_progress" "$(field "$D/jinan.git" "$(at 2024-
 check_eq "... and Linyi's reports stay at 30%" "30 30 30" \
   "$(for m in 09 10 12; do field "$D/jinan.git" main progress/jnly-2024/08/linyi/2024-$m.json percent; done | tr '\n' ' ' | sed 's/ $//')"
 check_grep "the story line of September says so" "^2024-09 .*转为滞后 08" "$WORK/story.out"
+
+# ---- both cities' monthly reports ----
+missing=$(for n in $(seq -w 1 31); do for c in jinan linyi; do
+  $J cat-file -e "main:progress/jnly-2024/$n/$c/2024-12.json" 2>/dev/null || echo "$n/$c"; done; done | tr '\n' ' ')
+check_eq "every task has both cities' December reports on main" "" "$missing"
+# differ MONTH: how many tasks the two cities' reports of the month give different percents
+differ() {
+  for n in $(seq -w 1 31); do
+    [ "$(field "$D/jinan.git" main "progress/jnly-2024/$n/jinan/$1.json" percent 2>/dev/null)" != \
+      "$(field "$D/jinan.git" main "progress/jnly-2024/$n/linyi/$1.json" percent 2>/dev/null)" ] && echo "$n"
+  done | wc -l
+}
+d12=$(differ 2024-12) d09=$(differ 2024-09)
+check "... their percents differ on the tasks still under way in December ($d12 of 31): each city reports its own view" test "$d12" -ge 2
+check "... and on many in September ($d09 of 31)" test "$d09" -ge 6
+check "... but stay close (within 15 points)" python3 -c '
+import json, subprocess, sys
+def pct(n, c):
+    return json.loads(subprocess.check_output(["git", "--git-dir", sys.argv[1], "show", "main:progress/jnly-2024/%02d/%s/2024-12.json" % (n, c)]))["percent"]
+sys.exit(0 if all(abs(pct(n, "jinan") - pct(n, "linyi")) <= 15 for n in range(1, 32)) else 1)' "$D/jinan.git"
+check_eq "task 08 delayed in both cities' December reports, at 30%" "delayed 30 delayed 30" \
+  "$(for c in jinan linyi; do for f in status percent; do field "$D/jinan.git" main progress/jnly-2024/08/$c/2024-12.json $f; done; done | tr '\n' ' ' | sed 's/ $//')"
+check_eq "task 05 completed in Jinan's October report" "completed 100" \
+  "$(for f in status percent; do field "$D/jinan.git" main progress/jnly-2024/05/jinan/2024-10.json $f; done | tr '\n' ' ' | sed 's/ $//')"
+check_eq "Jinan's reports come from Jinan's system, with its unit" "jinan 济南市农业农村局" \
+  "$(field "$D/jinan.git" main progress/jnly-2024/08/jinan/2024-12.json city) $(field "$D/jinan.git" main progress/jnly-2024/08/jinan/2024-12.json unit)"
+check "Linyi holds Jinan's progress reports as Jinan's input" $L rev-parse --verify -q refs/duikou/sites/jinan/sources/jinan-progress
+check_grep "the month line gives both cities' averages" "^2024-12 .*济南填报平均 [0-9]*% · 临沂填报平均 [0-9]*%" "$WORK/story.out"
 
 # ---- a conflict settled by the policy ----
 check_eq "task 05: Jinan's newer 'completed' kept over Linyi's older 'delayed'" completed \
@@ -128,9 +156,28 @@ check_grep "... with July's typo" '"status":"进行中"' "$WORK/ledger.json"
 curl -sf -X POST "$SIM_URL/_sim/clock?date=2024-09-30" >/dev/null
 check_grep "... and task 08 delayed in September" '"id":"jnly-2024/08".*"status":"delayed"\|"status":"delayed".*"id":"jnly-2024/08"' \
   <(curl -sf "$SIM_URL/linyi/api/ledger" | python3 -c 'import json,sys; [print(json.dumps(r, ensure_ascii=False, separators=(",", ":"), sort_keys=True)) for r in json.load(sys.stdin)]')
+JP="$SIM_URL/jinan/api/progress"
+AUTH="Authorization: Bearer jinan-demo-token"
+check_eq "Jinan's progress API wants the token" 401 "$(curl -s -o /dev/null -w '%{http_code}' "$JP")"
+curl -sf -H "$AUTH" "$JP?month=2024-09&per_page=20" >"$WORK/jp1.json"
+check_eq "... pages its September reports like the register: 20 of 31, then the next page" \
+  "20 31 /jinan/api/progress?month=2024-09&page=2&per_page=20" \
+  "$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(len(d["data"]["items"]), d["data"]["total"], d["links"]["next"])' "$WORK/jp1.json")"
+check_grep "... task 08 delayed at 30%, reported on 30 September" \
+  '"code":"jnly-2024/08/jinan/2024-09","task_code":"jnly-2024/08","month":"2024-09","state":"delayed","rate":30,.*"report_time":"2024-09-30T16:00:00+08:00"' \
+  <(python3 -c 'import json,sys; [print(json.dumps(i, ensure_ascii=False, separators=(",", ":"))) for i in json.load(open(sys.argv[1]))["data"]["items"]]' "$WORK/jp1.json")
+check_eq "... none for a month to come" 0 \
+  "$(curl -sf -H "$AUTH" "$JP?month=2024-10" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["total"])')"
+check_eq "... a bad month refused" 400 "$(curl -s -o /dev/null -w '%{http_code}' -H "$AUTH" "$JP?month=2024-13")"
+curl -sf "$SIM_URL/linyi/export/progress.csv" | iconv -f GBK -t UTF-8 >"$WORK/ly.csv"
+check_grep "Linyi's story export says task 08 is delayed" '^8,进度滞后，正在加紧推进,30%,临沂市农业农村局,2024-09-30 17:00,滞后' "$WORK/ly.csv"
 stop_sim
 start_sim --date 2024-09-30
 check_eq "without --story the ledger is empty" "[]" "$(curl -sf "$SIM_URL/linyi/api/ledger")"
+check_eq "... Jinan reports no progress" 0 \
+  "$(curl -sf -H "Authorization: Bearer jinan-demo-token" "$SIM_URL/jinan/api/progress" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["total"])')"
+check_grep "... and Linyi's export has its plain header" '^任务编号,进展情况,完成比例,填报单位,填报时间.$' \
+  <(curl -sf "$SIM_URL/linyi/export/progress.csv" | iconv -f GBK -t UTF-8 | head -n 1)
 check_grep "... and task 08 is not delayed in Jinan's register" '"state":"in_progress"' \
   <(curl -sf -H "Authorization: Bearer jinan-demo-token" "$SIM_URL/jinan/api/tasks?page=1&per_page=10" | python3 -c 'import json,sys; [print(json.dumps(i, ensure_ascii=False, separators=(",", ":"))) for i in json.load(sys.stdin)["data"]["items"] if i["no"] == 8]')
 stop_sim
