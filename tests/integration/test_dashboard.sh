@@ -117,6 +117,13 @@ timeout 120 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$WOR
 check "Chromium's DOM of the demo's / holds every task with both cities' values as main holds them" \
   $CHECK dom "$SREPO" jnly-2024 dom.html
 check_eq "... all 31 tasks of the 2024 plan" 31 "$(grep -c '<tr class="task"' dom.html)"
+check "... each with a report of both cities (no 未报送 in a task's row)" python3 -c '
+import re, sys
+rows = re.findall(r"<tr class=\"task\".*?</tr>", open(sys.argv[1]).read(), re.S)
+assert len(rows) == 31, len(rows)
+bad = [re.search(r"data-task=\"([^\"]+)\"", r).group(1) for r in rows if "未报送" in r]
+assert not bad, bad
+' dom.html
 check_grep "... the delayed task first in its section, shown as 滞后" 'data-task="jnly-2024/08"' dom.html
 timeout 120 chromium --headless --no-sandbox --disable-gpu --user-data-dir="$WORK/chrome" --dump-dom \
   "${URL}tasks/jnly-2024/08" >dom08.html 2>>chrome.err
