@@ -115,6 +115,10 @@ assert datetime.fromisoformat(s["next_run"]) >= datetime.fromisoformat(s["last_a
 curl -s -o /dev/null -X POST "$SIM_URL/_sim/misbehave?path=/jinan/tasks.json&mode=status&status=503"
 check "/healthz: 503 once the source missed its syncs" wait_code 503 15 "${URL}healthz"
 check_grep "... naming the source and why" 'source jinan-api: no successful sync for .* (expected every 1s); .* failure.*503' "$WORK/body"
+check_status "duikou health without the daemon says the same: exit 1" 1 "$DUIKOU" health -c "$WORK/s.yaml"
+check_grep "... naming the source" '^source jinan-api: no successful sync' "$WORK/last.out"
+check_status "... --json: the /status document" 1 "$DUIKOU" health -c "$WORK/s.yaml" --json
+check "... with health.ok false" python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["health"]["ok"] is False and d["sources"][0]["name"] == "jinan-api"' "$WORK/last.out"
 http_code "${URL}status" >/dev/null
 check "... /status says the same, with the last failure" python3 -c '
 import json, sys
@@ -125,6 +129,8 @@ assert s["consecutive_failures"] >= 1 and "503" in s["last_failure_reason"], s
 ' "$WORK/body"
 curl -s -o /dev/null -X POST "$SIM_URL/_sim/misbehave?path=/jinan/tasks.json&mode=none"
 check "/healthz: 200 again once the source answers" wait_code 200 30 "${URL}healthz"
+check_status "duikou health: ok, exit 0" 0 "$DUIKOU" health -c "$WORK/s.yaml"
+check_eq "... saying ok" ok "$(cat "$WORK/last.out")"
 
 # /metrics on the live daemon: Prometheus' own checker finds nothing to say,
 # and the counters hold the story just told (successes, then the 503s).
