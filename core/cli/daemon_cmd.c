@@ -219,6 +219,8 @@ static void dk__daemon_usage(FILE *f) {
   fprintf(f, "usage: duikou daemon [-c FILE]\n\n"
              "Runs every source on its schedule (every: or cron:, in the configured time zone),\n"
              "in the foreground, until SIGTERM or SIGINT. SIGHUP reloads the configuration.\n"
+             "With `status:` in the configuration it serves /healthz, /status, /metrics and\n"
+             "the dashboard (/ and /tasks/PLAN/N) on that address (loopback by default).\n"
              "Logs go to stderr. Exit status: 0 after SIGTERM/SIGINT, 1 when it cannot start,\n"
              "2 on a usage or configuration error.\n\n%s",
           dk_cli_common_help);
