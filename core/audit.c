@@ -176,15 +176,28 @@ static char *dk__input_name(const char *ref, const struct dk_store_commit *ic) {
   return q;
 }
 
+/* Whether input `ref` changed `path` from commit `old` (NULL: none) to
+ * `neu`: 1, 0, or DK_EGIT. A resolutions ref holds no records: always 1. */
+static int dk__input_touched(struct dk_audit *a, const char *ref, const git_oid *old, const git_oid *neu,
+                             const char *path) {
+  if (strstr(ref, "/resolutions") != NULL) return 1;
+  git_oid bo, bn;
+  int fo = old ? dk_store_blob_at(a->st, old, path, &bo) : 0, fn = dk_store_blob_at(a->st, neu, path, &bn);
+  if (fo < 0 || fn < 0) return DK_EGIT;
+  return fo != fn || (fn && !dk_oid_equal(&bo, &bn));
+}
+
 /* A main commit with no Duikou-Source is a fold (after an exchange, or of
  * a resolution): what it changed came from the inputs that moved since its
  * first parent, so those are its source, not the site that folded them —
  * "who changed task 12's status, and from which system" has the same
  * answer on both sites. A delta checkpoint from its first parent lists
- * exactly those; a full one is compared with its parent's. Sets *source
- * ("a, b" when several moved) and *city (when all moved inputs say the
+ * exactly those; a full one is compared with its parent's. With `path`
+ * (may be NULL), of several inputs that moved only those that changed it.
+ * Sets *source ("a, b" when several) and *city (when all of them say the
  * same) or leaves them NULL (not a fold); returns 0 or DK_EGIT. */
-static int dk__fold_sources(struct dk_audit *a, const struct dk_store_commit *c, char **source, char **city) {
+static int dk__fold_sources(struct dk_audit *a, const struct dk_store_commit *c, const char *path, char **source,
+                            char **city) {
   struct dk_fold_point p, pp = {0};
   dk_fold_point_parse(c->message, &p);
   if (!p.has_key || p.npos == 0) {
@@ -192,25 +205,44 @@ static int dk__fold_sources(struct dk_audit *a, const struct dk_store_commit *c,
     return 0;
   }
   int rc = 0, have_parent = 0;
-  if (!(p.has_from && c->nparents > 0 && dk_oid_equal(&p.from, &c->parent))) {
-    dk_fold_point_free(&p);
-    if ((rc = dk_fold_point_load(a->st, c->message, &p)) != 0) return dk__serr(a, rc);
+  int delta = p.has_from && c->nparents > 0 && dk_oid_equal(&p.from, &c->parent);
+  if (!delta || (path && p.npos > 1)) {
+    if (!delta) {
+      dk_fold_point_free(&p);
+      if ((rc = dk_fold_point_load(a->st, c->message, &p)) != 0) return dk__serr(a, rc);
+    }
     if (c->nparents > 0 && (rc = dk_fold_point_read(a->st, &c->parent, &pp)) != 0) {
       dk_fold_point_free(&p);
       return dk__serr(a, rc);
     }
     have_parent = c->nparents > 0;
   }
+  /* the moved inputs, with where each stood before (NULL: nowhere) */
+  size_t n = 0, kept = 0;
+  const git_oid **before = dk_calloc(p.npos ? p.npos : 1, sizeof *before);
+  size_t *idx = dk_calloc(p.npos ? p.npos : 1, sizeof *idx);
+  char *touched = dk_calloc(p.npos ? p.npos : 1, 1);
+  for (size_t i = 0; i < p.npos; i++) {
+    const git_oid *was = NULL;
+    for (size_t j = 0; have_parent && j < pp.npos; j++)
+      if (strcmp(pp.pos[j].ref, p.pos[i].ref) == 0) was = &pp.pos[j].commit;
+    if (was && dk_oid_equal(was, &p.pos[i].commit)) continue;
+    before[n] = was;
+    idx[n++] = i;
+  }
+  for (size_t k = 0; k < n && rc == 0; k++) {
+    int t = path && n > 1 ? dk__input_touched(a, p.pos[idx[k]].ref, before[k], &p.pos[idx[k]].commit, path) : 1;
+    if (t < 0) rc = t;
+    else if (t) touched[k] = 1, kept++;
+  }
   struct dk_buf names = {0};
   int mixed = 0;
-  for (size_t i = 0; i < p.npos && rc == 0; i++) {
-    int moved = 1;
-    for (size_t j = 0; have_parent && j < pp.npos; j++)
-      if (strcmp(pp.pos[j].ref, p.pos[i].ref) == 0) moved = !dk_oid_equal(&pp.pos[j].commit, &p.pos[i].commit);
-    if (!moved) continue;
+  for (size_t k = 0; k < n && rc == 0; k++) {
+    if (kept > 0 && !touched[k]) continue;
+    const struct dk_fold_pos *ps = &p.pos[idx[k]];
     struct dk_store_commit ic;
-    if ((rc = dk_store_commit(a->st, &p.pos[i].commit, &ic)) != 0) break;
-    char *name = dk__input_name(p.pos[i].ref, &ic), *icity = dk_store_trailer(ic.message, "Duikou-City");
+    if ((rc = dk_store_commit(a->st, &ps->commit, &ic)) != 0) break;
+    char *name = dk__input_name(ps->ref, &ic), *icity = dk_store_trailer(ic.message, "Duikou-City");
     if (name) {
       dk_buf_printf(&names, "%s%s", names.len ? ", " : "", name);
       if (*city == NULL && !mixed) *city = icity, icity = NULL;
@@ -226,12 +258,18 @@ static int dk__fold_sources(struct dk_audit *a, const struct dk_store_commit *c,
   }
   if (rc == 0 && names.len) *source = dk_buf_steal(&names);
   dk_buf_free(&names);
+  free(before);
+  free(idx);
+  free(touched);
   dk_fold_point_free(&p);
   dk_fold_point_free(&pp);
   return rc != 0 ? dk__serr(a, rc) : 0;
 }
 
-int dk_audit_commit_info(struct dk_audit *a, const git_oid *oid, struct dk_audit_commit *out) {
+/* dk_audit_commit_info, a fold's sources narrowed to those that changed
+ * `path` (NULL: every input that moved). */
+static int dk__commit_info_path(struct dk_audit *a, const git_oid *oid, const char *path,
+                                struct dk_audit_commit *out) {
   memset(out, 0, sizeof *out);
   struct dk_store_commit c;
   int rc = dk_store_commit(a->st, oid, &c);
@@ -243,7 +281,7 @@ int dk_audit_commit_info(struct dk_audit *a, const git_oid *oid, struct dk_audit
   out->summary = c.summary;
   out->source = dk_store_trailer(c.message, "Duikou-Source");
   out->city = dk_store_trailer(c.message, "Duikou-City");
-  if (out->source == NULL && (rc = dk__fold_sources(a, &c, &out->source, &out->city)) != 0) {
+  if (out->source == NULL && (rc = dk__fold_sources(a, &c, path, &out->source, &out->city)) != 0) {
     free(c.message);
     dk_audit_commit_clear(out);
     return rc;
@@ -252,6 +290,11 @@ int dk_audit_commit_info(struct dk_audit *a, const git_oid *oid, struct dk_audit
   free(c.message);
   return 0;
 }
+
+int dk_audit_commit_info(struct dk_audit *a, const git_oid *oid, struct dk_audit_commit *out) {
+  return dk__commit_info_path(a, oid, NULL, out);
+}
+
 
 void dk_audit_commit_clear(struct dk_audit_commit *c) {
   free(c->source);
@@ -625,7 +668,7 @@ int dk_audit_log(struct dk_audit *a, const git_oid *from, const char *path, size
       v = dk_realloc(v, (n + 1) * sizeof *v);
       struct dk_audit_entry *e = &v[n];
       memset(e, 0, sizeof *e);
-      if ((ret = dk_audit_commit_info(a, &c, &e->commit)) != 0) break;
+      if ((ret = dk__commit_info_path(a, &c, path, &e->commit)) != 0) break;
       n++;
       e->action = !fp ? DK_AUDIT_ADDED : !fc ? DK_AUDIT_DELETED : DK_AUDIT_CHANGED;
       if (e->action == DK_AUDIT_CHANGED) {
@@ -730,7 +773,7 @@ int dk_audit_blame_record(struct dk_audit *a, const git_oid *from, const char *p
         if (v[j].commit.hex[0]) continue;
         if (fp && dk_json_same(json_object_get(pflat, v[j].field), v[j].value)) continue;
         if (!have_info) {
-          if ((ret = dk_audit_commit_info(a, &c, &info)) != 0) break;
+          if ((ret = dk__commit_info_path(a, &c, path, &info)) != 0) break;
           have_info = 1;
         }
         dk__commit_copy(&v[j].commit, &info);

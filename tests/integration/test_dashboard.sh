@@ -136,6 +136,9 @@ check "Linyi's site shows the same tasks and values (the sites converged)" \
   $CHECK dom "$WORK/story/duikou-demo/linyi.git" jnly-2024 domly.html
 check_grep "... its recent changes name Jinan's system for what came through the exchange" "jinan/jinan-tasks（济南）" domly.html
 check_no_grep "... not the site that folded them in, as if by hand" "duikou (linyi)（人工）" domly.html
+"$DUIKOU" blame --repo "$WORK/story/duikou-demo/linyi.git" jnly-2024/16 >blame16.out 2>&1
+check_grep "Linyi's blame of a Jinan task: Jinan's register, which wrote it" '  jinan/jinan-tasks  *title: ' blame16.out
+check_no_grep "... not every Jinan input of the same fold (the plan documents wrote no task)" "plan-documents" blame16.out
 mkdir -p "${DK_ARTEFACTS:-$WORK/artefacts}"
 SHOT="${DK_ARTEFACTS:-$WORK/artefacts}/dashboard.png"
 rm -f "$SHOT"
