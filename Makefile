@@ -10,7 +10,7 @@ DEBS = meson ninja-build pkg-config gcc libc6-dev git curl python3 ca-certificat
        libuv1-dev libcurl4-openssl-dev libgit2-dev libjansson-dev libyaml-dev \
        libpcre2-dev libcmocka-dev libhttp-parser-dev libssl-dev zlib1g-dev libpoppler-glib-dev \
        lighttpd lighttpd-mod-openssl openssh-server openssh-client \
-       systemd groff-base strace procps prometheus \
+       systemd groff-base man-db strace procps prometheus \
        chromium fonts-wqy-zenhei
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
