@@ -11,6 +11,7 @@
  * $WATCHDOG_USEC, WATCHDOG=1 at half of it. The status listener (status.h)
  * serves across reloads and closes on SIGTERM. */
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@
 #include "options.h"
 #include "config.h"
 #include "dashboard.h"
+#include "planview.h"
 #include "log.h"
 #include "metrics.h"
 #include "scheduler.h"
@@ -44,6 +46,7 @@ struct dk__daemon {
   struct dk_dashboard_opts dview; /* what the dashboard (/ and /tasks/) renders, alike */
   uv_signal_t sigterm, sigint, sighup;
   uv_timer_t watchdog;
+  uv_timer_t dash_idle; /* the dashboard's parsed reports dropped a while after its last page */
   int watchdog_on;
   int stopping;
   int status;
@@ -97,6 +100,25 @@ static int dk__next_run(void *arg, const char *source, time_t *when) {
   return d->sched ? dk_sched_next_run(d->sched, source, when) : 0;
 }
 
+/* The dashboard keeps the reports it parsed (planview.h) while it is being
+ * read; a minute after the last page they go back, with the heap's free
+ * pages, so that an idle daemon holds little (as the engine's own idle
+ * time does for the index and libgit2's caches). */
+#define DK__DASH_IDLE_MS 60000
+
+static void dk__dash_idle(uv_timer_t *t) {
+  (void)t;
+  dk_pv_cache_clear();
+  malloc_trim(0);
+}
+
+static int dk__dash_page(void *arg, const char *path, const char *query, struct dk_buf *body, const char **ctype) {
+  struct dk__daemon *d = arg;
+  int status = dk_dashboard_serve(&d->dview, path, query, body, ctype);
+  uv_timer_start(&d->dash_idle, dk__dash_idle, DK__DASH_IDLE_MS, 0);
+  return status;
+}
+
 /* Engine and scheduler on d->cfg. Returns 0 or a DK_E* code (logged). */
 static int dk__daemon_begin(struct dk__daemon *d) {
   char err[DK_ERRBUF_SIZE];
@@ -126,6 +148,7 @@ static int dk__daemon_begin(struct dk__daemon *d) {
 }
 
 static void dk__close_signals(struct dk__daemon *d) {
+  uv_close((uv_handle_t *)&d->dash_idle, NULL);
   uv_close((uv_handle_t *)&d->sigterm, NULL);
   uv_close((uv_handle_t *)&d->sigint, NULL);
   uv_close((uv_handle_t *)&d->sighup, NULL);
@@ -250,6 +273,7 @@ int dk_cmd_daemon(int argc, char **argv) {
   uv_signal_start(&d.sigint, dk__on_stop, SIGINT);
   uv_signal_start(&d.sighup, dk__on_hup, SIGHUP);
   dk__watchdog_start(&d);
+  uv_timer_init(&loop, &d.dash_idle);
   char err[DK_ERRBUF_SIZE];
   if (dk_status_start(&loop, d.cfg, &d.listener, err) != 0) {
     dk_log(DK_LOG_ERROR, NULL, "cannot start: %s", err);
@@ -261,7 +285,7 @@ int dk_cmd_daemon(int argc, char **argv) {
   d.dview = (struct dk_dashboard_opts){.cfg = d.cfg, .next_run = dk__next_run, .next_arg = &d};
   if (d.listener) {
     dk_status_add_page(d.listener, "/metrics", dk_metrics_page, &d.mview);
-    dk_status_add_page(d.listener, "/", dk_dashboard_serve, &d.dview);
+    dk_status_add_page(d.listener, "/", dk__dash_page, &d);
   }
   if (d.listener_failed || dk__daemon_begin(&d) != 0) {
     d.status = DK_EXIT_FAILED;
