@@ -56,8 +56,9 @@ sources:
     timeout: 10s
 YAML
 
-NOTIFY="$WORK/notify.sock"
-python3 - "$NOTIFY" >"$WORK/notify.out" 2>&1 <<'PY' &
+# listen_notify SOCKET OUT: datagrams to SOCKET, one line each, until STOPPING=1.
+listen_notify() {
+  python3 - "$1" >"$2" 2>&1 <<'PY' &
 import socket, sys
 s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
 s.bind(sys.argv[1])
@@ -71,8 +72,12 @@ try:
 except socket.timeout:
     pass
 PY
-NPID=$!
-for _ in $(seq 1 100); do [ -S "$NOTIFY" ] && break; sleep 0.05; done
+  NPID=$!
+  for _ in $(seq 1 100); do [ -S "$1" ] && break; sleep 0.05; done
+}
+
+NOTIFY="$WORK/notify.sock"
+listen_notify "$NOTIFY" "$WORK/notify.out"
 
 start_daemon "$WORK/d.yaml" "$WORK/d.log" NOTIFY_SOCKET="$NOTIFY"
 sleep 6
@@ -143,25 +148,6 @@ check_grep "... RELOADING=1 on SIGHUP" '^RELOADING=1' "$WORK/notify.out"
 check_grep "... STOPPING=1 on SIGTERM" '^STOPPING=1' "$WORK/notify.out"
 check_no_grep "... and no WATCHDOG=1 without \$WATCHDOG_USEC" 'WATCHDOG=1' "$WORK/notify.out"
 
-# listen_notify SOCKET OUT: datagrams to SOCKET, one line each, until STOPPING=1.
-listen_notify() {
-  python3 - "$1" >"$2" 2>&1 <<'PY' &
-import socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-s.settimeout(30)
-try:
-    while True:
-        msg = s.recv(4096).decode()
-        print(msg, flush=True)
-        if msg.startswith("STOPPING=1"):
-            break
-except socket.timeout:
-    pass
-PY
-  NPID=$!
-  for _ in $(seq 1 100); do [ -S "$1" ] && break; sleep 0.05; done
-}
 
 # A restart keeps the rhythm: `added` (every 1h) ran a moment ago, so it does
 # not run again at start; a source never attempted runs at once.
