@@ -217,29 +217,30 @@ static int dk__fold_sources(struct dk_audit *a, const struct dk_store_commit *c,
     }
     have_parent = c->nparents > 0;
   }
-  /* the moved inputs, with where each stood before (NULL: nowhere) */
+  /* the inputs that moved, with where each stood before (NULL: nowhere) */
+  struct dk__moved {
+    const struct dk_fold_pos *pos;
+    const git_oid *was;
+    int touched;
+  } *mv = dk_calloc(p.npos ? p.npos : 1, sizeof *mv);
   size_t n = 0, kept = 0;
-  const git_oid **before = dk_calloc(p.npos ? p.npos : 1, sizeof *before);
-  size_t *idx = dk_calloc(p.npos ? p.npos : 1, sizeof *idx);
-  char *touched = dk_calloc(p.npos ? p.npos : 1, 1);
   for (size_t i = 0; i < p.npos; i++) {
     const git_oid *was = NULL;
     for (size_t j = 0; have_parent && j < pp.npos; j++)
       if (strcmp(pp.pos[j].ref, p.pos[i].ref) == 0) was = &pp.pos[j].commit;
     if (was && dk_oid_equal(was, &p.pos[i].commit)) continue;
-    before[n] = was;
-    idx[n++] = i;
+    mv[n++] = (struct dk__moved){.pos = &p.pos[i], .was = was};
   }
   for (size_t k = 0; k < n && rc == 0; k++) {
-    int t = path && n > 1 ? dk__input_touched(a, p.pos[idx[k]].ref, before[k], &p.pos[idx[k]].commit, path) : 1;
+    int t = path && n > 1 ? dk__input_touched(a, mv[k].pos->ref, mv[k].was, &mv[k].pos->commit, path) : 1;
     if (t < 0) rc = t;
-    else if (t) touched[k] = 1, kept++;
+    else if (t) mv[k].touched = 1, kept++;
   }
   struct dk_buf names = {0};
   int mixed = 0;
   for (size_t k = 0; k < n && rc == 0; k++) {
-    if (kept > 0 && !touched[k]) continue;
-    const struct dk_fold_pos *ps = &p.pos[idx[k]];
+    if (kept > 0 && !mv[k].touched) continue;
+    const struct dk_fold_pos *ps = mv[k].pos;
     struct dk_store_commit ic;
     if ((rc = dk_store_commit(a->st, &ps->commit, &ic)) != 0) break;
     char *name = dk__input_name(ps->ref, &ic), *icity = dk_store_trailer(ic.message, "Duikou-City");
@@ -258,9 +259,7 @@ static int dk__fold_sources(struct dk_audit *a, const struct dk_store_commit *c,
   }
   if (rc == 0 && names.len) *source = dk_buf_steal(&names);
   dk_buf_free(&names);
-  free(before);
-  free(idx);
-  free(touched);
+  free(mv);
   dk_fold_point_free(&p);
   dk_fold_point_free(&pp);
   return rc != 0 ? dk__serr(a, rc) : 0;

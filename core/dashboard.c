@@ -528,9 +528,9 @@ static void dk__quarantine_panel(struct dk_buf *b, const struct dk_config *cfg) 
   char qerr[DK_ERRBUF_SIZE];
   dk_buf_puts(b, "<section class=\"panel\" id=\"quarantine\"><h2>未通过校验的数据（隔离区）</h2>\n");
   if (dk_quarantine_list(cfg->state, NULL, &list, qerr) != 0) {
-    dk_buf_puts(b, "<p class=\"bad\">无法读取隔离区：");
-    dk_html_text(b, qerr);
-    dk_buf_puts(b, "</p></section>\n");
+    /* the reason names the state folder: the operator's, in the log */
+    dk_log(DK_LOG_ERROR, "dashboard", "quarantine", NULL, "%s", qerr);
+    dk_buf_puts(b, "<p class=\"bad\">暂时无法读取隔离区（原因见 duikou 的日志）。</p></section>\n");
     return;
   }
   size_t n = json_array_size(list);
@@ -594,22 +594,20 @@ static int dk__recent_panel(struct dk_buf *b, struct dk__page *pg) {
       dk_store_commit_clear(&c);
       return dk_failf(pg->err, DK_EGIT, "%s", st->err);
     }
-    char *source = dk_store_trailer(c.message, "Duikou-Source"), *city = dk_store_trailer(c.message, "Duikou-City");
     char *resolve = dk_store_trailer(c.message, "Duikou-Resolve");
     char d[32];
     dk_buf_printf(b, "<tr><td>%s</td><td>", dk_html_date((time_t)c.time, 1, d, sizeof d));
-    struct dk_audit_commit ac = {0};
-    if (source == NULL && !resolve && dk_audit_commit_info(pg->a, &cur, &ac) != 0) {
-      free(source);
-      free(city);
+    /* its source as the audit says it (a fold of another site's reports:
+     * the inputs that moved); a person's when it is the author's own name */
+    struct dk_audit_commit ac;
+    if (dk_audit_commit_info(pg->a, &cur, &ac) != 0) {
       free(resolve);
       dk_store_commit_clear(&c);
       return dk_failf(pg->err, DK_EGIT, "%s", pg->a->err);
     }
-    if (source) dk__source(b, source, city);
-    else if (ac.source && strcmp(ac.source, ac.author) != 0) /* a fold of another site's reports */
+    if (!resolve && strcmp(ac.source, ac.author) != 0) {
       dk__source(b, ac.source, ac.city);
-    else {
+    } else {
       dk_html_text(b, c.author);
       dk_buf_puts(b, "（人工）");
     }
@@ -631,8 +629,6 @@ static int dk__recent_panel(struct dk_buf *b, struct dk__page *pg) {
     }
     if (!any) dk_buf_puts(b, resolve ? "人工处理冲突" : "无内容变化");
     dk_buf_puts(b, "</td></tr>\n");
-    free(source);
-    free(city);
     free(resolve);
     int more = c.nparents > 0;
     cur = c.parent;
@@ -720,9 +716,8 @@ static void dk__history(struct dk_buf *b, struct dk__page *pg, const char *path)
   size_t n = 0;
   dk_buf_puts(b, "<section class=\"panel\" id=\"history\"><h2>变更历史</h2>\n");
   if (dk_audit_log(pg->a, &pg->main, path, DK__HISTORY, &e, &n) != 0) {
-    dk_buf_puts(b, "<p class=\"bad\">无法读取变更历史：");
-    dk_html_text(b, pg->a->err);
-    dk_buf_puts(b, "</p></section>\n");
+    dk_log(DK_LOG_ERROR, "dashboard", path, NULL, "history: %s", pg->a->err);
+    dk_buf_puts(b, "<p class=\"bad\">暂时无法读取变更历史（原因见 duikou 的日志）。</p></section>\n");
     return;
   }
   static const char *const action[3] = {"新增", "修改", "删除"};
@@ -757,9 +752,8 @@ static void dk__blame(struct dk_buf *b, struct dk__page *pg, const char *path) {
   size_t n = 0;
   dk_buf_puts(b, "<section class=\"panel\" id=\"blame\"><h2>各项内容的最近修改</h2>\n");
   if (dk_audit_blame_record(pg->a, &pg->main, path, &rec, &l, &n) != 0) {
-    dk_buf_puts(b, "<p class=\"bad\">无法读取：");
-    dk_html_text(b, pg->a->err);
-    dk_buf_puts(b, "</p></section>\n");
+    dk_log(DK_LOG_ERROR, "dashboard", path, NULL, "blame: %s", pg->a->err);
+    dk_buf_puts(b, "<p class=\"bad\">暂时无法读取（原因见 duikou 的日志）。</p></section>\n");
     return;
   }
   dk_buf_puts(b, "<table><thead><tr><th>内容</th><th>当前值</th><th>来源系统</th><th>修改时间</th></tr></thead>"

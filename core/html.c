@@ -160,7 +160,12 @@ const char *dk_html_date_iso(const char *iso, int with_time, char *out, size_t n
   }
   time_t t = dk_time_parse_iso(iso);
   if (t == (time_t)-1) {
-    snprintf(out, n, "%s", iso);
+    /* not a date: shown as given, minus anything that is not a date's
+     * character (the callers print it as it is, and it came from a record) */
+    size_t o = 0;
+    for (const char *p = iso; *p && o + 1 < n; p++)
+      out[o++] = strchr("0123456789-:+.TZ ", *p) ? *p : '?';
+    out[o] = '\0';
     return out;
   }
   return dk_html_date(t, with_time, out, n);

@@ -13,25 +13,20 @@
 #include "commands.h"
 #include "options.h"
 #include "config.h"
+#include "fsafe.h"
 #include "report.h"
 #include "util.h"
 
-/* Write `data` to `path` through a temporary file renamed into place, so
- * that a failed write leaves no half file. Returns 0 or DK_EIO with err. */
+/* Write `data` to `path` as every file duikou keeps is written
+ * (fsafe.h: a temporary file beside it, fsync, rename, never through a
+ * link), so that a failed write leaves no half file. Returns 0 or DK_EIO
+ * with err. */
 static int dk__write(const char *path, const char *data, size_t len, char *err) {
-  char *tmp = dk_asprintf("%s.tmp", path);
-  FILE *f = fopen(tmp, "wb");
-  int rc = 0;
-  if (f == NULL) {
-    rc = dk_failf(err, DK_EIO, "cannot write %s: %m", path);
-  } else {
-    size_t w = fwrite(data, 1, len, f);
-    if (fclose(f) != 0 || w != len) rc = dk_failf(err, DK_EIO, "cannot write %s: %m", path);
-    else if (rename(tmp, path) != 0) rc = dk_failf(err, DK_EIO, "cannot rename %s to %s: %m", tmp, path);
-    if (rc != 0) remove(tmp);
-  }
-  free(tmp);
-  return rc;
+  const char *slash = strrchr(path, '/');
+  char *dir = slash ? (slash == path ? dk_strdup("/") : dk_strndup(path, (size_t)(slash - path))) : dk_strdup(".");
+  int rc = dk_fs_write_atomic(dir, slash ? slash + 1 : path, data, len, err);
+  free(dir);
+  return rc != 0 ? DK_EIO : 0;
 }
 
 int dk_cmd_report(int argc, char **argv, void (*usage)(FILE *f)) {
