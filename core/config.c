@@ -637,8 +637,7 @@ static void dk__check_remotes(struct dk__cctx *c, const json_t *list) {
   if (cfg->site == NULL) dk__errf(c, "/remotes", "remotes need site: this instance's name among the sites (jinan, linyi)");
 }
 
-/* "HOST:PORT" or "[HOST6]:PORT" into the status conf. Returns NULL or why. */
-static const char *dk__parse_listen(struct dk__cctx *c, const char *v, struct dk_status_conf *st) {
+const char *dk_config_parse_listen(const char *v, struct dk_status_conf *st) {
   const char *colon = NULL, *host = v;
   size_t hlen;
   if (v[0] == '[') {
@@ -658,11 +657,7 @@ static const char *dk__parse_listen(struct dk__cctx *c, const char *v, struct dk
   if (hlen == 0) return "no address before the port: such as 127.0.0.1:8787";
   if (colon[1] < '0' || colon[1] > '9' || *endp != '\0' || port < 0 || port > 65535)
     return "the port must be a number from 0 to 65535";
-  st->host = strndup(host, hlen);
-  if (st->host == NULL) {
-    c->oom = true;
-    return NULL;
-  }
+  st->host = dk_strndup(host, hlen);
   st->port = (int)port;
   struct in_addr a4;
   struct in6_addr a6;
@@ -678,7 +673,7 @@ static void dk__check_status(struct dk__cctx *c, const json_t *obj) {
   const json_t *v = json_object_get(obj, "listen");
   st->listen = !(json_is_false(v) || (json_is_string(v) && strcmp(json_string_value(v), "off") == 0));
   if (st->listen && json_is_string(v)) {
-    const char *why = dk__parse_listen(c, json_string_value(v), st);
+    const char *why = dk_config_parse_listen(json_string_value(v), st);
     if (why) dk__errf(c, "/status/listen", "%s, found \"%s\"", why, json_string_value(v));
   }
   if (st->listen && st->host == NULL && !c->oom) {

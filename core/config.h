@@ -110,6 +110,11 @@ void dk_config_free(struct dk_config *cfg);
  * schedules and the times written. Call before any thread starts. */
 void dk_config_apply_timezone(const struct dk_config *cfg);
 
+/* "HOST:PORT" or "[HOST6]:PORT" (`status.listen`) into st->host (malloc'd,
+ * the caller frees it), st->port (0 to 65535) and st->loopback (127.0.0.0/8,
+ * ::1 or localhost). Returns NULL, or why not (nothing set then). */
+const char *dk_config_parse_listen(const char *v, struct dk_status_conf *st);
+
 /* The remote named `name`, or NULL. */
 const struct dk_remote_conf *dk_config_remote(const struct dk_config *cfg, const char *name);
 /* The source named `name`, or NULL. */

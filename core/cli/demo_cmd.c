@@ -33,6 +33,7 @@
 #include "dashboard.h"
 #include "escape.h"
 #include "exchange.h"
+#include "fsafe.h"
 #include "log.h"
 #include "options.h"
 #include "status.h"
@@ -103,35 +104,6 @@ static void dk__demo_usage(FILE *f) {
              "      --plugin-dir DIR   plugin folder (default $DUIKOU_PLUGIN_DIR, else the installed one)\n"
              "      --log-level LEVEL  error, warn (the demo's default), info or debug\n"
              "  -h, --help             this help\n");
-}
-
-/* Parse ADDR:PORT (IPv4 dotted, or [IPv6]) into host/port. Returns 0 or -1. */
-static int dk__parse_listen(const char *s, char *host, size_t hn, int *port) {
-  const char *colon;
-  size_t len;
-  if (s[0] == '[') {
-    const char *close = strchr(s, ']');
-    if (close == NULL || close[1] != ':') return -1;
-    len = (size_t)(close - s - 1);
-    s++;
-    colon = close + 1;
-  } else {
-    colon = strrchr(s, ':');
-    if (colon == NULL) return -1;
-    len = (size_t)(colon - s);
-  }
-  if (len == 0 || len >= hn) return -1;
-  memcpy(host, s, len);
-  host[len] = '\0';
-  struct sockaddr_in6 a6;
-  struct sockaddr_in a4;
-  if (uv_ip4_addr(host, 0, &a4) != 0 && uv_ip6_addr(host, 0, &a6) != 0) return -1;
-  char *end;
-  errno = 0;
-  long p = strtol(colon + 1, &end, 10);
-  if (errno || end == colon + 1 || *end || p < 0 || p > 65535) return -1;
-  *port = (int)p;
-  return 0;
 }
 
 struct dk__demo_opts {
@@ -356,7 +328,8 @@ static const char *const dk__story_entries[] = {"jinan.git", "linyi.git", "share
 static int dk__story_clear(const char *root) {
   char err[DK_ERRBUF_SIZE];
   char *mark = dk_asprintf("%s/" DK__STORY_MARK, root);
-  int marked = access(mark, F_OK) == 0, rc = 0;
+  struct stat mb;
+  int marked = lstat(mark, &mb) == 0 && S_ISREG(mb.st_mode), rc = 0; /* a link is no mark */
   for (size_t i = 0; rc == 0 && i < sizeof dk__story_entries / sizeof dk__story_entries[0]; i++) {
     char *p = dk_asprintf("%s/%s", root, dk__story_entries[i]);
     struct stat sb;
@@ -377,10 +350,10 @@ static int dk__story_clear(const char *root) {
     rc = -1;
   }
   if (rc == 0) {
-    FILE *f = fopen(mark, "w");
-    if (f == NULL || fputs("Made by `duikou demo`: each run removes jinan.git, linyi.git, shared.git, jinan/ and\n"
-                           "linyi/ here and tells the story again.\n", f) < 0 || fclose(f) != 0) {
-      fprintf(stderr, "duikou demo: cannot write %s: %s\n", mark, strerror(errno));
+    static const char text[] = "Made by `duikou demo`: each run removes jinan.git, linyi.git, shared.git, jinan/ and\n"
+                               "linyi/ here and tells the story again.\n";
+    if (dk_fs_write_atomic(root, DK__STORY_MARK, text, sizeof text - 1, err) != 0) {
+      fprintf(stderr, "duikou demo: %s\n", err);
       rc = -1;
     }
   }
@@ -433,13 +406,12 @@ static int dk__site_config(struct dk__demo *d, struct dk__site *s, int port) {
   free(sources);
   s->dir = dk_asprintf("%s/%s", d->root, s->name);
   s->config_path = dk_asprintf("%s/duikou.yaml", s->dir);
-  int rc = dk_mkdir_p(s->dir, 0, err);
-  FILE *f = rc == 0 ? fopen(s->config_path, "w") : NULL;
+  char *rel = dk_asprintf("%s/duikou.yaml", s->name);
+  int rc = dk_fs_write_atomic(d->root, rel, yaml, strlen(yaml), err);
   if (rc != 0) fprintf(stderr, "duikou demo: %s\n", err);
-  else if (f == NULL || fputs(yaml, f) < 0 || fclose(f) != 0)
-    fprintf(stderr, "duikou demo: cannot write %s: %s\n", s->config_path, strerror(errno));
+  free(rel);
   free(yaml);
-  if (rc != 0 || f == NULL) return -1;
+  if (rc != 0) return -1;
   struct dk_config *cfg = NULL;
   if (dk_config_load(s->config_path, &cfg) != 0) {
     dk__demo_config_failed(cfg);
@@ -672,17 +644,9 @@ static int dk__serve_site(uv_loop_t *loop, struct dk__serve *sv, int i, struct d
 }
 
 /* Serve both sites' dashboards until Ctrl-C (SIGINT) or SIGTERM: Jinan's
- * on host:port, Linyi's on the next port (else any free one), on loopback
- * only (the demo has no token to guard anything else). Returns the exit
- * status. */
+ * on host:port (a loopback address: checked with --listen), Linyi's on
+ * the next port (else any free one). Returns the exit status. */
 static int dk__demo_serve(uv_loop_t *loop, struct dk__demo *d, const char *host, int port) {
-  struct sockaddr_in a4;
-  int loopback = strcmp(host, "::1") == 0 || (uv_ip4_addr(host, 0, &a4) == 0 && strncmp(host, "127.", 4) == 0);
-  if (!loopback) {
-    fprintf(stderr, "duikou demo: --listen: the demo serves on loopback only (127.0.0.0/8 or [::1]); "
-                    "to serve other machines run `duikou daemon` with status.listen and a token\n");
-    return DK_EXIT_USAGE;
-  }
   struct dk__serve sv = {0};
   char err[DK_ERRBUF_SIZE];
   if (dk__serve_site(loop, &sv, 0, d->sites[0].cfg, host, port, err) != 0) {
@@ -779,10 +743,24 @@ int dk_cmd_demo(int argc, char **argv) {
   if (rc != 0) return rc < 0 ? DK_EXIT_OK : rc;
   struct dk__demo d = {.plugin_dir = o.plugin_dir, .listen_port = 8787};
   snprintf(d.listen_host, sizeof d.listen_host, "127.0.0.1");
-  if (o.listen && dk__parse_listen(o.listen, d.listen_host, sizeof d.listen_host, &d.listen_port) != 0) {
-    fprintf(stderr, "duikou demo: --listen: \"%s\" is not ADDR:PORT (an IPv4 address or [IPv6], a port 0-65535)\n",
-            o.listen);
-    return DK_EXIT_USAGE;
+  if (o.listen) {
+    /* parsed as status.listen is; the demo has no token to guard anything but loopback */
+    struct dk_status_conf lc = {0};
+    const char *why = dk_config_parse_listen(o.listen, &lc);
+    if (why == NULL && strlen(lc.host) >= sizeof d.listen_host) why = "the address is too long";
+    if (why || !lc.loopback) {
+      if (why)
+        fprintf(stderr, "duikou demo: --listen: \"%s\" is not ADDR:PORT: %s\n", o.listen, why);
+      else
+        fprintf(stderr, "duikou demo: --listen: \"%s\": the demo serves on loopback only (127.0.0.0/8, [::1] or "
+                        "localhost); to serve other machines run `duikou daemon` with status.listen and a token\n",
+                o.listen);
+      free(lc.host);
+      return DK_EXIT_USAGE;
+    }
+    snprintf(d.listen_host, sizeof d.listen_host, "%s", lc.host);
+    d.listen_port = lc.port;
+    free(lc.host);
   }
   if (o.date && !dk__demo_date_ok(o.date)) {
     fprintf(stderr, "duikou demo: --date: \"%s\" is not a date YYYY-MM-DD between 2000 and 2099\n", o.date);
