@@ -284,7 +284,7 @@ static void dk__commit(struct dk__run *r, struct dk__round *rd, int partial) {
   if (rc < 0) dk__commit_failed(r, partial, what, st->err);
   dk_txn_free(stx);
   free(sref);
-  dk__metrics_commit(r, (double)(uv_hrtime() - t0) / 1e9);
+  if (rc >= 0) dk__metrics_commit(r, (double)(uv_hrtime() - t0) / 1e9); /* a failed commit is counted as a failed fetch */
 }
 
 /* --- the run's lifecycle ---------------------------------------------------- */

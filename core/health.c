@@ -90,12 +90,13 @@ static void dk__check_writable(json_t *reasons, const struct dk_config *cfg) {
   static const char *const sub[] = {"", "/objects", "/refs"};
   struct stat sb;
   if (stat(cfg->repository, &sb) != 0) {
+    int e = errno;
     char *dir = dk_dirname(cfg->repository);
-    if (errno == ENOENT && dir && access(dir, W_OK) == 0) {
+    if (e == ENOENT && dir && access(dir, W_OK) == 0) {
       free(dir);
       return; /* made at the first commit */
     }
-    dk__reason(reasons, "repository %s: %s", cfg->repository, strerror(errno));
+    dk__reason(reasons, "repository %s: %s", cfg->repository, strerror(e));
     free(dir);
     return;
   }

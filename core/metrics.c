@@ -617,32 +617,45 @@ void dk__metrics_response(struct dk__run *r, const struct dk_http_res *res) {
   dk_metrics_add(m, "duikou_fetched_bytes_total", (double)res->body_len, src);
 }
 
+/* A record path's kind by its folder (DK_KIND_COUNT: none of them), with
+ * no allocation: this runs for every record of a round. */
+static int dk__path_kind(const char *path) {
+  size_t len = strcspn(path, "/");
+  for (int k = 0; k < DK_KIND_COUNT; k++) {
+    const char *folder = dk_kind_folder((enum dk_kind)k);
+    if (strlen(folder) == len && strncmp(path, folder, len) == 0) return k;
+  }
+  return DK_KIND_COUNT;
+}
+
 void dk__metrics_round(struct dk__run *r, const struct dk__round *rd) {
   struct dk_metrics *m = r->ctx->metrics;
   if (m == NULL) return;
   const char *src = r->src->name;
-  size_t invalid_known = 0;
+  /* counted here, then added once per kind and result: a round may hold
+   * 100,000 records, and the registry's look-up is by name */
+  enum { VALID, CHANGED, UNCHANGED, INVALID, NRES };
+  static const char *const res[NRES] = {"valid", "changed", "unchanged", "invalid"};
+  size_t n[DK_KIND_COUNT + 1][NRES] = {{0}};
   for (size_t i = 0; i < rd->nitems; i++) {
-    enum dk_kind kind;
-    char *id = NULL;
-    const char *kn = dk_record_parse_name(rd->items[i].path, &kind, &id) == 0 ? dk_kind_name(kind) : "unknown";
-    free(id);
-    dk_metrics_add(m, "duikou_records_total", 1, src, kn, "valid");
-    dk_metrics_add(m, "duikou_records_total", 1, src, kn, rd->items[i].unchanged ? "unchanged" : "changed");
+    int k = dk__path_kind(rd->items[i].path);
+    n[k][VALID]++;
+    n[k][rd->items[i].unchanged ? UNCHANGED : CHANGED]++;
   }
+  size_t invalid_known = 0;
   const char *path;
   json_t *v;
   json_object_foreach(rd->invalid, path, v) {
-    enum dk_kind kind;
-    char *id = NULL;
-    const char *kn = dk_record_parse_name(path, &kind, &id) == 0 ? dk_kind_name(kind) : "unknown";
-    free(id);
-    dk_metrics_add(m, "duikou_records_total", 1, src, kn, "invalid");
+    n[dk__path_kind(path)][INVALID]++;
     invalid_known++;
   }
   /* records with no path (their envelope is what is wrong) */
-  if (r->res->invalid > invalid_known)
-    dk_metrics_add(m, "duikou_records_total", (double)(r->res->invalid - invalid_known), src, "unknown", "invalid");
+  if (r->res->invalid > invalid_known) n[DK_KIND_COUNT][INVALID] += r->res->invalid - invalid_known;
+  for (int k = 0; k <= DK_KIND_COUNT; k++)
+    for (int j = 0; j < NRES; j++)
+      if (n[k][j])
+        dk_metrics_add(m, "duikou_records_total", (double)n[k][j], src,
+                       k < DK_KIND_COUNT ? dk_kind_name((enum dk_kind)k) : "unknown", res[j]);
   /* items the plugin could not turn into records (in quarantine too) */
   if (r->res->rejected > 0)
     dk_metrics_add(m, "duikou_records_total", (double)r->res->rejected, src, "unknown", "rejected");

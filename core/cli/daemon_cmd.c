@@ -182,6 +182,8 @@ static void dk__engine_closed(void *arg) {
   dk_config_free(d->cfg);
   d->cfg = d->next_cfg;
   d->next_cfg = NULL;
+  /* the pages never see the freed configuration, even when begin fails */
+  d->mview.cfg = d->dview.cfg = d->cfg;
   if (dk__daemon_begin(d) != 0) {
     d->status = DK_EXIT_FAILED;
     dk__shutdown(d);

@@ -61,7 +61,7 @@ int dk_cmd_health(int argc, char **argv) {
   if (json) {
     json_t *doc = dk_status_json(cfg, NULL, now);
     char *text = json_dumps(doc, JSON_INDENT(2));
-    printf("%s\n", text);
+    printf("%s\n", text ? text : "null");
     free(text);
     status = json_is_true(json_object_get(json_object_get(doc, "health"), "ok")) ? DK_EXIT_OK : DK_EXIT_FAILED;
     json_decref(doc);
