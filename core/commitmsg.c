@@ -36,10 +36,7 @@ static void dk__trailers(struct dk_buf *msg, struct dk__run *r, size_t quarantin
                 dk__run_body_sha(r), r->res->records, r->res->invalid, r->res->rejected, quarantined);
 }
 
-/* The first DK__MSG_LINES lines of `lines` (one "<path>: …" a line) into
- * msg, then the rest counted by kind: a commit of 10,000 records stays a
- * message a person reads, and `duikou diff` gives the full list. */
-static void dk__lines_upto(struct dk_buf *msg, const struct dk_buf *lines, const char *what) {
+void dk__lines_upto(struct dk_buf *msg, const struct dk_buf *lines, const char *what) {
   const char *p = lines->data, *end = lines->data + lines->len;
   size_t n = 0, rest[DK_KIND_COUNT] = {0}, other = 0, more = 0;
   while (p && p < end) {
@@ -93,6 +90,28 @@ void dk__msg_merge(struct dk_buf *msg, struct dk__run *r, const struct dk__tally
   dk__trailers(msg, r, quarantined, partial);
   if (tl->conflicts) dk_buf_printf(msg, "Duikou-Conflicts: %zu (%zu open)\n", tl->conflicts, tl->open);
   dk_buf_printf(msg, "Duikou-Source-Commit: %s\n", shex);
+}
+
+void dk__msg_group(struct dk_buf *msg, struct dk__run *const *runs, const size_t *changes, size_t n,
+                   const struct dk__tally *tl, const struct dk_buf *body, const struct dk_buf *conf,
+                   size_t quarantined) {
+  dk_buf_printf(msg, "sync %zu sources:", n);
+  dk__msg_summary(msg, tl);
+  dk_buf_puts(msg, "\n\n");
+  dk__lines_upto(msg, body, "record");
+  if (conf->len) {
+    dk_buf_printf(msg, "%sConflicts:\n", body->len ? "\n" : "");
+    dk__lines_upto(msg, conf, "conflict");
+  }
+  /* which report brought what: each source's own commit says the rest */
+  dk_buf_puts(msg, "\nReports:\n");
+  for (size_t i = 0; i < n && i < DK__MSG_LINES; i++)
+    dk_buf_printf(msg, "%s (%s): %zu record%s, %zu changed\n", runs[i]->src->name, runs[i]->src->city,
+                  runs[i]->res->records, runs[i]->res->records == 1 ? "" : "s", changes[i]);
+  if (n > DK__MSG_LINES) dk_buf_printf(msg, "... and %zu more reports (their commits are this one's parents)\n",
+                                       n - DK__MSG_LINES);
+  dk_buf_printf(msg, "\nDuikou-Sources: %zu\nDuikou-Quarantined: %zu\n", n, quarantined);
+  if (tl->conflicts) dk_buf_printf(msg, "Duikou-Conflicts: %zu (%zu open)\n", tl->conflicts, tl->open);
 }
 
 void dk__msg_meta(struct dk__run *r, struct dk_commit_meta *meta, char *names, size_t n) {

@@ -27,6 +27,7 @@ void dk_inputs_free(struct dk_inputs *in) {
   free(in->v);
   free(in->heads);
   free(in->hashead);
+  free(in->overrides);
   memset(in, 0, sizeof *in);
 }
 
@@ -45,9 +46,17 @@ struct dk__collect {
   struct dk_store *st;
   const struct dk_config *cfg;
   struct dk_inputs *in;
-  const char *override_ref;
-  int overridden;
+  const char *const *orefs; /* the inputs given a head of their own */
+  size_t no;
+  char *overridden;         /* by override: met among the refs */
 };
+
+/* The override of ref: its number, or (size_t)-1. */
+static size_t dk__override(const struct dk__collect *c, const char *ref) {
+  for (size_t j = 0; j < c->no; j++)
+    if (strcmp(ref, c->orefs[j]) == 0) return j;
+  return (size_t)-1;
+}
 
 /* The city a source's head commit names (its Duikou-City trailer), so that
  * every site folds an input with the same city; else the configuration's. */
@@ -78,10 +87,11 @@ static void dk__add(struct dk__collect *c, const char *ref, const char *site, co
   in->heads = dk_realloc(in->heads, in->n * sizeof *in->heads);
   in->hashead = dk_realloc(in->hashead, in->n);
   in->hashead[in->n - 1] = 0;
-  if (c->override_ref && strcmp(ref, c->override_ref) == 0) {
-    f->head = &in->override;
-    c->overridden = 1;
-    head = &in->override;
+  size_t o = dk__override(c, ref);
+  if (o != (size_t)-1) {
+    f->head = &in->overrides[o];
+    c->overridden[o] = 1;
+    head = &in->overrides[o];
   } else if (head) {
     /* known already (read, or the index's): the fold reads no ref for it */
     in->heads[in->n - 1] = *head;
@@ -135,11 +145,16 @@ static int dk__sites_cb(const char *ref, const git_oid *oid, void *arg) {
 }
 
 int dk_inputs_collect(struct dk_store *st, const struct dk_config *cfg, struct dk_index *ix,
-                      struct dk_inputs_cache *cache, const char *override_ref, const git_oid *override_head,
-                      struct dk_inputs *out) {
+                      struct dk_inputs_cache *cache, const char *const *override_refs,
+                      const git_oid *override_heads, size_t noverrides, struct dk_inputs *out) {
   memset(out, 0, sizeof *out);
-  if (override_head) out->override = *override_head;
-  struct dk__collect c = {st, cfg, out, override_head ? override_ref : NULL, 0};
+  struct dk__collect c = {st, cfg, out, override_refs, noverrides, NULL};
+  if (noverrides) {
+    out->overrides = dk_calloc(noverrides, sizeof *out->overrides);
+    out->noverrides = noverrides;
+    memcpy(out->overrides, override_heads, noverrides * sizeof *out->overrides);
+    c.overridden = dk_calloc(noverrides, 1);
+  }
   int rc = 0;
   /* this site's configured sources, in the configuration's (the index's) order */
   for (size_t i = 0; i < cfg->nsources && rc == 0; i++) {
@@ -149,7 +164,7 @@ int dk_inputs_collect(struct dk_store *st, const struct dk_config *cfg, struct d
     int have = 0;
     if (ix) dk_index_head(ix, i, &head, &have);
     else rc = dk_store_ref(st, ref, &head, &have);
-    if (rc == 0 && (have || (c.override_ref && strcmp(ref, c.override_ref) == 0)))
+    if (rc == 0 && (have || dk__override(&c, ref) != (size_t)-1))
       dk__add(&c, ref, dk__site(cfg), s->name, have ? &head : NULL, 1, s->city ? dk__own(out, dk_strdup(s->city)) : NULL,
               ix ? i + 1 : 0);
     free(ref);
@@ -176,11 +191,13 @@ int dk_inputs_collect(struct dk_store *st, const struct dk_config *cfg, struct d
   if (rc == 0) rc = dk_store_ref(st, DK_RESOLUTIONS_REF, &res, &have);
   if (rc == 0 && have) dk__add(&c, DK_RESOLUTIONS_REF, dk__site(cfg), NULL, &res, 1, NULL, 0);
   if (rc == 0) rc = dk_store_refs(st, DK_SITES_PREFIX, dk__sites_cb, &c);
-  if (rc == 0 && c.override_ref && !c.overridden) {
-    int is_src = strncmp(c.override_ref, DK__SRC_PREFIX, strlen(DK__SRC_PREFIX)) == 0;
-    dk__add(&c, c.override_ref, dk__site(cfg), is_src ? c.override_ref + strlen(DK__SRC_PREFIX) : NULL,
-            &out->override, 1, NULL, 0);
+  for (size_t j = 0; rc == 0 && j < noverrides; j++) {
+    if (c.overridden[j]) continue;
+    const char *oref = override_refs[j];
+    int is_src = strncmp(oref, DK__SRC_PREFIX, strlen(DK__SRC_PREFIX)) == 0;
+    dk__add(&c, oref, dk__site(cfg), is_src ? oref + strlen(DK__SRC_PREFIX) : NULL, &out->overrides[j], 1, NULL, 0);
   }
+  free(c.overridden);
   /* heads known: the fold reads them from here (the array may have moved) */
   for (size_t i = 0; rc == 0 && i < out->n; i++)
     if (out->v[i].head == NULL && out->hashead[i]) out->v[i].head = &out->heads[i];
@@ -275,7 +292,7 @@ int dk_converge_adopt(struct dk_store *st, const struct dk_config *cfg, const st
     why = "main was made before it was the fold of its inputs: its tree is kept, and every\n"
           "input's head counts as folded into it.";
     struct dk_inputs mine = {0};
-    if (in == NULL && (rc = dk_inputs_collect(st, cfg, NULL, NULL, NULL, NULL, &mine)) != 0) return rc;
+    if (in == NULL && (rc = dk_inputs_collect(st, cfg, NULL, NULL, NULL, NULL, 0, &mine)) != 0) return rc;
     if (in == NULL) in = &mine;
     fp.pos = dk_calloc(in->n ? in->n : 1, sizeof *fp.pos);
     struct dk_fold_key best = {0, "-", 0, NULL, 0, "0000000000000000000000000000000000000000"};
@@ -348,7 +365,7 @@ int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_inde
   char err[DK_ERRBUF_SIZE];
   if (dk_reconcile_new(cfg->reconcile, &rcf, err) != 0) return dk_failf(st->err, DK_ECONFIG, "reconcile: %s", err);
   struct dk_inputs in;
-  int rc = dk_inputs_collect(st, cfg, ix, NULL, NULL, NULL, &in);
+  int rc = dk_inputs_collect(st, cfg, ix, NULL, NULL, NULL, 0, &in);
   if (rc == 0) rc = dk_converge_adopt(st, cfg, &in);
   if (rc > 0) rc = 0;
   for (int attempt = 0; rc == 0; attempt++) {
@@ -371,10 +388,10 @@ int dk_converge(struct dk_store *st, const struct dk_config *cfg, struct dk_inde
       if (fo.refolded)
         dk_buf_puts(&msg, "An input arrived that sorts before what main had folded: main is the canonical fold of\n"
                           "every input again, from an earlier point.\n\n");
-      if (fo.body.len) dk_buf_append(&msg, fo.body.data, fo.body.len);
+      dk__lines_upto(&msg, &fo.body, "record");
       if (fo.conf.len) {
         dk_buf_printf(&msg, "%sConflicts:\n", fo.body.len ? "\n" : "");
-        dk_buf_append(&msg, fo.conf.data, fo.conf.len);
+        dk__lines_upto(&msg, &fo.conf, "conflict");
       }
       char pol[17];
       dk_buf_printf(&msg, "\nDuikou-Site: %s\nDuikou-Policies: %s\n", dk__site(cfg), dk_converge_policies(cfg, pol));

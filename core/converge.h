@@ -22,7 +22,8 @@ struct dk_inputs {
   size_t n;
   char **owned; /* the strings v points to */
   size_t nowned;
-  git_oid override; /* the head given for override_ref */
+  git_oid *overrides; /* the heads given for override_refs, in their order */
+  size_t noverrides;
   git_oid *heads;   /* heads known when collected, by input (realloc'd with v: set at the end) */
   char *hashead;
 };
@@ -41,13 +42,14 @@ void dk_inputs_cache_free(struct dk_inputs_cache *c);
  * for this site's configured sources, else its head commit's Duikou-City
  * trailer. With ix (the engine's index, its sources in the configuration's
  * order), the heads of the configured sources are the index's; with cache,
- * the other local branches are listed once. With override_ref, that input
- * folds override_head instead of its ref (added when the ref does not exist
- * yet). Returns 0 with *out (free with dk_inputs_free), or DK_EGIT with
+ * the other local branches are listed once. Each of the noverrides inputs
+ * override_refs[j] folds override_heads[j] instead of where its ref points
+ * (added when the ref does not exist yet): a round's source commits, before
+ * their refs move. Returns 0 with *out (free with dk_inputs_free), or DK_EGIT with
  * st->err. */
 int dk_inputs_collect(struct dk_store *st, const struct dk_config *cfg, struct dk_index *ix,
-                      struct dk_inputs_cache *cache, const char *override_ref, const git_oid *override_head,
-                      struct dk_inputs *out);
+                      struct dk_inputs_cache *cache, const char *const *override_refs,
+                      const git_oid *override_heads, size_t noverrides, struct dk_inputs *out);
 void dk_inputs_free(struct dk_inputs *in);
 
 struct dk_converge_result {

@@ -29,6 +29,16 @@
 
 #define DK__MAX_CAS_TRIES 5
 #define DK__IDLE_MS 30000
+/* A round that parsed at most this many records (the rest known as served
+ * before, or a small source) holds little while it waits for its commit:
+ * it gives its place among the rounds being parsed to the next, up to
+ * DK__MAX_LIGHT of them at once, so that the rounds that end while one is
+ * committed are committed together (dk__commits_flush). */
+#define DK__LIGHT_RECORDS 500
+#define DK__MAX_LIGHT 64
+/* ... and wait for them at most this long (a round still parsed joins the
+ * commit of those that ended before it, while the loop has nothing to do) */
+#define DK__GROUP_WAIT_MS 300
 
 /* A run as the engine keeps it: the run itself first (stages see only
  * that), and its place in the engine's list of runs in progress. */
@@ -36,6 +46,8 @@ struct dk__erun {
   struct dk__run run;
   struct dk_engine *engine;
   struct dk__erun *prev, *next;
+  struct dk__erun *qnext; /* in the engine's commit queue */
+  int queued;
   dk_run_cb cb;
   void *cb_arg;
 };
@@ -48,6 +60,13 @@ struct dk_engine {
   size_t nlive;            /* runs not yet freed (a closing timer keeps one alive) */
   uv_timer_t idle;         /* no run for a while: let go of what only rounds need */
   int idle_live;
+  uv_idle_t commits;       /* runs whose rounds are ready: committed together, next turn of the loop */
+  int commits_live;        /* the handle not yet closed */
+  int commits_open;        /* and not closing: rounds wait for it */
+  struct dk__erun *qhead, *qtail;
+  size_t nqueued, qheavy;  /* rounds in the queue; of those, holding a place among the rounds parsed */
+  uv_timer_t group;        /* how long light rounds wait for the ones still being parsed */
+  int group_live, group_armed;
   struct dk_publish *publish; /* the exchange with the remotes (daemon only) */
   int publish_live;
   void (*closed)(void *arg);
@@ -81,10 +100,10 @@ static void dk__index_put(const char *path, const git_oid *oid, void *arg) {
 
 /* What a commit that moved ref s (DK_INDEX_MAIN: main) to `head` changed, into
  * the index. */
-static void dk__index_moved(struct dk__run *r, const struct dk_txn *txn, size_t s, const git_oid *head) {
-  struct dk__index_target t = {r->ctx->index, s};
+static void dk__index_moved(struct dk__ctx *c, const struct dk_txn *txn, size_t s, const git_oid *head) {
+  struct dk__index_target t = {c->index, s};
   dk_txn_foreach(txn, dk__index_put, &t);
-  dk_index_set_head(r->ctx->index, s, head);
+  dk_index_set_head(c->index, s, head);
 }
 
 /* The index, read when a run first needs it (from duikou.index, else the
@@ -132,30 +151,44 @@ static int dk__hint_cmp(const void *a, const void *b) {
   return strcmp(((const struct dk_fold_change *)a)->path, ((const struct dk_fold_change *)b)->path);
 }
 
-static int dk__fold_run(struct dk__run *r, const char *sref, const git_oid *scommit, struct dk_txn *stx,
-                        struct dk_txn *mtx, struct dk_fold_out *fo) {
+/* A source commit of the round, written, its ref not yet moved. */
+struct dk__scommit {
+  const char *sref;
+  git_oid commit;
+  struct dk_txn *stx;
+};
+
+static int dk__fold_run(struct dk__ctx *ctx, const struct dk__scommit *sc, size_t n, struct dk_txn *mtx,
+                        struct dk_fold_out *fo) {
   struct dk_inputs in;
-  if (r->ctx->inputs == NULL) r->ctx->inputs = dk_calloc(1, sizeof *r->ctx->inputs);
-  int rc = dk_inputs_collect(r->ctx->store, r->ctx->cfg, r->ctx->index, r->ctx->inputs, sref, scommit, &in);
+  if (ctx->inputs == NULL) ctx->inputs = dk_calloc(1, sizeof *ctx->inputs);
+  const char **refs = dk_calloc(n ? n : 1, sizeof *refs);
+  git_oid *heads = dk_calloc(n ? n : 1, sizeof *heads);
+  for (size_t j = 0; j < n; j++) refs[j] = sc[j].sref, heads[j] = sc[j].commit;
+  int rc = dk_inputs_collect(ctx->store, ctx->cfg, ctx->index, ctx->inputs, refs, heads, n, &in);
+  free(refs);
+  free(heads);
   if (rc == 0) {
     /* a main not made by the fold (an earlier duikou, git plumbing) is taken
-     * as it stands, with this run's commit not yet among what it holds */
-    rc = dk_converge_adopt(r->ctx->store, r->ctx->cfg, NULL);
+     * as it stands, with this round's commits not yet among what it holds */
+    rc = dk_converge_adopt(ctx->store, ctx->cfg, NULL);
     if (rc > 0) rc = DK_EEXIST; /* main moved: the commit starts again from it */
   }
-  /* what the new source commit changed is known: the fold diffs no trees for it */
-  struct dk__hint h = {0};
-  if (rc == 0 && stx && (rc = dk_txn_foreach_change(stx, dk__hint_cb, &h)) == 0) {
-    qsort(h.v, h.n, sizeof *h.v, dk__hint_cmp);
+  /* what the new source commits changed is known: the fold diffs no trees for them */
+  struct dk__hint *h = dk_calloc(n ? n : 1, sizeof *h);
+  for (size_t j = 0; rc == 0 && j < n; j++) {
+    if (sc[j].stx == NULL || (rc = dk_txn_foreach_change(sc[j].stx, dk__hint_cb, &h[j])) != 0) continue;
+    qsort(h[j].v, h[j].n, sizeof *h[j].v, dk__hint_cmp);
     for (size_t i = 0; i < in.n; i++)
-      if (in.v[i].head == &in.override) {
-        in.v[i].changes = h.v;
-        in.v[i].nchanges = h.n;
+      if (in.v[i].head == &in.overrides[j]) {
+        in.v[i].changes = h[j].v;
+        in.v[i].nchanges = h[j].n;
       }
   }
-  if (rc == 0) rc = dk_fold(r->ctx->store, r->ctx->rc, in.v, in.n, mtx, r->ctx->index, fo);
+  if (rc == 0) rc = dk_fold(ctx->store, ctx->rc, in.v, in.n, mtx, ctx->index, fo);
   if (rc == 0) dk_converge_log_skips(&fo->conf);
-  free(h.v);
+  for (size_t j = 0; j < n; j++) free(h[j].v);
+  free(h);
   dk_inputs_free(&in);
   return rc;
 }
@@ -172,6 +205,7 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
   struct dk_store *st = r->ctx->store;
   char shex[GIT_OID_HEXSZ + 1];
   dk_oid_hex(scommit, shex);
+  struct dk__scommit sc = {sref, *scommit, stx};
   int rc;
   for (int attempt = 1;; attempt++) {
     struct dk__tally tl = {0};
@@ -183,7 +217,7 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
     memset(&fo, 0, sizeof fo);
     if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 &&
         (rc = dk_index_follow(r->ctx->index, st, DK_INDEX_MAIN, dk_txn_base(mtx, &mbase) ? &mbase : NULL)) == 0 &&
-        (rc = dk__fold_run(r, sref, scommit, stx, mtx, &fo)) == 0) {
+        (rc = dk__fold_run(r->ctx, &sc, 1, mtx, &fo)) == 0) {
       dk_converge_tally(&fo, &tl);
       if (dk_txn_has_base(mtx)) dk_txn_add_parent(mtx, scommit);
       dk__msg_merge(&msg, r, &tl, &fo.body, &fo.conf, rd->quarantined, partial, shex);
@@ -196,7 +230,7 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
       *what = "commit failed";
       /* a conflict is recorded in history even when main keeps its values */
       rc = dk_txn_commit(mtx, meta, tl.conflicts > 0, mcommit);
-      if (rc == 1) dk__index_moved(r, mtx, DK_INDEX_MAIN, mcommit);
+      if (rc == 1) dk__index_moved(r->ctx, mtx, DK_INDEX_MAIN, mcommit);
       if (rc == 1) dk__metrics_fold(r->ctx->metrics, fo.conflicts, fo.open);
     }
     dk_txn_free(mtx);
@@ -207,6 +241,62 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
     if (rc != DK_EEXIST || attempt >= DK__MAX_CAS_TRIES) return rc;
     dk_log(DK_LOG_INFO, "source", r->src->name, NULL, "main moved meanwhile; merging again");
   }
+}
+
+/* main for the reports of n runs of one round at once: one fold of all
+ * their source commits, one merge commit whose parents are main and each of
+ * them (its first parent line stays main's own history), dated `when`, by
+ * the site. A round of 1,000 sources makes one main commit, not 1,000 (each
+ * of which folded, built main's trees and moved its ref). Returns 1
+ * (committed, *mcommit), 0 (main unchanged) or a DK_E* code; *what says
+ * which step failed. */
+static int dk__commit_group(struct dk__ctx *ctx, struct dk__run *const *runs, const struct dk__scommit *sc, size_t n,
+                            git_time_t when, git_oid *mcommit, const char **what) {
+  struct dk_store *st = ctx->store;
+  const char *site = ctx->cfg->site ? ctx->cfg->site : DK_LOCAL_SITE;
+  size_t *changes = dk_calloc(n, sizeof *changes), quarantined = 0;
+  for (size_t j = 0; j < n; j++) {
+    changes[j] = dk_txn_changes(sc[j].stx);
+    runs[j]->res->changed = changes[j];
+    quarantined += runs[j]->round->quarantined;
+  }
+  char author[160], email[160];
+  snprintf(author, sizeof author, "duikou (%s)", site);
+  snprintf(email, sizeof email, "duikou@%s.duikou.invalid", site);
+  int rc;
+  for (int attempt = 1;; attempt++) {
+    struct dk__tally tl = {0};
+    struct dk_buf msg = {0};
+    struct dk_txn *mtx = NULL;
+    struct dk_fold_out fo;
+    memset(&fo, 0, sizeof fo);
+    git_oid mbase;
+    *what = "reconcile";
+    if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 &&
+        (rc = dk_index_follow(ctx->index, st, DK_INDEX_MAIN, dk_txn_base(mtx, &mbase) ? &mbase : NULL)) == 0 &&
+        (rc = dk__fold_run(ctx, sc, n, mtx, &fo)) == 0) {
+      dk_converge_tally(&fo, &tl);
+      for (size_t j = 0; j < n && dk_txn_has_base(mtx); j++) dk_txn_add_parent(mtx, &sc[j].commit);
+      dk__msg_group(&msg, runs, changes, n, &tl, &fo.body, &fo.conf, quarantined);
+      char pol[17];
+      dk_buf_printf(&msg, "Duikou-Site: %s\nDuikou-Policies: %s\n", site, dk_converge_policies(ctx->cfg, pol));
+      if (fo.trailers.len) dk_buf_append(&msg, fo.trailers.data, fo.trailers.len);
+      struct dk_commit_meta meta;
+      dk_commit_meta_init(&meta, author, email, when);
+      meta.message = dk_buf_cstr(&msg);
+      *what = "commit failed";
+      rc = dk_txn_commit(mtx, &meta, tl.conflicts > 0, mcommit);
+      if (rc == 1) dk__index_moved(ctx, mtx, DK_INDEX_MAIN, mcommit);
+      if (rc == 1) dk__metrics_fold(ctx->metrics, fo.conflicts, fo.open);
+    }
+    dk_txn_free(mtx);
+    dk_fold_out_free(&fo);
+    dk_buf_free(&msg);
+    if (rc != DK_EEXIST || attempt >= DK__MAX_CAS_TRIES) break;
+    dk_log(DK_LOG_INFO, "repository", st->path, NULL, "main moved meanwhile; merging the round again");
+  }
+  free(changes);
+  return rc;
 }
 
 /* The source branch's commit of the round: 1 with *scommit, 0 when the
@@ -276,7 +366,7 @@ static void dk__commit(struct dk__run *r, struct dk__round *rd, int partial) {
     rc = dk__commit_main(r, rd, &meta, sref, stx, &scommit, partial, &mcommit, &what);
     if (rc == 1) dk_oid_hex(&mcommit, r->res->commit);
     if (rc >= 0 && (what = "source branch", rc = dk_txn_move(stx, &scommit)) == 0) {
-      dk__index_moved(r, stx, r->sidx, &scommit);
+      dk__index_moved(r->ctx, stx, r->sidx, &scommit);
       json_object_del(r->state, "pending_source_commit");
       if (!partial) r->res->outcome = r->res->commit[0] ? DK_SOURCE_COMMITTED : DK_SOURCE_UNCHANGED;
     }
@@ -285,6 +375,84 @@ static void dk__commit(struct dk__run *r, struct dk__round *rd, int partial) {
   dk_txn_free(stx);
   free(sref);
   if (rc >= 0) dk__metrics_commit(r, (double)(uv_hrtime() - t0) / 1e9); /* a failed commit is counted as a failed fetch */
+}
+
+/* The rounds of n runs (none partial) that ended together, committed as
+ * one: each source's own branch commit, then one main commit for all that
+ * changed (dk__commit_group; a lone one goes the way of dk__commit), then
+ * their branches. The crash mending is dk__commit's: each state file names
+ * its pending source commit before main moves. Sets each run's outcome. */
+static void dk__commit_batch(struct dk__run *const *runs, size_t n) {
+  struct dk__ctx *ctx = runs[0]->ctx;
+  struct dk_store *st = ctx->store;
+  uint64_t t0 = uv_hrtime();
+  struct dk__scommit *sc = dk_calloc(n, sizeof *sc);
+  struct dk__run **mine = dk_calloc(n, sizeof *mine);
+  struct dk__bmeta {
+    struct dk_commit_meta meta;
+    char names[512];
+  } *bm = dk_calloc(n, sizeof *bm);
+  size_t k = 0;
+  git_time_t when = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct dk__run *r = runs[i];
+    r->res->partial = 0;
+    char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name);
+    struct dk_commit_meta *meta = &bm[k].meta;
+    dk__msg_meta(r, meta, bm[k].names, sizeof bm[k].names);
+    meta->when = dk_converge_next_time(st, ctx->cfg, 0, r->src->name, meta->when);
+    struct dk_txn *stx = NULL;
+    git_oid scommit;
+    int rc = dk__index_ready(r, sref);
+    if (rc == 0) rc = dk__commit_source(r, r->round, sref, 0, meta, &stx, &scommit);
+    if (rc == 0) r->res->outcome = DK_SOURCE_UNCHANGED;
+    if (rc < 0) dk__commit_failed(r, 0, "source branch", st->err);
+    if (rc != 1) {
+      dk_txn_free(stx);
+      free(sref);
+      if (rc == 0) dk__metrics_commit(r, (double)(uv_hrtime() - t0) / 1e9);
+      continue;
+    }
+    char shex[GIT_OID_HEXSZ + 1];
+    dk_oid_hex(&scommit, shex);
+    json_object_set_new(r->state, "pending_source_commit", json_string(shex));
+    dk__run_save_state(r);
+    sc[k] = (struct dk__scommit){sref, scommit, stx};
+    mine[k++] = r;
+    if (meta->when > when) when = meta->when;
+  }
+  git_oid mcommit;
+  const char *what = "source branch";
+  int rc = 0;
+  dk_log(DK_LOG_DEBUG, "engine", "batch", NULL, "TIMING %zu source commits: %.1f ms", k, (double)(uv_hrtime() - t0) / 1e6);
+  if (k == 1)
+    rc = dk__commit_main(mine[0], mine[0]->round, &bm[0].meta, sc[0].sref, sc[0].stx, &sc[0].commit, 0, &mcommit,
+                         &what);
+  else if (k > 1)
+    rc = dk__commit_group(ctx, mine, sc, k, when, &mcommit, &what);
+  dk_log(DK_LOG_DEBUG, "engine", "batch", NULL, "TIMING main: %.1f ms", (double)(uv_hrtime() - t0) / 1e6);
+  for (size_t j = 0; j < k; j++) {
+    struct dk__run *r = mine[j];
+    int mrc = rc;
+    if (mrc == 1) dk_oid_hex(&mcommit, r->res->commit);
+    if (mrc >= 0 && (what = "source branch", mrc = dk_txn_move(sc[j].stx, &sc[j].commit)) == 0) {
+      dk__index_moved(ctx, sc[j].stx, r->sidx, &sc[j].commit);
+      json_object_del(r->state, "pending_source_commit");
+      r->res->outcome = r->res->commit[0] ? DK_SOURCE_COMMITTED : DK_SOURCE_UNCHANGED;
+    }
+    if (mrc < 0) {
+      r->res->commit[0] = '\0';
+      dk__commit_failed(r, 0, what, st->err);
+    } else {
+      dk__metrics_commit(r, (double)(uv_hrtime() - t0) / 1e9);
+    }
+    dk_txn_free(sc[j].stx);
+    free((char *)sc[j].sref);
+  }
+  dk_log(DK_LOG_DEBUG, "engine", "batch", NULL, "TIMING moved: %.1f ms", (double)(uv_hrtime() - t0) / 1e6);
+  free(bm);
+  free(mine);
+  free(sc);
 }
 
 /* --- the run's lifecycle ---------------------------------------------------- */
@@ -447,6 +615,10 @@ static void dk__run_end(struct dk__run *r) {
   }
   dk__metrics_run_end(r);
   dk__fetch_release(r);
+  if (r->light) {
+    r->light = 0;
+    r->ctx->light--;
+  }
   if (er->prev) er->prev->next = er->next;
   else e->active = er->next;
   if (er->next) er->next->prev = er->prev;
@@ -469,17 +641,101 @@ static void dk__ingest_work(uv_work_t *w) {
   dk__ingest(r, r->round);
 }
 
-/* Back on the loop: commit the round, then end the run. */
-static void dk__ingest_done(uv_work_t *w, int status) {
-  (void)status; /* never canceled: nothing calls uv_cancel */
-  struct dk__run *r = w->data;
-  dk__metrics_round(r, r->round);
-  dk__commit(r, r->round, r->partial);
+/* After its commit: what was served, kept for the next round; the run ends. */
+static void dk__ingest_end(struct dk__run *r) {
   if (!r->partial && r->res->outcome != DK_SOURCE_FAILED) dk__seen_update(r, r->round);
   dk__round_free(r->round);
   free(r->round);
   r->round = NULL;
   dk__run_end(r);
+}
+
+/* Commit every round that is waiting: the ones that ended in the same turn
+ * of the loop (while the last commit held it, say) as one (a partial round
+ * alone, its message says what failed), then end their runs. */
+static void dk__commits_flush(struct dk_engine *e) {
+  if (e->commits_open) uv_idle_stop(&e->commits);
+  if (e->group_armed) uv_timer_stop(&e->group), e->group_armed = 0;
+  while (e->qhead) {
+    size_t n = e->nqueued;
+    struct dk__run **runs = dk_calloc(n, sizeof *runs), **whole = dk_calloc(n, sizeof *whole);
+    size_t nw = 0, i = 0;
+    for (struct dk__erun *er = e->qhead, *next; er; er = next) {
+      next = er->qnext;
+      er->qnext = NULL;
+      er->queued = 0;
+      runs[i++] = &er->run;
+      if (!er->run.partial) whole[nw++] = &er->run;
+    }
+    e->qhead = e->qtail = NULL;
+    e->nqueued = e->qheavy = 0;
+    for (i = 0; i < n; i++)
+      if (runs[i]->partial) dk__commit(runs[i], runs[i]->round, 1);
+    if (nw == 1) dk__commit(whole[0], whole[0]->round, 0);
+    else if (nw > 1) dk__commit_batch(whole, nw);
+    for (i = 0; i < n; i++) dk__ingest_end(runs[i]);
+    free(whole);
+    free(runs);
+  }
+}
+
+/* Runs whose round is being parsed or ingested, or waits for a place: what
+ * will join the queue soon (a transfer may take any time: not counted). */
+static size_t dk__coming(const struct dk_engine *e) {
+  size_t n = 0;
+  for (const struct dk__erun *er = e->active; er; er = er->next)
+    n += !er->queued && (er->run.round != NULL || er->run.page_res != NULL);
+  return n;
+}
+
+static void dk__commits_late(uv_timer_t *t) {
+  struct dk_engine *e = t->data;
+  e->group_armed = 0;
+  dk__commits_flush(e);
+}
+
+/* The next turn of the loop after rounds were queued: commit them, unless
+ * all of them are light and more are on their way (then up to
+ * DK__GROUP_WAIT_MS later, or when the last of those is queued). */
+static void dk__commits_due(uv_idle_t *h) {
+  struct dk_engine *e = h->data;
+  if (e->qheavy == 0 && e->nqueued < DK__MAX_LIGHT && !e->ctx.closing && dk__coming(e) > 0) {
+    uv_idle_stop(&e->commits);
+    dk_log(DK_LOG_DEBUG, "engine", "batch", NULL, "TIMING wait with %zu queued, %zu coming", e->nqueued, dk__coming(e));
+    if (!e->group_armed) {
+      uv_timer_start(&e->group, dk__commits_late, DK__GROUP_WAIT_MS, 0);
+      e->group_armed = 1;
+    }
+    return;
+  }
+  dk__commits_flush(e);
+}
+
+/* Back on the loop: the round waits for the commit of the rounds that
+ * ended in this turn of the loop. */
+static void dk__ingest_done(uv_work_t *w, int status) {
+  (void)status; /* never canceled: nothing calls uv_cancel */
+  struct dk__run *r = w->data;
+  struct dk__erun *er = (struct dk__erun *)r;
+  struct dk_engine *e = er->engine;
+  dk__metrics_round(r, r->round);
+  if (r->has_slot && !r->partial && json_array_size(r->records) <= DK__LIGHT_RECORDS && r->ctx->light < DK__MAX_LIGHT) {
+    dk__fetch_release(r);
+    r->light = 1;
+    r->ctx->light++;
+  }
+  if (!e->commits_open) { /* the engine is closing: commit now */
+    dk__commit(r, r->round, r->partial);
+    dk__ingest_end(r);
+    return;
+  }
+  if (e->qtail) e->qtail->qnext = er;
+  else e->qhead = er;
+  e->qtail = er;
+  er->queued = 1;
+  e->nqueued++;
+  e->qheavy += r->has_slot != 0;
+  uv_idle_start(&e->commits, dk__commits_due);
 }
 
 /* The run has ended (every stage hands back here): commit what it brought
@@ -584,6 +840,12 @@ int dk_engine_open(uv_loop_t *loop, const struct dk_config *cfg, const char *plu
   e->idle.data = e;
   e->idle_live = 1;
   uv_unref((uv_handle_t *)&e->idle); /* never what keeps a loop running */
+  uv_idle_init(loop, &e->commits);
+  e->commits.data = e;
+  e->commits_live = e->commits_open = 1;
+  uv_timer_init(loop, &e->group);
+  e->group.data = e;
+  e->group_live = 1;
   *out = e;
   return 0;
 }
@@ -650,7 +912,9 @@ int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_
 }
 
 static void dk__engine_maybe_freed(struct dk_engine *e) {
-  if (!e->ctx.closing || e->ctx.http != NULL || e->nlive > 0 || e->idle_live || e->publish_live) return;
+  if (!e->ctx.closing || e->ctx.http != NULL || e->nlive > 0 || e->idle_live || e->commits_live || e->group_live ||
+      e->publish_live)
+    return;
   void (*closed)(void *) = e->closed;
   void *arg = e->closed_arg;
   dk_loader_free(&e->loader);
@@ -669,6 +933,18 @@ static void dk__engine_maybe_freed(struct dk_engine *e) {
 static void dk__engine_idle_closed(uv_handle_t *h) {
   struct dk_engine *e = h->data;
   e->idle_live = 0;
+  dk__engine_maybe_freed(e);
+}
+
+static void dk__engine_commits_closed(uv_handle_t *h) {
+  struct dk_engine *e = h->data;
+  e->commits_live = 0;
+  dk__engine_maybe_freed(e);
+}
+
+static void dk__engine_group_closed(uv_handle_t *h) {
+  struct dk_engine *e = h->data;
+  e->group_live = 0;
   dk__engine_maybe_freed(e);
 }
 
@@ -699,6 +975,12 @@ void dk_engine_close(struct dk_engine *e, void (*done)(void *arg), void *arg) {
     else if (er->run.wait != DK__WAIT_NONE) dk__run_cancel(&er->run);
   }
   if (e->idle_live) uv_close((uv_handle_t *)&e->idle, dk__engine_idle_closed);
+  dk__commits_flush(e); /* the rounds that ended are committed, not dropped */
+  if (e->commits_open) {
+    e->commits_open = 0; /* from now on a round commits as it ends */
+    uv_close((uv_handle_t *)&e->commits, dk__engine_commits_closed);
+    uv_close((uv_handle_t *)&e->group, dk__engine_group_closed);
+  }
   if (e->publish_live) dk_publish_close(e->publish, dk__engine_publish_closed, e);
   dk_http_close(e->ctx.http, dk__engine_http_closed, e);
 }

@@ -334,6 +334,7 @@ struct dk__fold {
   struct dk_buf tip_trailers; /* main_tip's own Duikou-Fold lines, when the fold starts there */
   git_oid *start_at; /* what the start had folded of each input (start_has[i]) */
   char *start_has;
+  size_t nbody; /* lines written to out->body */
 };
 
 /* A reason kept for the fold's lifetime (NULL: dflt). */
@@ -632,6 +633,46 @@ static void dk__chgs_free(struct dk__chgs *c) {
 }
 
 /* The merge of one path of a report. */
+/* Whether another source input holds path at its last commit folded: 1, 0
+ * or DK_EGIT (dk__others without parsing what they hold). */
+static int dk__others_any(struct dk__fold *f, size_t i, const char *path) {
+  for (size_t j = 0; j < f->n; j++) {
+    if (j == i || f->in[j].source == NULL || f->L[j].ref == NULL) continue;
+    git_oid blob, h;
+    int has = -1, found = 0;
+    if (f->ix && f->in[j].ix1) {
+      dk_index_head(f->ix, f->in[j].ix1 - 1, &h, &found);
+      if (found && git_oid_equal(&h, &f->L[j].commit)) has = dk_index_source(f->ix, f->in[j].ix1 - 1, path, &blob);
+    }
+    if (has < 0 && (has = dk_store_blob_at(f->st, &f->L[j].commit, path, &blob)) < 0) return has;
+    if (has) return 1;
+  }
+  return 0;
+}
+
+/* A report changed a record main holds just as the report had it before,
+ * no other source holds it and it has no conflict file: the merge would
+ * give theirs (ours is the base, nothing else to weigh), so the fold takes
+ * the new blob without parsing anything (1); 0 when the merge must run, or
+ * DK_EGIT. Most of a re-sync's changes are these. */
+static int dk__plain_follow(struct dk__fold *f, const struct dk__ev *ev, const struct dk__chg *c, const char *cpath) {
+  struct dk__ent *e = dk__find(f, c->path);
+  git_oid cur;
+  int has;
+  if (e) {
+    if (!e->present || !e->has_oid) return 0;
+    cur = e->oid;
+    has = 1;
+  } else if ((has = dk__start_blob(f, c->path, &cur)) <= 0) {
+    return has;
+  }
+  if (!git_oid_equal(&cur, &c->old)) return 0;
+  int conf = dk__main_has(f, cpath);
+  if (conf != 0) return conf < 0 ? conf : 0;
+  int other = dk__others_any(f, ev->in, c->path);
+  return other < 0 ? other : !other;
+}
+
 static int dk__fold_merge(struct dk__fold *f, const struct dk__ev *ev, const struct dk__chg *c, enum dk_kind kind,
                           const char *id, const char *cpath, const char *tomb) {
   const struct dk_fold_input *in = &f->in[ev->in];
@@ -707,6 +748,8 @@ static int dk__fold_path(struct dk__fold *f, const struct dk__ev *ev, const char
     /* a record main does not hold, new in this source's history, with no
      * conflict file: what the merge decides, without parsing it */
     dk__touch(f, dk__set_blob(f, c->path, &c->neu), NULL);
+  } else if (c->how == DK_STORE_MODIFIED && !tomb && (rc = dk__plain_follow(f, ev, c, cpath)) != 0) {
+    if (rc == 1) dk__touch(f, dk__set_blob(f, c->path, &c->neu), NULL);
   } else if (rc >= 0) {
     rc = dk__fold_merge(f, ev, c, kind, id, cpath, tomb ? reason : NULL);
   }
@@ -1138,6 +1181,11 @@ static int dk__body_line(struct dk__fold *f, int has_tip, const git_oid *tip, co
   out->changed[kind]++;
   if (e && e->desc && e->touches == 1 && f->at_tip) {
     dk_buf_printf(&out->body, "%s: %s\n", path, e->desc);
+    return 0;
+  }
+  if (f->nbody++ >= DK_FOLD_BODY_LINES) {
+    /* past what a commit message lists (commitmsg.h): counted, not described */
+    dk_buf_printf(&out->body, "%s: changed\n", path);
     return 0;
   }
   json_t *a = NULL, *b = NULL;

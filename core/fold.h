@@ -82,6 +82,9 @@
 #define DK_FOLD_ABSENT_TRAILER "Duikou-Absent"
 #define DK_FOLD_RESOLVE_TRAILER "Duikou-Resolve"
 #define DK_FOLD_RESOLUTIONS "resolutions/"
+/* out->body describes the fields changed of this many changed records;
+ * the lines after say only "<path>: changed" (a message lists no more). */
+#define DK_FOLD_BODY_LINES 200
 
 /* One path of a commit against its first parent, as dk_store_diff gives it. */
 struct dk_fold_change {
@@ -168,7 +171,8 @@ int dk_fold_resolution_commit(struct dk_store *st, const char *ref, const json_t
                               const struct dk_commit_meta *meta, git_oid *out);
 
 struct dk_fold_out {
-  struct dk_buf body;     /* one line per record path whose main value changes vs main_tip's tree */
+  struct dk_buf body;     /* one line per record path whose main value changes vs main_tip's tree
+                           * (the fields changed: DK_FOLD_BODY_LINES of them) */
   struct dk_buf conf;     /* one line per conflict met in the events folded now ("<site>/<source>") */
   struct dk_buf trailers; /* the Duikou-Fold lines for the commit */
   size_t events, conflicts, open; /* events folded now; conflicts met in them; of those, left open */

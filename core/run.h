@@ -39,6 +39,7 @@ struct dk__ctx {
   int closing; /* no new request: runs end as canceled */
   struct dk_inputs_cache *inputs; /* what the fold's inputs are, kept between folds (converge.h; NULL until then) */
   unsigned busy; /* runs between their first parse and their end (fetch.c) */
+  unsigned light; /* of those, light rounds that gave their place back (engine.c) */
   struct dk__run *wait_head, *wait_tail; /* runs waiting for a place among them, in order */
   struct dk_metrics *metrics; /* what is counted (metrics.h), or NULL; the engine's owner's */
 };
@@ -91,6 +92,7 @@ struct dk__run {
   size_t nheld, capheld;
   struct dk__round *round; /* the round being prepared (ingest, on a worker) */
   int has_slot;         /* counted in ctx->busy */
+  int light;            /* its round, parsed, waits for its commit without a place (engine.c) */
   struct dk__run *wait_next;
   int partial;          /* the round being committed is a failed round's pages */
   struct dk_source_result result;

@@ -36,7 +36,7 @@ struct dk_txn {
   struct dk__upd *upd;
   size_t nupd, capupd;
   json_t *index;      /* path -> index in upd */
-  git_oid parents[4];
+  git_oid *parents;   /* merge parents after the base (a round's many sources) */
   size_t nparents;
   struct dk_pack *pack; /* objects not yet written: blobs as they are put, trees at commit */
 };
@@ -439,7 +439,8 @@ size_t dk_txn_changes(const struct dk_txn *t) {
 }
 
 void dk_txn_add_parent(struct dk_txn *t, const git_oid *parent) {
-  if (t->nparents < sizeof t->parents / sizeof t->parents[0]) git_oid_cpy(&t->parents[t->nparents++], parent);
+  t->parents = dk_realloc(t->parents, (t->nparents + 1) * sizeof *t->parents);
+  git_oid_cpy(&t->parents[t->nparents++], parent);
 }
 
 static git_time_t dk__commit_clock;
@@ -573,7 +574,7 @@ static int dk__txn_signatures(struct dk_txn *t, const struct dk_commit_meta *met
 }
 
 /* The new commit's parents: the base commit, then the merge parents, looked
- * up into pc (room for 5), *np of them. Returns 0, or dk__stfail's; the
+ * up into pc (room for 1 + t->nparents), *np of them. Returns 0, or dk__stfail's; the
  * caller frees the *np looked up in either case. */
 static int dk__txn_parents(struct dk_txn *t, git_commit **pc, size_t *np) {
   git_repository *repo = t->st->repo;
@@ -615,8 +616,8 @@ int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force,
   git_oid commit_oid;
   git_tree *tree = NULL;
   git_signature *author = NULL, *committer = NULL;
-  const git_commit *parents[5];
-  git_commit *pc[5] = {0};
+  const git_commit **parents = dk_calloc(t->nparents + 1, sizeof *parents);
+  git_commit **pc = dk_calloc(t->nparents + 1, sizeof *pc);
   size_t np = 0;
   if ((ret = dk__txn_tree(t, ups, k, &tree)) != 0 ||
       (ret = dk__txn_signatures(t, meta, &author, &committer)) != 0 || (ret = dk__txn_parents(t, pc, &np)) != 0)
@@ -640,6 +641,8 @@ int dk_txn_write(struct dk_txn *t, const struct dk_commit_meta *meta, int force,
   ret = 1;
 out:
   for (size_t i = 0; i < np; i++) git_commit_free(pc[i]);
+  free(pc);
+  free(parents);
   git_signature_free(author);
   git_signature_free(committer);
   git_tree_free(tree);
@@ -678,6 +681,7 @@ void dk_txn_free(struct dk_txn *t) {
   json_decref(t->index);
   dk_pack_free(t->pack);
   git_tree_free(t->base_tree);
+  free(t->parents);
   free(t->ref);
   free(t);
 }
