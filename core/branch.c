@@ -32,14 +32,6 @@ static int dk__read_blob(struct dk_store *st, const char *path, const git_oid *o
   return rc;
 }
 
-/* What this source's branch holds at path (NULL: nothing), from the index. */
-static int dk__base(struct dk__run *r, const char *path, json_t **out) {
-  git_oid oid;
-  *out = NULL;
-  if (!dk_index_source(r->ctx->index, r->sidx, path, &oid)) return 0;
-  return dk__read_blob(r->ctx->store, path, &oid, out);
-}
-
 int dk__branch_others(struct dk__run *r, const char *path, struct dk_merge_other *others, json_t **held,
                       size_t *n) {
   const struct dk_config *cfg = r->ctx->cfg;
@@ -82,9 +74,7 @@ static int dk__put_valid(struct dk__run *r, struct dk__round *rd, struct dk_txn 
     unsigned char *z = it->z;
     it->z = NULL; /* the transaction's now */
     int rc = dk_txn_put_blob(stx, it->path, &it->oid, it->size, z, it->zlen);
-    json_t *base = NULL;
-    if (rc == 1 && (rc = dk__base(r, it->path, &base)) == 0)
-      dk__round_add(rd, it->path, base, json_incref(it->rec), it, DK__CHG_REPORT, NULL);
+    if (rc == 1) dk__round_add(rd, it->path, it, DK__CHG_REPORT, NULL);
     if (rc < 0) return rc;
   }
   return 0;
@@ -98,14 +88,9 @@ static int dk__put_tombstones(struct dk__run *r, struct dk__round *rd, struct dk
   json_array_foreach(r->tombstones, i, t) {
     const char *tp = json_string_value(json_object_get(t, "path"));
     if (json_object_get(rd->valid, tp)) continue;
-    json_t *base = NULL;
-    int rc = dk__base(r, tp, &base);
-    if (rc == 0) rc = dk_txn_remove(stx, tp);
-    if (rc < 0) {
-      json_decref(base);
-      return rc;
-    }
-    dk__round_add(rd, tp, base, NULL, NULL, DK__CHG_TOMBSTONE, json_string_value(json_object_get(t, "reason")));
+    int rc = dk_txn_remove(stx, tp);
+    if (rc < 0) return rc;
+    dk__round_add(rd, tp, NULL, DK__CHG_TOMBSTONE, json_string_value(json_object_get(t, "reason")));
   }
   return 0;
 }
@@ -137,16 +122,32 @@ static int dk__absence(struct dk__run *r, struct dk__round *rd, const char *path
     char reason[128];
     snprintf(reason, sizeof reason, "absent from %lld consecutive full listings (delete_after: %d)", (long long)n,
              r->src->delete_after);
-    dk__round_add(rd, path, NULL, NULL, NULL, DK__CHG_ABSENT, reason);
+    dk__round_add(rd, path, NULL, DK__CHG_ABSENT, reason);
   }
   return 1;
+}
+
+/* Whether the round lists every path the branch holds (the index is still
+ * at the branch's head): then none left it, and the branch's paths need not
+ * be walked. Listed paths are distinct; an unchanged item is one the
+ * branch holds. */
+static int dk__all_listed(struct dk__run *r, const struct dk__round *rd) {
+  size_t listed = 0;
+  git_oid oid;
+  for (size_t i = 0; i < rd->nitems; i++)
+    listed += rd->items[i].unchanged || dk_index_source(r->ctx->index, r->sidx, rd->items[i].path, &oid);
+  const char *path;
+  json_t *v;
+  json_object_foreach(rd->invalid, path, v) listed += !json_object_get(rd->valid, path) &&
+                                                      dk_index_source(r->ctx->index, r->sidx, path, &oid);
+  return listed >= dk_index_source_count(r->ctx->index, r->sidx);
 }
 
 /* After a full listing: what the source no longer lists leaves its branch,
  * and the absences in the state are counted on. */
 static int dk__absences(struct dk__run *r, struct dk__round *rd, struct dk_txn *stx) {
   struct dk__absent_ctx a = {rd, json_object()};
-  int rc = dk_index_source_foreach(r->ctx->index, r->sidx, dk__collect_absent, &a);
+  int rc = dk__all_listed(r, rd) ? 0 : dk_index_source_foreach(r->ctx->index, r->sidx, dk__collect_absent, &a);
   json_t *absent = json_object_get(r->state, "absent"), *next = json_object(), *t;
   const char *path;
   void *tmp;

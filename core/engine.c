@@ -36,9 +36,15 @@
  * committed are committed together (dk__commits_flush). */
 #define DK__LIGHT_RECORDS 500
 #define DK__MAX_LIGHT 64
-/* ... and wait for them at most this long (a round still parsed joins the
- * commit of those that ended before it, while the loop has nothing to do) */
+/* From this many rounds ready at once, main takes them in one commit
+ * (dk__commit_batch); fewer make a main commit each, the history a person
+ * reads best (one "sync <source>" a report). */
+#define DK__GROUP_MIN 8
+/* ... and wait for those still parsed while one ends at least every
+ * DK__GROUP_WAIT_MS, DK__GROUP_MAX_MS at most (a round still parsed joins
+ * the commit of those that ended before it; the loop has nothing to do) */
 #define DK__GROUP_WAIT_MS 300
+#define DK__GROUP_MAX_MS 3000
 
 /* A run as the engine keeps it: the run itself first (stages see only
  * that), and its place in the engine's list of runs in progress. */
@@ -66,6 +72,7 @@ struct dk_engine {
   struct dk__erun *qhead, *qtail;
   size_t nqueued, qheavy;  /* rounds in the queue; of those, holding a place among the rounds parsed */
   uv_timer_t group;        /* how long light rounds wait for the ones still being parsed */
+  uint64_t group_since;    /* when the first of them was queued (uv_hrtime) */
   int group_live, group_armed;
   struct dk_publish *publish; /* the exchange with the remotes (daemon only) */
   int publish_live;
@@ -394,6 +401,7 @@ static void dk__commit_batch(struct dk__run *const *runs, size_t n) {
   } *bm = dk_calloc(n, sizeof *bm);
   size_t k = 0;
   git_time_t when = 0;
+  dk_store_hold(st, 1); /* one pack for the round, written before main moves */
   for (size_t i = 0; i < n; i++) {
     struct dk__run *r = runs[i];
     r->res->partial = 0;
@@ -430,6 +438,7 @@ static void dk__commit_batch(struct dk__run *const *runs, size_t n) {
                          &what);
   else if (k > 1)
     rc = dk__commit_group(ctx, mine, sc, k, when, &mcommit, &what);
+  if (dk_store_hold(st, 0) != 0 && rc >= 0) rc = DK_EIO, what = "source branch"; /* main unchanged: nothing moved */
   dk_log(DK_LOG_DEBUG, "engine", "batch", NULL, "TIMING main: %.1f ms", (double)(uv_hrtime() - t0) / 1e6);
   for (size_t j = 0; j < k; j++) {
     struct dk__run *r = mine[j];
@@ -671,8 +680,9 @@ static void dk__commits_flush(struct dk_engine *e) {
     e->nqueued = e->qheavy = 0;
     for (i = 0; i < n; i++)
       if (runs[i]->partial) dk__commit(runs[i], runs[i]->round, 1);
-    if (nw == 1) dk__commit(whole[0], whole[0]->round, 0);
-    else if (nw > 1) dk__commit_batch(whole, nw);
+    if (nw >= DK__GROUP_MIN) dk__commit_batch(whole, nw);
+    else
+      for (i = 0; i < nw; i++) dk__commit(whole[i], whole[i]->round, 0);
     for (i = 0; i < n; i++) dk__ingest_end(runs[i]);
     free(whole);
     free(runs);
@@ -699,13 +709,13 @@ static void dk__commits_late(uv_timer_t *t) {
  * DK__GROUP_WAIT_MS later, or when the last of those is queued). */
 static void dk__commits_due(uv_idle_t *h) {
   struct dk_engine *e = h->data;
-  if (e->qheavy == 0 && e->nqueued < DK__MAX_LIGHT && !e->ctx.closing && dk__coming(e) > 0) {
+  size_t coming = e->qheavy == 0 && e->nqueued < DK__MAX_LIGHT && !e->ctx.closing ? dk__coming(e) : 0;
+  uint64_t waited = (uv_hrtime() - e->group_since) / 1000000;
+  if (coming > 0 && e->nqueued + coming >= DK__GROUP_MIN && waited < DK__GROUP_MAX_MS) {
     uv_idle_stop(&e->commits);
-    dk_log(DK_LOG_DEBUG, "engine", "batch", NULL, "TIMING wait with %zu queued, %zu coming", e->nqueued, dk__coming(e));
-    if (!e->group_armed) {
-      uv_timer_start(&e->group, dk__commits_late, DK__GROUP_WAIT_MS, 0);
-      e->group_armed = 1;
-    }
+    uint64_t left = DK__GROUP_MAX_MS - waited;
+    uv_timer_start(&e->group, dk__commits_late, left < DK__GROUP_WAIT_MS ? left : DK__GROUP_WAIT_MS, 0);
+    e->group_armed = 1;
     return;
   }
   dk__commits_flush(e);
@@ -730,7 +740,7 @@ static void dk__ingest_done(uv_work_t *w, int status) {
     return;
   }
   if (e->qtail) e->qtail->qnext = er;
-  else e->qhead = er;
+  else e->qhead = er, e->group_since = uv_hrtime();
   e->qtail = er;
   er->queued = 1;
   e->nqueued++;

@@ -15,13 +15,13 @@
 
 #define DK__RAW_MAX 16384 /* bytes of a record over its limits kept in quarantine */
 
-void dk__round_add(struct dk__round *rd, const char *path, json_t *base, json_t *theirs,
-                   const struct dk__item *item, enum dk__chg_kind kind, const char *reason) {
+void dk__round_add(struct dk__round *rd, const char *path, const struct dk__item *item, enum dk__chg_kind kind,
+                   const char *reason) {
   if (rd->nchg == rd->capchg) {
     rd->capchg = rd->capchg ? 2 * rd->capchg : 64;
     rd->chg = dk_realloc(rd->chg, rd->capchg * sizeof *rd->chg);
   }
-  rd->chg[rd->nchg++] = (struct dk__chg){dk_strdup(path), base, theirs, item, kind, reason ? dk_strdup(reason) : NULL};
+  rd->chg[rd->nchg++] = (struct dk__chg){dk_strdup(path), item, kind, reason ? dk_strdup(reason) : NULL};
 }
 
 /* The item for path: a new one, or the one an earlier record of the round
@@ -78,8 +78,6 @@ void dk__round_free(struct dk__round *rd) {
   free(rd->items);
   for (size_t i = 0; i < rd->nchg; i++) {
     free(rd->chg[i].path);
-    json_decref(rd->chg[i].base);
-    json_decref(rd->chg[i].theirs);
     free(rd->chg[i].reason);
   }
   free(rd->chg);

@@ -18,7 +18,6 @@ enum dk__chg_kind {
  * (base, from its branch) and says now (theirs; NULL for a deletion). */
 struct dk__chg {
   char *path;
-  json_t *base, *theirs;
   const struct dk__item *item; /* theirs' blob, prepared (NULL for a deletion) */
   enum dk__chg_kind kind;
   char *reason; /* of a deletion */
@@ -63,10 +62,10 @@ struct dk__round {
 void dk__ingest(struct dk__run *r, struct dk__round *rd);
 /* The item at path, or NULL. */
 const struct dk__item *dk__round_item(const struct dk__round *rd, const char *path);
-/* Add a change to the round (path and reason copied; base and theirs
- * owned by the round from now on; item borrowed from the round). */
-void dk__round_add(struct dk__round *rd, const char *path, json_t *base, json_t *theirs,
-                   const struct dk__item *item, enum dk__chg_kind kind, const char *reason);
+/* Add a change to the round (path and reason copied; item borrowed from
+ * the round). */
+void dk__round_add(struct dk__round *rd, const char *path, const struct dk__item *item, enum dk__chg_kind kind,
+                   const char *reason);
 void dk__round_free(struct dk__round *rd);
 
 #endif

@@ -166,6 +166,23 @@ int dk_pack_has(const struct dk_pack *p, const git_oid *oid) {
   return dk__find(p, oid) != NULL;
 }
 
+int dk_pack_info(const struct dk_pack *p, const git_oid *oid, git_object_t *type, size_t *size) {
+  const struct dk__obj *o = dk__find(p, oid);
+  if (o == NULL) return DK_ENOENT;
+  *type = o->type;
+  *size = o->size;
+  return 0;
+}
+
+void dk_pack_move(struct dk_pack *dst, struct dk_pack *src) {
+  for (size_t i = 0; i < src->n; i++) {
+    struct dk__obj *o = &src->objs[i];
+    dk_pack_add(dst, o->type, &o->oid, o->size, o->z, o->zlen); /* takes z, or frees a duplicate */
+    o->z = NULL;
+  }
+  dk_pack_reset(src);
+}
+
 const git_oid *dk_pack_oid(const struct dk_pack *p, size_t i) { return i < p->n ? &p->objs[i].oid : NULL; }
 
 size_t dk_pack_bytes(const struct dk_pack *p) {

@@ -42,6 +42,10 @@ int dk_pack_add(struct dk_pack *p, git_object_t type, const git_oid *oid, size_t
                 size_t zlen);
 /* Whether (1) or not (0) the pack holds `oid`. O(1) on average. */
 int dk_pack_has(const struct dk_pack *p, const git_oid *oid);
+/* The type and raw size of an object added: 0, or DK_ENOENT. */
+int dk_pack_info(const struct dk_pack *p, const git_oid *oid, git_object_t *type, size_t *size);
+/* Move every object of src into dst (src is left empty). */
+void dk_pack_move(struct dk_pack *dst, struct dk_pack *src);
 /* The raw bytes of an object added, inflated again, into *data (malloc'd,
  * NUL-terminated, caller frees) and *len, its type into *type (may be NULL).
  * Returns 0, DK_ENOENT, DK_ENOMEM, or DK_EIO when its deflated bytes do not

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <git2/sys/odb_backend.h>
 #include <jansson.h>
 
 #include "log.h"
@@ -81,6 +82,107 @@ static int dk__rm_cb(const char *p, const struct stat *sb, int flag, struct FTW 
   (void)ftw;
   remove(p); /* best effort: what stays is a stray folder, never the repository */
   return 0;
+}
+
+/* ---- objects held back ----
+ * While a round's commits are made together (dk_store_hold), the objects
+ * of every commit but the last are needed before any of them is on disk:
+ * the fold reads the source commits, a commit its tree. This backend
+ * serves them from st->held, ahead of the loose and pack backends, until
+ * they are written as one pack. */
+struct dk__held_odb {
+  git_odb_backend parent;
+  struct dk_store *st;
+};
+
+static int dk__ho_read(void **data, size_t *len, git_object_t *type, git_odb_backend *b, const git_oid *oid) {
+  struct dk_store *st = ((struct dk__held_odb *)b)->st;
+  char *d = NULL;
+  size_t l = 0;
+  if (st->held == NULL || dk_pack_read(st->held, oid, type, &d, &l) != 0) return GIT_ENOTFOUND;
+  void *out = git_odb_backend_data_alloc(b, l + 1);
+  if (out == NULL) {
+    free(d);
+    return -1;
+  }
+  memcpy(out, d, l + 1);
+  free(d);
+  *data = out;
+  *len = l;
+  return 0;
+}
+
+static int dk__ho_read_prefix(git_oid *full, void **data, size_t *len, git_object_t *type, git_odb_backend *b,
+                              const git_oid *id, size_t n) {
+  if (n < GIT_OID_HEXSZ) return GIT_ENOTFOUND; /* held for a moment: never named by a person */
+  git_oid_cpy(full, id);
+  return dk__ho_read(data, len, type, b, id);
+}
+
+static int dk__ho_read_header(size_t *len, git_object_t *type, git_odb_backend *b, const git_oid *oid) {
+  struct dk_store *st = ((struct dk__held_odb *)b)->st;
+  return st->held && dk_pack_info(st->held, oid, type, len) == 0 ? 0 : GIT_ENOTFOUND;
+}
+
+static int dk__ho_exists(git_odb_backend *b, const git_oid *oid) {
+  struct dk_store *st = ((struct dk__held_odb *)b)->st;
+  return st->held && dk_pack_has(st->held, oid);
+}
+
+static int dk__ho_exists_prefix(git_oid *full, git_odb_backend *b, const git_oid *id, size_t n) {
+  if (n < GIT_OID_HEXSZ || !dk__ho_exists(b, id)) return GIT_ENOTFOUND;
+  git_oid_cpy(full, id);
+  return 0;
+}
+
+static void dk__ho_free(git_odb_backend *b) { free(b); }
+
+/* Put the held-objects backend into the repository's object database. */
+static int dk__held_attach(struct dk_store *st) {
+  git_odb *odb = NULL;
+  if (git_repository_odb(&odb, st->repo) != 0) return -1;
+  struct dk__held_odb *b = dk_calloc(1, sizeof *b);
+  git_odb_init_backend(&b->parent, GIT_ODB_BACKEND_VERSION);
+  b->parent.read = dk__ho_read;
+  b->parent.read_prefix = dk__ho_read_prefix;
+  b->parent.read_header = dk__ho_read_header;
+  b->parent.exists = dk__ho_exists;
+  b->parent.exists_prefix = dk__ho_exists_prefix;
+  b->parent.free = dk__ho_free;
+  b->st = st;
+  int rc = git_odb_add_backend(odb, &b->parent, 3); /* before loose (1) and packs (2) */
+  if (rc != 0) free(b);
+  git_odb_free(odb);
+  return rc;
+}
+
+/* Write what is held as one pack (the store's recent one). Returns 0 or a
+ * DK_E* code with err. */
+static int dk__held_write(struct dk_store *st) {
+  if (st->held == NULL || dk_pack_count(st->held) == 0) return 0;
+  int rc = dk_pack_write(st->held, git_repository_path(st->repo), st->err);
+  git_odb *odb = NULL;
+  if (rc == 0 && (git_repository_odb(&odb, st->repo) != 0 || git_odb_refresh(odb) != 0))
+    rc = dk__stfail(st, "reading the new pack");
+  git_odb_free(odb);
+  if (rc != 0) return rc;
+  dk_pack_free(st->recent2);
+  st->recent2 = st->recent;
+  st->recent = st->held;
+  st->held = dk_pack_new();
+  return 0;
+}
+
+int dk_store_hold(struct dk_store *st, int on) {
+  if (on) {
+    if (st->held == NULL) st->held = dk_pack_new();
+    st->holding = 1;
+    return 0;
+  }
+  st->holding = 0;
+  int rc = dk__held_write(st);
+  if (rc != 0) dk_pack_reset(st->held); /* no ref names them: they go */
+  return rc;
 }
 
 int dk_store_open(const char *path, struct dk_store **out, char *err) {
@@ -159,6 +261,11 @@ int dk_store_open(const char *path, struct dk_store **out, char *err) {
   st->repo = repo;
   st->path = dk_strdup(path);
   st->lock_fd = -1;
+  if (dk__held_attach(st) != 0) {
+    rc = dk__giterr(err, path);
+    dk_store_close(st);
+    return rc;
+  }
   *out = st;
   return 0;
 }
@@ -167,9 +274,15 @@ void dk_store_trim(struct dk_store *st) {
   git_repository *repo = NULL;
   /* libgit2 keeps its object cache and pack maps for the repository's
    * life: opening it again is the way to let go of them */
-  if (git_repository_open_bare(&repo, st->path) != 0) return;
-  git_repository_free(st->repo);
+  if (st->holding || git_repository_open_bare(&repo, st->path) != 0) return;
+  git_repository *old = st->repo;
   st->repo = repo;
+  if (dk__held_attach(st) != 0) {
+    st->repo = old;
+    git_repository_free(repo);
+    return;
+  }
+  git_repository_free(old);
   dk_pack_free(st->recent);
   dk_pack_free(st->recent2);
   st->recent = st->recent2 = NULL;
@@ -216,7 +329,8 @@ void dk_store_close(struct dk_store *st) {
   if (st->lock_fd >= 0) close(st->lock_fd);
   dk_pack_free(st->recent);
   dk_pack_free(st->recent2);
-  git_repository_free(st->repo);
+  git_repository_free(st->repo); /* and the held-objects backend */
+  dk_pack_free(st->held);
   free(st->path);
   free(st);
 }
@@ -361,7 +475,7 @@ static int dk__stage(struct dk_txn *t, const char *path, const git_oid *oid, int
 static int dk__known(const git_oid *oid, void *arg) {
   struct dk_txn *t = arg;
   return dk_pack_has(t->pack, oid) || (t->st->recent && dk_pack_has(t->st->recent, oid)) ||
-         (t->st->recent2 && dk_pack_has(t->st->recent2, oid));
+         (t->st->recent2 && dk_pack_has(t->st->recent2, oid)) || (t->st->held && dk_pack_has(t->st->held, oid));
 }
 
 int dk_txn_put_blob(struct dk_txn *t, const char *path, const git_oid *oid, size_t size, unsigned char *z,
@@ -404,6 +518,10 @@ int dk_txn_put(struct dk_txn *t, const char *path, const void *data, size_t len)
 static int dk__flush_objects(struct dk_txn *t) {
   size_t n = dk_pack_count(t->pack);
   if (n == 0) return 0;
+  if (t->st->holding) { /* written with the round's others, before a ref moves */
+    dk_pack_move(t->st->held, t->pack);
+    return 0;
+  }
   git_error_clear(); /* a failure below must not report an earlier lookup's message */
   errno = 0;
   git_odb *odb = NULL;
@@ -485,6 +603,8 @@ int dk_store_flush(struct dk_store *st) {
 int dk_txn_move(struct dk_txn *t, const git_oid *commit) {
   git_repository *repo = t->st->repo;
   /* every object the commit needs is on disk before a ref names it */
+  int hrc = dk__held_write(t->st);
+  if (hrc != 0) return hrc;
   if (dk_store_flush(t->st) != 0) return DK_EIO;
   git_reference *newref = NULL;
   int rc;
@@ -598,6 +718,10 @@ static int dk__write_commit(struct dk_txn *t, const char *data, size_t len, git_
   size_t zlen;
   if (dk_object_prepare(GIT_OBJECT_COMMIT, data, len, oid, &z, &zlen) != 0)
     return dk_failf(t->st->err, DK_ENOMEM, "cannot compress the commit");
+  if (t->st->holding) {
+    dk_pack_add(t->st->held, GIT_OBJECT_COMMIT, oid, len, z, zlen);
+    return 0;
+  }
   struct dk_pack *one = dk_pack_new();
   dk_pack_add(one, GIT_OBJECT_COMMIT, oid, len, z, zlen);
   int rc = dk_pack_write_loose(one, git_repository_path(t->st->repo), t->st->err);

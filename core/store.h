@@ -25,6 +25,8 @@ struct dk_pack;
 struct dk_store {
   git_repository *repo;
   struct dk_pack *recent, *recent2; /* the objects of the last two writes (store.c) */
+  struct dk_pack *held; /* objects written while holding, not yet on disk (dk_store_hold) */
+  int holding;
   char *path;
   int lock_fd;        /* duikou.lock, held (flock) by a writer; -1 when not locked */
   char err[DK_ERRBUF_SIZE];
@@ -39,6 +41,14 @@ void dk_store_close(struct dk_store *st);
  * again; the lock is kept). On a failure to reopen, nothing changes. Not
  * while a transaction is open. */
 void dk_store_trim(struct dk_store *st);
+
+/* Hold back the objects of the commits made from now on (on 1), or stop
+ * (0): they are readable at once, and written as one pack when a ref is
+ * about to move (or when holding stops), so that the commits of a round's
+ * many sources make one pack, not a pack or a few hundred loose objects
+ * each. Stopping writes what is still held: returns 0, or a DK_E* code
+ * with err (what was held is then dropped: no ref names it). */
+int dk_store_hold(struct dk_store *st, int on);
 
 /* Take the repository's lock (an flock on duikou.lock inside it, held until
  * dk_store_close; the kernel drops it if the process dies), so that a second

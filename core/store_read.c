@@ -132,6 +132,13 @@ int dk_store_blob(struct dk_store *st, const git_oid *oid, char **data, size_t *
 
 int dk_store_descends(struct dk_store *st, const git_oid *a, const git_oid *b) {
   if (git_oid_equal(a, b)) return 1;
+  /* a commit that never reached the disk (a crash before its pack was
+   * written) is in no history */
+  git_odb *odb = NULL;
+  if (git_repository_odb(&odb, st->repo) != 0) return dk__rfail(st, DK_EGIT, "the object database");
+  int there = git_odb_exists(odb, b);
+  git_odb_free(odb);
+  if (!there) return 0;
   int rc = git_graph_descendant_of(st->repo, a, b);
   return rc < 0 ? dk__rfail(st, DK_EGIT, "walking the history") : rc;
 }
