@@ -265,7 +265,7 @@ static const char *dk__check_timezone(const json_t *v, char *msg, size_t n) {
 #define NO_FIELD ((ptrdiff_t)-1)
 
 enum { C_REPOSITORY, C_STATE, C_PLUGINS, C_LOG_LEVEL, C_TIMEZONE, C_HTTP, C_RECONCILE,
-       C_SOURCES, C_SITE, C_REMOTES, C_STATUS };
+       C_SOURCES, C_SITE, C_REMOTES, C_STATUS, C_GROUP_COMMITS };
 
 static const struct dk__field dk__top_fields[] = {
   [C_REPOSITORY] = {"repository", T_STR, true, NULL, offsetof(struct dk_config, repository)},
@@ -279,6 +279,7 @@ static const struct dk__field dk__top_fields[] = {
   [C_SITE] = {"site", T_STR, false, NULL, offsetof(struct dk_config, site)},
   [C_REMOTES] = {"remotes", T_LIST, false, NULL, NO_FIELD},
   [C_STATUS] = {"status", T_MAP, false, NULL, NO_FIELD},
+  [C_GROUP_COMMITS] = {"group_commits", T_INT, false, NULL, NO_FIELD},
 };
 
 enum { R_NAME, R_URL, R_EVERY, R_TIMEOUT, R_AUTH };
@@ -722,6 +723,12 @@ static void dk__check_config(struct dk__cctx *c) {
   if (ok & BIT(C_HTTP)) dk__check_http(c, json_object_get(root, "http"));
   if (ok & BIT(C_REMOTES)) dk__check_remotes(c, json_object_get(root, "remotes"));
   if (ok & BIT(C_STATUS)) dk__check_status(c, json_object_get(root, "status"));
+  if (ok & BIT(C_GROUP_COMMITS)) {
+    json_int_t g = json_integer_value(json_object_get(root, "group_commits"));
+    if (g < 0 || g > 1000000) dk__errf(c, "/group_commits", "group_commits must be from 0 (never) to 1000000, not %lld",
+                                       (long long)g);
+    else cfg->group_commits = (long)g;
+  }
   for (size_t i = 0; i < cfg->nsources; i++) {
     const char *ca = cfg->sources[i].ca_file;
     if (ca && access(ca, R_OK) != 0) {
@@ -796,6 +803,7 @@ static int dk__finish(struct dk__cctx *c, int rc) {
 static struct dk_config *dk__config_new(void) {
   struct dk_config *cfg = calloc(1, sizeof *cfg);
   if (cfg == NULL) return NULL;
+  cfg->group_commits = 8;
   cfg->http = (struct dk_http_conf){.max_connections = 16, .max_per_host = 4, .connect_timeout_ms = 10000,
                                     .low_speed_secs = 30};
   cfg->status = (struct dk_status_conf){.port = 8787, .conflict_max_age_ms = 7L * 86400 * 1000, .conflict_max_open = 50,

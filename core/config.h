@@ -88,6 +88,7 @@ struct dk_config {
   size_t nsources;
   json_t *reconcile;   /* the `reconcile` mapping as given, or NULL (owned) */
   char *site;          /* this instance's site name, or NULL (no exchange) */
+  long group_commits;  /* from this many rounds ready at once, one main commit for them; 0 never; default 8 */
   struct dk_remote_conf *remotes;
   size_t nremotes;
   struct dk_status_conf status;

@@ -36,10 +36,6 @@
  * committed are committed together (dk__commits_flush). */
 #define DK__LIGHT_RECORDS 500
 #define DK__MAX_LIGHT 64
-/* From this many rounds ready at once, main takes them in one commit
- * (dk__commit_batch); fewer make a main commit each, the history a person
- * reads best (one "sync <source>" a report). */
-#define DK__GROUP_MIN 8
 /* ... and wait for those still parsed while one ends at least every
  * DK__GROUP_WAIT_MS, DK__GROUP_MAX_MS at most (a round still parsed joins
  * the commit of those that ended before it; the loop has nothing to do) */
@@ -680,7 +676,10 @@ static void dk__commits_flush(struct dk_engine *e) {
     e->nqueued = e->qheavy = 0;
     for (i = 0; i < n; i++)
       if (runs[i]->partial) dk__commit(runs[i], runs[i]->round, 1);
-    if (nw >= DK__GROUP_MIN) dk__commit_batch(whole, nw);
+    /* from group_commits rounds on, main takes them in one commit; fewer
+     * make a main commit each, the history a person reads best */
+    long g = e->ctx.cfg->group_commits;
+    if (g > 0 && nw >= (size_t)g && nw > 1) dk__commit_batch(whole, nw);
     else
       for (i = 0; i < nw; i++) dk__commit(whole[i], whole[i]->round, 0);
     for (i = 0; i < n; i++) dk__ingest_end(runs[i]);
@@ -689,12 +688,12 @@ static void dk__commits_flush(struct dk_engine *e) {
   }
 }
 
-/* Runs whose round is being parsed or ingested, or waits for a place: what
- * will join the queue soon (a transfer may take any time: not counted). */
+/* Runs on their way to the queue: fetching, parsed or ingested, or
+ * waiting for a place (not those waiting to retry, or to end). */
 static size_t dk__coming(const struct dk_engine *e) {
   size_t n = 0;
   for (const struct dk__erun *er = e->active; er; er = er->next)
-    n += !er->queued && (er->run.round != NULL || er->run.page_res != NULL);
+    n += !er->queued && (er->run.wait == DK__WAIT_NONE || er->run.wait == DK__WAIT_START);
   return n;
 }
 
@@ -711,7 +710,8 @@ static void dk__commits_due(uv_idle_t *h) {
   struct dk_engine *e = h->data;
   size_t coming = e->qheavy == 0 && e->nqueued < DK__MAX_LIGHT && !e->ctx.closing ? dk__coming(e) : 0;
   uint64_t waited = (uv_hrtime() - e->group_since) / 1000000;
-  if (coming > 0 && e->nqueued + coming >= DK__GROUP_MIN && waited < DK__GROUP_MAX_MS) {
+  long g = e->ctx.cfg->group_commits;
+  if (coming > 0 && g > 1 && e->nqueued + coming >= (size_t)g && waited < DK__GROUP_MAX_MS) {
     uv_idle_stop(&e->commits);
     uint64_t left = DK__GROUP_MAX_MS - waited;
     uv_timer_start(&e->group, dk__commits_late, left < DK__GROUP_WAIT_MS ? left : DK__GROUP_WAIT_MS, 0);

@@ -20,7 +20,12 @@ pyjson() {
 when() { $G log -1 --format=%cI "$1"; }
 
 check_status "demo on 2024-06-30" 0 "$DUIKOU" demo --dir "$WORK" --date 2024-06-30 --log-level warn
-sleep 1.1 # commit times have a resolution of one second: keep the two runs apart
+# commit times have a resolution of one second, and a run dates a report a
+# second after what main folded when they would share one: keep the two
+# runs apart, past the first one's newest commit time
+t=$($G log -1 --format=%ct main)
+while [ "$(date +%s)" -le "$t" ]; do sleep 0.2; done
+sleep 1.1
 check_status "demo on 2024-09-30" 0 "$DUIKOU" demo --dir "$WORK" --date 2024-09-30 --log-level warn
 J1=$($G log --first-parent --format=%H --author='^jinan-tasks' main | tail -n 1)
 J2=$($G log --first-parent --format=%H --author='^jinan-tasks' main | head -n 1)
