@@ -398,6 +398,7 @@ static void dk__commit_batch(struct dk__run *const *runs, size_t n) {
   size_t k = 0;
   git_time_t when = 0;
   dk_store_hold(st, 1); /* one pack for the round, written before main moves */
+  dk_fs_defer();        /* and the pending commits in the state files, flushed before main moves */
   for (size_t i = 0; i < n; i++) {
     struct dk__run *r = runs[i];
     r->res->partial = 0;
@@ -427,12 +428,18 @@ static void dk__commit_batch(struct dk__run *const *runs, size_t n) {
   }
   git_oid mcommit;
   const char *what = "source branch";
+  char ferr[DK_ERRBUF_SIZE];
   int rc = 0;
+  if (dk_fs_defer_end(ferr) != 0) { /* main must not move before the state names what it merges */
+    snprintf(st->err, sizeof st->err, "%s", ferr);
+    rc = DK_EIO;
+    what = "state";
+  }
   dk_log(DK_LOG_DEBUG, "engine", "batch", NULL, "TIMING %zu source commits: %.1f ms", k, (double)(uv_hrtime() - t0) / 1e6);
-  if (k == 1)
+  if (rc == 0 && k == 1)
     rc = dk__commit_main(mine[0], mine[0]->round, &bm[0].meta, sc[0].sref, sc[0].stx, &sc[0].commit, 0, &mcommit,
                          &what);
-  else if (k > 1)
+  else if (rc == 0 && k > 1)
     rc = dk__commit_group(ctx, mine, sc, k, when, &mcommit, &what);
   if (dk_store_hold(st, 0) != 0 && rc >= 0) rc = DK_EIO, what = "source branch"; /* main unchanged: nothing moved */
   dk_log(DK_LOG_DEBUG, "engine", "batch", NULL, "TIMING main: %.1f ms", (double)(uv_hrtime() - t0) / 1e6);
@@ -679,10 +686,14 @@ static void dk__commits_flush(struct dk_engine *e) {
     /* from group_commits rounds on, main takes them in one commit; fewer
      * make a main commit each, the history a person reads best */
     long g = e->ctx.cfg->group_commits;
-    if (g > 0 && nw >= (size_t)g && nw > 1) dk__commit_batch(whole, nw);
+    int grouped = g > 0 && nw >= (size_t)g && nw > 1;
+    if (grouped) dk__commit_batch(whole, nw);
     else
       for (i = 0; i < nw; i++) dk__commit(whole[i], whole[i]->round, 0);
+    if (grouped) dk_fs_defer(); /* their state and seen files: one flush */
     for (i = 0; i < n; i++) dk__ingest_end(runs[i]);
+    char err[DK_ERRBUF_SIZE];
+    if (grouped && dk_fs_defer_end(err) != 0) dk_log(DK_LOG_WARN, "state", e->ctx.cfg->state, NULL, "%s", err);
     free(whole);
     free(runs);
   }

@@ -150,6 +150,37 @@ static int dk__write_all(int fd, const char *p, size_t left) {
   return 0;
 }
 
+/* Deferred syncing (dk_fs_defer): the roots written meanwhile. */
+static _Thread_local int dk__defer;
+static _Thread_local char *dk__defer_roots[4];
+static _Thread_local size_t dk__ndefer;
+
+void dk_fs_defer(void) { dk__defer = 1; }
+
+/* Whether a write under root may skip its fsyncs: deferring, and root is
+ * remembered (a fifth root is synced as usual). */
+static int dk__deferred(const char *root) {
+  if (!dk__defer) return 0;
+  for (size_t i = 0; i < dk__ndefer; i++)
+    if (strcmp(dk__defer_roots[i], root) == 0) return 1;
+  if (dk__ndefer == sizeof dk__defer_roots / sizeof dk__defer_roots[0]) return 0;
+  dk__defer_roots[dk__ndefer++] = dk_strdup(root);
+  return 1;
+}
+
+int dk_fs_defer_end(char *err) {
+  int rc = 0;
+  for (size_t i = 0; i < dk__ndefer; i++) {
+    int fd = open(dk__defer_roots[i], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if ((fd < 0 || syncfs(fd) != 0) && rc == 0) rc = dk_fs_fail(err, errno, "cannot flush to disk", dk__defer_roots[i]);
+    if (fd >= 0) close(fd);
+    free(dk__defer_roots[i]);
+  }
+  dk__ndefer = 0;
+  dk__defer = 0;
+  return rc;
+}
+
 int dk_fs_write_atomic(const char *root, const char *rel, const void *data, size_t len, char *err) {
   char *dir;
   const char *base = dk__split(rel, &dir);
@@ -163,16 +194,17 @@ int dk_fs_write_atomic(const char *root, const char *rel, const void *data, size
   snprintf(tmp, sizeof tmp, ".%.200s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x", base, rnd[0], rnd[1], rnd[2], rnd[3],
            rnd[4], rnd[5], rnd[6], rnd[7]);
   char *full = dk_asprintf("%s/%s", root, rel);
+  int later = dk__deferred(root);
   int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     rc = dk_fs_fail(err, errno, "cannot create a temporary file for", full);
-  } else if (dk__write_all(fd, data, len) != 0 || fsync(fd) != 0) {
+  } else if (dk__write_all(fd, data, len) != 0 || (!later && fsync(fd) != 0)) {
     rc = dk_fs_fail(err, errno, "cannot write", full);
   }
   if (fd >= 0 && close(fd) != 0 && rc == 0) rc = dk_fs_fail(err, errno, "cannot write", full);
   if (rc == 0 && renameat(dfd, tmp, dfd, base) != 0) rc = dk_fs_fail(err, errno, "cannot replace", full);
   if (rc != 0 && fd >= 0) unlinkat(dfd, tmp, 0);
-  if (rc == 0) fsync(dfd);
+  if (rc == 0 && !later) fsync(dfd);
   close(dfd);
   free(full);
   return rc;

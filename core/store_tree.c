@@ -35,10 +35,37 @@ static int dk__git_cmp(const void *pa, const void *pb) {
   return (int)ca - (int)cb;
 }
 
-/* The entry named name[0..nlen) among e[0..n), or NULL. */
-static struct dk__ent *dk__lookup(struct dk__ent *e, size_t n, const char *name, size_t nlen) {
-  for (size_t i = 0; i < n; i++)
-    if (!e[i].gone && e[i].nlen == nlen && memcmp(e[i].name, name, nlen) == 0) return &e[i];
+/* Names by their bytes, then length: the order dk__lookup searches. */
+static int dk__name_cmp(const char *a, size_t al, const char *b, size_t bl) {
+  int c = memcmp(a, b, al < bl ? al : bl);
+  return c ? c : (al > bl) - (al < bl);
+}
+
+static int dk__ord_cmp(const void *pa, const void *pb, void *arg) {
+  const struct dk__ent *base = arg, *a = &base[*(const size_t *)pa], *b = &base[*(const size_t *)pb];
+  return dk__name_cmp(a->name, a->nlen, b->name, b->nlen);
+}
+
+/* The base entry named name[0..nlen) among e[0..n), or NULL; ord (may be
+ * NULL) the entries' numbers in dk__name_cmp order, for a folder of
+ * thousands. Only base entries need searching: the updates are distinct
+ * paths, sorted, and a folder's are taken together, so no later update
+ * names an entry an earlier one added. */
+static struct dk__ent *dk__lookup(struct dk__ent *e, size_t n, const size_t *ord, const char *name, size_t nlen) {
+  if (ord == NULL) {
+    for (size_t i = 0; i < n; i++)
+      if (!e[i].gone && e[i].nlen == nlen && memcmp(e[i].name, name, nlen) == 0) return &e[i];
+    return NULL;
+  }
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    struct dk__ent *m = &e[ord[mid]];
+    int c = dk__name_cmp(m->name, m->nlen, name, nlen);
+    if (c == 0) return m->gone ? NULL : m;
+    if (c < 0) lo = mid + 1;
+    else hi = mid;
+  }
   return NULL;
 }
 
@@ -79,11 +106,17 @@ static int dk__build(struct dk__tb *tb, const git_tree *base, const struct dk_tr
     const char *nm = git_tree_entry_name(te);
     e[ne++] = (struct dk__ent){nm, strlen(nm), (unsigned)git_tree_entry_filemode(te), *git_tree_entry_id(te), 0};
   }
+  size_t *ord = NULL;
+  if (nb > 16 && n > 1) { /* one look-up per update: a folder of 10,000 and 1,000 updates */
+    ord = dk_calloc(nb, sizeof *ord);
+    for (size_t i = 0; i < nb; i++) ord[i] = i;
+    qsort_r(ord, nb, sizeof *ord, dk__ord_cmp, e);
+  }
   int rc = 0;
   for (size_t i = 0; i < n && rc == 0;) {
     const char *name = ups[i].path + off, *slash = strchr(name, '/');
     size_t nlen = slash ? (size_t)(slash - name) : strlen(name), j = i + 1;
-    struct dk__ent *cur = dk__lookup(e, ne, name, nlen);
+    struct dk__ent *cur = dk__lookup(e, nb, ord, name, nlen);
     if (slash == NULL) {
       if (ups[i].oid == NULL) {
         if (cur) cur->gone = 1;
@@ -118,6 +151,7 @@ static int dk__build(struct dk__tb *tb, const git_tree *base, const struct dk_tr
   for (size_t i = 0; i < ne; i++) live += !e[i].gone;
   *empty = live == 0;
   if (rc == 0 && (live > 0 || root)) rc = dk__emit_tree(tb, e, ne, out);
+  free(ord);
   free(e);
   return rc;
 }
