@@ -435,14 +435,12 @@ static void dk__commit_batch(struct dk__run *const *runs, size_t n) {
     rc = DK_EIO;
     what = "state";
   }
-  dk_log(DK_LOG_DEBUG, "engine", "batch", NULL, "TIMING %zu source commits: %.1f ms", k, (double)(uv_hrtime() - t0) / 1e6);
   if (rc == 0 && k == 1)
     rc = dk__commit_main(mine[0], mine[0]->round, &bm[0].meta, sc[0].sref, sc[0].stx, &sc[0].commit, 0, &mcommit,
                          &what);
   else if (rc == 0 && k > 1)
     rc = dk__commit_group(ctx, mine, sc, k, when, &mcommit, &what);
   if (dk_store_hold(st, 0) != 0 && rc >= 0) rc = DK_EIO, what = "source branch"; /* main unchanged: nothing moved */
-  dk_log(DK_LOG_DEBUG, "engine", "batch", NULL, "TIMING main: %.1f ms", (double)(uv_hrtime() - t0) / 1e6);
   for (size_t j = 0; j < k; j++) {
     struct dk__run *r = mine[j];
     int mrc = rc;
@@ -461,7 +459,8 @@ static void dk__commit_batch(struct dk__run *const *runs, size_t n) {
     dk_txn_free(sc[j].stx);
     free((char *)sc[j].sref);
   }
-  dk_log(DK_LOG_DEBUG, "engine", "batch", NULL, "TIMING moved: %.1f ms", (double)(uv_hrtime() - t0) / 1e6);
+  dk_log(DK_LOG_DEBUG, "repository", st->path, NULL, "%zu rounds committed together (%zu changed their branch) in %.0f ms",
+         n, k, (double)(uv_hrtime() - t0) / 1e6);
   free(bm);
   free(mine);
   free(sc);

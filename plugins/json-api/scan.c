@@ -279,8 +279,10 @@ static enum dk_jscan_found dk__jscan_element(const char *s, struct dk_jscan_span
 }
 
 enum dk_jscan_found dk_jscan_pointer(const char *s, size_t len, const char *ptr, struct dk_jscan_span *out) {
-  size_t p = dk__jscan_skip_ws(s, len, 0);
-  struct dk_jscan_span cur = {p, dk__jscan_skip(s, len, p) - p};
+  size_t p = dk__jscan_skip_ws(s, len, 0), end = len;
+  /* checked text is one value between whitespace: no pass over it to find its end */
+  while (end > p && dk__jscan_ws(s[end - 1])) end--;
+  struct dk_jscan_span cur = {p, end - p};
   if (ptr != NULL && *ptr != '\0') {
     if (*ptr != '/') return DK_JSCAN_ABSENT;
     for (const char *tok = ptr + 1;; tok++) {
