@@ -739,7 +739,9 @@ static void dk__ingest_done(uv_work_t *w, int status) {
   struct dk__erun *er = (struct dk__erun *)r;
   struct dk_engine *e = er->engine;
   dk__metrics_round(r, r->round);
-  if (r->has_slot && !r->partial && json_array_size(r->records) <= DK__LIGHT_RECORDS && r->ctx->light < DK__MAX_LIGHT) {
+  size_t parsed = 0; /* what the round holds: the records parsed (a held one is an id) */
+  for (size_t i = 0; i < r->round->nitems; i++) parsed += r->round->items[i].rec != NULL;
+  if (r->has_slot && !r->partial && parsed <= DK__LIGHT_RECORDS && r->ctx->light < DK__MAX_LIGHT) {
     dk__fetch_release(r);
     r->light = 1;
     r->ctx->light++;
