@@ -344,35 +344,55 @@ static int dk__commit_source(struct dk__run *r, struct dk__round *rd, const char
  * or UNCHANGED; FAILED when the repository fails) — unless `partial`: the
  * round already failed after some pages, whose records are committed while
  * the outcome stays FAILED. */
+/* The first half of a round's commit: the report on its source branch
+ * (meta filled, its strings in names, 512 bytes), named in the state file
+ * as pending before main may move: should the run die between main and
+ * its source branch, the next one must know which source commit main
+ * already merged. Returns 1 with *stx and *scommit, 0 when the branch does
+ * not change (the outcome UNCHANGED unless partial), or a DK_E* code with
+ * the store's err. *stx is the caller's to free in every case. */
+static int dk__report_commit(struct dk__run *r, struct dk__round *rd, const char *sref, int partial,
+                             struct dk_commit_meta *meta, char *names, struct dk_txn **stx, git_oid *scommit) {
+  dk__msg_meta(r, meta, names, 512);
+  /* a report sorts after what main folded: a second later when needed */
+  meta->when = dk_converge_next_time(r->ctx->store, r->ctx->cfg, 0, r->src->name, meta->when);
+  int rc = dk__index_ready(r, sref);
+  if (rc == 0) rc = dk__commit_source(r, rd, sref, partial, meta, stx, scommit);
+  if (rc == 0 && !partial) r->res->outcome = DK_SOURCE_UNCHANGED;
+  if (rc == 1) {
+    char shex[GIT_OID_HEXSZ + 1];
+    dk_oid_hex(scommit, shex);
+    json_object_set_new(r->state, "pending_source_commit", json_string(shex));
+    dk__run_save_state(r);
+  }
+  return rc;
+}
+
+/* The second half, once main merged it: the source branch moved to its
+ * commit, the index and the state told. Returns 0 or a DK_E* code. */
+static int dk__report_moved(struct dk__run *r, struct dk_txn *stx, const git_oid *scommit, int partial) {
+  int rc = dk_txn_move(stx, scommit);
+  if (rc != 0) return rc;
+  dk__index_moved(r->ctx, stx, r->sidx, scommit);
+  json_object_del(r->state, "pending_source_commit");
+  if (!partial) r->res->outcome = r->res->commit[0] ? DK_SOURCE_COMMITTED : DK_SOURCE_UNCHANGED;
+  return 0;
+}
+
 static void dk__commit(struct dk__run *r, struct dk__round *rd, int partial) {
   struct dk_store *st = r->ctx->store;
   uint64_t t0 = uv_hrtime();
   r->res->partial = partial;
   char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name), names[512];
   struct dk_commit_meta meta;
-  dk__msg_meta(r, &meta, names, sizeof names);
-  /* a report sorts after what main folded: a second later when needed */
-  meta.when = dk_converge_next_time(st, r->ctx->cfg, 0, r->src->name, meta.when);
   struct dk_txn *stx = NULL;
   git_oid scommit, mcommit;
   const char *what = "source branch";
-  int rc = dk__index_ready(r, sref);
-  if (rc == 0) rc = dk__commit_source(r, rd, sref, partial, &meta, &stx, &scommit);
-  if (rc == 0 && !partial) r->res->outcome = DK_SOURCE_UNCHANGED;
+  int rc = dk__report_commit(r, rd, sref, partial, &meta, names, &stx, &scommit);
   if (rc == 1) {
-    /* Should this run die between main and its source branch, the next one
-     * must know which source commit main already merged. */
-    char shex[GIT_OID_HEXSZ + 1];
-    dk_oid_hex(&scommit, shex);
-    json_object_set_new(r->state, "pending_source_commit", json_string(shex));
-    dk__run_save_state(r);
     rc = dk__commit_main(r, rd, &meta, sref, stx, &scommit, partial, &mcommit, &what);
     if (rc == 1) dk_oid_hex(&mcommit, r->res->commit);
-    if (rc >= 0 && (what = "source branch", rc = dk_txn_move(stx, &scommit)) == 0) {
-      dk__index_moved(r->ctx, stx, r->sidx, &scommit);
-      json_object_del(r->state, "pending_source_commit");
-      if (!partial) r->res->outcome = r->res->commit[0] ? DK_SOURCE_COMMITTED : DK_SOURCE_UNCHANGED;
-    }
+    if (rc >= 0) what = "source branch", rc = dk__report_moved(r, stx, &scommit, partial);
   }
   if (rc < 0) dk__commit_failed(r, partial, what, st->err);
   dk_txn_free(stx);
@@ -404,13 +424,9 @@ static void dk__commit_batch(struct dk__run *const *runs, size_t n) {
     r->res->partial = 0;
     char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name);
     struct dk_commit_meta *meta = &bm[k].meta;
-    dk__msg_meta(r, meta, bm[k].names, sizeof bm[k].names);
-    meta->when = dk_converge_next_time(st, ctx->cfg, 0, r->src->name, meta->when);
     struct dk_txn *stx = NULL;
     git_oid scommit;
-    int rc = dk__index_ready(r, sref);
-    if (rc == 0) rc = dk__commit_source(r, r->round, sref, 0, meta, &stx, &scommit);
-    if (rc == 0) r->res->outcome = DK_SOURCE_UNCHANGED;
+    int rc = dk__report_commit(r, r->round, sref, 0, meta, bm[k].names, &stx, &scommit);
     if (rc < 0) dk__commit_failed(r, 0, "source branch", st->err);
     if (rc != 1) {
       dk_txn_free(stx);
@@ -418,10 +434,6 @@ static void dk__commit_batch(struct dk__run *const *runs, size_t n) {
       if (rc == 0) dk__metrics_commit(r, (double)(uv_hrtime() - t0) / 1e9);
       continue;
     }
-    char shex[GIT_OID_HEXSZ + 1];
-    dk_oid_hex(&scommit, shex);
-    json_object_set_new(r->state, "pending_source_commit", json_string(shex));
-    dk__run_save_state(r);
     sc[k] = (struct dk__scommit){sref, scommit, stx};
     mine[k++] = r;
     if (meta->when > when) when = meta->when;
@@ -445,11 +457,7 @@ static void dk__commit_batch(struct dk__run *const *runs, size_t n) {
     struct dk__run *r = mine[j];
     int mrc = rc;
     if (mrc == 1) dk_oid_hex(&mcommit, r->res->commit);
-    if (mrc >= 0 && (what = "source branch", mrc = dk_txn_move(sc[j].stx, &sc[j].commit)) == 0) {
-      dk__index_moved(ctx, sc[j].stx, r->sidx, &sc[j].commit);
-      json_object_del(r->state, "pending_source_commit");
-      r->res->outcome = r->res->commit[0] ? DK_SOURCE_COMMITTED : DK_SOURCE_UNCHANGED;
-    }
+    if (mrc >= 0) what = "source branch", mrc = dk__report_moved(r, sc[j].stx, &sc[j].commit, 0);
     if (mrc < 0) {
       r->res->commit[0] = '\0';
       dk__commit_failed(r, 0, what, st->err);

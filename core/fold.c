@@ -468,19 +468,33 @@ static int dk__main_json(struct dk__fold *f, const char *path, json_t **out) {
   return has <= 0 ? has : dk__parse_blob(f->st, &oid, path, "main", out);
 }
 
-/* What every other source input held at path at its last commit folded
- * (the index answers where it is at that very commit). */
+/* Whether source input j holds path at its last commit folded: 1 with
+ * *blob, 0, or DK_EGIT (the index answers where it is at that very commit;
+ * a tree is read otherwise). */
+static int dk__other_blob(struct dk__fold *f, size_t j, const char *path, git_oid *blob) {
+  git_oid h;
+  int found = 0;
+  if (f->ix && f->in[j].ix1) {
+    dk_index_head(f->ix, f->in[j].ix1 - 1, &h, &found);
+    if (found && git_oid_equal(&h, &f->L[j].commit)) return dk_index_source(f->ix, f->in[j].ix1 - 1, path, blob);
+  }
+  return dk_store_blob_at(f->st, &f->L[j].commit, path, blob);
+}
+
+/* Whether input j is another source input than i with something folded. */
+static int dk__is_other(const struct dk__fold *f, size_t i, size_t j) {
+  return j != i && f->in[j].source != NULL && f->L[j].ref != NULL;
+}
+
+/* What every other source input held at path at its last commit folded,
+ * parsed into f->others (*no of them). */
 static int dk__others(struct dk__fold *f, size_t i, const char *path, size_t *no) {
   *no = 0;
   for (size_t j = 0; j < f->n; j++) {
-    if (j == i || f->in[j].source == NULL || f->L[j].ref == NULL) continue;
-    git_oid blob, h;
-    int has = -1, found = 0;
-    if (f->ix && f->in[j].ix1) {
-      dk_index_head(f->ix, f->in[j].ix1 - 1, &h, &found);
-      if (found && git_oid_equal(&h, &f->L[j].commit)) has = dk_index_source(f->ix, f->in[j].ix1 - 1, path, &blob);
-    }
-    if (has < 0 && (has = dk_store_blob_at(f->st, &f->L[j].commit, path, &blob)) < 0) return has;
+    if (!dk__is_other(f, i, j)) continue;
+    git_oid blob;
+    int has = dk__other_blob(f, j, path, &blob);
+    if (has < 0) return has;
     if (has == 0) continue;
     json_t *r = NULL;
     int rc = dk__parse_blob(f->st, &blob, path, f->in[j].ref, &r);
@@ -637,15 +651,9 @@ static void dk__chgs_free(struct dk__chgs *c) {
  * or DK_EGIT (dk__others without parsing what they hold). */
 static int dk__others_any(struct dk__fold *f, size_t i, const char *path) {
   for (size_t j = 0; j < f->n; j++) {
-    if (j == i || f->in[j].source == NULL || f->L[j].ref == NULL) continue;
-    git_oid blob, h;
-    int has = -1, found = 0;
-    if (f->ix && f->in[j].ix1) {
-      dk_index_head(f->ix, f->in[j].ix1 - 1, &h, &found);
-      if (found && git_oid_equal(&h, &f->L[j].commit)) has = dk_index_source(f->ix, f->in[j].ix1 - 1, path, &blob);
-    }
-    if (has < 0 && (has = dk_store_blob_at(f->st, &f->L[j].commit, path, &blob)) < 0) return has;
-    if (has) return 1;
+    git_oid blob;
+    int has = dk__is_other(f, i, j) ? dk__other_blob(f, j, path, &blob) : 0;
+    if (has != 0) return has;
   }
   return 0;
 }
