@@ -47,6 +47,12 @@ static int dk__http_trouble(struct dk__run *r, const struct dk_http_res *res) {
     return 1;
   }
   if (res->status == 304 && r->page == 1) {
+    /* nothing to commit, but a branch a stopped run left behind main is
+     * mended now, not at the next change */
+    if (json_object_get(r->state, "pending_source_commit") && r->ready(r) != 0) {
+      dk__run_fail(r, "the repository: %s", r->ctx->store->err);
+      return 1;
+    }
     r->res->outcome = DK_SOURCE_NOT_MODIFIED;
     r->finish(r);
     return 1;

@@ -112,6 +112,21 @@ check_status "a run after a stop between main and the source branch" 0 "$DUIKOU"
 check_grep "... moves the source branch to what main merged" 'source=jinan-tasks .*its source branch is moved there now' "$WORK/last.err"
 check_eq "... which is where it points now" "$src" "$($G rev-parse refs/duikou/sources/jinan-tasks)"
 check_no_grep "... and forgets the pending commit" pending_source_commit "$WORK/state/sources/jinan-tasks.json"
+# A stop between main and a source branch, and the source answers 304
+# next (its validators kept): nothing to commit, and the branch is mended
+# all the same (here Linyi's progress, its ref gone altogether).
+lmerged=$($G log -1 --first-parent --format=%H --author='^linyi-progress' main)
+lsrc=$($G rev-parse "$lmerged^2")
+$G update-ref -d refs/duikou/sources/linyi-progress
+python3 - "$WORK/state/sources/linyi-progress.json" "$lsrc" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); d["pending_source_commit"] = sys.argv[2]
+json.dump(d, open(sys.argv[1], "w"))
+PY
+check_status "a run after such a stop, answered 304" 0 "$DUIKOU" sync -c "$WORK/c.yaml"
+check_grep "... is not modified" 'linyi-progress *not modified' "$WORK/last.out"
+check_eq "... and moves the source branch all the same" "$lsrc" "$($G rev-parse refs/duikou/sources/linyi-progress)"
+check_no_grep "... forgetting the pending commit" pending_source_commit "$WORK/state/sources/linyi-progress.json"
 
 # The same simulated day, synced once into a fresh repository.
 write_config "$WORK/ref.yaml" ref.git refstate
