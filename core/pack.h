@@ -14,8 +14,9 @@
 #include "error.h"
 
 /* Thread-safe, no shared state: the object id of `type` with `len` bytes
- * `data` (SHA-1 of "<type> <len>\0" + data) and its zlib deflate (level
- * Z_BEST_SPEED) into *z (malloc'd, caller frees), *zlen. Returns 0,
+ * `data` (SHA-1 of "<type> <len>\0" + data) and its zlib stream (level
+ * Z_BEST_SPEED; a tree's stored, Z_NO_COMPRESSION) into *z (malloc'd,
+ * caller frees), *zlen. Returns 0,
  * DK_ENOMEM, or DK_EINVAL for a type that is not commit, tree, blob or tag
  * (*z is then NULL). */
 int dk_object_prepare(git_object_t type, const void *data, size_t len, git_oid *oid, unsigned char **z,

@@ -129,6 +129,45 @@ static char *make_commit(const git_oid *tree, size_t *len) {
   return c;
 }
 
+/* Each object's zlib stream inflates to its bytes, whatever its size (a
+ * thread keeps a stream per window size and resets it: sizes up and down in
+ * turn) and type (a tree's is stored, a blob's deflated). */
+static void test_deflate_sizes(void **state) {
+  (void)state;
+  static const size_t sizes[] = {0, 1, 249, 250, 251, 512, 5000, 70000, 3, 300000, 1000, 1 << 20, 17};
+  for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+    for (int t = 0; t < 2; t++) {
+      size_t len = sizes[i];
+      char *data = t ? random_bytes(len, (unsigned)i) : dk_malloc(len + 1);
+      if (!t)
+        for (size_t k = 0; k < len; k++) data[k] = "{\"id\": \"jnly-2024-001\"}\n"[k % 25];
+      git_object_t type = t ? GIT_OBJECT_TREE : GIT_OBJECT_BLOB;
+      unsigned char *z;
+      size_t zlen;
+      git_oid oid;
+      assert_int_equal(dk_object_prepare(type, data, len, &oid, &z, &zlen), 0);
+      assert_true(zlen >= 6);
+      if (t) assert_true(zlen <= len + len / 64 + 64);  /* stored: its bytes and block headers */
+      if (!t && len > 5000) assert_true(zlen < len / 4); /* text: deflated */
+      unsigned char *back = dk_malloc(len + 1);
+      uLongf blen = (uLongf)len + 1;
+      assert_int_equal(uncompress(back, &blen, z, (uLong)zlen), Z_OK);
+      assert_int_equal(blen, len);
+      assert_memory_equal(back, data, len);
+      free(back);
+      free(z);
+      assert_int_equal(dk_object_deflate(data, len, &z, &zlen), 0);
+      back = dk_malloc(len + 1);
+      blen = (uLongf)len + 1;
+      assert_int_equal(uncompress(back, &blen, z, (uLong)zlen), Z_OK);
+      assert_int_equal(blen, len);
+      assert_memory_equal(back, data, len);
+      free(back);
+      free(z);
+      free(data);
+    }
+}
+
 static void test_pack_read_by_libgit2_and_git(void **state) {
   char *repo_path = new_repo("full.git");
   struct obj o[6] = {
@@ -450,6 +489,7 @@ static void test_idx_large_offsets(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+    cmocka_unit_test(test_deflate_sizes),
     cmocka_unit_test(test_pack_read_by_libgit2_and_git),
     cmocka_unit_test(test_add_has_read),
     cmocka_unit_test(test_object_id_agrees_with_libgit2),
