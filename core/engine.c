@@ -453,6 +453,7 @@ static void dk__commit_batch(struct dk__run *const *runs, size_t n) {
   else if (rc == 0 && k > 1)
     rc = dk__commit_group(ctx, mine, sc, k, when, &mcommit, &what);
   if (dk_store_hold(st, 0) != 0 && rc >= 0) rc = DK_EIO, what = "source branch"; /* main unchanged: nothing moved */
+  dk_store_defer_refs(st); /* the branches made durable together, before their states say they moved */
   for (size_t j = 0; j < k; j++) {
     struct dk__run *r = mine[j];
     int mrc = rc;
@@ -467,6 +468,8 @@ static void dk__commit_batch(struct dk__run *const *runs, size_t n) {
     dk_txn_free(sc[j].stx);
     free((char *)sc[j].sref);
   }
+  if (dk_store_defer_refs_end(st) != 0)
+    dk_log(DK_LOG_ERROR, "repository", st->path, NULL, "the source branches moved may not be on disk: %s", st->err);
   dk_log(DK_LOG_DEBUG, "repository", st->path, NULL, "%zu rounds committed together (%zu changed their branch) in %.0f ms",
          n, k, (double)(uv_hrtime() - t0) / 1e6);
   free(bm);

@@ -160,6 +160,7 @@ static int dk__held_attach(struct dk_store *st) {
  * DK_E* code with err. */
 static int dk__held_write(struct dk_store *st) {
   if (st->held == NULL || dk_pack_count(st->held) == 0) return 0;
+  st->unflushed = 1;
   int rc = dk_pack_write(st->held, git_repository_path(st->repo), st->err);
   git_odb *odb = NULL;
   if (rc == 0 && (git_repository_odb(&odb, st->repo) != 0 || git_odb_refresh(odb) != 0))
@@ -261,6 +262,7 @@ int dk_store_open(const char *path, struct dk_store **out, char *err) {
   st->repo = repo;
   st->path = dk_strdup(path);
   st->lock_fd = -1;
+  st->unflushed = 1; /* what an earlier process wrote may not be durable yet */
   if (dk__held_attach(st) != 0) {
     rc = dk__giterr(err, path);
     dk_store_close(st);
@@ -527,6 +529,7 @@ static int dk__flush_objects(struct dk_txn *t) {
   git_odb *odb = NULL;
   if (git_repository_odb(&odb, t->st->repo) != 0) return dk__stfail(t->st, "object database");
   int rc = 0;
+  t->st->unflushed = 1;
   if (n >= DK__PACK_MIN || dk_pack_bytes(t->pack) >= DK__PACK_MIN_BYTES) {
     if ((rc = dk_pack_write(t->pack, git_repository_path(t->st->repo), t->st->err)) == 0 && git_odb_refresh(odb) != 0)
       rc = dk__stfail(t->st, "reading the new pack");
@@ -597,7 +600,17 @@ int dk_store_flush(struct dk_store *st) {
     return dk_failf(st->err, DK_EIO, "cannot flush %s to disk: %s", st->path, strerror(e));
   }
   close(dfd);
+  st->unflushed = 0;
   return 0;
+}
+
+void dk_store_defer_refs(struct dk_store *st) { st->defer_refs = 1; }
+
+int dk_store_defer_refs_end(struct dk_store *st) {
+  st->defer_refs = 0;
+  if (!st->refs_owed) return 0;
+  st->refs_owed = 0;
+  return dk_store_flush(st);
 }
 
 int dk_txn_move(struct dk_txn *t, const git_oid *commit) {
@@ -605,7 +618,8 @@ int dk_txn_move(struct dk_txn *t, const git_oid *commit) {
   /* every object the commit needs is on disk before a ref names it */
   int hrc = dk__held_write(t->st);
   if (hrc != 0) return hrc;
-  if (dk_store_flush(t->st) != 0) return DK_EIO;
+  /* nothing written since the last flush: nothing to make durable first */
+  if (t->st->unflushed && dk_store_flush(t->st) != 0) return DK_EIO;
   git_reference *newref = NULL;
   int rc;
   git_commit *c = NULL;
@@ -649,6 +663,10 @@ int dk_txn_move(struct dk_txn *t, const git_oid *commit) {
   if (rc == GIT_EMODIFIED || rc == GIT_EEXISTS)
     return dk_failf(t->st->err, DK_EEXIST, "%s moved while this commit was prepared", t->ref);
   if (rc != 0) return dk__stfail(t->st, t->ref);
+  if (t->st->defer_refs) {
+    t->st->refs_owed = 1;
+    return 0;
+  }
   return dk_store_flush(t->st);
 }
 
@@ -724,6 +742,7 @@ static int dk__write_commit(struct dk_txn *t, const char *data, size_t len, git_
   }
   struct dk_pack *one = dk_pack_new();
   dk_pack_add(one, GIT_OBJECT_COMMIT, oid, len, z, zlen);
+  t->st->unflushed = 1;
   int rc = dk_pack_write_loose(one, git_repository_path(t->st->repo), t->st->err);
   dk_pack_free(one);
   return rc;

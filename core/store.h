@@ -27,6 +27,8 @@ struct dk_store {
   struct dk_pack *recent, *recent2; /* the objects of the last two writes (store.c) */
   struct dk_pack *held; /* objects written while holding, not yet on disk (dk_store_hold) */
   int holding;
+  int unflushed;            /* objects written since the last dk_store_flush */
+  int defer_refs, refs_owed; /* dk_store_defer_refs */
   char *path;
   int lock_fd;        /* duikou.lock, held (flock) by a writer; -1 when not locked */
   char err[DK_ERRBUF_SIZE];
@@ -210,6 +212,13 @@ int dk_store_walk(struct dk_store *st, const git_oid *commit,
  * before a ref names it (dk_txn_move; the fetch of store_remote.c).
  * Returns 0 or DK_EIO with st->err. */
 int dk_store_flush(struct dk_store *st);
+/* From now on, the refs dk_txn_move moves are made durable together, by
+ * one flush in dk_store_defer_refs_end (the objects they name still are
+ * before each moves): for a round's many source branches after main. End
+ * returns 0 or DK_EIO with st->err; nothing may rely on a ref moved since
+ * being durable before it returns. */
+void dk_store_defer_refs(struct dk_store *st);
+int dk_store_defer_refs_end(struct dk_store *st);
 
 /* Call cb(name, commit, arg) for every ref whose name starts with prefix
  * ("refs/duikou/sites/"), in name order. Returns 0, cb's nonzero return,

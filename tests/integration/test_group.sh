@@ -59,7 +59,40 @@ done
 check "git fsck --strict" $G fsck --strict
 
 gen "$WORK/body" 2
-check_status "a second round: one task and one report changed in each source" 0 "$DUIKOU" sync -c "$WORK/g.yaml"
+# traced (when ptrace is allowed): the flushes to disk of a grouped round
+traced=
+if command -v strace >/dev/null && strace -f -qq -o /dev/null true 2>/dev/null; then
+  traced=1
+  # LeakSanitizer stops the threads with ptrace, which a traced process cannot
+  check_status "a second round: one task and one report changed in each source" 0 env ASAN_OPTIONS=detect_leaks=0 \
+    strace -f -qq -e trace=syncfs,rename,renameat,renameat2 -o "$WORK/round2.trace" "$DUIKOU" sync -c "$WORK/g.yaml"
+else
+  echo "# strace cannot trace here: the flush checks are left out"
+  check_status "a second round: one task and one report changed in each source" 0 "$DUIKOU" sync -c "$WORK/g.yaml"
+fi
+if [ -n "$traced" ]; then
+  # The pending states, main's objects, main, the 12 branches, the final
+  # states: a flush each, not one before and after each branch's move.
+  n=$(grep -c 'syncfs(' "$WORK/round2.trace")
+  check "... the round flushes to disk at most 6 times, not twice a branch ($n)" test "$n" -le 6
+  # every branch is moved, and flushed, before a state file says it moved
+  python3 - "$WORK/round2.trace" <<'PY' >"$WORK/order.out"
+import re, sys
+ev = []
+for line in open(sys.argv[1]):
+    if "syncfs(" in line:
+        ev.append("flush")
+    elif re.search(r'refs/duikou/sources/s[0-9]+"\) = 0', line):
+        ev.append("branch")
+    elif re.search(r'"s[0-9]+\.json"\) = 0', line):
+        ev.append("state")
+last = max(i for i, e in enumerate(ev) if e == "branch")
+first_state = min(i for i, e in enumerate(ev) if e == "state" and i > last)
+print("branches moved: %d; flushed before the states: %s" % (ev.count("branch"), "flush" in ev[last:first_state]))
+PY
+  check_grep "... the 12 branches are made durable before the state files say so" \
+    "^branches moved: 12; flushed before the states: True$" "$WORK/order.out"
+fi
 check_eq "... one more main commit" 2 "$($G rev-list --count --first-parent main)"
 check_eq "... a merge of main and the 12 source commits" 13 "$($G cat-file -p main | grep -c '^parent ')"
 want=$( { $G rev-parse main~1; for s in $(seq -w 1 12); do $G rev-parse refs/duikou/sources/s$s; done; } | sort)
