@@ -87,7 +87,7 @@ static int dk__put_tombstones(struct dk__run *r, struct dk__round *rd, struct dk
   json_t *t;
   json_array_foreach(r->tombstones, i, t) {
     const char *tp = json_string_value(json_object_get(t, "path"));
-    if (json_object_get(rd->valid, tp)) continue;
+    if (dk__round_has(rd, tp)) continue;
     int rc = dk_txn_remove(stx, tp);
     if (rc < 0) return rc;
     dk__round_add(rd, tp, NULL, DK__CHG_TOMBSTONE, json_string_value(json_object_get(t, "reason")));
@@ -103,7 +103,7 @@ struct dk__absent_ctx {
 static int dk__collect_absent(const char *path, const git_oid *oid, void *arg) {
   (void)oid;
   struct dk__absent_ctx *a = arg;
-  if (!json_object_get(a->rd->valid, path) && !json_object_get(a->rd->invalid, path))
+  if (!dk__round_has(a->rd, path) && !json_object_get(a->rd->invalid, path))
     json_object_set_new(a->listed_before, path, json_true());
   return 0;
 }
@@ -138,7 +138,7 @@ static int dk__all_listed(struct dk__run *r, const struct dk__round *rd) {
     listed += rd->items[i].unchanged || dk_index_source(r->ctx->index, r->sidx, rd->items[i].path, &oid);
   const char *path;
   json_t *v;
-  json_object_foreach(rd->invalid, path, v) listed += !json_object_get(rd->valid, path) &&
+  json_object_foreach(rd->invalid, path, v) listed += !dk__round_has(rd, path) &&
                                                       dk_index_source(r->ctx->index, r->sidx, path, &oid);
   return listed >= dk_index_source_count(r->ctx->index, r->sidx);
 }
@@ -153,7 +153,7 @@ static int dk__absences(struct dk__run *r, struct dk__round *rd, struct dk_txn *
   void *tmp;
   json_object_foreach(a.listed_before, path, t) json_object_set_new(next, path, json_integer(0));
   json_object_foreach(absent, path, t)
-    if (!json_object_get(rd->valid, path) && !json_object_get(rd->invalid, path))
+    if (!dk__round_has(rd, path) && !json_object_get(rd->invalid, path))
       json_object_set_new(next, path, json_integer(json_integer_value(t)));
   json_object_foreach_safe(next, tmp, path, t) {
     if (rc < 0) break;
@@ -173,7 +173,7 @@ int dk__branch_update(struct dk__run *r, struct dk__round *rd, struct dk_txn *st
   if (rc == 0) rc = dk__put_tombstones(r, rd, stx);
   /* Absences count only after a full listing that brought something: an
    * empty page or a failed round never deletes anything. */
-  if (rc == 0 && !partial && json_object_size(rd->valid) > 0) rc = dk__absences(r, rd, stx);
+  if (rc == 0 && !partial && rd->nitems > 0) rc = dk__absences(r, rd, stx);
   return rc;
 }
 

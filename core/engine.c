@@ -581,25 +581,48 @@ static int dk__run_ready(struct dk__run *r) {
   return rc;
 }
 
-/* After a good round: what each record was served as, for the next one
- * (only when that changed: a round of held records rewrites nothing). */
+/* After a good round: what each record was served as, for the next one.
+ * What is new is appended to the file (a round of held records writes
+ * nothing, one of 1% changed 1% of it); the file is written whole, with
+ * only what this round served, when it is missing or holds more than
+ * twice that (pairs no longer served are harmless meanwhile: a blob counts
+ * only where the branch holds it). */
 static void dk__seen_update(struct dk__run *r, const struct dk__round *rd) {
-  struct dk_seen *next = dk_seen_new();
-  int changed = 0;
+  if (r->seen == NULL) r->seen = dk_seen_new();
+  size_t live = 0, nnew = 0;
+  unsigned char *pairs = NULL;
   for (size_t i = 0; i < rd->nitems; i++) {
     const struct dk__item *it = &rd->items[i];
     if (!it->has_raw) continue;
+    live++;
     git_oid was;
-    if (!(r->seen && dk_seen_get(r->seen, &it->raw, &was) && dk_oid_equal(&was, &it->oid))) changed = 1;
-    dk_seen_put(next, &it->raw, &it->oid);
+    if (dk_seen_get(r->seen, &it->raw, &was) && dk_oid_equal(&was, &it->oid)) continue;
+    if (nnew % 256 == 0) pairs = dk_realloc(pairs, (nnew + 256) * DK_SEEN_PAIR);
+    dk_seen_pair(&it->raw, &it->oid, pairs + nnew++ * DK_SEEN_PAIR);
+    dk_seen_put(r->seen, &it->raw, &it->oid);
   }
-  if (!changed && r->seen && dk_seen_count(r->seen) == dk_seen_count(next)) {
-    dk_seen_free(next);
-    return;
-  }
+  size_t filed = dk_seen_filed(r->seen);
   char err[DK_ERRBUF_SIZE];
-  if (dk_state_save_seen(r->ctx->cfg->state, r->src->name, next, err) != 0)
+  int rc = DK_ENOENT;
+  if (nnew == 0 && (filed > 0 || live == 0)) {
+    rc = 0;
+  } else if (filed > 0 && filed + nnew <= 2 * live + 256) {
+    rc = dk_state_append_seen(r->ctx->cfg->state, r->src->name, pairs, nnew, err);
+    if (rc == 0) dk_seen_filed_set(r->seen, filed + nnew);
+  }
+  free(pairs);
+  if (rc == 0) return;
+  if (rc != DK_ENOENT)
+    dk_log(DK_LOG_WARN, "source", r->src->name, NULL, "%s (the table is written whole instead)", err);
+  struct dk_seen *next = dk_seen_new();
+  for (size_t i = 0; i < rd->nitems; i++)
+    if (rd->items[i].has_raw) dk_seen_put(next, &rd->items[i].raw, &rd->items[i].oid);
+  if (dk_state_save_seen(r->ctx->cfg->state, r->src->name, next, err) != 0) {
     dk_log(DK_LOG_WARN, "source", r->src->name, NULL, "%s (the next round parses every record)", err);
+    dk_seen_filed_set(next, 0); /* no file to append to: written whole next time */
+  } else {
+    dk_seen_filed_set(next, dk_seen_count(next));
+  }
   dk_seen_free(r->seen);
   r->seen = next;
 }

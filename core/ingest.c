@@ -1,5 +1,6 @@
 #include "ingest.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,13 +25,38 @@ void dk__round_add(struct dk__round *rd, const char *path, const struct dk__item
   rd->chg[rd->nchg++] = (struct dk__chg){dk_strdup(path), item, kind, reason ? dk_strdup(reason) : NULL};
 }
 
-/* The item for path: a new one, or the one an earlier record of the round
- * had (the later record wins). */
-static struct dk__item *dk__round_slot(struct dk__round *rd, const char *path, int *dup) {
-  json_t *ix = json_object_get(rd->valid, path);
-  *dup = ix != NULL;
-  if (ix) {
-    struct dk__item *it = &rd->items[json_integer_value(ix)];
+static uint64_t dk__path_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h ^ (h >> 29);
+}
+
+/* The slot of path: its item's (index + 1), or the free one it would take. */
+static size_t *dk__round_find(const struct dk__round *rd, const char *path) {
+  for (size_t i = dk__path_hash(path) & (rd->capslots - 1);; i = (i + 1) & (rd->capslots - 1)) {
+    size_t *s = &rd->slots[i];
+    if (*s == 0 || strcmp(rd->items[*s - 1].path, path) == 0) return s;
+  }
+}
+
+/* The item for path (taken: a malloc'd copy, the round's now): a new one,
+ * or the one an earlier record of the round had (the later record wins;
+ * path is then freed). */
+static struct dk__item *dk__round_slot(struct dk__round *rd, char *path, int *dup) {
+  if (2 * (rd->nitems + 1) > rd->capslots) { /* at most half full */
+    size_t cap = rd->capslots ? 2 * rd->capslots : 512;
+    size_t *old = rd->slots, oldcap = rd->capslots;
+    rd->slots = dk_calloc(cap, sizeof *rd->slots);
+    rd->capslots = cap;
+    for (size_t i = 0; i < oldcap; i++)
+      if (old[i]) *dk__round_find(rd, rd->items[old[i] - 1].path) = old[i];
+    free(old);
+  }
+  size_t *slot = dk__round_find(rd, path);
+  *dup = *slot != 0;
+  if (*dup) {
+    free(path);
+    struct dk__item *it = &rd->items[*slot - 1];
     json_decref(it->rec);
     free(it->z);
     char *p = it->path;
@@ -42,14 +68,15 @@ static struct dk__item *dk__round_slot(struct dk__round *rd, const char *path, i
     rd->items = dk_realloc(rd->items, rd->capitems * sizeof *rd->items);
   }
   struct dk__item *it = &rd->items[rd->nitems];
-  *it = (struct dk__item){.path = dk_strdup(path)};
-  json_object_set_new(rd->valid, path, json_integer((json_int_t)rd->nitems++));
+  *it = (struct dk__item){.path = path};
+  *slot = ++rd->nitems;
   return it;
 }
 
 const struct dk__item *dk__round_item(const struct dk__round *rd, const char *path) {
-  json_t *ix = json_object_get(rd->valid, path);
-  return ix ? &rd->items[json_integer_value(ix)] : NULL;
+  if (rd->capslots == 0 || path == NULL) return NULL;
+  size_t s = *dk__round_find(rd, path);
+  return s ? &rd->items[s - 1] : NULL;
 }
 
 /* Whether the source branch holds blob oid at path. */
@@ -81,7 +108,7 @@ void dk__round_free(struct dk__round *rd) {
     free(rd->chg[i].reason);
   }
   free(rd->chg);
-  json_decref(rd->valid);
+  free(rd->slots);
   json_decref(rd->invalid);
 }
 
@@ -113,11 +140,12 @@ static void dk__check(struct dk__run *r, json_t *rec, int unchanged, json_t *err
 }
 
 void dk__ingest(struct dk__run *r, struct dk__round *rd) {
-  *rd = (struct dk__round){.r = r, .valid = json_object(), .invalid = json_object(),
+  *rd = (struct dk__round){.r = r, .invalid = json_object(),
                            .quarantined = r->quarantined_rejects};
   int dup;
   for (size_t h = 0; h < r->nheld; h++) {
     struct dk__item *it = dk__round_slot(rd, r->held[h].path, &dup);
+    r->held[h].path = NULL; /* the round's now */
     it->oid = r->held[h].oid;
     it->unchanged = 1;
     it->has_raw = r->held[h].has_raw;
@@ -163,6 +191,7 @@ void dk__ingest(struct dk__run *r, struct dk__round *rd) {
       dk__quarantine(r, id ? id : where, raw ? NULL : rec, raw ? raw : NULL, errors, rd);
     } else {
       struct dk__item *it = dk__round_slot(rd, path, &dup);
+      path = NULL; /* the round's now */
       if (dup)
         dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL,
                "record appears twice in one round; the later one is kept");

@@ -43,9 +43,9 @@ struct dk__item {
  * branch the changes, reconcile reads them. */
 struct dk__round {
   struct dk__run *r;
-  json_t *valid;      /* path -> index into items: this round's valid (or held) records */
-  struct dk__item *items;
+  struct dk__item *items; /* this round's valid (or held) records, by path through slots */
   size_t nitems, capitems;
+  size_t *slots, capslots; /* open addressing on the path's hash: index + 1, 0 free */
   json_t *invalid;    /* path -> true: listed, but invalid (kept as they were on the branch) */
   struct dk__chg *chg;
   size_t nchg, capchg;
@@ -62,6 +62,10 @@ struct dk__round {
 void dk__ingest(struct dk__run *r, struct dk__round *rd);
 /* The item at path, or NULL. */
 const struct dk__item *dk__round_item(const struct dk__round *rd, const char *path);
+/* Whether the round holds a valid (or held) record at path. */
+static inline int dk__round_has(const struct dk__round *rd, const char *path) {
+  return dk__round_item(rd, path) != NULL;
+}
 /* Add a change to the round (path and reason copied; item borrowed from
  * the round). */
 void dk__round_add(struct dk__round *rd, const char *path, const struct dk__item *item, enum dk__chg_kind kind,

@@ -52,11 +52,18 @@ static int dk__type_ok(git_object_t type) {
 }
 
 void dk_object_id2(git_object_t type, const void *a, size_t alen, const void *b, size_t blen, git_oid *oid) {
-  char hdr[64];
-  int n = snprintf(hdr, sizeof hdr, "%s %zu", dk__type_name(type), alen + blen);
+  /* "<type> <size>\0" by hand: snprintf was a third of a small record's id */
+  char hdr[64], digits[24];
+  const char *name = dk__type_name(type);
+  size_t n = strlen(name), k = 0;
+  memcpy(hdr, name, n);
+  hdr[n++] = ' ';
+  for (size_t v = alen + blen; k == 0 || v > 0; v /= 10) digits[k++] = (char)('0' + v % 10);
+  while (k > 0) hdr[n++] = digits[--k];
+  hdr[n] = '\0';
   SHA_CTX c;
   dk__sha_init(&c);
-  dk__sha_update(&c, hdr, (size_t)n + 1); /* with its NUL */
+  dk__sha_update(&c, hdr, n + 1); /* with its NUL */
   dk__sha_update(&c, a, alen);
   dk__sha_update(&c, b, blen);
   dk__sha_final(&c, oid->id);

@@ -17,6 +17,7 @@ struct dk__pair {
 struct dk_seen {
   struct dk__pair *slots;
   size_t cap, n;
+  size_t filed; /* pairs its file holds (dk_seen_parse, dk_seen_filed_add), repeats included */
 };
 
 static size_t dk__slot(const struct dk_seen *s, const git_oid *raw) {
@@ -65,6 +66,13 @@ void dk_seen_put(struct dk_seen *s, const git_oid *raw, const git_oid *blob) {
 }
 
 size_t dk_seen_count(const struct dk_seen *s) { return s->n; }
+size_t dk_seen_filed(const struct dk_seen *s) { return s->filed; }
+void dk_seen_filed_set(struct dk_seen *s, size_t n) { s->filed = n; }
+
+void dk_seen_pair(const git_oid *raw, const git_oid *blob, unsigned char out[DK_SEEN_PAIR]) {
+  memcpy(out, raw->id, GIT_OID_RAWSZ);
+  memcpy(out + GIT_OID_RAWSZ, blob->id, GIT_OID_RAWSZ);
+}
 
 unsigned char *dk_seen_dump(const struct dk_seen *s, size_t *len) {
   size_t ml = sizeof DK__MAGIC - 1;
@@ -83,13 +91,15 @@ unsigned char *dk_seen_dump(const struct dk_seen *s, size_t *len) {
 struct dk_seen *dk_seen_parse(const unsigned char *data, size_t len) {
   struct dk_seen *s = dk_seen_new();
   size_t ml = sizeof DK__MAGIC - 1;
-  if (data == NULL || len < ml || memcmp(data, DK__MAGIC, ml) != 0 || (len - ml) % (2 * GIT_OID_RAWSZ) != 0)
-    return s;
-  for (const unsigned char *p = data + ml; p < data + len; p += 2 * GIT_OID_RAWSZ) {
+  if (data == NULL || len < ml || memcmp(data, DK__MAGIC, ml) != 0) return s;
+  /* a last pair cut short (an append the machine stopped in) is left out */
+  size_t whole = (len - ml) / DK_SEEN_PAIR;
+  for (const unsigned char *p = data + ml; p < data + ml + whole * DK_SEEN_PAIR; p += DK_SEEN_PAIR) {
     git_oid raw, blob;
     memcpy(raw.id, p, GIT_OID_RAWSZ);
     memcpy(blob.id, p + GIT_OID_RAWSZ, GIT_OID_RAWSZ);
     dk_seen_put(s, &raw, &blob);
   }
+  s->filed = whole;
   return s;
 }

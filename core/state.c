@@ -1,7 +1,12 @@
 #include "state.h"
 #include "seen.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "canonical.h"
 #include "fsafe.h"
@@ -51,6 +56,32 @@ struct dk_seen *dk_state_load_seen(const char *statedir, const char *name) {
   free(data);
   free(rel);
   return s;
+}
+
+int dk_state_append_seen(const char *statedir, const char *name, const unsigned char *pairs, size_t n, char *err) {
+  char *rel = dk_asprintf("sources/%s.seen", name);
+  int fd, rc = dk_fs_open(statedir, rel, O_WRONLY | O_APPEND, &fd, err);
+  free(rel);
+  if (rc != 0) return rc;
+  struct stat sb;
+  if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size < sizeof "DKSEEN1\n" - 1 ||
+      ((size_t)sb.st_size - (sizeof "DKSEEN1\n" - 1)) % DK_SEEN_PAIR != 0) {
+    close(fd);
+    return DK_ENOENT;
+  }
+  size_t len = n * DK_SEEN_PAIR, done = 0;
+  while (done < len) {
+    ssize_t w = write(fd, pairs + done, len - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      rc = dk_failf(err, DK_EIO, "cannot append to %s/sources/%s.seen: %s", statedir, name, strerror(errno));
+      break;
+    }
+    done += (size_t)w;
+  }
+  if (close(fd) != 0 && rc == 0)
+    rc = dk_failf(err, DK_EIO, "cannot append to %s/sources/%s.seen: %s", statedir, name, strerror(errno));
+  return rc;
 }
 
 int dk_state_save_seen(const char *statedir, const char *name, const struct dk_seen *seen, char *err) {

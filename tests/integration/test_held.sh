@@ -6,11 +6,12 @@
 # validates everything again; what lands is the same either way.
 . "$TEST_LIB"
 
-gen() { # gen FILE FORM [CHANGED]: 300 tasks and their progress, compact or canonical
+gen() { # gen FILE FORM [CHANGED [DAY]]: 300 tasks and their progress, compact or canonical
   python3 - "$@" <<'PY'
 import json, sys
 out, form = sys.argv[1], sys.argv[2]
 changed = int(sys.argv[3]) if len(sys.argv) > 3 else -1
+day = int(sys.argv[4]) if len(sys.argv) > 4 else 28
 recs = []
 for n in range(1, 101):
     tid = "jnly-2024/%03d" % n
@@ -20,7 +21,7 @@ for n in range(1, 101):
         pct = 40 + (10 if n == changed and city == "linyi" else 0)
         recs.append({"kind": "progress", "id": "%s/%s/2024-03" % (tid, city), "task": tid, "city": city,
                      "period": "2024-03", "status": "in_progress", "percent": pct,
-                     "reported_at": "2024-03-28T17:00:00+08:00"})
+                     "reported_at": "2024-03-%02dT17:00:00+08:00" % day})
 if form == "compact":
     body = json.dumps(recs, ensure_ascii=False, separators=(",", ":"))
 else:  # duikou's own canonical form: sorted keys, two spaces, a newline after each
@@ -38,6 +39,8 @@ G="git --git-dir $WORK/h.git"
 gen "$WORK/body.json" compact
 check_status "a first sync of 300 records commits" 0 "$DUIKOU" sync -c "$WORK/h.yaml"
 check "... and keeps what each record was served as" test -s "$WORK/state/sources/register.seen"
+check_eq "... a pair for each of the 300 texts" 12008 "$(stat -c %s "$WORK/state/sources/register.seen")"
+ino=$(stat -c %i "$WORK/state/sources/register.seen")
 first=$($G rev-parse main)
 "$DUIKOU" sync -c "$WORK/h.yaml" >"$WORK/2.out" 2>"$WORK/2.err"
 check_grep "the same body again: no record parsed" "unchanged: 300 records, 0 changed, 0 invalid, 0 rejected (300 known as served before: not parsed)" "$WORK/2.err"
@@ -46,6 +49,30 @@ gen "$WORK/body.json" compact 7
 "$DUIKOU" sync -c "$WORK/h.yaml" >"$WORK/3.out" 2>"$WORK/3.err"
 check_grep "one record changed: it alone is parsed and committed" "committed: 300 records, 1 changed, 0 invalid, 0 rejected (299 known as served before: not parsed)" "$WORK/3.err"
 check_eq "... the change is on main" 50 "$($G show main:progress/jnly-2024/007/linyi/2024-03.json | python3 -c 'import json,sys; print(json.load(sys.stdin)["percent"])')"
+# The table grows by what changed: 8 bytes of magic and 40 a pair.
+T="$WORK/state/sources/register.seen"
+check_eq "... and its one new text is appended to the table, which is not written again" "12048 $ino" \
+  "$(stat -c '%s %i' "$T")"
+# a pair cut short (the machine stopped in an append): left out, and the table written whole
+truncate -s -10 "$T"
+gen "$WORK/body.json" compact 8
+"$DUIKOU" sync -c "$WORK/h.yaml" >"$WORK/3b.out" 2>"$WORK/3b.err"
+check_grep "a table cut short: the record of its last pair is parsed again" \
+  "committed: 300 records, 2 changed, 0 invalid, 0 rejected (298 known as served before: not parsed)" "$WORK/3b.err"
+check_eq "... and the table is written whole, with what this round served" 12008 "$(stat -c %s "$T")"
+# rounds that change every record append until the table holds more than
+# twice what is served (and 256 pairs): then it is written whole again
+sizes=
+for d in 1 2 3; do
+  gen "$WORK/body.json" compact 8 $d
+  "$DUIKOU" sync -c "$WORK/h.yaml" >/dev/null 2>&1
+  sizes="$sizes $(stat -c %s "$T")"
+done
+check_eq "... the 200 progress reports appended twice, then the table rewritten" " 20008 28008 12008" "$sizes"
+gen "$WORK/body.json" compact 8 3
+check_grep "... and it still knows every record" "(300 known as served before: not parsed)" <("$DUIKOU" sync -c "$WORK/h.yaml" 2>&1)
+gen "$WORK/body.json" compact 7
+check_status "back to the body of round 3" 0 "$DUIKOU" sync -c "$WORK/h.yaml"
 gen "$WORK/body.json" canonical 7
 "$DUIKOU" sync -c "$WORK/h.yaml" >"$WORK/4.out" 2>"$WORK/4.err"
 check_grep "the canonical form is known by its blob, with no table" "unchanged: 300 records, 0 changed, 0 invalid, 0 rejected (300 known as served before: not parsed)" "$WORK/4.err"

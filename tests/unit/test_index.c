@@ -285,11 +285,28 @@ static void test_seen(void **state) {
   assert_true(git_oid_equal(&got, &blob));
   blob_of("never served", &raw);
   assert_int_equal(dk_seen_get(back, &raw, &got), 0);
+  assert_int_equal(dk_seen_filed(back), 3000);
   dk_seen_free(back);
-  /* not such bytes: an empty table, never a crash */
+  /* a last pair cut short (an append stopped midway) is left out, the rest kept */
   back = dk_seen_parse(d, len - 1);
-  assert_int_equal(dk_seen_count(back), 0);
+  assert_int_equal(dk_seen_count(back), 2999);
+  assert_int_equal(dk_seen_filed(back), 2999);
   dk_seen_free(back);
+  /* a pair appended later wins over an earlier one for the same text */
+  unsigned char *more = dk_malloc(len + 40);
+  memcpy(more, d, len);
+  git_oid newer;
+  blob_of("text 7", &raw);
+  blob_of("blob 9", &newer);
+  dk_seen_pair(&raw, &newer, more + len);
+  back = dk_seen_parse(more, len + 40);
+  assert_int_equal(dk_seen_count(back), 3000);
+  assert_int_equal(dk_seen_filed(back), 3001);
+  assert_int_equal(dk_seen_get(back, &raw, &got), 1);
+  assert_true(git_oid_equal(&got, &newer));
+  dk_seen_free(back);
+  free(more);
+  /* not such bytes: an empty table, never a crash */
   back = dk_seen_parse((const unsigned char *)"garbage", 7);
   assert_int_equal(dk_seen_count(back), 0);
   dk_seen_free(back);
