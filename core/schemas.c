@@ -21,6 +21,17 @@ static struct dk_registry *dk__reg;
 static struct dk_schema *dk__kinds[DK_KIND_COUNT];
 static struct dk_schema *dk__config;
 
+/* Plugins' options schemas, compiled once each (a sync of 50 sources of one
+ * plugin compiled it 50 times): found again by the plugin's name and the
+ * schema's text, so that another plugin loaded under the same name does
+ * not get the one before. Under dk__lock. */
+struct dk__optschema {
+  char *name, *text;
+  struct dk_schema *cs;
+  struct dk__optschema *next;
+};
+static struct dk__optschema *dk__optschemas;
+
 static const struct {
   const char *name;
   const unsigned char *data;
@@ -137,6 +148,14 @@ void dk_schemas_shutdown(void) {
   }
   dk_schema_free(dk__config);
   dk__config = NULL;
+  while (dk__optschemas) {
+    struct dk__optschema *o = dk__optschemas;
+    dk__optschemas = o->next;
+    dk_schema_free(o->cs);
+    free(o->name);
+    free(o->text);
+    free(o);
+  }
   dk_registry_free(dk__reg);
   dk__reg = NULL;
 }
@@ -157,16 +176,26 @@ char *dk_schemas_format_error(const struct dk_verror *e) {
 int dk_schemas_check_options(const struct dk_plugin *plugin, const json_t *options, const char *pointer,
                              char *err) {
   if (plugin->options_schema == NULL) return 0;
-  json_t *schema = json_loads(plugin->options_schema, 0, NULL);
   struct dk_schema *cs = NULL;
-  char *uri = dk_asprintf("urn:duikou:plugin:%s:options", plugin->name);
-  struct dk_schema_opts so = {.assert_formats = 1, .check_metaschema = 1};
+  int rc = 0;
   char why[DK_ERRBUF_SIZE];
   pthread_mutex_lock(&dk__lock); /* the loop thread compiles while workers may fill a slot */
-  int rc = dk_schema_compile(dk__registry_locked(), schema, uri, &so, &cs, why);
+  for (struct dk__optschema *o = dk__optschemas; o && cs == NULL; o = o->next)
+    if (strcmp(o->name, plugin->name) == 0 && strcmp(o->text, plugin->options_schema) == 0) cs = o->cs;
+  if (cs == NULL) {
+    json_t *schema = json_loads(plugin->options_schema, 0, NULL);
+    char *uri = dk_asprintf("urn:duikou:plugin:%s:options", plugin->name);
+    struct dk_schema_opts so = {.assert_formats = 1, .check_metaschema = 1};
+    rc = dk_schema_compile(dk__registry_locked(), schema, uri, &so, &cs, why);
+    free(uri);
+    json_decref(schema);
+    if (rc == 0) {
+      struct dk__optschema *o = dk_calloc(1, sizeof *o);
+      *o = (struct dk__optschema){dk_strdup(plugin->name), dk_strdup(plugin->options_schema), cs, dk__optschemas};
+      dk__optschemas = o;
+    }
+  }
   pthread_mutex_unlock(&dk__lock);
-  free(uri);
-  json_decref(schema);
   if (rc != 0) return dk_failf(err, DK_EPLUGIN, "plugin %s: its options schema does not compile: %s", plugin->name, why);
   struct dk_vresult vr = {0};
   rc = dk_schema_validate(cs, options, &vr);
@@ -179,6 +208,5 @@ int dk_schemas_check_options(const struct dk_plugin *plugin, const json_t *optio
     dk_buf_free(&b);
   }
   dk_vresult_free(&vr);
-  dk_schema_free(cs);
   return rc == 1 ? 0 : DK_ECONFIG;
 }
