@@ -576,7 +576,6 @@ static int dk__run_ready(struct dk__run *r) {
   free(sref);
   const char *was = json_string_value(json_object_get(r->state, "schemas"));
   r->revalidate = was == NULL || strcmp(was, dk_schemas_digest()) != 0;
-  if (r->seen == NULL) r->seen = dk_state_load_seen(r->ctx->cfg->state, r->src->name);
   if (rc == 0) r->is_ready = 1;
   return rc;
 }
@@ -585,30 +584,31 @@ static int dk__run_ready(struct dk__run *r) {
  * What is new is appended to the file (a round of held records writes
  * nothing, one of 1% changed 1% of it); the file is written whole, with
  * only what this round served, when it is missing or holds more than
- * twice that (pairs no longer served are harmless meanwhile: a blob counts
- * only where the branch holds it). */
+ * twice the records listed (pairs no longer served are harmless
+ * meanwhile: a blob counts only where the branch holds it). A round that
+ * never read the table (its records were known by their blobs) appends
+ * what it parsed without reading it now. */
 static void dk__seen_update(struct dk__run *r, const struct dk__round *rd) {
-  if (r->seen == NULL) r->seen = dk_seen_new();
-  size_t live = 0, nnew = 0;
+  size_t nraw = 0, nnew = 0, limit = 2 * rd->nitems + 256, filed = 0;
   unsigned char *pairs = NULL;
   for (size_t i = 0; i < rd->nitems; i++) {
     const struct dk__item *it = &rd->items[i];
     if (!it->has_raw) continue;
-    live++;
+    nraw++;
     git_oid was;
-    if (dk_seen_get(r->seen, &it->raw, &was) && dk_oid_equal(&was, &it->oid)) continue;
+    if (r->seen && dk_seen_get(r->seen, &it->raw, &was) && dk_oid_equal(&was, &it->oid)) continue;
     if (nnew % 256 == 0) pairs = dk_realloc(pairs, (nnew + 256) * DK_SEEN_PAIR);
     dk_seen_pair(&it->raw, &it->oid, pairs + nnew++ * DK_SEEN_PAIR);
-    dk_seen_put(r->seen, &it->raw, &it->oid);
+    if (r->seen) dk_seen_put(r->seen, &it->raw, &it->oid);
   }
-  size_t filed = dk_seen_filed(r->seen);
   char err[DK_ERRBUF_SIZE];
   int rc = DK_ENOENT;
-  if (nnew == 0 && (filed > 0 || live == 0)) {
+  if (nnew == 0 && (r->seen == NULL || dk_seen_filed(r->seen) > 0 || nraw == 0)) {
     rc = 0;
-  } else if (filed > 0 && filed + nnew <= 2 * live + 256) {
-    rc = dk_state_append_seen(r->ctx->cfg->state, r->src->name, pairs, nnew, err);
-    if (rc == 0) dk_seen_filed_set(r->seen, filed + nnew);
+  } else if (r->seen == NULL || (dk_seen_filed(r->seen) > 0 && dk_seen_filed(r->seen) + nnew <= limit)) {
+    rc = dk_state_append_seen(r->ctx->cfg->state, r->src->name, pairs, nnew, &filed, err);
+    if (rc == 0 && filed > limit) rc = DK_ENOENT; /* appended, but to be written whole */
+    if (rc == 0 && r->seen) dk_seen_filed_set(r->seen, filed);
   }
   free(pairs);
   if (rc == 0) return;

@@ -58,7 +58,8 @@ struct dk_seen *dk_state_load_seen(const char *statedir, const char *name) {
   return s;
 }
 
-int dk_state_append_seen(const char *statedir, const char *name, const unsigned char *pairs, size_t n, char *err) {
+int dk_state_append_seen(const char *statedir, const char *name, const unsigned char *pairs, size_t n,
+                         size_t *filed, char *err) {
   char *rel = dk_asprintf("sources/%s.seen", name);
   int fd, rc = dk_fs_open(statedir, rel, O_WRONLY | O_APPEND, &fd, err);
   free(rel);
@@ -69,6 +70,7 @@ int dk_state_append_seen(const char *statedir, const char *name, const unsigned 
     close(fd);
     return DK_ENOENT;
   }
+  *filed = ((size_t)sb.st_size - (sizeof "DKSEEN1\n" - 1)) / DK_SEEN_PAIR + n;
   size_t len = n * DK_SEEN_PAIR, done = 0;
   while (done < len) {
     ssize_t w = write(fd, pairs + done, len - done);

@@ -26,10 +26,11 @@ struct dk_seen *dk_state_load_seen(const char *statedir, const char *name);
 /* Save it whole (atomically). Returns 0 or a DK_E* code with err. */
 int dk_state_save_seen(const char *statedir, const char *name, const struct dk_seen *seen, char *err);
 /* Append n pairs (dk_seen_pair, 40 bytes each) to the file: what changed
- * since it was saved or last appended to. Returns 0, or DK_ENOENT when
- * there is no such file or it does not end at a whole pair (then save it
- * whole instead), or DK_EIO with err. Not flushed to disk: a pair lost or
- * cut short costs a parse. */
-int dk_state_append_seen(const char *statedir, const char *name, const unsigned char *pairs, size_t n, char *err);
+ * since it was saved or last appended to. Returns 0 with *filed the pairs
+ * the file now holds, or DK_ENOENT when there is no such file or it does
+ * not end at a whole pair (then save it whole instead), or DK_EIO with err.
+ * Not flushed to disk: a pair lost or cut short costs a parse. */
+int dk_state_append_seen(const char *statedir, const char *name, const unsigned char *pairs, size_t n,
+                         size_t *filed, char *err);
 
 #endif
