@@ -5,6 +5,11 @@
 #include "scan.h"
 #include "common/buf.h" /* dk_utf8_len */
 
+#if defined(__x86_64__) && defined(__SSE2__)
+#include <immintrin.h>
+#define DK__JSCAN_X86 1
+#endif
+
 static inline bool dk__jscan_ws(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
@@ -15,8 +20,8 @@ static inline size_t dk__jscan_skip_ws(const char *s, size_t len, size_t p) {
   return p;
 }
 
-/* Whether the 8 bytes at p are all plain string bytes: none is '"', '\\',
- * a control character or part of a multi-byte character. (The usual
+/* Whether the 8 bytes at p are all plain string bytes of text whose UTF-8
+ * is known good: none is '"', '\\' or a control character. (The usual
  * "has a byte less than n" word tricks: they may flag a plain byte next to
  * a special one, never miss a special one; a flag only sends the caller to
  * the byte loop.) */
@@ -26,7 +31,147 @@ static inline bool dk__jscan_plain8(const unsigned char *p) {
   memcpy(&v, p, 8);
   q = v ^ (ones * '"');
   b = v ^ (ones * '\\');
-  return ((v | ((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v)) & high) == 0;
+  return ((((q - ones) & ~q) | ((b - ones) & ~b) | ((v - ones * 0x20) & ~v)) & high) == 0;
+}
+
+/* The position of the first '"', '\\' or control character from p on in
+ * s[0, len) (len when none): 16 bytes a step where SSE2 is (every x86-64),
+ * 8 elsewhere. */
+static inline size_t dk__jscan_special(const unsigned char *u, size_t len, size_t p) {
+#ifdef DK__JSCAN_X86
+  const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\'), ctl = _mm_set1_epi8(0x1F);
+  for (; len - p >= 16; p += 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(u + p));
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                             _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl)); /* v <= 0x1F */
+    int bits = _mm_movemask_epi8(m);
+    if (bits) return p + (size_t)__builtin_ctz((unsigned)bits);
+  }
+#endif
+  while (len - p >= 8 && dk__jscan_plain8(u + p)) p += 8;
+  while (p < len && u[p] != '"' && u[p] != '\\' && u[p] >= 0x20) p++;
+  return p;
+}
+
+/* UTF-8 checked whole before the grammar: outside strings only ASCII is
+ * JSON, so a body whose bytes are well-formed UTF-8 has well-formed
+ * strings, and the string scanner looks only for quotes, escapes and
+ * control characters. Well-formed: no overlong form, surrogate or code
+ * point past U+10FFFF, no sequence cut short (dk_utf8_len's rule, and
+ * jansson's). */
+static bool dk__utf8_scalar(const unsigned char *u, size_t len, size_t p) {
+  const uint64_t high = 0x8080808080808080u;
+  while (p < len) {
+    uint64_t v;
+    if (len - p >= 8 && (memcpy(&v, u + p, 8), (v & high) == 0)) {
+      p += 8;
+      continue;
+    }
+    if (u[p] < 0x80) {
+      p++;
+      continue;
+    }
+    size_t n = dk_utf8_len(u + p, len - p);
+    if (n == 0) return false;
+    p += n;
+  }
+  return true;
+}
+
+#ifdef DK__JSCAN_X86
+/* The same with SSSE3, 16 bytes a step: the lookup-table check of Keiser
+ * and Lemire ("Validating UTF-8 in less than one instruction per byte",
+ * 2021), as simdjson and simdutf do it. Each byte is classified with the
+ * one before it by three table look-ups whose AND has a bit set for each
+ * kind of error; where a byte must be the second or third continuation of
+ * a 3- or 4-byte sequence (from the bytes two and three back) the 0x80
+ * bit must be set, and only there. */
+#define DK__U8_TOO_SHORT (1 << 0)  /* 11______ then 0_______ or 11______ */
+#define DK__U8_TOO_LONG (1 << 1)   /* 0_______ then 10______ */
+#define DK__U8_OVERLONG_3 (1 << 2) /* 11100000 100_____ */
+#define DK__U8_TOO_LARGE (1 << 3)  /* 11110100 1001____ and above */
+#define DK__U8_SURROGATE (1 << 4)  /* 11101101 101_____ */
+#define DK__U8_OVERLONG_2 (1 << 5) /* 1100000_ 10______ */
+#define DK__U8_TOO_LARGE_1000 (1 << 6)
+#define DK__U8_OVERLONG_4 (1 << 6) /* 11110000 1000____ */
+#define DK__U8_TWO_CONTS (1 << 7)  /* 10______ 10______ */
+#define DK__U8_CARRY (DK__U8_TOO_SHORT | DK__U8_TOO_LONG | DK__U8_TWO_CONTS)
+
+__attribute__((target("ssse3"))) static inline __m128i dk__u8_block(__m128i in, __m128i prev) {
+  const __m128i nib = _mm_set1_epi8(0x0F);
+  const __m128i t1 = _mm_setr_epi8(
+      /* the high nibble of the byte before: ASCII, continuation, 2-, 3-, 4-byte lead */
+      DK__U8_TOO_LONG, DK__U8_TOO_LONG, DK__U8_TOO_LONG, DK__U8_TOO_LONG, DK__U8_TOO_LONG, DK__U8_TOO_LONG,
+      DK__U8_TOO_LONG, DK__U8_TOO_LONG, DK__U8_TWO_CONTS, DK__U8_TWO_CONTS, DK__U8_TWO_CONTS, DK__U8_TWO_CONTS,
+      DK__U8_TOO_SHORT | DK__U8_OVERLONG_2, DK__U8_TOO_SHORT, DK__U8_TOO_SHORT | DK__U8_OVERLONG_3 | DK__U8_SURROGATE,
+      DK__U8_TOO_SHORT | DK__U8_TOO_LARGE | DK__U8_TOO_LARGE_1000 | DK__U8_OVERLONG_4);
+  const char L = DK__U8_CARRY | DK__U8_TOO_LARGE | DK__U8_TOO_LARGE_1000;
+  const __m128i t2 = _mm_setr_epi8(
+      /* its low nibble */
+      DK__U8_CARRY | DK__U8_OVERLONG_3 | DK__U8_OVERLONG_2 | DK__U8_OVERLONG_4, DK__U8_CARRY | DK__U8_OVERLONG_2,
+      DK__U8_CARRY, DK__U8_CARRY, DK__U8_CARRY | DK__U8_TOO_LARGE, L, L, L, L, L, L, L, L, L | DK__U8_SURROGATE, L, L);
+  const char C = DK__U8_TOO_LONG | DK__U8_OVERLONG_2 | DK__U8_TWO_CONTS;
+  const __m128i t3 = _mm_setr_epi8(
+      /* the high nibble of the byte itself */
+      DK__U8_TOO_SHORT, DK__U8_TOO_SHORT, DK__U8_TOO_SHORT, DK__U8_TOO_SHORT, DK__U8_TOO_SHORT, DK__U8_TOO_SHORT,
+      DK__U8_TOO_SHORT, DK__U8_TOO_SHORT, C | DK__U8_OVERLONG_3 | DK__U8_TOO_LARGE_1000 | DK__U8_OVERLONG_4,
+      C | DK__U8_OVERLONG_3 | DK__U8_TOO_LARGE, C | DK__U8_SURROGATE | DK__U8_TOO_LARGE,
+      C | DK__U8_SURROGATE | DK__U8_TOO_LARGE, DK__U8_TOO_SHORT, DK__U8_TOO_SHORT, DK__U8_TOO_SHORT,
+      DK__U8_TOO_SHORT);
+  __m128i prev1 = _mm_alignr_epi8(in, prev, 15);
+  __m128i sc = _mm_and_si128(
+      _mm_and_si128(_mm_shuffle_epi8(t1, _mm_and_si128(_mm_srli_epi16(prev1, 4), nib)),
+                    _mm_shuffle_epi8(t2, _mm_and_si128(prev1, nib))),
+      _mm_shuffle_epi8(t3, _mm_and_si128(_mm_srli_epi16(in, 4), nib)));
+  __m128i third = _mm_subs_epu8(_mm_alignr_epi8(in, prev, 14), _mm_set1_epi8((char)(0xE0 - 0x80)));
+  __m128i fourth = _mm_subs_epu8(_mm_alignr_epi8(in, prev, 13), _mm_set1_epi8((char)(0xF0 - 0x80)));
+  __m128i must23 = _mm_and_si128(_mm_or_si128(third, fourth), _mm_set1_epi8((char)0x80));
+  return _mm_xor_si128(must23, sc);
+}
+
+/* Nonzero where the block ends inside a sequence: its last byte a lead,
+ * the one before a 3- or 4-byte lead, or the third last a 4-byte lead. */
+static inline __m128i dk__u8_incomplete(__m128i b) {
+  const __m128i max = _mm_setr_epi8(-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, (char)(0xF0 - 1),
+                                    (char)(0xE0 - 1), (char)(0xC0 - 1));
+  return _mm_subs_epu8(b, max);
+}
+
+__attribute__((target("ssse3"))) static bool dk__utf8_ssse3(const unsigned char *u, size_t len) {
+  __m128i prev = _mm_setzero_si128(), err = _mm_setzero_si128();
+  size_t p = 0;
+  for (;; p += 16) {
+    __m128i in;
+    int last = len - p < 16;
+    if (last) { /* the tail, and always a block after the last whole one: zeros, ASCII */
+      unsigned char tail[16] = {0};
+      memcpy(tail, u + p, len - p);
+      in = _mm_loadu_si128((const __m128i *)(const void *)tail);
+    } else {
+      in = _mm_loadu_si128((const __m128i *)(const void *)(u + p));
+    }
+    if (_mm_movemask_epi8(in) == 0) err = _mm_or_si128(err, dk__u8_incomplete(prev)); /* ASCII: only what ends before */
+    else err = _mm_or_si128(err, dk__u8_block(in, prev));
+    prev = in;
+    if (last) break;
+  }
+  return _mm_movemask_epi8(_mm_cmpeq_epi8(err, _mm_setzero_si128())) == 0xFFFF;
+}
+#endif
+
+static bool dk__jscan_simd = true;
+
+void dk_jscan_use_simd(bool on) { dk__jscan_simd = on; }
+
+/* Whether s[0, len) is well-formed UTF-8. */
+static bool dk__utf8_valid(const char *s, size_t len) {
+  const unsigned char *u = (const unsigned char *)s;
+#ifdef DK__JSCAN_X86
+  static int ssse3 = -1; /* a race here writes the same value */
+  if (ssse3 < 0) ssse3 = __builtin_cpu_supports("ssse3") ? 1 : 0;
+  if (ssse3 && dk__jscan_simd) return dk__utf8_ssse3(u, len);
+#endif
+  return dk__utf8_scalar(u, len, 0);
 }
 
 /* The value of 4 hex digits at p, or -1. */
@@ -63,21 +208,16 @@ static size_t dk__jscan_escape(const char *s, size_t len, size_t p) {
   return lo >= 0xDC00 && lo <= 0xDFFF ? 12 : 0;
 }
 
-/* Past the end of the string at s[p] == '"', or 0 when it is not valid. */
+/* Past the end of the string at s[p] == '"' of text whose UTF-8 is known
+ * good, or 0 when it is not valid. */
 static size_t dk__jscan_string(const char *s, size_t len, size_t p) {
   const unsigned char *u = (const unsigned char *)s;
   for (p++;;) {
-    while (len - p >= 8 && dk__jscan_plain8(u + p)) p += 8;
+    p = dk__jscan_special(u, len, p);
     if (p >= len) return 0;
     unsigned char c = u[p];
-    size_t n;
     if (c == '"') return p + 1;
-    if (c == '\\') n = dk__jscan_escape(s, len, p);
-    else if (c < 0x20) n = 0;
-    else if (c >= 0xE1 && c <= 0xEC && len - p >= 3 && (u[p + 1] & 0xC0) == 0x80 && (u[p + 2] & 0xC0) == 0x80)
-      n = 3; /* most of CJK: no overlong or surrogate form starts so */
-    else if (c >= 0x80) n = dk_utf8_len(u + p, len - p);
-    else n = 1;
+    size_t n = c == '\\' ? dk__jscan_escape(s, len, p) : 0; /* else a control character */
     if (n == 0) return 0;
     p += n;
   }
@@ -113,6 +253,7 @@ static size_t dk__jscan_literal(const char *s, size_t len, size_t p, const char 
 }
 
 bool dk_jscan_check(const char *s, size_t len) {
+  if (!dk__utf8_valid(s, len)) return false;
   char open[DK_JSCAN_MAX_DEPTH]; /* '{' or '[' for each container we are in */
   size_t depth = 0, p = dk__jscan_skip_ws(s, len, 0);
   enum { VALUE, KEY, AFTER } want = VALUE;

@@ -32,6 +32,10 @@ enum dk_jscan_found {
  * valid UTF-8, no NUL byte, no \u0000, no lone surrogate escape, nesting
  * at most DK_JSCAN_MAX_DEPTH deep. */
 bool dk_jscan_check(const char *s, size_t len);
+/* Whether dk_jscan_check may use the processor's vector instructions (on,
+ * the default, where it has them); off checks UTF-8 a byte at a time. For
+ * tests, which compare the two. */
+void dk_jscan_use_simd(bool on);
 
 /* The value of checked text s (len bytes) that the JSON Pointer `ptr`
  * (RFC 6901, "" for the whole value) names, into *out, resolved as

@@ -62,6 +62,65 @@ static void test_check(void **st) {
   }
 }
 
+/* One string holding bytes seq[0, n) after `pad` plain letters, checked
+ * with the vector and the byte-at-a-time UTF-8 check, against jansson. */
+static void utf8_case(const unsigned char *seq, size_t n, size_t pad) {
+  char buf[128];
+  size_t len = 0;
+  buf[len++] = '[';
+  buf[len++] = '"';
+  for (size_t i = 0; i < pad; i++) buf[len++] = 'a';
+  memcpy(buf + len, seq, n);
+  len += n;
+  buf[len++] = '"';
+  buf[len++] = ']';
+  int want = jansson_takes(buf, len) != 0;
+  for (int simd = 1; simd >= 0; simd--) {
+    dk_jscan_use_simd(simd);
+    bool got = dk_jscan_check(buf, len);
+    if (got != want)
+      fail_msg("%s check: %d, jansson %d, for %zu bytes %02x %02x %02x %02x at %zu", simd ? "vector" : "byte", got,
+               want, n, seq[0], n > 1 ? seq[1] : 0, n > 2 ? seq[2] : 0, n > 3 ? seq[3] : 0, pad);
+  }
+  dk_jscan_use_simd(true);
+}
+
+/* Every byte and pair of bytes, the 3- and 4-byte sequences of every lead
+ * with every second byte and the bytes that mark the edges of the ranges
+ * (overlong, surrogate, past U+10FFFF, cut short), at every place within
+ * a 16-byte block and across blocks: the vector check says what jansson
+ * says, and so does the byte check. */
+static void test_utf8(void **st) {
+  (void)st;
+  static const unsigned char edge[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0, 0xBF, 0xC0, 0xF4, 0xFF};
+  size_t checked = 0;
+  unsigned char s[8];
+  for (size_t pad = 0; pad < 34; pad++) {
+    for (unsigned a = 0x20; a < 0x100; a++) {
+      s[0] = (unsigned char)a;
+      utf8_case(s, 1, pad), checked++;
+      for (unsigned b = 0; b < 0x100 && (pad % 11 == 0 || a >= 0xC0); b++) {
+        s[1] = (unsigned char)b;
+        utf8_case(s, 2, pad), checked++;
+        if (a < 0xE0 || pad % 5 != 0) continue;
+        for (size_t c = 0; c < sizeof edge; c++) {
+          s[2] = edge[c];
+          utf8_case(s, 3, pad), checked++;
+          if (a < 0xF0) continue;
+          for (size_t d = 0; d < sizeof edge; d++) {
+            s[3] = edge[d];
+            utf8_case(s, 4, pad), checked++;
+          }
+        }
+      }
+    }
+    /* well-formed text in runs that cross the blocks: 联 (3 bytes), 😀 (4), é (2) */
+    static const unsigned char mix[] = "\xE8\x81\x94\xF0\x9F\x98\x80\xC3\xA9x\xE8\x81\x94\xE8\x81\x94";
+    for (size_t n = 1; n <= sizeof mix - 1; n++) utf8_case(mix, n, pad), checked++;
+  }
+  print_message("%zu byte sequences checked\n", checked);
+}
+
 /* Random mutations of valid texts: whatever the scanner takes, jansson
  * takes; and what jansson takes the scanner takes too, but for \u0000. */
 static void test_check_against_jansson(void **st) {
@@ -219,6 +278,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_check),
     cmocka_unit_test(test_check_against_jansson),
+    cmocka_unit_test(test_utf8),
     cmocka_unit_test(test_pointer),
     cmocka_unit_test(test_elements),
     cmocka_unit_test(test_large),
