@@ -181,7 +181,8 @@ int dk_fs_defer_end(char *err) {
   return rc;
 }
 
-int dk_fs_write_atomic(const char *root, const char *rel, const void *data, size_t len, char *err) {
+/* dk_fs_write_atomic; `durable` 0: no fsync at all (dk_fs_write_cache). */
+static int dk__write_replace(const char *root, const char *rel, const void *data, size_t len, int durable, char *err) {
   char *dir;
   const char *base = dk__split(rel, &dir);
   int dfd, rc = dk_fs_dir(root, dir, 1, &dfd, err);
@@ -194,7 +195,7 @@ int dk_fs_write_atomic(const char *root, const char *rel, const void *data, size
   snprintf(tmp, sizeof tmp, ".%.200s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x", base, rnd[0], rnd[1], rnd[2], rnd[3],
            rnd[4], rnd[5], rnd[6], rnd[7]);
   char *full = dk_asprintf("%s/%s", root, rel);
-  int later = dk__deferred(root);
+  int later = !durable || dk__deferred(root);
   int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     rc = dk_fs_fail(err, errno, "cannot create a temporary file for", full);
@@ -208,6 +209,14 @@ int dk_fs_write_atomic(const char *root, const char *rel, const void *data, size
   close(dfd);
   free(full);
   return rc;
+}
+
+int dk_fs_write_atomic(const char *root, const char *rel, const void *data, size_t len, char *err) {
+  return dk__write_replace(root, rel, data, len, 1, err);
+}
+
+int dk_fs_write_cache(const char *root, const char *rel, const void *data, size_t len, char *err) {
+  return dk__write_replace(root, rel, data, len, 0, err);
 }
 
 int dk_fs_unlink(const char *root, const char *rel, char *err) {

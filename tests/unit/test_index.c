@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include "index.h"
@@ -314,11 +315,150 @@ static void test_seen(void **state) {
   dk_seen_free(s);
 }
 
+/* The index a load gives answers as one built from the trees does, for
+ * every path of paths[0..n) and every ref. */
+static void same_index(struct dk_store *st, const char *const *refs, size_t nrefs, char **paths, size_t n) {
+  struct dk_index *a, *b;
+  assert_int_equal(dk_index_load(st, refs, nrefs, &a), 0);
+  assert_int_equal(dk_index_build(st, refs, nrefs, &b), 0);
+  for (size_t i = 0; i < n; i++) {
+    git_oid x, y;
+    int fa = dk_index_main(a, paths[i], &x), fb = dk_index_main(b, paths[i], &y);
+    assert_int_equal(fa, fb);
+    if (fa) assert_true(git_oid_equal(&x, &y));
+    for (size_t s = 0; s < nrefs; s++) {
+      fa = dk_index_source(a, s, paths[i], &x), fb = dk_index_source(b, s, paths[i], &y);
+      if (fa != fb) fail_msg("%s in ref %zu: loaded %d, from the trees %d", paths[i], s, fa, fb);
+      if (fa) assert_true(git_oid_equal(&x, &y));
+    }
+  }
+  for (size_t s = 0; s < nrefs; s++) assert_int_equal(dk_index_source_count(a, s), dk_index_source_count(b, s));
+  dk_index_free(a);
+  dk_index_free(b);
+}
+
+static off_t file_size(const char *path) {
+  struct stat sb;
+  return stat(path, &sb) == 0 ? sb.st_size : -1;
+}
+
+/* Saves after the first append what changed to duikou.index.log, not the
+ * whole file again; a load reads the base and the log, as far as the log
+ * is whole and of the base's generation; a log grown past a quarter of the
+ * base, cut short or of another base makes the next save write the base
+ * anew and drop the log. */
+static void test_index_log(void **state) {
+  (void)state;
+  struct dk_store *st;
+  char err[DK_ERRBUF_SIZE];
+  assert_int_equal(dk_store_open(repo_path, &st, err), 0);
+  const char *refs[] = {"refs/duikou/sources/jinan", "refs/duikou/sources/linyi"};
+  enum { N = 3000 };
+  char *paths[N + 1], *data[N];
+  for (size_t i = 0; i < N; i++) {
+    paths[i] = dk_asprintf("progress/jnly-2024/%03zu/jinan/2024-%02zu.json", i / 12 + 1, i % 12 + 1);
+    data[i] = dk_asprintf("{\"percent\": %zu}\n", i % 100);
+  }
+  paths[N] = dk_strdup("tasks/jnly-2024/new.json");
+  commit(st, refs[0], (const char *const *)paths, (const char *const *)data, N, NULL);
+  commit(st, DK_MAIN_REF, (const char *const *)paths, (const char *const *)data, N, NULL);
+  char *base = dk_asprintf("%s/duikou.index", repo_path), *log = dk_asprintf("%s/duikou.index.log", repo_path);
+  struct dk_index *ix;
+  assert_int_equal(dk_index_build(st, refs, 2, &ix), 0);
+  assert_int_equal(dk_index_save(ix, st, refs), 0);
+  off_t bsize = file_size(base);
+  assert_true(bsize > 100000);
+  assert_int_equal(file_size(log), -1);
+  struct stat b0;
+  assert_int_equal(stat(base, &b0), 0);
+
+  /* three records change on jinan's branch, and one is added to linyi's */
+  for (int round = 0; round < 3; round++) {
+    const char *cp[] = {paths[round], paths[100 + round], paths[N]};
+    char *cd0 = dk_asprintf("{\"percent\": %d}\n", 100 + round), *cd1 = dk_asprintf("{\"percent\": %d}\n", 200 + round),
+         *cd2 = dk_asprintf("{\"t\": %d}\n", round);
+    const char *cd[] = {cd0, cd1, cd2};
+    git_oid c;
+    commit(st, refs[0], cp, cd, 2, &c);
+    assert_int_equal(dk_index_follow(ix, st, 0, &c), 0);
+    commit(st, refs[1], cp + 2, cd + 2, 1, &c);
+    assert_int_equal(dk_index_follow(ix, st, 1, &c), 0);
+    assert_int_equal(dk_index_save(ix, st, refs), 0);
+    free(cd0);
+    free(cd1);
+    free(cd2);
+  }
+  struct stat b1;
+  assert_int_equal(stat(base, &b1), 0);
+  assert_true(b1.st_ino == b0.st_ino && b1.st_size == b0.st_size); /* the base is not written again */
+  off_t lsize = file_size(log);
+  assert_true(lsize > 0 && lsize < bsize / 10);
+  same_index(st, refs, 2, paths, N + 1);
+  dk_index_free(ix);
+
+  /* loaded from the base and the log, saved: nothing changed, nothing written */
+  assert_int_equal(dk_index_load(st, refs, 2, &ix), 0);
+  assert_int_equal(dk_index_save(ix, st, refs), 0);
+  assert_int_equal(file_size(log), lsize);
+  dk_index_free(ix);
+
+  /* the log cut short (a save the machine stopped in): read as far as it
+   * is whole, brought to the refs by comparing trees; the next save
+   * writes a new base and no log */
+  assert_int_equal(truncate(log, lsize - 7), 0);
+  same_index(st, refs, 2, paths, N + 1);
+  assert_int_equal(dk_index_load(st, refs, 2, &ix), 0);
+  assert_int_equal(dk_index_save(ix, st, refs), 0);
+  assert_int_equal(file_size(log), -1);
+  assert_int_equal(stat(base, &b1), 0);
+  assert_true(b1.st_ino != b0.st_ino);
+  same_index(st, refs, 2, paths, N + 1);
+
+  /* a log of another base is not read, and goes with the next save */
+  const char *cp[] = {paths[7]};
+  const char *cd[] = {"{\"percent\": 77}\n"};
+  git_oid c;
+  commit(st, refs[0], cp, cd, 1, &c);
+  assert_int_equal(dk_index_follow(ix, st, 0, &c), 0);
+  assert_int_equal(dk_index_save(ix, st, refs), 0);
+  assert_true(file_size(log) > 0);
+  FILE *f = fopen(log, "r+");
+  fseek(f, 10, SEEK_SET);
+  fputc('x', f); /* within its generation */
+  fclose(f);
+  same_index(st, refs, 2, paths, N + 1);
+  dk_index_free(ix);
+  assert_int_equal(dk_index_load(st, refs, 2, &ix), 0);
+  dk_index_set(ix, 0, paths[8], &c); /* a change, so that it saves */
+  assert_int_equal(dk_index_save(ix, st, refs), 0);
+  assert_int_equal(file_size(log), -1);
+  dk_index_free(ix);
+
+  /* appends until the log passes a quarter of the base: then a new base */
+  assert_int_equal(dk_index_load(st, refs, 2, &ix), 0);
+  int rewrote = 0;
+  for (size_t i = 0; i < N && !rewrote; i += 100) {
+    for (size_t k = i; k < i + 100; k++) dk_index_set(ix, 0, paths[k], &c);
+    assert_int_equal(dk_index_save(ix, st, refs), 0);
+    rewrote = file_size(log) == -1;
+    assert_true(rewrote || file_size(log) <= file_size(base) / 4);
+  }
+  assert_true(rewrote);
+  dk_index_free(ix);
+
+  for (size_t i = 0; i < N; i++) free(paths[i]), free(data[i]);
+  free(paths[N]);
+  free(base);
+  free(log);
+  dk_store_close(st);
+}
+
 int main(void) {
   dk_store_global_init();
   const struct CMUnitTest tests[] = {
     cmocka_unit_test_setup_teardown(test_index, setup, teardown),
     cmocka_unit_test_setup_teardown(test_loose_no_links, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_index_log, setup, teardown),
     cmocka_unit_test(test_seen),
   };
   int rc = cmocka_run_group_tests(tests, NULL, NULL);
