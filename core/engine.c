@@ -487,6 +487,7 @@ static void dk__run_free(struct dk__erun *er) {
   dk__plugin_fini(r);
   dk_credentials_wipe(&r->auth);
   dk_credentials_wipe(&r->proxy_auth);
+  if (r->early) dk__round_free(r->early), free(r->early);
   json_decref(r->records);
   json_decref(r->tombstones);
   json_decref(r->state);
@@ -805,16 +806,25 @@ static void dk__run_finish(struct dk__run *r) {
   else if (r->res->outcome == DK_SOURCE_FAILED && r->pstate_live &&
            json_array_size(r->records) + json_array_size(r->tombstones) + r->nheld > 0)
     partial = 1;
+  struct dk__round *early = r->early; /* ingested with its last page (fetch.c) */
+  r->early = NULL;
   if (partial < 0) {
+    if (early) dk__round_free(early), free(early);
     dk__run_end(r);
     return;
   }
   if (dk__run_ready(r) != 0) {
+    if (early) dk__round_free(early), free(early);
     dk__commit_failed(r, partial, "source branch", r->ctx->store->err);
     dk__run_end(r);
     return;
   }
   r->partial = partial;
+  if (early) {
+    r->round = early;
+    dk__ingest_done(&r->work, 0);
+    return;
+  }
   r->round = dk_calloc(1, sizeof *r->round);
   r->work.data = r;
   if (uv_queue_work(r->ctx->loop, &r->work, dk__ingest_work, dk__ingest_done) != 0) {
@@ -942,6 +952,7 @@ int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_
   er->cb_arg = arg;
   r->ctx = &e->ctx;
   r->finish = dk__run_finish;
+  r->ingest_early = 1;
   r->ready = dk__run_ready;
   r->src = src;
   for (size_t i = 0; i < e->ctx.cfg->nsources; i++)

@@ -91,6 +91,8 @@ struct dk__run {
   size_t capraws;
   size_t nheld, capheld;
   struct dk__round *round; /* the round being prepared (ingest, on a worker) */
+  struct dk__round *early; /* ingested with its last page's parse, on its worker (dk__run_finish takes it) */
+  int ingest_early;        /* the run's owner lets the last page's worker ingest the round */
   int has_slot;         /* counted in ctx->busy */
   int light;            /* its round, parsed, waits for its commit without a place (engine.c) */
   struct dk__run *wait_next;
