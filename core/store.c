@@ -34,6 +34,8 @@ struct dk_txn {
   git_oid base;       /* commit the ref pointed to */
   int has_base;
   git_tree *base_tree; /* NULL for a new ref */
+  int (*hint)(const char *path, git_oid *blob, void *arg); /* dk_txn_base_hint */
+  void *hint_arg;
   struct dk__upd *upd;
   size_t nupd, capupd;
   json_t *index;      /* path -> index in upd */
@@ -417,6 +419,11 @@ int dk_txn_begin(struct dk_store *st, const char *ref, struct dk_txn **out) {
 /* The blob id at path in the base tree; 0 when found. */
 static int dk__base_id(struct dk_txn *t, const char *path, git_oid *oid, git_filemode_t *mode) {
   if (t->base_tree == NULL) return GIT_ENOTFOUND;
+  if (t->hint) {
+    if (!t->hint(path, oid, t->hint_arg)) return GIT_ENOTFOUND;
+    if (mode) *mode = GIT_FILEMODE_BLOB;
+    return 0;
+  }
   git_tree_entry *ent = NULL;
   int rc = git_tree_entry_bypath(&ent, t->base_tree, path);
   if (rc != 0) return rc;
@@ -794,6 +801,11 @@ out:
 }
 
 int dk_txn_has_base(const struct dk_txn *t) { return t->has_base; }
+
+void dk_txn_base_hint(struct dk_txn *t, int (*hint)(const char *path, git_oid *blob, void *arg), void *arg) {
+  t->hint = hint;
+  t->hint_arg = arg;
+}
 
 int dk_txn_base(const struct dk_txn *t, git_oid *oid) {
   if (t->has_base) git_oid_cpy(oid, &t->base);

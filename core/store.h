@@ -74,6 +74,11 @@ struct dk_txn;
 
 /* Start a change to `ref` ("refs/heads/main") from where it points now. */
 int dk_txn_begin(struct dk_store *st, const char *ref, struct dk_txn **out);
+/* What the base commit holds at a path, asked of hint (1 with *blob, 0:
+ * no file there) rather than read from its trees: for a caller that keeps
+ * an index of the ref at that very commit (dk_txn_base says which). A
+ * folder at the path counts as no file, as it does for the trees. */
+void dk_txn_base_hint(struct dk_txn *t, int (*hint)(const char *path, git_oid *blob, void *arg), void *arg);
 /* Put `data` at `path`. Returns 1 when that changes the tree, 0 when the same
  * bytes are already there, DK_EINVALID when the data holds a secret of the
  * configuration (dk_redact), or DK_EGIT. A later put of the same path wins.
