@@ -1,6 +1,8 @@
 #include "fsafe.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,6 +183,56 @@ int dk_fs_defer_end(char *err) {
   return rc;
 }
 
+/* The file a rename replaces is freed when its last reference goes, and on
+ * a disk mounted with discard that means waiting for the device to drop
+ * its blocks: a few hundred microseconds a state file, tens of ms a round
+ * of 50 sources on the loop. So the replacing write keeps the old file
+ * open across the rename, and this thread closes it: the file is freed
+ * there, not on the caller's thread. Made on first use; the fds it has not
+ * closed yet the kernel closes at exit. */
+static pthread_mutex_t dk__closer_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t dk__closer_cond = PTHREAD_COND_INITIALIZER;
+static int dk__closer_fds[256];
+static size_t dk__closer_n;
+static int dk__closer_state; /* 0 none yet, 1 running, -1 could not start */
+
+static void *dk__closer(void *arg) {
+  (void)arg;
+  for (;;) {
+    pthread_mutex_lock(&dk__closer_lock);
+    while (dk__closer_n == 0) pthread_cond_wait(&dk__closer_cond, &dk__closer_lock);
+    int fd = dk__closer_fds[--dk__closer_n];
+    pthread_mutex_unlock(&dk__closer_lock);
+    close(fd);
+  }
+  return NULL;
+}
+
+/* Close fd on the closer thread (here when it has no room or cannot run). */
+static void dk__close_later(int fd) {
+  pthread_mutex_lock(&dk__closer_lock);
+  if (dk__closer_state == 0) {
+    pthread_t t;
+    pthread_attr_t a;
+    pthread_attr_init(&a);
+    pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
+    /* it must not take the signals the loop waits for */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    dk__closer_state = pthread_create(&t, &a, dk__closer, NULL) == 0 ? 1 : -1;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&a);
+  }
+  int queued = dk__closer_state == 1 && dk__closer_n < sizeof dk__closer_fds / sizeof *dk__closer_fds;
+  if (queued) {
+    dk__closer_fds[dk__closer_n++] = fd;
+    pthread_cond_signal(&dk__closer_cond);
+  }
+  pthread_mutex_unlock(&dk__closer_lock);
+  if (!queued) close(fd);
+}
+
 /* dk_fs_write_atomic; `durable` 0: no fsync at all (dk_fs_write_cache). */
 static int dk__write_replace(const char *root, const char *rel, const void *data, size_t len, int durable, char *err) {
   char *dir;
@@ -203,7 +255,11 @@ static int dk__write_replace(const char *root, const char *rel, const void *data
     rc = dk_fs_fail(err, errno, "cannot write", full);
   }
   if (fd >= 0 && close(fd) != 0 && rc == 0) rc = dk_fs_fail(err, errno, "cannot write", full);
+  /* the file replaced, held open so that the closer frees it (O_PATH: no
+   * read access needed, nothing followed) */
+  int oldfd = rc == 0 ? openat(dfd, base, O_PATH | O_NOFOLLOW | O_CLOEXEC) : -1;
   if (rc == 0 && renameat(dfd, tmp, dfd, base) != 0) rc = dk_fs_fail(err, errno, "cannot replace", full);
+  if (oldfd >= 0) dk__close_later(oldfd);
   if (rc != 0 && fd >= 0) unlinkat(dfd, tmp, 0);
   if (rc == 0 && !later) fsync(dfd);
   close(dfd);

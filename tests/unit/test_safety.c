@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -74,6 +75,16 @@ static void test_escape(void **state) {
 
 static char root[256];
 
+/* How many descriptors this process has open. */
+static int open_fds(void) {
+  int n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  assert_non_null(d);
+  for (struct dirent *e; (e = readdir(d)) != NULL;) n += e->d_name[0] != '.';
+  closedir(d);
+  return n;
+}
+
 static void test_fsafe(void **state) {
   char err[DK_ERRBUF_SIZE], *data = NULL;
   size_t len;
@@ -114,6 +125,23 @@ static void test_fsafe(void **state) {
   assert_int_equal(symlink(root, alias), 0);
   assert_int_equal(dk_fs_write_atomic(alias, "a/ok.json", "ok", 2, err), 0);
   unlink(alias);
+  /* a replaced file is freed on another thread, which closes what it
+   * held: many replacements in a row leave no descriptor behind */
+  int before = open_fds();
+  for (int i = 0; i < 600; i++) {
+    char body[32];
+    int n = snprintf(body, sizeof body, "{\"n\": %d}\n", i);
+    assert_int_equal(dk_fs_write_atomic(root, "state/sources/s.json", body, (size_t)n, err), 0);
+  }
+  assert_int_equal(dk_fs_read(root, "state/sources/s.json", &data, &len, err), 0);
+  assert_string_equal(data, "{\"n\": 599}\n");
+  free(data);
+  int after = open_fds();
+  for (int tries = 0; tries < 200 && after > before; tries++) {
+    usleep(10000);
+    after = open_fds();
+  }
+  assert_int_equal(after, before);
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
   assert_int_equal(system(cmd), 0);
