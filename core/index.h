@@ -60,8 +60,8 @@ int dk_index_follow(struct dk_index *ix, struct dk_store *st, size_t s, const gi
 int dk_index_main(const struct dk_index *ix, const char *path, git_oid *oid);
 /* Source s's blob at path: 1 with *oid, or 0. */
 int dk_index_source(const struct dk_index *ix, size_t s, const char *path, git_oid *oid);
-/* The path where source s holds blob oid, or NULL (borrowed: valid until
- * s's entries change). */
+/* The path where source s holds blob oid, or NULL (borrowed: an entry's
+ * path lives as long as the index, whatever later changes). */
 const char *dk_index_source_by_oid(const struct dk_index *ix, size_t s, const git_oid *oid);
 /* The sources that hold path, other than `except`: up to cap of them into
  * srcs[] and oids[]. Returns how many hold it (may exceed cap). */

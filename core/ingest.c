@@ -39,10 +39,10 @@ static size_t *dk__round_find(const struct dk__round *rd, const char *path) {
   }
 }
 
-/* The item for path (taken: a malloc'd copy, the round's now): a new one,
- * or the one an earlier record of the round had (the later record wins;
- * path is then freed). */
-static struct dk__item *dk__round_slot(struct dk__round *rd, char *path, int *dup) {
+/* The item for path (taken: a malloc'd copy, the round's now, unless
+ * borrowed: the index's): a new one, or the one an earlier record of the
+ * round had (the later record wins; path is then let go). */
+static struct dk__item *dk__round_slot(struct dk__round *rd, char *path, int borrowed, int *dup) {
   if (2 * (rd->nitems + 1) > rd->capslots) { /* at most half full */
     size_t cap = rd->capslots ? 2 * rd->capslots : 512;
     size_t *old = rd->slots, oldcap = rd->capslots;
@@ -55,12 +55,13 @@ static struct dk__item *dk__round_slot(struct dk__round *rd, char *path, int *du
   size_t *slot = dk__round_find(rd, path);
   *dup = *slot != 0;
   if (*dup) {
-    free(path);
+    if (!borrowed) free(path);
     struct dk__item *it = &rd->items[*slot - 1];
     json_decref(it->rec);
     free(it->z);
     char *p = it->path;
-    *it = (struct dk__item){.path = p};
+    int pb = it->path_borrowed;
+    *it = (struct dk__item){.path = p, .path_borrowed = pb};
     return it;
   }
   if (rd->nitems == rd->capitems) {
@@ -68,7 +69,7 @@ static struct dk__item *dk__round_slot(struct dk__round *rd, char *path, int *du
     rd->items = dk_realloc(rd->items, rd->capitems * sizeof *rd->items);
   }
   struct dk__item *it = &rd->items[rd->nitems];
-  *it = (struct dk__item){.path = path};
+  *it = (struct dk__item){.path = path, .path_borrowed = borrowed};
   *slot = ++rd->nitems;
   return it;
 }
@@ -98,7 +99,7 @@ static void dk__prepare(struct dk__item *it, json_t *rec, const char *canon, siz
 
 void dk__round_free(struct dk__round *rd) {
   for (size_t i = 0; i < rd->nitems; i++) {
-    free(rd->items[i].path);
+    if (!rd->items[i].path_borrowed) free(rd->items[i].path);
     json_decref(rd->items[i].rec);
     free(rd->items[i].z);
   }
@@ -142,10 +143,15 @@ static void dk__check(struct dk__run *r, json_t *rec, int unchanged, json_t *err
 void dk__ingest(struct dk__run *r, struct dk__round *rd) {
   *rd = (struct dk__round){.r = r, .invalid = json_object(),
                            .quarantined = r->quarantined_rejects};
+  /* made at their size: no table or array grown item by item */
+  size_t want = r->nheld + json_array_size(r->records);
+  rd->capitems = want ? want : 1;
+  rd->items = dk_malloc(rd->capitems * sizeof *rd->items);
+  for (rd->capslots = 512; rd->capslots < 2 * (want + 1);) rd->capslots *= 2;
+  rd->slots = dk_calloc(rd->capslots, sizeof *rd->slots);
   int dup;
   for (size_t h = 0; h < r->nheld; h++) {
-    struct dk__item *it = dk__round_slot(rd, r->held[h].path, &dup);
-    r->held[h].path = NULL; /* the round's now */
+    struct dk__item *it = dk__round_slot(rd, (char *)r->held[h].path, 1, &dup);
     it->oid = r->held[h].oid;
     it->unchanged = 1;
     it->has_raw = r->held[h].has_raw;
@@ -190,7 +196,7 @@ void dk__ingest(struct dk__run *r, struct dk__round *rd) {
                json_string_value(m));
       dk__quarantine(r, id ? id : where, raw ? NULL : rec, raw ? raw : NULL, errors, rd);
     } else {
-      struct dk__item *it = dk__round_slot(rd, path, &dup);
+      struct dk__item *it = dk__round_slot(rd, path, 0, &dup);
       path = NULL; /* the round's now */
       if (dup)
         dk_log(DK_LOG_WARN, "source", r->src->name, "record", id, NULL,

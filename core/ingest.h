@@ -28,7 +28,8 @@ struct dk__chg {
  * for the pack. A record the plugin knew the core held (emit->held) has no
  * rec. */
 struct dk__item {
-  char *path;
+  char *path;        /* the round's, or the index's when path_borrowed */
+  int path_borrowed;
   json_t *rec;       /* NULL for a held one */
   git_oid oid;       /* its blob */
   size_t size;       /* of the canonical bytes */

@@ -90,7 +90,7 @@ static int dk__emit_held(struct dk_emit *e, const char *json, size_t len) {
     r->capheld = r->capheld ? 2 * r->capheld : 256;
     r->held = dk_realloc(r->held, r->capheld * sizeof *r->held);
   }
-  r->held[r->nheld].path = dk_strdup(path);
+  r->held[r->nheld].path = path;
   r->held[r->nheld].oid = oid;
   r->held[r->nheld].has_raw = has_raw;
   if (has_raw) r->held[r->nheld].raw = raw;
@@ -229,7 +229,6 @@ int dk__plugin_init(struct dk__run *r, char *err, size_t n) {
 void dk__plugin_fini(struct dk__run *r) {
   if (r->pstate_live && r->plugin->fini) r->plugin->fini(r->pstate);
   r->pstate_live = 0;
-  for (size_t i = 0; i < r->nheld; i++) free(r->held[i].path);
   free(r->held);
   free(r->raws);
   r->held = NULL;
@@ -283,7 +282,7 @@ enum dk_result dk__plugin_parse(struct dk__run *r, const struct dk_http_res *res
   free(em.urls);
   if (pr != DK_OK) {
     while (json_array_size(r->records) > before) json_array_remove(r->records, json_array_size(r->records) - 1);
-    while (r->nheld > hbefore) free(r->held[--r->nheld].path);
+    r->nheld = hbefore;
     while (json_array_size(r->tombstones) > tbefore)
       json_array_remove(r->tombstones, json_array_size(r->tombstones) - 1);
   }

@@ -82,7 +82,10 @@ struct dk__run {
   int (*ready)(struct dk__run *r); /* the engine's: index and branch ready before the first parse (0 or DK_E*) */
   int is_ready;
   int revalidate;       /* the schemas changed since the branch was validated: no record is taken as held */
-  struct dk__held { char *path; git_oid oid, raw; int has_raw; } *held; /* records the plugin knew the core held (emit->held) */
+  /* records the plugin knew the core held (emit->held); path is the index's
+   * (borrowed: an index entry's path lives as long as the index, which is
+   * not let go while a run is active) */
+  struct dk__held { const char *path; git_oid oid, raw; int has_raw; } *held;
   struct dk_seen *seen;  /* what the source served before, by the hash of the text (seen.h) */
   git_oid pending_raw;   /* the text held() did not know: the next record emitted is it */
   int has_pending_raw;
