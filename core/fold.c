@@ -333,6 +333,7 @@ struct dk__fold {
   json_t *in_map; /* input ref -> its number: a thousand inputs are looked up by hash */
   struct dk_buf tip_trailers; /* main_tip's own Duikou-Fold lines, when the fold starts there */
   git_oid *start_at; /* what the start had folded of each input (start_has[i]) */
+  signed char *on_ix; /* dk__head_on_index: 0 not asked yet, 1 yes, -1 no */
   char *start_has;
   size_t nbody; /* lines written to out->body */
 };
@@ -471,12 +472,44 @@ static int dk__main_json(struct dk__fold *f, const char *path, json_t **out) {
 /* Whether source input j holds path at its last commit folded: 1 with
  * *blob, 0, or DK_EGIT (the index answers where it is at that very commit;
  * a tree is read otherwise). */
+static int dk__change_path_cmp(const void *key, const void *elem) {
+  return strcmp(key, ((const struct dk_fold_change *)elem)->path);
+}
+
+/* Whether input j's head is its index entry's head and the changes it
+ * comes with (its first parent is where the index stands): a source commit
+ * of this round, folded before its branch moves. Asked once an input. */
+static int dk__head_on_index(struct dk__fold *f, size_t j, const git_oid *at) {
+  if (f->on_ix[j] == 0) {
+    git_commit *c = NULL;
+    f->on_ix[j] = git_commit_lookup(&c, f->st->repo, f->in[j].head) == 0 && git_commit_parentcount(c) > 0 &&
+                          git_oid_equal(git_commit_parent_id(c, 0), at)
+                      ? 1
+                      : -1;
+    git_commit_free(c);
+  }
+  return f->on_ix[j] == 1;
+}
+
 static int dk__other_blob(struct dk__fold *f, size_t j, const char *path, git_oid *blob) {
   git_oid h;
   int found = 0;
   if (f->ix && f->in[j].ix1) {
-    dk_index_head(f->ix, f->in[j].ix1 - 1, &h, &found);
-    if (found && git_oid_equal(&h, &f->L[j].commit)) return dk_index_source(f->ix, f->in[j].ix1 - 1, path, blob);
+    size_t s = f->in[j].ix1 - 1;
+    dk_index_head(f->ix, s, &h, &found);
+    if (found && git_oid_equal(&h, &f->L[j].commit)) return dk_index_source(f->ix, s, path, blob);
+    /* a source commit of this round, already folded: the index at its
+     * parent and its own changes, rather than a path looked up in its
+     * trees for every record another input changed */
+    if (found && f->in[j].changes && f->in[j].head && git_oid_equal(f->in[j].head, &f->L[j].commit) &&
+        dk__head_on_index(f, j, &h)) {
+      const struct dk_fold_change *c =
+          bsearch(path, f->in[j].changes, f->in[j].nchanges, sizeof *f->in[j].changes, dk__change_path_cmp);
+      if (c == NULL) return dk_index_source(f->ix, s, path, blob);
+      if (c->how == DK_STORE_DELETED) return 0;
+      *blob = c->neu;
+      return 1;
+    }
   }
   return dk_store_blob_at(f->st, &f->L[j].commit, path, blob);
 }
@@ -1301,6 +1334,7 @@ int dk_fold(struct dk_store *st, const struct dk_reconcile *rc, const struct dk_
   for (size_t i = 0; i < n; i++) json_object_set_new(f.in_map, in[i].ref, json_integer((json_int_t)i));
   f.start_at = dk_calloc(cap, sizeof *f.start_at);
   f.start_has = dk_calloc(cap, 1);
+  f.on_ix = dk_calloc(cap, 1);
   git_oid tip;
   int has_tip = dk_txn_base(mtx, &tip);
   int ret = dk__find_start(&f, has_tip, &tip);
@@ -1340,6 +1374,7 @@ int dk_fold(struct dk_store *st, const struct dk_reconcile *rc, const struct dk_
   dk_buf_free(&f.tip_trailers);
   free(f.start_at);
   free(f.start_has);
+  free(f.on_ix);
   for (size_t i = 0; i < f.nreasons; i++) free(f.reasons[i]);
   free(f.reasons);
   dk_fold_point_free(&f.sp);
