@@ -14,6 +14,7 @@
  * by round, so that a busy moment of the machine does not land on one size
  * only. Prints the medians and ratios, then checks each duikou repository
  * with `git fsck --strict` and that it holds the same tree as its git peer. */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -195,6 +196,25 @@ static void link_files(const char *from, const char *to) {
   closedir(d);
 }
 
+/* The objects of repository `from` (packs and loose objects, fan-out
+ * folders made) into repository `to`, by hard links. */
+static void link_objects(const char *from, const char *to) {
+  char *fo = dk_asprintf("%s/objects", from);
+  DIR *d = opendir(fo);
+  if (d == NULL) die("%s: %s", fo, strerror(errno));
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    int fan = strlen(e->d_name) == 2 && isxdigit((unsigned char)e->d_name[0]) && isxdigit((unsigned char)e->d_name[1]);
+    if (!fan && strcmp(e->d_name, "pack") != 0) continue;
+    char *a = dk_asprintf("%s/%s", fo, e->d_name), *b = dk_asprintf("%s/objects/%s", to, e->d_name);
+    if (mkdir(b, 0755) != 0 && errno != EEXIST) die("mkdir %s: %s", b, strerror(errno));
+    link_files(a, b);
+    free(a);
+    free(b);
+  }
+  closedir(d);
+  free(fo);
+}
+
 /* ---- git, the peer ---- */
 
 /* Run `git -C dir <config> args...` (NULL-terminated); 0 when it exits 0.
@@ -314,16 +334,15 @@ static void setup(struct size_run *s) {
   /* The peer starts from the same pack and commit: its index is built from
    * the commit and checked against the work tree (git reset), then `git add
    * -A` must find nothing to add. */
-  char hex[GIT_OID_HEXSZ + 1], *packdir = dk_asprintf("%s/objects/pack", s->dk_path),
-       *peerpack = dk_asprintf("%s/.git/objects/pack", s->wt);
+  char hex[GIT_OID_HEXSZ + 1], *peergit = dk_asprintf("%s/.git", s->wt);
   git_oid_tostr(hex, sizeof hex, &oid);
   if (git(s->wt, 0, "init", "-q", "-b", "main", NULL) != 0) die("git init %s failed", s->wt);
-  link_files(packdir, peerpack);
+  /* the store writes its packs itself and a lone commit loose: all of it */
+  link_objects(s->dk_path, peergit);
   if (git(s->wt, 0, "update-ref", REF, hex, NULL) != 0 || git(s->wt, 0, "reset", "-q", NULL) != 0 ||
       git(s->wt, 0, "add", "-A", NULL) != 0 || git(s->wt, 0, "diff", "--cached", "--quiet", NULL) != 0)
     die("git: the peer's initial state in %s is not the duikou commit %s", s->wt, hex);
-  free(packdir);
-  free(peerpack);
+  free(peergit);
   double t2 = now_ms();
   sync();
   fprintf(stderr, "N=%s: %zu bytes of canonical JSON (%zu a record); not timed: initial load %.1f s (generating, "
