@@ -287,10 +287,12 @@ static void setup(struct size_run *s) {
   if (dk_mkdir_p(s->wt, 0, err) != 0) die("%s", err);
   if (dk_store_open(s->dk_path, &s->st, err) != 0) die("%s", err);
 
-  /* The initial load is not timed. It goes through dk_txn into an in-memory
-   * object backend and lands as one pack, as in a repository that was packed
-   * once: 100,000 loose objects would cost minutes on a disk where creating
-   * a file can take a millisecond, and measure nothing. */
+  /* The initial load is not timed. It goes through dk_txn, which writes it
+   * as one pack of its own (and the commit loose), as in a repository that
+   * was packed once: 100,000 loose objects would cost minutes on a disk
+   * where creating a file can take a millisecond, and measure nothing.
+   * Anything it left in the in-memory backend (nothing, the store writing
+   * its packs itself) lands as a pack too. */
   double t0 = now_ms();
   git_odb *odb;
   git_odb_backend *mempack;
