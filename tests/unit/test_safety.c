@@ -126,7 +126,8 @@ static void test_fsafe(void **state) {
   assert_int_equal(dk_fs_write_atomic(alias, "a/ok.json", "ok", 2, err), 0);
   unlink(alias);
   /* a replaced file is freed on another thread, which closes what it
-   * held: many replacements in a row leave no descriptor behind */
+   * held: many replacements in a row leave no descriptor behind (the files
+   * replaced above may still be held when this counts first) */
   int before = open_fds();
   for (int i = 0; i < 600; i++) {
     char body[32];
@@ -141,7 +142,7 @@ static void test_fsafe(void **state) {
     usleep(10000);
     after = open_fds();
   }
-  assert_int_equal(after, before);
+  assert_true(after <= before); /* fewer: what the closer still held before is closed too */
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
   assert_int_equal(system(cmd), 0);
