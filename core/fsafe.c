@@ -139,7 +139,8 @@ int dk_fs_read(const char *root, const char *rel, char **data, size_t *len, char
   return 0;
 }
 
-static int dk__write_all(int fd, const char *p, size_t left) {
+int dk_fs_write_all(int fd, const void *data, size_t left) {
+  const char *p = data;
   while (left > 0) {
     ssize_t w = write(fd, p, left);
     if (w < 0) {
@@ -251,7 +252,7 @@ static int dk__write_replace(const char *root, const char *rel, const void *data
   int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     rc = dk_fs_fail(err, errno, "cannot create a temporary file for", full);
-  } else if (dk__write_all(fd, data, len) != 0 || (!later && fsync(fd) != 0)) {
+  } else if (dk_fs_write_all(fd, data, len) != 0 || (!later && fsync(fd) != 0)) {
     rc = dk_fs_fail(err, errno, "cannot write", full);
   }
   if (fd >= 0 && close(fd) != 0 && rc == 0) rc = dk_fs_fail(err, errno, "cannot write", full);

@@ -23,6 +23,9 @@ int dk_fs_dir(const char *root, const char *rel, int create, int *fd, char *err)
 /* Read root/rel whole into a NUL-terminated malloc'd buffer. Returns 0,
  * DK_ENOENT when it does not exist, or DK_EIO. */
 int dk_fs_read(const char *root, const char *rel, char **data, size_t *len, char *err);
+/* All len bytes to fd, again after EINTR and short writes. Returns 0, or
+ * -1 with errno. */
+int dk_fs_write_all(int fd, const void *data, size_t len);
 
 /* Write root/rel atomically (temporary file with a random name created
  * O_EXCL|O_NOFOLLOW, fsync, rename, fsync of the folder), creating its

@@ -1,6 +1,5 @@
 #include "index.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -551,17 +550,7 @@ static int dk__log_append(struct dk_index *ix, struct dk_store *st, const unsign
     dk_buf_append(&b, ix->gen, DK__GEN_LEN);
   }
   dk_buf_append(&b, batch, len);
-  size_t done = 0;
-  int rc = 0;
-  while (done < b.len) {
-    ssize_t w = write(fd, b.data + done, b.len - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      rc = DK_EIO;
-      break;
-    }
-    done += (size_t)w;
-  }
+  int rc = dk_fs_write_all(fd, b.data, b.len) == 0 ? 0 : DK_EIO;
   if (close(fd) != 0) rc = DK_EIO;
   if (rc == 0) ix->log_size += b.len;
   dk_buf_free(&b);

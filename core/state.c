@@ -71,16 +71,8 @@ int dk_state_append_seen(const char *statedir, const char *name, const unsigned 
     return DK_ENOENT;
   }
   *filed = ((size_t)sb.st_size - (sizeof "DKSEEN1\n" - 1)) / DK_SEEN_PAIR + n;
-  size_t len = n * DK_SEEN_PAIR, done = 0;
-  while (done < len) {
-    ssize_t w = write(fd, pairs + done, len - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      rc = dk_failf(err, DK_EIO, "cannot append to %s/sources/%s.seen: %s", statedir, name, strerror(errno));
-      break;
-    }
-    done += (size_t)w;
-  }
+  if (dk_fs_write_all(fd, pairs, n * DK_SEEN_PAIR) != 0)
+    rc = dk_failf(err, DK_EIO, "cannot append to %s/sources/%s.seen: %s", statedir, name, strerror(errno));
   if (close(fd) != 0 && rc == 0)
     rc = dk_failf(err, DK_EIO, "cannot append to %s/sources/%s.seen: %s", statedir, name, strerror(errno));
   return rc;
