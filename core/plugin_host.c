@@ -10,7 +10,6 @@
 #include "log.h"
 #include "pack.h"
 #include "seen.h"
-#include "state.h"
 #include "quarantine.h"
 #include "record.h"
 #include "util.h"
@@ -70,9 +69,7 @@ static int dk__emit_held(struct dk_emit *e, const char *json, size_t len) {
     if ((k == 0) == (r->held_by_raw != 0)) {
       dk_object_id(GIT_OBJECT_BLOB, json, len, &raw);
       has_raw = 1;
-      /* read when first needed: a source served as its blobs never needs it */
-      if (r->seen == NULL) r->seen = dk_state_load_seen(r->ctx->cfg->state, r->src->name);
-      if (dk_seen_get(r->seen, &raw, &oid)) path = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
+      if (dk_seen_get(dk__run_seen(r), &raw, &oid)) path = dk_index_source_by_oid(r->ctx->index, r->sidx, &oid);
       if (path) r->held_by_raw = 1;
     } else {
       dk_object_id2(GIT_OBJECT_BLOB, json, len, "\n", 1, &oid);

@@ -69,6 +69,11 @@ const char *dk__run_body_sha(struct dk__run *r) {
   return r->body_sha;
 }
 
+struct dk_seen *dk__run_seen(struct dk__run *r) {
+  if (r->seen == NULL) r->seen = dk_state_load_seen(r->ctx->cfg->state, r->src->name);
+  return r->seen;
+}
+
 void dk__run_save_state(struct dk__run *r) {
   char err[DK_ERRBUF_SIZE];
   if (dk_state_save(r->ctx->cfg->state, r->src->name, r->state, err) != 0)

@@ -128,6 +128,9 @@ void dk__run_arm(struct dk__run *r, enum dk__wait why, uint64_t delay_ms);
 const char *dk__run_body_sha(struct dk__run *r);
 /* Save the state file; a failure is logged. */
 void dk__run_save_state(struct dk__run *r);
+/* The run's .seen table (seen.h), read from the state folder on first use
+ * (a source served as its blobs never needs it). Never NULL; the run's. */
+struct dk_seen *dk__run_seen(struct dk__run *r);
 /* The time now as RFC 3339 in the configured zone. */
 void dk__iso_now(char *out, size_t n);
 
