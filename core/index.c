@@ -60,11 +60,6 @@ struct dk_index {
   size_t nchanged, capchanged;
 };
 
-static uint64_t dk__hash(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
 
 static uint64_t dk__ohash(const git_oid *o) {
   uint64_t h;
@@ -74,7 +69,7 @@ static uint64_t dk__ohash(const git_oid *o) {
 
 static struct dk__ent *dk__find(const struct dk_index *ix, const char *path) {
   if (ix->cap == 0) return NULL;
-  uint64_t h = dk__hash(path);
+  uint64_t h = dk_str_hash(path);
   for (size_t i = h & (ix->cap - 1);; i = (i + 1) & (ix->cap - 1)) {
     struct dk__ent *e = ix->slots[i];
     if (e == NULL) return NULL;
@@ -103,7 +98,7 @@ static struct dk__ent *dk__get(struct dk_index *ix, const char *path) {
   }
   e = dk_calloc(1, sizeof *e);
   e->path = dk_strdup(path);
-  e->hash = dk__hash(path);
+  e->hash = dk_str_hash(path);
   dk__place(ix->slots, ix->cap, e);
   ix->n++;
   ix->bytes += sizeof *e + strlen(path) + 1;
@@ -699,7 +694,7 @@ static struct dk_index *dk__parse_index(const unsigned char *data, size_t len, c
     memcpy(paths, dk__take(&r, pl), pl);
     paths[pl] = '\0';
     paths += pl + 1;
-    e->hash = dk__hash(e->path);
+    e->hash = dk_str_hash(e->path);
     e->in_arena = e->h_in_arena = 1;
     e->has_main = *dk__take(&r, 1);
     memcpy(e->main.id, dk__take(&r, GIT_OID_RAWSZ), GIT_OID_RAWSZ);

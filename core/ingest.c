@@ -25,15 +25,9 @@ void dk__round_add(struct dk__round *rd, const char *path, const struct dk__item
   rd->chg[rd->nchg++] = (struct dk__chg){dk_strdup(path), item, kind, reason ? dk_strdup(reason) : NULL};
 }
 
-static uint64_t dk__path_hash(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h ^ (h >> 29);
-}
-
 /* The slot of path: its item's (index + 1), or the free one it would take. */
 static size_t *dk__round_find(const struct dk__round *rd, const char *path) {
-  for (size_t i = dk__path_hash(path) & (rd->capslots - 1);; i = (i + 1) & (rd->capslots - 1)) {
+  for (size_t i = dk_str_hash(path) & (rd->capslots - 1);; i = (i + 1) & (rd->capslots - 1)) {
     size_t *s = &rd->slots[i];
     if (*s == 0 || strcmp(rd->items[*s - 1].path, path) == 0) return s;
   }
@@ -41,17 +35,10 @@ static size_t *dk__round_find(const struct dk__round *rd, const char *path) {
 
 /* The item for path (taken: a malloc'd copy, the round's now, unless
  * borrowed: the index's): a new one, or the one an earlier record of the
- * round had (the later record wins; path is then let go). */
+ * round had (the later record wins; path is then let go). The items and
+ * the table are made at their size by dk__ingest: one item a held or
+ * parsed record at most, the table at most half full. */
 static struct dk__item *dk__round_slot(struct dk__round *rd, char *path, int borrowed, int *dup) {
-  if (2 * (rd->nitems + 1) > rd->capslots) { /* at most half full */
-    size_t cap = rd->capslots ? 2 * rd->capslots : 512;
-    size_t *old = rd->slots, oldcap = rd->capslots;
-    rd->slots = dk_calloc(cap, sizeof *rd->slots);
-    rd->capslots = cap;
-    for (size_t i = 0; i < oldcap; i++)
-      if (old[i]) *dk__round_find(rd, rd->items[old[i] - 1].path) = old[i];
-    free(old);
-  }
   size_t *slot = dk__round_find(rd, path);
   *dup = *slot != 0;
   if (*dup) {
@@ -63,10 +50,6 @@ static struct dk__item *dk__round_slot(struct dk__round *rd, char *path, int bor
     int pb = it->path_borrowed;
     *it = (struct dk__item){.path = p, .path_borrowed = pb};
     return it;
-  }
-  if (rd->nitems == rd->capitems) {
-    rd->capitems = rd->capitems ? 2 * rd->capitems : 256;
-    rd->items = dk_realloc(rd->items, rd->capitems * sizeof *rd->items);
   }
   struct dk__item *it = &rd->items[rd->nitems];
   *it = (struct dk__item){.path = path, .path_borrowed = borrowed};
@@ -145,8 +128,7 @@ void dk__ingest(struct dk__run *r, struct dk__round *rd) {
                            .quarantined = r->quarantined_rejects};
   /* made at their size: no table or array grown item by item */
   size_t want = r->nheld + json_array_size(r->records);
-  rd->capitems = want ? want : 1;
-  rd->items = dk_malloc(rd->capitems * sizeof *rd->items);
+  rd->items = dk_malloc((want ? want : 1) * sizeof *rd->items);
   for (rd->capslots = 512; rd->capslots < 2 * (want + 1);) rd->capslots *= 2;
   rd->slots = dk_calloc(rd->capslots, sizeof *rd->slots);
   int dup;

@@ -45,7 +45,7 @@ struct dk__item {
 struct dk__round {
   struct dk__run *r;
   struct dk__item *items; /* this round's valid (or held) records, by path through slots */
-  size_t nitems, capitems;
+  size_t nitems;
   size_t *slots, capslots; /* open addressing on the path's hash: index + 1, 0 free */
   json_t *invalid;    /* path -> true: listed, but invalid (kept as they were on the branch) */
   struct dk__chg *chg;

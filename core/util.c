@@ -183,6 +183,12 @@ void dk_buf_free(struct dk_buf *b) {
   b->len = b->cap = 0;
 }
 
+uint64_t dk_str_hash(const char *s) {
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
 int dk_utf8_valid(const char *str, size_t len) {
   const unsigned char *s = (const unsigned char *)str, *end = s + len;
   while (s < end) {
