@@ -469,9 +469,6 @@ static int dk__main_json(struct dk__fold *f, const char *path, json_t **out) {
   return has <= 0 ? has : dk__parse_blob(f->st, &oid, path, "main", out);
 }
 
-/* Whether source input j holds path at its last commit folded: 1 with
- * *blob, 0, or DK_EGIT (the index answers where it is at that very commit;
- * a tree is read otherwise). */
 static int dk__change_path_cmp(const void *key, const void *elem) {
   return strcmp(key, ((const struct dk_fold_change *)elem)->path);
 }
@@ -491,6 +488,10 @@ static int dk__head_on_index(struct dk__fold *f, size_t j, const git_oid *at) {
   return f->on_ix[j] == 1;
 }
 
+/* Whether source input j holds path at its last commit folded: 1 with
+ * *blob, 0, or DK_EGIT (the index answers where it is at that very commit,
+ * or at its parent with the commit's own changes; a tree is read
+ * otherwise). */
 static int dk__other_blob(struct dk__fold *f, size_t j, const char *path, git_oid *blob) {
   git_oid h;
   int found = 0;

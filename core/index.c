@@ -600,6 +600,10 @@ static const unsigned char *dk__take(struct dk__rd *r, size_t n) {
   r->p += n;
   return q;
 }
+static uint32_t dk__le32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
 static uint32_t dk__get32(struct dk__rd *r, size_t n) {
   const unsigned char *q = dk__take(r, n);
   uint32_t v = 0;
@@ -622,8 +626,7 @@ static size_t dk__pow2(size_t n, size_t min) {
 static struct dk_index *dk__parse_index(const unsigned char *data, size_t len, const char *const *refs, size_t n) {
   if (len < DK__MAGIC_LEN + DK__GEN_LEN + 4 + 8 + 4 || memcmp(data, DK__IXMAGIC, DK__MAGIC_LEN) != 0) return NULL;
   const unsigned char *t = data + len - 4;
-  if ((uint32_t)crc32(0L, data, (uInt)(len - 4)) != ((uint32_t)t[0] | (uint32_t)t[1] << 8 | (uint32_t)t[2] << 16 | (uint32_t)t[3] << 24))
-    return NULL;
+  if ((uint32_t)crc32(0L, data, (uInt)(len - 4)) != dk__le32(t)) return NULL;
   struct dk__rd r = {data + DK__MAGIC_LEN + DK__GEN_LEN, data + len - 4, 0};
   uint32_t fn = dk__get32(&r, 4);
   if (r.bad || fn > len / 23) return NULL;
@@ -748,8 +751,7 @@ static int dk__replay(struct dk_index *ix, const unsigned char *data, size_t len
     const unsigned char *at = r.p;
     uint32_t plen = dk__get32(&r, 4);
     const unsigned char *pay = dk__take(&r, plen), *crc = dk__take(&r, 4);
-    if (r.bad || (uint32_t)crc32(0L, pay, (uInt)plen) != ((uint32_t)crc[0] | (uint32_t)crc[1] << 8 |
-                                                          (uint32_t)crc[2] << 16 | (uint32_t)crc[3] << 24)) {
+    if (r.bad || (uint32_t)crc32(0L, pay, (uInt)plen) != dk__le32(crc)) {
       r.p = at;
       break;
     }
