@@ -59,8 +59,9 @@ static inline size_t dk__jscan_special(const unsigned char *u, size_t len, size_
  * control characters. Well-formed: no overlong form, surrogate or code
  * point past U+10FFFF, no sequence cut short (dk_utf8_len's rule, and
  * jansson's). */
-static bool dk__utf8_scalar(const unsigned char *u, size_t len, size_t p) {
+static bool dk__utf8_scalar(const unsigned char *u, size_t len) {
   const uint64_t high = 0x8080808080808080u;
+  size_t p = 0;
   while (p < len) {
     uint64_t v;
     if (len - p >= 8 && (memcpy(&v, u + p, 8), (v & high) == 0)) {
@@ -171,7 +172,7 @@ static bool dk__utf8_valid(const char *s, size_t len) {
   if (ssse3 < 0) ssse3 = __builtin_cpu_supports("ssse3") ? 1 : 0;
   if (ssse3 && dk__jscan_simd) return dk__utf8_ssse3(u, len);
 #endif
-  return dk__utf8_scalar(u, len, 0);
+  return dk__utf8_scalar(u, len);
 }
 
 /* The value of 4 hex digits at p, or -1. */
