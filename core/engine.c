@@ -161,24 +161,27 @@ struct dk__scommit {
   struct dk_txn *stx;
 };
 
-/* The index's blob of a path on the ref that a transaction's hint is set
- * for (dk__txn_hint). */
-static int dk__hint_ix_cb(const char *path, git_oid *blob, void *arg) {
-  const struct dk__base_hint *h = arg;
-  return h->s == DK_INDEX_MAIN ? dk_index_main(h->ix, path, blob) : dk_index_source(h->ix, h->s, path, blob);
+/* The index's blob of a path on main (arg: the context) or on a run's
+ * source branch (arg: the run), for a transaction's hint (dk__txn_hint). */
+static int dk__hint_main_cb(const char *path, git_oid *blob, void *arg) {
+  return dk_index_main(((struct dk__ctx *)arg)->index, path, blob);
+}
+static int dk__hint_source_cb(const char *path, git_oid *blob, void *arg) {
+  const struct dk__run *r = arg;
+  return dk_index_source(r->ctx->index, r->sidx, path, blob);
 }
 
-/* Let txn (of ref s, DK_INDEX_MAIN: main) ask the index what its base
- * holds, rather than walk trees a path at a time: only when the index is
- * at that commit. h must outlive the transaction's staging. */
-static void dk__txn_hint(struct dk__ctx *c, struct dk_txn *txn, size_t s, struct dk__base_hint *h) {
+/* Let txn ask the index what its base holds, rather than walk trees a path
+ * at a time: main's (r NULL) or run r's branch, only when the index is at
+ * that very commit. */
+static void dk__txn_hint(struct dk__ctx *c, struct dk_txn *txn, struct dk__run *r) {
   git_oid base, at;
   int found;
   if (c->index == NULL || !dk_txn_base(txn, &base)) return;
-  dk_index_head(c->index, s, &at, &found);
+  dk_index_head(c->index, r ? r->sidx : DK_INDEX_MAIN, &at, &found);
   if (!found || !dk_oid_equal(&at, &base)) return;
-  *h = (struct dk__base_hint){c->index, s};
-  dk_txn_base_hint(txn, dk__hint_ix_cb, h);
+  if (r) dk_txn_base_hint(txn, dk__hint_source_cb, r);
+  else dk_txn_base_hint(txn, dk__hint_main_cb, c);
 }
 
 static int dk__fold_run(struct dk__ctx *ctx, const struct dk__scommit *sc, size_t n, struct dk_txn *mtx,
@@ -238,10 +241,9 @@ static int dk__commit_main(struct dk__run *r, struct dk__round *rd, struct dk_co
     git_oid mbase;
     struct dk_fold_out fo;
     memset(&fo, 0, sizeof fo);
-    struct dk__base_hint mh;
     if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 &&
         (rc = dk_index_follow(r->ctx->index, st, DK_INDEX_MAIN, dk_txn_base(mtx, &mbase) ? &mbase : NULL)) == 0 &&
-        (dk__txn_hint(r->ctx, mtx, DK_INDEX_MAIN, &mh), rc = dk__fold_run(r->ctx, &sc, 1, mtx, &fo)) == 0) {
+        (dk__txn_hint(r->ctx, mtx, NULL), rc = dk__fold_run(r->ctx, &sc, 1, mtx, &fo)) == 0) {
       dk_converge_tally(&fo, &tl);
       if (dk_txn_has_base(mtx)) dk_txn_add_parent(mtx, scommit);
       dk__msg_merge(&msg, r, &tl, &fo.body, &fo.conf, rd->quarantined, partial, shex);
@@ -296,10 +298,9 @@ static int dk__commit_group(struct dk__ctx *ctx, struct dk__run *const *runs, co
     memset(&fo, 0, sizeof fo);
     git_oid mbase;
     *what = "reconcile";
-    struct dk__base_hint mh;
     if ((rc = dk_txn_begin(st, DK_MAIN_REF, &mtx)) == 0 &&
         (rc = dk_index_follow(ctx->index, st, DK_INDEX_MAIN, dk_txn_base(mtx, &mbase) ? &mbase : NULL)) == 0 &&
-        (dk__txn_hint(ctx, mtx, DK_INDEX_MAIN, &mh), rc = dk__fold_run(ctx, sc, n, mtx, &fo)) == 0) {
+        (dk__txn_hint(ctx, mtx, NULL), rc = dk__fold_run(ctx, sc, n, mtx, &fo)) == 0) {
       dk_converge_tally(&fo, &tl);
       for (size_t j = 0; j < n && dk_txn_has_base(mtx); j++) dk_txn_add_parent(mtx, &sc[j].commit);
       dk__msg_group(&msg, runs, changes, n, &tl, &fo.body, &fo.conf, quarantined);
@@ -330,7 +331,7 @@ static int dk__commit_source(struct dk__run *r, struct dk__round *rd, const char
                              struct dk_commit_meta *meta, struct dk_txn **stx, git_oid *scommit) {
   struct dk_store *st = r->ctx->store;
   int rc = dk_txn_begin(st, sref, stx);
-  if (rc == 0) dk__txn_hint(r->ctx, *stx, r->sidx, &r->base_hint);
+  if (rc == 0) dk__txn_hint(r->ctx, *stx, r);
   if (rc == 0) rc = dk__branch_update(r, rd, *stx, partial);
   /* What main must delete travels with the report, so that every site folds
    * the same deletions: a tombstone, or an absence past delete_after (whose

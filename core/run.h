@@ -95,10 +95,6 @@ struct dk__run {
   size_t nheld, capheld;
   struct dk__round *round; /* the round being prepared (ingest, on a worker) */
   struct dk__round *early; /* ingested with its last page's parse, on its worker (dk__run_finish takes it) */
-  struct dk__base_hint { /* what its branch holds, as a transaction asks it of the index (engine.c) */
-    struct dk_index *ix;
-    size_t s;
-  } base_hint;
   int ingest_early;        /* the run's owner lets the last page's worker ingest the round */
   int has_slot;         /* counted in ctx->busy */
   int light;            /* its round, parsed, waits for its commit without a place (engine.c) */
