@@ -857,6 +857,16 @@ static void dk__run_finish(struct dk__run *r) {
   }
 }
 
+/* On the worker of the round's last parse: the round ingested there too,
+ * rather than after a turn of the loop and of the work queue (which, while
+ * transfers keep the loop busy, held a parse place idle for tens of ms a
+ * round); dk__run_finish takes it. Only the run is touched, as by its
+ * parse. */
+static void dk__ingest_after_parse(struct dk__run *r) {
+  r->early = dk_calloc(1, sizeof *r->early);
+  dk__ingest(r, r->early);
+}
+
 /* Set up a run. Returns 0 when it should fetch; otherwise its result says
  * why it failed. */
 static int dk__run_setup(struct dk_engine *e, struct dk__run *r) {
@@ -976,7 +986,7 @@ int dk_engine_run(struct dk_engine *e, const struct dk_source_conf *src, dk_run_
   er->cb_arg = arg;
   r->ctx = &e->ctx;
   r->finish = dk__run_finish;
-  r->ingest_early = 1;
+  r->after_last_parse = dk__ingest_after_parse;
   r->ready = dk__run_ready;
   r->src = src;
   for (size_t i = 0; i < e->ctx.cfg->nsources; i++)

@@ -6,7 +6,6 @@
 
 #include "backoff.h"
 #include "http.h"
-#include "ingest.h"
 #include "log.h"
 #include "metrics.h"
 #include "plugin_host.h"
@@ -110,14 +109,7 @@ static void dk__parse_work(uv_work_t *w) {
   const struct dk_http_res *res = r->page_res;
   r->parse_rc = dk__plugin_parse(r, res);
   if (r->parse_rc == DK_OK) EVP_DigestUpdate(r->sha, res->body, res->body_len);
-  /* The last page of a round that ends here: its records checked on this
-   * worker too, rather than after a turn of the loop and of the queue
-   * (which, while transfers keep the loop busy, held a parse place idle
-   * for tens of ms a round). Only the run is touched, as by its parse. */
-  if (r->parse_rc == DK_OK && r->next_url == NULL && r->ingest_early && r->is_ready) {
-    r->early = dk_calloc(1, sizeof *r->early);
-    dk__ingest(r, r->early);
-  }
+  if (r->parse_rc == DK_OK && r->next_url == NULL && r->after_last_parse && r->is_ready) r->after_last_parse(r);
 }
 
 /* Back on the loop: the page's outcome. */

@@ -95,7 +95,9 @@ struct dk__run {
   size_t nheld, capheld;
   struct dk__round *round; /* the round being prepared (ingest, on a worker) */
   struct dk__round *early; /* ingested with its last page's parse, on its worker (dk__run_finish takes it) */
-  int ingest_early;        /* the run's owner lets the last page's worker ingest the round */
+  /* the owner's work on the last page's worker, right after its parse
+   * (NULL: none): the engine ingests the round there (engine.c) */
+  void (*after_last_parse)(struct dk__run *r);
   int has_slot;         /* counted in ctx->busy */
   int light;            /* its round, parsed, waits for its commit without a place (engine.c) */
   struct dk__run *wait_next;
