@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -242,8 +241,7 @@ static int dk__write_replace(const char *root, const char *rel, const void *data
   free(dir);
   if (rc != 0) return rc;
   unsigned char rnd[8];
-  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-    for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (unsigned char)rand();
+  dk_random_bytes(rnd, sizeof rnd);
   char tmp[300];
   snprintf(tmp, sizeof tmp, ".%.200s.tmp.%02x%02x%02x%02x%02x%02x%02x%02x", base, rnd[0], rnd[1], rnd[2], rnd[3],
            rnd[4], rnd[5], rnd[6], rnd[7]);

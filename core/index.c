@@ -4,7 +4,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -473,8 +472,7 @@ static unsigned char *dk__base_bytes(struct dk_index *ix, const char *const *ref
     mains += e->has_main != 0;
   }
   unsigned char *out = dk_malloc(total), *p = out;
-  if (getrandom(ix->gen, sizeof ix->gen, 0) != (ssize_t)sizeof ix->gen)
-    for (size_t i = 0; i < sizeof ix->gen; i++) ix->gen[i] = (unsigned char)rand();
+  dk_random_bytes(ix->gen, sizeof ix->gen);
   p = dk__pbytes(p, DK__IXMAGIC, DK__MAGIC_LEN);
   p = dk__pbytes(p, ix->gen, DK__GEN_LEN);
   p = dk__p32(p, (uint32_t)ix->nsrc);

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -521,8 +520,7 @@ int dk_pack_write(struct dk_pack *p, const char *gitdir, char *err) {
     return rc;
   }
   unsigned char rnd[8];
-  if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-    for (size_t i = 0; i < sizeof rnd; i++) rnd[i] = (unsigned char)rand();
+  dk_random_bytes(rnd, sizeof rnd);
   char suffix[17], tpack[32], tidx[32], fpack[64], fidx[64], hex[GIT_OID_HEXSZ + 1];
   for (size_t i = 0; i < sizeof rnd; i++) snprintf(suffix + 2 * i, 3, "%02x", rnd[i]);
   /* tmp_ files in objects/pack are what git prune removes once they are old */
@@ -637,7 +635,7 @@ int dk_pack_write_loose(struct dk_pack *p, const char *gitdir, char *err) {
       break;
     }
     unsigned char rnd[8];
-    if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd) memset(rnd, (int)i, sizeof rnd);
+    dk_random_bytes(rnd, sizeof rnd);
     snprintf(tmp, sizeof tmp, "tmp_obj_%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2], rnd[3],
              rnd[4], rnd[5], rnd[6], rnd[7]);
     int fd = openat(ffd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444), e = errno;

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/random.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -181,6 +182,12 @@ void dk_buf_free(struct dk_buf *b) {
   free(b->data);
   b->data = NULL;
   b->len = b->cap = 0;
+}
+
+void dk_random_bytes(void *out, size_t n) {
+  unsigned char *p = out;
+  if (getrandom(p, n, 0) == (ssize_t)n) return;
+  for (size_t i = 0; i < n; i++) p[i] = (unsigned char)rand();
 }
 
 uint64_t dk_str_hash(const char *s) {

@@ -51,6 +51,10 @@ char *dk_excerpt(char *out, size_t n, const char *s, size_t len);
  * and advance *pp past it; never reads at or past `end` (NULL: no bound). */
 uint32_t dk_utf8_next(const char **pp, const char *end);
 
+/* n random bytes into out (getrandom; rand() should the kernel refuse):
+ * for names of temporary files and generations, not for secrets. */
+void dk_random_bytes(void *out, size_t n);
+
 /* FNV-1a of a NUL-terminated string: the hash of the path tables (the
  * index, a round's records). */
 uint64_t dk_str_hash(const char *s);
