@@ -12,6 +12,7 @@
 #include "fsafe.h"
 #include "http.h"
 #include "index.h"
+#include "previous.h"
 #include "ingest.h"
 #include "loader.h"
 #include "log.h"
@@ -593,6 +594,41 @@ static void dk__record_outcome(struct dk__run *r) {
  * crash mended, the index brought to it, and whether records must be
  * validated again (the schemas changed since its branch was). Returns 0 or
  * a DK_E* code with the store's err. */
+/* Whether the previous file the state names may be used: written for the
+ * commit the source branch is still at (its items are what the branch
+ * holds). On the loop, before the first parse. */
+static void dk__prev_check(struct dk__run *r) {
+  json_t *pv = json_object_get(r->state, "previous");
+  const char *tag = json_string_value(json_object_get(pv, "tag"));
+  const char *commit = json_string_value(json_object_get(pv, "commit"));
+  r->prev_named = pv != NULL;
+  char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name);
+  git_oid want, head;
+  int found = 0;
+  r->prev_ok = tag && commit && strlen(tag) == 2 * sizeof r->prev_tag &&
+               dk_unhex(tag, r->prev_tag, sizeof r->prev_tag) == 0 && dk_oid_parse(commit, &want) == 0 &&
+               dk_store_ref(r->ctx->store, sref, &head, &found) == 0 && found && dk_oid_equal(&want, &head);
+  free(sref);
+}
+
+/* After a whole round's commit: the state names the previous file as
+ * written for the branch's commit now, or no file. */
+static void dk__prev_note(struct dk__run *r) {
+  git_oid head;
+  int found = 0;
+  char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name);
+  const unsigned char *tag = r->prev_write == 1 ? r->prev_new : r->prev_tag;
+  if (r->prev_write && dk_store_ref(r->ctx->store, sref, &head, &found) == 0 && found) {
+    char hex[2 * sizeof r->prev_tag + 1], ohex[GIT_OID_HEXSZ + 1];
+    dk_hex(tag, sizeof r->prev_tag, hex);
+    dk_oid_hex(&head, ohex);
+    json_object_set_new(r->state, "previous", json_pack("{s:s, s:s}", "tag", hex, "commit", ohex));
+  } else {
+    json_object_del(r->state, "previous");
+  }
+  free(sref);
+}
+
 static int dk__run_ready(struct dk__run *r) {
   if (r->is_ready) return 0;
   char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name);
@@ -601,6 +637,7 @@ static int dk__run_ready(struct dk__run *r) {
   free(sref);
   const char *was = json_string_value(json_object_get(r->state, "schemas"));
   r->revalidate = was == NULL || strcmp(was, dk_schemas_digest()) != 0;
+  if (rc == 0) dk__prev_check(r);
   if (rc == 0) r->is_ready = 1;
   return rc;
 }
@@ -620,6 +657,7 @@ static void dk__seen_update(struct dk__run *r, const struct dk__round *rd) {
     const struct dk__item *it = &rd->items[i];
     if (!it->has_raw) continue;
     nraw++;
+    if (it->raw_filed) continue; /* known from the previous page: filed when it was new */
     git_oid was;
     if (r->seen && dk_seen_get(r->seen, &it->raw, &was) && dk_oid_equal(&was, &it->oid)) continue;
     if (nnew % 256 == 0) pairs = dk_realloc(pairs, (nnew + 256) * DK_SEEN_PAIR);
@@ -709,14 +747,17 @@ static void dk__run_end(struct dk__run *r) {
 static void dk__ingest_work(uv_work_t *w) {
   struct dk__run *r = w->data;
   dk__ingest(r, r->round);
+  if (!r->partial) dk__round_keep(r, r->round);
 }
 
 /* After its commit: what was served, kept for the next round; the run ends. */
 static void dk__ingest_end(struct dk__run *r) {
-  if (!r->partial && r->res->outcome != DK_SOURCE_FAILED) dk__seen_update(r, r->round);
+  if (!r->partial && r->res->outcome != DK_SOURCE_FAILED) dk__seen_update(r, r->round), dk__prev_note(r);
   dk__round_free(r->round);
   free(r->round);
   r->round = NULL;
+  dk_prev_free(r->prev); /* the round borrowed its paths */
+  r->prev = NULL;
   dk__run_end(r);
 }
 
@@ -865,6 +906,7 @@ static void dk__run_finish(struct dk__run *r) {
 static void dk__ingest_after_parse(struct dk__run *r) {
   r->early = dk_calloc(1, sizeof *r->early);
   dk__ingest(r, r->early);
+  dk__round_keep(r, r->early);
 }
 
 /* Set up a run. Returns 0 when it should fetch; otherwise its result says

@@ -109,6 +109,7 @@ static void dk__parse_work(uv_work_t *w) {
   const struct dk_http_res *res = r->page_res;
   r->parse_rc = dk__plugin_parse(r, res);
   if (r->parse_rc == DK_OK) EVP_DigestUpdate(r->sha, res->body, res->body_len);
+  if (r->parse_rc == DK_OK) dk__plugin_keep_page(r, r->page_res);
   if (r->parse_rc == DK_OK && r->next_url == NULL && r->after_last_parse && r->is_ready) r->after_last_parse(r);
 }
 

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <limits.h>
+#include <stdint.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -233,8 +236,33 @@ static void dk__close_later(int fd) {
   if (!queued) close(fd);
 }
 
+/* All of iov[0, n) to fd, again after EINTR and short writes (iov is
+ * used up). 0, or -1 with errno. */
+static int dk__writev_all(int fd, struct iovec *iov, int n) {
+  while (n > 0) {
+    if (iov->iov_len == 0) {
+      iov++, n--;
+      continue;
+    }
+    ssize_t w = writev(fd, iov, n > IOV_MAX ? IOV_MAX : n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      if (w == 0) errno = EIO;
+      return -1;
+    }
+    size_t done = (size_t)w;
+    for (; n > 0 && done >= iov->iov_len; iov++, n--) done -= iov->iov_len;
+    if (n > 0 && done > 0) { /* this one written in part */
+      iov->iov_base = (char *)iov->iov_base + done;
+      iov->iov_len -= done;
+    }
+  }
+  return 0;
+}
+
 /* dk_fs_write_atomic; `durable` 0: no fsync at all (dk_fs_write_cache). */
-static int dk__write_replace(const char *root, const char *rel, const void *data, size_t len, int durable, char *err) {
+static int dk__write_replace(const char *root, const char *rel, const struct iovec *iov0, int niov, int durable,
+                             char *err) {
   char *dir;
   const char *base = dk__split(rel, &dir);
   int dfd, rc = dk_fs_dir(root, dir, 1, &dfd, err);
@@ -247,10 +275,12 @@ static int dk__write_replace(const char *root, const char *rel, const void *data
            rnd[4], rnd[5], rnd[6], rnd[7]);
   char *full = dk_asprintf("%s/%s", root, rel);
   int later = !durable || dk__deferred(root);
+  struct iovec *iov = dk_malloc((size_t)(niov > 0 ? niov : 1) * sizeof *iov); /* used up by the writing */
+  if (niov > 0) memcpy(iov, iov0, (size_t)niov * sizeof *iov);
   int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     rc = dk_fs_fail(err, errno, "cannot create a temporary file for", full);
-  } else if (dk_fs_write_all(fd, data, len) != 0 || (!later && fsync(fd) != 0)) {
+  } else if (dk__writev_all(fd, iov, niov) != 0 || (!later && fsync(fd) != 0)) {
     rc = dk_fs_fail(err, errno, "cannot write", full);
   }
   if (fd >= 0 && close(fd) != 0 && rc == 0) rc = dk_fs_fail(err, errno, "cannot write", full);
@@ -263,15 +293,22 @@ static int dk__write_replace(const char *root, const char *rel, const void *data
   if (rc == 0 && !later) fsync(dfd);
   close(dfd);
   free(full);
+  free(iov);
   return rc;
 }
 
 int dk_fs_write_atomic(const char *root, const char *rel, const void *data, size_t len, char *err) {
-  return dk__write_replace(root, rel, data, len, 1, err);
+  struct iovec v = {(void *)(uintptr_t)data, len};
+  return dk__write_replace(root, rel, &v, 1, 1, err);
 }
 
 int dk_fs_write_cache(const char *root, const char *rel, const void *data, size_t len, char *err) {
-  return dk__write_replace(root, rel, data, len, 0, err);
+  struct iovec v = {(void *)(uintptr_t)data, len};
+  return dk__write_replace(root, rel, &v, 1, 0, err);
+}
+
+int dk_fs_writev_cache(const char *root, const char *rel, const struct iovec *iov, int n, char *err) {
+  return dk__write_replace(root, rel, iov, n, 0, err);
 }
 
 int dk_fs_unlink(const char *root, const char *rel, char *err) {

@@ -35,6 +35,9 @@ int dk_fs_write_atomic(const char *root, const char *rel, const void *data, size
 /* The same without any fsync: for a cache, which a power cut may leave
  * old, empty or cut short (its reader must tell), never half replaced. */
 int dk_fs_write_cache(const char *root, const char *rel, const void *data, size_t len, char *err);
+/* dk_fs_write_cache of the pieces iov[0, n) one after the other. */
+struct iovec;
+int dk_fs_writev_cache(const char *root, const char *rel, const struct iovec *iov, int n, char *err);
 /* From now on, this thread's dk_fs_write_atomic calls skip their fsyncs
  * (under up to four roots), until dk_fs_defer_end makes them all durable
  * with one syncfs() a root: the state files of a round of 1,000 sources

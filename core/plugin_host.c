@@ -9,6 +9,7 @@
 #include "index.h"
 #include "log.h"
 #include "pack.h"
+#include "previous.h"
 #include "seen.h"
 #include "quarantine.h"
 #include "record.h"
@@ -46,10 +47,30 @@ static int dk__emit_record(struct dk_emit *e, json_t *rec) {
     r->capraws = cap;
   }
   r->raws[i].set = r->has_pending_raw;
-  if (r->has_pending_raw) r->raws[i].oid = r->pending_raw;
+  r->raws[i].span = (struct dk__span){0};
+  if (r->has_pending_raw) r->raws[i].oid = r->pending_raw, r->raws[i].span = r->pending_span;
   r->has_pending_raw = 0;
   json_array_append_new(r->records, rec);
   return 0;
+}
+
+/* Where json (len bytes) lies in the page being parsed, or no span when
+ * it is not in it. */
+static struct dk__span dk__span_of(const struct dk__run *r, const char *json, size_t len) {
+  if (r->cur_body == NULL || json < r->cur_body || (size_t)(json - r->cur_body) > r->cur_len ||
+      len > r->cur_len - (size_t)(json - r->cur_body))
+    return (struct dk__span){0};
+  return (struct dk__span){r->page, (size_t)(json - r->cur_body), len};
+}
+
+static struct dk__held *dk__held_add(struct dk__run *r) {
+  if (r->nheld == r->capheld) {
+    r->capheld = r->capheld ? 2 * r->capheld : 256;
+    r->held = dk_realloc(r->held, r->capheld * sizeof *r->held);
+  }
+  struct dk__held *h = &r->held[r->nheld++];
+  memset(h, 0, sizeof *h);
+  return h;
 }
 
 /* The record's text as served is the blob the source branch holds (the
@@ -80,19 +101,74 @@ static int dk__emit_held(struct dk_emit *e, const char *json, size_t len) {
   if (path == NULL) {
     if (!has_raw) dk_object_id(GIT_OBJECT_BLOB, json, len, &raw);
     r->pending_raw = raw;
+    r->pending_span = dk__span_of(r, json, len);
     r->has_pending_raw = 1;
     return 0;
   }
-  if (r->nheld == r->capheld) {
-    r->capheld = r->capheld ? 2 * r->capheld : 256;
-    r->held = dk_realloc(r->held, r->capheld * sizeof *r->held);
-  }
-  r->held[r->nheld].path = path;
-  r->held[r->nheld].oid = oid;
-  r->held[r->nheld].has_raw = has_raw;
-  if (has_raw) r->held[r->nheld].raw = raw;
-  r->nheld++;
+  struct dk__held *h = dk__held_add(r);
+  h->path = path;
+  h->oid = oid;
+  h->has_raw = has_raw;
+  if (has_raw) h->raw = raw;
+  h->span = dk__span_of(r, json, len);
   return 1;
+}
+
+static void dk__emit_region(struct dk_emit *e, const char *first, const char *end) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  struct dk__span s = dk__span_of(r, first, end >= first ? (size_t)(end - first) : 0);
+  if (s.page == 0 || r->npages == 0 || end < first) return;
+  struct dk__page *pg = &r->pages[r->npages - 1]; /* the page being parsed (dk__plugin_parse) */
+  pg->first = s.off;
+  pg->end = s.off + s.len;
+  pg->has_region = 1;
+}
+
+/* The previous page at this page's URL, loaded with the file on first use
+ * (on the parse's worker: only the run touches it). */
+static const struct dk_prev_page *dk__prev_cur(struct dk__run *r) {
+  if (!r->prev_ok || r->revalidate) return NULL;
+  if (!r->prev_tried) {
+    r->prev_tried = 1;
+    char err[DK_ERRBUF_SIZE];
+    int rc = dk_prev_load(r->ctx->cfg->state, r->src->name, r->prev_tag, &r->prev, err);
+    if (rc == DK_EINVALID) dk_log(DK_LOG_WARN, "source", r->src->name, NULL, "%s: not used", err);
+  }
+  return r->prev_page;
+}
+
+static const char *dk__emit_previous(struct dk_emit *e, size_t *len, size_t *first, size_t *end) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  const struct dk_prev_page *pg = dk__prev_cur(r);
+  if (pg == NULL) return NULL;
+  *len = pg->len;
+  *first = pg->first;
+  *end = pg->end;
+  return pg->body;
+}
+
+static const char *dk__emit_previous_item(struct dk_emit *e, size_t k, size_t *len) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  const struct dk_prev_page *pg = dk__prev_cur(r);
+  if (pg == NULL || k >= pg->nitems) return NULL;
+  *len = pg->items[k].len;
+  return pg->body + pg->items[k].off;
+}
+
+static int dk__emit_held_previous(struct dk_emit *e, size_t k, const char *json) {
+  struct dk__run *r = ((struct dk__emit *)e)->run;
+  const struct dk_prev_page *pg = dk__prev_cur(r);
+  if (pg == NULL || k >= pg->nitems) return DK_EINVAL;
+  const struct dk_prev_item *it = &pg->items[k];
+  r->has_pending_raw = 0;
+  struct dk__held *h = dk__held_add(r);
+  h->path = dk_prev_path(r->prev, it);
+  memcpy(h->oid.id, it->oid, GIT_OID_RAWSZ);
+  h->has_raw = it->has_raw != 0;
+  if (h->has_raw) memcpy(h->raw.id, it->raw, GIT_OID_RAWSZ);
+  h->raw_filed = 1;
+  h->span = dk__span_of(r, json, it->len);
+  return 0;
 }
 
 static void dk__emit_reject(struct dk_emit *e, const char *where, const char *raw, const char *fmt, ...) {
@@ -230,6 +306,11 @@ void dk__plugin_fini(struct dk__run *r) {
   free(r->raws);
   r->held = NULL;
   r->raws = NULL;
+  dk__plugin_pages_free(r);
+  dk_prev_free(r->prev);
+  r->prev = NULL;
+  r->prev_page = NULL;
+  r->prev_tried = 0;
   r->nheld = r->capheld = r->capraws = 0;
 }
 
@@ -255,6 +336,26 @@ int dk__plugin_prepare(struct dk__run *r) {
   return rc;
 }
 
+void dk__plugin_pages_free(struct dk__run *r) {
+  for (size_t i = 0; i < r->npages; i++) {
+    free(r->pages[i].url);
+    free(r->pages[i].body);
+  }
+  free(r->pages);
+  r->pages = NULL;
+  r->npages = 0;
+}
+
+void dk__plugin_keep_page(struct dk__run *r, struct dk_http_res *res) {
+  if (r->npages == 0) return;
+  struct dk__page *pg = &r->pages[r->npages - 1];
+  if (!pg->has_region || pg->body) return;
+  pg->url = dk_strdup(r->url);
+  pg->body = res->body;
+  pg->len = res->body_len;
+  res->body = NULL; /* body_len stays: the page's size, for the progress */
+}
+
 enum dk_result dk__plugin_parse(struct dk__run *r, const struct dk_http_res *res) {
   struct dk__resp resp = {
     .pub = {.size = sizeof resp.pub, .page = r->page, .status = res->status, .url = res->effective_url ? res->effective_url : r->url,
@@ -266,15 +367,30 @@ enum dk_result dk__plugin_parse(struct dk__run *r, const struct dk_http_res *res
     .pub = {.size = sizeof em.pub, .record = dk__emit_record, .reject = dk__emit_reject,
             .next_page = dk__emit_next, .fail = dk__emit_fail, .log = dk__emit_log,
             .tombstone = dk__emit_tombstone, .resolve_url = dk__emit_resolve,
-            .held = dk__emit_held},
+            .held = dk__emit_held, .region = dk__emit_region, .previous = dk__emit_previous,
+            .previous_item = dk__emit_previous_item, .held_previous = dk__emit_held_previous},
     .run = r,
   };
+  /* the body is kept as a page of the round until its ingest (taken after
+   * a good parse: dk__plugin_keep_page) */
+  r->pages = dk_realloc(r->pages, (r->npages + 1) * sizeof *r->pages);
+  r->pages[r->npages++] = (struct dk__page){0};
+  r->cur_body = res->body;
+  r->cur_len = res->body_len;
+  if (r->prev_ok && !r->revalidate) {
+    dk__prev_cur(r);
+    r->prev_page = dk_prev_page(r->prev, r->page, r->url);
+  }
   free(r->next_url);
   r->next_url = NULL;
   r->failmsg[0] = '\0';
   size_t before = json_array_size(r->records), tbefore = json_array_size(r->tombstones), hbefore = r->nheld;
   enum dk_result pr = r->plugin->parse(r->pstate, &resp.pub, &em.pub);
   r->has_pending_raw = 0;
+  r->cur_body = NULL;
+  r->cur_len = 0;
+  r->prev_page = NULL;
+  if (pr != DK_OK) r->npages--; /* tried again, or the round fails */
   for (size_t i = 0; i < em.nurls; i++) free(em.urls[i]);
   free(em.urls);
   if (pr != DK_OK) {

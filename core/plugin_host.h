@@ -26,5 +26,11 @@ int dk__plugin_prepare(struct dk__run *r);
  * emitted is dropped, as the ABI promises. Returns the plugin's result;
  * r->failmsg says why it failed, when the plugin said. */
 enum dk_result dk__plugin_parse(struct dk__run *r, const struct dk_http_res *res);
+/* After a good parse of res: its body is the round's page now (taken out of
+ * res) if the plugin said where its items lie (emit->region); otherwise
+ * res keeps it. */
+void dk__plugin_keep_page(struct dk__run *r, struct dk_http_res *res);
+/* Let the round's pages go. */
+void dk__plugin_pages_free(struct dk__run *r);
 
 #endif

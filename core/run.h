@@ -18,6 +18,8 @@
 #include "config.h"
 
 struct dk_inputs_cache;
+struct dk_prev;
+struct dk_prev_page;
 #include "engine.h"
 #include "error.h"
 #include "store.h"
@@ -42,6 +44,21 @@ struct dk__ctx {
   unsigned light; /* of those, light rounds that gave their place back (engine.c) */
   struct dk__run *wait_head, *wait_tail; /* runs waiting for a place among them, in order */
   struct dk_metrics *metrics; /* what is counted (metrics.h), or NULL; the engine's owner's */
+};
+
+/* Where an item was served: body[off, off + len) of page `page` (from 1;
+ * 0 for none). */
+struct dk__span {
+  unsigned page;
+  size_t off, len;
+};
+
+/* A page body kept until the round's ingest, for the next round's
+ * previous page (previous.h). */
+struct dk__page {
+  char *url, *body;
+  size_t len, first, end;
+  int has_region;
 };
 
 enum dk__wait { DK__WAIT_NONE, DK__WAIT_START, DK__WAIT_RETRY, DK__WAIT_FINISH };
@@ -85,12 +102,33 @@ struct dk__run {
   /* records the plugin knew the core held (emit->held); path is the index's
    * (borrowed: an index entry's path lives as long as the index, which is
    * not let go while a run is active) */
-  struct dk__held { const char *path; git_oid oid, raw; int has_raw; } *held;
+  struct dk__held {
+    const char *path;
+    git_oid oid, raw;
+    int has_raw;
+    int raw_filed;          /* its text's hash is in the .seen file already (a previous item) */
+    struct dk__span span;   /* where it was served */
+  } *held;
   struct dk_seen *seen;  /* what the source served before, by the hash of the text (seen.h) */
   git_oid pending_raw;   /* the text held() did not know: the next record emitted is it */
+  struct dk__span pending_span;
   int has_pending_raw;
   int held_by_raw;       /* the last record held was known by its text's hash: try that first */
-  struct dk__raw { git_oid oid; int set; } *raws; /* by record index: the text each came from */
+  struct dk__raw { git_oid oid; int set; struct dk__span span; } *raws; /* by record index: the text each came from */
+  /* the pages of the round (their bodies, taken from the parse) and the
+   * previous round's, as kept (previous.h) */
+  struct dk__page *pages;
+  size_t npages;
+  const char *cur_body;  /* the page being parsed */
+  size_t cur_len;
+  struct dk_prev *prev;  /* loaded on first use, when prev_ok */
+  const struct dk_prev_page *prev_page; /* the current page's previous one, or NULL */
+  int prev_tried;
+  int prev_named;        /* the state names a previous file */
+  int prev_ok;           /* the state names a previous file and the branch is still at its commit (engine.c) */
+  unsigned char prev_tag[16];
+  int prev_write;        /* ingest wrote a new file (prev_new) or found it the same (prev_same) */
+  unsigned char prev_new[16];
   size_t capraws;
   size_t nheld, capheld;
   struct dk__round *round; /* the round being prepared (ingest, on a worker) */

@@ -288,3 +288,25 @@ time_t dk_time_parse_iso(const char *s) {
   time_t t = timegm(&tm);
   return t == (time_t)-1 ? t : t - off;
 }
+
+void dk_hex(const void *data, size_t n, char *out) {
+  static const char digits[] = "0123456789abcdef";
+  const unsigned char *d = data;
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = digits[d[i] >> 4];
+    out[2 * i + 1] = digits[d[i] & 15];
+  }
+  out[2 * n] = '\0';
+}
+
+int dk_unhex(const char *hex, void *out, size_t n) {
+  unsigned char *o = out;
+  for (size_t i = 0; i < 2 * n; i++) {
+    char c = hex[i];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return DK_EINVAL;
+    if (i % 2 == 0) o[i / 2] = (unsigned char)(v << 4);
+    else o[i / 2] |= (unsigned char)v;
+  }
+  return hex[2 * n] == '\0' ? 0 : DK_EINVAL;
+}

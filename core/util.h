@@ -54,6 +54,11 @@ uint32_t dk_utf8_next(const char **pp, const char *end);
 /* n random bytes into out (getrandom; rand() should the kernel refuse):
  * for names of temporary files and generations, not for secrets. */
 void dk_random_bytes(void *out, size_t n);
+/* n bytes as 2n lowercase hex digits and a NUL into out (2n + 1 bytes). */
+void dk_hex(const void *data, size_t n, char *out);
+/* Exactly 2n lowercase hex digits (then the string's end) into n bytes:
+ * 0, or DK_EINVAL (out then undefined). */
+int dk_unhex(const char *hex, void *out, size_t n);
 
 /* FNV-1a of a NUL-terminated string: the hash of the path tables (the
  * index, a round's records). */

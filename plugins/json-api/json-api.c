@@ -15,6 +15,7 @@
  * already holds, byte for byte, is never parsed. */
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +447,171 @@ static bool jsonapi_holdable(struct jsonapi *j, const char *s, struct dk_jscan_s
   }
 }
 
+/* One item of a page walked against the previous one: its bytes, and the
+ * previous item it is (or -1: scanned, to be parsed unless held). */
+struct jsonapi_step {
+  size_t off, len;
+  long prev;
+};
+
+static bool jsonapi_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+/* How many previous items ahead an item is looked for: an item changed in
+ * place, one inserted or one removed keeps the walk in step. Past two
+ * items in a row found there, the rest are looked up in a table of the
+ * previous items (a run of them removed, the order changed). */
+#define JSONAPI_LOOKAHEAD 3
+
+/* A cheap fingerprint of an item: its length and a few of its bytes (the
+ * start, where ids are, the middle and the end); equal items have equal
+ * ones, and a lookup compares the bytes. */
+static uint64_t jsonapi_fp(const char *s, size_t n) {
+  uint64_t h = 1469598103934665603u ^ n;
+  size_t parts[3][2] = {{0, n < 64 ? n : 64}, {n / 2, n / 2 + 16 <= n ? 16 : 0}, {n >= 16 ? n - 16 : 0, n >= 16 ? 16 : 0}};
+  for (int k = 0; k < 3; k++)
+    for (size_t i = parts[k][0]; i < parts[k][0] + parts[k][1]; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211u;
+  return h;
+}
+
+struct jsonapi_ptab {
+  size_t cap;  /* a power of two; 0 until made */
+  size_t *slot; /* previous item + 1, 0 free */
+};
+
+/* The previous item equal to s (n bytes), or -1; the table is made on
+ * first use. */
+static long jsonapi_ptab_find(struct jsonapi_ptab *t, struct dk_emit *emit, const char *s, size_t n) {
+  size_t tl;
+  const char *tx;
+  if (t->cap == 0) {
+    size_t count = 0;
+    while (emit->previous_item(emit, count, &tl)) count++;
+    for (t->cap = 16; t->cap < 2 * count;) t->cap *= 2;
+    if ((t->slot = calloc(t->cap, sizeof *t->slot)) == NULL) {
+      t->cap = 0;
+      return -1;
+    }
+    for (size_t c = 0; c < count; c++) {
+      tx = emit->previous_item(emit, c, &tl);
+      size_t i = jsonapi_fp(tx, tl) & (t->cap - 1);
+      while (t->slot[i]) i = (i + 1) & (t->cap - 1);
+      t->slot[i] = c + 1;
+    }
+  }
+  for (size_t i = jsonapi_fp(s, n) & (t->cap - 1); t->slot[i]; i = (i + 1) & (t->cap - 1)) {
+    tx = emit->previous_item(emit, t->slot[i] - 1, &tl);
+    if (tl == n && memcmp(tx, s, n) == 0) return (long)(t->slot[i] - 1);
+  }
+  return -1;
+}
+
+/* The page against the previous one at its URL (emit->previous): when the
+ * text around the items is the same, each item equal to the previous
+ * page's next few is that record again, without a scan; the others are
+ * checked alone, then held or parsed. Returns DK_OK or DK_ERROR as
+ * jsonapi_parse, or -1, having emitted nothing, when the page must be
+ * walked whole (no previous page, other text around the items, an item
+ * that is not JSON). Items taken as served only, and no `next` pointer
+ * (its value would have to be found in the body). */
+static int jsonapi_parse_delta(struct jsonapi *j, const struct dk_response *resp, struct dk_emit *emit) {
+  if (!DK_EMIT_HAS(emit, held_previous) || !emit->previous || !emit->previous_item || !emit->held_previous ||
+      !emit->region || j->next || j->map)
+    return -1;
+  size_t plen, pfirst, pend;
+  const char *prev = emit->previous(emit, &plen, &pfirst, &pend);
+  if (prev == NULL) return -1;
+  const char *body = resp->body;
+  size_t len = resp->body_len, suffix = plen - pend;
+  if (len < pfirst + suffix || memcmp(body, prev, pfirst) != 0 || memcmp(body + len - suffix, prev + pend, suffix) != 0)
+    return -1;
+  size_t end = len - suffix, p = pfirst, n = 0, cap = 0, k = 0, misses = 0;
+  struct jsonapi_step *steps = NULL;
+  struct jsonapi_ptab tab = {0};
+  while (p < end && jsonapi_ws(body[p])) p++;
+  while (p < end) {
+    long match = -1;
+    size_t elen = 0;
+    for (size_t c = k; c < k + JSONAPI_LOOKAHEAD && match < 0; c++) {
+      size_t tl;
+      const char *t = emit->previous_item(emit, c, &tl);
+      if (t == NULL) break;
+      if (tl == 0 || tl > end - p || memcmp(body + p, t, tl) != 0) continue;
+      size_t q = p + tl;
+      while (q < end && jsonapi_ws(body[q])) q++;
+      if (q == end || body[q] == ',') match = (long)c, elen = tl; /* "1" is not where "12" is */
+    }
+    if (match < 0) {
+      if ((elen = dk_jscan_value(body + p, end - p)) == 0) {
+        free(steps);
+        free(tab.slot);
+        return -1;
+      }
+      if (++misses >= 2) match = jsonapi_ptab_find(&tab, emit, body + p, elen);
+    }
+    if (match >= 0) k = (size_t)match + 1, misses = 0;
+    if (n == cap) {
+      cap = cap ? 2 * cap : 1024;
+      struct jsonapi_step *s = realloc(steps, cap * sizeof *s);
+      if (s == NULL) {
+        free(steps);
+        return -1;
+      }
+      steps = s;
+    }
+    steps[n++] = (struct jsonapi_step){p, elen, match};
+    p += elen;
+    while (p < end && jsonapi_ws(body[p])) p++;
+    if (p == end) break;
+    if (body[p] != ',') {
+      free(steps);
+      free(tab.slot);
+      return -1;
+    }
+    for (p++; p < end && jsonapi_ws(body[p]); p++) {}
+    if (p == end) { /* a comma after the last item */
+      free(steps);
+      free(tab.slot);
+      return -1;
+    }
+  }
+  emit->region(emit, body + pfirst, body + end);
+  /* as jsonapi_parse has it: the text before the items is the previous
+   * page's, which the scanner took */
+  size_t lead;
+  const char *doc = jsonapi_body(resp, &lead);
+  while (lead > 0 && jsonapi_ws(*doc)) doc++, lead--;
+  const char *at = j->records ? j->records : *doc == '[' ? "" : "/records";
+  size_t wlen = strlen(at) + 24;
+  char *where = malloc(wlen), *next = NULL;
+  enum dk_result res = where ? DK_OK : DK_ERROR;
+  if (where == NULL) emit->fail(emit, "out of memory");
+  for (size_t i = 0; res == DK_OK && i < n; i++) {
+    struct dk_jscan_span e = {steps[i].off, steps[i].len};
+    if (steps[i].prev >= 0) {
+      if (emit->held_previous(emit, (size_t)steps[i].prev, body + e.off) == 0) continue;
+      emit->fail(emit, "%s/%zu: the core refused the previous item %ld", at, i, steps[i].prev);
+      res = DK_ERROR;
+      break;
+    }
+    if (jsonapi_holdable(j, body, e) && emit->held(emit, body + e.off, e.len) == 1) continue;
+    snprintf(where, wlen, "%s/%zu", at, i);
+    json_error_t jerr;
+    json_t *item = jsonapi_loadb(body + e.off, e.len, &jerr);
+    if (item == NULL) {
+      emit->fail(emit, "%s: cannot parse the item: %s", where, jerr.text);
+      res = DK_ERROR;
+    } else if (jsonapi_item(j, item, where, emit) != 0) res = DK_ERROR;
+    json_decref(item);
+  }
+  if (res == DK_OK && !jsonapi_next_url(j, NULL, n, resp, emit, &next)) res = DK_ERROR;
+  if (res == DK_OK && next) emit->next_page(emit, next);
+  free(next);
+  free(where);
+  free(steps);
+  free(tab.slot);
+  return res;
+}
+
 /* The page through the scanner (scan.h), asking emit->held before parsing
  * each item: DK_OK or DK_ERROR as jsonapi_parse, or -1, having emitted
  * nothing, when the scanner leaves the body to the full parse (not JSON as
@@ -473,6 +639,7 @@ static int jsonapi_parse_fast(struct jsonapi *j, const struct dk_response *resp,
     if (f == DK_JSCAN_UNSURE) return -1;
     if (f == DK_JSCAN_FOUND && (nextv = jsonapi_loadb(body + nv.off, nv.len, &jerr)) == NULL) return -1;
   }
+  if (DK_EMIT_HAS(emit, region) && emit->region) emit->region(emit, body + arr.off + 1, body + arr.off + arr.len - 1);
   size_t wlen = strlen(at) + 24, i = 0;
   char *where = malloc(wlen), *next = NULL;
   enum dk_result res = where ? DK_OK : DK_ERROR;
@@ -508,7 +675,9 @@ static enum dk_result jsonapi_parse(void *state, const struct dk_response *resp,
   }
   /* the scanner only pays where held() can spare parses: items as served */
   if (DK_EMIT_HAS(emit, held) && emit->held && j->map == NULL) {
-    int fast = jsonapi_parse_fast(j, resp, emit);
+    int fast = jsonapi_parse_delta(j, resp, emit);
+    if (fast >= 0) return (enum dk_result)fast;
+    fast = jsonapi_parse_fast(j, resp, emit);
     if (fast >= 0) return (enum dk_result)fast;
   }
   json_t *doc = jsonapi_load(resp, emit);

@@ -253,23 +253,24 @@ static size_t dk__jscan_literal(const char *s, size_t len, size_t p, const char 
   return len - p >= n && memcmp(s + p, word, n) == 0 ? p + n : 0;
 }
 
-bool dk_jscan_check(const char *s, size_t len) {
-  if (!dk__utf8_valid(s, len)) return false;
+/* Past the end of the one value at s[p] (grammar only: the caller checks
+ * UTF-8), or 0. */
+static size_t dk__jscan_value_end(const char *s, size_t len, size_t p) {
   char open[DK_JSCAN_MAX_DEPTH]; /* '{' or '[' for each container we are in */
-  size_t depth = 0, p = dk__jscan_skip_ws(s, len, 0);
+  size_t depth = 0;
   enum { VALUE, KEY, AFTER } want = VALUE;
   for (;;) {
     if (want == KEY) {
-      if (p >= len || s[p] != '"' || (p = dk__jscan_string(s, len, p)) == 0) return false;
+      if (p >= len || s[p] != '"' || (p = dk__jscan_string(s, len, p)) == 0) return 0;
       p = dk__jscan_skip_ws(s, len, p);
-      if (p >= len || s[p] != ':') return false;
+      if (p >= len || s[p] != ':') return 0;
       p = dk__jscan_skip_ws(s, len, p + 1);
       want = VALUE;
     } else if (want == VALUE) {
-      if (p >= len) return false;
+      if (p >= len) return 0;
       char c = s[p];
       if (c == '{' || c == '[') {
-        if (depth == DK_JSCAN_MAX_DEPTH) return false;
+        if (depth == DK_JSCAN_MAX_DEPTH) return 0;
         open[depth++] = c;
         p = dk__jscan_skip_ws(s, len, p + 1);
         if (p < len && s[p] == (c == '{' ? '}' : ']')) {
@@ -284,13 +285,13 @@ bool dk_jscan_check(const char *s, size_t len) {
       else if (c == 'f') p = dk__jscan_literal(s, len, p, "false");
       else if (c == 'n') p = dk__jscan_literal(s, len, p, "null");
       else if (c == '-' || (c >= '0' && c <= '9')) p = dk__jscan_number(s, len, p);
-      else return false;
-      if (p == 0) return false;
+      else return 0;
+      if (p == 0) return 0;
       want = AFTER;
     } else {
+      if (depth == 0) return p;
       p = dk__jscan_skip_ws(s, len, p);
-      if (depth == 0) return p == len;
-      if (p >= len) return false;
+      if (p >= len) return 0;
       char top = open[depth - 1];
       if (s[p] == ',') {
         p = dk__jscan_skip_ws(s, len, p + 1);
@@ -298,9 +299,20 @@ bool dk_jscan_check(const char *s, size_t len) {
       } else if (s[p] == (top == '{' ? '}' : ']')) {
         depth--;
         p++;
-      } else return false;
+      } else return 0;
     }
   }
+}
+
+bool dk_jscan_check(const char *s, size_t len) {
+  if (!dk__utf8_valid(s, len)) return false;
+  size_t e = dk__jscan_value_end(s, len, dk__jscan_skip_ws(s, len, 0));
+  return e != 0 && dk__jscan_skip_ws(s, len, e) == len;
+}
+
+size_t dk_jscan_value(const char *s, size_t len) {
+  size_t e = len ? dk__jscan_value_end(s, len, 0) : 0;
+  return e != 0 && dk__utf8_valid(s, e) ? e : 0;
 }
 
 /* The bytes that open or close something; checked text ends a container

@@ -32,6 +32,10 @@ enum dk_jscan_found {
  * valid UTF-8, no NUL byte, no \u0000, no lone surrogate escape, nesting
  * at most DK_JSCAN_MAX_DEPTH deep. */
 bool dk_jscan_check(const char *s, size_t len);
+/* The length of the one JSON value that s (len bytes) starts with, checked
+ * as dk_jscan_check checks a whole text (0 when it is not one): for an
+ * item among others, checked alone. */
+size_t dk_jscan_value(const char *s, size_t len);
 /* Whether dk_jscan_check may use the processor's vector instructions (on,
  * the default, where it has them); off checks UTF-8 a byte at a time. For
  * tests, which compare the two. */

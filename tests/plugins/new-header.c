@@ -21,6 +21,10 @@ struct dk_emit_future {
   int (*tombstone)(struct dk_emit_future *emit, const char *kind, const char *id, const char *reason);
   const char *(*resolve_url)(struct dk_emit_future *emit, const char *base, const char *ref);
   int (*held)(struct dk_emit_future *emit, const char *json, size_t len);
+  void (*region)(struct dk_emit_future *emit, const char *first, const char *end);
+  const char *(*previous)(struct dk_emit_future *emit, size_t *len, size_t *first, size_t *end);
+  const char *(*previous_item)(struct dk_emit_future *emit, size_t k, size_t *len);
+  int (*held_previous)(struct dk_emit_future *emit, size_t k, const char *json);
   int (*future)(struct dk_emit_future *emit); /* not in any core yet */
 };
 

@@ -279,9 +279,46 @@ static void test_large(void **st) {
   }
 }
 
+/* One value at the start of a text, checked alone: its length, or 0. */
+static void test_value(void **st) {
+  (void)st;
+  static const struct {
+    const char *s;
+    size_t want;
+  } cases[] = {
+    {"{\"a\":1},{\"b\":2}", 7},
+    {"{\"a\":[1,2,{\"c\":\"}\"}]} ,", 21},
+    {"12,13", 2},
+    {"12", 2},
+    {"\"x\\\"y\"]", 6},
+    {"true ", 4},
+    {"[]", 2},
+    {"{\"a\":}", 0},
+    {"{\"a\":1", 0},
+    {"{\"a\" 1}", 0},
+    {"{\"a\":\"\xC3\"}", 0},          /* a sequence cut short inside a string */
+    {"{\"a\":\"\xE6\xB5\x8E\"}", 11}, /* 济 */
+    {"{\"a\":\"\\u0000\"}", 0},
+    {",1", 0},
+    {"", 0},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    size_t got = dk_jscan_value(cases[i].s, strlen(cases[i].s));
+    if (got != cases[i].want) fail_msg("dk_jscan_value(%s) = %zu, want %zu", cases[i].s, got, cases[i].want);
+  }
+  /* what it takes, jansson takes alone */
+  const char *t = "{\"k\":[1,{\"x\":null}]},2";
+  size_t n = dk_jscan_value(t, strlen(t));
+  json_error_t e;
+  json_t *v = json_loadb(t, n, JSON_DECODE_ANY, &e);
+  assert_non_null(v);
+  json_decref(v);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_check),
+    cmocka_unit_test(test_value),
     cmocka_unit_test(test_check_against_jansson),
     cmocka_unit_test(test_utf8),
     cmocka_unit_test(test_pointer),

@@ -198,6 +198,25 @@ struct dk_emit {
    * means the plugin parses and emits it as usual. Cheap (a hash), and
    * callable from the thread parse() runs on. */
   int (*held)(struct dk_emit *emit, const char *json, size_t len);
+  /* Appended: check DK_EMIT_HAS(emit, region) before calling these three.
+   * Where this page's items lie: the bytes [first, end) of its body (after
+   * the array's '[', up to its ']'), pointers into resp->body. The core
+   * keeps the body and the places of the items it held or took (held()
+   * was asked about each) for the next round at this page's URL. */
+  void (*region)(struct dk_emit *emit, const char *first, const char *end);
+  /* The page served last time at this page's URL, as the core kept it
+   * (only while its items are still what the source branch holds): its
+   * body (owned by the core, valid until parse() returns; *len bytes) and
+   * its region (offsets *first and *end into it), or NULL. */
+  const char *(*previous)(struct dk_emit *emit, size_t *len, size_t *first, size_t *end);
+  /* The k-th item (from 0, in order) the core kept of the previous page:
+   * its text (into the previous body) and length, or NULL past the last.
+   * An item of this page equal to it byte for byte is the same record. */
+  const char *(*previous_item)(struct dk_emit *emit, size_t k, size_t *len);
+  /* The item at `json` (in this body) is the previous page's k-th, byte
+   * for byte: it counts as listed again (as held() answering 1; the plugin
+   * must not emit it). Returns 0, or DK_EINVAL for a k past the last. */
+  int (*held_previous)(struct dk_emit *emit, size_t k, const char *json);
 };
 
 struct dk_plugin {
