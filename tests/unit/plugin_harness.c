@@ -72,9 +72,60 @@ static const char *c_resolve_url(struct dk_emit *e, const char *base, const char
 static int c_held(struct dk_emit *e, const char *json, size_t len) {
   struct collect *c = (struct collect *)e;
   c->held_asked++;
+  if (c->body) {
+    if (c->asked == NULL) c->asked = json_array();
+    json_array_append_new(c->asked, json_pack("[I, I]", (json_int_t)(json - c->body), (json_int_t)len));
+  }
   if (json_object_getn(c->holds, json, len) == NULL) return 0;
   c->nheld++;
   return 1;
+}
+
+static void c_region(struct dk_emit *e, const char *first, const char *end) {
+  struct collect *c = (struct collect *)e;
+  assert_non_null(c->body);
+  c->region[0] = (size_t)(first - c->body);
+  c->region[1] = (size_t)(end - c->body);
+  c->has_region = true;
+}
+
+static const char *c_previous(struct dk_emit *e, size_t *len, size_t *first, size_t *end) {
+  struct collect *c = (struct collect *)e;
+  *len = c->prev_len;
+  *first = c->prev_first;
+  *end = c->prev_end;
+  return c->prev;
+}
+
+static const char *c_previous_item(struct dk_emit *e, size_t k, size_t *len) {
+  struct collect *c = (struct collect *)e;
+  if (c->prev == NULL || k >= c->nprev) return NULL;
+  *len = c->prev_items[k][1];
+  return c->prev + c->prev_items[k][0];
+}
+
+static int c_held_previous(struct dk_emit *e, size_t k, const char *json) {
+  struct collect *c = (struct collect *)e;
+  if (k >= c->nprev) return DK_EINVAL;
+  /* the plugin's claim is checked here: the item is that one, byte for byte */
+  assert_memory_equal(json, c->prev + c->prev_items[k][0], c->prev_items[k][1]);
+  if (c->held_prev == NULL) c->held_prev = json_array();
+  json_array_append_new(c->held_prev, json_integer((json_int_t)k));
+  return 0;
+}
+
+void collect_offer_previous(struct collect *c, const char *prev, size_t len, size_t first, size_t end,
+                            const size_t (*items)[2], size_t n) {
+  collect_offer_held(c);
+  c->prev = prev;
+  c->prev_len = len;
+  c->prev_first = first;
+  c->prev_end = end;
+  c->prev_items = items;
+  c->nprev = n;
+  c->emit.previous = c_previous;
+  c->emit.previous_item = c_previous_item;
+  c->emit.held_previous = c_held_previous;
 }
 
 void collect_offer_held(struct collect *c) {
@@ -91,7 +142,7 @@ void collect_hold(struct collect *c, const char *json, size_t len) {
 void collect_init(struct collect *c) {
   *c = (struct collect){.emit = {.size = sizeof c->emit, .record = c_record, .reject = c_reject,
                                  .next_page = c_next_page, .fail = c_fail, .log = c_log,
-                                 .tombstone = c_tombstone, .resolve_url = c_resolve_url},
+                                 .tombstone = c_tombstone, .resolve_url = c_resolve_url, .region = c_region},
                         .records = json_array(), .rejects = json_array()};
 }
 
@@ -101,11 +152,16 @@ void collect_as_older_core(struct collect *c, size_t size) {
   if (!DK_EMIT_HAS(&c->emit, resolve_url)) c->emit.resolve_url = NULL;
   if (!DK_EMIT_HAS(&c->emit, tombstone)) c->emit.tombstone = NULL;
   if (!DK_EMIT_HAS(&c->emit, held)) c->emit.held = NULL;
+  if (!DK_EMIT_HAS(&c->emit, region)) c->emit.region = NULL;
+  if (!DK_EMIT_HAS(&c->emit, held_previous))
+    c->emit.previous = NULL, c->emit.previous_item = NULL, c->emit.held_previous = NULL;
 }
 
 void collect_free(struct collect *c) {
   json_decref(c->records);
   json_decref(c->rejects);
+  json_decref(c->asked);
+  json_decref(c->held_prev);
   json_decref(c->next_pages);
   json_decref(c->tombstones);
   json_decref(c->resolved);

@@ -23,6 +23,16 @@ struct collect {
   size_t nheld;        /* how many times held() answered 1: records counted as emitted */
   size_t held_asked;   /* how many times held() was called */
   bool paging;         /* false (the default): a next_page fails the test */
+  const char *body;    /* the body being parsed, for the places below (set by the caller) */
+  json_t *asked;       /* [[off, len]] of each text held() was asked about, in body */
+  size_t region[2];    /* what region() said, as offsets in body */
+  bool has_region;
+  /* the previous page, as collect_offer_previous set it */
+  const char *prev;
+  size_t prev_len, prev_first, prev_end;
+  const size_t (*prev_items)[2];
+  size_t nprev;
+  json_t *held_prev;   /* the k of each held_previous, in order */
   char failed[512];
 };
 
@@ -39,6 +49,12 @@ void collect_offer_held(struct collect *c);
 /* Make held() answer 1 for the JSON text `json` (len bytes, UTF-8), byte
  * for byte; offers held if it was not. */
 void collect_hold(struct collect *c, const char *json, size_t len);
+
+/* Give c's emit region, previous, previous_item and held_previous, as a
+ * core that kept the page `prev` (len bytes, its items in [first, end),
+ * items[k] the offset and length of its k-th kept item) does. Borrowed. */
+void collect_offer_previous(struct collect *c, const char *prev, size_t len, size_t first, size_t end,
+                            const size_t (*items)[2], size_t n);
 
 /* A response as the core hands it to parse (status 200); its `header`
  * callback answers, case-insensitively, from the headers added with

@@ -28,6 +28,7 @@ static size_t older_core;
 /* When set: the emit offers held(), answering 1 for the texts of hold_texts
  * (a JSON array of strings, or NULL for none). */
 static int offer_held;
+static void (*offer_prev)(struct collect *c); /* sets c's previous page before the parse */
 static json_t *hold_texts;
 
 /* Parse the response r with `options` (JSON text); returns the parse result
@@ -48,6 +49,8 @@ static enum dk_result run_resp(const char *options, struct test_resp *r, struct 
   json_t *t;
   json_array_foreach(hold_texts, k, t) collect_hold(c, json_string_value(t), json_string_length(t));
   if (older_core) collect_as_older_core(c, older_core);
+  if (offer_prev) offer_prev(c);
+  c->body = r->resp.body;
   c->paging = true;
   enum dk_result res = p->parse(state, &r->resp, &c->emit);
   p->fini(state);
@@ -793,6 +796,75 @@ static int held_off(void **st) {
 /* Each test as it is, then through the scanner. */
 #define BOTH_WAYS(t) cmocka_unit_test(t), {#t " (held offered)", t, held_on, held_off, NULL}
 
+/* The previous page as the core would keep it from a first parse. */
+static const char *prev_body;
+static size_t prev_items[16][2], prev_n, prev_region[2];
+static void set_prev(struct collect *c) {
+  collect_offer_previous(c, prev_body, strlen(prev_body), prev_region[0], prev_region[1],
+                         (const size_t(*)[2])prev_items, prev_n);
+}
+
+#define TASKN(n, t) "{\"kind\": \"task\", \"id\": \"jnly-2024/" #n "\", \"plan\": \"jnly-2024\", \"number\": " #n \
+                    ", \"title\": \"" t "\"}"
+
+/* A page walked against the previous one: the items equal to one of it
+ * are taken by held_previous, not asked about nor parsed; the others
+ * (changed, added) are; a removed one leaves the walk in step; other text
+ * around the items sends the page to the scanner. */
+static void test_previous_page(void **st) {
+  (void)st;
+  struct collect c;
+  offer_held = 1;
+  static const char one[] = "[" TASKN(21, "a") ", " TASKN(22, "b") ",\n " TASKN(23, "c") "," TASKN(24, "d") ", " TASKN(25, "e") "]";
+  assert_int_equal(run(one, api_url, "application/json", "{}", &c), DK_OK);
+  assert_int_equal(json_array_size(c.records), 5);
+  assert_true(c.has_region);
+  assert_int_equal(c.region[0], 1);
+  assert_int_equal(c.region[1], sizeof one - 2);
+  assert_int_equal(json_array_size(c.asked), 5);
+  prev_body = one;
+  prev_n = json_array_size(c.asked);
+  prev_region[0] = c.region[0], prev_region[1] = c.region[1];
+  for (size_t k = 0; k < prev_n; k++)
+    for (size_t j = 0; j < 2; j++)
+      prev_items[k][j] = (size_t)json_integer_value(json_array_get(json_array_get(c.asked, k), j));
+  collect_free(&c);
+
+  offer_prev = set_prev;
+  static const char two[] = "[" TASKN(21, "a") ", " TASKN(22, "B") ",\n " TASKN(23, "c") ", " TASKN(25, "e") ", " TASKN(26, "f") "]";
+  assert_int_equal(run(two, api_url, "application/json", "{}", &c), DK_OK);
+  assert_json(c.held_prev, "[0, 2, 4]");
+  assert_json(c.records, "[" TASKN(22, "B") ", " TASKN(26, "f") "]");
+  assert_int_equal(c.held_asked, 2); /* only the two it did not find */
+  assert_int_equal(c.region[0], 1);
+  assert_int_equal(c.region[1], sizeof two - 2);
+  collect_free(&c);
+
+  /* the same page: all five taken, none parsed */
+  assert_int_equal(run(one, api_url, "application/json", "{}", &c), DK_OK);
+  assert_json(c.held_prev, "[0, 1, 2, 3, 4]");
+  assert_int_equal(json_array_size(c.records), 0);
+  assert_int_equal(c.held_asked, 0);
+  collect_free(&c);
+
+  /* other text around the items: the whole page through the scanner */
+  static const char wrapped[] = "{\"records\": [" TASKN(21, "a") "]}";
+  assert_int_equal(run(wrapped, api_url, "application/json", "{}", &c), DK_OK);
+  assert_null(c.held_prev);
+  assert_int_equal(c.held_asked, 1);
+  assert_json(c.records, "[" TASKN(21, "a") "]");
+  collect_free(&c);
+
+  /* an item that is not JSON fails the walk, and the scanner says why */
+  static const char bad[] = "[" TASKN(21, "a") ", {\"kind\": } ]";
+  assert_int_equal(run(bad, api_url, "application/json", "{}", &c), DK_ERROR);
+  assert_null(c.held_prev);
+  assert_true(c.failed[0] != '\0');
+  collect_free(&c);
+  offer_prev = NULL;
+  offer_held = 0;
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     BOTH_WAYS(test_records_as_served),
@@ -808,6 +880,7 @@ int main(void) {
     BOTH_WAYS(test_older_core),
     cmocka_unit_test(test_held_same_output),
     cmocka_unit_test(test_held_records),
+    cmocka_unit_test(test_previous_page),
     cmocka_unit_test(test_held_large),
   };
   return cmocka_run_group_tests(tests, NULL, teardown);
