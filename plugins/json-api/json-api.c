@@ -447,6 +447,24 @@ static bool jsonapi_holdable(struct jsonapi *j, const char *s, struct dk_jscan_s
   }
 }
 
+/* The checked item body[e] (the i-th of the array at `at`): held, or
+ * parsed and emitted (where: a buffer of wlen bytes for its place).
+ * DK_OK or DK_ERROR. */
+static enum dk_result jsonapi_take(struct jsonapi *j, const char *body, struct dk_jscan_span e, const char *at,
+                                   size_t i, char *where, size_t wlen, struct dk_emit *emit) {
+  if (jsonapi_holdable(j, body, e) && emit->held(emit, body + e.off, e.len) == 1) return DK_OK;
+  snprintf(where, wlen, "%s/%zu", at, i);
+  json_error_t jerr;
+  enum dk_result res = DK_OK;
+  json_t *item = jsonapi_loadb(body + e.off, e.len, &jerr);
+  if (item == NULL) { /* the scanner took what jansson refuses: a bug, but no reason to guess */
+    emit->fail(emit, "%s: cannot parse the item: %s", where, jerr.text);
+    res = DK_ERROR;
+  } else if (jsonapi_item(j, item, where, emit) != 0) res = DK_ERROR;
+  json_decref(item);
+  return res;
+}
+
 /* One item of a page walked against the previous one: its bytes, and the
  * previous item it is (or -1: scanned, to be parsed unless held). */
 struct jsonapi_step {
@@ -593,15 +611,7 @@ static int jsonapi_parse_delta(struct jsonapi *j, const struct dk_response *resp
       res = DK_ERROR;
       break;
     }
-    if (jsonapi_holdable(j, body, e) && emit->held(emit, body + e.off, e.len) == 1) continue;
-    snprintf(where, wlen, "%s/%zu", at, i);
-    json_error_t jerr;
-    json_t *item = jsonapi_loadb(body + e.off, e.len, &jerr);
-    if (item == NULL) {
-      emit->fail(emit, "%s: cannot parse the item: %s", where, jerr.text);
-      res = DK_ERROR;
-    } else if (jsonapi_item(j, item, where, emit) != 0) res = DK_ERROR;
-    json_decref(item);
+    res = jsonapi_take(j, body, e, at, i, where, wlen, emit);
   }
   if (res == DK_OK && !jsonapi_next_url(j, NULL, n, resp, emit, &next)) res = DK_ERROR;
   if (res == DK_OK && next) emit->next_page(emit, next);
@@ -647,17 +657,7 @@ static int jsonapi_parse_fast(struct jsonapi *j, const struct dk_response *resp,
   struct dk_jscan_iter it;
   struct dk_jscan_span e;
   dk_jscan_array(&it, body, arr);
-  for (; res == DK_OK && dk_jscan_next(&it, &e); i++) {
-    if (jsonapi_holdable(j, body, e) && emit->held(emit, body + e.off, e.len) == 1) continue;
-    snprintf(where, wlen, "%s/%zu", at, i);
-    json_error_t jerr;
-    json_t *item = jsonapi_loadb(body + e.off, e.len, &jerr);
-    if (item == NULL) { /* the scanner took what jansson refuses: a bug, but no reason to guess */
-      emit->fail(emit, "%s: cannot parse the item: %s", where, jerr.text);
-      res = DK_ERROR;
-    } else if (jsonapi_item(j, item, where, emit) != 0) res = DK_ERROR;
-    json_decref(item);
-  }
+  for (; res == DK_OK && dk_jscan_next(&it, &e); i++) res = jsonapi_take(j, body, e, at, i, where, wlen, emit);
   if (res == DK_OK && !jsonapi_next_url(j, nextv, i, resp, emit, &next)) res = DK_ERROR;
   if (res == DK_OK && next) emit->next_page(emit, next);
   free(next);
