@@ -443,7 +443,7 @@ const char *dk_converge_policies(const struct dk_config *cfg, char out[17]) {
   EVP_DigestUpdate(c, text, strlen(text));
   EVP_DigestFinal_ex(c, md, &n);
   EVP_MD_CTX_free(c);
-  for (int i = 0; i < 8; i++) snprintf(out + 2 * i, 3, "%02x", md[i]);
+  dk_hex(md, 8, out);
   free(text);
   return out;
 }

@@ -39,13 +39,6 @@ static const char *dk__type_name(git_object_t type) {
   }
 }
 
-/* 40 hex digits of raw id bytes into out (41 bytes). */
-static void dk__hex(const unsigned char *id, char *out) {
-  static const char d[] = "0123456789abcdef";
-  for (size_t i = 0; i < GIT_OID_RAWSZ; i++) out[2 * i] = d[id[i] >> 4], out[2 * i + 1] = d[id[i] & 15];
-  out[2 * GIT_OID_RAWSZ] = '\0';
-}
-
 static int dk__type_ok(git_object_t type) {
   return type == GIT_OBJECT_COMMIT || type == GIT_OBJECT_TREE || type == GIT_OBJECT_BLOB || type == GIT_OBJECT_TAG;
 }
@@ -538,7 +531,7 @@ int dk_pack_write(struct dk_pack *p, const char *gitdir, char *err) {
   }
   free(e);
   if (rc == 0) {
-    dk__hex(sha, hex);
+    dk_hex(sha, GIT_OID_RAWSZ, hex);
     snprintf(fpack, sizeof fpack, "pack-%s.pack", hex);
     snprintf(fidx, sizeof fidx, "pack-%s.idx", hex);
     /* The same objects in the same order were packed before: that pack is
@@ -607,7 +600,7 @@ int dk_pack_write_loose(struct dk_pack *p, const char *gitdir, char *err) {
   for (size_t i = 0; i < p->n && rc == 0; i++) {
     const struct dk__obj *o = &p->objs[i];
     char hex[GIT_OID_HEXSZ + 1], fan[3], tmp[64];
-    dk__hex(o->oid.id, hex);
+    dk_hex(o->oid.id, GIT_OID_RAWSZ, hex);
     memcpy(fan, hex, 2);
     fan[2] = '\0';
     struct stat sb;

@@ -23,7 +23,7 @@ static void dk__qname(const char *source, const char *raw, size_t rawlen, char *
   EVP_DigestUpdate(c, raw, rawlen);
   EVP_DigestFinal_ex(c, md, &n);
   EVP_MD_CTX_free(c);
-  for (int i = 0; i < DK_QUARANTINE_NAME_LEN / 2; i++) snprintf(name + 2 * i, 3, "%02x", md[i]);
+  dk_hex(md, DK_QUARANTINE_NAME_LEN / 2, name);
 }
 
 static int dk__qsave(const char *statedir, const char *rel, const json_t *entry, char *err) {

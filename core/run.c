@@ -64,7 +64,7 @@ const char *dk__run_body_sha(struct dk__run *r) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int mdlen = 0;
     EVP_DigestFinal_ex(r->sha, md, &mdlen);
-    for (unsigned j = 0; j < mdlen && j < 32; j++) snprintf(r->body_sha + 2 * j, 3, "%02x", md[j]);
+    dk_hex(md, mdlen < 32 ? mdlen : 32, r->body_sha);
   }
   return r->body_sha;
 }

@@ -82,7 +82,7 @@ static void dk__digest_init(void) {
   }
   EVP_DigestFinal_ex(c, md, &n);
   EVP_MD_CTX_free(c);
-  for (unsigned i = 0; i < n && i < 32; i++) snprintf(dk__digest_hex + 2 * i, 3, "%02x", md[i]);
+  dk_hex(md, n < 32 ? n : 32, dk__digest_hex);
 }
 
 const char *dk_schemas_digest(void) {
