@@ -590,45 +590,24 @@ static void dk__record_outcome(struct dk__run *r) {
          r->res->invalid, r->res->rejected, held);
 }
 
-/* The run ready for its first parse (r->ready), once: a branch left by a
- * crash mended, the index brought to it, and whether records must be
- * validated again (the schemas changed since its branch was). Returns 0 or
- * a DK_E* code with the store's err. */
 /* Whether the previous file the state names may be used: written for the
  * commit the source branch is still at (its items are what the branch
- * holds). On the loop, before the first parse. */
+ * holds), which the index, brought to the branch, knows. */
 static void dk__prev_check(struct dk__run *r) {
   json_t *pv = json_object_get(r->state, "previous");
   const char *tag = json_string_value(json_object_get(pv, "tag"));
   const char *commit = json_string_value(json_object_get(pv, "commit"));
-  r->prev_named = pv != NULL;
-  char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name);
   git_oid want, head;
   int found = 0;
-  r->prev_ok = tag && commit && strlen(tag) == 2 * sizeof r->prev_tag &&
-               dk_unhex(tag, r->prev_tag, sizeof r->prev_tag) == 0 && dk_oid_parse(commit, &want) == 0 &&
-               dk_store_ref(r->ctx->store, sref, &head, &found) == 0 && found && dk_oid_equal(&want, &head);
-  free(sref);
+  if (tag && commit) dk_index_head(r->ctx->index, r->sidx, &head, &found);
+  r->prev_ok = found && strlen(tag) == 2 * DK_PREV_TAG && dk_unhex(tag, r->prev_tag, DK_PREV_TAG) == 0 &&
+               dk_oid_parse(commit, &want) == 0 && dk_oid_equal(&want, &head);
 }
 
-/* After a whole round's commit: the state names the previous file as
- * written for the branch's commit now, or no file. */
-static void dk__prev_note(struct dk__run *r) {
-  git_oid head;
-  int found = 0;
-  char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name);
-  const unsigned char *tag = r->prev_write == 1 ? r->prev_new : r->prev_tag;
-  if (r->prev_write && dk_store_ref(r->ctx->store, sref, &head, &found) == 0 && found) {
-    char hex[2 * sizeof r->prev_tag + 1], ohex[GIT_OID_HEXSZ + 1];
-    dk_hex(tag, sizeof r->prev_tag, hex);
-    dk_oid_hex(&head, ohex);
-    json_object_set_new(r->state, "previous", json_pack("{s:s, s:s}", "tag", hex, "commit", ohex));
-  } else {
-    json_object_del(r->state, "previous");
-  }
-  free(sref);
-}
-
+/* The run ready for its first parse (r->ready), once: a branch left by a
+ * crash mended, the index brought to it, and whether records must be
+ * validated again (the schemas changed since its branch was). Returns 0 or
+ * a DK_E* code with the store's err. */
 static int dk__run_ready(struct dk__run *r) {
   if (r->is_ready) return 0;
   char *sref = dk_asprintf(DK__SRC_PREFIX "%s", r->src->name);
@@ -690,6 +669,85 @@ static void dk__seen_update(struct dk__run *r, const struct dk__round *rd) {
   r->seen = next;
 }
 
+/* Whether the round's pages are the previous file's, byte for byte, and
+ * every item was known from it: then the file says what it would. */
+static int dk__prev_same(const struct dk__run *r, const struct dk__round *rd) {
+  if (r->prev == NULL || r->prev->npages != r->npages) return 0;
+  for (size_t i = 0; i < rd->nitems; i++)
+    if (!rd->items[i].raw_filed || rd->items[i].rec) return 0;
+  size_t kept = 0;
+  for (size_t i = 0; i < r->npages; i++) {
+    const struct dk_prev_page *pp = &r->prev->pages[i];
+    const struct dk__page *pg = &r->pages[i];
+    if (strcmp(pp->url, pg->url) != 0 || pp->len != pg->len || pp->first != pg->first || pp->end != pg->end ||
+        memcmp(pp->body, pg->body, pg->len) != 0)
+      return 0;
+    kept += pp->nitems;
+  }
+  return kept == rd->nitems;
+}
+
+/* After the ingest of a whole round, on its worker: the round's pages and
+ * where each item was served, kept for the next round as
+ * state/sources/NAME.prev (previous.h), unless they are what the file holds
+ * already (r->prev_kept says which). A page of unknown shape (its plugin
+ * told no region), or one whose URL or body holds a secret of the
+ * configuration (a server echoing the token), keeps none: a file the
+ * state named is removed. The pages and the previous bodies are let go;
+ * the round keeps borrowing the previous paths. */
+static void dk__prev_keep(struct dk__run *r, const struct dk__round *rd) {
+  r->prev_kept = DK__PREV_NONE;
+  int whole = r->npages > 0;
+  for (size_t i = 0; i < r->npages && whole; i++) {
+    const struct dk__page *pg = &r->pages[i];
+    whole = pg->has_region && pg->body && !dk_redact_found(pg->body, pg->len) &&
+            !dk_redact_found(pg->url, strlen(pg->url));
+  }
+  if (whole && dk__prev_same(r, rd)) {
+    r->prev_kept = DK__PREV_SAME;
+  } else if (whole) {
+    struct dk_prev_wpage *pages = dk_calloc(r->npages, sizeof *pages);
+    struct dk_prev_witem *items = dk_calloc(rd->nitems ? rd->nitems : 1, sizeof *items);
+    size_t n = 0;
+    for (size_t i = 0; i < r->npages; i++)
+      pages[i] = (struct dk_prev_wpage){r->pages[i].url, r->pages[i].body, r->pages[i].len, r->pages[i].first,
+                                        r->pages[i].end};
+    for (size_t i = 0; i < rd->nitems; i++) {
+      const struct dk__item *it = &rd->items[i];
+      if (it->span.page == 0 || it->span.page > r->npages) continue;
+      items[n++] = (struct dk_prev_witem){it->span.page - 1, it->span.off, it->span.len, it->path, &it->oid,
+                                          it->has_raw ? &it->raw : NULL};
+    }
+    char err[DK_ERRBUF_SIZE];
+    int rc = dk_prev_save(r->ctx->cfg->state, r->src->name, pages, r->npages, items, n, r->prev_new, err);
+    if (rc == 0) r->prev_kept = DK__PREV_NEW;
+    else if (rc != DK_ENOENT)
+      dk_log(DK_LOG_WARN, "source", r->src->name, NULL, "%s (the next round scans every item)", err);
+    free(items);
+    free(pages);
+  }
+  if (r->prev_kept == DK__PREV_NONE && json_object_get(r->state, "previous"))
+    dk_prev_remove(r->ctx->cfg->state, r->src->name);
+  dk__plugin_pages_free(r);
+  dk_prev_drop_bodies(r->prev);
+}
+
+/* After a whole round's commit: the state names the previous file and the
+ * commit the source branch is at now (the index follows it), or no file. */
+static void dk__prev_note(struct dk__run *r) {
+  git_oid head;
+  int found = 0;
+  if (r->prev_kept != DK__PREV_NONE) dk_index_head(r->ctx->index, r->sidx, &head, &found);
+  if (!found) {
+    json_object_del(r->state, "previous");
+    return;
+  }
+  char hex[2 * DK_PREV_TAG + 1], ohex[GIT_OID_HEXSZ + 1];
+  dk_hex(r->prev_kept == DK__PREV_NEW ? r->prev_new : r->prev_tag, DK_PREV_TAG, hex);
+  dk_oid_hex(&head, ohex);
+  json_object_set_new(r->state, "previous", json_pack("{s:s, s:s}", "tag", hex, "commit", ohex));
+}
+
 /* The index into <repo>/duikou.index, so that the next process (or round
  * after an idle time) starts from it; a failure costs only a tree walk. */
 static void dk__index_keep(struct dk__ctx *c) {
@@ -747,7 +805,7 @@ static void dk__run_end(struct dk__run *r) {
 static void dk__ingest_work(uv_work_t *w) {
   struct dk__run *r = w->data;
   dk__ingest(r, r->round);
-  if (!r->partial) dk__round_keep(r, r->round);
+  if (!r->partial) dk__prev_keep(r, r->round);
 }
 
 /* After its commit: what was served, kept for the next round; the run ends. */
@@ -906,7 +964,7 @@ static void dk__run_finish(struct dk__run *r) {
 static void dk__ingest_after_parse(struct dk__run *r) {
   r->early = dk_calloc(1, sizeof *r->early);
   dk__ingest(r, r->early);
-  dk__round_keep(r, r->early);
+  dk__prev_keep(r, r->early);
 }
 
 /* Set up a run. Returns 0 when it should fetch; otherwise its result says

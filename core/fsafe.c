@@ -275,7 +275,8 @@ static int dk__write_replace(const char *root, const char *rel, const struct iov
            rnd[4], rnd[5], rnd[6], rnd[7]);
   char *full = dk_asprintf("%s/%s", root, rel);
   int later = !durable || dk__deferred(root);
-  struct iovec *iov = dk_malloc((size_t)(niov > 0 ? niov : 1) * sizeof *iov); /* used up by the writing */
+  /* a copy, used up by the writing */
+  struct iovec few[4], *iov = niov <= 4 ? few : dk_malloc((size_t)niov * sizeof *iov);
   if (niov > 0) memcpy(iov, iov0, (size_t)niov * sizeof *iov);
   int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
@@ -293,7 +294,7 @@ static int dk__write_replace(const char *root, const char *rel, const struct iov
   if (rc == 0 && !later) fsync(dfd);
   close(dfd);
   free(full);
-  free(iov);
+  if (iov != few) free(iov);
   return rc;
 }
 

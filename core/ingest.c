@@ -9,11 +9,8 @@
 #include "canonical.h"
 #include "log.h"
 #include "pack.h"
-#include "plugin_host.h"
-#include "previous.h"
 #include "quarantine.h"
 #include "record.h"
-#include "redact.h"
 #include "schemas.h"
 #include "util.h"
 
@@ -203,57 +200,4 @@ void dk__ingest(struct dk__run *r, struct dk__round *rd) {
   }
   /* the records live on as items; the run's array is not needed again */
   json_array_clear(r->records);
-}
-
-/* Whether the round's pages are the previous file's, byte for byte, and
- * every item was known from it: then the file says what it would. */
-static int dk__round_same(const struct dk__run *r, const struct dk__round *rd) {
-  if (r->prev == NULL || r->prev->npages != r->npages) return 0;
-  for (size_t i = 0; i < rd->nitems; i++)
-    if (!rd->items[i].raw_filed || rd->items[i].rec) return 0;
-  size_t kept = 0;
-  for (size_t i = 0; i < r->npages; i++) {
-    const struct dk_prev_page *pp = &r->prev->pages[i];
-    const struct dk__page *pg = &r->pages[i];
-    if (strcmp(pp->url, pg->url) != 0 || pp->len != pg->len || pp->first != pg->first || pp->end != pg->end ||
-        memcmp(pp->body, pg->body, pg->len) != 0)
-      return 0;
-    kept += pp->nitems;
-  }
-  return kept == rd->nitems;
-}
-
-void dk__round_keep(struct dk__run *r, const struct dk__round *rd) {
-  r->prev_write = 0;
-  int whole = r->npages > 0;
-  /* a body that holds a secret of the configuration (a server echoing the
-   * token) is never written down */
-  for (size_t i = 0; i < r->npages && whole; i++)
-    whole = r->pages[i].has_region && r->pages[i].body != NULL && !dk_redact_found(r->pages[i].body, r->pages[i].len);
-  if (whole && dk__round_same(r, rd)) {
-    r->prev_write = 2;
-  } else if (whole) {
-    struct dk_prev_wpage *pages = dk_calloc(r->npages, sizeof *pages);
-    struct dk_prev_witem *items = dk_calloc(rd->nitems ? rd->nitems : 1, sizeof *items);
-    size_t n = 0;
-    for (size_t i = 0; i < r->npages; i++)
-      pages[i] = (struct dk_prev_wpage){r->pages[i].url, r->pages[i].body, r->pages[i].len, r->pages[i].first,
-                                        r->pages[i].end};
-    for (size_t i = 0; i < rd->nitems; i++) {
-      const struct dk__item *it = &rd->items[i];
-      if (it->span.page == 0 || it->span.page > r->npages) continue;
-      items[n++] = (struct dk_prev_witem){it->span.page - 1, it->span.off, it->span.len, it->path, &it->oid,
-                                          it->has_raw ? &it->raw : NULL};
-    }
-    char err[DK_ERRBUF_SIZE];
-    int rc = dk_prev_save(r->ctx->cfg->state, r->src->name, pages, r->npages, items, n, r->prev_new, err);
-    if (rc == 0) r->prev_write = 1;
-    else if (rc != DK_ENOENT)
-      dk_log(DK_LOG_WARN, "source", r->src->name, NULL, "%s (the next round scans every item)", err);
-    free(items);
-    free(pages);
-  }
-  if (r->prev_write == 0 && r->prev_named) dk_prev_remove(r->ctx->cfg->state, r->src->name);
-  dk__plugin_pages_free(r);
-  dk_prev_drop_bodies(r->prev); /* the round borrows its paths only */
 }

@@ -74,11 +74,5 @@ static inline int dk__round_has(const struct dk__round *rd, const char *path) {
 void dk__round_add(struct dk__round *rd, const char *path, const struct dk__item *item, enum dk__chg_kind kind,
                    const char *reason);
 void dk__round_free(struct dk__round *rd);
-/* After the ingest of a whole round, on its worker: the round's pages and
- * where each item was served, kept for the next round (previous.h) as
- * state/sources/NAME.prev, unless they are what the previous file holds
- * already; r->prev_write says which (1 written with tag r->prev_new, 2 the
- * same, 0 none kept). The pages are let go. */
-void dk__round_keep(struct dk__run *r, const struct dk__round *rd);
 
 #endif

@@ -116,17 +116,18 @@ static int dk__emit_held(struct dk_emit *e, const char *json, size_t len) {
 
 static void dk__emit_region(struct dk_emit *e, const char *first, const char *end) {
   struct dk__run *r = ((struct dk__emit *)e)->run;
-  struct dk__span s = dk__span_of(r, first, end >= first ? (size_t)(end - first) : 0);
-  if (s.page == 0 || r->npages == 0 || end < first) return;
+  if (end < first || r->npages == 0) return;
+  struct dk__span s = dk__span_of(r, first, (size_t)(end - first));
+  if (s.page == 0) return;
   struct dk__page *pg = &r->pages[r->npages - 1]; /* the page being parsed (dk__plugin_parse) */
   pg->first = s.off;
   pg->end = s.off + s.len;
   pg->has_region = 1;
 }
 
-/* The previous page at this page's URL, loaded with the file on first use
- * (on the parse's worker: only the run touches it). */
-static const struct dk_prev_page *dk__prev_cur(struct dk__run *r) {
+/* The previous file, loaded on the first parse that may use it (on the
+ * parse's worker: only the run touches it), or NULL. */
+static const struct dk_prev *dk__prev_load(struct dk__run *r) {
   if (!r->prev_ok || r->revalidate) return NULL;
   if (!r->prev_tried) {
     r->prev_tried = 1;
@@ -134,12 +135,11 @@ static const struct dk_prev_page *dk__prev_cur(struct dk__run *r) {
     int rc = dk_prev_load(r->ctx->cfg->state, r->src->name, r->prev_tag, &r->prev, err);
     if (rc == DK_EINVALID) dk_log(DK_LOG_WARN, "source", r->src->name, NULL, "%s: not used", err);
   }
-  return r->prev_page;
+  return r->prev;
 }
 
 static const char *dk__emit_previous(struct dk_emit *e, size_t *len, size_t *first, size_t *end) {
-  struct dk__run *r = ((struct dk__emit *)e)->run;
-  const struct dk_prev_page *pg = dk__prev_cur(r);
+  const struct dk_prev_page *pg = ((struct dk__emit *)e)->run->prev_page;
   if (pg == NULL) return NULL;
   *len = pg->len;
   *first = pg->first;
@@ -148,8 +148,7 @@ static const char *dk__emit_previous(struct dk_emit *e, size_t *len, size_t *fir
 }
 
 static const char *dk__emit_previous_item(struct dk_emit *e, size_t k, size_t *len) {
-  struct dk__run *r = ((struct dk__emit *)e)->run;
-  const struct dk_prev_page *pg = dk__prev_cur(r);
+  const struct dk_prev_page *pg = ((struct dk__emit *)e)->run->prev_page;
   if (pg == NULL || k >= pg->nitems) return NULL;
   *len = pg->items[k].len;
   return pg->body + pg->items[k].off;
@@ -157,7 +156,7 @@ static const char *dk__emit_previous_item(struct dk_emit *e, size_t k, size_t *l
 
 static int dk__emit_held_previous(struct dk_emit *e, size_t k, const char *json) {
   struct dk__run *r = ((struct dk__emit *)e)->run;
-  const struct dk_prev_page *pg = dk__prev_cur(r);
+  const struct dk_prev_page *pg = r->prev_page;
   if (pg == NULL || k >= pg->nitems) return DK_EINVAL;
   const struct dk_prev_item *it = &pg->items[k];
   r->has_pending_raw = 0;
@@ -377,10 +376,7 @@ enum dk_result dk__plugin_parse(struct dk__run *r, const struct dk_http_res *res
   r->pages[r->npages++] = (struct dk__page){0};
   r->cur_body = res->body;
   r->cur_len = res->body_len;
-  if (r->prev_ok && !r->revalidate) {
-    dk__prev_cur(r);
-    r->prev_page = dk_prev_page(r->prev, r->page, r->url);
-  }
+  r->prev_page = dk_prev_page(dk__prev_load(r), r->page, r->url);
   free(r->next_url);
   r->next_url = NULL;
   r->failmsg[0] = '\0';

@@ -141,15 +141,15 @@ int dk_prev_save(const char *statedir, const char *name, const struct dk_prev_wp
                  struct dk_prev_witem *items, size_t nitems, unsigned char tag[DK_PREV_TAG], char *err) {
   if (!DK__PREV_KEPT) return DK_ENOENT;
   if (npages > UINT32_MAX || nitems > UINT32_MAX) return dk_failf(err, DK_ETOOBIG, "too many items to keep");
-  qsort(items, nitems, sizeof *items, dk__witem_cmp);
   size_t nstrings = 0, kept = 0;
   for (size_t i = 0; i < npages; i++) nstrings += strlen(pages[i].url) + 1;
-  for (size_t i = 0; i < nitems; i++) {
+  for (size_t i = 0; i < nitems; i++) { /* the items within their pages, in order */
     const struct dk_prev_witem *w = &items[i];
     if (w->page < npages && w->off <= pages[w->page].len && w->len <= pages[w->page].len - w->off &&
         w->len <= UINT32_MAX)
-      nstrings += strlen(w->path) + 1, kept++;
+      nstrings += strlen(w->path) + 1, items[kept++] = *w;
   }
+  qsort(items, kept, sizeof *items, dk__witem_cmp);
   size_t tab = npages * sizeof(struct dk__prev_fpage) + kept * sizeof(struct dk_prev_item);
   /* the bodies from a page boundary on, so that dk_prev_drop_bodies can
    * let them go and keep the table */
@@ -179,9 +179,8 @@ int dk_prev_save(const char *statedir, const char *name, const struct dk_prev_wp
     if (dk__align8(at + pages[i].len) > at + pages[i].len)
       iov[niov++] = (struct iovec){(void *)(uintptr_t)zeros, dk__align8(at + pages[i].len) - at - pages[i].len};
     at = dk__align8(at + pages[i].len);
-    for (; w < nitems && items[w].page == i; w++) {
+    for (; w < kept && items[w].page == i; w++) {
       const struct dk_prev_witem *it = &items[w];
-      if (it->off > pages[i].len || it->len > pages[i].len - it->off || it->len > UINT32_MAX) continue;
       struct dk_prev_item *o = &fi[k++];
       *o = (struct dk_prev_item){.off = it->off, .len = (uint32_t)it->len, .path = (uint32_t)s,
                                  .has_raw = it->raw != NULL};

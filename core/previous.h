@@ -71,9 +71,9 @@ struct dk_prev_witem {
   const git_oid *oid, *raw; /* raw NULL when unknown */
 };
 
-/* Write state/sources/NAME.prev with a new random tag (into tag): items
- * sorted by page and offset, each within its page's body (the others are
- * left out). Returns 0, DK_ENOENT when nothing is kept on this host, or a
+/* Write state/sources/NAME.prev with a new random tag (into tag): the
+ * items within their page's body (the others are left out), by page and
+ * offset (items is reordered). Returns 0, DK_ENOENT when nothing is kept on this host, or a
  * DK_E* code with err. */
 int dk_prev_save(const char *statedir, const char *name, const struct dk_prev_wpage *pages, size_t npages,
                  struct dk_prev_witem *items, size_t nitems, unsigned char tag[DK_PREV_TAG], char *err);

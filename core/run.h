@@ -18,10 +18,9 @@
 #include "config.h"
 
 struct dk_inputs_cache;
-struct dk_prev;
-struct dk_prev_page;
 #include "engine.h"
 #include "error.h"
+#include "previous.h"
 #include "store.h"
 #include "duikou/plugin.h"
 
@@ -121,14 +120,13 @@ struct dk__run {
   size_t npages;
   const char *cur_body;  /* the page being parsed */
   size_t cur_len;
-  struct dk_prev *prev;  /* loaded on first use, when prev_ok */
-  const struct dk_prev_page *prev_page; /* the current page's previous one, or NULL */
+  struct dk_prev *prev;  /* loaded on the first parse that may use it (prev_ok) */
+  const struct dk_prev_page *prev_page; /* the page being parsed's previous one, or NULL */
   int prev_tried;
-  int prev_named;        /* the state names a previous file */
   int prev_ok;           /* the state names a previous file and the branch is still at its commit (engine.c) */
-  unsigned char prev_tag[16];
-  int prev_write;        /* ingest wrote a new file (prev_new) or found it the same (prev_same) */
-  unsigned char prev_new[16];
+  unsigned char prev_tag[DK_PREV_TAG];
+  enum dk__prev_kept { DK__PREV_NONE, DK__PREV_NEW, DK__PREV_SAME } prev_kept; /* what the round left (engine.c) */
+  unsigned char prev_new[DK_PREV_TAG]; /* the tag of the file it wrote (DK__PREV_NEW) */
   size_t capraws;
   size_t nheld, capheld;
   struct dk__round *round; /* the round being prepared (ingest, on a worker) */

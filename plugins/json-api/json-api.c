@@ -559,39 +559,25 @@ static int jsonapi_parse_delta(struct jsonapi *j, const struct dk_response *resp
       if (q == end || body[q] == ',') match = (long)c, elen = tl; /* "1" is not where "12" is */
     }
     if (match < 0) {
-      if ((elen = dk_jscan_value(body + p, end - p)) == 0) {
-        free(steps);
-        free(tab.slot);
-        return -1;
-      }
+      if ((elen = dk_jscan_value(body + p, end - p)) == 0) goto whole;
       if (++misses >= 2) match = jsonapi_ptab_find(&tab, emit, body + p, elen);
     }
     if (match >= 0) k = (size_t)match + 1, misses = 0;
     if (n == cap) {
       cap = cap ? 2 * cap : 1024;
       struct jsonapi_step *s = realloc(steps, cap * sizeof *s);
-      if (s == NULL) {
-        free(steps);
-        return -1;
-      }
+      if (s == NULL) goto whole;
       steps = s;
     }
     steps[n++] = (struct jsonapi_step){p, elen, match};
     p += elen;
     while (p < end && jsonapi_ws(body[p])) p++;
     if (p == end) break;
-    if (body[p] != ',') {
-      free(steps);
-      free(tab.slot);
-      return -1;
-    }
+    if (body[p] != ',') goto whole;
     for (p++; p < end && jsonapi_ws(body[p]); p++) {}
-    if (p == end) { /* a comma after the last item */
-      free(steps);
-      free(tab.slot);
-      return -1;
-    }
+    if (p == end) goto whole; /* a comma after the last item */
   }
+  free(tab.slot);
   emit->region(emit, body + pfirst, body + end);
   /* as jsonapi_parse has it: the text before the items is the previous
    * page's, which the scanner took */
@@ -618,8 +604,11 @@ static int jsonapi_parse_delta(struct jsonapi *j, const struct dk_response *resp
   free(next);
   free(where);
   free(steps);
-  free(tab.slot);
   return res;
+whole: /* nothing emitted yet */
+  free(steps);
+  free(tab.slot);
+  return -1;
 }
 
 /* The page through the scanner (scan.h), asking emit->held before parsing

@@ -9,27 +9,7 @@
 . "$TEST_LIB"
 
 gen() { # gen FILE [CHANGED [INSERT [DROP]]]: 300 tasks and progress reports, compact
-  python3 - "$@" <<'PY'
-import json, sys
-out = sys.argv[1]
-changed, insert, drop = [int(a) for a in sys.argv[2:5]] + [0] * (3 - len(sys.argv[2:5]))
-recs = []
-for n in range(1, 101):
-    tid = "jnly-2024/%03d" % n
-    if n == drop:
-        continue
-    recs.append({"kind": "task", "id": tid, "plan": "jnly-2024", "number": n,
-                 "title": "联合做强两市优势产业 %d" % n, "status": "in_progress"})
-    for city in ["jinan", "linyi"]:
-        pct = 40 + (10 if n == changed and city == "linyi" else 0)
-        recs.append({"kind": "progress", "id": "%s/%s/2024-03" % (tid, city), "task": tid, "city": city,
-                     "period": "2024-03", "status": "in_progress", "percent": pct,
-                     "reported_at": "2024-03-28T17:00:00+08:00"})
-    if n == insert:
-        recs.append({"kind": "task", "id": "jnly-2024/%03d" % (500 + n), "plan": "jnly-2024", "number": 500 + n,
-                     "title": "新增任务 %d" % n, "status": "not_started"})
-open(out, "w").write(json.dumps(recs, ensure_ascii=False, separators=(",", ":")))
-PY
+  python3 "$(dirname "$0")/gen_register.py" "$1" ${2:+--changed "$2"} ${3:+--insert "$3"} ${4:+--drop "$4"}
 }
 mkconf() { # mkconf NAME: a repository and state of its own, one source on body.json
   cat >"$WORK/$1.yaml" <<YAML
@@ -122,4 +102,19 @@ import json; d = json.load(open('$WORK/body.json')); open('$WORK/body.json', 'w'
 check_grep "the array moved into an object: known by its blobs, nothing changes" \
   "unchanged: 298 records, 0 changed, 0 invalid, 0 rejected" "$WORK/7.err"
 check "the repository is sound" $G fsck --strict
+
+# a URL that holds a secret of the configuration: the page is not written down
+export PREV_TOKEN=tok-5f0c2a9e71
+mkdir -p "$WORK/$PREV_TOKEN"
+gen "$WORK/$PREV_TOKEN/body.json"
+cat >"$WORK/s.yaml" <<YAML
+repository: $WORK/s.git
+state: $WORK/s-state
+sources:
+  - { name: register, plugin: json-api, city: jinan, url: "file://$WORK/$PREV_TOKEN/body.json", auth: { bearer_env: PREV_TOKEN }, other_origin: without_auth }
+YAML
+check_status "a source whose URL holds its token syncs" 0 "$DUIKOU" sync -c "$WORK/s.yaml"
+check "... and keeps no previous page" test ! -e "$WORK/s-state/sources/register.prev"
+check "... nor names one" test -z "$(grep -l previous "$WORK/s-state/sources/register.json")"
+check "... and the token is in no state file" test -z "$(grep -rlF "$PREV_TOKEN" "$WORK/s-state")"
 finish

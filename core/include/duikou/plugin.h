@@ -198,7 +198,9 @@ struct dk_emit {
    * means the plugin parses and emits it as usual. Cheap (a hash), and
    * callable from the thread parse() runs on. */
   int (*held)(struct dk_emit *emit, const char *json, size_t len);
-  /* Appended: check DK_EMIT_HAS(emit, region) before calling these three.
+  /* Appended: check DK_EMIT_HAS(emit, region) before calling region, and
+   * DK_EMIT_HAS(emit, held_previous) before the three below, and that the
+   * pointer is not NULL (an emit built without them leaves them NULL).
    * Where this page's items lie: the bytes [first, end) of its body (after
    * the array's '[', up to its ']'), pointers into resp->body. The core
    * keeps the body and the places of the items it held or took (held()
