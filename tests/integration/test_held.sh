@@ -7,27 +7,7 @@
 . "$TEST_LIB"
 
 gen() { # gen FILE FORM [CHANGED [DAY]]: 300 tasks and their progress, compact or canonical
-  python3 - "$@" <<'PY'
-import json, sys
-out, form = sys.argv[1], sys.argv[2]
-changed = int(sys.argv[3]) if len(sys.argv) > 3 else -1
-day = int(sys.argv[4]) if len(sys.argv) > 4 else 28
-recs = []
-for n in range(1, 101):
-    tid = "jnly-2024/%03d" % n
-    recs.append({"kind": "task", "id": tid, "plan": "jnly-2024", "number": n,
-                 "title": "联合做强两市优势产业 %d" % n, "status": "in_progress"})
-    for city in ["jinan", "linyi"]:
-        pct = 40 + (10 if n == changed and city == "linyi" else 0)
-        recs.append({"kind": "progress", "id": "%s/%s/2024-03" % (tid, city), "task": tid, "city": city,
-                     "period": "2024-03", "status": "in_progress", "percent": pct,
-                     "reported_at": "2024-03-%02dT17:00:00+08:00" % day})
-if form == "compact":
-    body = json.dumps(recs, ensure_ascii=False, separators=(",", ":"))
-else:  # duikou's own canonical form: sorted keys, two spaces, a newline after each
-    body = "[" + ",".join(json.dumps(r, ensure_ascii=False, indent=2, sort_keys=True) + "\n" for r in recs) + "]"
-open(out, "w").write(body)
-PY
+  python3 "$(dirname "$0")/gen_register.py" "$1" --form "$2" ${3:+--changed "$3"} ${4:+--day "$4"}
 }
 cat >"$WORK/h.yaml" <<YAML
 repository: $WORK/h.git
